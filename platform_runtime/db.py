@@ -1,0 +1,141 @@
+"""Database runtime: engines, the unit of work, and the tenant guard on every transaction.
+
+SQLite (a file under data/) is the embedded default and PostgreSQL the production store; one URL chooses.
+On PostgreSQL every tenant table has row-level security keyed on `app.tenant_id`; the unit of work sets it
+with `set_config(..., true)` at the start of every transaction from a session event, so no call site can
+forget it and it never leaks to the next transaction on a pooled connection.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, MetaData, Table, create_engine, event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+
+from platform_runtime.events import PendingEvent
+from platform_runtime.messaging import inbox_table, outbox_table, write_outbox_rows
+
+TENANT_KEY = "tenant"
+DISTRICT_KEY = "district"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # WAL lets the relay and consumers read while a request writes; busy_timeout waits instead of failing.
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+
+
+def _set_tenant_guard(session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
+    if connection.dialect.name != "postgresql":
+        return
+    # Transaction-local (true): the setting dies with the transaction, so a pooled connection never keeps it.
+    connection.execute(
+        text("SELECT set_config('app.tenant_id', :tenant, true), set_config('app.district', :district, true)"),
+        {"tenant": session.info.get(TENANT_KEY, ""), "district": session.info.get(DISTRICT_KEY, "")},
+    )
+
+
+event.listen(Session, "after_begin", _set_tenant_guard)
+
+
+class UnitOfWork:
+    """One business transaction for one tenant: the state change and its events commit together or not at all."""
+
+    def __init__(self, database: Database, tenant: str, *, district: str = "") -> None:
+        if not tenant and not district:
+            raise ValueError("a unit of work needs a tenant (or a district for district-wide reads)")
+        self._database = database
+        self.tenant = tenant
+        self.district = district
+        self._events: list[PendingEvent] = []
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("unit of work used outside its 'with' block")
+        return self._session
+
+    def __enter__(self) -> UnitOfWork:
+        self._session = self._database.session_factory(info={TENANT_KEY: self.tenant, DISTRICT_KEY: self.district})
+        self._events = []
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self.rollback()
+        finally:
+            self.session.close()
+            self._session = None
+
+    def publish(self, pending: PendingEvent) -> None:
+        """Queue an event; it is written to the outbox in the same transaction at commit."""
+        if pending.tenant != self.tenant:
+            raise ValueError("an event must belong to the unit of work's tenant")
+        self._events.append(pending)
+
+    def commit(self) -> None:
+        if self._events:
+            write_outbox_rows(self.session, self._database.outbox, self._events)
+            self._events = []
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self._events = []
+        self.session.rollback()
+
+
+@dataclass
+class Database:
+    """One service's database: its engine, sessions and the outbox/inbox tables of its metadata."""
+
+    engine: Engine
+    metadata: MetaData
+    session_factory: sessionmaker[Session] = field(init=False)
+    outbox: Table = field(init=False)
+    inbox: Table = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.session_factory = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self.outbox = self.metadata.tables["outbox"]
+        self.inbox = self.metadata.tables["inbox"]
+
+    @classmethod
+    def connect(cls, url: str, metadata: MetaData) -> Database:
+        return cls(make_engine(url), metadata)
+
+    def unit_of_work(self, tenant: str, *, district: str = "") -> UnitOfWork:
+        return UnitOfWork(self, tenant, district=district)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def add_messaging_tables(metadata: MetaData) -> None:
+    """Every service's metadata carries the outbox and inbox (and so do its migrations)."""
+    outbox_table(metadata)
+    inbox_table(metadata)

@@ -1,0 +1,165 @@
+"""Typed settings read once from the environment, failing fast with every problem listed.
+
+Each service composes these readers into its own frozen settings dataclass in `services/<name>/settings.py`.
+No secret has a default: a missing key stops the process at start, never at the first request.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class SettingsError(Exception):
+    """Raised once with every missing or invalid setting, so an operator fixes them all in one go."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class EnvReader:
+    """Collects problems instead of stopping at the first one; call `done()` after reading everything."""
+
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    problems: list[str] = field(default_factory=list)
+
+    def _raw(self, name: str) -> str | None:
+        value = self.environ.get(name)
+        return value if value not in (None, "") else None
+
+    def required(self, name: str) -> str:
+        value = self._raw(name)
+        if value is None:
+            self.problems.append(f"{name} is required")
+            return ""
+        return value
+
+    def optional(self, name: str, default: str = "") -> str:
+        value = self._raw(name)
+        return default if value is None else value
+
+    def parsed(self, name: str, parse: Callable[[str], T], default: T, *, required: bool = False) -> T:
+        value = self._raw(name)
+        if value is None:
+            if required:
+                self.problems.append(f"{name} is required")
+            return default
+        try:
+            return parse(value)
+        except (ValueError, binascii.Error) as exc:
+            self.problems.append(f"{name} is invalid: {exc}")
+            return default
+
+    def integer(self, name: str, default: int, *, minimum: int = 0, maximum: int = 2**31) -> int:
+        def parse(text: str) -> int:
+            number = int(text)
+            if not minimum <= number <= maximum:
+                raise ValueError(f"must be between {minimum} and {maximum}")
+            return number
+
+        return self.parsed(name, parse, default)
+
+    def done(self) -> None:
+        if self.problems:
+            raise SettingsError(self.problems)
+
+
+def decode_key(text: str, *, length: int = 32) -> bytes:
+    """A base64 key of exactly `length` bytes (keys are generated, never typed by hand)."""
+    key = base64.b64decode(text, validate=True)
+    if len(key) != length:
+        raise ValueError(f"key must decode to {length} bytes, got {len(key)}")
+    return key
+
+
+def decode_keyring(text: str) -> dict[str, bytes]:
+    """`kid:base64,kid:base64`: the first key encrypts, every key decrypts (rotation without downtime)."""
+    ring: dict[str, bytes] = {}
+    for item in text.split(","):
+        kid, sep, encoded = item.strip().partition(":")
+        if not sep or not kid:
+            raise ValueError("expected kid:base64key[,kid:base64key...]")
+        if kid in ring:
+            raise ValueError(f"key id {kid} appears twice")
+        ring[kid] = decode_key(encoded)
+    return ring
+
+
+def pem_or_file(text: str) -> str:
+    """A PEM given inline, or a path to a file holding it (how Kubernetes secrets are mounted)."""
+    if "-----BEGIN" in text:
+        return text
+    with open(text, encoding="ascii") as handle:
+        pem = handle.read()
+    if "-----BEGIN" not in pem:
+        raise ValueError(f"{text} does not hold a PEM key")
+    return pem
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    bootstrap_servers: str
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = ""
+    sasl_username: str = ""
+    sasl_password: str = ""
+
+    def client_config(self) -> dict[str, str | int | float | bool]:
+        config: dict[str, str | int | float | bool] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            config |= {
+                "sasl.mechanism": self.sasl_mechanism,
+                "sasl.username": self.sasl_username,
+                "sasl.password": self.sasl_password,
+            }
+        return config
+
+
+@dataclass(frozen=True)
+class CommonSettings:
+    """What every gRPC service needs; services add their own fields beside it."""
+
+    service_name: str
+    database_url: str
+    kafka: KafkaSettings
+    grpc_port: int
+    auth_public_key: str
+    log_level: str
+    # The outbox relay reads every tenant's rows: on PostgreSQL it connects as a role that bypasses RLS.
+    outbox_database_url: str
+
+
+def read_common(env: EnvReader, service_name: str, default_port: int) -> CommonSettings:
+    database_url = env.required("DATABASE_URL")
+    outbox_url = env.optional("OUTBOX_DATABASE_URL", database_url)
+    if database_url.startswith("postgresql") and outbox_url == database_url:
+        env.problems.append("OUTBOX_DATABASE_URL is required on PostgreSQL (the relay role bypasses RLS)")
+    kafka = KafkaSettings(
+        bootstrap_servers=env.required("KAFKA_BOOTSTRAP_SERVERS"),
+        security_protocol=env.optional("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),
+        sasl_mechanism=env.optional("KAFKA_SASL_MECHANISM"),
+        sasl_username=env.optional("KAFKA_SASL_USERNAME"),
+        sasl_password=env.optional("KAFKA_SASL_PASSWORD"),
+    )
+    if kafka.sasl_mechanism and not (kafka.sasl_username and kafka.sasl_password):
+        env.problems.append("KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required with KAFKA_SASL_MECHANISM")
+    return CommonSettings(
+        service_name=service_name,
+        database_url=database_url,
+        kafka=kafka,
+        grpc_port=env.integer("GRPC_PORT", default_port, minimum=1, maximum=65535),
+        auth_public_key=env.parsed("AUTH_PUBLIC_KEY", pem_or_file, "", required=True),
+        log_level=env.optional("LOG_LEVEL", "INFO").upper(),
+        outbox_database_url=outbox_url,
+    )

@@ -1,0 +1,73 @@
+"""The project's Kafka topics, created explicitly (the broker never auto-creates them).
+
+Run `python -m platform_runtime.topics` (make up and the test set-up do) to create what is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from platform_runtime.settings import KafkaSettings
+
+PLATFORM_TENANT = "platform.tenant"
+REGISTRY_CHILD = "registry.child"
+REGISTRY_CASE = "registry.case"
+REPORTING_REPORT = "reporting.report"
+REFERRAL_REFERRAL = "referral.referral"
+BENEFITS_ENTITLEMENT = "benefits.entitlement"
+BENEFITS_DISBURSEMENT = "benefits.disbursement"
+NOTIFY_DELIVERY = "notify.delivery"
+
+DOMAIN_TOPICS = (
+    PLATFORM_TENANT,
+    REGISTRY_CHILD,
+    REGISTRY_CASE,
+    REPORTING_REPORT,
+    REFERRAL_REFERRAL,
+    BENEFITS_ENTITLEMENT,
+    BENEFITS_DISBURSEMENT,
+    NOTIFY_DELIVERY,
+)
+
+
+def dead_letter_topic(topic: str) -> str:
+    return f"{topic}.dlt"
+
+
+ALL_TOPICS = DOMAIN_TOPICS + tuple(dead_letter_topic(t) for t in DOMAIN_TOPICS)
+
+
+def ensure_topics(kafka: KafkaSettings, *, partitions: int = 3, replication_factor: int = 1) -> list[str]:
+    """Create missing topics; returns the names created. Safe to run again."""
+    admin = AdminClient(dict(kafka.client_config()))
+    existing = set(admin.list_topics(timeout=15).topics)
+    missing = [name for name in ALL_TOPICS if name not in existing]
+    if not missing:
+        return []
+    futures = admin.create_topics(
+        [NewTopic(name, num_partitions=partitions, replication_factor=replication_factor) for name in missing]
+    )
+    for future in futures.values():
+        try:
+            future.result(timeout=30)
+        except Exception as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise
+    return missing
+
+
+def main() -> int:
+    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
+    if not servers:
+        print("KAFKA_BOOTSTRAP_SERVERS is required", file=sys.stderr)
+        return 2
+    created = ensure_topics(KafkaSettings(bootstrap_servers=servers))
+    print(f"topics ready ({len(created)} created)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
