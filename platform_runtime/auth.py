@@ -31,6 +31,7 @@ class Role(StrEnum):
     AGENCY_OFFICER = "agency_officer"  # an officer of a member unit (police, education, ...)
     AGENCY_SYSTEM = "agency_system"  # an agency's own system submitting over gRPC
     FINANCE_AUDITOR = "finance_auditor"
+    PUBLIC = "public"  # a member of the public on the portal's public form (short-lived intake token)
     SYSTEM = "system"  # the platform itself (seeding, onboarding jobs)
 
 

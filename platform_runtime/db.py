@@ -131,6 +131,13 @@ class Database:
     def unit_of_work(self, tenant: str, *, district: str = "") -> UnitOfWork:
         return UnitOfWork(self, tenant, district=district)
 
+    def platform_session(self) -> Session:
+        """A session for platform tables that hold no tenant data (tenant directory, receipt index).
+
+        No tenant is set, so on PostgreSQL every tenant table reads as empty through it.
+        """
+        return self.session_factory(info={TENANT_KEY: "", DISTRICT_KEY: ""})
+
     def dispose(self) -> None:
         self.engine.dispose()
 

@@ -6,6 +6,7 @@ they are returned as-is, so they must never contain data the caller may not see.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -20,11 +21,19 @@ class DomainError(Exception):
 
 
 class InvalidInput(DomainError):
-    def __init__(self, violations: list[FieldViolation] | str, field: str = "") -> None:
+    """Every problem with the input at once, field by field, so a form can show them all."""
+
+    def __init__(self, violations: Iterable[FieldViolation] | str, field: str = "") -> None:
         if isinstance(violations, str):
             violations = [FieldViolation(field, violations)]
-        self.violations = violations
-        super().__init__("; ".join(f"{v.field}: {v.message}" if v.field else v.message for v in violations))
+        self.violations: tuple[FieldViolation, ...] = tuple(violations)
+        if not self.violations:
+            raise ValueError("InvalidInput needs at least one violation")
+        super().__init__("; ".join(f"{v.field}: {v.message}" if v.field else v.message for v in self.violations))
+
+    @classmethod
+    def single(cls, field: str, message: str) -> InvalidInput:
+        return cls([FieldViolation(field, message)])
 
 
 class NotFound(DomainError):
@@ -44,4 +53,6 @@ class Unauthenticated(DomainError):
 
 
 class RateLimited(DomainError):
-    pass
+    def __init__(self, retry_after_seconds: float) -> None:
+        self.retry_after_seconds = retry_after_seconds
+        super().__init__(f"too many requests; retry after {retry_after_seconds:.0f} s")

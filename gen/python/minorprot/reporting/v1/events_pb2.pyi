@@ -79,3 +79,37 @@ class CrisisDeclared(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CrisisDeclared: _TypeAlias = CrisisDeclared  # noqa: Y015
+
+@_typing.final
+class ReportLinked(_message.Message):
+    """Topic reporting.report: the report now concerns this child (auto-linked by matching or confirmed by a person)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_ID_FIELD_NUMBER: _builtins.int
+    CHILD_ID_FIELD_NUMBER: _builtins.int
+    GROUP_ID_FIELD_NUMBER: _builtins.int
+    SITUATION_TYPES_FIELD_NUMBER: _builtins.int
+    URGENCY_FIELD_NUMBER: _builtins.int
+    report_id: _builtins.str
+    child_id: _builtins.str
+    group_id: _builtins.str
+    urgency: _reporting_pb2.Urgency.ValueType
+    @_builtins.property
+    def situation_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        report_id: _builtins.str = ...,
+        child_id: _builtins.str = ...,
+        group_id: _builtins.str = ...,
+        situation_types: _abc.Iterable[_builtins.str] | None = ...,
+        urgency: _reporting_pb2.Urgency.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["child_id", b"child_id", "group_id", b"group_id", "report_id", b"report_id", "situation_types", b"situation_types", "urgency", b"urgency"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportLinked: _TypeAlias = ReportLinked  # noqa: Y015

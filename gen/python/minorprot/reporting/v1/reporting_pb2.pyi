@@ -157,6 +157,7 @@ class SubmitReportRequest(_message.Message):
     REPORTER_FIELD_NUMBER: _builtins.int
     AGENCY_KIND_FIELD_NUMBER: _builtins.int
     EXTERNAL_REFERENCE_FIELD_NUMBER: _builtins.int
+    FACTS_FIELD_NUMBER: _builtins.int
     channel: Global___Channel.ValueType
     division_code: _builtins.str
     place_text: _builtins.str
@@ -175,6 +176,10 @@ class SubmitReportRequest(_message.Message):
 
     @_builtins.property
     def reporter(self) -> Global___Reporter: ...
+    @_builtins.property
+    def facts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Observed facts that triage and the escort rules use: child_alone, injured, minor_offences, begging_with_adults."""
+
     def __init__(
         self,
         *,
@@ -188,10 +193,11 @@ class SubmitReportRequest(_message.Message):
         reporter: Global___Reporter | None = ...,
         agency_kind: _builtins.str = ...,
         external_reference: _builtins.str = ...,
+        facts: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "occurred_at", b"occurred_at", "reporter", b"reporter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency_kind", b"agency_kind", "channel", b"channel", "child", b"child", "division_code", b"division_code", "external_reference", b"external_reference", "narrative", b"narrative", "occurred_at", b"occurred_at", "place_text", b"place_text", "reporter", b"reporter", "situation_types", b"situation_types"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency_kind", b"agency_kind", "channel", b"channel", "child", b"child", "division_code", b"division_code", "external_reference", b"external_reference", "facts", b"facts", "narrative", b"narrative", "occurred_at", b"occurred_at", "place_text", b"place_text", "reporter", b"reporter", "situation_types", b"situation_types"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -217,6 +223,9 @@ class Report(_message.Message):
     REPORTER_FIELD_NUMBER: _builtins.int
     TRIAGE_REASONS_FIELD_NUMBER: _builtins.int
     CRISIS_FIELD_NUMBER: _builtins.int
+    FACTS_FIELD_NUMBER: _builtins.int
+    ATTENTION_REASON_FIELD_NUMBER: _builtins.int
+    GROUP_ID_FIELD_NUMBER: _builtins.int
     report_id: _builtins.str
     tenant: _builtins.str
     channel: Global___Channel.ValueType
@@ -227,6 +236,9 @@ class Report(_message.Message):
     place_text: _builtins.str
     narrative: _builtins.str
     crisis: _builtins.bool
+    attention_reason: _builtins.str
+    """Why the report needs a person's attention (matching failed, candidates to confirm, ...)."""
+    group_id: _builtins.str
     @_builtins.property
     def child(self) -> Global___ChildDescription: ...
     @_builtins.property
@@ -241,6 +253,8 @@ class Report(_message.Message):
 
     @_builtins.property
     def triage_reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def facts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -260,10 +274,13 @@ class Report(_message.Message):
         reporter: Global___Reporter | None = ...,
         triage_reasons: _abc.Iterable[_builtins.str] | None = ...,
         crisis: _builtins.bool = ...,
+        facts: _abc.Iterable[_builtins.str] | None = ...,
+        attention_reason: _builtins.str = ...,
+        group_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "occurred_at", b"occurred_at", "received_at", b"received_at", "reporter", b"reporter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "child", b"child", "child_id", b"child_id", "crisis", b"crisis", "division_code", b"division_code", "narrative", b"narrative", "occurred_at", b"occurred_at", "place_text", b"place_text", "received_at", b"received_at", "report_id", b"report_id", "reporter", b"reporter", "situation_types", b"situation_types", "status", b"status", "tenant", b"tenant", "triage_reasons", b"triage_reasons", "urgency", b"urgency"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attention_reason", b"attention_reason", "channel", b"channel", "child", b"child", "child_id", b"child_id", "crisis", b"crisis", "division_code", b"division_code", "facts", b"facts", "group_id", b"group_id", "narrative", b"narrative", "occurred_at", b"occurred_at", "place_text", b"place_text", "received_at", b"received_at", "report_id", b"report_id", "reporter", b"reporter", "situation_types", b"situation_types", "status", b"status", "tenant", b"tenant", "triage_reasons", b"triage_reasons", "urgency", b"urgency"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,70 @@
+# The minor protection platform. `make help` lists the targets.
+# The README's two commands: `make up` (run everything on the embedded default) and `make test`.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PY := .venv/bin/python
+STAMP := .venv/.installed
+export PATH := $(CURDIR)/.cache/bin:$(PATH)
+
+help: ## list the targets
+	@grep -hE '^[a-z][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt gen/python/pyproject.toml pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e gen/python -e .
+	touch $(STAMP)
+
+setup: $(STAMP) ## create .venv with the pinned dependencies (once; again when requirements change)
+
+tools: ## build buf and helm from the Go module proxy into .cache/bin
+	scripts/install-buf.sh
+	scripts/install-helm.sh
+
+proto: setup ## regenerate gen/python from proto/ (never edit gen/ by hand)
+	scripts/gen-proto.sh
+
+kafka: setup ## fetch and start the local single-node Kafka broker, create the topics
+	scripts/kafka.sh start
+	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 $(PY) -m platform_runtime.topics
+
+postgres: ## install (Debian's packages) and start the local PostgreSQL used by the tests
+	scripts/postgres.sh install
+	scripts/postgres.sh start
+
+up: setup kafka ## run every service and the portal on SQLite with the pilot town seeded (Ctrl-C stops)
+	$(PY) -m platform_runtime.local_stack up
+
+reset: ## stop Kafka and delete every local database, key and log under data/
+	-scripts/kafka.sh stop
+	rm -rf data
+
+lint: setup ## ruff (lint and format check)
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+typecheck: setup ## mypy --strict over the runtime, services, gateway and tests
+	.venv/bin/mypy platform_runtime services gateway tests bench
+
+buf: tools ## buf lint and buf breaking against main
+	buf lint
+	if git rev-parse --verify -q main >/dev/null; then buf breaking --against '.git#branch=main'; fi
+
+unit: setup ## unit tests (no servers)
+	.venv/bin/pytest -q -m "not integration and not e2e"
+
+integration: setup postgres kafka ## integration tests against real PostgreSQL and Kafka
+	.venv/bin/pytest -q -m integration
+
+e2e: setup postgres kafka ## end-to-end tests: every service as its own process, a real browser
+	.venv/bin/pytest -q -m e2e
+
+test: setup tools postgres kafka lint typecheck buf ## everything CI runs: lint, types, buf, all tests
+	.venv/bin/pytest -q
+
+bench: setup postgres kafka ## benchmarks: each figure printed beside its baseline
+	$(PY) -m bench
+
+.PHONY: help setup tools proto kafka postgres up reset lint typecheck buf unit integration e2e test bench

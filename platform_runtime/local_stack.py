@@ -1,0 +1,217 @@
+"""The whole platform on one machine (the embedded default behind `make up`, and the end-to-end tests).
+
+Every service runs as its own process with its own SQLite file (or PostgreSQL database) under one data
+folder, against one Kafka broker. Development secrets are generated on first start into the data folder
+(ignored by git) — never committed, never defaulted in code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from platform_runtime.auth import generate_keypair
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES = {"registry": 50051, "reporting": 50052, "referral": 50053, "benefits": 50054, "notify": 50055}
+GATEWAY_PORT = 8080
+PILOT_TENANT = ("110111008", "良乡镇", "110111")
+
+
+def dev_secrets(data_dir: Path) -> dict[str, str]:
+    """Keys for this machine only, made once and kept in data/ (git-ignored)."""
+    path = data_dir / "dev-secrets.json"
+    if path.exists():
+        loaded: dict[str, str] = json.loads(path.read_text())
+        return loaded
+    private, public = generate_keypair()
+    values = {
+        "AUTH_PRIVATE_KEY": private,
+        "AUTH_PUBLIC_KEY": public,
+        "PII_ENCRYPTION_KEYS": "dev1:" + base64.b64encode(os.urandom(32)).decode(),
+        "BLIND_INDEX_KEY": base64.b64encode(os.urandom(32)).decode(),
+        "FLASK_SECRET_KEY": secrets.token_urlsafe(32),
+        "DEMO_PASSWORD": secrets.token_urlsafe(9),
+    }
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(values, indent=2))
+    path.chmod(0o600)
+    return values
+
+
+@dataclass
+class StackConfig:
+    data_dir: Path
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    port_offset: int = 0
+    # component -> {"DATABASE_URL": ..., "MIGRATION_DATABASE_URL": ..., "OUTBOX_DATABASE_URL": ...}; SQLite if absent
+    database_urls: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    def grpc_port(self, service: str) -> int:
+        return SERVICES[service] + self.port_offset
+
+    @property
+    def gateway_port(self) -> int:
+        return GATEWAY_PORT + self.port_offset
+
+    def environment(self, component: str) -> dict[str, str]:
+        env = {key: value for key, value in os.environ.items() if not key.startswith(("DATABASE_", "OTEL_SERVICE"))}
+        keys = dev_secrets(self.data_dir)
+        env |= {key: value for key, value in keys.items() if key != "DEMO_PASSWORD"}
+        if component != "gateway":
+            env.pop("AUTH_PRIVATE_KEY", None)  # only the gateway signs tokens
+        sqlite = f"sqlite:///{self.data_dir / (component + '.db')}"
+        env |= {"DATABASE_URL": sqlite} | dict(self.database_urls.get(component, {}))
+        env |= {
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
+            "OTEL_SERVICE_NAME": component,
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.setdefault("OTEL_TRACES_EXPORTER", "none")
+        for service in SERVICES:
+            env[f"{service.upper()}_TARGET"] = f"127.0.0.1:{self.grpc_port(service)}"
+        env["GRPC_PORT" if component != "gateway" else "HTTP_PORT"] = str(
+            self.gateway_port if component == "gateway" else self.grpc_port(component)
+        )
+        env |= dict(self.extra_env)
+        return env
+
+
+class Stack:
+    """Starts the components as separate processes and stops them (SIGTERM, then SIGKILL)."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def module(self, component: str) -> str:
+        return "gateway" if component == "gateway" else f"services.{component}"
+
+    def run_once(self, component: str, *args: str) -> None:
+        subprocess.run(
+            [sys.executable, "-m", self.module(component), *args],
+            cwd=ROOT,
+            env=self.config.environment(component),
+            check=True,
+        )
+
+    def migrate(self, components: Iterable[str]) -> None:
+        for component in components:
+            self.run_once(component, "migrate")
+
+    def start(self, components: Iterable[str]) -> None:
+        logs = self.config.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        for component in components:
+            log = (logs / f"{component}.log").open("ab")
+            self.processes[component] = subprocess.Popen(
+                [sys.executable, "-m", self.module(component), "serve"],
+                cwd=ROOT,
+                env=self.config.environment(component),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def wait_healthy(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        for component, process in self.processes.items():
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"{component} exited with {process.returncode}; see {self.log_path(component)}")
+                if self._healthy(component):
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{component} not healthy after {timeout}s; see {self.log_path(component)}")
+                time.sleep(0.2)
+
+    def _healthy(self, component: str) -> bool:
+        if component == "gateway":
+            import urllib.request
+
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.config.gateway_port}/readyz", timeout=1) as r:
+                    return bool(r.status == 200)
+            except OSError:
+                return False
+        with grpc.insecure_channel(f"127.0.0.1:{self.config.grpc_port(component)}") as channel:
+            try:
+                reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
+            except grpc.RpcError:
+                return False
+            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+    def log_path(self, component: str) -> Path:
+        return self.config.data_dir / "logs" / f"{component}.log"
+
+    def stop(self, timeout: float = 20.0) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for process in self.processes.values():
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes.clear()
+
+
+ALL_COMPONENTS = [*SERVICES, "gateway"]
+
+
+def up(data_dir: Path) -> int:
+    config = StackConfig(data_dir=data_dir)
+    stack = Stack(config)
+    stack.migrate(ALL_COMPONENTS)
+    code, name, district = PILOT_TENANT
+    stack.run_once("registry", "onboard-tenant", "--code", code, "--name", name, "--district", district)
+    stack.run_once("registry", "seed-demo", "--tenant", code)
+    stack.run_once("gateway", "seed-demo", "--tenant", code)
+    stack.start(ALL_COMPONENTS)
+    try:
+        stack.wait_healthy()
+        password = dev_secrets(data_dir)["DEMO_PASSWORD"]
+        print(f"\nThe portal is at http://127.0.0.1:{config.gateway_port}/")
+        print(f"Demo accounts of {name} ({code}), one per role, all with the password {password}:")
+        print("  caseworker, town_admin, child_director, teacher, district_officer, police_officer, finance_auditor")
+        print("Logs: data/logs/. Ctrl-C stops everything.\n", flush=True)
+        stopping = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stopping.set())
+        while not stopping.wait(1.0):
+            for component, process in stack.processes.items():
+                if process.poll() is not None:
+                    print(f"{component} stopped unexpectedly; see {stack.log_path(component)}", flush=True)
+                    stopping.set()
+    finally:
+        print("stopping...", flush=True)
+        stack.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m platform_runtime.local_stack")
+    parser.add_argument("command", choices=["up"])
+    parser.add_argument("--data-dir", default=str(ROOT / "data"))
+    args = parser.parse_args(argv)
+    return up(Path(args.data_dir))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Running a service process: the pieces every `services/<name>/__main__.py` wires the same way.
+
+`serve` builds telemetry, the relay, the consumers and the gRPC server around a service's own servicers,
+and stops them in order on SIGTERM. `migrate` applies the service's Alembic migrations and grants.
+Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import grpc
+
+from platform_runtime.auth import TokenVerifier
+from platform_runtime.consumer import Handler, IdempotentConsumer, make_consumer
+from platform_runtime.db import Database, make_engine
+from platform_runtime.grpc_server import GrpcServer, build_server
+from platform_runtime.migrations import upgrade
+from platform_runtime.outbox import OutboxRelay, make_producer
+from platform_runtime.settings import CommonSettings, EnvReader
+from platform_runtime.telemetry import instrument_engine, setup_logging, setup_tracing, shutdown_tracing
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    group_id: str
+    topics: list[str]
+    handlers: dict[str, Handler]
+
+
+@dataclass
+class ServiceDefinition:
+    """What a service contributes; the runtime does the rest."""
+
+    settings: CommonSettings
+    database: Database
+    register: Callable[[grpc.Server], list[str]]
+    public_methods: frozenset[str] = frozenset()
+    consumers: list[ConsumerSpec] = field(default_factory=list)
+    on_stop: list[Callable[[], None]] = field(default_factory=list)
+
+
+def start_observability(settings: CommonSettings) -> None:
+    """Logging and tracing must exist before the gRPC server and engines are built (they are patched)."""
+    setup_logging(settings.log_level, settings.service_name)
+    setup_tracing(settings.service_name)
+
+
+def build(definition: ServiceDefinition) -> GrpcServer:
+    settings = definition.settings
+    database = definition.database
+    instrument_engine(database.engine)
+    relay_engine = (
+        database.engine
+        if settings.outbox_database_url == settings.database_url
+        else make_engine(settings.outbox_database_url, pool_size=2)
+    )
+    relay_producer = make_producer(settings.kafka, f"{settings.service_name}-relay")
+    relay = OutboxRelay(relay_engine, database.outbox, relay_producer)
+    dead_letters = make_producer(settings.kafka, f"{settings.service_name}-dlt")
+    consumers = [
+        IdempotentConsumer(
+            group_id=spec.group_id,
+            database=database,
+            consumer=make_consumer(settings.kafka.client_config(), spec.group_id),
+            dead_letters=dead_letters,
+            handlers=spec.handlers,
+            topics=spec.topics,
+        )
+        for spec in definition.consumers
+    ]
+    server = build_server(
+        port=settings.grpc_port,
+        verifier=TokenVerifier(settings.auth_public_key),
+        register=definition.register,
+        public_methods=definition.public_methods,
+    )
+    server.workers = [relay.run, *(consumer.run for consumer in consumers)]
+    server.on_stop = [
+        *definition.on_stop,
+        lambda: None if dead_letters.flush(10) == 0 else log.warning("dead letters left unflushed"),
+        database.dispose,
+        relay_engine.dispose,
+        shutdown_tracing,
+    ]
+    return server
+
+
+def serve(definition: ServiceDefinition) -> None:
+    server = build(definition)
+    server.serve_until_signalled()
+
+
+def migrate(service_package: str, *, append_only_tables: tuple[str, ...] = ()) -> None:
+    env = EnvReader()
+    app_url = env.required("DATABASE_URL")
+    migration_url = env.optional("MIGRATION_DATABASE_URL", app_url)
+    if app_url.startswith("postgresql") and migration_url == app_url:
+        env.problems.append("MIGRATION_DATABASE_URL (the owner role) is required on PostgreSQL")
+    relay_url = env.optional("OUTBOX_DATABASE_URL")
+    env.done()
+    if migration_url.startswith("sqlite:///"):
+        os.makedirs(os.path.dirname(os.path.abspath(migration_url.removeprefix("sqlite:///"))), exist_ok=True)
+    upgrade(
+        service_package,
+        migration_url,
+        app_url=app_url,
+        relay_url=relay_url,
+        append_only_tables=append_only_tables,
+    )
+    log.info("%s migrated", service_package)

@@ -1,0 +1,43 @@
+"""`python -m services.registry serve | migrate | onboard-tenant --code C --name N --district D`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from platform_runtime import service as runtime
+from platform_runtime.consumer import system_principal
+from platform_runtime.tenancy import acting_as
+from services.registry import bootstrap
+from services.registry.adapters.orm import APPEND_ONLY_TABLES
+from services.registry.settings import load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.registry")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the gRPC server, the outbox relay and the consumers")
+    commands.add_parser("migrate", help="apply the database migrations (owner role)")
+    onboard = commands.add_parser("onboard-tenant", help="add a town or street (idempotent)")
+    onboard.add_argument("--code", required=True)
+    onboard.add_argument("--name", required=True)
+    onboard.add_argument("--district", required=True)
+    args = parser.parse_args(argv)
+
+    if args.command == "migrate":
+        runtime.migrate("services.registry", append_only_tables=APPEND_ONLY_TABLES)
+        return 0
+    settings = load_settings()
+    if args.command == "serve":
+        runtime.start_observability(settings.common)
+        runtime.serve(bootstrap.definition(settings))
+        return 0
+    service = bootstrap.build_service(settings)
+    with acting_as(system_principal(args.code, "onboarding")):
+        tenant, created = service.onboard_tenant(args.code, args.name, args.district)
+    print(f"{tenant.code} {tenant.name}: {'onboarded' if created else 'already onboarded'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Kafka entrypoints: events of other services that change the register (case timelines)."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from minorprot.common.v1 import common_pb2
+from minorprot.referral.v1 import events_pb2 as referral_events
+from minorprot.reporting.v1 import events_pb2 as reporting_events
+
+from platform_runtime.consumer import Handler
+from platform_runtime.db import UnitOfWork
+from platform_runtime.events import unpack
+from platform_runtime.service import ConsumerSpec
+from platform_runtime.topics import REFERRAL_REFERRAL, REPORTING_REPORT
+from services.registry.service_layer.services import RegistryService
+
+GROUP = "registry"
+
+
+def consumers(service: RegistryService) -> list[ConsumerSpec]:
+    def report_linked(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
+        event = unpack(envelope, reporting_events.ReportLinked)
+        assert isinstance(event, reporting_events.ReportLinked)
+        situations = "、".join(event.situation_types) or "—"
+        service.link_report(
+            uow,
+            child_id=event.child_id,
+            report_id=event.report_id,
+            summary=f"发现报告 discovery report ({situations})",
+            at=envelope.occurred_at.ToDatetime(tzinfo=UTC),
+        )
+
+    def referral_changed(kind: str) -> Handler:
+        def handle(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
+            message_type = {
+                "referral_opened": referral_events.ReferralOpened,
+                "referral_accepted": referral_events.ReferralAccepted,
+                "referral_completed": referral_events.ReferralCompleted,
+            }[kind]
+            event = unpack(envelope, message_type)
+            referral = event.referral  # type: ignore[attr-defined]
+            if referral.child_id:
+                service.record_referral(
+                    uow,
+                    child_id=referral.child_id,
+                    referral_id=referral.referral_id,
+                    summary=f"转介 referral to {referral.agency_name}: {referral.status}",
+                    at=envelope.occurred_at.ToDatetime(tzinfo=UTC),
+                    kind=kind,
+                )
+
+        return handle
+
+    return [
+        ConsumerSpec(
+            group_id=GROUP,
+            topics=[REPORTING_REPORT, REFERRAL_REFERRAL],
+            handlers={
+                reporting_events.ReportLinked.DESCRIPTOR.full_name: report_linked,
+                referral_events.ReferralOpened.DESCRIPTOR.full_name: referral_changed("referral_opened"),
+                referral_events.ReferralAccepted.DESCRIPTOR.full_name: referral_changed("referral_accepted"),
+                referral_events.ReferralCompleted.DESCRIPTOR.full_name: referral_changed("referral_completed"),
+            },
+        )
+    ]

@@ -1,0 +1,177 @@
+"""Translation between the reporting domain and its protobuf contract (one place for both directions)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from google.protobuf import timestamp_pb2
+from minorprot.common.v1 import common_pb2
+from minorprot.reporting.v1 import reporting_pb2
+
+from services.reporting.domain.errors import InvalidInput, Violation
+from services.reporting.domain.model import (
+    AgencyKind,
+    Channel,
+    ChildInfo,
+    Fact,
+    Place,
+    Report,
+    Reporter,
+    ReporterRole,
+    Sex,
+    SituationType,
+    Submission,
+    Urgency,
+)
+from services.reporting.domain.receipts import ReporterView
+
+CHANNEL = {
+    reporting_pb2.CHANNEL_MANDATED_REPORTER: Channel.MANDATED_REPORTER,
+    reporting_pb2.CHANNEL_AGENCY_SHARE: Channel.AGENCY_SHARE,
+    reporting_pb2.CHANNEL_STAFF_HOTLINE: Channel.STAFF_HOTLINE,
+    reporting_pb2.CHANNEL_STAFF_WALK_IN: Channel.STAFF_WALK_IN,
+    reporting_pb2.CHANNEL_RELATIVE: Channel.RELATIVE,
+    reporting_pb2.CHANNEL_NEIGHBOUR: Channel.NEIGHBOUR,
+    reporting_pb2.CHANNEL_PUBLIC_ANONYMOUS: Channel.PUBLIC_ANONYMOUS,
+    reporting_pb2.CHANNEL_PUBLIC_NAMED: Channel.PUBLIC_NAMED,
+}
+CHANNEL_TO_PROTO = {value: key for key, value in CHANNEL.items()}
+URGENCY = {
+    Urgency.NORMAL: reporting_pb2.URGENCY_NORMAL,
+    Urgency.URGENT: reporting_pb2.URGENCY_URGENT,
+    Urgency.CRISIS: reporting_pb2.URGENCY_CRISIS,
+}
+SEX = {common_pb2.SEX_MALE: Sex.MALE, common_pb2.SEX_FEMALE: Sex.FEMALE}
+SEX_TO_PROTO = {value: key for key, value in SEX.items()}
+
+
+def _timestamp(value: datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def _date(value: common_pb2.Date, field: str, violations: list[Violation]) -> date | None:
+    if not value.year:
+        return None
+    try:
+        return date(value.year, value.month, value.day)
+    except ValueError:
+        violations.append(Violation(field, "is not a real date"))
+        return None
+
+
+def _enum(kind: type, text: str, field: str, violations: list[Violation]):  # type: ignore[no-untyped-def]
+    try:
+        return kind(text)
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        violations.append(Violation(field, f"unknown value {text!r}; one of: {allowed}"))
+        return None
+
+
+def submission(request: reporting_pb2.SubmitReportRequest) -> Submission:
+    """The request as a domain submission; every unreadable field is reported at once."""
+    violations: list[Violation] = []
+    channel = CHANNEL.get(request.channel)
+    if channel is None:
+        violations.append(Violation("channel", "is required"))
+    situations = {_enum(SituationType, s, "situation_types", violations) for s in request.situation_types}
+    facts = {_enum(Fact, f, "facts", violations) for f in request.facts}
+    child_pb = request.child
+    child = ChildInfo(
+        name=child_pb.name or None,
+        sex=SEX.get(child_pb.sex),
+        birth_date=_date(child_pb.birth_date, "child.birth_date", violations),
+        approximate_age=child_pb.approximate_age or None,
+        identity_number=child_pb.identity_number or None,
+        description=child_pb.description or None,
+        school=child_pb.school or None,
+        guardian_names=tuple(n for n in child_pb.guardian_names if n.strip()),
+    )
+    reporter = None
+    if request.HasField("reporter"):
+        r = request.reporter
+        role = _enum(ReporterRole, r.role, "reporter.role", violations) if r.role else None
+        agency = _enum(AgencyKind, request.agency_kind, "agency_kind", violations) if request.agency_kind else None
+        reporter = Reporter(
+            name=r.name or None, phone=r.phone or None, organisation=r.organisation or None, role=role, agency=agency
+        )
+    elif request.agency_kind:
+        violations.append(Violation("reporter", "an agency share names the reporting officer"))
+    occurred = request.occurred_at.ToDatetime(tzinfo=UTC) if request.HasField("occurred_at") else None
+    if occurred is None:
+        violations.append(Violation("occurred_at", "is required"))
+    if violations:
+        raise InvalidInput(violations)
+    assert channel is not None and occurred is not None
+    return Submission(
+        channel=channel,
+        child=child,
+        place=Place(request.division_code, request.place_text),
+        occurred_at=occurred,
+        situations=frozenset(s for s in situations if s is not None),
+        narrative=request.narrative,
+        reporter=reporter,
+        facts=frozenset(f for f in facts if f is not None),
+    )
+
+
+def report(
+    value: Report, reasons: tuple[str, ...] | list[str], crisis: bool, *, reporter: bool
+) -> reporting_pb2.Report:
+    """`reporter=False` leaves the reporter out: events and most readers never see who reported."""
+    sub = value.submission
+    child = sub.child
+    message = reporting_pb2.Report(
+        report_id=value.report_id,
+        tenant=value.tenant_id,
+        channel=CHANNEL_TO_PROTO[sub.channel],
+        status=value.status.value,
+        urgency=URGENCY[value.urgency] if value.urgency else reporting_pb2.URGENCY_UNSPECIFIED,
+        child_id=value.child_id or "",
+        child=reporting_pb2.ChildDescription(
+            name=child.name or "",
+            sex=SEX_TO_PROTO.get(child.sex, common_pb2.SEX_UNKNOWN) if child.sex else common_pb2.SEX_UNKNOWN,
+            birth_date=(
+                common_pb2.Date(year=child.birth_date.year, month=child.birth_date.month, day=child.birth_date.day)
+                if child.birth_date
+                else None
+            ),
+            approximate_age=child.approximate_age or 0,
+            description=child.description or "",
+            school=child.school or "",
+            guardian_names=list(child.guardian_names),
+        ),
+        division_code=sub.place.division_code,
+        place_text=sub.place.text,
+        occurred_at=_timestamp(sub.occurred_at),
+        received_at=_timestamp(value.received_at),
+        situation_types=sorted(s.value for s in sub.situations),
+        narrative=sub.narrative,
+        triage_reasons=list(reasons),
+        crisis=crisis,
+        facts=sorted(f.value for f in sub.facts),
+        attention_reason=value.attention_reason or "",
+        group_id=value.group_id or "",
+    )
+    if reporter and sub.reporter is not None:
+        message.reporter.CopyFrom(
+            reporting_pb2.Reporter(
+                name=sub.reporter.name or "",
+                phone=sub.reporter.phone or "",
+                organisation=sub.reporter.organisation or "",
+                role=sub.reporter.role.value if sub.reporter.role else "",
+            )
+        )
+    return message
+
+
+def receipt_reply(view: ReporterView) -> reporting_pb2.LookupReceiptResponse:
+    received = datetime(view.received_on.year, view.received_on.month, view.received_on.day, tzinfo=UTC)
+    return reporting_pb2.LookupReceiptResponse(
+        receipt_number=view.receipt,
+        received_at=_timestamp(received),
+        status=view.status.label_zh,
+        outcome_notice=view.outcome_notice or "",
+    )

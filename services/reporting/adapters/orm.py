@@ -1,0 +1,79 @@
+"""The reporting service's tables. Reporter details and what is known of the child are encrypted."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, DateTime, Index, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from platform_runtime.db import add_messaging_tables
+
+metadata = MetaData()
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+class ReportRecord(Base):
+    __tablename__ = "reports"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(12))
+    channel: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(20))
+    urgency: Mapped[str] = mapped_column(String(10))
+    crisis: Mapped[bool] = mapped_column(Boolean, default=False)
+    triage_rule_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    triage_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # ChildInfo as JSON, encrypted: names, identity numbers and descriptions of children are sensitive.
+    child_cipher: Mapped[str] = mapped_column(Text)
+    child_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    group_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    division_code: Mapped[str] = mapped_column(String(12))
+    place_text: Mapped[str] = mapped_column(Text, default="")
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    situations: Mapped[list[str]] = mapped_column(JSON, default=list)
+    facts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    narrative_cipher: Mapped[str] = mapped_column(Text)
+    # Confidential by law: encrypted, shown only to roles that need it; NULL for anonymous reports.
+    reporter_cipher: Mapped[str | None] = mapped_column(Text, nullable=True)
+    external_reference: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    submitted_by: Mapped[str] = mapped_column(String(100))
+    attention_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    outcome_notice: Mapped[str | None] = mapped_column(Text, nullable=True)
+    __table_args__ = (
+        Index("ix_reports_received", "tenant_id", "received_at"),
+        Index("ix_reports_child", "tenant_id", "child_id"),
+        Index("ux_reports_external_reference", "tenant_id", "channel", "external_reference", unique=True),
+    )
+
+
+class ReceiptRecord(Base):
+    """Receipt lookups come without a tenant: this maps the receipt's keyed hash to its report.
+
+    Holds no report data and not the receipt itself (only an HMAC), so it is not tenant data.
+    """
+
+    __tablename__ = "receipts"
+    receipt_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(12))
+    report_id: Mapped[str] = mapped_column(String(32), unique=True)
+
+
+class TriageRuleSetRecord(Base):
+    """Per-tenant triage rules, versioned; the built-in default applies where a tenant has none."""
+
+    __tablename__ = "triage_rule_sets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(12))
+    version: Mapped[int] = mapped_column(Integer)
+    effective_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    rules: Mapped[dict[str, object]] = mapped_column(JSON)
+    __table_args__ = (Index("ux_rule_set_version", "tenant_id", "version", unique=True),)
+
+
+TENANT_TABLES = ("reports", "triage_rule_sets", "outbox", "inbox")
+
+add_messaging_tables(metadata)

@@ -1,0 +1,59 @@
+"""The registry, reached over gRPC on behalf of the caller (their token is forwarded)."""
+
+from __future__ import annotations
+
+import grpc
+from minorprot.common.v1 import common_pb2
+from minorprot.registry.v1 import registry_pb2, registry_pb2_grpc
+
+from platform_runtime.grpc_client import service_channel
+from services.reporting.domain.model import ChildInfo, Place, Sex
+from services.reporting.service_layer.ports import ChildCandidate, ChildDirectoryUnavailable
+
+_SEX = {Sex.MALE: common_pb2.SEX_MALE, Sex.FEMALE: common_pb2.SEX_FEMALE}
+TIMEOUT_SECONDS = 5.0
+
+
+def _date(child: ChildInfo) -> common_pb2.Date:
+    born = child.birth_date
+    return common_pb2.Date(year=born.year, month=born.month, day=born.day) if born else common_pb2.Date()
+
+
+class GrpcChildDirectory:
+    def __init__(self, target: str) -> None:
+        self._stub = registry_pb2_grpc.RegistryServiceStub(service_channel(target))
+
+    def match(self, child: ChildInfo, place: Place) -> list[ChildCandidate]:
+        request = registry_pb2.MatchChildRequest(
+            name=child.name or "",
+            identity_number=child.identity_number or "",
+            birth_date=_date(child),
+            approximate_age=child.approximate_age or 0,
+            sex=_SEX.get(child.sex, common_pb2.SEX_UNKNOWN) if child.sex else common_pb2.SEX_UNKNOWN,
+            guardian_names=list(child.guardian_names),
+            division_code=place.division_code,
+            school=child.school or "",
+        )
+        try:
+            reply = self._stub.MatchChild(request, timeout=TIMEOUT_SECONDS)
+        except grpc.RpcError as exc:
+            raise ChildDirectoryUnavailable(f"registry MatchChild failed: {exc.code().name}") from exc
+        return [ChildCandidate(c.child.child_id, c.score, tuple(c.reasons)) for c in reply.candidates]
+
+    def register_provisional(self, child: ChildInfo, place: Place) -> str:
+        request = registry_pb2.RegisterChildRequest(
+            legal_name=child.name or "",
+            sex=_SEX.get(child.sex, common_pb2.SEX_UNKNOWN) if child.sex else common_pb2.SEX_UNKNOWN,
+            birth_date=_date(child),
+            identity_number=child.identity_number or "",
+            residence_division_code=place.division_code,
+            residence_address=place.text,
+            school=child.school or "",
+            provisional=True,
+            description=child.description or "",
+        )
+        try:
+            reply = self._stub.RegisterChild(request, timeout=TIMEOUT_SECONDS)
+        except grpc.RpcError as exc:
+            raise ChildDirectoryUnavailable(f"registry RegisterChild failed: {exc.code().name}") from exc
+        return reply.child.child_id

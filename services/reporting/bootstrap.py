@@ -1,0 +1,37 @@
+"""Composition root of the reporting service: the only place that builds engines, clients and servicers."""
+
+from __future__ import annotations
+
+from platform_runtime.db import Database
+from platform_runtime.pii import BlindIndex, FieldCipher
+from platform_runtime.service import ServiceDefinition
+from services.reporting.adapters.orm import metadata
+from services.reporting.adapters.registry_client import GrpcChildDirectory
+from services.reporting.entrypoints import grpc_api
+from services.reporting.service_layer.ports import ChildDirectory
+from services.reporting.service_layer.services import ReportingService
+from services.reporting.settings import ReportingSettings
+
+
+def build_service(
+    settings: ReportingSettings, database: Database | None = None, children: ChildDirectory | None = None
+) -> ReportingService:
+    return ReportingService(
+        database or Database.connect(settings.common.database_url, metadata),
+        FieldCipher(settings.pii_keys),
+        BlindIndex(settings.blind_index_key),
+        children or GrpcChildDirectory(settings.registry_target),
+        auto_link_threshold=settings.auto_link_threshold,
+        receipt_lookups_per_minute=settings.receipt_lookups_per_minute,
+    )
+
+
+def definition(settings: ReportingSettings) -> ServiceDefinition:
+    database = Database.connect(settings.common.database_url, metadata)
+    service = build_service(settings, database)
+    return ServiceDefinition(
+        settings=settings.common,
+        database=database,
+        register=grpc_api.register(service),
+        public_methods=grpc_api.PUBLIC_METHODS,
+    )
