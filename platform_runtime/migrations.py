@@ -78,6 +78,7 @@ def run_env(metadata: MetaData) -> None:
             # Never queue behind long transactions in production: fail and retry the rollout instead.
             connection.execute(text("SET lock_timeout = '10s'"))
             connection.execute(text("SET statement_timeout = '300s'"))
+            connection.commit()  # end the implicit transaction so Alembic's own one commits the migration
         context.configure(
             connection=connection,
             target_metadata=metadata,

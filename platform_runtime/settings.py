@@ -158,7 +158,7 @@ def read_common(env: EnvReader, service_name: str, default_port: int) -> CommonS
         service_name=service_name,
         database_url=database_url,
         kafka=kafka,
-        grpc_port=env.integer("GRPC_PORT", default_port, minimum=1, maximum=65535),
+        grpc_port=env.integer("GRPC_PORT", default_port, minimum=0, maximum=65535),  # 0: any free port (tests)
         auth_public_key=env.parsed("AUTH_PUBLIC_KEY", pem_or_file, "", required=True),
         log_level=env.optional("LOG_LEVEL", "INFO").upper(),
         outbox_database_url=outbox_url,

@@ -54,7 +54,7 @@ def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
 
 
 def sex_from_proto(value: int) -> Sex:
-    return _SEX_FROM_PROTO.get(value, Sex.UNKNOWN)  # type: ignore[call-overload]
+    return _SEX_FROM_PROTO.get(common_pb2.Sex.ValueType(value), Sex.UNKNOWN)
 
 
 def child(view: ChildView) -> registry_pb2.Child:

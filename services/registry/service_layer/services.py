@@ -46,6 +46,8 @@ from services.registry.service_layer.views import (
 IDENTITY_FIELD = "identity_number"
 CASE_STATUS_IDENTIFIED = "identified"
 AUTO_MATCH_LIMIT = 10
+CANDIDATE_MIN_SCORE = 0.3  # below this a record is not worth showing a person
+MAX_CANDIDATES_SCORED = 500  # a blocking key shared by more records than this is not selective
 
 
 def _division_ok(code: str, lengths: tuple[int, ...] = (9, 12)) -> bool:
@@ -199,45 +201,48 @@ class RegistryService:
             return [_child_view(row) for row in rows], (rows[-1].id if more else "")
 
     def match_child(self, probe: MatchProbe, limit: int = AUTO_MATCH_LIMIT) -> list[Candidate]:
+        """Ranked candidates: blocking keys (the identity number's blind index among them) find a few
+        records through an index, then each is scored on names, pinyin, dates, place and guardians."""
         caller = current_principal()
         limit = min(max(limit or AUTO_MATCH_LIMIT, 1), 50)
+        facts = self._probe_facts(probe)
+        keys = matching.lookup_keys(facts)
+        if not keys:
+            return []
         with self._database.unit_of_work(caller.tenant) as uow:
-            found: dict[str, ChildRecord] = {}
-            same_number: set[str] = set()
-            number = normalize_identity_number(probe.identity_number) if probe.identity_number else ""
-            if number:
-                digest = self._blind_index.digest(number, field=IDENTITY_FIELD)
+            ids = uow.session.scalars(
+                select(ChildMatchKey.child_id)
+                .where(ChildMatchKey.tenant_id == caller.tenant, ChildMatchKey.match_key.in_(sorted(keys)))
+                .distinct()
+                .limit(MAX_CANDIDATES_SCORED)
+            ).all()
+            records = {
+                row.id: row
                 for row in uow.session.scalars(
-                    select(ChildRecord).where(
-                        ChildRecord.tenant_id == caller.tenant, ChildRecord.identity_number_index == digest
-                    )
-                ):
-                    found[row.id] = row
-                    same_number.add(row.id)
-            keys = matching.probe_blocking_keys(_matching_probe(probe))
-            if keys:
-                ids = uow.session.scalars(
-                    select(ChildMatchKey.child_id)
-                    .where(ChildMatchKey.tenant_id == caller.tenant, ChildMatchKey.match_key.in_(keys))
-                    .distinct()
-                    .limit(500)
-                ).all()
-                missing = [child_id for child_id in ids if child_id not in found]
-                if missing:
-                    for row in uow.session.scalars(select(ChildRecord).where(ChildRecord.id.in_(missing))):
-                        found[row.id] = row
-            candidates = []
-            for row in found.values():
-                result = matching.score(
-                    _matching_probe(probe),
-                    _matching_record(row),
-                    same_identity_number=row.id in same_number,
-                    today=self._today(),
+                    select(ChildRecord).where(ChildRecord.tenant_id == caller.tenant, ChildRecord.id.in_(ids))
                 )
-                if result.score >= matching.CANDIDATE_THRESHOLD:
-                    candidates.append(Candidate(_child_view(row), result.score, tuple(result.reasons)))
-            candidates.sort(key=lambda candidate: candidate.score, reverse=True)
-            return candidates[:limit]
+            }
+            ranked = matching.rank_candidates(
+                facts,
+                ((child_id, _record_facts(row)) for child_id, row in records.items()),
+                min_score=CANDIDATE_MIN_SCORE,
+                limit=limit,
+            )
+            return [Candidate(_child_view(records[r.record_id]), r.result.score, r.result.reasons) for r in ranked]
+
+    def _probe_facts(self, probe: MatchProbe) -> matching.ChildFacts:
+        number = normalize_identity_number(probe.identity_number) if probe.identity_number.strip() else ""
+        return matching.ChildFacts(
+            name=probe.name.strip() or None,
+            identity_key=self._blind_index.digest(number, field=IDENTITY_FIELD) if number else None,
+            birth_date=probe.birth_date,
+            approximate_age=probe.approximate_age or None,
+            age_observed_on=self._today() if probe.approximate_age else None,
+            sex=probe.sex if probe.sex.is_known else None,
+            guardian_names=probe.guardian_names,
+            division_code=probe.division_code or None,
+            school=probe.school or None,
+        )
 
     # -- case files -----------------------------------------------------------------------------------------
 
@@ -352,7 +357,7 @@ class RegistryService:
 
     def _store_match_keys(self, uow: UnitOfWork, record: ChildRecord) -> None:
         uow.session.execute(delete(ChildMatchKey).where(ChildMatchKey.child_id == record.id))
-        for key in sorted(matching.record_blocking_keys(_matching_record(record))):
+        for key in sorted(matching.index_keys(_record_facts(record))):
             uow.session.add(ChildMatchKey(tenant_id=record.tenant_id, match_key=key, child_id=record.id))
 
     def _add_timeline(
@@ -419,26 +424,14 @@ def _child_view(record: ChildRecord) -> ChildView:
     )
 
 
-def _matching_probe(probe: MatchProbe) -> matching.Person:
-    return matching.Person(
-        name=probe.name,
-        birth_date=probe.birth_date,
-        approximate_age=probe.approximate_age or None,
-        sex=probe.sex,
-        guardian_names=probe.guardian_names,
-        division_code=probe.division_code,
-        school=probe.school,
-    )
-
-
-def _matching_record(record: ChildRecord) -> matching.Person:
-    return matching.Person(
-        name=record.legal_name,
+def _record_facts(record: ChildRecord) -> matching.ChildFacts:
+    sex = Sex(record.sex)
+    return matching.ChildFacts(
+        name=record.legal_name or None,
         other_names=tuple(record.other_names or ()),
+        identity_key=record.identity_number_index,
         birth_date=record.birth_date,
-        approximate_age=None,
-        sex=Sex(record.sex),
-        guardian_names=(),
-        division_code=record.residence_division_code or record.household_division_code,
-        school=record.school,
+        sex=sex if sex.is_known else None,
+        division_code=record.residence_division_code or record.household_division_code or None,
+        school=record.school or None,
     )

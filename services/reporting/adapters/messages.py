@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from enum import Enum
+from typing import TypeVar
 
 from google.protobuf import timestamp_pb2
 from minorprot.common.v1 import common_pb2
@@ -24,6 +26,8 @@ from services.reporting.domain.model import (
     Urgency,
 )
 from services.reporting.domain.receipts import ReporterView
+
+E = TypeVar("E", bound=Enum)
 
 CHANNEL = {
     reporting_pb2.CHANNEL_MANDATED_REPORTER: Channel.MANDATED_REPORTER,
@@ -61,7 +65,7 @@ def _date(value: common_pb2.Date, field: str, violations: list[Violation]) -> da
         return None
 
 
-def _enum(kind: type, text: str, field: str, violations: list[Violation]):  # type: ignore[no-untyped-def]
+def _enum(kind: type[E], text: str, field: str, violations: list[Violation]) -> E | None:
     try:
         return kind(text)
     except ValueError:

@@ -56,4 +56,4 @@ class GrpcChildDirectory:
             reply = self._stub.RegisterChild(request, timeout=TIMEOUT_SECONDS)
         except grpc.RpcError as exc:
             raise ChildDirectoryUnavailable(f"registry RegisterChild failed: {exc.code().name}") from exc
-        return reply.child.child_id
+        return str(reply.child.child_id)

@@ -41,11 +41,10 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
     def GetReport(
         self, request: reporting_pb2.GetReportRequest, context: grpc.ServicerContext
     ) -> reporting_pb2.GetReportResponse:
-        report, row = self._service.get(request.report_id)
+        stored = self._service.get(request.report_id)
+        show_reporter = current_principal().can_see_reporter()
         return reporting_pb2.GetReportResponse(
-            report=messages.report(
-                report, row.triage_reasons, row.crisis, reporter=current_principal().can_see_reporter()
-            )
+            report=messages.report(stored.report, stored.reasons, stored.crisis, reporter=show_reporter)
         )
 
     def ListReports(
@@ -54,8 +53,8 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         show_reporter = current_principal().can_see_reporter()
         return reporting_pb2.ListReportsResponse(
             reports=[
-                messages.report(report, row.triage_reasons, row.crisis, reporter=show_reporter)
-                for report, row in self._service.list_recent(request.page_size)
+                messages.report(stored.report, stored.reasons, stored.crisis, reporter=show_reporter)
+                for stored in self._service.list_recent(request.page_size)
             ]
         )
 

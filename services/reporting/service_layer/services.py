@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from minorprot.reporting.v1 import events_pb2
+from minorprot.reporting.v1 import events_pb2, reporting_pb2
 from sqlalchemy import select
 
 from platform_runtime import errors
@@ -35,7 +35,13 @@ from services.reporting.domain.receipts import (
     parse_receipt,
     reporter_view,
 )
-from services.reporting.domain.triage import TriageDecision, rule_set_from_dict, select_rule_set, triage
+from services.reporting.domain.triage import (
+    TriageDecision,
+    TriageRuleSet,
+    rule_set_from_dict,
+    select_rule_set,
+    triage,
+)
 from services.reporting.domain.validation import validate_submission
 from services.reporting.service_layer.ports import ChildDirectory, ChildDirectoryUnavailable
 
@@ -56,6 +62,15 @@ CHANNELS_BY_ROLE: dict[Role, frozenset[Channel]] = {
 READER_ROLES = frozenset({Role.CASEWORKER, Role.TOWN_ADMIN, Role.DISTRICT_OFFICER})
 # Public reports are linked by a person: an anonymous caller must not trigger a search of the register.
 AUTO_LINK_ROLES = frozenset(CHANNELS_BY_ROLE) - {Role.PUBLIC}
+
+
+@dataclass(frozen=True)
+class StoredReport:
+    """A report as read back, with the triage outcome recorded when it arrived."""
+
+    report: Report
+    crisis: bool
+    reasons: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -166,7 +181,7 @@ class ReportingService:
                 )
             )
 
-    def _rule_sets(self, uow: UnitOfWork) -> list:  # type: ignore[type-arg]
+    def _rule_sets(self, uow: UnitOfWork) -> list[TriageRuleSet]:
         rows = uow.session.scalars(select(TriageRuleSetRecord).where(TriageRuleSetRecord.tenant_id == uow.tenant))
         return [rule_set_from_dict(row.rules) for row in rows]
 
@@ -213,7 +228,7 @@ class ReportingService:
                         child_id=child_id,
                         group_id=report.group_id or "",
                         situation_types=sorted(s.value for s in report.submission.situations),
-                        urgency=messages.URGENCY[report.urgency] if report.urgency else 0,
+                        urgency=messages.URGENCY[report.urgency] if report.urgency else reporting_pb2.URGENCY_UNSPECIFIED,
                     ),
                 )
             )
@@ -246,7 +261,7 @@ class ReportingService:
 
     # -- reading --------------------------------------------------------------------------------------------
 
-    def get(self, report_id: str) -> tuple[Report, ReportRecord]:
+    def get(self, report_id: str) -> StoredReport:
         caller = current_principal()
         if caller.role not in READER_ROLES:
             raise errors.PermissionDenied("only township and district staff read reports")
@@ -255,9 +270,9 @@ class ReportingService:
             row = repository.record(report_id)
             if row is None:
                 raise errors.NotFound("no such report in this town")
-            return repository.to_domain(row), row
+            return StoredReport(repository.to_domain(row), row.crisis, tuple(row.triage_reasons))
 
-    def list_recent(self, page_size: int) -> list[tuple[Report, ReportRecord]]:
+    def list_recent(self, page_size: int) -> list[StoredReport]:
         caller = current_principal()
         if caller.role not in READER_ROLES:
             raise errors.PermissionDenied("only township and district staff read reports")
@@ -269,7 +284,7 @@ class ReportingService:
                 .order_by(ReportRecord.received_at.desc())
                 .limit(min(max(page_size or 50, 1), 200))
             )
-            return [(repository.to_domain(row), row) for row in rows]
+            return [StoredReport(repository.to_domain(row), row.crisis, tuple(row.triage_reasons)) for row in rows]
 
     def lookup_receipt(self, text: str, client: str) -> ReporterView:
         """Public: status and outcome notice for a receipt, and nothing about the child or family."""

@@ -1,0 +1,91 @@
+"""Services running in this test process over real loopback gRPC, on real PostgreSQL and Kafka."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import grpc
+
+from platform_runtime.grpc_server import GrpcServer
+from platform_runtime.migrations import upgrade
+from platform_runtime.provision import ProvisionedDatabase
+from platform_runtime.service import build
+from platform_runtime.settings import EnvReader, KafkaSettings
+from tests.support.infra import Secrets, fresh_database
+
+
+def service_env(db: ProvisionedDatabase, kafka: KafkaSettings, secrets: Secrets, **extra: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": db.app_url,
+        "OUTBOX_DATABASE_URL": db.relay_url,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "GRPC_PORT": "0",
+        "AUTH_PUBLIC_KEY": secrets.public_key,
+        "PII_ENCRYPTION_KEYS": secrets.pii_keys,
+        "BLIND_INDEX_KEY": secrets.blind_index_key,
+        **extra,
+    }
+
+
+def migrated_database(postgres_url: str, service: str, append_only: tuple[str, ...] = ()) -> ProvisionedDatabase:
+    db = fresh_database(postgres_url, service)
+    upgrade(
+        f"services.{service}",
+        db.owner_url,
+        app_url=db.app_url,
+        relay_url=db.relay_url,
+        append_only_tables=append_only,
+    )
+    return db
+
+
+@dataclass
+class Running:
+    server: GrpcServer
+    database: ProvisionedDatabase
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.server.port}"
+
+    def channel(self) -> grpc.Channel:
+        return grpc.insecure_channel(self.target)
+
+
+@contextmanager
+def running_registry(postgres_url: str, kafka: KafkaSettings, secrets: Secrets) -> Iterator[Running]:
+    from services.registry import bootstrap
+    from services.registry.adapters.orm import APPEND_ONLY_TABLES
+    from services.registry.settings import load_settings
+
+    db = migrated_database(postgres_url, "registry", APPEND_ONLY_TABLES)
+    settings = load_settings(EnvReader(service_env(db, kafka, secrets)))
+    server = build(bootstrap.definition(settings))
+    server.start()
+    try:
+        yield Running(server, db)
+    finally:
+        server.stop(grace=1)
+
+
+@contextmanager
+def running_reporting(
+    postgres_url: str, kafka: KafkaSettings, secrets: Secrets, registry_target: str
+) -> Iterator[Running]:
+    from services.reporting import bootstrap
+    from services.reporting.settings import load_settings
+
+    db = migrated_database(postgres_url, "reporting")
+    settings = load_settings(EnvReader(service_env(db, kafka, secrets, REGISTRY_TARGET=registry_target)))
+    server = build(bootstrap.definition(settings))
+    server.start()
+    try:
+        yield Running(server, db)
+    finally:
+        server.stop(grace=1)
+
+
+def bearer(token: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token}"),)
