@@ -65,9 +65,9 @@ def build(definition: ServiceDefinition) -> GrpcServer:
     dead_letters = make_producer(settings.kafka, f"{settings.service_name}-dlt")
     consumers = [
         IdempotentConsumer(
-            group_id=spec.group_id,
+            group_id=settings.consumer_group_prefix + spec.group_id,
             database=database,
-            consumer=make_consumer(settings.kafka.client_config(), spec.group_id),
+            consumer=make_consumer(settings.kafka.client_config(), settings.consumer_group_prefix + spec.group_id),
             dead_letters=dead_letters,
             handlers=spec.handlers,
             topics=spec.topics,

@@ -138,6 +138,8 @@ class CommonSettings:
     log_level: str
     # The outbox relay reads every tenant's rows: on PostgreSQL it connects as a role that bypasses RLS.
     outbox_database_url: str
+    # Lets several deployments (or test runs) share one Kafka cluster without sharing consumer groups.
+    consumer_group_prefix: str = ""
 
 
 def read_common(env: EnvReader, service_name: str, default_port: int) -> CommonSettings:
@@ -162,4 +164,5 @@ def read_common(env: EnvReader, service_name: str, default_port: int) -> CommonS
         auth_public_key=env.parsed("AUTH_PUBLIC_KEY", pem_or_file, "", required=True),
         log_level=env.optional("LOG_LEVEL", "INFO").upper(),
         outbox_database_url=outbox_url,
+        consumer_group_prefix=env.optional("KAFKA_CONSUMER_GROUP_PREFIX"),
     )

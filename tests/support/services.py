@@ -25,6 +25,8 @@ def service_env(db: ProvisionedDatabase, kafka: KafkaSettings, secrets: Secrets,
         "AUTH_PUBLIC_KEY": secrets.public_key,
         "PII_ENCRYPTION_KEYS": secrets.pii_keys,
         "BLIND_INDEX_KEY": secrets.blind_index_key,
+        # Each test database gets its own consumer groups, so parallel stacks never steal each other's events.
+        "KAFKA_CONSUMER_GROUP_PREFIX": f"{db.name}.",
         **extra,
     }
 
