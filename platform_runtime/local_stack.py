@@ -12,6 +12,7 @@ import base64
 import json
 import os
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -74,7 +75,9 @@ class StackConfig:
         keys = dev_secrets(self.data_dir)
         env |= {key: value for key, value in keys.items() if key != "DEMO_PASSWORD"}
         if component != "gateway":
-            env.pop("AUTH_PRIVATE_KEY", None)  # only the gateway signs tokens
+            # Only the gateway signs tokens and keeps sessions.
+            env.pop("AUTH_PRIVATE_KEY", None)
+            env.pop("FLASK_SECRET_KEY", None)
         sqlite = f"sqlite:///{self.data_dir / (component + '.db')}"
         env |= {"DATABASE_URL": sqlite} | dict(self.database_urls.get(component, {}))
         env |= {
@@ -207,9 +210,19 @@ def up(data_dir: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m platform_runtime.local_stack")
-    parser.add_argument("command", choices=["up"])
+    parser.add_argument("command", choices=["up", "env"])
+    parser.add_argument("component", nargs="?", choices=ALL_COMPONENTS, help="for env: whose environment")
     parser.add_argument("--data-dir", default=str(ROOT / "data"))
     args = parser.parse_args(argv)
+    if args.command == "env":
+        if not args.component:
+            parser.error("env needs a component")
+        # Only what make up sets, not the whole inherited environment.
+        base = set(os.environ)
+        for key, value in StackConfig(data_dir=Path(args.data_dir)).environment(args.component).items():
+            if key not in base or os.environ[key] != value:
+                print(f"{key}={shlex.quote(value)}")
+        return 0
     return up(Path(args.data_dir))
 
 

@@ -29,6 +29,10 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Doc = dict[str, Any]
 
 
+def load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - the safe loader (its C version when available)
+
+
 def load_yaml_documents(text: str) -> list[Doc]:
     return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc]
 
@@ -87,6 +91,5 @@ def docs(scenario: str, rendered: Callable[[str], list[Doc]]) -> list[Doc]:
 
 @pytest.fixture(scope="session")
 def chart_values() -> Doc:
-    with (CHART / "values.yaml").open(encoding="utf-8") as handle:
-        values: Doc = yaml.load(handle, Loader=_Loader)
+    values: Doc = load_yaml((CHART / "values.yaml").read_text(encoding="utf-8"))
     return values

@@ -4,14 +4,12 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
+from minorprot.registry.v1 import registry_pb2, registry_pb2_grpc
 
-from minorprot.registry.v1 import registry_pb2_grpc
 from platform_runtime.auth import Role
 from platform_runtime.settings import KafkaSettings
 from tests.support.infra import DISTRICT, OTHER_TENANT, PILOT_TENANT, Secrets
 from tests.support.services import Running, bearer, running_registry, running_reporting
-
-from minorprot.registry.v1 import registry_pb2
 
 
 @pytest.fixture(scope="module")

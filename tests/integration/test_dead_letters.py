@@ -18,10 +18,14 @@ pytestmark = pytest.mark.integration
 def test_a_poison_message_is_parked_with_its_error(kafka: KafkaSettings, registry: Running) -> None:
     marker = uuid.uuid4().hex.encode()
     producer = Producer(kafka.client_config())
-    producer.produce(REPORTING_REPORT, key=b"110111008:poison", value=b"\x00not an envelope", headers=[("marker", marker)])
+    producer.produce(
+        REPORTING_REPORT, key=b"110111008:poison", value=b"\x00not an envelope", headers=[("marker", marker)]
+    )
     assert producer.flush(10) == 0
 
-    consumer = Consumer(kafka.client_config() | {"group.id": f"dlt-probe-{marker.decode()}", "auto.offset.reset": "earliest"})
+    consumer = Consumer(
+        kafka.client_config() | {"group.id": f"dlt-probe-{marker.decode()}", "auto.offset.reset": "earliest"}
+    )
     consumer.subscribe([dead_letter_topic(REPORTING_REPORT)])
     found = None
     deadline = time.monotonic() + 30

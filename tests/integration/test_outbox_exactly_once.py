@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from confluent_kafka import Consumer
+from minorprot.common.v1 import common_pb2
 from sqlalchemy import create_engine, func, select, text
 
-from minorprot.common.v1 import common_pb2
 from platform_runtime.auth import Role
 from platform_runtime.db import Database, make_engine
 from platform_runtime.outbox import OutboxRelay, make_producer
@@ -46,7 +46,9 @@ def unpublished(relay_url: str) -> list[tuple[str, str]]:
 def copies_in_kafka(
     kafka: KafkaSettings, event_ids: set[str], wanted: int, timeout: float = 30, topic: str = REPORTING_REPORT
 ) -> dict[str, int]:
-    consumer = Consumer(kafka.client_config() | {"group.id": f"probe-{uuid.uuid4().hex}", "auto.offset.reset": "earliest"})
+    consumer = Consumer(
+        kafka.client_config() | {"group.id": f"probe-{uuid.uuid4().hex}", "auto.offset.reset": "earliest"}
+    )
     consumer.subscribe([topic])
     seen = dict.fromkeys(event_ids, 0)
     deadline = time.monotonic() + timeout

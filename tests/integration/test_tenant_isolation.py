@@ -7,11 +7,11 @@ import datetime as dt
 import grpc
 import pytest
 from google.protobuf import timestamp_pb2
+from minorprot.common.v1 import common_pb2
+from minorprot.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import ProgrammingError
 
-from minorprot.common.v1 import common_pb2
-from minorprot.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from platform_runtime.auth import Role
 from tests.support.infra import OTHER_TENANT, PILOT_TENANT, Secrets
 from tests.support.services import Running, bearer
@@ -19,7 +19,9 @@ from tests.support.services import Running, bearer
 pytestmark = pytest.mark.integration
 
 
-def submit_request(narrative: str = "孩子独自在村口徘徊，衣着单薄，家中无人照看。") -> reporting_pb2.SubmitReportRequest:
+def submit_request(
+    narrative: str = "孩子独自在村口徘徊，衣着单薄，家中无人照看。",
+) -> reporting_pb2.SubmitReportRequest:
     occurred = timestamp_pb2.Timestamp()
     occurred.FromDatetime(dt.datetime.now(dt.UTC) - dt.timedelta(hours=2))
     return reporting_pb2.SubmitReportRequest(
@@ -72,7 +74,10 @@ def test_the_service_role_reads_no_other_town_through_sql(reporting: Running, se
             assert changed.rowcount == 0
         with engine.begin() as connection:
             connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": PILOT_TENANT})
-            assert connection.execute(text("SELECT count(*) FROM reports WHERE id = :id"), {"id": report_id}).scalar_one() == 1
+            assert (
+                connection.execute(text("SELECT count(*) FROM reports WHERE id = :id"), {"id": report_id}).scalar_one()
+                == 1
+            )
         with pytest.raises(ProgrammingError), engine.begin() as connection:
             # The app role cannot switch row-level security off for itself.
             connection.execute(text("ALTER TABLE reports DISABLE ROW LEVEL SECURITY"))

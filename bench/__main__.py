@@ -1,0 +1,24 @@
+"""`python -m bench`: run every benchmark and print each figure beside its same-run baseline."""
+
+from __future__ import annotations
+
+import sys
+
+from bench import registry_call
+
+BENCHMARKS = {"registry_call": registry_call.main}
+
+
+def main(argv: list[str]) -> int:
+    chosen = argv or list(BENCHMARKS)
+    unknown = [name for name in chosen if name not in BENCHMARKS]
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
+        return 2
+    for name in chosen:
+        BENCHMARKS[name]()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
