@@ -120,6 +120,7 @@ class GrpcServer:
     health: health.HealthServicer
     service_names: list[str]
     port: int
+    drain_seconds: float = 0.0
     workers: list[Callable[[threading.Event], None]] = field(default_factory=list)
     on_stop: list[Callable[[], None]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -138,8 +139,9 @@ class GrpcServer:
         log.info("serving on port %d", self.port)
 
     def stop(self, grace: float = 10.0) -> None:
-        # Readiness first, so load balancers stop sending, then let in-flight calls finish.
+        # Readiness first, so load balancers stop sending new calls, then let in-flight calls finish.
         self.health.enter_graceful_shutdown()
+        time.sleep(self.drain_seconds)
         self.server.stop(grace).wait()
         self._stop.set()
         for thread in self._threads:

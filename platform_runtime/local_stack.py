@@ -84,6 +84,7 @@ class StackConfig:
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
             "OTEL_SERVICE_NAME": component,
             "PYTHONUNBUFFERED": "1",
+            "SHUTDOWN_DRAIN_SECONDS": "1",
         }
         env.setdefault("OTEL_TRACES_EXPORTER", "none")
         for service in SERVICES:

@@ -80,6 +80,7 @@ def build(definition: ServiceDefinition) -> GrpcServer:
         register=definition.register,
         public_methods=definition.public_methods,
     )
+    server.drain_seconds = settings.shutdown_drain_seconds
     server.workers = [relay.run, *(consumer.run for consumer in consumers)]
     server.on_stop = [
         *definition.on_stop,
