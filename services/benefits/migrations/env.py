@@ -1,0 +1,4 @@
+from platform_runtime.migrations import run_env
+from services.benefits.adapters.orm import metadata
+
+run_env(metadata)

@@ -1,0 +1,65 @@
+"""Translation between notify's views and the protobuf contracts (one place for both directions)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf import timestamp_pb2
+from minorprot.notify.v1 import notify_pb2
+from minorprot.referral.v1 import events_pb2 as referral_events
+from minorprot.reporting.v1 import events_pb2 as reporting_events
+
+from services.notify.domain.templates import DeclaredCrisis, OpenedReferral, Priority
+from services.notify.service_layer.views import NotificationView
+
+PRIORITY = {
+    Priority.NORMAL: notify_pb2.PRIORITY_NORMAL,
+    Priority.URGENT: notify_pb2.PRIORITY_URGENT,
+    Priority.CRISIS: notify_pb2.PRIORITY_CRISIS,
+}
+
+
+def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def opened_referral(event: referral_events.ReferralOpened) -> OpenedReferral:
+    referral = event.referral
+    return OpenedReferral(
+        referral_id=referral.referral_id,
+        report_id=referral.report_id,
+        agency_name=referral.agency_name,
+        reason=referral.reason,
+        due_at=referral.due_at.ToDatetime(tzinfo=UTC),
+        urgent=referral.urgent,
+    )
+
+
+def declared_crisis(event: reporting_events.CrisisDeclared) -> DeclaredCrisis:
+    return DeclaredCrisis(
+        report_id=event.report_id,
+        division_code=event.division_code,
+        situation_types=tuple(event.situation_types),
+        reasons=tuple(event.reasons),
+        required_actions=tuple(event.required_actions),
+    )
+
+
+def notification(view: NotificationView) -> notify_pb2.Notification:
+    message = notify_pb2.Notification(
+        notification_id=view.notification_id,
+        tenant=view.tenant,
+        recipient_role=view.recipient_role,
+        recipient_user=view.recipient_user,
+        title=view.title,
+        body=view.body,
+        priority=PRIORITY[view.priority],
+        subject_type=view.subject_type,
+        subject_id=view.subject_id,
+        created_at=timestamp(view.created_at),
+    )
+    if view.read_at is not None:
+        message.read_at.CopyFrom(timestamp(view.read_at))
+    return message

@@ -1,0 +1,25 @@
+"""Composition root of the notify service: the only place that builds engines and servicers."""
+
+from __future__ import annotations
+
+from platform_runtime.db import Database
+from platform_runtime.service import ServiceDefinition
+from services.notify.adapters.orm import metadata
+from services.notify.entrypoints import consumers, grpc_api
+from services.notify.service_layer.services import NotifyService
+from services.notify.settings import NotifySettings
+
+
+def build_service(settings: NotifySettings, database: Database | None = None) -> NotifyService:
+    return NotifyService(database or Database.connect(settings.common.database_url, metadata))
+
+
+def definition(settings: NotifySettings) -> ServiceDefinition:
+    database = Database.connect(settings.common.database_url, metadata)
+    service = build_service(settings, database)
+    return ServiceDefinition(
+        settings=settings.common,
+        database=database,
+        register=grpc_api.register(service),
+        consumers=consumers.consumers(service),
+    )

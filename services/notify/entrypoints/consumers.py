@@ -1,0 +1,50 @@
+"""Kafka entrypoints: events that concern people of a town become in-app notifications.
+
+Handlers act only inside the given unit of work; the idempotent consumer commits (and drops repeats).
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from google.protobuf.message import Message
+from minorprot.common.v1 import common_pb2
+from minorprot.referral.v1 import events_pb2 as referral_events
+from minorprot.reporting.v1 import events_pb2 as reporting_events
+
+from platform_runtime.db import UnitOfWork
+from platform_runtime.events import unpack
+from platform_runtime.service import ConsumerSpec
+from platform_runtime.topics import REFERRAL_REFERRAL, REPORTING_REPORT
+from services.notify.adapters import messages
+from services.notify.service_layer.services import NotifyService
+
+GROUP = "notify"
+M = TypeVar("M", bound=Message)
+
+
+def _event(envelope: common_pb2.EventEnvelope, kind: type[M]) -> M:
+    event = unpack(envelope, kind)
+    assert isinstance(event, kind)
+    return event
+
+
+def consumers(service: NotifyService) -> list[ConsumerSpec]:
+    def referral_opened(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
+        event = _event(envelope, referral_events.ReferralOpened)
+        service.referral_opened(uow, messages.opened_referral(event))
+
+    def crisis_declared(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
+        event = _event(envelope, reporting_events.CrisisDeclared)
+        service.crisis_declared(uow, messages.declared_crisis(event))
+
+    return [
+        ConsumerSpec(
+            group_id=GROUP,
+            topics=[REFERRAL_REFERRAL, REPORTING_REPORT],
+            handlers={
+                referral_events.ReferralOpened.DESCRIPTOR.full_name: referral_opened,
+                reporting_events.CrisisDeclared.DESCRIPTOR.full_name: crisis_declared,
+            },
+        )
+    ]

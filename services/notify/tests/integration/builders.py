@@ -1,0 +1,66 @@
+"""Events and callers of the notify integration tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf import timestamp_pb2
+from minorprot.referral.v1 import events_pb2 as referral_events
+from minorprot.referral.v1 import referral_pb2
+from minorprot.reporting.v1 import events_pb2 as reporting_events
+
+from platform_runtime.auth import Principal, Role
+from platform_runtime.events import PendingEvent
+from platform_runtime.topics import REFERRAL_REFERRAL, REPORTING_REPORT
+from tests.support.infra import OTHER_TENANT, PILOT_TENANT
+
+__all__ = ["OTHER_TENANT", "PILOT_TENANT", "caller", "crisis_declared", "referral_opened"]
+
+DUE = datetime(2024, 5, 6, 1, 0, tzinfo=UTC)
+
+
+def referral_opened(referral_id: str, *, tenant: str = PILOT_TENANT, urgent: bool = False) -> PendingEvent:
+    due = timestamp_pb2.Timestamp()
+    due.FromDatetime(DUE)
+    referral = referral_pb2.Referral(
+        referral_id=referral_id,
+        tenant=tenant,
+        report_id="report1",
+        agency_code="education",
+        agency_name="区教委",
+        status="opened",
+        reason="失学辍学 out of school",
+        rule_code="SCHOOLING_EDUCATION",
+        due_at=due,
+        urgent=urgent,
+    )
+    return PendingEvent(
+        REFERRAL_REFERRAL, tenant, "referral", referral_id, referral_events.ReferralOpened(referral=referral)
+    )
+
+
+def crisis_declared(report_id: str, *, tenant: str = PILOT_TENANT) -> PendingEvent:
+    return PendingEvent(
+        REPORTING_REPORT,
+        tenant,
+        "report",
+        report_id,
+        reporting_events.CrisisDeclared(
+            report_id=report_id,
+            child_id="",
+            division_code=f"{tenant}001",
+            situation_types=["abandoned_or_uncared"],
+            reasons=["abandoned or long without care"],
+            required_actions=["notify_township_duty_officer", "notify_police", "arrange_emergency_shelter"],
+        ),
+    )
+
+
+def caller(role: Role, *, tenant: str = PILOT_TENANT, user: str = "") -> Principal:
+    return Principal(
+        user_id=user or f"{role.value}@{tenant}",
+        display_name=role.value,
+        role=role,
+        tenant=tenant,
+        district=tenant[:6],
+    )

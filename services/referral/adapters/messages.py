@@ -1,0 +1,59 @@
+"""Translation between the referral service's views and the protobuf contracts (one place for both directions)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf import timestamp_pb2
+from minorprot.referral.v1 import referral_pb2
+from minorprot.reporting.v1 import events_pb2 as reporting_events
+from minorprot.reporting.v1 import reporting_pb2
+
+from services.referral.domain.routing import ReportFacts, Urgency
+from services.referral.service_layer.views import ReferralView, SubmittedReport
+
+URGENCY = {
+    reporting_pb2.URGENCY_NORMAL: Urgency.NORMAL,
+    reporting_pb2.URGENCY_URGENT: Urgency.URGENT,
+    reporting_pb2.URGENCY_CRISIS: Urgency.CRISIS,
+}
+
+
+def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def submitted_report(event: reporting_events.ReportSubmitted, occurred_at: datetime) -> SubmittedReport:
+    """Only what routing needs: the child's description in the event is not kept."""
+    report = event.report
+    received_at = report.received_at.ToDatetime(tzinfo=UTC) if report.HasField("received_at") else occurred_at
+    return SubmittedReport(
+        report_id=report.report_id,
+        child_id=report.child_id,
+        received_at=received_at,
+        facts=ReportFacts(
+            situations=frozenset(report.situation_types),
+            facts=frozenset(report.facts),
+            urgency=URGENCY.get(report.urgency, Urgency.NORMAL),
+            crisis=report.crisis,
+        ),
+    )
+
+
+def referral(view: ReferralView) -> referral_pb2.Referral:
+    return referral_pb2.Referral(
+        referral_id=view.referral_id,
+        tenant=view.tenant,
+        report_id=view.report_id,
+        child_id=view.child_id,
+        agency_code=view.agency_code,
+        agency_name=view.agency_name,
+        status=view.status.value,
+        reason=view.reason,
+        rule_code=view.rule_code,
+        opened_at=timestamp(view.opened_at),
+        due_at=timestamp(view.due_at),
+        urgent=view.urgent,
+    )

@@ -1,0 +1,52 @@
+"""The referral service's tables. Every tenant table carries tenant_id and is under row-level security on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, DateTime, Index, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from platform_runtime.db import add_messaging_tables
+
+metadata = MetaData()
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+class ReferralRecord(Base):
+    """One referral of one report to one member unit. Holds no names: the child is known by id only."""
+
+    __tablename__ = "referrals"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(12))
+    report_id: Mapped[str] = mapped_column(String(32))
+    child_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    agency_code: Mapped[str] = mapped_column(String(40))
+    # The unit's name when the referral was opened, as the people involved saw it.
+    agency_name: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text)
+    rule_code: Mapped[str] = mapped_column(String(60))
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    accepted_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    accept_note: Mapped[str] = mapped_column(Text, default="")
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    completed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    outcome: Mapped[str] = mapped_column(Text, default="")
+    __table_args__ = (
+        # One referral per report and agency, however often the report's events are delivered.
+        Index("ux_referrals_report_agency", "tenant_id", "report_id", "agency_code", unique=True),
+        Index("ix_referrals_child", "tenant_id", "child_id"),
+        Index("ix_referrals_opened", "tenant_id", "opened_at"),
+    )
+
+
+TENANT_TABLES = ("referrals", "outbox", "inbox")
+
+add_messaging_tables(metadata)

@@ -1,0 +1,25 @@
+"""Composition root of the referral service: the only place that builds engines and servicers."""
+
+from __future__ import annotations
+
+from platform_runtime.db import Database
+from platform_runtime.service import ServiceDefinition
+from services.referral.adapters.orm import metadata
+from services.referral.entrypoints import consumers, grpc_api
+from services.referral.service_layer.services import ReferralService
+from services.referral.settings import ReferralSettings
+
+
+def build_service(settings: ReferralSettings, database: Database | None = None) -> ReferralService:
+    return ReferralService(database or Database.connect(settings.common.database_url, metadata))
+
+
+def definition(settings: ReferralSettings) -> ServiceDefinition:
+    database = Database.connect(settings.common.database_url, metadata)
+    service = build_service(settings, database)
+    return ServiceDefinition(
+        settings=settings.common,
+        database=database,
+        register=grpc_api.register(service),
+        consumers=consumers.consumers(service),
+    )

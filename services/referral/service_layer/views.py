@@ -1,0 +1,35 @@
+"""What the referral use cases take and return: plain dataclasses, free of SQL and protobuf."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.referral.domain.lifecycle import ReferralStatus
+from services.referral.domain.routing import ReportFacts
+
+
+@dataclass(frozen=True)
+class SubmittedReport:
+    """A submitted report as the referral service sees it (from `reporting.v1.ReportSubmitted`)."""
+
+    report_id: str
+    child_id: str
+    received_at: datetime
+    facts: ReportFacts
+
+
+@dataclass(frozen=True)
+class ReferralView:
+    referral_id: str
+    tenant: str
+    report_id: str
+    child_id: str
+    agency_code: str
+    agency_name: str
+    status: ReferralStatus
+    reason: str
+    rule_code: str
+    urgent: bool
+    opened_at: datetime
+    due_at: datetime

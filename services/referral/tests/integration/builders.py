@@ -1,0 +1,64 @@
+"""Events and callers of the referral integration tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf import timestamp_pb2
+from minorprot.reporting.v1 import events_pb2 as reporting_events
+from minorprot.reporting.v1 import reporting_pb2
+
+from platform_runtime.auth import Principal, Role
+from platform_runtime.events import PendingEvent
+from platform_runtime.topics import REPORTING_REPORT
+from tests.support.infra import OTHER_TENANT, PILOT_TENANT
+
+__all__ = ["CHILD_NAME", "OTHER_TENANT", "PILOT_TENANT", "RECEIVED", "caller", "linked", "submitted"]
+
+RECEIVED = datetime(2024, 5, 6, 1, 0, tzinfo=UTC)
+CHILD_NAME = "张小明"
+
+
+def submitted(
+    report_id: str,
+    situations: list[str],
+    *,
+    tenant: str = PILOT_TENANT,
+    urgency: reporting_pb2.Urgency.ValueType = reporting_pb2.URGENCY_NORMAL,
+    crisis: bool = False,
+) -> PendingEvent:
+    received = timestamp_pb2.Timestamp()
+    received.FromDatetime(RECEIVED)
+    report = reporting_pb2.Report(
+        report_id=report_id,
+        tenant=tenant,
+        status="triaged",
+        urgency=urgency,
+        child=reporting_pb2.ChildDescription(name=CHILD_NAME, description="八岁男孩 boy of about eight"),
+        division_code=f"{tenant}001",
+        received_at=received,
+        situation_types=situations,
+        crisis=crisis,
+    )
+    return PendingEvent(REPORTING_REPORT, tenant, "report", report_id, reporting_events.ReportSubmitted(report=report))
+
+
+def linked(report_id: str, child_id: str, *, tenant: str = PILOT_TENANT) -> PendingEvent:
+    return PendingEvent(
+        REPORTING_REPORT,
+        tenant,
+        "report",
+        report_id,
+        reporting_events.ReportLinked(report_id=report_id, child_id=child_id, group_id=report_id),
+    )
+
+
+def caller(role: Role, *, tenant: str = PILOT_TENANT, agency: str = "") -> Principal:
+    return Principal(
+        user_id=f"{role.value}@{tenant}",
+        display_name=role.value,
+        role=role,
+        tenant=tenant,
+        district=tenant[:6],
+        agency=agency,
+    )

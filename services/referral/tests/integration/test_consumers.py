@@ -1,0 +1,118 @@
+"""Reports become referrals: through the idempotent consumer, against PostgreSQL as the app role."""
+
+from datetime import timedelta
+
+import pytest
+from minorprot.referral.v1 import events_pb2 as referral_events
+from minorprot.reporting.v1 import reporting_pb2
+from sqlalchemy import select
+
+from platform_runtime import errors
+from platform_runtime.auth import Principal, Role
+from platform_runtime.tenancy import acting_as
+from services.referral.adapters.orm import ReferralRecord
+from services.referral.domain.lifecycle import ReferralStatus
+from services.referral.service_layer.services import ReferralService
+from services.referral.service_layer.views import ReferralView
+from services.referral.tests.integration.builders import (
+    CHILD_NAME,
+    OTHER_TENANT,
+    PILOT_TENANT,
+    RECEIVED,
+    caller,
+    linked,
+    submitted,
+)
+from services.referral.tests.integration.support import events_of, message, outbox_rows
+
+pytestmark = pytest.mark.integration
+
+CASEWORKER = caller(Role.CASEWORKER)
+
+
+def referrals_of(
+    service: ReferralService, report_id: str = "", child_id: str = "", who: Principal = CASEWORKER
+) -> list[ReferralView]:
+    with acting_as(who):
+        return service.list_referrals(child_id=child_id, report_id=report_id)
+
+
+def test_a_submitted_report_opens_its_referrals_once(consumer, service, database):
+    event = submitted("report1", ["out_of_school"])
+    consumer.process(message(event, "event1"))
+    consumer.process(message(event, "event1"))
+
+    (referral,) = referrals_of(service, report_id="report1")
+    assert (referral.agency_code, referral.agency_name) == ("education", "区教委")
+    assert referral.status is ReferralStatus.OPENED
+    assert referral.rule_code == "SCHOOLING_EDUCATION"
+    assert referral.due_at == RECEIVED + timedelta(days=5)
+    assert referral.child_id == ""
+
+    (row,) = outbox_rows(database, PILOT_TENANT)
+    assert row.topic == "referral.referral"
+    assert row.message_key == f"{PILOT_TENANT}:{referral.referral_id}"
+    (opened,) = events_of(database, PILOT_TENANT, referral_events.ReferralOpened)
+    assert opened.referral.referral_id == referral.referral_id
+    assert opened.referral.agency_code == "education"
+    with database.unit_of_work(PILOT_TENANT) as uow:
+        assert len(uow.session.execute(select(database.inbox)).all()) == 1
+
+
+def test_a_report_delivered_again_under_a_new_event_id_opens_no_second_referral(consumer, service, database):
+    event = submitted("report1", ["wandering"])
+    consumer.process(message(event, "event1"))
+    consumer.process(message(event, "event2"))
+
+    assert [r.agency_code for r in referrals_of(service, report_id="report1")] == ["civil_affairs"]
+    assert len(outbox_rows(database, PILOT_TENANT)) == 1
+
+
+def test_a_crisis_opens_urgent_referrals_due_at_once(consumer, service):
+    event = submitted("report2", ["violence_injury_signs"], urgency=reporting_pb2.URGENCY_CRISIS, crisis=True)
+    consumer.process(message(event, "event1"))
+
+    referrals = {r.agency_code: r for r in referrals_of(service, report_id="report2")}
+    assert set(referrals) == {"civil_affairs", "police", "womens_federation", "town_government"}
+    assert all(r.urgent for r in referrals.values())
+    assert referrals["police"].due_at == RECEIVED + timedelta(hours=1)
+    assert referrals["civil_affairs"].rule_code == "CRISIS_RELIEF_STATION"
+
+
+def test_a_linked_report_gives_its_referrals_the_child(consumer, service):
+    consumer.process(message(submitted("report3", ["improperly_guarded"]), "event1"))
+    consumer.process(message(linked("report3", "child7"), "event2"))
+    consumer.process(message(linked("report3", "child7"), "event2"))
+
+    referrals = referrals_of(service, child_id="child7")
+    assert {r.agency_code for r in referrals} == {"womens_federation", "town_government"}
+    assert {r.report_id for r in referrals} == {"report3"}
+
+
+def test_nothing_about_the_child_leaves_in_the_referral_events(consumer, database):
+    consumer.process(message(submitted("report4", ["out_of_school"]), "event1"))
+    for row in outbox_rows(database, PILOT_TENANT):
+        assert CHILD_NAME.encode() not in row.envelope
+
+
+def test_another_town_sees_none_of_it(consumer, service, database):
+    consumer.process(message(submitted("report5", ["out_of_school"]), "event1"))
+    (referral,) = referrals_of(service, report_id="report5")
+
+    other = caller(Role.CASEWORKER, tenant=OTHER_TENANT)
+    assert referrals_of(service, report_id="report5", who=other) == []
+    with acting_as(other), pytest.raises(errors.NotFound):
+        service.get_referral(referral.referral_id)
+    # Row-level security, not only the query's filter: an unfiltered read in the other town finds nothing.
+    with database.unit_of_work(OTHER_TENANT) as uow:
+        assert uow.session.scalars(select(ReferralRecord)).all() == []
+    assert outbox_rows(database, OTHER_TENANT) == []
+
+
+def test_the_same_report_id_in_another_town_is_another_report(consumer, service):
+    consumer.process(message(submitted("report6", ["out_of_school"]), "event1"))
+    consumer.process(message(submitted("report6", ["out_of_school"], tenant=OTHER_TENANT), "event2"))
+
+    other = caller(Role.CASEWORKER, tenant=OTHER_TENANT)
+    assert len(referrals_of(service, report_id="report6")) == 1
+    assert len(referrals_of(service, report_id="report6", who=other)) == 1
