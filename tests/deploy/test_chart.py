@@ -539,11 +539,17 @@ def test_reporting_is_told_where_the_registry_is(docs: list[Doc]) -> None:
 def test_strimzi_kafka_when_enabled(rendered: Callable[[str], list[Doc]], chart_values: Doc) -> None:
     docs = rendered("production-operators-values")
     assert len(kind(docs, "Kafka")) == 1 and len(kind(docs, "KafkaNodePool")) == 1
+    for stateful in kind(docs, "Kafka", "KafkaNodePool", "KafkaTopic"):
+        assert stateful["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep", name_of(stateful)
     topics = {t["spec"]["topicName"] for t in kind(docs, "KafkaTopic")}
     domain = set(chart_values["kafka"]["topics"])
     assert topics == domain | {f"{t}.dlt" for t in domain}
     users = {u["metadata"]["name"]: u for u in kind(docs, "KafkaUser")}
     for name, values in chart_values["components"].items():
+        container = pod_spec(deployment_of(docs, name))["containers"][0]
+        if not (values["kafka"]["produces"] or values["kafka"]["consumes"]):
+            assert f"{RELEASE}-{name}" not in users and "KAFKA_SASL_PASSWORD" not in env_of(container)
+            continue
         user = users[f"{RELEASE}-{name}"]
         acls = user["spec"]["authorization"]["acls"]
         granted = {(a["resource"].get("name"), op) for a in acls for op in a["operations"]}
@@ -553,7 +559,6 @@ def test_strimzi_kafka_when_enabled(rendered: Callable[[str], list[Doc]], chart_
             assert (topic, "Read") in granted and (f"{topic}.dlt", "Write") in granted, f"{name} on {topic}"
         written = {t for t, op in granted if op == "Write"}
         assert written <= set(values["kafka"]["produces"]) | {f"{t}.dlt" for t in values["kafka"]["consumes"]}
-        container = pod_spec(deployment_of(docs, name))["containers"][0]
         password = env_of(container)["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]
         assert password["name"] == user["metadata"]["name"]
 
@@ -565,8 +570,11 @@ def test_external_kafka_and_postgresql(rendered: Callable[[str], list[Doc]]) -> 
     for name in COMPONENTS:
         container = pod_spec(deployment_of(docs, name))["containers"][0]
         env = effective_env(docs, container)
-        assert env["KAFKA_BOOTSTRAP_SERVERS"] == external["kafka"]["external"]["bootstrapServers"]
-        assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+        if name != "gateway":  # the gateway uses no Kafka (docs/adr/0006)
+            assert env["KAFKA_BOOTSTRAP_SERVERS"] == external["kafka"]["external"]["bootstrapServers"]
+            assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+            sasl = env_of(container)["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]
+            assert sasl == {"name": "minorprot-kafka", "key": "password"}
         ref = env_of(container)["DATABASE_URL"]["valueFrom"]["secretKeyRef"]
         assert ref == {"name": "minorprot-db", "key": f"{name}-database-url"}
     topic_jobs = [j for j in kind(docs, "Job") if component(j) == "kafka-topics"]
@@ -577,6 +585,8 @@ def test_external_kafka_and_postgresql(rendered: Callable[[str], list[Doc]]) -> 
 def test_cloudnative_pg_when_enabled(rendered: Callable[[str], list[Doc]], chart_values: Doc) -> None:
     docs = rendered("production-operators-values")
     (cluster,) = kind(docs, "Cluster")
+    for stateful in kind(docs, "Cluster", "Database"):
+        assert stateful["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep", name_of(stateful)
     roles = {r["name"]: r for r in cluster["spec"]["managed"]["roles"]}
     databases = {d["spec"]["name"]: d for d in kind(docs, "Database")}
     for values in chart_values["components"].values():
