@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from confluent_kafka import Consumer
+from google.protobuf.message import DecodeError
 from minorprot.common.v1 import common_pb2
 from sqlalchemy import create_engine, func, select, text
 
@@ -57,7 +58,10 @@ def copies_in_kafka(
             message = consumer.poll(0.5)
             if message is None or message.error():
                 continue
-            envelope = common_pb2.EventEnvelope.FromString(message.value() or b"")
+            try:
+                envelope = common_pb2.EventEnvelope.FromString(message.value() or b"")
+            except DecodeError:
+                continue  # other tests park poison messages on the same topic
             if envelope.event_id in seen:
                 seen[envelope.event_id] += 1
     finally:

@@ -62,7 +62,7 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
 def trace_receiver() -> Iterator[tuple[TraceReceiver, int]]:
     receiver = TraceReceiver()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(receiver, server)
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(receiver, server)  # type: ignore[no-untyped-call]
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     try:

@@ -228,7 +228,9 @@ class ReportingService:
                         child_id=child_id,
                         group_id=report.group_id or "",
                         situation_types=sorted(s.value for s in report.submission.situations),
-                        urgency=messages.URGENCY[report.urgency] if report.urgency else reporting_pb2.URGENCY_UNSPECIFIED,
+                        urgency=messages.URGENCY[report.urgency]
+                        if report.urgency
+                        else reporting_pb2.URGENCY_UNSPECIFIED,
                     ),
                 )
             )
