@@ -144,11 +144,7 @@ class CommonSettings:
     shutdown_drain_seconds: float = 5.0
 
 
-def read_common(env: EnvReader, service_name: str, default_port: int) -> CommonSettings:
-    database_url = env.required("DATABASE_URL")
-    outbox_url = env.optional("OUTBOX_DATABASE_URL", database_url)
-    if database_url.startswith("postgresql") and outbox_url == database_url:
-        env.problems.append("OUTBOX_DATABASE_URL is required on PostgreSQL (the relay role bypasses RLS)")
+def read_kafka(env: EnvReader) -> KafkaSettings:
     kafka = KafkaSettings(
         bootstrap_servers=env.required("KAFKA_BOOTSTRAP_SERVERS"),
         security_protocol=env.optional("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),
@@ -158,6 +154,15 @@ def read_common(env: EnvReader, service_name: str, default_port: int) -> CommonS
     )
     if kafka.sasl_mechanism and not (kafka.sasl_username and kafka.sasl_password):
         env.problems.append("KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required with KAFKA_SASL_MECHANISM")
+    return kafka
+
+
+def read_common(env: EnvReader, service_name: str, default_port: int) -> CommonSettings:
+    database_url = env.required("DATABASE_URL")
+    outbox_url = env.optional("OUTBOX_DATABASE_URL", database_url)
+    if database_url.startswith("postgresql") and outbox_url == database_url:
+        env.problems.append("OUTBOX_DATABASE_URL is required on PostgreSQL (the relay role bypasses RLS)")
+    kafka = read_kafka(env)
     return CommonSettings(
         service_name=service_name,
         database_url=database_url,

@@ -5,12 +5,11 @@ Run `python -m platform_runtime.topics` (make up and the test set-up do) to crea
 
 from __future__ import annotations
 
-import os
 import sys
 
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from platform_runtime.settings import KafkaSettings
+from platform_runtime.settings import EnvReader, KafkaSettings, SettingsError, read_kafka
 
 PLATFORM_TENANT = "platform.tenant"
 REGISTRY_CHILD = "registry.child"
@@ -60,11 +59,16 @@ def ensure_topics(kafka: KafkaSettings, *, partitions: int = 3, replication_fact
 
 
 def main() -> int:
-    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
-    if not servers:
-        print("KAFKA_BOOTSTRAP_SERVERS is required", file=sys.stderr)
+    env = EnvReader()
+    kafka = read_kafka(env)
+    partitions = env.integer("KAFKA_TOPIC_PARTITIONS", 3, minimum=1, maximum=1000)
+    replication = env.integer("KAFKA_TOPIC_REPLICATION_FACTOR", 1, minimum=1, maximum=10)
+    try:
+        env.done()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
         return 2
-    created = ensure_topics(KafkaSettings(bootstrap_servers=servers))
+    created = ensure_topics(kafka, partitions=partitions, replication_factor=replication)
     print(f"topics ready ({len(created)} created)")
     return 0
 
