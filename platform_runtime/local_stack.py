@@ -73,8 +73,9 @@ class StackConfig:
     def environment(self, component: str) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith(("DATABASE_", "OTEL_SERVICE"))}
         keys = dev_secrets(self.data_dir)
-        env |= {key: value for key, value in keys.items() if key != "DEMO_PASSWORD"}
+        env |= keys
         if component != "gateway":
+            env.pop("DEMO_PASSWORD", None)
             # Only the gateway signs tokens and keeps sessions.
             env.pop("AUTH_PRIVATE_KEY", None)
             env.pop("FLASK_SECRET_KEY", None)

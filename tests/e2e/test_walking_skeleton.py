@@ -1,0 +1,161 @@
+"""The walking skeleton, end to end, every service its own process.
+
+A caseworker submits a discovery report through the portal's API → reporting stores and triages it and
+asks the registry to match or register the child → events flow over Kafka → referral opens a referral by
+its routing rules → notify puts a notification in the township caseworker's inbox → the portal shows it.
+Checked: each step's effect in each service's own database; one trace across the portal, reporting,
+registry, referral and notify, Kafka hops included; and that another town sees none of it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.e2e.conftest import RunningStack
+from tests.support.infra import PILOT_TENANT
+
+pytestmark = pytest.mark.e2e
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T | None], timeout: float = 60, what: str = "") -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.3)
+
+
+def rows(url: str, tenant: str, sql: str, **params: Any) -> list[Any]:
+    """Read a service's own database as its owner, with the tenant set as the service does."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": tenant})
+            return list(connection.execute(text(sql), params).all())
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def submitted(platform: RunningStack) -> dict[str, Any]:
+    token = platform.login("caseworker", platform.password)
+    name = "李" + "晓明"[: 1 + uuid.uuid4().int % 2]
+    status, reply = platform.call(
+        "POST",
+        "/api/v1/reports",
+        token,
+        {
+            "channel": "staff_hotline",
+            "child": {"name": name, "sex": "male", "approximate_age": "8", "description": "穿蓝色外套"},
+            "place": {"division_code": PILOT_TENANT + "201", "text": "良乡镇某村村口"},
+            "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="minutes"),
+            "situation_types": ["wandering"],
+            "narrative": "村民来电：一名男孩连续两天独自在村口徘徊，夜里无人接回。",
+        },
+    )
+    assert status == 201, reply
+    status, report = platform.call("GET", f"/api/v1/reports/{reply['report_id']}", token)
+    assert status == 200, report
+    return {"token": token, "receipt_number": reply["receipt_number"], "report": report}
+
+
+def test_every_step_takes_effect_in_each_service(platform: RunningStack, submitted: dict[str, Any]) -> None:
+    report = submitted["report"]
+    report_id, child_id = report["report_id"], report["child_id"]
+    assert submitted["receipt_number"].startswith("R-")
+    assert child_id, f"the report was not linked: {report}"
+    db = platform.databases
+
+    stored = rows(db["reporting"].owner_url, PILOT_TENANT, "SELECT status, child_id FROM reports WHERE id = :id", id=report_id)
+    assert [(r.status, r.child_id) for r in stored] == [("linked", child_id)]
+    child = rows(db["registry"].owner_url, PILOT_TENANT, "SELECT provisional FROM children WHERE id = :id", id=child_id)
+    assert [r.provisional for r in child] == [True]
+    eventually(
+        lambda: rows(
+            db["registry"].owner_url, PILOT_TENANT,
+            "SELECT 1 FROM timeline_entries WHERE child_id = :c AND reference_id = :r", c=child_id, r=report_id,
+        ),
+        what="the report on the child's case-file timeline",
+    )
+    referrals = eventually(
+        lambda: rows(db["referral"].owner_url, PILOT_TENANT,
+                     "SELECT id, agency_code, child_id FROM referrals WHERE report_id = :r", r=report_id),
+        what="a referral",
+    )
+    assert {r.agency_code for r in referrals} == {"civil_affairs"}
+    eventually(
+        lambda: all(r.child_id == child_id for r in rows(
+            db["referral"].owner_url, PILOT_TENANT, "SELECT child_id FROM referrals WHERE report_id = :r", r=report_id
+        )),
+        what="the referral to learn the child",
+    )
+    referral_ids = {r.id for r in referrals}
+    notified = eventually(
+        lambda: [n for n in rows(db["notify"].owner_url, PILOT_TENANT,
+                                 "SELECT subject_id, recipient_role FROM notifications") if n.subject_id in referral_ids],
+        what="a notification",
+    )
+    assert {n.recipient_role for n in notified} == {"caseworker"}
+
+    # The portal shows it in the caseworker's inbox.
+    inbox = eventually(
+        lambda: [
+            n for n in platform.call("GET", "/api/v1/inbox", submitted["token"])[1]["notifications"]
+            if n.get("subject_id") in referral_ids
+        ],
+        what="the notification in the portal inbox",
+    )
+    assert inbox
+
+
+def test_one_trace_spans_the_portal_and_every_service(platform: RunningStack, submitted: dict[str, Any]) -> None:
+    report_id = submitted["report"]["report_id"]
+
+    def trace_of_submission() -> str | None:
+        for span in platform.traces.snapshot():
+            if span.service == "reporting" and span.name.endswith("SubmitReport"):
+                return span.trace_id
+        return None
+
+    trace_id = eventually(trace_of_submission, timeout=30, what="the reporting span")
+    wanted = {"gateway", "reporting", "registry", "referral", "notify"}
+
+    def services_in_trace() -> set[str] | None:
+        spans = [s for s in platform.traces.snapshot() if s.trace_id == trace_id]
+        found = {s.service for s in spans}
+        return found if wanted <= found else None
+
+    services = eventually(services_in_trace, timeout=60, what=f"spans of {wanted} in one trace")
+    assert wanted <= services
+    spans = [s for s in platform.traces.snapshot() if s.trace_id == trace_id]
+    # The Kafka hops are in the trace: publish spans of the relays and process spans of the consumers.
+    assert any(s.name == "reporting.report publish" for s in spans)
+    assert any(s.name == "reporting.report process" and s.service == "referral" for s in spans)
+    assert any(s.name == "referral.referral process" and s.service == "notify" for s in spans)
+    assert report_id
+
+
+def test_another_town_sees_none_of_it(platform: RunningStack, submitted: dict[str, Any]) -> None:
+    report = submitted["report"]
+    other = platform.login("zhoukoudian_caseworker", platform.other_town_password)
+    status, _ = platform.call("GET", f"/api/v1/reports/{report['report_id']}", other)
+    assert status == 404
+    _, listed = platform.call("GET", "/api/v1/reports", other)
+    assert report["report_id"] not in {r["report_id"] for r in listed["reports"]}
+    _, referrals = platform.call("GET", f"/api/v1/referrals?report_id={report['report_id']}", other)
+    assert referrals["referrals"] == []
+    _, inbox = platform.call("GET", "/api/v1/inbox", other)
+    assert inbox["notifications"] == []
+    status, _ = platform.call("GET", f"/api/v1/children/{report['child_id']}/case-file?purpose=checking", other)
+    assert status == 404
