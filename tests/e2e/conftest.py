@@ -58,7 +58,9 @@ class RunningStack:
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory, postgres_url: str, kafka: KafkaSettings) -> Iterator[RunningStack]:
+def platform(
+    tmp_path_factory: pytest.TempPathFactory, postgres_url: str, kafka: KafkaSettings
+) -> Iterator[RunningStack]:
     data_dir: Path = tmp_path_factory.mktemp("stack")
     databases = {service: migrated_database(postgres_url, service) for service in SERVICES}
     with trace_receiver() as (receiver, otlp_port):
@@ -89,8 +91,20 @@ def platform(tmp_path_factory: pytest.TempPathFactory, postgres_url: str, kafka:
         stack.run_once("gateway", "seed-demo", "--tenant", PILOT_TENANT)
         other_password = uuid.uuid4().hex
         subprocess.run(
-            [sys.executable, "-m", "gateway", "create-user", "--username", "zhoukoudian_caseworker",
-             "--display-name", "周口店社工", "--role", "caseworker", "--tenant", OTHER_TENANT],
+            [
+                sys.executable,
+                "-m",
+                "gateway",
+                "create-user",
+                "--username",
+                "zhoukoudian_caseworker",
+                "--display-name",
+                "周口店社工",
+                "--role",
+                "caseworker",
+                "--tenant",
+                OTHER_TENANT,
+            ],
             cwd=ROOT,
             env=config.environment("gateway") | {"NEW_USER_PASSWORD": other_password},
             check=True,

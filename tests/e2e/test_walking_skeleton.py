@@ -77,33 +77,51 @@ def test_every_step_takes_effect_in_each_service(platform: RunningStack, submitt
     assert child_id, f"the report was not linked: {report}"
     db = platform.databases
 
-    stored = rows(db["reporting"].owner_url, PILOT_TENANT, "SELECT status, child_id FROM reports WHERE id = :id", id=report_id)
+    stored = rows(
+        db["reporting"].owner_url, PILOT_TENANT, "SELECT status, child_id FROM reports WHERE id = :id", id=report_id
+    )
     assert [(r.status, r.child_id) for r in stored] == [("linked", child_id)]
     child = rows(db["registry"].owner_url, PILOT_TENANT, "SELECT provisional FROM children WHERE id = :id", id=child_id)
     assert [r.provisional for r in child] == [True]
     eventually(
         lambda: rows(
-            db["registry"].owner_url, PILOT_TENANT,
-            "SELECT 1 FROM timeline_entries WHERE child_id = :c AND reference_id = :r", c=child_id, r=report_id,
+            db["registry"].owner_url,
+            PILOT_TENANT,
+            "SELECT 1 FROM timeline_entries WHERE child_id = :c AND reference_id = :r",
+            c=child_id,
+            r=report_id,
         ),
         what="the report on the child's case-file timeline",
     )
     referrals = eventually(
-        lambda: rows(db["referral"].owner_url, PILOT_TENANT,
-                     "SELECT id, agency_code, child_id FROM referrals WHERE report_id = :r", r=report_id),
+        lambda: rows(
+            db["referral"].owner_url,
+            PILOT_TENANT,
+            "SELECT id, agency_code, child_id FROM referrals WHERE report_id = :r",
+            r=report_id,
+        ),
         what="a referral",
     )
     assert {r.agency_code for r in referrals} == {"civil_affairs"}
     eventually(
-        lambda: all(r.child_id == child_id for r in rows(
-            db["referral"].owner_url, PILOT_TENANT, "SELECT child_id FROM referrals WHERE report_id = :r", r=report_id
-        )),
+        lambda: all(
+            r.child_id == child_id
+            for r in rows(
+                db["referral"].owner_url,
+                PILOT_TENANT,
+                "SELECT child_id FROM referrals WHERE report_id = :r",
+                r=report_id,
+            )
+        ),
         what="the referral to learn the child",
     )
     referral_ids = {r.id for r in referrals}
     notified = eventually(
-        lambda: [n for n in rows(db["notify"].owner_url, PILOT_TENANT,
-                                 "SELECT subject_id, recipient_role FROM notifications") if n.subject_id in referral_ids],
+        lambda: [
+            n
+            for n in rows(db["notify"].owner_url, PILOT_TENANT, "SELECT subject_id, recipient_role FROM notifications")
+            if n.subject_id in referral_ids
+        ],
         what="a notification",
     )
     assert {n.recipient_role for n in notified} == {"caseworker"}
@@ -111,7 +129,8 @@ def test_every_step_takes_effect_in_each_service(platform: RunningStack, submitt
     # The portal shows it in the caseworker's inbox.
     inbox = eventually(
         lambda: [
-            n for n in platform.call("GET", "/api/v1/inbox", submitted["token"])[1]["notifications"]
+            n
+            for n in platform.call("GET", "/api/v1/inbox", submitted["token"])[1]["notifications"]
             if n.get("subject_id") in referral_ids
         ],
         what="the notification in the portal inbox",

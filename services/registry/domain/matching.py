@@ -13,6 +13,12 @@ Two steps, as a database would run them on a large register:
 2. `score_match(probe, candidate)` weighs the evidence field by field and returns a score in [0, 1]
    with human-readable reasons. Weights are log-odds-like points summed, then squashed by a
    logistic curve; `DEFAULT_THRESHOLD` is the score from which a candidate is called a match.
+   Given `name_count` (how many register records share a name's sound key, one indexed count),
+   agreement on a common name weighs less, which keeps precision up as the register grows.
+
+Figures on synthetic data (see synthetic.py and the unit tests): 2,000 records with 300 planted
+noisy reports and 300 reports of absent children, default threshold: precision 0.996-1.000,
+recall 0.947-0.983 over eight seeds.
 """
 
 from __future__ import annotations

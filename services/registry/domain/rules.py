@@ -32,7 +32,7 @@ from services.registry.domain.errors import Conflict, InvalidInput
 
 AGE_OF_MAJORITY = 18  # Civil Code Art. 17
 
-ParameterValue = int | tuple[str, ...]
+ParameterValue = int | tuple[str, ...] | list[str]  # lists as they come back from JSON
 
 
 # --- dates -------------------------------------------------------------------------------------
@@ -308,7 +308,7 @@ def _int(rule: RuleDefinition, name: str) -> int:
 
 def _codes(rule: RuleDefinition, name: str, enum_class: type[_E]) -> frozenset[_E]:
     value = rule.parameters.get(name)
-    if not isinstance(value, tuple):
+    if not isinstance(value, tuple | list):
         raise InvalidInput(f"parameters.{name}", f"rule {rule.code}: needs a list of codes")
     try:
         return frozenset(enum_class(code) for code in value)

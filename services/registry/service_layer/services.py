@@ -6,11 +6,12 @@ writes an audit row in the same transaction, so no read goes unrecorded.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import date, datetime
 
 from minorprot.registry.v1 import events_pb2
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from platform_runtime import errors
@@ -18,7 +19,7 @@ from platform_runtime.auth import Principal, Role
 from platform_runtime.db import Database, UnitOfWork, new_id, utcnow
 from platform_runtime.events import PendingEvent
 from platform_runtime.pii import BlindIndex, FieldCipher, mask_identity_number
-from platform_runtime.tenancy import current_principal
+from platform_runtime.tenancy import current_principal, require_role
 from platform_runtime.topics import PLATFORM_TENANT, REGISTRY_CASE, REGISTRY_CHILD
 from services.registry.adapters import messages
 from services.registry.adapters.orm import (
@@ -31,7 +32,7 @@ from services.registry.adapters.orm import (
 )
 from services.registry.domain import matching
 from services.registry.domain.codes import Sex
-from services.registry.domain.errors import DomainError
+from services.registry.domain.errors import InvalidInput as InvalidIdentity
 from services.registry.domain.identity import cross_check_identity, normalize_identity_number, parse_identity_number
 from services.registry.service_layer.views import (
     Candidate,
@@ -48,6 +49,13 @@ CASE_STATUS_IDENTIFIED = "identified"
 AUTO_MATCH_LIMIT = 10
 CANDIDATE_MIN_SCORE = 0.3  # below this a record is not worth showing a person
 MAX_CANDIDATES_SCORED = 500  # a blocking key shared by more records than this is not selective
+SELECTIVE_KEY_PREFIXES = ("id:", "gd:")
+
+# Who may read the register and case files: the town's and district's child-protection staff.
+READER_ROLES = frozenset({Role.CASEWORKER, Role.TOWN_ADMIN, Role.CHILD_DIRECTOR, Role.DISTRICT_OFFICER, Role.SYSTEM})
+# Reports reach the registry on behalf of their reporters: those may match a child and register a
+# provisional one (the answer goes to the reporting service, never back to the reporter).
+INTAKE_ROLES = READER_ROLES | {Role.MANDATED_REPORTER, Role.AGENCY_OFFICER, Role.AGENCY_SYSTEM}
 
 
 def _division_ok(code: str, lengths: tuple[int, ...] = (9, 12)) -> bool:
@@ -116,7 +124,9 @@ class RegistryService:
     # -- children -------------------------------------------------------------------------------------------
 
     def register_child(self, command: RegisterChild) -> ChildView:
-        caller = current_principal()
+        caller = require_role(*INTAKE_ROLES)
+        if not command.provisional and caller.role not in READER_ROLES:
+            raise errors.PermissionDenied("only township staff add verified children to the register")
         identity_number = self._validate(command)
         with self._database.unit_of_work(caller.tenant) as uow:
             self._require_tenant(uow, caller)
@@ -140,10 +150,17 @@ class RegistryService:
                 created_by=caller.user_id,
             )
             if identity_number:
+                digest = self._blind_index.digest(identity_number, field=IDENTITY_FIELD)
+                if uow.session.scalar(
+                    select(ChildRecord.id).where(
+                        ChildRecord.tenant_id == caller.tenant, ChildRecord.identity_number_index == digest
+                    )
+                ):
+                    raise errors.Conflict("a child with this identity number is already registered")
                 record.identity_number_cipher = self._cipher.encrypt(
                     identity_number, tenant=caller.tenant, field=IDENTITY_FIELD
                 )
-                record.identity_number_index = self._blind_index.digest(identity_number, field=IDENTITY_FIELD)
+                record.identity_number_index = digest
                 record.identity_number_masked = mask_identity_number(identity_number)
             uow.session.add(record)
             self._store_match_keys(uow, record)
@@ -184,12 +201,12 @@ class RegistryService:
             return view
 
     def get_child(self, child_id: str) -> ChildView:
-        caller = current_principal()
+        caller = require_role(*READER_ROLES)
         with self._database.unit_of_work(caller.tenant) as uow:
             return _child_view(self._child(uow, caller, child_id))
 
     def list_children(self, page_size: int, page_token: str) -> tuple[list[ChildView], str]:
-        caller = current_principal()
+        caller = require_role(*READER_ROLES)
         size = min(max(page_size or 50, 1), 500)
         with self._database.unit_of_work(caller.tenant) as uow:
             query = select(ChildRecord).where(ChildRecord.tenant_id == caller.tenant).order_by(ChildRecord.id)
@@ -203,32 +220,61 @@ class RegistryService:
     def match_child(self, probe: MatchProbe, limit: int = AUTO_MATCH_LIMIT) -> list[Candidate]:
         """Ranked candidates: blocking keys (the identity number's blind index among them) find a few
         records through an index, then each is scored on names, pinyin, dates, place and guardians."""
-        caller = current_principal()
+        caller = require_role(*INTAKE_ROLES)
         limit = min(max(limit or AUTO_MATCH_LIMIT, 1), 50)
         facts = self._probe_facts(probe)
         keys = matching.lookup_keys(facts)
         if not keys:
             return []
         with self._database.unit_of_work(caller.tenant) as uow:
-            ids = uow.session.scalars(
-                select(ChildMatchKey.child_id)
-                .where(ChildMatchKey.tenant_id == caller.tenant, ChildMatchKey.match_key.in_(sorted(keys)))
-                .distinct()
-                .limit(MAX_CANDIDATES_SCORED)
-            ).all()
+            ids: list[str] = []
+            # The most selective keys first (identity number, guardians), so a common name's many
+            # records can never push the true candidate out of the scored set.
+            for selective in (True, False):
+                chosen = sorted(k for k in keys if k.startswith(SELECTIVE_KEY_PREFIXES) == selective)
+                if chosen and len(ids) < MAX_CANDIDATES_SCORED:
+                    ids += uow.session.scalars(
+                        select(ChildMatchKey.child_id)
+                        .where(
+                            ChildMatchKey.tenant_id == caller.tenant,
+                            ChildMatchKey.match_key.in_([self._key_digest(k) for k in chosen]),
+                            ChildMatchKey.child_id.not_in(ids),
+                        )
+                        .distinct()
+                        .limit(MAX_CANDIDATES_SCORED - len(ids))
+                    ).all()
             records = {
                 row.id: row
                 for row in uow.session.scalars(
                     select(ChildRecord).where(ChildRecord.tenant_id == caller.tenant, ChildRecord.id.in_(ids))
                 )
             }
+
+            @functools.cache
+            def name_count(sound_key: str) -> int:
+                # How common a name is in this town: agreement on a common name is weaker evidence.
+                return int(
+                    uow.session.scalar(
+                        select(func.count()).where(
+                            ChildMatchKey.tenant_id == caller.tenant,
+                            ChildMatchKey.match_key == self._key_digest(sound_key),
+                        )
+                    )
+                    or 0
+                )
+
             ranked = matching.rank_candidates(
                 facts,
                 ((child_id, _record_facts(row)) for child_id, row in records.items()),
                 min_score=CANDIDATE_MIN_SCORE,
                 limit=limit,
+                name_count=name_count,
             )
             return [Candidate(_child_view(records[r.record_id]), r.result.score, r.result.reasons) for r in ranked]
+
+    def _key_digest(self, key: str) -> str:
+        # Match keys hold pinyin, birth dates and guardians' names: personal data, stored only as HMACs.
+        return self._blind_index.digest(key, field="match_key")
 
     def _probe_facts(self, probe: MatchProbe) -> matching.ChildFacts:
         number = normalize_identity_number(probe.identity_number) if probe.identity_number.strip() else ""
@@ -247,7 +293,7 @@ class RegistryService:
     # -- case files -----------------------------------------------------------------------------------------
 
     def get_case_file(self, child_id: str, purpose: str) -> CaseFileView:
-        caller = current_principal()
+        caller = require_role(*READER_ROLES)
         if len(purpose.strip()) < 4:
             raise errors.InvalidInput("say why you open this case file (it is recorded)", "purpose")
         with self._database.unit_of_work(caller.tenant) as uow:
@@ -338,8 +384,8 @@ class RegistryService:
                         identity, birth_date=command.birth_date, sex=command.sex if command.sex else None
                     )
                 )
-            except DomainError as exc:
-                violations.append(errors.FieldViolation(IDENTITY_FIELD, str(exc)))
+            except InvalidIdentity as exc:
+                violations.append(errors.FieldViolation(IDENTITY_FIELD, exc.reason))
         if violations:
             raise errors.InvalidInput(violations)
         return number
@@ -357,7 +403,7 @@ class RegistryService:
 
     def _store_match_keys(self, uow: UnitOfWork, record: ChildRecord) -> None:
         uow.session.execute(delete(ChildMatchKey).where(ChildMatchKey.child_id == record.id))
-        for key in sorted(matching.index_keys(_record_facts(record))):
+        for key in sorted({self._key_digest(k) for k in matching.index_keys(_record_facts(record))}):
             uow.session.add(ChildMatchKey(tenant_id=record.tenant_id, match_key=key, child_id=record.id))
 
     def _add_timeline(

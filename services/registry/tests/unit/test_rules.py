@@ -1,6 +1,7 @@
 """Derived categories, case by case against the definitions (民发〔2019〕62号 and its 2020 extension,
 the pilot plan's 0-3 insurance, the age of majority)."""
 
+import json
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -402,3 +403,10 @@ def test_unknown_status_code_in_parameters_is_rejected() -> None:
     with pytest.raises(InvalidInput) as caught:
         replace(DEFAULT_RULES[0], parameters=parameters)
     assert caught.value.field == "parameters.qualifying_statuses"
+
+
+def test_rule_definitions_round_trip_through_json() -> None:
+    stored = json.loads(json.dumps(dict(DEFAULT_RULES[1].parameters)))
+    reloaded = replace(DEFAULT_RULES[1], parameters=stored)
+    parents = (father(S.DEPORTED, LONG_AGO), mother(S.MISSING, LONG_AGO))
+    assert DFU in derived(child(*parents), rules=(reloaded,))
