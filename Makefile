@@ -19,9 +19,9 @@ $(STAMP): requirements.txt gen/python/pyproject.toml pyproject.toml
 
 setup: $(STAMP) ## create .venv with the pinned dependencies (once; again when requirements change)
 
-tools: ## build buf and helm from the Go module proxy into .cache/bin
-	scripts/install-buf.sh
-	scripts/install-helm.sh
+tools: ## build buf and helm (Go module proxy) into .cache/bin, install Chromium (Debian) for browser tests
+	scripts/install-buf.sh & buf=$$!; scripts/install-helm.sh & helm=$$!; \
+	scripts/install-browser.sh; wait $$buf && wait $$helm
 
 proto: setup ## regenerate gen/python from proto/ (never edit gen/ by hand)
 	scripts/gen-proto.sh
