@@ -73,9 +73,8 @@ class StackConfig:
     def environment(self, component: str) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith(("DATABASE_", "OTEL_SERVICE"))}
         keys = dev_secrets(self.data_dir)
-        env |= keys
+        env |= {key: value for key, value in keys.items() if key != "DEMO_PASSWORD"}  # only seeding needs it
         if component != "gateway":
-            env.pop("DEMO_PASSWORD", None)
             # Only the gateway signs tokens and keeps sessions.
             env.pop("AUTH_PRIVATE_KEY", None)
             env.pop("FLASK_SECRET_KEY", None)
@@ -107,11 +106,11 @@ class Stack:
     def module(self, component: str) -> str:
         return "gateway" if component == "gateway" else f"services.{component}"
 
-    def run_once(self, component: str, *args: str) -> None:
+    def run_once(self, component: str, *args: str, extra_env: Mapping[str, str] | None = None) -> None:
         subprocess.run(
             [sys.executable, "-m", self.module(component), *args],
             cwd=ROOT,
-            env=self.config.environment(component),
+            env=self.config.environment(component) | dict(extra_env or {}),
             check=True,
         )
 
@@ -187,11 +186,11 @@ def up(data_dir: Path) -> int:
     code, name, district = PILOT_TENANT
     stack.run_once("registry", "onboard-tenant", "--code", code, "--name", name, "--district", district)
     stack.run_once("registry", "seed-demo", "--tenant", code)
-    stack.run_once("gateway", "seed-demo", "--tenant", code)
+    password = dev_secrets(data_dir)["DEMO_PASSWORD"]
+    stack.run_once("gateway", "seed-demo", "--tenant", code, extra_env={"DEMO_PASSWORD": password})
     stack.start(ALL_COMPONENTS)
     try:
         stack.wait_healthy()
-        password = dev_secrets(data_dir)["DEMO_PASSWORD"]
         print(f"\nThe portal is at http://127.0.0.1:{config.gateway_port}/")
         print(f"Demo accounts of {name} ({code}), one per role, all with the password {password}:")
         print("  caseworker, town_admin, child_director, teacher, district_officer, police_officer, finance_auditor")

@@ -50,7 +50,9 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_interval: float = 0.2,
         flush_timeout: float = 30.0,
+        topic_prefix: str = "",
     ) -> None:
+        self._topic_prefix = topic_prefix
         self._engine = engine
         self._outbox = outbox
         self._producer = producer
@@ -113,7 +115,11 @@ class OutboxRelay:
                 results[row_id] = None if error is None else str(error)
 
             self._producer.produce(
-                row.topic, key=row.message_key.encode(), value=row.envelope, headers=headers, on_delivery=on_delivery
+                self._topic_prefix + row.topic,
+                key=row.message_key.encode(),
+                value=row.envelope,
+                headers=headers,
+                on_delivery=on_delivery,
             )
 
     def _mark_published(self, connection: Any, row_ids: list[int]) -> None:

@@ -61,7 +61,7 @@ def build(definition: ServiceDefinition) -> GrpcServer:
         else make_engine(settings.outbox_database_url, pool_size=2)
     )
     relay_producer = make_producer(settings.kafka, f"{settings.service_name}-relay")
-    relay = OutboxRelay(relay_engine, database.outbox, relay_producer)
+    relay = OutboxRelay(relay_engine, database.outbox, relay_producer, topic_prefix=settings.topic_prefix)
     dead_letters = make_producer(settings.kafka, f"{settings.service_name}-dlt")
     consumers = [
         IdempotentConsumer(
@@ -70,7 +70,7 @@ def build(definition: ServiceDefinition) -> GrpcServer:
             consumer=make_consumer(settings.kafka.client_config(), settings.consumer_group_prefix + spec.group_id),
             dead_letters=dead_letters,
             handlers=spec.handlers,
-            topics=spec.topics,
+            topics=[settings.topic_prefix + topic for topic in spec.topics],
         )
         for spec in definition.consumers
     ]

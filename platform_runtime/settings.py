@@ -140,6 +140,8 @@ class CommonSettings:
     outbox_database_url: str
     # Lets several deployments (or test runs) share one Kafka cluster without sharing consumer groups.
     consumer_group_prefix: str = ""
+    # Topic names are prefixed on the wire (relay and consumers), for environments sharing one cluster.
+    topic_prefix: str = ""
     # After turning NOT_SERVING on SIGTERM, keep serving this long so load balancers notice, then drain.
     shutdown_drain_seconds: float = 5.0
 
@@ -172,5 +174,6 @@ def read_common(env: EnvReader, service_name: str, default_port: int) -> CommonS
         log_level=env.optional("LOG_LEVEL", "INFO").upper(),
         outbox_database_url=outbox_url,
         consumer_group_prefix=env.optional("KAFKA_CONSUMER_GROUP_PREFIX"),
+        topic_prefix=env.optional("KAFKA_TOPIC_PREFIX"),
         shutdown_drain_seconds=env.integer("SHUTDOWN_DRAIN_SECONDS", 5, minimum=0, maximum=120),
     )

@@ -39,11 +39,13 @@ def dead_letter_topic(topic: str) -> str:
 ALL_TOPICS = DOMAIN_TOPICS + tuple(dead_letter_topic(t) for t in DOMAIN_TOPICS)
 
 
-def ensure_topics(kafka: KafkaSettings, *, partitions: int = 3, replication_factor: int = 1) -> list[str]:
-    """Create missing topics; returns the names created. Safe to run again."""
+def ensure_topics(
+    kafka: KafkaSettings, *, partitions: int = 3, replication_factor: int = 1, prefix: str = ""
+) -> list[str]:
+    """Create missing topics (each name after `prefix`); returns the names created. Safe to run again."""
     admin = AdminClient(dict(kafka.client_config()))
     existing = set(admin.list_topics(timeout=15).topics)
-    missing = [name for name in ALL_TOPICS if name not in existing]
+    missing = [prefix + name for name in ALL_TOPICS if prefix + name not in existing]
     if not missing:
         return []
     futures = admin.create_topics(
@@ -63,12 +65,13 @@ def main() -> int:
     kafka = read_kafka(env)
     partitions = env.integer("KAFKA_TOPIC_PARTITIONS", 3, minimum=1, maximum=1000)
     replication = env.integer("KAFKA_TOPIC_REPLICATION_FACTOR", 1, minimum=1, maximum=10)
+    prefix = env.optional("KAFKA_TOPIC_PREFIX")
     try:
         env.done()
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
-    created = ensure_topics(kafka, partitions=partitions, replication_factor=replication)
+    created = ensure_topics(kafka, partitions=partitions, replication_factor=replication, prefix=prefix)
     print(f"topics ready ({len(created)} created)")
     return 0
 

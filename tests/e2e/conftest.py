@@ -19,7 +19,7 @@ import pytest
 from platform_runtime.local_stack import SERVICES, Stack, StackConfig, dev_secrets
 from platform_runtime.provision import ProvisionedDatabase
 from platform_runtime.settings import KafkaSettings
-from tests.support.infra import DISTRICT, OTHER_TENANT, PILOT_TENANT, ROOT
+from tests.support.infra import DISTRICT, OTHER_TENANT, PILOT_TENANT, ROOT, isolated_kafka_env
 from tests.support.otlp import TraceReceiver, trace_receiver
 from tests.support.services import migrated_database
 
@@ -73,11 +73,11 @@ def platform(
                     "DATABASE_URL": db.app_url,
                     "MIGRATION_DATABASE_URL": db.owner_url,
                     "OUTBOX_DATABASE_URL": db.relay_url,
-                    "KAFKA_CONSUMER_GROUP_PREFIX": f"{db.name}.",
                 }
                 for service, db in databases.items()
             },
-            extra_env={
+            extra_env=isolated_kafka_env(kafka)
+            | {
                 "OTEL_TRACES_EXPORTER": "otlp",
                 "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_port}",
                 "OTEL_EXPORTER_OTLP_INSECURE": "true",
@@ -88,7 +88,13 @@ def platform(
         stack.migrate(["gateway"])  # the services were migrated as their owner roles above
         for code, name in ((PILOT_TENANT, "良乡镇"), (OTHER_TENANT, "周口店地区")):
             stack.run_once("registry", "onboard-tenant", "--code", code, "--name", name, "--district", DISTRICT)
-        stack.run_once("gateway", "seed-demo", "--tenant", PILOT_TENANT)
+        stack.run_once(
+            "gateway",
+            "seed-demo",
+            "--tenant",
+            PILOT_TENANT,
+            extra_env={"DEMO_PASSWORD": dev_secrets(data_dir)["DEMO_PASSWORD"]},
+        )
         other_password = uuid.uuid4().hex
         subprocess.run(
             [

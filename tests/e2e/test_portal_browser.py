@@ -1,4 +1,4 @@
-"""The portal in a real browser (Debian's headless Chromium through chromedriver) against the whole platform:
+"""The portal in a real browser (Debian's headless Chromium through chromedriver) against the whole portal:
 every service as its own process on SQLite, the real local Kafka, the gateway under waitress.
 
 One town's caseworker reports a child and gets a receipt, then a referral notification in the inbox; a
@@ -28,9 +28,12 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.wait import WebDriverWait
 
 from platform_runtime.local_stack import ROOT, SERVICES, Stack, StackConfig, dev_secrets
 from platform_runtime.settings import KafkaSettings
+from tests.support.infra import isolated_kafka_env
 
 pytestmark = pytest.mark.e2e
 
@@ -53,47 +56,54 @@ CHROMIUM_FLAGS = (
 
 
 @dataclass
-class Platform:
+class Portal:
     base_url: str
     password: str
     data_dir: Path
     components: list[str]
 
-    def has(self, *names: str) -> bool:
-        return all(name in self.components for name in names)
-
-
-def _available_services() -> list[str]:
-    # Services still being written are left out; the tests that need them skip and say why.
-    return [name for name in SERVICES if (ROOT / "services" / name / "__main__.py").exists()]
-
 
 @pytest.fixture(scope="module")
-def platform(kafka: KafkaSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+def portal(kafka: KafkaSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
     data_dir = tmp_path_factory.mktemp("stack")
-    config = StackConfig(data_dir=data_dir, kafka_bootstrap=kafka.bootstrap_servers, port_offset=PORT_OFFSET)
+    config = StackConfig(
+        data_dir=data_dir,
+        kafka_bootstrap=kafka.bootstrap_servers,
+        port_offset=PORT_OFFSET,
+        # Consumer groups of their own: events of other stacks on the shared broker are not ours to take.
+        extra_env=isolated_kafka_env(kafka),
+    )
     stack = Stack(config)
-    components = [*_available_services(), "gateway"]
+    components = [*SERVICES, "gateway"]
     password = dev_secrets(data_dir)["DEMO_PASSWORD"]
-
-    def gateway_command(*args: str, **extra_env: str) -> None:
-        # Only the user commands get a password in their environment, never the servers.
-        env = config.environment("gateway") | extra_env
-        subprocess.run([sys.executable, "-m", "gateway", *args], cwd=ROOT, env=env, check=True)
 
     stack.migrate(components)
     for code, name in ((TOWN, TOWN_NAME), (OTHER_TOWN, OTHER_TOWN_NAME)):
         stack.run_once("registry", "onboard-tenant", "--code", code, "--name", name, "--district", code[:6])
-    gateway_command("seed-demo", "--tenant", TOWN, DEMO_PASSWORD=password)
-    gateway_command(
-        "create-user",
-        *("--username", OTHER_USER, "--display-name", "周社工", "--role", "caseworker", "--tenant", OTHER_TOWN),
-        NEW_USER_PASSWORD=password,
+    stack.run_once("gateway", "seed-demo", "--tenant", TOWN, extra_env={"DEMO_PASSWORD": password})
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "create-user",
+            "--username",
+            OTHER_USER,
+            "--display-name",
+            "周社工",
+            "--role",
+            "caseworker",
+            "--tenant",
+            OTHER_TOWN,
+        ],
+        cwd=ROOT,
+        env=config.environment("gateway") | {"NEW_USER_PASSWORD": password},
+        check=True,
     )
     stack.start(components)
     try:
         stack.wait_healthy(timeout=120)
-        yield Platform(f"http://127.0.0.1:{config.gateway_port}", password, data_dir, components)
+        yield Portal(f"http://127.0.0.1:{config.gateway_port}", password, data_dir, components)
     finally:
         stack.stop()
 
@@ -110,6 +120,8 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
     options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
     driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
     driver.set_page_load_timeout(30)
+    # A loaded CI machine may still be rendering the next page when the test looks for an element.
+    driver.implicitly_wait(10)
     try:
         yield driver
     finally:
@@ -147,10 +159,10 @@ def tick(driver: WebDriver, name: str, *values: str) -> None:
         driver.find_element(By.CSS_SELECTOR, f'input[name="{name}"][value="{value}"]').click()
 
 
-def sign_in(driver: WebDriver, platform: Platform, username: str) -> None:
+def sign_in(driver: WebDriver, portal: Portal, username: str) -> None:
     driver.delete_all_cookies()
-    driver.get(f"{platform.base_url}/login")
-    fill(driver, {"username": username, "password": platform.password})
+    driver.get(f"{portal.base_url}/login")
+    fill(driver, {"username": username, "password": portal.password})
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
     assert driver.find_elements(By.ID, "whoami"), f"{username} could not sign in"
 
@@ -175,13 +187,13 @@ class Submitted:
 
 
 @pytest.fixture(scope="module")
-def caseworker_report(platform: Platform, browser: WebDriver) -> Submitted:
+def caseworker_report(portal: Portal, browser: WebDriver) -> Submitted:
     """The caseworker of the pilot town reports a child found wandering alone at the station."""
     child_name = f"测试{uuid.uuid4().hex[:4].upper()}"
     narrative = f"{child_name}在良乡火车站候车室独自徘徊两天,无成年人陪伴。"
-    with screenshot_on_failure(browser, platform.data_dir, "caseworker-report"):
-        sign_in(browser, platform, "caseworker")
-        browser.get(f"{platform.base_url}/reports/new")
+    with screenshot_on_failure(browser, portal.data_dir, "caseworker-report"):
+        sign_in(browser, portal, "caseworker")
+        browser.get(f"{portal.base_url}/reports/new")
         fill(
             browser,
             {
@@ -207,22 +219,20 @@ def caseworker_report(platform: Platform, browser: WebDriver) -> Submitted:
 # -- the tests --------------------------------------------------------------------------------------------
 
 
-def test_caseworker_reports_a_child_and_gets_a_receipt(platform: Platform, browser: WebDriver, caseworker_report):
-    with screenshot_on_failure(browser, platform.data_dir, "reports-list"):
-        sign_in(browser, platform, "caseworker")
-        browser.get(f"{platform.base_url}/reports")
+def test_caseworker_reports_a_child_and_gets_a_receipt(portal: Portal, browser: WebDriver, caseworker_report):
+    with screenshot_on_failure(browser, portal.data_dir, "reports-list"):
+        sign_in(browser, portal, "caseworker")
+        browser.get(f"{portal.base_url}/reports")
         row = browser.find_element(By.CSS_SELECTOR, f'tr[data-report-id="{caseworker_report.report_id}"]')
         assert caseworker_report.child_name in row.text
 
 
-def test_the_inbox_shows_the_referral_notification(platform: Platform, browser: WebDriver, caseworker_report):
-    if not platform.has("referral", "notify"):
-        pytest.skip(f"referral and notify are needed; running: {', '.join(platform.components)}")
-    with screenshot_on_failure(browser, platform.data_dir, "inbox"):
-        sign_in(browser, platform, "caseworker")
+def test_the_inbox_shows_the_referral_notification(portal: Portal, browser: WebDriver, caseworker_report):
+    with screenshot_on_failure(browser, portal.data_dir, "inbox"):
+        sign_in(browser, portal, "caseworker")
 
         def referral_notice() -> str:
-            browser.get(f"{platform.base_url}/")
+            browser.get(f"{portal.base_url}/")
             for item in browser.find_elements(By.CSS_SELECTOR, '#inbox li[data-subject^="referral:"]'):
                 if caseworker_report.report_id in item.text:
                     return str(item.text)
@@ -231,18 +241,18 @@ def test_the_inbox_shows_the_referral_notification(platform: Platform, browser: 
         notice = poll(referral_notice, 90, "referral notification in the caseworker's inbox")
         assert "新转介" in notice
         assert caseworker_report.child_name not in notice  # notifications never name the child
-        browser.get(f"{platform.base_url}/referrals?report_id={caseworker_report.report_id}")
+        browser.get(f"{portal.base_url}/referrals?report_id={caseworker_report.report_id}")
         assert browser.find_elements(By.CSS_SELECTOR, "#referrals tr[data-referral-id]")
 
 
 def test_public_reports_anonymously_and_the_receipt_shows_no_child_data(
-    platform: Platform, browser: WebDriver, caseworker_report
+    portal: Portal, browser: WebDriver, caseworker_report
 ):
     description = f"穿红色外套的小女孩{uuid.uuid4().hex[:4]}"
     place = "琉璃河大桥下"
-    with screenshot_on_failure(browser, platform.data_dir, "public-report"):
+    with screenshot_on_failure(browser, portal.data_dir, "public-report"):
         browser.delete_all_cookies()
-        browser.get(f"{platform.base_url}/public/{TOWN}/report")
+        browser.get(f"{portal.base_url}/public/{TOWN}/report")
         assert TOWN_NAME in browser.page_source
         assert browser.find_element(By.CSS_SELECTOR, 'input[name="channel"][value="public_anonymous"]').is_selected()
         fill(
@@ -263,23 +273,25 @@ def test_public_reports_anonymously_and_the_receipt_shows_no_child_data(
             (receipt, (description, place)),
             (caseworker_report.receipt, (caseworker_report.child_name,)),
         ):
-            browser.get(f"{platform.base_url}/public/receipt")
+            browser.get(f"{portal.base_url}/public/receipt")
             fill(browser, {"receipt_number": number})
+            previous = browser.find_element(By.TAG_NAME, "html")
             browser.find_element(By.CSS_SELECTOR, "#lookup-form button[type=submit]").click()
+            WebDriverWait(browser, 30).until(staleness_of(previous))
             assert text_of(browser, "#status") in {"已受理", "处理中", "已办结"}
             page = browser.page_source
             for secret in hidden:
                 assert secret not in page
 
 
-def test_another_towns_caseworker_cannot_see_the_report(platform: Platform, browser: WebDriver, caseworker_report):
-    with screenshot_on_failure(browser, platform.data_dir, "other-town"):
-        sign_in(browser, platform, OTHER_USER)
+def test_another_towns_caseworker_cannot_see_the_report(portal: Portal, browser: WebDriver, caseworker_report):
+    with screenshot_on_failure(browser, portal.data_dir, "other-town"):
+        sign_in(browser, portal, OTHER_USER)
         assert OTHER_TOWN in text_of(browser, "#whoami")
-        browser.get(f"{platform.base_url}/reports")
+        browser.get(f"{portal.base_url}/reports")
         assert browser.find_elements(By.ID, "reports")
         assert caseworker_report.child_name not in browser.page_source
         assert caseworker_report.report_id not in browser.page_source
-        browser.get(f"{platform.base_url}/reports/{caseworker_report.report_id}")
+        browser.get(f"{portal.base_url}/reports/{caseworker_report.report_id}")
         assert "未找到" in browser.title
         assert caseworker_report.narrative not in browser.page_source

@@ -79,3 +79,11 @@ class Secrets:
         from platform_runtime.auth import TokenVerifier
 
         return TokenVerifier(self.public_key).verify(self.token(tenant, role))
+
+
+def isolated_kafka_env(kafka: KafkaSettings) -> dict[str, str]:
+    """Topics and consumer groups of their own for one test stack, so it neither replays the broker's
+    history nor takes events meant for another stack."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    ensure_topics(kafka, prefix=prefix)
+    return {"KAFKA_TOPIC_PREFIX": prefix, "KAFKA_CONSUMER_GROUP_PREFIX": prefix}

@@ -7,10 +7,10 @@ from datetime import date
 
 import grpc
 import pytest
-from sqlalchemy import create_engine, text
-
 from minorprot.common.v1 import common_pb2
 from minorprot.registry.v1 import registry_pb2, registry_pb2_grpc
+from sqlalchemy import create_engine, text
+
 from platform_runtime.auth import Role
 from platform_runtime.settings import KafkaSettings
 from services.registry.domain.identity import make_identity_number

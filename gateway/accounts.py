@@ -1,0 +1,230 @@
+"""Users and sessions: who may sign in, as which role, for which town. The gateway's only business data.
+
+A user maps to the `Principal` the services trust (tenant, district, role, agency); the gateway turns it
+into a short-lived signed token for every call it makes on the user's behalf.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway import passwords
+from gateway.limits import LOGIN_FAILURES, AttemptLimiter
+from gateway.models import SessionRecord, UserRecord
+from platform_runtime.auth import Principal, Role
+from services.reporting.domain.model import AgencyKind
+
+SESSION_SECONDS = 8 * 3600  # one working day; the cookie dies with the browser besides
+# Roles a person can hold; public, system and agency-system principals are never users.
+USER_ROLES = frozenset(
+    {
+        Role.CASEWORKER,
+        Role.TOWN_ADMIN,
+        Role.CHILD_DIRECTOR,
+        Role.MANDATED_REPORTER,
+        Role.DISTRICT_OFFICER,
+        Role.AGENCY_OFFICER,
+        Role.FINANCE_AUDITOR,
+    }
+)
+
+
+class LoginFailed(Exception):
+    """Wrong username or password, or an inactive user: deliberately one error for all three."""
+
+
+class LoginThrottled(Exception):
+    pass
+
+
+class UserProblems(ValueError):
+    """A user that cannot be saved, with every reason."""
+
+
+@dataclass(frozen=True)
+class User:
+    user_id: str
+    username: str
+    display_name: str
+    role: Role
+    tenant: str
+    district: str
+    agency: str = ""
+    phone: str = ""
+    organisation: str = ""
+
+    def principal(self) -> Principal:
+        return Principal(
+            user_id=self.user_id,
+            display_name=self.display_name,
+            role=self.role,
+            tenant=self.tenant,
+            district=self.district,
+            agency=self.agency,
+        )
+
+
+@dataclass(frozen=True)
+class NewUser:
+    username: str
+    display_name: str
+    role: Role
+    tenant: str
+    agency: str = ""
+    phone: str = ""
+    organisation: str = ""
+
+
+# One synthetic account per role for a demo town (names are invented; the phone numbers are unassigned).
+DEMO_USERS = (
+    NewUser("caseworker", "王社工", Role.CASEWORKER, "", phone="13900000001", organisation="乡镇儿童督导员"),
+    NewUser("town_admin", "李管理员", Role.TOWN_ADMIN, "", phone="13900000002"),
+    NewUser("child_director", "赵儿童主任", Role.CHILD_DIRECTOR, "", phone="13900000003", organisation="村民委员会"),
+    NewUser("teacher", "陈老师", Role.MANDATED_REPORTER, "", phone="13900000004", organisation="中心小学"),
+    NewUser("district_officer", "刘科长", Role.DISTRICT_OFFICER, "", phone="13900000005", organisation="区民政局"),
+    NewUser(
+        "police_officer", "孙警官", Role.AGENCY_OFFICER, "", agency="police", phone="13900000006", organisation="派出所"
+    ),
+    NewUser("finance_auditor", "周审计", Role.FINANCE_AUDITOR, "", phone="13900000007", organisation="区财政局"),
+)
+
+
+def _hash_session_id(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _user(row: UserRecord) -> User:
+    return User(
+        user_id=row.id,
+        username=row.username,
+        display_name=row.display_name,
+        role=Role(row.role),
+        tenant=row.tenant_id,
+        district=row.district,
+        agency=row.agency,
+        phone=row.phone,
+        organisation=row.organisation,
+    )
+
+
+def user_problems(new: NewUser) -> list[str]:
+    problems = []
+    if not (3 <= len(new.username) <= 64 and new.username.replace("_", "").replace(".", "").isalnum()):
+        problems.append("username: 3-64 letters, digits, '_' or '.'")
+    if not new.display_name.strip():
+        problems.append("display name is required")
+    if new.role not in USER_ROLES:
+        problems.append(f"role must be one of {', '.join(sorted(USER_ROLES))}")
+    if not (len(new.tenant) == 9 and new.tenant.isdigit()):
+        problems.append("tenant must be a 9-digit town/street code")
+    known_agencies = {kind.value for kind in AgencyKind}
+    if new.role is Role.AGENCY_OFFICER and new.agency not in known_agencies:
+        problems.append(f"an agency officer needs an agency: one of {', '.join(sorted(known_agencies))}")
+    if new.role is not Role.AGENCY_OFFICER and new.agency:
+        problems.append("only agency officers belong to an agency")
+    return problems
+
+
+class UserService:
+    def __init__(
+        self, sessions: sessionmaker[Session], limiter: AttemptLimiter, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._sessions = sessions
+        self._limiter = limiter
+        self._clock = clock
+
+    # -- signing in -----------------------------------------------------------------------------------------
+
+    def authenticate(self, username: str, password: str, client_ip: str) -> User:
+        key = f"login:{username.strip().lower()}:{client_ip}"
+        if self._limiter.exceeded(key, LOGIN_FAILURES):
+            raise LoginThrottled
+        with self._sessions() as session:
+            row = session.scalar(select(UserRecord).where(UserRecord.username == username.strip().lower()))
+            # Verify even for an unknown user, so the answer takes as long either way.
+            ok = passwords.verify_password(password, row.password_hash if row else passwords.DUMMY_HASH)
+            if row is None or not ok or not row.active:
+                self._limiter.record(key, LOGIN_FAILURES)
+                raise LoginFailed
+            if passwords.needs_rehash(row.password_hash):
+                row.password_hash = passwords.hash_password(password)
+                session.commit()
+            self._limiter.clear(key)
+            return _user(row)
+
+    def open_session(self, user: User) -> str:
+        """A new random session id for the cookie; a fresh one at every login (no session fixation)."""
+        raw = secrets.token_urlsafe(32)
+        now = int(self._clock())
+        with self._sessions() as session:
+            session.execute(delete(SessionRecord).where(SessionRecord.expires_at < now))
+            session.add(
+                SessionRecord(
+                    id_hash=_hash_session_id(raw),
+                    user_id=user.user_id,
+                    created_at=now,
+                    expires_at=now + SESSION_SECONDS,
+                )
+            )
+            session.commit()
+        return raw
+
+    def resolve_session(self, raw: str) -> User | None:
+        with self._sessions() as session:
+            found = session.get(SessionRecord, _hash_session_id(raw))
+            if found is None or found.expires_at < self._clock():
+                return None
+            row = session.get(UserRecord, found.user_id)
+            return _user(row) if row is not None and row.active else None
+
+    def close_session(self, raw: str) -> None:
+        with self._sessions() as session:
+            session.execute(delete(SessionRecord).where(SessionRecord.id_hash == _hash_session_id(raw)))
+            session.commit()
+
+    def active_user(self, user_id: str) -> User | None:
+        with self._sessions() as session:
+            row = session.get(UserRecord, user_id)
+            return _user(row) if row is not None and row.active else None
+
+    # -- managing users -------------------------------------------------------------------------------------
+
+    def save_user(self, new: NewUser, password: str) -> tuple[User, bool]:
+        """Create the user, or reset the password and profile of the same username in the same town.
+
+        Returns the user and whether it was created. Raises UserProblems listing every problem.
+        """
+        problems = user_problems(new)
+        if len(password) < 8:
+            problems.append("password must be at least 8 characters")
+        if problems:
+            raise UserProblems("; ".join(problems))
+        username = new.username.lower()
+        with self._sessions() as session:
+            row = session.scalar(select(UserRecord).where(UserRecord.username == username))
+            created = row is None
+            if row is None:
+                row = UserRecord(id=uuid.uuid4().hex, username=username, created_at=datetime.now(UTC))
+                session.add(row)
+            elif row.tenant_id != new.tenant:
+                raise UserProblems(f"username {username} already belongs to town {row.tenant_id}")
+            row.display_name = new.display_name.strip()
+            row.password_hash = passwords.hash_password(password)
+            row.role = new.role.value
+            row.tenant_id = new.tenant
+            row.district = new.tenant[:6]
+            row.agency = new.agency
+            row.phone = new.phone
+            row.organisation = new.organisation
+            row.active = True
+            session.commit()
+            return _user(row), created

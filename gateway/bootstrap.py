@@ -1,0 +1,68 @@
+"""Composition root of the gateway: the only place that builds the engine, the token keys and the service clients.
+
+Tests pass fakes for the services (`backends=`); nothing connects at import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.accounts import UserService
+from gateway.clients import Backends, GrpcBackends
+from gateway.limits import AttemptLimiter
+from gateway.settings import GatewaySettings
+from gateway.tokens import Tokens
+from gateway.towns import TownDirectory
+from platform_runtime.auth import TokenIssuer, TokenVerifier
+from platform_runtime.db import make_engine
+
+
+@dataclass
+class Components:
+    settings: GatewaySettings
+    engine: Engine
+    users: UserService
+    limiter: AttemptLimiter
+    tokens: Tokens
+    backends: Backends
+    towns: TownDirectory
+
+    def close(self) -> None:
+        self.backends.close()
+        self.engine.dispose()
+
+
+def user_service(database_url: str) -> tuple[UserService, AttemptLimiter, Engine]:
+    """The accounts alone, for the commands that manage users (they need no keys and no services)."""
+    engine = make_engine(database_url)
+    sessions: sessionmaker[Session] = sessionmaker(bind=engine, expire_on_commit=False)
+    limiter = AttemptLimiter(sessions)
+    return UserService(sessions, limiter), limiter, engine
+
+
+def build(settings: GatewaySettings, *, backends: Backends | None = None) -> Components:
+    users, limiter, engine = user_service(settings.database_url)
+    tokens = Tokens(
+        TokenIssuer(settings.auth_private_key),
+        TokenVerifier(settings.auth_public_key),
+        settings.access_token_seconds,
+    )
+    backends = backends or GrpcBackends(
+        registry=settings.registry_target,
+        reporting=settings.reporting_target,
+        referral=settings.referral_target,
+        notify=settings.notify_target,
+        timeout_seconds=settings.grpc_timeout_seconds,
+    )
+    return Components(
+        settings=settings,
+        engine=engine,
+        users=users,
+        limiter=limiter,
+        tokens=tokens,
+        backends=backends,
+        towns=TownDirectory(backends, tokens),
+    )

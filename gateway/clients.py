@@ -1,0 +1,151 @@
+"""The services, as the gateway calls them: one typed method per RPC the portal uses.
+
+Every call carries the caller's short-lived token (`authorization: Bearer ...`) and the browser's address
+(`x-forwarded-for`), has a deadline, and turns a gRPC failure into `BackendError` with the service's
+field violations, so views never see grpc. Tests pass an in-process fake with the same methods.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import grpc
+from minorprot.notify.v1 import notify_pb2, notify_pb2_grpc
+from minorprot.referral.v1 import referral_pb2, referral_pb2_grpc
+from minorprot.registry.v1 import registry_pb2, registry_pb2_grpc
+from minorprot.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+
+from platform_runtime.errors import FieldViolation
+
+VIOLATIONS_KEY = "x-field-violations-bin"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """On whose behalf a call is made: a signed token ("" for the one public call) and the browser's address."""
+
+    token: str
+    client_ip: str
+
+    def metadata(self) -> list[tuple[str, str]]:
+        metadata = [("x-forwarded-for", self.client_ip)]
+        if self.token:
+            metadata.append(("authorization", f"Bearer {self.token}"))
+        return metadata
+
+
+class BackendError(Exception):
+    """A service said no (or was not there). `code` is the gRPC status name, e.g. INVALID_ARGUMENT."""
+
+    def __init__(self, code: str, message: str, violations: tuple[FieldViolation, ...] = ()) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.violations = violations
+
+
+class Backends(Protocol):
+    def submit_report(
+        self, caller: Caller, request: reporting_pb2.SubmitReportRequest
+    ) -> reporting_pb2.SubmitReportResponse: ...
+
+    def list_reports(self, caller: Caller, page_size: int) -> list[reporting_pb2.Report]: ...
+
+    def get_report(self, caller: Caller, report_id: str) -> reporting_pb2.Report: ...
+
+    def lookup_receipt(self, caller: Caller, receipt_number: str) -> reporting_pb2.LookupReceiptResponse: ...
+
+    def get_case_file(self, caller: Caller, child_id: str, purpose: str) -> registry_pb2.CaseFile: ...
+
+    def list_tenants(self, caller: Caller, district_code: str) -> list[registry_pb2.Tenant]: ...
+
+    def list_referrals(self, caller: Caller, child_id: str, report_id: str) -> list[referral_pb2.Referral]: ...
+
+    def list_inbox(self, caller: Caller, unread_only: bool) -> list[notify_pb2.Notification]: ...
+
+    def mark_read(self, caller: Caller, notification_id: str) -> notify_pb2.Notification: ...
+
+    def close(self) -> None: ...
+
+
+def _violations(error: grpc.RpcError) -> tuple[FieldViolation, ...]:
+    for key, value in error.trailing_metadata() or ():
+        if key == VIOLATIONS_KEY:
+            try:
+                items = json.loads(value)
+                return tuple(FieldViolation(str(item["field"]), str(item["message"])) for item in items)
+            except (ValueError, TypeError, KeyError):
+                return ()
+    return ()
+
+
+class GrpcBackends:
+    """The real services over gRPC. Channels are made once (at bootstrap, after tracing is set up)."""
+
+    def __init__(
+        self, *, registry: str, reporting: str, referral: str, notify: str, timeout_seconds: float = 10.0
+    ) -> None:
+        self._timeout = timeout_seconds
+        # Inside the cluster the transport is secured by the mesh / NetworkPolicies; the token authenticates.
+        targets = {"registry": registry, "reporting": reporting, "referral": referral, "notify": notify}
+        self._channels = {name: grpc.insecure_channel(target) for name, target in targets.items()}
+        self._registry = registry_pb2_grpc.RegistryServiceStub(self._channels["registry"])
+        self._tenants = registry_pb2_grpc.TenantDirectoryServiceStub(self._channels["registry"])
+        self._reporting = reporting_pb2_grpc.ReportingServiceStub(self._channels["reporting"])
+        self._referral = referral_pb2_grpc.ReferralServiceStub(self._channels["referral"])
+        self._notify = notify_pb2_grpc.NotifyServiceStub(self._channels["notify"])
+
+    def _call(self, method: Any, request: Any, caller: Caller) -> Any:
+        try:
+            return method(request, timeout=self._timeout, metadata=caller.metadata())
+        except grpc.RpcError as error:
+            code = error.code()
+            raise BackendError(code.name if code else "UNKNOWN", error.details() or "", _violations(error)) from None
+
+    def submit_report(
+        self, caller: Caller, request: reporting_pb2.SubmitReportRequest
+    ) -> reporting_pb2.SubmitReportResponse:
+        reply: reporting_pb2.SubmitReportResponse = self._call(self._reporting.SubmitReport, request, caller)
+        return reply
+
+    def list_reports(self, caller: Caller, page_size: int) -> list[reporting_pb2.Report]:
+        reply = self._call(self._reporting.ListReports, reporting_pb2.ListReportsRequest(page_size=page_size), caller)
+        return list(reply.reports)
+
+    def get_report(self, caller: Caller, report_id: str) -> reporting_pb2.Report:
+        reply = self._call(self._reporting.GetReport, reporting_pb2.GetReportRequest(report_id=report_id), caller)
+        report: reporting_pb2.Report = reply.report
+        return report
+
+    def lookup_receipt(self, caller: Caller, receipt_number: str) -> reporting_pb2.LookupReceiptResponse:
+        request = reporting_pb2.LookupReceiptRequest(receipt_number=receipt_number)
+        reply: reporting_pb2.LookupReceiptResponse = self._call(self._reporting.LookupReceipt, request, caller)
+        return reply
+
+    def get_case_file(self, caller: Caller, child_id: str, purpose: str) -> registry_pb2.CaseFile:
+        request = registry_pb2.GetCaseFileRequest(child_id=child_id, purpose=purpose)
+        case_file: registry_pb2.CaseFile = self._call(self._registry.GetCaseFile, request, caller).case_file
+        return case_file
+
+    def list_tenants(self, caller: Caller, district_code: str) -> list[registry_pb2.Tenant]:
+        request = registry_pb2.ListTenantsRequest(district_code=district_code)
+        return list(self._call(self._tenants.ListTenants, request, caller).tenants)
+
+    def list_referrals(self, caller: Caller, child_id: str, report_id: str) -> list[referral_pb2.Referral]:
+        request = referral_pb2.ListReferralsRequest(child_id=child_id, report_id=report_id)
+        return list(self._call(self._referral.ListReferrals, request, caller).referrals)
+
+    def list_inbox(self, caller: Caller, unread_only: bool) -> list[notify_pb2.Notification]:
+        request = notify_pb2.ListInboxRequest(unread_only=unread_only, page_size=50)
+        return list(self._call(self._notify.ListInbox, request, caller).notifications)
+
+    def mark_read(self, caller: Caller, notification_id: str) -> notify_pb2.Notification:
+        request = notify_pb2.MarkReadRequest(notification_id=notification_id)
+        notification: notify_pb2.Notification = self._call(self._notify.MarkRead, request, caller).notification
+        return notification
+
+    def close(self) -> None:
+        for channel in self._channels.values():
+            channel.close()

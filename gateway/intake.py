@@ -1,0 +1,200 @@
+"""A discovery report as the portal receives it (HTML form or JSON) turned into `SubmitReportRequest`.
+
+Both entry points produce the same payload shape (the JSON API's body; the form's fields are its dotted
+paths, e.g. `child.name`), so there is one translation and one set of field names for errors. What the
+gateway cannot even parse (a date, a number, an unknown code) is reported like the service's own
+field violations; everything else is the reporting service's to judge.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timedelta, timezone
+from enum import Enum
+from typing import Any, TypeVar
+
+from google.protobuf import timestamp_pb2
+from minorprot.common.v1 import common_pb2
+from minorprot.reporting.v1 import reporting_pb2
+from werkzeug.datastructures import MultiDict
+
+from gateway.clients import BackendError
+from platform_runtime.errors import FieldViolation, InvalidInput
+from services.reporting.domain.model import (
+    MANDATORY_REPORTING_SITUATIONS,
+    AgencyKind,
+    Channel,
+    Fact,
+    ReporterRole,
+    Sex,
+    SituationType,
+)
+
+CHINA_TIME = timezone(timedelta(hours=8), "CST")
+E = TypeVar("E", bound=Enum)
+
+# The service names some fields differently from the form; errors are shown beside the form's field.
+FIELD_ALIASES = {
+    "situations": "situation_types",
+    "division_code": "place.division_code",
+    "agency_kind": "reporter.agency",
+}
+_LIST_FIELDS = ("situation_types", "facts")
+_NAME_SEPARATORS = re.compile(r"[,，、;；\s]+")
+
+
+def choices(members: Iterable[Enum]) -> list[tuple[str, str]]:
+    """(value, "中文 English") pairs for selects and checkboxes: the staff's word first, English beside."""
+    return [(m.value, f"{m.label_zh} {m.name.replace('_', ' ').capitalize()}") for m in members]  # type: ignore[attr-defined]
+
+
+SITUATION_GROUPS = (
+    ("困境类别 Difficulty categories", choices(s for s in SituationType if s not in MANDATORY_REPORTING_SITUATIONS)),
+    (
+        "强制报告情形 Mandatory-reporting situations",
+        choices(s for s in SituationType if s in MANDATORY_REPORTING_SITUATIONS),
+    ),
+)
+_SEX_TO_PROTO = {Sex.MALE: common_pb2.SEX_MALE, Sex.FEMALE: common_pb2.SEX_FEMALE}
+
+
+def now_for_form() -> str:
+    """Now, as a form's `datetime-local` field shows it (Beijing time): the default for `occurred_at`."""
+    return datetime.now(CHINA_TIME).strftime("%Y-%m-%dT%H:%M")
+
+
+def channel_to_proto(channel: Channel) -> reporting_pb2.Channel.ValueType:
+    return reporting_pb2.Channel.Value(f"CHANNEL_{channel.name}")
+
+
+def payload_from_form(form: MultiDict[str, str]) -> dict[str, Any]:
+    """`child.name=...` becomes `{"child": {"name": ...}}`; checkbox groups become lists."""
+    payload: dict[str, Any] = {name: form.getlist(name) for name in _LIST_FIELDS}
+    for key, value in form.items():
+        if key in _LIST_FIELDS or key == "csrf_token":
+            continue
+        group, _, name = key.partition(".")
+        if name:
+            payload.setdefault(group, {})[name] = value
+        else:
+            payload[group] = value
+    return payload
+
+
+def form_errors(error: Exception) -> dict[str, list[str]] | None:
+    """The input's problems by form field ("" for those of no single field), or None if `error` is not
+    the input's fault (then it is the error pages' to show)."""
+    if isinstance(error, InvalidInput):
+        violations = error.violations
+    elif isinstance(error, BackendError) and error.code == "INVALID_ARGUMENT":
+        violations = error.violations or (FieldViolation("", error.message),)
+    else:
+        return None
+    errors: dict[str, list[str]] = {}
+    for violation in violations:
+        errors.setdefault(FIELD_ALIASES.get(violation.field, violation.field), []).append(violation.message)
+    return errors
+
+
+class _Reader:
+    """Reads payload values, collecting every problem instead of stopping at the first."""
+
+    def __init__(self) -> None:
+        self.violations: list[FieldViolation] = []
+
+    def text(self, group: Mapping[str, Any], name: str) -> str:
+        value = group.get(name, "")
+        return value.strip() if isinstance(value, str) else str(value)
+
+    def enum(self, kind: type[E], value: str, field: str) -> E | None:
+        if not value:
+            return None
+        try:
+            return kind(value)
+        except ValueError:
+            self.violations.append(FieldViolation(field, f"unknown value {value!r}"))
+            return None
+
+    def day(self, value: str, field: str) -> common_pb2.Date | None:
+        if not value:
+            return None
+        try:
+            parsed = date.fromisoformat(value)
+        except ValueError:
+            self.violations.append(FieldViolation(field, "must be a date (YYYY-MM-DD)"))
+            return None
+        return common_pb2.Date(year=parsed.year, month=parsed.month, day=parsed.day)
+
+    def integer(self, value: Any, field: str) -> int:
+        if value in ("", None):
+            return 0
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            self.violations.append(FieldViolation(field, "must be a whole number"))
+            return 0
+
+    def moment(self, value: str, field: str) -> timestamp_pb2.Timestamp | None:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            self.violations.append(FieldViolation(field, "must be a date and time (YYYY-MM-DDTHH:MM)"))
+            return None
+        stamp = timestamp_pb2.Timestamp()
+        # A form's local time is Beijing time; the JSON API may give an explicit offset.
+        stamp.FromDatetime(parsed if parsed.tzinfo else parsed.replace(tzinfo=CHINA_TIME))
+        return stamp
+
+    def codes(self, kind: type[E], values: Any, field: str) -> list[str]:
+        items = values if isinstance(values, list) else [values]
+        return [member.value for member in (self.enum(kind, str(v), field) for v in items if v) if member]
+
+
+def build_request(payload: Mapping[str, Any], *, default_division: str) -> reporting_pb2.SubmitReportRequest:
+    """Raises `InvalidInput` for what cannot be parsed; the reporting service validates the rest."""
+    read = _Reader()
+    child: Mapping[str, Any] = payload.get("child") or {}
+    place: Mapping[str, Any] = payload.get("place") or {}
+    reporter: Mapping[str, Any] = payload.get("reporter") or {}
+    channel = read.enum(Channel, read.text(payload, "channel"), "channel")
+    if channel is None and not read.violations:
+        read.violations.append(FieldViolation("channel", "is required"))
+    sex = read.enum(Sex, read.text(child, "sex"), "child.sex")
+    guardians = child.get("guardian_names", [])
+    request = reporting_pb2.SubmitReportRequest(
+        channel=channel_to_proto(channel) if channel else reporting_pb2.CHANNEL_UNSPECIFIED,
+        child=reporting_pb2.ChildDescription(
+            name=read.text(child, "name"),
+            sex=_SEX_TO_PROTO[sex] if sex else common_pb2.SEX_UNSPECIFIED,
+            birth_date=read.day(read.text(child, "birth_date"), "child.birth_date"),
+            approximate_age=read.integer(child.get("approximate_age"), "child.approximate_age"),
+            identity_number=read.text(child, "identity_number").upper(),
+            description=read.text(child, "description"),
+            school=read.text(child, "school"),
+            guardian_names=[
+                name
+                for name in (guardians if isinstance(guardians, list) else _NAME_SEPARATORS.split(str(guardians)))
+                if name.strip()
+            ],
+        ),
+        division_code=read.text(place, "division_code") or default_division,
+        place_text=read.text(place, "text"),
+        occurred_at=read.moment(read.text(payload, "occurred_at"), "occurred_at"),
+        situation_types=read.codes(SituationType, payload.get("situation_types", []), "situation_types"),
+        facts=read.codes(Fact, payload.get("facts", []), "facts"),
+        narrative=read.text(payload, "narrative"),
+    )
+    # Without scripts the form shows every reporter field; those that do not apply to the chosen channel
+    # are left out rather than refused, and an anonymous report never carries a reporter, whatever was typed.
+    role = read.enum(ReporterRole, read.text(reporter, "role"), "reporter.role")
+    agency = read.enum(AgencyKind, read.text(reporter, "agency"), "reporter.agency")
+    role = role if channel is Channel.MANDATED_REPORTER else None
+    agency = agency if channel is Channel.AGENCY_SHARE else None
+    given = {name: read.text(reporter, name) for name in ("name", "phone", "organisation")}
+    if channel is not Channel.PUBLIC_ANONYMOUS and (any(given.values()) or role or agency):
+        request.reporter.CopyFrom(reporting_pb2.Reporter(**given, role=role.value if role else ""))
+        request.agency_kind = agency.value if agency else ""
+    if read.violations:
+        raise InvalidInput(read.violations)
+    return request

@@ -1,0 +1,223 @@
+"""The OpenAPI 3 description of /api/v1, served at /api/v1/openapi.json. Code lists come from the
+reporting model, so the document cannot drift from what the service accepts.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from services.reporting.domain.model import AgencyKind, Channel, Fact, ReporterRole, Sex, SituationType
+
+
+def _codes(kind: type[Enum]) -> dict[str, Any]:
+    return {"type": "string", "enum": [member.value for member in kind]}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _ok(schema: dict[str, Any], status: str = "200") -> dict[str, Any]:
+    return {status: {"description": "OK", **_json(schema)}, "default": {"description": "Error", **_json(_ref("Error"))}}
+
+
+def _query(name: str, description: str, required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "description": description, "schema": {"type": "string"}}
+
+
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+_OBJECT = {"type": "object", "additionalProperties": True}
+_STRING = {"type": "string"}
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Minor protection portal API (未成年人社会保护平台)",
+            "version": "1.0.0",
+            "description": "Bearer tokens come from POST /api/v1/token; a browser session works too, with the "
+            "X-CSRF-Token header on writes. Every call acts for the user's own town.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/v1/token": {
+                "post": {
+                    "summary": "Exchange username and password for a short-lived access token",
+                    "security": [],
+                    "requestBody": {"required": True, **_json(_ref("Credentials"))},
+                    "responses": _ok(_ref("AccessToken")),
+                }
+            },
+            "/api/v1/me": {"get": {"summary": "The signed-in user", "responses": _ok(_OBJECT)}},
+            "/api/v1/reports": {
+                "get": {
+                    "summary": "Recent discovery reports of the user's town",
+                    "parameters": [_query("page_size", "at most 200")],
+                    "responses": _ok(
+                        {"type": "object", "properties": {"reports": {"type": "array", "items": _OBJECT}}}
+                    ),
+                },
+                "post": {
+                    "summary": "Submit a discovery report (发现报告)",
+                    "requestBody": {"required": True, **_json(_ref("ReportSubmission"))},
+                    "responses": _ok(_ref("SubmittedReport"), "201"),
+                },
+            },
+            "/api/v1/reports/{report_id}": {
+                "get": {"summary": "One report", "parameters": [_path("report_id")], "responses": _ok(_OBJECT)}
+            },
+            "/api/v1/children/{child_id}/case-file": {
+                "get": {
+                    "summary": "A child's case file; the purpose is written to the audit log",
+                    "parameters": [_path("child_id"), _query("purpose", "why the file is opened", required=True)],
+                    "responses": _ok(_OBJECT),
+                }
+            },
+            "/api/v1/referrals": {
+                "get": {
+                    "summary": "Referrals to member units",
+                    "parameters": [_query("child_id", "filter"), _query("report_id", "filter")],
+                    "responses": _ok(_OBJECT),
+                }
+            },
+            "/api/v1/inbox": {
+                "get": {
+                    "summary": "The user's in-app notifications",
+                    "parameters": [_query("unread_only", "true to list unread ones only")],
+                    "responses": _ok(_OBJECT),
+                }
+            },
+            "/api/v1/inbox/{notification_id}/read": {
+                "post": {
+                    "summary": "Mark a notification read",
+                    "parameters": [_path("notification_id")],
+                    "responses": _ok(_OBJECT),
+                }
+            },
+            "/api/v1/public/{town_code}/reports": {
+                "post": {
+                    "summary": "A public report to a town, anonymous or named; returns only a receipt number",
+                    "security": [],
+                    "parameters": [_path("town_code")],
+                    "requestBody": {"required": True, **_json(_ref("ReportSubmission"))},
+                    "responses": _ok({"type": "object", "properties": {"receipt_number": _STRING}}, "201"),
+                }
+            },
+            "/api/v1/public/receipts/lookup": {
+                "post": {
+                    "summary": "Status and outcome notice of a report, by its receipt number",
+                    "security": [],
+                    "requestBody": {
+                        "required": True,
+                        **_json(
+                            {
+                                "type": "object",
+                                "required": ["receipt_number"],
+                                "properties": {"receipt_number": _STRING},
+                            }
+                        ),
+                    },
+                    "responses": _ok(_ref("ReceiptStatus")),
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "schemas": {
+                "Credentials": {
+                    "type": "object",
+                    "required": ["username", "password"],
+                    "properties": {"username": _STRING, "password": {"type": "string", "format": "password"}},
+                },
+                "AccessToken": {
+                    "type": "object",
+                    "properties": {"access_token": _STRING, "token_type": _STRING, "expires_in": {"type": "integer"}},
+                },
+                "ReportSubmission": {
+                    "type": "object",
+                    "required": ["channel", "occurred_at", "situation_types", "narrative"],
+                    "properties": {
+                        "channel": _codes(Channel),
+                        "child": {
+                            "type": "object",
+                            "properties": {
+                                "name": _STRING,
+                                "sex": _codes(Sex),
+                                "birth_date": {"type": "string", "format": "date"},
+                                "approximate_age": {"type": "integer", "minimum": 0, "maximum": 17},
+                                "identity_number": _STRING,
+                                "description": _STRING,
+                                "school": _STRING,
+                                "guardian_names": {"type": "array", "items": _STRING},
+                            },
+                        },
+                        "place": {
+                            "type": "object",
+                            "properties": {
+                                "division_code": {"type": "string", "description": "defaults to the user's town"},
+                                "text": _STRING,
+                            },
+                        },
+                        "occurred_at": {
+                            "type": "string",
+                            "description": "ISO 8601; without an offset it is Beijing time",
+                        },
+                        "situation_types": {"type": "array", "items": _codes(SituationType)},
+                        "facts": {"type": "array", "items": _codes(Fact)},
+                        "narrative": _STRING,
+                        "reporter": {
+                            "type": "object",
+                            "properties": {
+                                "name": _STRING,
+                                "phone": _STRING,
+                                "organisation": _STRING,
+                                "role": _codes(ReporterRole),
+                                "agency": _codes(AgencyKind),
+                            },
+                        },
+                    },
+                },
+                "SubmittedReport": {
+                    "type": "object",
+                    "properties": {
+                        "receipt_number": _STRING,
+                        "report_id": _STRING,
+                        "status": _OBJECT,
+                        "urgency": _OBJECT,
+                        "crisis": {"type": "boolean"},
+                        "triage_reasons": {"type": "array", "items": _STRING},
+                    },
+                },
+                "ReceiptStatus": {
+                    "type": "object",
+                    "properties": {
+                        "receipt_number": _STRING,
+                        "received_on": {"type": "string", "format": "date"},
+                        "status": _STRING,
+                        "outcome_notice": _STRING,
+                    },
+                },
+                "Error": {
+                    "type": "object",
+                    "properties": {
+                        "error": _STRING,
+                        "message": _STRING,
+                        "violations": {
+                            "type": "array",
+                            "items": {"type": "object", "properties": {"field": _STRING, "message": _STRING}},
+                        },
+                    },
+                },
+            },
+        },
+    }

@@ -1,0 +1,84 @@
+"""Gateway settings, read once from the environment (see docs/conventions.md); no secret has a default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import serialization
+
+from platform_runtime.settings import EnvReader, pem_or_file
+
+SERVICE_NAME = "gateway"
+DEFAULT_HTTP_PORT = 8080
+
+
+def _boolean(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("must be true or false")
+
+
+def _key_problem(private_pem: str, public_pem: str) -> str | None:
+    """Tokens we sign must verify with the key the services hold: a mismatch would fail every call later."""
+    raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    try:
+        private = serialization.load_pem_private_key(private_pem.encode(), password=None)
+        public = serialization.load_pem_public_key(public_pem.encode())
+        matches = private.public_key().public_bytes(*raw) == public.public_bytes(*raw)
+    except (ValueError, TypeError) as exc:  # unreadable, or not Ed25519 (Raw is Ed25519-only)
+        return f"AUTH_PRIVATE_KEY / AUTH_PUBLIC_KEY must be an Ed25519 key pair: {exc}"
+    return None if matches else "AUTH_PUBLIC_KEY is not the public half of AUTH_PRIVATE_KEY"
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    database_url: str
+    auth_private_key: str
+    auth_public_key: str
+    flask_secret_key: str
+    http_port: int
+    registry_target: str
+    reporting_target: str
+    referral_target: str
+    notify_target: str
+    benefits_target: str
+    # Off for plain-http local runs; the Helm chart sets it on behind TLS.
+    session_cookie_secure: bool = False
+    # How many reverse proxies in front of us may set X-Forwarded-For (0: trust none, use the peer address).
+    proxy_hops: int = 0
+    access_token_seconds: int = 900
+    grpc_timeout_seconds: float = 10.0
+    log_level: str = "INFO"
+
+
+def load_settings(env: EnvReader | None = None) -> GatewaySettings:
+    env = env or EnvReader()
+    secret_key = env.required("FLASK_SECRET_KEY")
+    if secret_key and len(secret_key) < 32:
+        env.problems.append("FLASK_SECRET_KEY must be at least 32 characters")
+    settings = GatewaySettings(
+        database_url=env.required("DATABASE_URL"),
+        auth_private_key=env.parsed("AUTH_PRIVATE_KEY", pem_or_file, "", required=True),
+        auth_public_key=env.parsed("AUTH_PUBLIC_KEY", pem_or_file, "", required=True),
+        flask_secret_key=secret_key,
+        http_port=env.integer("HTTP_PORT", DEFAULT_HTTP_PORT, minimum=1, maximum=65535),
+        registry_target=env.required("REGISTRY_TARGET"),
+        reporting_target=env.required("REPORTING_TARGET"),
+        referral_target=env.required("REFERRAL_TARGET"),
+        notify_target=env.required("NOTIFY_TARGET"),
+        benefits_target=env.required("BENEFITS_TARGET"),
+        session_cookie_secure=env.parsed("SESSION_COOKIE_SECURE", _boolean, False),
+        proxy_hops=env.integer("PROXY_HOPS", 0, maximum=5),
+        access_token_seconds=env.integer("ACCESS_TOKEN_SECONDS", 900, minimum=60, maximum=3600),
+        grpc_timeout_seconds=float(env.integer("GRPC_TIMEOUT_SECONDS", 10, minimum=1, maximum=120)),
+        log_level=env.optional("LOG_LEVEL", "INFO").upper(),
+    )
+    if settings.auth_private_key and settings.auth_public_key:
+        problem = _key_problem(settings.auth_private_key, settings.auth_public_key)
+        if problem:
+            env.problems.append(problem)
+    env.done()
+    return settings

@@ -1,0 +1,100 @@
+"""Unit fixtures: a migrated SQLite file per test, generated keys, and fake services (no servers)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from gateway import bootstrap
+from gateway.accounts import DEMO_USERS
+from gateway.app import create_app
+from gateway.settings import GatewaySettings, load_settings
+from gateway.tests.unit.fakes import FakeBackends
+from platform_runtime.auth import generate_keypair
+from platform_runtime.migrations import upgrade
+from platform_runtime.settings import EnvReader
+
+TOWN = "110111008"
+PASSWORD = "correct horse battery"
+KEYS = generate_keypair()
+
+
+def environment(database_url: str) -> dict[str, str]:
+    private, public = KEYS
+    return {
+        "DATABASE_URL": database_url,
+        "AUTH_PRIVATE_KEY": private,
+        "AUTH_PUBLIC_KEY": public,
+        "FLASK_SECRET_KEY": "x" * 40,
+        "REGISTRY_TARGET": "127.0.0.1:1",
+        "REPORTING_TARGET": "127.0.0.1:2",
+        "REFERRAL_TARGET": "127.0.0.1:3",
+        "NOTIFY_TARGET": "127.0.0.1:4",
+        "BENEFITS_TARGET": "127.0.0.1:5",
+    }
+
+
+@pytest.fixture(scope="session")
+def seeded_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrated once with the demo users (hashing is deliberately slow); each test gets a copy."""
+    path = tmp_path_factory.mktemp("template") / "gateway.db"
+    url = f"sqlite:///{path}"
+    upgrade("gateway", url)
+    users, _, engine = bootstrap.user_service(url)
+    for demo in DEMO_USERS:
+        users.save_user(replace(demo, tenant=TOWN), PASSWORD)
+    users.save_user(replace(DEMO_USERS[0], username="other_caseworker", tenant="110111009"), PASSWORD)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def settings(seeded_database: Path, tmp_path: Path) -> GatewaySettings:
+    path = tmp_path / "gateway.db"
+    shutil.copy(seeded_database, path)
+    return load_settings(EnvReader(environ=environment(f"sqlite:///{path}")))
+
+
+@pytest.fixture
+def backends() -> FakeBackends:
+    return FakeBackends()
+
+
+@pytest.fixture
+def components(settings: GatewaySettings, backends: FakeBackends) -> Iterator[bootstrap.Components]:
+    built = bootstrap.build(settings, backends=backends)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def app(settings: GatewaySettings, components: bootstrap.Components) -> Flask:
+    return create_app(settings, components)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_from(client: FlaskClient, path: str) -> str:
+    page = client.get(path)
+    match = _CSRF.search(page.get_data(as_text=True))
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def login(client: FlaskClient, username: str = "caseworker", password: str = PASSWORD) -> None:
+    token = csrf_from(client, "/login")
+    response = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+    assert response.status_code == 302, response.get_data(as_text=True)

@@ -1,0 +1,112 @@
+"""In-process stand-ins for the services: they record who called with what and answer from memory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf import timestamp_pb2
+from minorprot.notify.v1 import notify_pb2
+from minorprot.referral.v1 import referral_pb2
+from minorprot.registry.v1 import registry_pb2
+from minorprot.reporting.v1 import reporting_pb2
+
+from gateway.clients import BackendError, Caller
+
+RECEIPT = "R-T242F2X-Q4KERV3-R7HPCPW"
+
+
+def stamp(seconds: int = 1_750_000_000) -> timestamp_pb2.Timestamp:
+    return timestamp_pb2.Timestamp(seconds=seconds)
+
+
+@dataclass
+class FakeBackends:
+    calls: list[tuple[str, Caller, Any]] = field(default_factory=list)
+    reports: list[reporting_pb2.Report] = field(default_factory=list)
+    towns: list[registry_pb2.Tenant] = field(
+        default_factory=lambda: [registry_pb2.Tenant(code="110111008", name="良乡镇", district_code="110111")]
+    )
+    inbox: list[notify_pb2.Notification] = field(default_factory=list)
+    fail: dict[str, BackendError] = field(default_factory=dict)  # method name -> error to raise
+
+    def _record(self, name: str, caller: Caller, request: Any) -> None:
+        self.calls.append((name, caller, request))
+        if name in self.fail:
+            raise self.fail[name]
+
+    def last(self, name: str) -> tuple[Caller, Any]:
+        found = [(caller, request) for method, caller, request in self.calls if method == name]
+        assert found, f"{name} was not called"
+        return found[-1]
+
+    def submit_report(self, caller: Caller, request: reporting_pb2.SubmitReportRequest) -> Any:
+        self._record("submit_report", caller, request)
+        report = reporting_pb2.Report(
+            report_id=f"rep{len(self.reports) + 1}",
+            tenant="110111008",
+            channel=request.channel,
+            status="triaged",
+            urgency=reporting_pb2.URGENCY_CRISIS,
+            child=request.child,
+            division_code=request.division_code,
+            place_text=request.place_text,
+            occurred_at=request.occurred_at,
+            received_at=stamp(),
+            situation_types=request.situation_types,
+            narrative=request.narrative,
+            crisis=True,
+            triage_reasons=["child wandering alone"],
+        )
+        self.reports.append(report)
+        return reporting_pb2.SubmitReportResponse(report=report, receipt_number=RECEIPT)
+
+    def list_reports(self, caller: Caller, page_size: int) -> list[reporting_pb2.Report]:
+        self._record("list_reports", caller, page_size)
+        return list(self.reports)
+
+    def get_report(self, caller: Caller, report_id: str) -> reporting_pb2.Report:
+        self._record("get_report", caller, report_id)
+        for report in self.reports:
+            if report.report_id == report_id:
+                return report
+        raise BackendError("NOT_FOUND", "no such report in this town")
+
+    def lookup_receipt(self, caller: Caller, receipt_number: str) -> reporting_pb2.LookupReceiptResponse:
+        self._record("lookup_receipt", caller, receipt_number)
+        if receipt_number != RECEIPT:
+            raise BackendError("NOT_FOUND", "no report has this receipt number")
+        return reporting_pb2.LookupReceiptResponse(
+            receipt_number=RECEIPT, received_at=stamp(), status="已受理", outcome_notice=""
+        )
+
+    def get_case_file(self, caller: Caller, child_id: str, purpose: str) -> registry_pb2.CaseFile:
+        self._record("get_case_file", caller, (child_id, purpose))
+        if len(purpose) < 4:
+            raise BackendError("INVALID_ARGUMENT", "say why you open this case file (it is recorded)")
+        return registry_pb2.CaseFile(
+            case_id="case1", child=registry_pb2.Child(child_id=child_id, legal_name="张小明"), status="identified"
+        )
+
+    def list_tenants(self, caller: Caller, district_code: str) -> list[registry_pb2.Tenant]:
+        self._record("list_tenants", caller, district_code)
+        return [town for town in self.towns if town.district_code == district_code]
+
+    def list_referrals(self, caller: Caller, child_id: str, report_id: str) -> list[referral_pb2.Referral]:
+        self._record("list_referrals", caller, (child_id, report_id))
+        return [referral_pb2.Referral(referral_id="ref1", agency_name="区公安局", status="open", opened_at=stamp())]
+
+    def list_inbox(self, caller: Caller, unread_only: bool) -> list[notify_pb2.Notification]:
+        self._record("list_inbox", caller, unread_only)
+        return list(self.inbox)
+
+    def mark_read(self, caller: Caller, notification_id: str) -> notify_pb2.Notification:
+        self._record("mark_read", caller, notification_id)
+        for notification in self.inbox:
+            if notification.notification_id == notification_id:
+                notification.read_at.CopyFrom(stamp())
+                return notification
+        raise BackendError("NOT_FOUND", "no such notification")
+
+    def close(self) -> None:
+        pass

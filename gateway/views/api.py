@@ -1,0 +1,144 @@
+"""REST/JSON under /api/v1: the portal's operations for programs. Authenticate with a bearer token from
+`POST /api/v1/token`, or with the browser session plus the `X-CSRF-Token` header on writes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, jsonify, request
+from werkzeug.wrappers import Response
+
+from gateway import intake, openapi, presenters, public, roles
+from gateway.accounts import LoginFailed, LoginThrottled
+from gateway.limits import LOGIN_FAILURES
+from gateway.security import (
+    caller,
+    client_ip,
+    components,
+    csrf_exempt,
+    current_user,
+    login_required,
+    require_role,
+)
+from platform_runtime.errors import InvalidInput, RateLimited, Unauthenticated
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+Reply = Response | tuple[Response, int] | dict[str, Any]
+
+
+def _body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidInput.single("", "the body must be a JSON object (Content-Type: application/json)")
+    return body
+
+
+@bp.route("/openapi.json")
+def openapi_document() -> Reply:
+    return jsonify(openapi.document())
+
+
+@bp.route("/token", methods=["POST"])
+@csrf_exempt
+def token() -> Reply:
+    body = _body()
+    try:
+        user = components().users.authenticate(
+            str(body.get("username", "")), str(body.get("password", "")), client_ip()
+        )
+    except LoginThrottled:
+        raise RateLimited(LOGIN_FAILURES.window_seconds) from None
+    except LoginFailed:
+        raise Unauthenticated("wrong username or password") from None
+    tokens = components().tokens
+    return {"access_token": tokens.for_user(user), "token_type": "Bearer", "expires_in": tokens.user_token_seconds}
+
+
+@bp.route("/me")
+@login_required
+def me() -> Reply:
+    user = current_user()
+    return {
+        "user_id": user.user_id,
+        "username": user.username,
+        "display_name": user.display_name,
+        "role": user.role.value,
+        "tenant": user.tenant,
+        "district": user.district,
+        "agency": user.agency,
+        "channels": [channel.value for channel in roles.channels_for(user.role)],
+    }
+
+
+@bp.route("/reports", methods=["GET"])
+@login_required
+def list_reports() -> Reply:
+    require_role(roles.REPORT_READERS)
+    page_size = request.args.get("page_size", 50, type=int)
+    found = components().backends.list_reports(caller(), page_size=page_size)
+    return {"reports": [presenters.report(r) for r in found]}
+
+
+@bp.route("/reports", methods=["POST"])
+@login_required
+def submit_report() -> Reply:
+    user = current_user()
+    if not roles.can_submit(user.role):
+        abort(403)
+    request_pb = intake.build_request(_body(), default_division=user.tenant)
+    reply = components().backends.submit_report(caller(), request_pb)
+    return jsonify(presenters.submitted(reply)), 201
+
+
+@bp.route("/reports/<report_id>")
+@login_required
+def get_report(report_id: str) -> Reply:
+    require_role(roles.REPORT_READERS)
+    return presenters.report(components().backends.get_report(caller(), report_id))
+
+
+@bp.route("/children/<child_id>/case-file")
+@login_required
+def case_file(child_id: str) -> Reply:
+    require_role(roles.CASE_FILE_READERS)
+    purpose = request.args.get("purpose", "")
+    return presenters.case_file(components().backends.get_case_file(caller(), child_id, purpose))
+
+
+@bp.route("/referrals")
+@login_required
+def referrals() -> Reply:
+    require_role(roles.REFERRAL_READERS)
+    found = components().backends.list_referrals(
+        caller(), request.args.get("child_id", ""), request.args.get("report_id", "")
+    )
+    return {"referrals": [presenters.referral(r) for r in found]}
+
+
+@bp.route("/inbox")
+@login_required
+def inbox() -> Reply:
+    unread_only = request.args.get("unread_only", "").lower() in ("1", "true", "yes")
+    found = components().backends.list_inbox(caller(), unread_only=unread_only)
+    return {"notifications": [presenters.notification(n) for n in found]}
+
+
+@bp.route("/inbox/<notification_id>/read", methods=["POST"])
+@login_required
+def mark_read(notification_id: str) -> Reply:
+    return presenters.notification(components().backends.mark_read(caller(), notification_id))
+
+
+@bp.route("/public/<town_code>/reports", methods=["POST"])
+@csrf_exempt
+def public_report(town_code: str) -> Reply:
+    reply = public.submit(components(), town_code, _body(), client_ip())
+    return jsonify(presenters.public_receipt(reply)), 201
+
+
+@bp.route("/public/receipts/lookup", methods=["POST"])
+@csrf_exempt
+def public_lookup() -> Reply:
+    reply = public.lookup(components(), str(_body().get("receipt_number", "")), client_ip())
+    return presenters.receipt_status(reply)

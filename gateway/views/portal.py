@@ -1,0 +1,137 @@
+"""The staff portal: inbox, discovery reports, case files and referrals of the signed-in user's town."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from gateway import intake, presenters, roles
+from gateway.accounts import User
+from gateway.clients import BackendError
+from gateway.security import caller, components, current_user, login_required, require_role
+from platform_runtime.auth import Role
+from platform_runtime.errors import InvalidInput
+from services.reporting.domain.model import AgencyKind, Fact, ReporterRole, Sex
+
+bp = Blueprint("portal", __name__)
+log = logging.getLogger(__name__)
+Page = str | tuple[str, int] | Response
+
+
+@bp.route("/")
+@login_required
+def home() -> Page:
+    try:
+        inbox = [presenters.notification(n) for n in components().backends.list_inbox(caller(), unread_only=False)]
+        inbox_error = ""
+    except BackendError as exc:
+        # The inbox is a convenience on the home page: without the notify service the rest still works.
+        log.warning("inbox unavailable: %s", exc)
+        inbox, inbox_error = [], "消息暂不可用 The inbox is not available right now."
+    return render_template("home.html", inbox=inbox, inbox_error=inbox_error)
+
+
+@bp.route("/inbox/<notification_id>/read", methods=["POST"])
+@login_required
+def mark_read(notification_id: str) -> Response:
+    components().backends.mark_read(caller(), notification_id)
+    return redirect(url_for("portal.home"))
+
+
+def _form_defaults(user: User) -> dict[str, Any]:
+    channel = roles.channels_for(user.role)[0]
+    reporter: dict[str, str] = {}
+    if user.role in (Role.MANDATED_REPORTER, Role.CHILD_DIRECTOR, Role.AGENCY_OFFICER):
+        # Mandated reporters and agencies answer for their reports: they report as themselves.
+        reporter = {"name": user.display_name, "phone": user.phone, "organisation": user.organisation}
+        default_role = roles.DEFAULT_REPORTER_ROLE.get(user.role)
+        reporter |= {"role": default_role.value if default_role else "", "agency": user.agency}
+    return {
+        "channel": channel.value,
+        "place": {"division_code": user.tenant},
+        "occurred_at": intake.now_for_form(),
+        "reporter": reporter,
+        "situation_types": [],
+        "facts": [],
+    }
+
+
+def _report_form(user: User, values: dict[str, Any], errors: dict[str, list[str]]) -> str:
+    return render_template(
+        "report_form.html",
+        values=values,
+        errors=errors,
+        channels=intake.choices(roles.channels_for(user.role)),
+        sexes=intake.choices(Sex),
+        situation_groups=intake.SITUATION_GROUPS,
+        facts=intake.choices(Fact),
+        reporter_roles=intake.choices(ReporterRole),
+        agencies=intake.choices(AgencyKind),
+    )
+
+
+@bp.route("/reports/new", methods=["GET", "POST"])
+@login_required
+def new_report() -> Page:
+    user = current_user()
+    if not roles.can_submit(user.role):
+        abort(403)
+    if request.method == "GET":
+        return _report_form(user, _form_defaults(user), {})
+    payload = intake.payload_from_form(request.form)
+    try:
+        request_pb = intake.build_request(payload, default_division=user.tenant)
+        reply = components().backends.submit_report(caller(), request_pb)
+    except (InvalidInput, BackendError) as exc:
+        errors = intake.form_errors(exc)
+        if errors is None:
+            raise
+        return _report_form(user, payload, errors), 400
+    return render_template("receipt.html", receipt=presenters.submitted(reply))
+
+
+@bp.route("/reports")
+@login_required
+def reports() -> Page:
+    require_role(roles.REPORT_READERS)
+    found = components().backends.list_reports(caller(), page_size=100)
+    return render_template("reports.html", reports=[presenters.report(r) for r in found])
+
+
+@bp.route("/reports/<report_id>")
+@login_required
+def report(report_id: str) -> Page:
+    require_role(roles.REPORT_READERS)
+    found = components().backends.get_report(caller(), report_id)
+    return render_template("report.html", report=presenters.report(found))
+
+
+@bp.route("/children/<child_id>/case-file", methods=["GET", "POST"])
+@login_required
+def case_file(child_id: str) -> Page:
+    require_role(roles.CASE_FILE_READERS)
+    if request.method == "GET":
+        return render_template("case_file.html", child_id=child_id, case=None, purpose="", error="")
+    purpose = request.form.get("purpose", "").strip()
+    try:
+        found = components().backends.get_case_file(caller(), child_id, purpose)
+    except BackendError as exc:
+        if exc.code != "INVALID_ARGUMENT":
+            raise
+        return render_template("case_file.html", child_id=child_id, case=None, purpose=purpose, error=exc.message), 400
+    return render_template("case_file.html", child_id=child_id, case=presenters.case_file(found), purpose=purpose)
+
+
+@bp.route("/referrals")
+@login_required
+def referrals() -> Page:
+    require_role(roles.REFERRAL_READERS)
+    child_id = request.args.get("child_id", "")
+    report_id = request.args.get("report_id", "")
+    found = components().backends.list_referrals(caller(), child_id, report_id)
+    return render_template(
+        "referrals.html", referrals=[presenters.referral(r) for r in found], child_id=child_id, report_id=report_id
+    )

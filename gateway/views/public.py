@@ -1,0 +1,60 @@
+"""Public pages, without an account: report a child in difficulty to a town, and look up a receipt."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, render_template, request
+
+from gateway import intake, presenters, public, roles
+from gateway.clients import BackendError
+from gateway.security import client_ip, components
+from platform_runtime.errors import InvalidInput
+from services.reporting.domain.model import Channel, Fact, Sex
+
+bp = Blueprint("public", __name__, url_prefix="/public")
+
+
+def _form(town: Any, values: dict[str, Any], errors: dict[str, list[str]]) -> str:
+    return render_template(
+        "public_report.html",
+        town=town,
+        values=values,
+        errors=errors,
+        channels=intake.choices(roles.PUBLIC_CHANNELS),
+        situation_groups=intake.SITUATION_GROUPS,
+        facts=intake.choices(Fact),
+        sexes=intake.choices(Sex),
+    )
+
+
+@bp.route("/<town_code>/report", methods=["GET", "POST"])
+def report(town_code: str) -> str | tuple[str, int]:
+    town = public.town(components(), town_code, client_ip())
+    if request.method == "GET":
+        defaults = {"channel": Channel.PUBLIC_ANONYMOUS.value, "occurred_at": intake.now_for_form()}
+        return _form(town, defaults | {"situation_types": [], "facts": []}, {})
+    payload = intake.payload_from_form(request.form)
+    try:
+        reply = public.submit(components(), town.code, payload, client_ip())
+    except (InvalidInput, BackendError) as exc:
+        errors = intake.form_errors(exc)
+        if errors is None:
+            raise
+        return _form(town, payload, errors), 400
+    return render_template("public_receipt.html", town=town, receipt=presenters.public_receipt(reply))
+
+
+@bp.route("/receipt", methods=["GET", "POST"])
+def receipt() -> str | tuple[str, int]:
+    if request.method == "GET":
+        return render_template("public_lookup.html", result=None, error="")
+    try:
+        reply = public.lookup(components(), request.form.get("receipt_number", ""), client_ip())
+    except InvalidInput as exc:
+        return render_template("public_lookup.html", result=None, error=str(exc)), 400
+    except BackendError as exc:
+        if exc.code not in ("INVALID_ARGUMENT", "NOT_FOUND"):
+            raise
+        return render_template("public_lookup.html", result=None, error=exc.message), 404
+    return render_template("public_lookup.html", result=presenters.receipt_status(reply), error="")
