@@ -10,6 +10,7 @@ from platform_runtime.consumer import system_principal
 from platform_runtime.tenancy import acting_as
 from services.registry import bootstrap
 from services.registry.adapters.orm import APPEND_ONLY_TABLES
+from services.registry.entrypoints import demo
 from services.registry.settings import load_settings
 
 
@@ -18,6 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="run the gRPC server, the outbox relay and the consumers")
     commands.add_parser("migrate", help="apply the database migrations (owner role)")
+    seed = commands.add_parser("seed-demo", help="synthetic demo children for a town (skipped if it has any)")
+    seed.add_argument("--tenant", required=True)
+    seed.add_argument("--count", type=int, default=40)
     onboard = commands.add_parser("onboard-tenant", help="add a town or street (idempotent)")
     onboard.add_argument("--code", required=True)
     onboard.add_argument("--name", required=True)
@@ -33,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         runtime.serve(bootstrap.definition(settings))
         return 0
     service = bootstrap.build_service(settings)
+    if args.command == "seed-demo":
+        added = demo.seed_demo_children(service, args.tenant, args.count)
+        print(f"{args.tenant}: {added} synthetic demo children registered")
+        return 0
     with acting_as(system_principal(args.code, "onboarding")):
         tenant, created = service.onboard_tenant(args.code, args.name, args.district)
     print(f"{tenant.code} {tenant.name}: {'onboarded' if created else 'already onboarded'}")

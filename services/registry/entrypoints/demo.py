@@ -1,0 +1,38 @@
+"""Synthetic demo children for a town (`python -m services.registry seed-demo`): made up, never real."""
+
+from __future__ import annotations
+
+import random
+from datetime import date
+
+from platform_runtime.consumer import system_principal
+from platform_runtime.tenancy import acting_as
+from services.registry.domain.synthetic import generate_children
+from services.registry.service_layer.services import RegistryService
+from services.registry.service_layer.views import RegisterChild
+
+
+def seed_demo_children(service: RegistryService, tenant: str, count: int, *, seed: int = 2014) -> int:
+    """Register `count` synthetic children in `tenant` unless it already has children; returns how many."""
+    with acting_as(system_principal(tenant, "demo-seed")):
+        existing, _ = service.list_children(page_size=1, page_token="")
+        if existing:
+            return 0
+        rng = random.Random(seed)  # noqa: S311 - demo data, not security
+        for child in generate_children(count, rng=rng, as_of=date.today()):
+            village = tenant + child.residence_code[-3:]
+            service.register_child(
+                RegisterChild(
+                    legal_name=child.name,
+                    sex=child.sex,
+                    birth_date=child.birth_date,
+                    identity_number=child.identity_number or "",
+                    ethnicity_code=child.ethnicity.value,
+                    # Registration elsewhere (a 6-digit code) is kept as text: the field holds town codes.
+                    household_division_code=tenant if len(child.household_registration_code) == 9 else "",
+                    household_address="" if len(child.household_registration_code) == 9 else "外地户籍",
+                    residence_division_code=village,
+                    school=child.school or "",
+                )
+            )
+    return count
