@@ -194,7 +194,7 @@ def up(data_dir: Path) -> int:
         print(f"\nThe portal is at http://127.0.0.1:{config.gateway_port}/")
         print(f"Demo accounts of {name} ({code}), one per role, all with the password {password}:")
         print("  caseworker, town_admin, child_director, teacher, district_officer, police_officer, finance_auditor")
-        print("Logs: data/logs/. Ctrl-C stops everything.\n", flush=True)
+        print(f"Logs: {data_dir / 'logs'}. Ctrl-C stops everything.\n", flush=True)
         stopping = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stopping.set())

@@ -10,6 +10,7 @@ from confluent_kafka import Consumer, Producer
 
 from platform_runtime.settings import KafkaSettings
 from platform_runtime.topics import REPORTING_REPORT, dead_letter_topic
+from tests.support.infra import TOPIC_PREFIX
 from tests.support.services import Running
 
 pytestmark = pytest.mark.integration
@@ -19,14 +20,17 @@ def test_a_poison_message_is_parked_with_its_error(kafka: KafkaSettings, registr
     marker = uuid.uuid4().hex.encode()
     producer = Producer(kafka.client_config())
     producer.produce(
-        REPORTING_REPORT, key=b"110111008:poison", value=b"\x00not an envelope", headers=[("marker", marker)]
+        TOPIC_PREFIX + REPORTING_REPORT,
+        key=b"110111008:poison",
+        value=b"\x00not an envelope",
+        headers=[("marker", marker)],
     )
     assert producer.flush(10) == 0
 
     consumer = Consumer(
         kafka.client_config() | {"group.id": f"dlt-probe-{marker.decode()}", "auto.offset.reset": "earliest"}
     )
-    consumer.subscribe([dead_letter_topic(REPORTING_REPORT)])
+    consumer.subscribe([TOPIC_PREFIX + dead_letter_topic(REPORTING_REPORT)])
     found = None
     deadline = time.monotonic() + 30
     try:

@@ -13,7 +13,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from platform_runtime.settings import KafkaSettings
-from tests.support.infra import ROOT, Secrets
+from tests.support.infra import ROOT, TOPIC_PREFIX, Secrets
 
 pytestmark = pytest.mark.integration
 
@@ -39,6 +39,7 @@ def test_sigterm_turns_health_not_serving_then_exits(tmp_path: Path, kafka: Kafk
         "OTEL_TRACES_EXPORTER": "none",
         "SHUTDOWN_DRAIN_SECONDS": "3",
         "KAFKA_CONSUMER_GROUP_PREFIX": f"shutdown-{tmp_path.name}.",
+        "KAFKA_TOPIC_PREFIX": TOPIC_PREFIX,
     }
     subprocess.run([sys.executable, "-m", "services.registry", "migrate"], cwd=ROOT, env=env, check=True)
     process = subprocess.Popen([sys.executable, "-m", "services.registry", "serve"], cwd=ROOT, env=env)

@@ -30,7 +30,7 @@ from services.reporting.adapters.orm import metadata
 from services.reporting.adapters.registry_client import GrpcChildDirectory
 from services.reporting.domain.model import Channel, ChildInfo, Place, Sex, SituationType, Submission
 from services.reporting.service_layer.services import ReportingService
-from tests.support.infra import PILOT_TENANT, ROOT, Secrets
+from tests.support.infra import PILOT_TENANT, ROOT, TOPIC_PREFIX, Secrets
 from tests.support.services import Running, migrated_database
 
 pytestmark = pytest.mark.integration
@@ -50,7 +50,7 @@ def copies_in_kafka(
     consumer = Consumer(
         kafka.client_config() | {"group.id": f"probe-{uuid.uuid4().hex}", "auto.offset.reset": "earliest"}
     )
-    consumer.subscribe([topic])
+    consumer.subscribe([TOPIC_PREFIX + topic])
     seen = dict.fromkeys(event_ids, 0)
     deadline = time.monotonic() + timeout
     try:
@@ -100,7 +100,14 @@ def test_relay_deaths_lose_nothing_and_apply_once(
 
     # Death 2: sent, then killed before marking.
     crashed = subprocess.run(
-        [sys.executable, "-m", "tests.support.crashing_relay", reporting_db.relay_url, kafka.bootstrap_servers],
+        [
+            sys.executable,
+            "-m",
+            "tests.support.crashing_relay",
+            reporting_db.relay_url,
+            kafka.bootstrap_servers,
+            TOPIC_PREFIX,
+        ],
         cwd=ROOT,
         capture_output=True,
         timeout=120,
@@ -109,7 +116,12 @@ def test_relay_deaths_lose_nothing_and_apply_once(
     assert unpublished(reporting_db.relay_url) == pending
 
     # Restart: the relay sends the same rows again and marks them.
-    relay = OutboxRelay(make_engine(reporting_db.relay_url), metadata.tables["outbox"], make_producer(kafka, "restart"))
+    relay = OutboxRelay(
+        make_engine(reporting_db.relay_url),
+        metadata.tables["outbox"],
+        make_producer(kafka, "restart"),
+        topic_prefix=TOPIC_PREFIX,
+    )
     assert relay.publish_pending() == len(pending)
     assert unpublished(reporting_db.relay_url) == []
     event_ids = {event_id for event_id, _ in pending}

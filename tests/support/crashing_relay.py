@@ -1,6 +1,6 @@
 """A relay process that dies right after Kafka acknowledged the batch and before marking it published.
 
-`python -m tests.support.crashing_relay RELAY_DATABASE_URL BOOTSTRAP_SERVERS`; exits with status 9.
+`python -m tests.support.crashing_relay RELAY_DATABASE_URL BOOTSTRAP_SERVERS TOPIC_PREFIX`; exits with status 9.
 """
 
 from __future__ import annotations
@@ -21,9 +21,12 @@ class CrashBeforeMark(OutboxRelay):
 
 
 def main() -> None:
-    relay_url, servers = sys.argv[1], sys.argv[2]
+    relay_url, servers, prefix = sys.argv[1], sys.argv[2], sys.argv[3]
     relay = CrashBeforeMark(
-        make_engine(relay_url), metadata.tables["outbox"], make_producer(KafkaSettings(servers), "crashing-relay")
+        make_engine(relay_url),
+        metadata.tables["outbox"],
+        make_producer(KafkaSettings(servers), "crashing-relay"),
+        topic_prefix=prefix,
     )
     relay.publish_pending()
     sys.exit("the relay should have died before marking")

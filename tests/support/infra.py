@@ -32,13 +32,17 @@ def start_postgres() -> str:
     return _run("scripts/postgres.sh", "url")
 
 
+# This test run's own topics: tests never read or write the unprefixed topics a `make up` uses.
+TOPIC_PREFIX = f"t{uuid.uuid4().hex[:10]}."
+
+
 def start_kafka() -> KafkaSettings:
     servers = os.environ.get("TEST_KAFKA_BOOTSTRAP_SERVERS", "")
     if not servers:
         _run("scripts/kafka.sh", "start")
         servers = "127.0.0.1:9092"
     settings = KafkaSettings(bootstrap_servers=servers)
-    ensure_topics(settings)
+    ensure_topics(settings, prefix=TOPIC_PREFIX)
     return settings
 
 

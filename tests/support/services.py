@@ -13,7 +13,7 @@ from platform_runtime.migrations import upgrade
 from platform_runtime.provision import ProvisionedDatabase
 from platform_runtime.service import build
 from platform_runtime.settings import EnvReader, KafkaSettings
-from tests.support.infra import Secrets, fresh_database
+from tests.support.infra import TOPIC_PREFIX, Secrets, fresh_database
 
 
 def service_env(db: ProvisionedDatabase, kafka: KafkaSettings, secrets: Secrets, **extra: str) -> dict[str, str]:
@@ -27,6 +27,7 @@ def service_env(db: ProvisionedDatabase, kafka: KafkaSettings, secrets: Secrets,
         "BLIND_INDEX_KEY": secrets.blind_index_key,
         # Each test database gets its own consumer groups, so parallel stacks never steal each other's events.
         "KAFKA_CONSUMER_GROUP_PREFIX": f"{db.name}.",
+        "KAFKA_TOPIC_PREFIX": TOPIC_PREFIX,
         **extra,
     }
 
