@@ -6,6 +6,8 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 STAMP := .venv/.installed
 export PATH := $(CURDIR)/.cache/bin:$(PATH)
+# The local broker's port (scripts/kafka.sh reads KAFKA_PORT too); override to run beside another copy.
+export KAFKA_PORT ?= 9092
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -28,7 +30,7 @@ proto: setup ## regenerate gen/python from proto/ (never edit gen/ by hand)
 
 kafka: setup ## fetch and start the local single-node Kafka broker, create the topics
 	scripts/kafka.sh start
-	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 $(PY) -m platform_runtime.topics
+	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$(KAFKA_PORT) $(PY) -m platform_runtime.topics
 
 postgres: ## install (Debian's packages) and start the local PostgreSQL used by the tests
 	scripts/postgres.sh install

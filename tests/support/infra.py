@@ -40,7 +40,7 @@ def start_kafka() -> KafkaSettings:
     servers = os.environ.get("TEST_KAFKA_BOOTSTRAP_SERVERS", "")
     if not servers:
         _run("scripts/kafka.sh", "start")
-        servers = "127.0.0.1:9092"
+        servers = f"127.0.0.1:{os.environ.get('KAFKA_PORT', '9092')}"
     settings = KafkaSettings(bootstrap_servers=servers)
     ensure_topics(settings, prefix=TOPIC_PREFIX)
     return settings
