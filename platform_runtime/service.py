@@ -7,10 +7,12 @@ Nothing here runs at import time.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 
@@ -115,3 +117,26 @@ def migrate(service_package: str, *, append_only_tables: tuple[str, ...] = ()) -
         append_only_tables=append_only_tables,
     )
     log.info("%s migrated", service_package)
+
+
+def command_line(
+    package: str,
+    load_settings: Callable[[], Any],
+    definition: Callable[[Any], ServiceDefinition],
+    argv: list[str] | None = None,
+    *,
+    append_only_tables: tuple[str, ...] = (),
+) -> int:
+    """`python -m services.<name> serve | migrate` for a service whose settings have a `common` part."""
+    parser = argparse.ArgumentParser(prog=f"python -m {package}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the gRPC server, the outbox relay and the consumers")
+    commands.add_parser("migrate", help="apply the database migrations (owner role)")
+    args = parser.parse_args(argv)
+    if args.command == "migrate":
+        migrate(package, append_only_tables=append_only_tables)
+        return 0
+    settings = load_settings()
+    start_observability(settings.common)
+    serve(definition(settings))
+    return 0

@@ -7,11 +7,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import grpc
+from sqlalchemy import MetaData, create_engine, pool, text
 
+from platform_runtime.consumer import IdempotentConsumer, make_consumer
+from platform_runtime.db import Database
 from platform_runtime.grpc_server import GrpcServer
 from platform_runtime.migrations import upgrade
+from platform_runtime.outbox import make_producer
 from platform_runtime.provision import ProvisionedDatabase
-from platform_runtime.service import build
+from platform_runtime.service import ConsumerSpec, build
 from platform_runtime.settings import EnvReader, KafkaSettings
 from tests.support.infra import TOPIC_PREFIX, Secrets, fresh_database
 
@@ -92,3 +96,37 @@ def running_reporting(
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),)
+
+
+@contextmanager
+def service_database(postgres_url: str, service: str, metadata: MetaData) -> Iterator[Database]:
+    """A fresh, migrated database of one service, used as its app role; dropped afterwards."""
+    provisioned = migrated_database(postgres_url, service)
+    database = Database.connect(provisioned.app_url, metadata)
+    try:
+        yield database
+    finally:
+        database.dispose()
+        admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT", poolclass=pool.NullPool)
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{provisioned.name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def consumer_under_test(spec: ConsumerSpec, database: Database, kafka: KafkaSettings) -> Iterator[IdempotentConsumer]:
+    """The service's consumer, driven message by message with `process()`; one try before dead letters."""
+    kafka_consumer = make_consumer(kafka.client_config(), spec.group_id)
+    try:
+        yield IdempotentConsumer(
+            group_id=spec.group_id,
+            database=database,
+            consumer=kafka_consumer,
+            dead_letters=make_producer(kafka, f"{spec.group_id}-test-dlt"),
+            handlers=spec.handlers,
+            topics=spec.topics,
+            max_attempts=1,
+            retry_delay=0,
+        )
+    finally:
+        kafka_consumer.close()

@@ -19,7 +19,7 @@ from services.benefits.tests.integration.builders import (
     caller,
     registered,
 )
-from services.benefits.tests.integration.support import events_of, message, outbox_rows
+from tests.support.events import events_of, message, outbox_rows
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from platform_runtime.auth import Role, TokenVerifier
 from platform_runtime.grpc_server import build_server
 from services.benefits.entrypoints import grpc_api
 from services.benefits.tests.integration.builders import registered
-from services.benefits.tests.integration.support import message
+from tests.support.events import message
 
 pytestmark = pytest.mark.integration
 

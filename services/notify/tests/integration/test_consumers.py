@@ -19,7 +19,7 @@ from services.notify.tests.integration.builders import (
     crisis_declared,
     referral_opened,
 )
-from services.notify.tests.integration.support import events_of, message
+from tests.support.events import events_of, message
 
 pytestmark = pytest.mark.integration
 

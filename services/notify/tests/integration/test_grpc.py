@@ -8,7 +8,7 @@ from platform_runtime.auth import Role, TokenVerifier
 from platform_runtime.grpc_server import build_server
 from services.notify.entrypoints import grpc_api
 from services.notify.tests.integration.builders import referral_opened
-from services.notify.tests.integration.support import message
+from tests.support.events import message
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from platform_runtime.auth import Role
 from platform_runtime.tenancy import acting_as
 from services.notify.adapters.orm import NotificationRecord
 from services.notify.tests.integration.builders import PILOT_TENANT, caller, crisis_declared, referral_opened
-from services.notify.tests.integration.support import message
+from tests.support.events import message
 
 pytestmark = pytest.mark.integration
 

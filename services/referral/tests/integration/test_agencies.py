@@ -8,7 +8,7 @@ from platform_runtime.auth import Role
 from platform_runtime.tenancy import acting_as
 from services.referral.domain.lifecycle import ReferralStatus
 from services.referral.tests.integration.builders import OTHER_TENANT, PILOT_TENANT, caller, submitted
-from services.referral.tests.integration.support import events_of, message
+from tests.support.events import events_of, message
 
 pytestmark = pytest.mark.integration
 

@@ -23,7 +23,7 @@ from services.referral.tests.integration.builders import (
     linked,
     submitted,
 )
-from services.referral.tests.integration.support import events_of, message, outbox_rows
+from tests.support.events import events_of, message, outbox_rows
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from platform_runtime.auth import Role, TokenVerifier
 from platform_runtime.grpc_server import build_server
 from services.referral.entrypoints import grpc_api
 from services.referral.tests.integration.builders import submitted
-from services.referral.tests.integration.support import message
+from tests.support.events import message
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""Helpers of the integration tests: Kafka messages as the relay would publish them, and the outbox."""
+"""Kafka messages as the relay would publish them, and a service's outbox: for consumer tests."""
 
 from __future__ import annotations
 
