@@ -54,7 +54,8 @@ def registered(stub: registry_pb2_grpc.RegistryServiceStub, secrets: Secrets) ->
         ),
         metadata=bearer(secrets.token(PILOT_TENANT, Role.CASEWORKER)),
     )
-    return reply.child
+    child: registry_pb2.Child = reply.child
+    return child
 
 
 def test_the_identity_number_is_encrypted_at_rest_and_shown_masked(
