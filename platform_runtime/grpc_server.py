@@ -12,7 +12,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +23,7 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry import trace
 
 from platform_runtime import errors
-from platform_runtime.auth import TokenVerifier
+from platform_runtime.auth import Principal, TokenVerifier
 from platform_runtime.tenancy import acting_as
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def bearer_token(metadata: Iterable[tuple[str, str | bytes]]) -> str:
 
 
 class GuardInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Authentication, tenant context, request log and error mapping for every unary call."""
+    """Authentication, tenant context, request log and error mapping for every call, streaming or not."""
 
     def __init__(self, verifier: TokenVerifier, public_methods: frozenset[str]) -> None:
         self._verifier = verifier
@@ -65,51 +65,100 @@ class GuardInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
         handler = continuation(details)
         method: str = details.method
-        if handler is None or handler.unary_unary is None or method.startswith("/grpc."):
-            return handler  # health and reflection are open and streaming
-        behavior = handler.unary_unary
-        public = method in self._public
+        if handler is None or method.startswith("/grpc."):
+            return handler  # health and reflection are open
+        serializers = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(self._single(handler.unary_unary, method), **serializers)
+        if handler.stream_unary is not None:
+            return grpc.stream_unary_rpc_method_handler(self._single(handler.stream_unary, method), **serializers)
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(self._streamed(handler.unary_stream, method), **serializers)
+        return grpc.stream_stream_rpc_method_handler(self._streamed(handler.stream_stream, method), **serializers)
 
+    def _caller(self, method: str, context: grpc.ServicerContext) -> Principal | None:
+        if method in self._public:
+            return None
+        principal = self._verifier.verify(bearer_token(context.invocation_metadata()))
+        span = trace.get_current_span()
+        span.set_attribute("minorprot.tenant", principal.tenant)
+        span.set_attribute("enduser.role", principal.role.value)
+        return principal
+
+    def _single(self, behavior: Callable[[Any, Any], Any], method: str) -> Callable[[Any, Any], Any]:
         def guarded(request: Any, context: grpc.ServicerContext) -> Any:
-            started = time.monotonic()
-            code = grpc.StatusCode.OK
-            message = ""
-            principal = None
-            try:
-                if not public:
-                    principal = self._verifier.verify(bearer_token(context.invocation_metadata()))
-                    span = trace.get_current_span()
-                    span.set_attribute("minorprot.tenant", principal.tenant)
-                    span.set_attribute("enduser.role", principal.role.value)
-                with acting_as(principal):
+            with _CallRecord(method, context) as call:
+                call.principal = self._caller(method, context)
+                with acting_as(call.principal):
                     return behavior(request, context)
-            except errors.DomainError as exc:
-                code, message = status_for(exc), str(exc)
-                if isinstance(exc, errors.InvalidInput):
-                    violations = [{"field": v.field, "message": v.message} for v in exc.violations]
-                    context.set_trailing_metadata(
-                        (("x-field-violations-bin", json.dumps(violations, ensure_ascii=False).encode()),)
-                    )
-            except Exception:
-                log.exception("unhandled error in %s", method)
-                trace_id = format(trace.get_current_span().get_span_context().trace_id, "032x")
-                code, message = grpc.StatusCode.INTERNAL, f"internal error (trace {trace_id})"
-            finally:
-                log.info(
-                    "grpc %s %s %.1fms tenant=%s user=%s",
-                    method,
-                    code.name,
-                    (time.monotonic() - started) * 1000,
-                    principal.tenant if principal else "-",
-                    principal.user_id if principal else "-",
-                )
-            context.abort(code, message)
+            context.abort(call.code, call.message)
 
-        return grpc.unary_unary_rpc_method_handler(
-            guarded,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
+        return guarded
+
+    def _streamed(self, behavior: Callable[[Any, Any], Iterator[Any]], method: str) -> Callable[[Any, Any], Any]:
+        def guarded(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            with _CallRecord(method, context) as call:
+                call.principal = self._caller(method, context)
+                with acting_as(call.principal):
+                    yield from behavior(request, context)
+                return
+            context.abort(call.code, call.message)
+
+        return guarded
+
+
+class _CallRecord:
+    """Maps what a call raised to a status (never a stack trace to the caller) and logs the call once."""
+
+    def __init__(self, method: str, context: grpc.ServicerContext) -> None:
+        self.method = method
+        self.context = context
+        self.principal: Principal | None = None
+        self.code = grpc.StatusCode.OK
+        self.message = ""
+
+    def __enter__(self) -> _CallRecord:
+        self.started = time.monotonic()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _tb: object) -> bool:
+        if isinstance(error, errors.DomainError):
+            self.code, self.message = status_for(error), str(error)
+            if isinstance(error, errors.InvalidInput):
+                violations = [{"field": v.field, "message": v.message} for v in error.violations]
+                self.context.set_trailing_metadata(
+                    (("x-field-violations-bin", json.dumps(violations, ensure_ascii=False).encode()),)
+                )
+        elif error is not None and not isinstance(error, GeneratorExit):
+            if isinstance(error, Exception) and not _aborted(self.context):
+                log.exception("unhandled error in %s", self.method, exc_info=error)
+                trace_id = format(trace.get_current_span().get_span_context().trace_id, "032x")
+                self.code, self.message = grpc.StatusCode.INTERNAL, f"internal error (trace {trace_id})"
+            else:
+                self._log()
+                return False  # an abort by the servicer itself, or the interpreter stopping: let it through
+        self._log()
+        return error is not None and not isinstance(error, GeneratorExit)
+
+    def _log(self) -> None:
+        principal = self.principal
+        log.info(
+            "grpc %s %s %.1fms tenant=%s user=%s",
+            self.method,
+            self.code.name,
+            (time.monotonic() - self.started) * 1000,
+            principal.tenant if principal else "-",
+            principal.user_id if principal else "-",
         )
+
+
+def _aborted(context: grpc.ServicerContext) -> bool:
+    # context.abort() raises a bare Exception after setting the status: that status stands.
+    code = context.code()
+    return code is not None and code != grpc.StatusCode.OK
 
 
 @dataclass
