@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     if args.command == "serve":
         runtime.start_observability(settings.common)
-        runtime.serve(bootstrap.definition(settings))
+        bootstrap.server(settings).serve_until_signalled()
         return 0
     service = bootstrap.build_service(settings)
     if args.command == "seed-demo":

@@ -2,20 +2,47 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 
 from google.protobuf import timestamp_pb2
 from minorprot.common.v1 import common_pb2
-from minorprot.registry.v1 import registry_pb2
+from minorprot.registry.v1 import casework_pb2, registry_pb2
 
-from services.registry.domain.codes import Sex
+from platform_runtime.errors import InvalidInput
+from services.registry.domain.assessment import DomainFinding
+from services.registry.domain.codes import (
+    AssessmentDomain,
+    DisabilityGrade,
+    DisabilityType,
+    GuardianStatus,
+    Relationship,
+    Sex,
+    parse_code,
+)
+from services.registry.domain.family import FamilyMember
 from services.registry.service_layer.views import (
+    AssessmentView,
     Candidate,
     CaseFileView,
+    CaseStaff,
+    CategoryView,
+    ChangeView,
     ChildView,
+    ContactPerson,
+    FamilyMemberView,
     MatchProbe,
+    NewAssessment,
+    NewCategory,
+    NewPlanAction,
+    NewVisit,
+    PlanActionChange,
+    PlanActionView,
+    PlanGoalView,
     RegisterChild,
     TenantView,
+    UpdateChild,
+    VisitView,
 )
 
 _SEX_TO_PROTO = {
@@ -32,15 +59,13 @@ _SEX_FROM_PROTO = {
 }
 
 
-def to_date(value: common_pb2.Date) -> date | None:
+def to_date(value: common_pb2.Date, field: str = "birth_date") -> date | None:
     if not value.year:
         return None
     try:
         return date(value.year, value.month, value.day)
     except ValueError:
-        from platform_runtime.errors import InvalidInput
-
-        raise InvalidInput("is not a real date", "birth_date") from None
+        raise InvalidInput("is not a real date", field) from None
 
 
 def from_date(value: date | None) -> common_pb2.Date:
@@ -76,6 +101,14 @@ def child(view: ChildView) -> registry_pb2.Child:
         categories=list(view.categories),
         provisional=view.provisional,
         created_at=timestamp(view.created_at),
+        disability_type=view.disability_type,
+        disability_grade=view.disability_grade,
+        serious_illness=view.serious_illness,
+        contact_person=registry_pb2.ContactPerson(
+            name=view.contact_person.name,
+            relationship=view.contact_person.relationship,
+            phone=view.contact_person.phone,
+        ),
     )
 
 
@@ -85,7 +118,7 @@ def tenant(view: TenantView) -> registry_pb2.Tenant:
     )
 
 
-def register_command(request: registry_pb2.RegisterChildRequest) -> RegisterChild:
+def register_command(request: registry_pb2.RegisterChildRequest | registry_pb2.UpdateChildRequest) -> RegisterChild:
     return RegisterChild(
         legal_name=request.legal_name,
         other_names=tuple(request.other_names),
@@ -101,7 +134,19 @@ def register_command(request: registry_pb2.RegisterChildRequest) -> RegisterChil
         grade=request.grade,
         provisional=request.provisional,
         description=request.description,
+        disability_type=request.disability_type,
+        disability_grade=request.disability_grade,
+        serious_illness=request.serious_illness,
+        contact_person=ContactPerson(
+            request.contact_person.name, request.contact_person.relationship, request.contact_person.phone
+        ),
     )
+
+
+def update_command(request: registry_pb2.UpdateChildRequest) -> UpdateChild:
+    # Mask paths are this message's field names; the nested contact person changes as a whole.
+    paths = {path.split(".")[0] for path in request.update_mask.paths}
+    return UpdateChild(request.child_id, register_command(request), frozenset(paths))
 
 
 def match_probe(request: registry_pb2.MatchChildRequest) -> MatchProbe:
@@ -138,5 +183,207 @@ def case_file(view: CaseFileView) -> registry_pb2.CaseFile:
                 reference_id=item.reference_id,
             )
             for item in view.timeline
+        ],
+        status_reason=view.status_reason,
+        family=[family_member(m) for m in view.family],
+        categories=[category_entry(c) for c in view.categories],
+        assessments=[assessment(a) for a in view.assessments],
+        risk_level=view.risk_level,
+        plan=[plan_goal(g) for g in view.plan],
+        visits=[visit(v) for v in view.visits],
+        next_visit_due=from_date(view.next_visit_due),
+        merged_child_ids=list(view.merged_child_ids),
+    )
+
+
+# --- casework -------------------------------------------------------------------------------------------------
+
+
+def family_member(view: FamilyMemberView) -> registry_pb2.FamilyMember:
+    facts = view.facts
+    return registry_pb2.FamilyMember(
+        member_id=view.member_id,
+        child_id=view.child_id,
+        name=facts.name,
+        relationship=facts.relationship.value,
+        guardian=facts.guardian,
+        status=facts.status.value,
+        status_since=from_date(facts.status_since),
+        status_until=from_date(facts.status_until),
+        evidence=facts.evidence,
+        evidence_document=facts.evidence_document,
+        disability_type=facts.disability_type.value if facts.disability_type else "",
+        disability_grade=facts.disability_grade.value if facts.disability_grade else "",
+        seriously_ill=facts.seriously_ill,
+    )
+
+
+def member_facts(message: registry_pb2.FamilyMember) -> FamilyMember:
+    return FamilyMember(
+        relationship=parse_code(Relationship, message.relationship, "relationship"),
+        name=message.name,
+        guardian=message.guardian,
+        status=parse_code(GuardianStatus, message.status or GuardianStatus.NORMAL.value, "status"),
+        status_since=to_date(message.status_since, "status_since"),
+        status_until=to_date(message.status_until, "status_until"),
+        evidence=message.evidence,
+        evidence_document=message.evidence_document,
+        disability_type=(
+            parse_code(DisabilityType, message.disability_type, "disability_type") if message.disability_type else None
+        ),
+        disability_grade=(
+            parse_code(DisabilityGrade, message.disability_grade, "disability_grade")
+            if message.disability_grade
+            else None
+        ),
+        seriously_ill=message.seriously_ill,
+    )
+
+
+def new_category(request: casework_pb2.AddCategoryRequest) -> NewCategory:
+    return NewCategory(
+        child_id=request.child_id,
+        category=request.category,
+        source=request.source,
+        evidence=request.evidence,
+        evidence_document=request.evidence_document,
+        valid_from=to_date(request.valid_from, "valid_from"),
+        valid_to=to_date(request.valid_to, "valid_to"),
+    )
+
+
+def category_entry(view: CategoryView) -> registry_pb2.CategoryEntry:
+    return registry_pb2.CategoryEntry(
+        entry_id=view.entry_id,
+        child_id=view.child_id,
+        category=view.category.value,
+        source=view.source.value,
+        evidence=view.evidence,
+        evidence_document=view.evidence_document,
+        valid_from=from_date(view.valid_from),
+        valid_to=from_date(view.valid_to),
+        rule_code=view.rule_code,
+        reason=view.reason,
+        recorded_by=view.recorded_by,
+        recorded_at=timestamp(view.recorded_at),
+        current=view.current,
+    )
+
+
+def case_staff(request: casework_pb2.AssignCaseRequest) -> CaseStaff:
+    return CaseStaff(request.responsible_person, request.social_worker, request.child_director)
+
+
+def new_assessment(request: casework_pb2.RecordAssessmentRequest) -> NewAssessment:
+    return NewAssessment(
+        child_id=request.child_id,
+        kind=request.kind,
+        domains=tuple(
+            DomainFinding(parse_code(AssessmentDomain, d.domain, "domains.domain"), d.score, d.finding)
+            for d in request.domains
+        ),
+        assessed_on=to_date(request.assessed_on, "assessed_on"),
+        assessor=request.assessor,
+        summary=request.summary,
+    )
+
+
+def assessment(view: AssessmentView) -> registry_pb2.Assessment:
+    return registry_pb2.Assessment(
+        assessment_id=view.assessment_id,
+        child_id=view.child_id,
+        kind=view.kind.value,
+        assessed_on=from_date(view.assessed_on),
+        assessor=view.assessor,
+        domains=[
+            registry_pb2.DomainFinding(domain=d.domain.value, score=d.score, finding=d.finding) for d in view.domains
+        ],
+        risk_level=view.risk_level.value,
+        risk_reasons=list(view.risk_reasons),
+        summary=view.summary,
+        recorded_by=view.recorded_by,
+        recorded_at=timestamp(view.recorded_at),
+    )
+
+
+def new_plan_action(request: casework_pb2.AddPlanActionRequest) -> NewPlanAction:
+    return NewPlanAction(
+        goal_id=request.goal_id,
+        description=request.description,
+        owner_kind=request.owner_kind,
+        owner=request.owner,
+        due_on=to_date(request.due_on, "due_on"),
+        referral_id=request.referral_id,
+    )
+
+
+def plan_action_change(request: casework_pb2.UpdatePlanActionRequest) -> PlanActionChange:
+    return PlanActionChange(
+        action_id=request.action_id, status=request.status, due_on=to_date(request.due_on, "due_on"), note=request.note
+    )
+
+
+def plan_action(view: PlanActionView) -> registry_pb2.PlanAction:
+    return registry_pb2.PlanAction(
+        action_id=view.action_id,
+        goal_id=view.goal_id,
+        description=view.description,
+        owner_kind=view.owner_kind.value,
+        owner=view.owner,
+        due_on=from_date(view.due_on),
+        status=view.status.value,
+        referral_id=view.referral_id,
+        note=view.note,
+        overdue=view.overdue,
+        updated_at=timestamp(view.updated_at),
+    )
+
+
+def plan_goal(view: PlanGoalView) -> registry_pb2.PlanGoal:
+    return registry_pb2.PlanGoal(
+        goal_id=view.goal_id,
+        child_id=view.child_id,
+        description=view.description,
+        status=view.status.value,
+        actions=[plan_action(a) for a in view.actions],
+    )
+
+
+def new_visit(request: casework_pb2.RecordVisitRequest) -> NewVisit:
+    return NewVisit(
+        child_id=request.child_id,
+        visitor=request.visitor,
+        findings=request.findings,
+        visited_on=to_date(request.visited_on, "visited_on"),
+    )
+
+
+def visit(view: VisitView) -> registry_pb2.Visit:
+    return registry_pb2.Visit(
+        visit_id=view.visit_id,
+        child_id=view.child_id,
+        visited_on=from_date(view.visited_on),
+        visitor=view.visitor,
+        findings=view.findings,
+        recorded_by=view.recorded_by,
+        recorded_at=timestamp(view.recorded_at),
+    )
+
+
+def change_entry(view: ChangeView) -> casework_pb2.ChangeEntry:
+    return casework_pb2.ChangeEntry(
+        at=timestamp(view.at),
+        actor=view.actor,
+        role=view.role,
+        entity_type=view.entity_type,
+        entity_id=view.entity_id,
+        action=view.action,
+        changes=[
+            casework_pb2.FieldChange(
+                field=name,
+                before=json.dumps(values[0], ensure_ascii=False),
+                after=json.dumps(values[1], ensure_ascii=False),
+            )
+            for name, values in view.changes.items()
         ],
     )

@@ -49,6 +49,18 @@ class ChildRecord(Base):
     provisional: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[str] = mapped_column(String(100))
+    # Added in 0002; server defaults fill the rows registered before.
+    disability_type: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    disability_grade: Mapped[str] = mapped_column(String(1), default="", server_default="")
+    serious_illness: Mapped[str] = mapped_column(Text, default="", server_default="")
+    contact_name: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    contact_relationship: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    contact_phone: Mapped[str] = mapped_column(String(30), default="", server_default="")
+    # A duplicate merged by a person: kept (the merge is reversible), hidden, and resolved to the survivor.
+    merged_into: Mapped[str | None] = mapped_column(
+        ForeignKey("children.id", name="fk_children_merged_into"), nullable=True, index=True
+    )
+    merged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     __table_args__ = (Index("ix_children_identity", "tenant_id", "identity_number_index", unique=True),)
 
 
@@ -71,6 +83,14 @@ class CaseFileRecord(Base):
     social_worker: Mapped[str] = mapped_column(String(100), default="")
     child_director: Mapped[str] = mapped_column(String(100), default="")
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Added in 0002.
+    status_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    status_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    risk_level: Mapped[str] = mapped_column(String(10), default="", server_default="")
+    # Kept up to date by the service layer so the overdue check is one indexed query.
+    next_visit_due: Mapped[date | None] = mapped_column(Date, nullable=True, index=True)
+    # The due date an overdue event was raised for: each overdue visit is raised once.
+    overdue_raised_for: Mapped[date | None] = mapped_column(Date, nullable=True)
 
 
 class TimelineRecord(Base):
@@ -107,7 +127,151 @@ class AuditRecord(Base):
     __table_args__ = (Index("ix_audit_subject", "tenant_id", "subject_type", "subject_id"),)
 
 
-TENANT_TABLES = ("children", "child_match_keys", "case_files", "timeline_entries", "audit_log", "outbox", "inbox")
-APPEND_ONLY_TABLES = ("audit_log",)
+class FamilyMemberRecord(Base):
+    """A parent, guardian or other member of the child's family, with their situation (status)."""
+
+    __tablename__ = "family_members"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(12))
+    child_id: Mapped[str] = mapped_column(ForeignKey("children.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    relationship: Mapped[str] = mapped_column(String(40))
+    guardian: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(40))
+    status_since: Mapped[date | None] = mapped_column(Date, nullable=True)
+    status_until: Mapped[date | None] = mapped_column(Date, nullable=True)
+    evidence: Mapped[str] = mapped_column(Text)
+    evidence_document: Mapped[str] = mapped_column(String(200))
+    disability_type: Mapped[str] = mapped_column(String(20))
+    disability_grade: Mapped[str] = mapped_column(String(1))
+    seriously_ill: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_family_members_child", "tenant_id", "child_id"),)
+
+
+class CategoryRecord(Base):
+    """One difficulty category of a child over a period: typed in by staff, or derived by a rule."""
+
+    __tablename__ = "child_categories"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(12))
+    child_id: Mapped[str] = mapped_column(ForeignKey("children.id"))
+    category: Mapped[str] = mapped_column(String(60))
+    source: Mapped[str] = mapped_column(String(20))
+    evidence: Mapped[str] = mapped_column(Text)
+    evidence_document: Mapped[str] = mapped_column(String(200))
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date, nullable=True)  # last day, inclusive
+    rule_code: Mapped[str] = mapped_column(String(40))  # derived ones only
+    reason: Mapped[str] = mapped_column(Text)
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_child_categories_child", "tenant_id", "child_id"),)
+
+
+class AssessmentRecord(Base):
+    """A guardianship and needs assessment (监护情况与需求评估): six scored domains and the risk level."""
+
+    __tablename__ = "assessments"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(12))
+    child_id: Mapped[str] = mapped_column(ForeignKey("children.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    assessed_on: Mapped[date] = mapped_column(Date)
+    assessor: Mapped[str] = mapped_column(String(100))
+    domains: Mapped[list[dict[str, object]]] = mapped_column(JSON)
+    risk_level: Mapped[str] = mapped_column(String(10))
+    risk_reasons: Mapped[list[str]] = mapped_column(JSON)
+    summary: Mapped[str] = mapped_column(Text)
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_assessments_child", "tenant_id", "child_id", "assessed_on"),)
+
+
+class PlanGoalRecord(Base):
+    """A goal of the child's assistance plan (帮扶计划)."""
+
+    __tablename__ = "plan_goals"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(12))
+    child_id: Mapped[str] = mapped_column(ForeignKey("children.id"))
+    description: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_plan_goals_child", "tenant_id", "child_id"),)
+
+
+class PlanActionRecord(Base):
+    """An action towards a goal, owned by a person or an agency; may follow a referral."""
+
+    __tablename__ = "plan_actions"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(12))
+    child_id: Mapped[str] = mapped_column(ForeignKey("children.id"))
+    goal_id: Mapped[str] = mapped_column(ForeignKey("plan_goals.id"))
+    description: Mapped[str] = mapped_column(Text)
+    owner_kind: Mapped[str] = mapped_column(String(10))
+    owner: Mapped[str] = mapped_column(String(100))
+    due_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    status: Mapped[str] = mapped_column(String(20))
+    referral_id: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        Index("ix_plan_actions_child", "tenant_id", "child_id"),
+        Index("ix_plan_actions_referral", "tenant_id", "referral_id"),
+    )
+
+
+class VisitRecord(Base):
+    """A follow-up visit (随访): who went, when, what they found."""
+
+    __tablename__ = "visits"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(12))
+    child_id: Mapped[str] = mapped_column(ForeignKey("children.id"))
+    visited_on: Mapped[date] = mapped_column(Date)
+    visitor: Mapped[str] = mapped_column(String(100))
+    findings: Mapped[str] = mapped_column(Text)
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_visits_child", "tenant_id", "child_id", "visited_on"),)
+
+
+class ChangeRecord(Base):
+    """Every change to a child's record: who, when, what (field: [before, after]). Append-only."""
+
+    __tablename__ = "change_history"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(12))
+    child_id: Mapped[str] = mapped_column(ForeignKey("children.id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(30))
+    entity_type: Mapped[str] = mapped_column(String(30))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(30))
+    changes: Mapped[dict[str, list[object]]] = mapped_column(JSON)
+    __table_args__ = (Index("ix_change_history_child", "tenant_id", "child_id", "id"),)
+
+
+TENANT_TABLES = (
+    "children",
+    "child_match_keys",
+    "case_files",
+    "timeline_entries",
+    "audit_log",
+    "outbox",
+    "inbox",
+    "family_members",
+    "child_categories",
+    "assessments",
+    "plan_goals",
+    "plan_actions",
+    "visits",
+    "change_history",
+)
+APPEND_ONLY_TABLES = ("audit_log", "change_history")
 
 add_messaging_tables(metadata)
+import services.registry.adapters.survey_orm  # noqa: E402, F401  (the survey tables join this metadata)

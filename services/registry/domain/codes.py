@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import TypeVar
 
+from services.registry.domain.errors import InvalidInput
+
 
 class LabelledEnum(StrEnum):
     """A StrEnum whose members have a Chinese `label` (set once, below each enum)."""
@@ -408,3 +410,150 @@ _set_labels(
         DifficultyCategory.AGEING_OUT: "即将或已经年满18周岁",
     },
 )
+
+
+class CategorySource(LabelledEnum):
+    """Where the knowledge of a difficulty category came from."""
+
+    SURVEY = "survey"
+    REPORT = "report"
+    HOME_VISIT = "home_visit"
+    AGENCY = "agency"  # information shared by a member unit (police, education, justice...)
+    RULE = "rule"  # derived by a rule: never typed in
+
+    @property
+    def typed_in(self) -> bool:
+        return self is not CategorySource.RULE
+
+
+_set_labels(
+    CategorySource,
+    {
+        CategorySource.SURVEY: "排查摸底",
+        CategorySource.REPORT: "发现报告",
+        CategorySource.HOME_VISIT: "入户走访",
+        CategorySource.AGENCY: "部门信息共享",
+        CategorySource.RULE: "规则认定",
+    },
+)
+
+
+class CaseStatus(LabelledEnum):
+    """Status of a case file (档案); the allowed transitions are in casefile.py."""
+
+    IDENTIFIED = "identified"
+    ASSESSING = "assessing"
+    PLAN_ACTIVE = "plan_active"
+    MONITORING = "monitoring"
+    CLOSED = "closed"
+    TRANSFERRED = "transferred"
+
+    @property
+    def is_open(self) -> bool:
+        return self not in (CaseStatus.CLOSED, CaseStatus.TRANSFERRED)
+
+
+_set_labels(
+    CaseStatus,
+    {
+        CaseStatus.IDENTIFIED: "已发现",
+        CaseStatus.ASSESSING: "评估中",
+        CaseStatus.PLAN_ACTIVE: "帮扶计划实施中",
+        CaseStatus.MONITORING: "跟踪监测",
+        CaseStatus.CLOSED: "已结案",
+        CaseStatus.TRANSFERRED: "已转出",
+    },
+)
+
+
+class AssessmentDomain(LabelledEnum):
+    """The structured domains of a guardianship and needs assessment (监护情况与需求评估)."""
+
+    SAFETY = "safety"
+    GUARDIANSHIP = "guardianship"
+    HEALTH = "health"
+    EDUCATION = "education"
+    LIVELIHOOD = "livelihood"
+    PSYCHOLOGY = "psychology"
+
+
+_set_labels(
+    AssessmentDomain,
+    {
+        AssessmentDomain.SAFETY: "人身安全",
+        AssessmentDomain.GUARDIANSHIP: "监护状况",
+        AssessmentDomain.HEALTH: "身心健康",
+        AssessmentDomain.EDUCATION: "教育就学",
+        AssessmentDomain.LIVELIHOOD: "基本生活",
+        AssessmentDomain.PSYCHOLOGY: "心理行为",
+    },
+)
+
+
+class AssessmentKind(LabelledEnum):
+    INITIAL = "initial"
+    RE_ASSESSMENT = "re_assessment"  # at the evaluation phase (总结评估), or when things change
+
+
+_set_labels(AssessmentKind, {AssessmentKind.INITIAL: "首次评估", AssessmentKind.RE_ASSESSMENT: "再评估"})
+
+
+class RiskLevel(LabelledEnum):
+    """Computed from an assessment (assessment.py); sets how often the child is visited (visits.py)."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+_set_labels(RiskLevel, {RiskLevel.LOW: "低风险", RiskLevel.MEDIUM: "中风险", RiskLevel.HIGH: "高风险"})
+
+
+class GoalStatus(LabelledEnum):
+    OPEN = "open"
+    ACHIEVED = "achieved"
+    DROPPED = "dropped"
+
+
+_set_labels(GoalStatus, {GoalStatus.OPEN: "进行中", GoalStatus.ACHIEVED: "已达成", GoalStatus.DROPPED: "已放弃"})
+
+
+class ActionStatus(LabelledEnum):
+    PLANNED = "planned"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_finished(self) -> bool:
+        return self in (ActionStatus.DONE, ActionStatus.CANCELLED)
+
+
+_set_labels(
+    ActionStatus,
+    {
+        ActionStatus.PLANNED: "待办",
+        ActionStatus.IN_PROGRESS: "进行中",
+        ActionStatus.DONE: "已完成",
+        ActionStatus.CANCELLED: "已取消",
+    },
+)
+
+
+class OwnerKind(LabelledEnum):
+    """Who carries out an action of the plan: a named person, or a member unit by its agency code."""
+
+    PERSON = "person"
+    AGENCY = "agency"
+
+
+_set_labels(OwnerKind, {OwnerKind.PERSON: "责任人", OwnerKind.AGENCY: "责任单位"})
+
+
+def parse_code(enum_class: type[_E], value: str, field: str) -> _E:
+    """The member of `enum_class` whose value is `value`, or InvalidInput naming the field."""
+    try:
+        return enum_class(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in enum_class)
+        raise InvalidInput(field, f"unknown code {value[:40]!r} (one of: {allowed})") from None

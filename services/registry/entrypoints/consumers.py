@@ -1,4 +1,4 @@
-"""Kafka entrypoints: events of other services that change the register (case timelines)."""
+"""Kafka entrypoints: events of other services that change the register (case timelines, plan actions)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,20 @@ from platform_runtime.db import UnitOfWork
 from platform_runtime.events import unpack
 from platform_runtime.service import ConsumerSpec
 from platform_runtime.topics import REFERRAL_REFERRAL, REPORTING_REPORT
+from services.registry.domain.plans import ReferralProgress
+from services.registry.service_layer.casework import CaseworkService
 from services.registry.service_layer.services import RegistryService
 
 GROUP = "registry"
 
+# What each referral event means for a plan action carried out through that referral.
+_PROGRESS = {
+    "referral_accepted": ReferralProgress.ACCEPTED,
+    "referral_completed": ReferralProgress.COMPLETED,
+}
 
-def consumers(service: RegistryService) -> list[ConsumerSpec]:
+
+def consumers(service: RegistryService, casework: CaseworkService) -> list[ConsumerSpec]:
     def report_linked(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
         event = unpack(envelope, reporting_events.ReportLinked)
         assert isinstance(event, reporting_events.ReportLinked)
@@ -48,6 +56,11 @@ def consumers(service: RegistryService) -> list[ConsumerSpec]:
                     summary=f"转介 referral to {referral.agency_name}: {referral.status}",
                     at=envelope.occurred_at.ToDatetime(tzinfo=UTC),
                     kind=kind,
+                )
+            if kind in _PROGRESS:
+                outcome = event.outcome if isinstance(event, referral_events.ReferralCompleted) else ""
+                casework.apply_referral_progress(
+                    uow, referral_id=referral.referral_id, progress=_PROGRESS[kind], outcome=outcome
                 )
 
         return handle

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import grpc
-from minorprot.registry.v1 import registry_pb2, registry_pb2_grpc
+from minorprot.registry.v1 import casework_pb2, casework_pb2_grpc, registry_pb2, registry_pb2_grpc
 
 from services.registry.adapters import messages
+from services.registry.service_layer.casework import CaseworkService
 from services.registry.service_layer.services import RegistryService
 
 
@@ -24,7 +25,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     def GetChild(
         self, request: registry_pb2.GetChildRequest, context: grpc.ServicerContext
     ) -> registry_pb2.GetChildResponse:
-        return registry_pb2.GetChildResponse(child=messages.child(self._service.get_child(request.child_id)))
+        view, merged_into = self._service.get_child(request.child_id)
+        return registry_pb2.GetChildResponse(child=messages.child(view), merged_into=merged_into)
 
     def ListChildren(
         self, request: registry_pb2.ListChildrenRequest, context: grpc.ServicerContext
@@ -41,8 +43,26 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     def GetCaseFile(
         self, request: registry_pb2.GetCaseFileRequest, context: grpc.ServicerContext
     ) -> registry_pb2.GetCaseFileResponse:
-        view = self._service.get_case_file(request.child_id, request.purpose)
-        return registry_pb2.GetCaseFileResponse(case_file=messages.case_file(view))
+        view, merged_into = self._service.get_case_file(request.child_id, request.purpose)
+        return registry_pb2.GetCaseFileResponse(case_file=messages.case_file(view), merged_into=merged_into)
+
+    def UpdateChild(
+        self, request: registry_pb2.UpdateChildRequest, context: grpc.ServicerContext
+    ) -> registry_pb2.UpdateChildResponse:
+        view = self._service.update_child(messages.update_command(request))
+        return registry_pb2.UpdateChildResponse(child=messages.child(view))
+
+    def MergeChildren(
+        self, request: registry_pb2.MergeChildrenRequest, context: grpc.ServicerContext
+    ) -> registry_pb2.MergeChildrenResponse:
+        view = self._service.merge_children(request.surviving_child_id, request.merged_child_id, request.reason)
+        return registry_pb2.MergeChildrenResponse(surviving=messages.child(view))
+
+    def UnmergeChildren(
+        self, request: registry_pb2.UnmergeChildrenRequest, context: grpc.ServicerContext
+    ) -> registry_pb2.UnmergeChildrenResponse:
+        view = self._service.unmerge_children(request.merged_child_id, request.reason)
+        return registry_pb2.UnmergeChildrenResponse(restored=messages.child(view))
 
 
 class TenantDirectoryServicer(registry_pb2_grpc.TenantDirectoryServiceServicer):
@@ -62,13 +82,121 @@ class TenantDirectoryServicer(registry_pb2_grpc.TenantDirectoryServiceServicer):
         return registry_pb2.ListTenantsResponse(tenants=[messages.tenant(t) for t in tenants])
 
 
-def register(service: RegistryService) -> Callable[[grpc.Server], list[str]]:
+class CaseworkServicer(casework_pb2_grpc.CaseworkServiceServicer):
+    def __init__(self, service: CaseworkService) -> None:
+        self._service = service
+
+    def AddFamilyMember(
+        self, request: casework_pb2.AddFamilyMemberRequest, context: grpc.ServicerContext
+    ) -> casework_pb2.AddFamilyMemberResponse:
+        view, categories = self._service.add_family_member(request.child_id, messages.member_facts(request.member))
+        return casework_pb2.AddFamilyMemberResponse(member=messages.family_member(view), categories=list(categories))
+
+    def UpdateFamilyMember(
+        self, request: casework_pb2.UpdateFamilyMemberRequest, context: grpc.ServicerContext
+    ) -> casework_pb2.UpdateFamilyMemberResponse:
+        view, categories = self._service.update_family_member(
+            request.member.member_id, messages.member_facts(request.member)
+        )
+        return casework_pb2.UpdateFamilyMemberResponse(member=messages.family_member(view), categories=list(categories))
+
+    def RemoveFamilyMember(
+        self, request: casework_pb2.RemoveFamilyMemberRequest, context: grpc.ServicerContext
+    ) -> casework_pb2.RemoveFamilyMemberResponse:
+        categories = self._service.remove_family_member(request.member_id, request.reason)
+        return casework_pb2.RemoveFamilyMemberResponse(categories=list(categories))
+
+    def AddCategory(
+        self, request: casework_pb2.AddCategoryRequest, context: grpc.ServicerContext
+    ) -> casework_pb2.AddCategoryResponse:
+        view, categories = self._service.add_category(messages.new_category(request))
+        return casework_pb2.AddCategoryResponse(entry=messages.category_entry(view), categories=list(categories))
+
+    def EndCategory(
+        self, request: casework_pb2.EndCategoryRequest, context: grpc.ServicerContext
+    ) -> casework_pb2.EndCategoryResponse:
+        view, categories = self._service.end_category(
+            request.entry_id, messages.to_date(request.valid_to, "valid_to"), request.reason
+        )
+        return casework_pb2.EndCategoryResponse(entry=messages.category_entry(view), categories=list(categories))
+
+    def AssignCase(
+        self, request: casework_pb2.AssignCaseRequest, context: grpc.ServicerContext
+    ) -> casework_pb2.AssignCaseResponse:
+        case_id, staff = self._service.assign_case(request.child_id, messages.case_staff(request))
+        return casework_pb2.AssignCaseResponse(
+            case_id=case_id,
+            responsible_person=staff.responsible_person,
+            social_worker=staff.social_worker,
+            child_director=staff.child_director,
+        )
+
+    def ChangeCaseStatus(
+        self, request: casework_pb2.ChangeCaseStatusRequest, context: grpc.ServicerContext
+    ) -> casework_pb2.ChangeCaseStatusResponse:
+        view = self._service.change_case_status(request.child_id, request.status, request.reason)
+        return casework_pb2.ChangeCaseStatusResponse(
+            case_id=view.case_id, status=view.status.value, next_visit_due=messages.from_date(view.next_visit_due)
+        )
+
+    def RecordAssessment(
+        self, request: casework_pb2.RecordAssessmentRequest, context: grpc.ServicerContext
+    ) -> casework_pb2.RecordAssessmentResponse:
+        view, due = self._service.record_assessment(messages.new_assessment(request))
+        return casework_pb2.RecordAssessmentResponse(
+            assessment=messages.assessment(view), next_visit_due=messages.from_date(due)
+        )
+
+    def AddPlanGoal(
+        self, request: casework_pb2.AddPlanGoalRequest, context: grpc.ServicerContext
+    ) -> casework_pb2.AddPlanGoalResponse:
+        view = self._service.add_plan_goal(request.child_id, request.description)
+        return casework_pb2.AddPlanGoalResponse(goal=messages.plan_goal(view))
+
+    def UpdatePlanGoal(
+        self, request: casework_pb2.UpdatePlanGoalRequest, context: grpc.ServicerContext
+    ) -> casework_pb2.UpdatePlanGoalResponse:
+        view = self._service.update_plan_goal(request.goal_id, request.description, request.status)
+        return casework_pb2.UpdatePlanGoalResponse(goal=messages.plan_goal(view))
+
+    def AddPlanAction(
+        self, request: casework_pb2.AddPlanActionRequest, context: grpc.ServicerContext
+    ) -> casework_pb2.AddPlanActionResponse:
+        view = self._service.add_plan_action(messages.new_plan_action(request))
+        return casework_pb2.AddPlanActionResponse(action=messages.plan_action(view))
+
+    def UpdatePlanAction(
+        self, request: casework_pb2.UpdatePlanActionRequest, context: grpc.ServicerContext
+    ) -> casework_pb2.UpdatePlanActionResponse:
+        view = self._service.update_plan_action(messages.plan_action_change(request))
+        return casework_pb2.UpdatePlanActionResponse(action=messages.plan_action(view))
+
+    def RecordVisit(
+        self, request: casework_pb2.RecordVisitRequest, context: grpc.ServicerContext
+    ) -> casework_pb2.RecordVisitResponse:
+        view, due = self._service.record_visit(messages.new_visit(request))
+        return casework_pb2.RecordVisitResponse(visit=messages.visit(view), next_visit_due=messages.from_date(due))
+
+    def ListChanges(
+        self, request: casework_pb2.ListChangesRequest, context: grpc.ServicerContext
+    ) -> casework_pb2.ListChangesResponse:
+        changes, token = self._service.list_changes(
+            request.child_id, request.purpose, request.page_size, request.page_token
+        )
+        return casework_pb2.ListChangesResponse(
+            changes=[messages.change_entry(c) for c in changes], next_page_token=token
+        )
+
+
+def register(service: RegistryService, casework: CaseworkService) -> Callable[[grpc.Server], list[str]]:
     def add(server: grpc.Server) -> list[str]:
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(service), server)
         registry_pb2_grpc.add_TenantDirectoryServiceServicer_to_server(TenantDirectoryServicer(service), server)
+        casework_pb2_grpc.add_CaseworkServiceServicer_to_server(CaseworkServicer(casework), server)
         return [
             registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name,
             registry_pb2.DESCRIPTOR.services_by_name["TenantDirectoryService"].full_name,
+            casework_pb2.DESCRIPTOR.services_by_name["CaseworkService"].full_name,
         ]
 
     return add

@@ -1,23 +1,26 @@
-"""The registry's use cases. Each one runs in a unit of work scoped to the caller's tenant.
+"""The register's use cases: towns, children, matching, merges and the case file. Each one runs in a unit of
+work scoped to the caller's tenant.
 
 Identity numbers are validated (GB 11643), encrypted at rest and found by blind index; reading a case file
-writes an audit row in the same transaction, so no read goes unrecorded.
+writes an audit row in the same transaction, so no read goes unrecorded; every change to a child is kept
+in the change history in the same transaction as the change.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
+from dataclasses import fields, replace
 from datetime import date, datetime
 
 from minorprot.registry.v1 import events_pb2
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from platform_runtime import errors
 from platform_runtime.auth import Principal, Role
 from platform_runtime.db import Database, UnitOfWork, new_id, utcnow
-from platform_runtime.events import PendingEvent
 from platform_runtime.pii import BlindIndex, FieldCipher, mask_identity_number
 from platform_runtime.tenancy import current_principal, require_role
 from platform_runtime.topics import PLATFORM_TENANT, REGISTRY_CASE, REGISTRY_CHILD
@@ -31,31 +34,95 @@ from services.registry.adapters.orm import (
     TimelineRecord,
 )
 from services.registry.domain import matching
-from services.registry.domain.codes import Sex
+from services.registry.domain.codes import CaseStatus, DisabilityGrade, DisabilityType, Ethnicity
 from services.registry.domain.errors import InvalidInput as InvalidIdentity
 from services.registry.domain.identity import cross_check_identity, normalize_identity_number, parse_identity_number
+from services.registry.service_layer import casework
+from services.registry.service_layer.common import (
+    CASEWORK_ROLES,
+    IDENTITY_FIELD,
+    INTAKE_ROLES,
+    MERGE_ROLES,
+    READER_ROLES,
+    Scope,
+    categories_of,
+    child_view,
+    child_views,
+    columns,
+    field_changes,
+    match_key_digest,
+    record_facts,
+    refresh_categories,
+    require_purpose,
+    reschedule_visits,
+    store_match_keys,
+)
 from services.registry.service_layer.views import (
     Candidate,
     CaseFileView,
     ChildView,
+    ContactPerson,
     MatchProbe,
     RegisterChild,
     TenantView,
     TimelineItem,
+    UpdateChild,
 )
 
-IDENTITY_FIELD = "identity_number"
-CASE_STATUS_IDENTIFIED = "identified"
+__all__ = ["IDENTITY_FIELD", "INTAKE_ROLES", "READER_ROLES", "RegistryService"]
+
 AUTO_MATCH_LIMIT = 10
 CANDIDATE_MIN_SCORE = 0.3  # below this a record is not worth showing a person
 MAX_CANDIDATES_SCORED = 500  # a blocking key shared by more records than this is not selective
 SELECTIVE_KEY_PREFIXES = ("id:", "gd:")
-
-# Who may read the register and case files: the town's and district's child-protection staff.
-READER_ROLES = frozenset({Role.CASEWORKER, Role.TOWN_ADMIN, Role.CHILD_DIRECTOR, Role.DISTRICT_OFFICER, Role.SYSTEM})
-# Reports reach the registry on behalf of their reporters: those may match a child and register a
-# provisional one (the answer goes to the reporting service, never back to the reporter).
-INTAKE_ROLES = READER_ROLES | {Role.MANDATED_REPORTER, Role.AGENCY_OFFICER, Role.AGENCY_SYSTEM}
+UPDATABLE_FIELDS = frozenset(f.name for f in fields(RegisterChild))
+# What a search, a re-match or a merge uses: a change to one of these rebuilds the match keys.
+MATCHED_FIELDS = frozenset(
+    {
+        "legal_name",
+        "other_names",
+        "sex",
+        "birth_date",
+        IDENTITY_FIELD,
+        "household_division_code",
+        "residence_division_code",
+        "school",
+    }
+)
+# Column lengths, checked before the database would refuse them.
+MAX_CHARS = {
+    "legal_name": 100,
+    "household_address": 200,
+    "residence_address": 200,
+    "school": 100,
+    "grade": 20,
+    "serious_illness": 2000,
+    "description": 4000,
+}
+_PHONE = re.compile(r"[0-9+\-() ]{3,30}")
+# The child's fields as the change history shows them (the identity number only masked).
+CHILD_HISTORY_FIELDS = (
+    "legal_name",
+    "other_names",
+    "sex",
+    "birth_date",
+    "identity_number_masked",
+    "ethnicity_code",
+    "household_division_code",
+    "household_address",
+    "residence_division_code",
+    "residence_address",
+    "school",
+    "grade",
+    "description",
+    "provisional",
+    "disability_type",
+    "disability_grade",
+    "serious_illness",
+    "contact_name",
+    "contact_relationship",
+    "contact_phone",
+)
 
 
 def _division_ok(code: str, lengths: tuple[int, ...] = (9, 12)) -> bool:
@@ -77,6 +144,9 @@ class RegistryService:
         self._blind_index = blind_index
         self._today = today
         self._now = now
+
+    def _scope(self, uow: UnitOfWork, caller: Principal) -> Scope:
+        return Scope(uow, caller, today=self._today(), now=self._now())
 
     # -- tenants --------------------------------------------------------------------------------------------
 
@@ -102,10 +172,8 @@ class RegistryService:
             record = TenantRecord(code=code, name=name.strip(), district_code=district_code, onboarded_at=self._now())
             uow.session.add(record)
             view = _tenant_view(record)
-            uow.publish(
-                PendingEvent(
-                    PLATFORM_TENANT, code, "tenant", code, events_pb2.TenantOnboarded(tenant=messages.tenant(view))
-                )
+            self._scope(uow, caller).publish(
+                PLATFORM_TENANT, code, events_pb2.TenantOnboarded(tenant=messages.tenant(view)), "tenant"
             )
             uow.commit()
             return view, True
@@ -121,78 +189,45 @@ class RegistryService:
             )
             return [_tenant_view(row) for row in rows]
 
+    def tenant_codes(self) -> list[str]:
+        """Every onboarded town (platform data, no tenant needed): what periodic jobs go through."""
+        with self._database.platform_session() as session:
+            return list(session.scalars(select(TenantRecord.code).order_by(TenantRecord.code)))
+
     # -- children -------------------------------------------------------------------------------------------
 
     def register_child(self, command: RegisterChild) -> ChildView:
         caller = require_role(*INTAKE_ROLES)
         if not command.provisional and caller.role not in READER_ROLES:
             raise errors.PermissionDenied("only township staff add verified children to the register")
-        identity_number = self._validate(command)
+        identity_number = self.validate(command)
         with self._database.unit_of_work(caller.tenant) as uow:
+            scope = self._scope(uow, caller)
             self._require_tenant(uow, caller)
-            record = ChildRecord(
-                id=new_id(),
-                tenant_id=caller.tenant,
-                legal_name=command.legal_name.strip(),
-                other_names=[name.strip() for name in command.other_names if name.strip()],
-                sex=command.sex.value,
-                birth_date=command.birth_date,
-                ethnicity_code=command.ethnicity_code,
-                household_division_code=command.household_division_code,
-                household_address=command.household_address,
-                residence_division_code=command.residence_division_code,
-                residence_address=command.residence_address,
-                school=command.school,
-                grade=command.grade,
-                description=command.description,
-                provisional=command.provisional,
-                created_at=self._now(),
-                created_by=caller.user_id,
-            )
-            if identity_number:
-                digest = self._blind_index.digest(identity_number, field=IDENTITY_FIELD)
-                if uow.session.scalar(
-                    select(ChildRecord.id).where(
-                        ChildRecord.tenant_id == caller.tenant, ChildRecord.identity_number_index == digest
-                    )
-                ):
-                    raise errors.Conflict("a child with this identity number is already registered")
-                record.identity_number_cipher = self._cipher.encrypt(
-                    identity_number, tenant=caller.tenant, field=IDENTITY_FIELD
-                )
-                record.identity_number_index = digest
-                record.identity_number_masked = mask_identity_number(identity_number)
+            record = ChildRecord(id=new_id(), tenant_id=caller.tenant, created_at=scope.now, created_by=caller.user_id)
+            _write_fields(record, command)
+            self._set_identity_number(scope, record, identity_number)
             uow.session.add(record)
-            self._store_match_keys(uow, record)
+            store_match_keys(scope, self._blind_index, record)
             case = CaseFileRecord(
                 id=new_id(),
                 tenant_id=caller.tenant,
                 child_id=record.id,
-                status=CASE_STATUS_IDENTIFIED,
-                opened_at=self._now(),
+                status=CaseStatus.IDENTIFIED.value,
+                opened_at=scope.now,
             )
             uow.session.add(case)
-            self._add_timeline(
-                uow, record.id, "registered", "登记入册 registered in the register", "registry", record.id
+            scope.add_timeline(record.id, "registered", "登记入册 registered in the register", "registry", record.id)
+            scope.record_change(
+                record.id, "child", record.id, "created", field_changes({}, columns(record, CHILD_HISTORY_FIELDS))
             )
-            view = _child_view(record)
-            uow.publish(
-                PendingEvent(
-                    REGISTRY_CHILD,
-                    caller.tenant,
-                    "child",
-                    record.id,
-                    events_pb2.ChildRegistered(child=messages.child(view)),
-                )
-            )
-            uow.publish(
-                PendingEvent(
-                    REGISTRY_CASE,
-                    caller.tenant,
-                    "child",
-                    record.id,
-                    events_pb2.CaseFileOpened(case_id=case.id, child_id=record.id, status=case.status),
-                )
+            categories = refresh_categories(scope, record, before=())
+            view = child_view(record, categories)
+            scope.publish(REGISTRY_CHILD, record.id, events_pb2.ChildRegistered(child=messages.child(view)))
+            scope.publish(
+                REGISTRY_CASE,
+                record.id,
+                events_pb2.CaseFileOpened(case_id=case.id, child_id=record.id, status=case.status),
             )
             try:
                 uow.commit()
@@ -200,22 +235,60 @@ class RegistryService:
                 raise errors.Conflict("a child with this identity number is already registered") from exc
             return view
 
-    def get_child(self, child_id: str) -> ChildView:
+    def update_child(self, command: UpdateChild) -> ChildView:
+        """Change the named fields; everything is validated again as a whole (identity number included)."""
+        caller = require_role(*CASEWORK_ROLES)
+        unknown = sorted(command.fields - UPDATABLE_FIELDS)
+        if unknown or not command.fields:
+            raise errors.InvalidInput(f"name the fields to change, among {sorted(UPDATABLE_FIELDS)}", "update_mask")
+        with self._database.unit_of_work(caller.tenant) as uow:
+            scope = self._scope(uow, caller)
+            record = scope.child(command.child_id)
+            before = categories_of(scope, record.id)
+            current = _read_fields(record, self._identity_number(record))
+            wanted = replace(current, **{name: getattr(command.values, name) for name in command.fields})
+            identity_number = self.validate(wanted)
+            old = columns(record, CHILD_HISTORY_FIELDS)
+            _write_fields(record, wanted)
+            if IDENTITY_FIELD in command.fields:
+                self._set_identity_number(scope, record, identity_number)
+            scope.record_change(
+                record.id, "child", record.id, "updated", field_changes(old, columns(record, CHILD_HISTORY_FIELDS))
+            )
+            if command.fields & MATCHED_FIELDS:
+                store_match_keys(scope, self._blind_index, record)
+            categories = refresh_categories(scope, record, before)
+            view = child_view(record, categories)
+            try:
+                uow.commit()
+            except IntegrityError as exc:
+                raise errors.Conflict("a child with this identity number is already registered") from exc
+            return view
+
+    def get_child(self, child_id: str) -> tuple[ChildView, str]:
+        """The child, and the id of the record it was merged into ("" unless `child_id` was merged)."""
         caller = require_role(*READER_ROLES)
         with self._database.unit_of_work(caller.tenant) as uow:
-            return _child_view(self._child(uow, caller, child_id))
+            scope = self._scope(uow, caller)
+            record = scope.child(child_id)
+            (view,) = child_views(scope, [record])
+            return view, (record.id if record.id != child_id else "")
 
     def list_children(self, page_size: int, page_token: str) -> tuple[list[ChildView], str]:
         caller = require_role(*READER_ROLES)
         size = min(max(page_size or 50, 1), 500)
         with self._database.unit_of_work(caller.tenant) as uow:
-            query = select(ChildRecord).where(ChildRecord.tenant_id == caller.tenant).order_by(ChildRecord.id)
+            query = (
+                select(ChildRecord)
+                .where(ChildRecord.tenant_id == caller.tenant, ChildRecord.merged_into.is_(None))
+                .order_by(ChildRecord.id)
+            )
             if page_token:
                 query = query.where(ChildRecord.id > page_token)
             rows = list(uow.session.scalars(query.limit(size + 1)))
             more = len(rows) > size
             rows = rows[:size]
-            return [_child_view(row) for row in rows], (rows[-1].id if more else "")
+            return child_views(self._scope(uow, caller), rows), (rows[-1].id if more else "")
 
     def match_child(self, probe: MatchProbe, limit: int = AUTO_MATCH_LIMIT) -> list[Candidate]:
         """Ranked candidates: blocking keys (the identity number's blind index among them) find a few
@@ -227,6 +300,7 @@ class RegistryService:
         if not keys:
             return []
         with self._database.unit_of_work(caller.tenant) as uow:
+            scope = self._scope(uow, caller)
             ids: list[str] = []
             # The most selective keys first (identity number, guardians), so a common name's many
             # records can never push the true candidate out of the scored set.
@@ -246,9 +320,15 @@ class RegistryService:
             records = {
                 row.id: row
                 for row in uow.session.scalars(
-                    select(ChildRecord).where(ChildRecord.tenant_id == caller.tenant, ChildRecord.id.in_(ids))
+                    select(ChildRecord).where(
+                        ChildRecord.tenant_id == caller.tenant,
+                        ChildRecord.id.in_(ids),
+                        ChildRecord.merged_into.is_(None),
+                    )
                 )
             }
+            # Guardians are compared only when the report names some: otherwise they cannot count.
+            guardians = casework.guardian_names_of(scope, list(records)) if facts.guardian_names else {}
 
             @functools.cache
             def name_count(sound_key: str) -> int:
@@ -265,16 +345,16 @@ class RegistryService:
 
             ranked = matching.rank_candidates(
                 facts,
-                ((child_id, _record_facts(row)) for child_id, row in records.items()),
+                ((child_id, record_facts(row, guardians.get(child_id, ()))) for child_id, row in records.items()),
                 min_score=CANDIDATE_MIN_SCORE,
                 limit=limit,
                 name_count=name_count,
             )
-            return [Candidate(_child_view(records[r.record_id]), r.result.score, r.result.reasons) for r in ranked]
+            views = {v.child_id: v for v in child_views(scope, [records[r.record_id] for r in ranked])}
+            return [Candidate(views[r.record_id], r.result.score, r.result.reasons) for r in ranked]
 
     def _key_digest(self, key: str) -> str:
-        # Match keys hold pinyin, birth dates and guardians' names: personal data, stored only as HMACs.
-        return self._blind_index.digest(key, field="match_key")
+        return match_key_digest(self._blind_index, key)
 
     def _probe_facts(self, probe: MatchProbe) -> matching.ChildFacts:
         number = normalize_identity_number(probe.identity_number) if probe.identity_number.strip() else ""
@@ -290,23 +370,102 @@ class RegistryService:
             school=probe.school or None,
         )
 
+    # -- merges ---------------------------------------------------------------------------------------------
+
+    def merge_children(self, surviving_id: str, merged_id: str, reason: str) -> ChildView:
+        """The duplicate is kept but hidden (no match keys, not listed, no visits due); its id resolves to
+        the survivor, whose case file shows both timelines. Nothing else moves, so unmerging restores all."""
+        caller = require_role(*MERGE_ROLES)
+        reason = _reason(reason)
+        if surviving_id == merged_id:
+            raise errors.InvalidInput("a record cannot be merged into itself", "merged_child_id")
+        with self._database.unit_of_work(caller.tenant) as uow:
+            scope = self._scope(uow, caller)
+            survivor = scope.child(surviving_id, follow_merges=False)
+            duplicate = scope.child(merged_id, follow_merges=False)
+            if survivor.merged_into is not None:
+                raise errors.Conflict("the surviving record was itself merged: merge into the record it resolves to")
+            if duplicate.merged_into is not None:
+                raise errors.Conflict("this record is already merged; unmerge it first")
+            duplicate.merged_into, duplicate.merged_at = survivor.id, scope.now
+            self._after_merge_change(scope, duplicate, survivor, "merged", reason)
+            scope.publish(
+                REGISTRY_CHILD,
+                duplicate.id,
+                events_pb2.ChildrenMerged(
+                    surviving_child_id=survivor.id,
+                    merged_child_id=duplicate.id,
+                    reason=reason,
+                    merged_by=caller.user_id,
+                ),
+            )
+            (view,) = child_views(scope, [survivor])
+            uow.commit()
+            return view
+
+    def unmerge_children(self, merged_id: str, reason: str) -> ChildView:
+        caller = require_role(*MERGE_ROLES)
+        reason = _reason(reason)
+        with self._database.unit_of_work(caller.tenant) as uow:
+            scope = self._scope(uow, caller)
+            duplicate = scope.child(merged_id, follow_merges=False)
+            if duplicate.merged_into is None:
+                raise errors.Conflict("this record is not merged")
+            survivor = scope.child(duplicate.merged_into, follow_merges=False)
+            duplicate.merged_into, duplicate.merged_at = None, None
+            self._after_merge_change(scope, duplicate, survivor, "unmerged", reason)
+            scope.publish(
+                REGISTRY_CHILD,
+                duplicate.id,
+                events_pb2.ChildrenUnmerged(
+                    surviving_child_id=survivor.id,
+                    merged_child_id=duplicate.id,
+                    reason=reason,
+                    unmerged_by=caller.user_id,
+                ),
+            )
+            (view,) = child_views(scope, [duplicate])
+            uow.commit()
+            return view
+
+    def _after_merge_change(
+        self, scope: Scope, duplicate: ChildRecord, survivor: ChildRecord, action: str, why: str
+    ) -> None:
+        """What a merge and an unmerge both keep up to date and on record."""
+        store_match_keys(scope, self._blind_index, duplicate)
+        reschedule_visits(scope, duplicate, scope.case_file(duplicate.id))
+        pointer: list[object] = [survivor.id, None] if action == "unmerged" else [None, survivor.id]
+        scope.record_change(
+            duplicate.id, "child", duplicate.id, action, {"merged_into": pointer, "reason": [None, why]}
+        )
+        scope.record_change(
+            survivor.id, "child", survivor.id, action, {"merged_child_id": [None, duplicate.id], "reason": [None, why]}
+        )
+        scope.audit("merge_children" if action == "merged" else "unmerge_children", "child", duplicate.id, why)
+        summary = f"{'合并' if action == 'merged' else '撤销合并'} {action} duplicate record {duplicate.id}: {why}"
+        for child_id in (survivor.id, duplicate.id):
+            scope.add_timeline(child_id, action, summary, "registry", new_id())
+
     # -- case files -----------------------------------------------------------------------------------------
 
-    def get_case_file(self, child_id: str, purpose: str) -> CaseFileView:
+    def get_case_file(self, child_id: str, purpose: str) -> tuple[CaseFileView, str]:
+        """The whole case file (audited), and the surviving id when `child_id` was merged."""
         caller = require_role(*READER_ROLES)
-        if len(purpose.strip()) < 4:
-            raise errors.InvalidInput("say why you open this case file (it is recorded)", "purpose")
+        purpose = require_purpose(purpose)
         with self._database.unit_of_work(caller.tenant) as uow:
-            child = self._child(uow, caller, child_id)
-            case = uow.session.scalars(select(CaseFileRecord).where(CaseFileRecord.child_id == child.id)).one()
+            scope = self._scope(uow, caller)
+            child = scope.child(child_id)
+            case = scope.case_file(child.id)
+            merged_ids = scope.merged_ids(child.id)
             timeline = uow.session.scalars(
                 select(TimelineRecord)
-                .where(TimelineRecord.tenant_id == caller.tenant, TimelineRecord.child_id == child.id)
+                .where(TimelineRecord.tenant_id == caller.tenant, TimelineRecord.child_id.in_([child.id, *merged_ids]))
                 .order_by(TimelineRecord.at, TimelineRecord.id)
             )
+            (child_data,) = child_views(scope, [child])
             view = CaseFileView(
                 case_id=case.id,
-                child=_child_view(child),
+                child=child_data,
                 status=case.status,
                 responsible_person=case.responsible_person,
                 social_worker=case.social_worker,
@@ -314,10 +473,19 @@ class RegistryService:
                 timeline=tuple(
                     TimelineItem(t.at, t.kind, t.summary, t.source_service, t.reference_id) for t in timeline
                 ),
+                status_reason=case.status_reason,
+                family=tuple(casework.family_views(scope, child.id)),
+                categories=tuple(casework.category_views(scope, child.id)),
+                assessments=tuple(casework.assessment_views(scope, child.id)),
+                risk_level=case.risk_level,
+                plan=tuple(casework.plan_views(scope, child.id)),
+                visits=tuple(casework.visit_views(scope, child.id)),
+                next_visit_due=case.next_visit_due,
+                merged_child_ids=tuple(merged_ids),
             )
-            self._audit(uow, caller, "read_case_file", "case_file", case.id, purpose.strip())
+            scope.audit("read_case_file", "case_file", case.id, purpose)
             uow.commit()
-            return view
+            return view, (child.id if child.id != child_id else "")
 
     def audit_trail(self, subject_id: str) -> list[AuditRecord]:
         caller = current_principal()
@@ -335,20 +503,20 @@ class RegistryService:
     # -- events from other services (called by consumers inside their unit of work) --------------------------
 
     def link_report(self, uow: UnitOfWork, *, child_id: str, report_id: str, summary: str, at: datetime) -> bool:
-        """Attach a discovery report to the child's case file; False when the child is not in this tenant."""
+        """Attach a discovery report to the child's case file; False when the child is not in this tenant.
+
+        The entry stays under the id the report names, even a merged one: the survivor's case file shows
+        it, and an unmerge gives it back to the record it was about."""
+        scope = self._scope(uow, current_principal())
         child = uow.session.get(ChildRecord, child_id)
         if child is None or child.tenant_id != uow.tenant:
             return False
-        case = uow.session.scalars(select(CaseFileRecord).where(CaseFileRecord.child_id == child_id)).one()
-        self._add_timeline(uow, child_id, "report", summary, "reporting", report_id, at=at)
-        uow.publish(
-            PendingEvent(
-                REGISTRY_CASE,
-                uow.tenant,
-                "child",
-                child_id,
-                events_pb2.ReportLinkedToCase(case_id=case.id, child_id=child_id, report_id=report_id),
-            )
+        case = scope.case_file(child_id)
+        scope.add_timeline(child_id, "report", summary, "reporting", report_id, at=at)
+        scope.publish(
+            REGISTRY_CASE,
+            child_id,
+            events_pb2.ReportLinkedToCase(case_id=case.id, child_id=child_id, report_id=report_id),
         )
         return True
 
@@ -358,12 +526,13 @@ class RegistryService:
         child = uow.session.get(ChildRecord, child_id)
         if child is None or child.tenant_id != uow.tenant:
             return False
-        self._add_timeline(uow, child_id, kind, summary, "referral", referral_id, at=at)
+        self._scope(uow, current_principal()).add_timeline(child_id, kind, summary, "referral", referral_id, at=at)
         return True
 
     # -- helpers ---------------------------------------------------------------------------------------------
 
-    def _validate(self, command: RegisterChild) -> str:
+    def validate(self, command: RegisterChild) -> str:
+        """Every problem with the child's fields at once; returns the normalised identity number ("" if none)."""
         violations: list[errors.FieldViolation] = []
         if not command.legal_name.strip() and not command.description.strip():
             violations.append(errors.FieldViolation("legal_name", "a name or, for an unknown child, a description"))
@@ -373,6 +542,19 @@ class RegistryService:
             code = getattr(command, field_name)
             if code and not _division_ok(code):
                 violations.append(errors.FieldViolation(field_name, "must be a 9- or 12-digit GB/T 2260 code"))
+        for field_name, limit in MAX_CHARS.items():
+            if len(getattr(command, field_name).strip()) > limit:
+                violations.append(errors.FieldViolation(field_name, f"must be at most {limit} characters"))
+        if any(len(name.strip()) > MAX_CHARS["legal_name"] for name in command.other_names):
+            violations.append(errors.FieldViolation("other_names", "each at most 100 characters"))
+        if command.ethnicity_code and command.ethnicity_code not in Ethnicity._value2member_map_:
+            violations.append(errors.FieldViolation("ethnicity_code", "must be a GB 3304 code (01-56, 97, 98)"))
+        violations += _disability_violations(command.disability_type, command.disability_grade)
+        contact = command.contact_person
+        if contact.phone.strip() and not _PHONE.fullmatch(contact.phone.strip()):
+            violations.append(errors.FieldViolation("contact_person.phone", "is not a telephone number"))
+        if len(contact.name.strip()) > 100 or len(contact.relationship.strip()) > 40:
+            violations.append(errors.FieldViolation("contact_person", "name at most 100, relationship at most 40"))
         number = ""
         if command.identity_number.strip():
             try:
@@ -390,94 +572,99 @@ class RegistryService:
             raise errors.InvalidInput(violations)
         return number
 
+    def _identity_number(self, record: ChildRecord) -> str:
+        if not record.identity_number_cipher:
+            return ""
+        return self._cipher.decrypt(record.identity_number_cipher, tenant=record.tenant_id, field=IDENTITY_FIELD)
+
+    def _set_identity_number(self, scope: Scope, record: ChildRecord, number: str) -> None:
+        """Encrypt, index and mask the number ("" removes it); a number already in the town is refused."""
+        if not number:
+            record.identity_number_cipher = record.identity_number_index = None
+            record.identity_number_masked = ""
+            return
+        digest = self._blind_index.digest(number, field=IDENTITY_FIELD)
+        if scope.session.scalar(
+            select(ChildRecord.id).where(
+                ChildRecord.tenant_id == scope.tenant,
+                ChildRecord.identity_number_index == digest,
+                ChildRecord.id != record.id,
+            )
+        ):
+            raise errors.Conflict("a child with this identity number is already registered")
+        record.identity_number_cipher = self._cipher.encrypt(number, tenant=scope.tenant, field=IDENTITY_FIELD)
+        record.identity_number_index = digest
+        record.identity_number_masked = mask_identity_number(number)
+
     def _require_tenant(self, uow: UnitOfWork, caller: Principal) -> None:
         if uow.session.get(TenantRecord, caller.tenant) is None:
             raise errors.Conflict(f"town {caller.tenant} is not onboarded")
 
-    def _child(self, uow: UnitOfWork, caller: Principal, child_id: str) -> ChildRecord:
-        record = uow.session.get(ChildRecord, child_id)
-        # Another tenant's child is reported as absent, not forbidden: its existence is not disclosed.
-        if record is None or record.tenant_id != caller.tenant:
-            raise errors.NotFound("no such child in this town")
-        return record
 
-    def _store_match_keys(self, uow: UnitOfWork, record: ChildRecord) -> None:
-        uow.session.execute(delete(ChildMatchKey).where(ChildMatchKey.child_id == record.id))
-        for key in sorted({self._key_digest(k) for k in matching.index_keys(_record_facts(record))}):
-            uow.session.add(ChildMatchKey(tenant_id=record.tenant_id, match_key=key, child_id=record.id))
+def _reason(reason: str) -> str:
+    reason = reason.strip()
+    if not reason:
+        raise errors.InvalidInput("say why (it is recorded)", "reason")
+    return reason
 
-    def _add_timeline(
-        self,
-        uow: UnitOfWork,
-        child_id: str,
-        kind: str,
-        summary: str,
-        source: str,
-        reference_id: str,
-        *,
-        at: datetime | None = None,
-    ) -> None:
-        uow.session.add(
-            TimelineRecord(
-                tenant_id=uow.tenant,
-                child_id=child_id,
-                at=at or self._now(),
-                kind=kind,
-                summary=summary,
-                source_service=source,
-                reference_id=reference_id,
-            )
-        )
 
-    def _audit(self, uow: UnitOfWork, caller: Principal, action: str, subject: str, subject_id: str, why: str) -> None:
-        uow.session.add(
-            AuditRecord(
-                tenant_id=uow.tenant,
-                at=self._now(),
-                actor=caller.user_id,
-                role=caller.role.value,
-                action=action,
-                subject_type=subject,
-                subject_id=subject_id,
-                purpose=why,
-            )
-        )
+def _disability_violations(kind: str, grade: str) -> list[errors.FieldViolation]:
+    violations = []
+    if kind and kind not in DisabilityType._value2member_map_:
+        violations.append(errors.FieldViolation("disability_type", "must be a GB/T 26341 disability type"))
+    if grade and grade not in DisabilityGrade._value2member_map_:
+        violations.append(errors.FieldViolation("disability_grade", "must be 1, 2, 3 or 4"))
+    if bool(kind) != bool(grade):
+        violations.append(errors.FieldViolation("disability_grade", "a disability has both a type and a grade"))
+    return violations
+
+
+def _write_fields(record: ChildRecord, values: RegisterChild) -> None:
+    """The plain columns from the command (the identity number is set apart: it is encrypted)."""
+    record.legal_name = values.legal_name.strip()
+    record.other_names = [name.strip() for name in values.other_names if name.strip()]
+    record.sex = values.sex.value
+    record.birth_date = values.birth_date
+    record.ethnicity_code = values.ethnicity_code
+    record.household_division_code = values.household_division_code
+    record.household_address = values.household_address.strip()
+    record.residence_division_code = values.residence_division_code
+    record.residence_address = values.residence_address.strip()
+    record.school = values.school.strip()
+    record.grade = values.grade.strip()
+    record.description = values.description.strip()
+    record.provisional = values.provisional
+    record.disability_type = values.disability_type
+    record.disability_grade = values.disability_grade
+    record.serious_illness = values.serious_illness.strip()
+    record.contact_name = values.contact_person.name.strip()
+    record.contact_relationship = values.contact_person.relationship.strip()
+    record.contact_phone = values.contact_person.phone.strip()
+
+
+def _read_fields(record: ChildRecord, identity_number: str) -> RegisterChild:
+    view = child_view(record, ())
+    return RegisterChild(
+        legal_name=view.legal_name,
+        other_names=view.other_names,
+        sex=view.sex,
+        birth_date=view.birth_date,
+        identity_number=identity_number,
+        ethnicity_code=view.ethnicity_code,
+        household_division_code=view.household_division_code,
+        household_address=view.household_address,
+        residence_division_code=view.residence_division_code,
+        residence_address=view.residence_address,
+        school=view.school,
+        grade=view.grade,
+        provisional=view.provisional,
+        description=record.description,
+        disability_type=view.disability_type,
+        disability_grade=view.disability_grade,
+        serious_illness=view.serious_illness,
+        contact_person=ContactPerson(record.contact_name, record.contact_relationship, record.contact_phone),
+    )
 
 
 def _tenant_view(record: TenantRecord) -> TenantView:
     return TenantView(record.code, record.name, record.district_code, record.onboarded_at)
-
-
-def _child_view(record: ChildRecord) -> ChildView:
-    return ChildView(
-        child_id=record.id,
-        tenant=record.tenant_id,
-        legal_name=record.legal_name,
-        other_names=tuple(record.other_names or ()),
-        sex=Sex(record.sex),
-        birth_date=record.birth_date,
-        identity_number_masked=record.identity_number_masked,
-        ethnicity_code=record.ethnicity_code,
-        household_division_code=record.household_division_code,
-        household_address=record.household_address,
-        residence_division_code=record.residence_division_code,
-        residence_address=record.residence_address,
-        school=record.school,
-        grade=record.grade,
-        categories=(),
-        provisional=record.provisional,
-        created_at=record.created_at,
-    )
-
-
-def _record_facts(record: ChildRecord) -> matching.ChildFacts:
-    sex = Sex(record.sex)
-    return matching.ChildFacts(
-        name=record.legal_name or None,
-        other_names=tuple(record.other_names or ()),
-        identity_key=record.identity_number_index,
-        birth_date=record.birth_date,
-        sex=sex if sex.is_known else None,
-        division_code=record.residence_division_code or record.household_division_code or None,
-        school=record.school or None,
-    )

@@ -5,7 +5,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from services.registry.domain.codes import Sex
+from services.registry.domain.assessment import DomainFinding
+from services.registry.domain.codes import (
+    ActionStatus,
+    AssessmentKind,
+    CaseStatus,
+    CategorySource,
+    DifficultyCategory,
+    GoalStatus,
+    OwnerKind,
+    RiskLevel,
+    Sex,
+)
+from services.registry.domain.family import FamilyMember
+
+
+@dataclass(frozen=True)
+class ContactPerson:
+    name: str = ""
+    relationship: str = ""
+    phone: str = ""
 
 
 @dataclass(frozen=True)
@@ -24,6 +43,19 @@ class RegisterChild:
     grade: str = ""
     provisional: bool = False
     description: str = ""
+    disability_type: str = ""
+    disability_grade: str = ""
+    serious_illness: str = ""
+    contact_person: ContactPerson = field(default_factory=ContactPerson)
+
+
+@dataclass(frozen=True)
+class UpdateChild:
+    """New values for the fields named in `fields` (names of RegisterChild's fields); the rest stay."""
+
+    child_id: str
+    values: RegisterChild
+    fields: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -45,6 +77,10 @@ class ChildView:
     categories: tuple[str, ...]
     provisional: bool
     created_at: datetime
+    disability_type: str = ""
+    disability_grade: str = ""
+    serious_illness: str = ""
+    contact_person: ContactPerson = field(default_factory=ContactPerson)
 
 
 @dataclass(frozen=True)
@@ -76,6 +112,154 @@ class TimelineItem:
 
 
 @dataclass(frozen=True)
+class FamilyMemberView:
+    member_id: str
+    child_id: str
+    facts: FamilyMember
+
+
+@dataclass(frozen=True)
+class NewCategory:
+    child_id: str
+    category: str
+    source: str
+    evidence: str = ""
+    evidence_document: str = ""
+    valid_from: date | None = None  # today when not given
+    valid_to: date | None = None
+
+
+@dataclass(frozen=True)
+class CategoryView:
+    entry_id: str
+    child_id: str
+    category: DifficultyCategory
+    source: CategorySource
+    evidence: str
+    evidence_document: str
+    valid_from: date
+    valid_to: date | None
+    rule_code: str
+    reason: str
+    recorded_by: str
+    recorded_at: datetime
+    current: bool
+
+
+@dataclass(frozen=True)
+class CaseStaff:
+    responsible_person: str = ""  # 专人 named by the village or residents' committee
+    social_worker: str = ""
+    child_director: str = ""
+
+
+@dataclass(frozen=True)
+class NewAssessment:
+    child_id: str
+    kind: str
+    domains: tuple[DomainFinding, ...]
+    assessed_on: date | None = None  # today when not given
+    assessor: str = ""
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class AssessmentView:
+    assessment_id: str
+    child_id: str
+    kind: AssessmentKind
+    assessed_on: date
+    assessor: str
+    domains: tuple[DomainFinding, ...]
+    risk_level: RiskLevel
+    risk_reasons: tuple[str, ...]
+    summary: str
+    recorded_by: str
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class NewPlanAction:
+    goal_id: str
+    description: str
+    owner_kind: str
+    owner: str
+    due_on: date | None = None
+    referral_id: str = ""
+
+
+@dataclass(frozen=True)
+class PlanActionChange:
+    """Empty / None fields stay as they are."""
+
+    action_id: str
+    status: str = ""
+    due_on: date | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class PlanActionView:
+    action_id: str
+    goal_id: str
+    description: str
+    owner_kind: OwnerKind
+    owner: str
+    due_on: date | None
+    status: ActionStatus
+    referral_id: str
+    note: str
+    overdue: bool
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class PlanGoalView:
+    goal_id: str
+    child_id: str
+    description: str
+    status: GoalStatus
+    actions: tuple[PlanActionView, ...] = ()
+
+
+@dataclass(frozen=True)
+class NewVisit:
+    child_id: str
+    visitor: str
+    findings: str
+    visited_on: date | None = None  # today when not given
+
+
+@dataclass(frozen=True)
+class VisitView:
+    visit_id: str
+    child_id: str
+    visited_on: date
+    visitor: str
+    findings: str
+    recorded_by: str
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class CaseStatusView:
+    case_id: str
+    status: CaseStatus
+    next_visit_due: date | None
+
+
+@dataclass(frozen=True)
+class ChangeView:
+    at: datetime
+    actor: str
+    role: str
+    entity_type: str
+    entity_id: str
+    action: str
+    changes: dict[str, list[object]]  # field: [before, after], JSON values
+
+
+@dataclass(frozen=True)
 class CaseFileView:
     case_id: str
     child: ChildView
@@ -84,6 +268,15 @@ class CaseFileView:
     social_worker: str
     child_director: str
     timeline: tuple[TimelineItem, ...] = field(default_factory=tuple)
+    status_reason: str = ""
+    family: tuple[FamilyMemberView, ...] = ()
+    categories: tuple[CategoryView, ...] = ()
+    assessments: tuple[AssessmentView, ...] = ()
+    risk_level: str = ""
+    plan: tuple[PlanGoalView, ...] = ()
+    visits: tuple[VisitView, ...] = ()
+    next_visit_due: date | None = None
+    merged_child_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,11 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
+from minorprot.common.v1 import common_pb2 as _common_pb2
 from minorprot.registry.v1 import registry_pb2 as _registry_pb2
 import builtins as _builtins
 import sys
@@ -117,3 +120,175 @@ class TenantOnboarded(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TenantOnboarded: _TypeAlias = TenantOnboarded  # noqa: Y015
+
+@_typing.final
+class ChildCategoriesChanged(_message.Message):
+    """Topic registry.child: the child's current difficulty categories changed (typed in, ended, or derived)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHILD_ID_FIELD_NUMBER: _builtins.int
+    CATEGORIES_FIELD_NUMBER: _builtins.int
+    ADDED_FIELD_NUMBER: _builtins.int
+    REMOVED_FIELD_NUMBER: _builtins.int
+    child_id: _builtins.str
+    @_builtins.property
+    def categories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Current categories after the change."""
+
+    @_builtins.property
+    def added(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def removed(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        child_id: _builtins.str = ...,
+        categories: _abc.Iterable[_builtins.str] | None = ...,
+        added: _abc.Iterable[_builtins.str] | None = ...,
+        removed: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["added", b"added", "categories", b"categories", "child_id", b"child_id", "removed", b"removed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChildCategoriesChanged: _TypeAlias = ChildCategoriesChanged  # noqa: Y015
+
+@_typing.final
+class ChildrenMerged(_message.Message):
+    """Topic registry.child: a person merged a duplicate record into the surviving one."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SURVIVING_CHILD_ID_FIELD_NUMBER: _builtins.int
+    MERGED_CHILD_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    MERGED_BY_FIELD_NUMBER: _builtins.int
+    surviving_child_id: _builtins.str
+    merged_child_id: _builtins.str
+    reason: _builtins.str
+    merged_by: _builtins.str
+    def __init__(
+        self,
+        *,
+        surviving_child_id: _builtins.str = ...,
+        merged_child_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        merged_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["merged_by", b"merged_by", "merged_child_id", b"merged_child_id", "reason", b"reason", "surviving_child_id", b"surviving_child_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChildrenMerged: _TypeAlias = ChildrenMerged  # noqa: Y015
+
+@_typing.final
+class ChildrenUnmerged(_message.Message):
+    """Topic registry.child: a merge was undone; both records stand on their own again."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SURVIVING_CHILD_ID_FIELD_NUMBER: _builtins.int
+    MERGED_CHILD_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    UNMERGED_BY_FIELD_NUMBER: _builtins.int
+    surviving_child_id: _builtins.str
+    merged_child_id: _builtins.str
+    reason: _builtins.str
+    unmerged_by: _builtins.str
+    def __init__(
+        self,
+        *,
+        surviving_child_id: _builtins.str = ...,
+        merged_child_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        unmerged_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["merged_child_id", b"merged_child_id", "reason", b"reason", "surviving_child_id", b"surviving_child_id", "unmerged_by", b"unmerged_by"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChildrenUnmerged: _TypeAlias = ChildrenUnmerged  # noqa: Y015
+
+@_typing.final
+class CaseStatusChanged(_message.Message):
+    """Topic registry.case"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    CHILD_ID_FIELD_NUMBER: _builtins.int
+    FROM_STATUS_FIELD_NUMBER: _builtins.int
+    TO_STATUS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    case_id: _builtins.str
+    child_id: _builtins.str
+    from_status: _builtins.str
+    to_status: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        case_id: _builtins.str = ...,
+        child_id: _builtins.str = ...,
+        from_status: _builtins.str = ...,
+        to_status: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "child_id", b"child_id", "from_status", b"from_status", "reason", b"reason", "to_status", b"to_status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CaseStatusChanged: _TypeAlias = CaseStatusChanged  # noqa: Y015
+
+@_typing.final
+class VisitOverdue(_message.Message):
+    """Topic registry.case: a follow-up visit is overdue (raised once per due date), for notify."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    CHILD_ID_FIELD_NUMBER: _builtins.int
+    DUE_ON_FIELD_NUMBER: _builtins.int
+    DAYS_OVERDUE_FIELD_NUMBER: _builtins.int
+    RISK_LEVEL_FIELD_NUMBER: _builtins.int
+    RESPONSIBLE_PERSON_FIELD_NUMBER: _builtins.int
+    SOCIAL_WORKER_FIELD_NUMBER: _builtins.int
+    CHILD_DIRECTOR_FIELD_NUMBER: _builtins.int
+    case_id: _builtins.str
+    child_id: _builtins.str
+    days_overdue: _builtins.int
+    risk_level: _builtins.str
+    responsible_person: _builtins.str
+    """Whom to remind (any may be empty)."""
+    social_worker: _builtins.str
+    child_director: _builtins.str
+    @_builtins.property
+    def due_on(self) -> _common_pb2.Date: ...
+    def __init__(
+        self,
+        *,
+        case_id: _builtins.str = ...,
+        child_id: _builtins.str = ...,
+        due_on: _common_pb2.Date | None = ...,
+        days_overdue: _builtins.int = ...,
+        risk_level: _builtins.str = ...,
+        responsible_person: _builtins.str = ...,
+        social_worker: _builtins.str = ...,
+        child_director: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["due_on", b"due_on"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "child_director", b"child_director", "child_id", b"child_id", "days_overdue", b"days_overdue", "due_on", b"due_on", "responsible_person", b"responsible_person", "risk_level", b"risk_level", "social_worker", b"social_worker"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VisitOverdue: _TypeAlias = VisitOverdue  # noqa: Y015

@@ -22,57 +22,86 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from minorprot.common.v1 import common_pb2 as minorprot_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$minorprot/registry/v1/registry.proto\x12\x15minorprot.registry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a minorprot/common/v1/common.proto\"\xd0\x03\n\x05\x43hild\x12\x10\n\x08\x63hild_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x12\n\nlegal_name\x18\x03 \x01(\t\x12\x13\n\x0bother_names\x18\x04 \x03(\t\x12%\n\x03sex\x18\x05 \x01(\x0e\x32\x18.minorprot.common.v1.Sex\x12-\n\nbirth_date\x18\x06 \x01(\x0b\x32\x19.minorprot.common.v1.Date\x12\x1e\n\x16identity_number_masked\x18\x07 \x01(\t\x12\x16\n\x0e\x65thnicity_code\x18\x08 \x01(\t\x12\x1f\n\x17household_division_code\x18\t \x01(\t\x12\x19\n\x11household_address\x18\n \x01(\t\x12\x1f\n\x17residence_division_code\x18\x0b \x01(\t\x12\x19\n\x11residence_address\x18\x0c \x01(\t\x12\x0e\n\x06school\x18\r \x01(\t\x12\r\n\x05grade\x18\x0e \x01(\t\x12\x12\n\ncategories\x18\x0f \x03(\t\x12\x13\n\x0bprovisional\x18\x10 \x01(\x08\x12.\n\ncreated_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x87\x03\n\x14RegisterChildRequest\x12\x12\n\nlegal_name\x18\x01 \x01(\t\x12\x13\n\x0bother_names\x18\x02 \x03(\t\x12%\n\x03sex\x18\x03 \x01(\x0e\x32\x18.minorprot.common.v1.Sex\x12-\n\nbirth_date\x18\x04 \x01(\x0b\x32\x19.minorprot.common.v1.Date\x12\x17\n\x0fidentity_number\x18\x05 \x01(\t\x12\x16\n\x0e\x65thnicity_code\x18\x06 \x01(\t\x12\x1f\n\x17household_division_code\x18\x07 \x01(\t\x12\x19\n\x11household_address\x18\x08 \x01(\t\x12\x1f\n\x17residence_division_code\x18\t \x01(\t\x12\x19\n\x11residence_address\x18\n \x01(\t\x12\x0e\n\x06school\x18\x0b \x01(\t\x12\r\n\x05grade\x18\x0c \x01(\t\x12\x13\n\x0bprovisional\x18\r \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\x0e \x01(\t\"D\n\x15RegisterChildResponse\x12+\n\x05\x63hild\x18\x01 \x01(\x0b\x32\x1c.minorprot.registry.v1.Child\"#\n\x0fGetChildRequest\x12\x10\n\x08\x63hild_id\x18\x01 \x01(\t\"?\n\x10GetChildResponse\x12+\n\x05\x63hild\x18\x01 \x01(\x0b\x32\x1c.minorprot.registry.v1.Child\"<\n\x13ListChildrenRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"_\n\x14ListChildrenResponse\x12.\n\x08\x63hildren\x18\x01 \x03(\x0b\x32\x1c.minorprot.registry.v1.Child\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xf7\x01\n\x11MatchChildRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0fidentity_number\x18\x02 \x01(\t\x12-\n\nbirth_date\x18\x03 \x01(\x0b\x32\x19.minorprot.common.v1.Date\x12\x17\n\x0f\x61pproximate_age\x18\x04 \x01(\x05\x12%\n\x03sex\x18\x05 \x01(\x0e\x32\x18.minorprot.common.v1.Sex\x12\x16\n\x0eguardian_names\x18\x06 \x03(\t\x12\x15\n\rdivision_code\x18\x07 \x01(\t\x12\x0e\n\x06school\x18\x08 \x01(\t\x12\r\n\x05limit\x18\t \x01(\x05\"]\n\x0eMatchCandidate\x12+\n\x05\x63hild\x18\x01 \x01(\x0b\x32\x1c.minorprot.registry.v1.Child\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x0f\n\x07reasons\x18\x03 \x03(\t\"O\n\x12MatchChildResponse\x12\x39\n\ncandidates\x18\x01 \x03(\x0b\x32%.minorprot.registry.v1.MatchCandidate\"7\n\x12GetCaseFileRequest\x12\x10\n\x08\x63hild_id\x18\x01 \x01(\t\x12\x0f\n\x07purpose\x18\x02 \x01(\t\"\x84\x01\n\rTimelineEntry\x12&\n\x02\x61t\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0f\n\x07summary\x18\x03 \x01(\t\x12\x16\n\x0esource_service\x18\x04 \x01(\t\x12\x14\n\x0creference_id\x18\x05 \x01(\t\"\xdb\x01\n\x08\x43\x61seFile\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12+\n\x05\x63hild\x18\x02 \x01(\x0b\x32\x1c.minorprot.registry.v1.Child\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x1a\n\x12responsible_person\x18\x04 \x01(\t\x12\x15\n\rsocial_worker\x18\x05 \x01(\t\x12\x16\n\x0e\x63hild_director\x18\x06 \x01(\t\x12\x36\n\x08timeline\x18\x07 \x03(\x0b\x32$.minorprot.registry.v1.TimelineEntry\"I\n\x13GetCaseFileResponse\x12\x32\n\tcase_file\x18\x01 \x01(\x0b\x32\x1f.minorprot.registry.v1.CaseFile\"m\n\x06Tenant\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x15\n\rdistrict_code\x18\x03 \x01(\t\x12\x30\n\x0conboarded_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"I\n\x14OnboardTenantRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x15\n\rdistrict_code\x18\x03 \x01(\t\"W\n\x15OnboardTenantResponse\x12-\n\x06tenant\x18\x01 \x01(\x0b\x32\x1d.minorprot.registry.v1.Tenant\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"+\n\x12ListTenantsRequest\x12\x15\n\rdistrict_code\x18\x01 \x01(\t\"E\n\x13ListTenantsResponse\x12.\n\x07tenants\x18\x01 \x03(\x0b\x32\x1d.minorprot.registry.v1.Tenant2\x8c\x04\n\x0fRegistryService\x12j\n\rRegisterChild\x12+.minorprot.registry.v1.RegisterChildRequest\x1a,.minorprot.registry.v1.RegisterChildResponse\x12[\n\x08GetChild\x12&.minorprot.registry.v1.GetChildRequest\x1a\'.minorprot.registry.v1.GetChildResponse\x12g\n\x0cListChildren\x12*.minorprot.registry.v1.ListChildrenRequest\x1a+.minorprot.registry.v1.ListChildrenResponse\x12\x61\n\nMatchChild\x12(.minorprot.registry.v1.MatchChildRequest\x1a).minorprot.registry.v1.MatchChildResponse\x12\x64\n\x0bGetCaseFile\x12).minorprot.registry.v1.GetCaseFileRequest\x1a*.minorprot.registry.v1.GetCaseFileResponse2\xea\x01\n\x16TenantDirectoryService\x12j\n\rOnboardTenant\x12+.minorprot.registry.v1.OnboardTenantRequest\x1a,.minorprot.registry.v1.OnboardTenantResponse\x12\x64\n\x0bListTenants\x12).minorprot.registry.v1.ListTenantsRequest\x1a*.minorprot.registry.v1.ListTenantsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$minorprot/registry/v1/registry.proto\x12\x15minorprot.registry.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a minorprot/common/v1/common.proto\"\xda\x04\n\x05\x43hild\x12\x10\n\x08\x63hild_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x12\n\nlegal_name\x18\x03 \x01(\t\x12\x13\n\x0bother_names\x18\x04 \x03(\t\x12%\n\x03sex\x18\x05 \x01(\x0e\x32\x18.minorprot.common.v1.Sex\x12-\n\nbirth_date\x18\x06 \x01(\x0b\x32\x19.minorprot.common.v1.Date\x12\x1e\n\x16identity_number_masked\x18\x07 \x01(\t\x12\x16\n\x0e\x65thnicity_code\x18\x08 \x01(\t\x12\x1f\n\x17household_division_code\x18\t \x01(\t\x12\x19\n\x11household_address\x18\n \x01(\t\x12\x1f\n\x17residence_division_code\x18\x0b \x01(\t\x12\x19\n\x11residence_address\x18\x0c \x01(\t\x12\x0e\n\x06school\x18\r \x01(\t\x12\r\n\x05grade\x18\x0e \x01(\t\x12\x12\n\ncategories\x18\x0f \x03(\t\x12\x13\n\x0bprovisional\x18\x10 \x01(\x08\x12.\n\ncreated_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x64isability_type\x18\x12 \x01(\t\x12\x18\n\x10\x64isability_grade\x18\x13 \x01(\t\x12\x17\n\x0fserious_illness\x18\x14 \x01(\t\x12<\n\x0e\x63ontact_person\x18\x15 \x01(\x0b\x32$.minorprot.registry.v1.ContactPerson\"B\n\rContactPerson\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0crelationship\x18\x02 \x01(\t\x12\r\n\x05phone\x18\x03 \x01(\t\"\x91\x04\n\x14RegisterChildRequest\x12\x12\n\nlegal_name\x18\x01 \x01(\t\x12\x13\n\x0bother_names\x18\x02 \x03(\t\x12%\n\x03sex\x18\x03 \x01(\x0e\x32\x18.minorprot.common.v1.Sex\x12-\n\nbirth_date\x18\x04 \x01(\x0b\x32\x19.minorprot.common.v1.Date\x12\x17\n\x0fidentity_number\x18\x05 \x01(\t\x12\x16\n\x0e\x65thnicity_code\x18\x06 \x01(\t\x12\x1f\n\x17household_division_code\x18\x07 \x01(\t\x12\x19\n\x11household_address\x18\x08 \x01(\t\x12\x1f\n\x17residence_division_code\x18\t \x01(\t\x12\x19\n\x11residence_address\x18\n \x01(\t\x12\x0e\n\x06school\x18\x0b \x01(\t\x12\r\n\x05grade\x18\x0c \x01(\t\x12\x13\n\x0bprovisional\x18\r \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\x0e \x01(\t\x12\x17\n\x0f\x64isability_type\x18\x0f \x01(\t\x12\x18\n\x10\x64isability_grade\x18\x10 \x01(\t\x12\x17\n\x0fserious_illness\x18\x11 \x01(\t\x12<\n\x0e\x63ontact_person\x18\x12 \x01(\x0b\x32$.minorprot.registry.v1.ContactPerson\"D\n\x15RegisterChildResponse\x12+\n\x05\x63hild\x18\x01 \x01(\x0b\x32\x1c.minorprot.registry.v1.Child\"#\n\x0fGetChildRequest\x12\x10\n\x08\x63hild_id\x18\x01 \x01(\t\"T\n\x10GetChildResponse\x12+\n\x05\x63hild\x18\x01 \x01(\x0b\x32\x1c.minorprot.registry.v1.Child\x12\x13\n\x0bmerged_into\x18\x02 \x01(\t\"<\n\x13ListChildrenRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"_\n\x14ListChildrenResponse\x12.\n\x08\x63hildren\x18\x01 \x03(\x0b\x32\x1c.minorprot.registry.v1.Child\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xf7\x01\n\x11MatchChildRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0fidentity_number\x18\x02 \x01(\t\x12-\n\nbirth_date\x18\x03 \x01(\x0b\x32\x19.minorprot.common.v1.Date\x12\x17\n\x0f\x61pproximate_age\x18\x04 \x01(\x05\x12%\n\x03sex\x18\x05 \x01(\x0e\x32\x18.minorprot.common.v1.Sex\x12\x16\n\x0eguardian_names\x18\x06 \x03(\t\x12\x15\n\rdivision_code\x18\x07 \x01(\t\x12\x0e\n\x06school\x18\x08 \x01(\t\x12\r\n\x05limit\x18\t \x01(\x05\"]\n\x0eMatchCandidate\x12+\n\x05\x63hild\x18\x01 \x01(\x0b\x32\x1c.minorprot.registry.v1.Child\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x0f\n\x07reasons\x18\x03 \x03(\t\"O\n\x12MatchChildResponse\x12\x39\n\ncandidates\x18\x01 \x03(\x0b\x32%.minorprot.registry.v1.MatchCandidate\"7\n\x12GetCaseFileRequest\x12\x10\n\x08\x63hild_id\x18\x01 \x01(\t\x12\x0f\n\x07purpose\x18\x02 \x01(\t\"\x84\x01\n\rTimelineEntry\x12&\n\x02\x61t\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0f\n\x07summary\x18\x03 \x01(\t\x12\x16\n\x0esource_service\x18\x04 \x01(\t\x12\x14\n\x0creference_id\x18\x05 \x01(\t\"\xd7\x04\n\x08\x43\x61seFile\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12+\n\x05\x63hild\x18\x02 \x01(\x0b\x32\x1c.minorprot.registry.v1.Child\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x1a\n\x12responsible_person\x18\x04 \x01(\t\x12\x15\n\rsocial_worker\x18\x05 \x01(\t\x12\x16\n\x0e\x63hild_director\x18\x06 \x01(\t\x12\x36\n\x08timeline\x18\x07 \x03(\x0b\x32$.minorprot.registry.v1.TimelineEntry\x12\x15\n\rstatus_reason\x18\x08 \x01(\t\x12\x33\n\x06\x66\x61mily\x18\t \x03(\x0b\x32#.minorprot.registry.v1.FamilyMember\x12\x38\n\ncategories\x18\n \x03(\x0b\x32$.minorprot.registry.v1.CategoryEntry\x12\x36\n\x0b\x61ssessments\x18\x0b \x03(\x0b\x32!.minorprot.registry.v1.Assessment\x12\x12\n\nrisk_level\x18\x0c \x01(\t\x12-\n\x04plan\x18\r \x03(\x0b\x32\x1f.minorprot.registry.v1.PlanGoal\x12,\n\x06visits\x18\x0e \x03(\x0b\x32\x1c.minorprot.registry.v1.Visit\x12\x31\n\x0enext_visit_due\x18\x0f \x01(\x0b\x32\x19.minorprot.common.v1.Date\x12\x18\n\x10merged_child_ids\x18\x10 \x03(\t\"^\n\x13GetCaseFileResponse\x12\x32\n\tcase_file\x18\x01 \x01(\x0b\x32\x1f.minorprot.registry.v1.CaseFile\x12\x13\n\x0bmerged_into\x18\x02 \x01(\t\"\xd2\x02\n\x0c\x46\x61milyMember\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x14\n\x0crelationship\x18\x04 \x01(\t\x12\x10\n\x08guardian\x18\x05 \x01(\x08\x12\x0e\n\x06status\x18\x06 \x01(\t\x12/\n\x0cstatus_since\x18\x07 \x01(\x0b\x32\x19.minorprot.common.v1.Date\x12/\n\x0cstatus_until\x18\x08 \x01(\x0b\x32\x19.minorprot.common.v1.Date\x12\x10\n\x08\x65vidence\x18\t \x01(\t\x12\x19\n\x11\x65vidence_document\x18\n \x01(\t\x12\x17\n\x0f\x64isability_type\x18\x0b \x01(\t\x12\x18\n\x10\x64isability_grade\x18\x0c \x01(\t\x12\x15\n\rseriously_ill\x18\r \x01(\x08\"\xd8\x02\n\rCategoryEntry\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x10\n\x08\x65vidence\x18\x05 \x01(\t\x12\x19\n\x11\x65vidence_document\x18\x06 \x01(\t\x12-\n\nvalid_from\x18\x07 \x01(\x0b\x32\x19.minorprot.common.v1.Date\x12+\n\x08valid_to\x18\x08 \x01(\x0b\x32\x19.minorprot.common.v1.Date\x12\x11\n\trule_code\x18\t \x01(\t\x12\x0e\n\x06reason\x18\n \x01(\t\x12\x13\n\x0brecorded_by\x18\x0b \x01(\t\x12/\n\x0brecorded_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63urrent\x18\r \x01(\x08\"?\n\rDomainFinding\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x05\x12\x0f\n\x07\x66inding\x18\x03 \x01(\t\"\xbd\x02\n\nAssessment\x12\x15\n\rassessment_id\x18\x01 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12.\n\x0b\x61ssessed_on\x18\x04 \x01(\x0b\x32\x19.minorprot.common.v1.Date\x12\x10\n\x08\x61ssessor\x18\x05 \x01(\t\x12\x35\n\x07\x64omains\x18\x06 \x03(\x0b\x32$.minorprot.registry.v1.DomainFinding\x12\x12\n\nrisk_level\x18\x07 \x01(\t\x12\x14\n\x0crisk_reasons\x18\x08 \x03(\t\x12\x0f\n\x07summary\x18\t \x01(\t\x12\x13\n\x0brecorded_by\x18\n \x01(\t\x12/\n\x0brecorded_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x86\x01\n\x08PlanGoal\x12\x0f\n\x07goal_id\x18\x01 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x32\n\x07\x61\x63tions\x18\x05 \x03(\x0b\x32!.minorprot.registry.v1.PlanAction\"\x87\x02\n\nPlanAction\x12\x11\n\taction_id\x18\x01 \x01(\t\x12\x0f\n\x07goal_id\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x12\n\nowner_kind\x18\x04 \x01(\t\x12\r\n\x05owner\x18\x05 \x01(\t\x12)\n\x06\x64ue_on\x18\x06 \x01(\x0b\x32\x19.minorprot.common.v1.Date\x12\x0e\n\x06status\x18\x07 \x01(\t\x12\x13\n\x0breferral_id\x18\x08 \x01(\t\x12\x0c\n\x04note\x18\t \x01(\t\x12\x0f\n\x07overdue\x18\n \x01(\x08\x12.\n\nupdated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc3\x01\n\x05Visit\x12\x10\n\x08visit_id\x18\x01 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x02 \x01(\t\x12-\n\nvisited_on\x18\x03 \x01(\x0b\x32\x19.minorprot.common.v1.Date\x12\x0f\n\x07visitor\x18\x04 \x01(\t\x12\x10\n\x08\x66indings\x18\x05 \x01(\t\x12\x13\n\x0brecorded_by\x18\x06 \x01(\t\x12/\n\x0brecorded_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd2\x04\n\x12UpdateChildRequest\x12\x10\n\x08\x63hild_id\x18\x01 \x01(\t\x12\x12\n\nlegal_name\x18\x02 \x01(\t\x12\x13\n\x0bother_names\x18\x03 \x03(\t\x12%\n\x03sex\x18\x04 \x01(\x0e\x32\x18.minorprot.common.v1.Sex\x12-\n\nbirth_date\x18\x05 \x01(\x0b\x32\x19.minorprot.common.v1.Date\x12\x17\n\x0fidentity_number\x18\x06 \x01(\t\x12\x16\n\x0e\x65thnicity_code\x18\x07 \x01(\t\x12\x1f\n\x17household_division_code\x18\x08 \x01(\t\x12\x19\n\x11household_address\x18\t \x01(\t\x12\x1f\n\x17residence_division_code\x18\n \x01(\t\x12\x19\n\x11residence_address\x18\x0b \x01(\t\x12\x0e\n\x06school\x18\x0c \x01(\t\x12\r\n\x05grade\x18\r \x01(\t\x12\x13\n\x0bprovisional\x18\x0e \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\x0f \x01(\t\x12\x17\n\x0f\x64isability_type\x18\x10 \x01(\t\x12\x18\n\x10\x64isability_grade\x18\x11 \x01(\t\x12\x17\n\x0fserious_illness\x18\x12 \x01(\t\x12<\n\x0e\x63ontact_person\x18\x13 \x01(\x0b\x32$.minorprot.registry.v1.ContactPerson\x12/\n\x0bupdate_mask\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"B\n\x13UpdateChildResponse\x12+\n\x05\x63hild\x18\x01 \x01(\x0b\x32\x1c.minorprot.registry.v1.Child\"[\n\x14MergeChildrenRequest\x12\x1a\n\x12surviving_child_id\x18\x01 \x01(\t\x12\x17\n\x0fmerged_child_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"H\n\x15MergeChildrenResponse\x12/\n\tsurviving\x18\x01 \x01(\x0b\x32\x1c.minorprot.registry.v1.Child\"A\n\x16UnmergeChildrenRequest\x12\x17\n\x0fmerged_child_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"I\n\x17UnmergeChildrenResponse\x12.\n\x08restored\x18\x01 \x01(\x0b\x32\x1c.minorprot.registry.v1.Child\"m\n\x06Tenant\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x15\n\rdistrict_code\x18\x03 \x01(\t\x12\x30\n\x0conboarded_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"I\n\x14OnboardTenantRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x15\n\rdistrict_code\x18\x03 \x01(\t\"W\n\x15OnboardTenantResponse\x12-\n\x06tenant\x18\x01 \x01(\x0b\x32\x1d.minorprot.registry.v1.Tenant\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"+\n\x12ListTenantsRequest\x12\x15\n\rdistrict_code\x18\x01 \x01(\t\"E\n\x13ListTenantsResponse\x12.\n\x07tenants\x18\x01 \x03(\x0b\x32\x1d.minorprot.registry.v1.Tenant2\xd0\x06\n\x0fRegistryService\x12j\n\rRegisterChild\x12+.minorprot.registry.v1.RegisterChildRequest\x1a,.minorprot.registry.v1.RegisterChildResponse\x12[\n\x08GetChild\x12&.minorprot.registry.v1.GetChildRequest\x1a\'.minorprot.registry.v1.GetChildResponse\x12g\n\x0cListChildren\x12*.minorprot.registry.v1.ListChildrenRequest\x1a+.minorprot.registry.v1.ListChildrenResponse\x12\x61\n\nMatchChild\x12(.minorprot.registry.v1.MatchChildRequest\x1a).minorprot.registry.v1.MatchChildResponse\x12\x64\n\x0bGetCaseFile\x12).minorprot.registry.v1.GetCaseFileRequest\x1a*.minorprot.registry.v1.GetCaseFileResponse\x12\x64\n\x0bUpdateChild\x12).minorprot.registry.v1.UpdateChildRequest\x1a*.minorprot.registry.v1.UpdateChildResponse\x12j\n\rMergeChildren\x12+.minorprot.registry.v1.MergeChildrenRequest\x1a,.minorprot.registry.v1.MergeChildrenResponse\x12p\n\x0fUnmergeChildren\x12-.minorprot.registry.v1.UnmergeChildrenRequest\x1a..minorprot.registry.v1.UnmergeChildrenResponse2\xea\x01\n\x16TenantDirectoryService\x12j\n\rOnboardTenant\x12+.minorprot.registry.v1.OnboardTenantRequest\x1a,.minorprot.registry.v1.OnboardTenantResponse\x12\x64\n\x0bListTenants\x12).minorprot.registry.v1.ListTenantsRequest\x1a*.minorprot.registry.v1.ListTenantsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'minorprot.registry.v1.registry_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CHILD']._serialized_start=131
-  _globals['_CHILD']._serialized_end=595
-  _globals['_REGISTERCHILDREQUEST']._serialized_start=598
-  _globals['_REGISTERCHILDREQUEST']._serialized_end=989
-  _globals['_REGISTERCHILDRESPONSE']._serialized_start=991
-  _globals['_REGISTERCHILDRESPONSE']._serialized_end=1059
-  _globals['_GETCHILDREQUEST']._serialized_start=1061
-  _globals['_GETCHILDREQUEST']._serialized_end=1096
-  _globals['_GETCHILDRESPONSE']._serialized_start=1098
-  _globals['_GETCHILDRESPONSE']._serialized_end=1161
-  _globals['_LISTCHILDRENREQUEST']._serialized_start=1163
-  _globals['_LISTCHILDRENREQUEST']._serialized_end=1223
-  _globals['_LISTCHILDRENRESPONSE']._serialized_start=1225
-  _globals['_LISTCHILDRENRESPONSE']._serialized_end=1320
-  _globals['_MATCHCHILDREQUEST']._serialized_start=1323
-  _globals['_MATCHCHILDREQUEST']._serialized_end=1570
-  _globals['_MATCHCANDIDATE']._serialized_start=1572
-  _globals['_MATCHCANDIDATE']._serialized_end=1665
-  _globals['_MATCHCHILDRESPONSE']._serialized_start=1667
-  _globals['_MATCHCHILDRESPONSE']._serialized_end=1746
-  _globals['_GETCASEFILEREQUEST']._serialized_start=1748
-  _globals['_GETCASEFILEREQUEST']._serialized_end=1803
-  _globals['_TIMELINEENTRY']._serialized_start=1806
-  _globals['_TIMELINEENTRY']._serialized_end=1938
-  _globals['_CASEFILE']._serialized_start=1941
-  _globals['_CASEFILE']._serialized_end=2160
-  _globals['_GETCASEFILERESPONSE']._serialized_start=2162
-  _globals['_GETCASEFILERESPONSE']._serialized_end=2235
-  _globals['_TENANT']._serialized_start=2237
-  _globals['_TENANT']._serialized_end=2346
-  _globals['_ONBOARDTENANTREQUEST']._serialized_start=2348
-  _globals['_ONBOARDTENANTREQUEST']._serialized_end=2421
-  _globals['_ONBOARDTENANTRESPONSE']._serialized_start=2423
-  _globals['_ONBOARDTENANTRESPONSE']._serialized_end=2510
-  _globals['_LISTTENANTSREQUEST']._serialized_start=2512
-  _globals['_LISTTENANTSREQUEST']._serialized_end=2555
-  _globals['_LISTTENANTSRESPONSE']._serialized_start=2557
-  _globals['_LISTTENANTSRESPONSE']._serialized_end=2626
-  _globals['_REGISTRYSERVICE']._serialized_start=2629
-  _globals['_REGISTRYSERVICE']._serialized_end=3153
-  _globals['_TENANTDIRECTORYSERVICE']._serialized_start=3156
-  _globals['_TENANTDIRECTORYSERVICE']._serialized_end=3390
+  _globals['_CHILD']._serialized_start=165
+  _globals['_CHILD']._serialized_end=767
+  _globals['_CONTACTPERSON']._serialized_start=769
+  _globals['_CONTACTPERSON']._serialized_end=835
+  _globals['_REGISTERCHILDREQUEST']._serialized_start=838
+  _globals['_REGISTERCHILDREQUEST']._serialized_end=1367
+  _globals['_REGISTERCHILDRESPONSE']._serialized_start=1369
+  _globals['_REGISTERCHILDRESPONSE']._serialized_end=1437
+  _globals['_GETCHILDREQUEST']._serialized_start=1439
+  _globals['_GETCHILDREQUEST']._serialized_end=1474
+  _globals['_GETCHILDRESPONSE']._serialized_start=1476
+  _globals['_GETCHILDRESPONSE']._serialized_end=1560
+  _globals['_LISTCHILDRENREQUEST']._serialized_start=1562
+  _globals['_LISTCHILDRENREQUEST']._serialized_end=1622
+  _globals['_LISTCHILDRENRESPONSE']._serialized_start=1624
+  _globals['_LISTCHILDRENRESPONSE']._serialized_end=1719
+  _globals['_MATCHCHILDREQUEST']._serialized_start=1722
+  _globals['_MATCHCHILDREQUEST']._serialized_end=1969
+  _globals['_MATCHCANDIDATE']._serialized_start=1971
+  _globals['_MATCHCANDIDATE']._serialized_end=2064
+  _globals['_MATCHCHILDRESPONSE']._serialized_start=2066
+  _globals['_MATCHCHILDRESPONSE']._serialized_end=2145
+  _globals['_GETCASEFILEREQUEST']._serialized_start=2147
+  _globals['_GETCASEFILEREQUEST']._serialized_end=2202
+  _globals['_TIMELINEENTRY']._serialized_start=2205
+  _globals['_TIMELINEENTRY']._serialized_end=2337
+  _globals['_CASEFILE']._serialized_start=2340
+  _globals['_CASEFILE']._serialized_end=2939
+  _globals['_GETCASEFILERESPONSE']._serialized_start=2941
+  _globals['_GETCASEFILERESPONSE']._serialized_end=3035
+  _globals['_FAMILYMEMBER']._serialized_start=3038
+  _globals['_FAMILYMEMBER']._serialized_end=3376
+  _globals['_CATEGORYENTRY']._serialized_start=3379
+  _globals['_CATEGORYENTRY']._serialized_end=3723
+  _globals['_DOMAINFINDING']._serialized_start=3725
+  _globals['_DOMAINFINDING']._serialized_end=3788
+  _globals['_ASSESSMENT']._serialized_start=3791
+  _globals['_ASSESSMENT']._serialized_end=4108
+  _globals['_PLANGOAL']._serialized_start=4111
+  _globals['_PLANGOAL']._serialized_end=4245
+  _globals['_PLANACTION']._serialized_start=4248
+  _globals['_PLANACTION']._serialized_end=4511
+  _globals['_VISIT']._serialized_start=4514
+  _globals['_VISIT']._serialized_end=4709
+  _globals['_UPDATECHILDREQUEST']._serialized_start=4712
+  _globals['_UPDATECHILDREQUEST']._serialized_end=5306
+  _globals['_UPDATECHILDRESPONSE']._serialized_start=5308
+  _globals['_UPDATECHILDRESPONSE']._serialized_end=5374
+  _globals['_MERGECHILDRENREQUEST']._serialized_start=5376
+  _globals['_MERGECHILDRENREQUEST']._serialized_end=5467
+  _globals['_MERGECHILDRENRESPONSE']._serialized_start=5469
+  _globals['_MERGECHILDRENRESPONSE']._serialized_end=5541
+  _globals['_UNMERGECHILDRENREQUEST']._serialized_start=5543
+  _globals['_UNMERGECHILDRENREQUEST']._serialized_end=5608
+  _globals['_UNMERGECHILDRENRESPONSE']._serialized_start=5610
+  _globals['_UNMERGECHILDRENRESPONSE']._serialized_end=5683
+  _globals['_TENANT']._serialized_start=5685
+  _globals['_TENANT']._serialized_end=5794
+  _globals['_ONBOARDTENANTREQUEST']._serialized_start=5796
+  _globals['_ONBOARDTENANTREQUEST']._serialized_end=5869
+  _globals['_ONBOARDTENANTRESPONSE']._serialized_start=5871
+  _globals['_ONBOARDTENANTRESPONSE']._serialized_end=5958
+  _globals['_LISTTENANTSREQUEST']._serialized_start=5960
+  _globals['_LISTTENANTSREQUEST']._serialized_end=6003
+  _globals['_LISTTENANTSRESPONSE']._serialized_start=6005
+  _globals['_LISTTENANTSRESPONSE']._serialized_end=6074
+  _globals['_REGISTRYSERVICE']._serialized_start=6077
+  _globals['_REGISTRYSERVICE']._serialized_end=6925
+  _globals['_TENANTDIRECTORYSERVICE']._serialized_start=6928
+  _globals['_TENANTDIRECTORYSERVICE']._serialized_end=7162
 # @@protoc_insertion_point(module_scope)

@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -41,6 +42,10 @@ class Child(_message.Message):
     CATEGORIES_FIELD_NUMBER: _builtins.int
     PROVISIONAL_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
+    DISABILITY_TYPE_FIELD_NUMBER: _builtins.int
+    DISABILITY_GRADE_FIELD_NUMBER: _builtins.int
+    SERIOUS_ILLNESS_FIELD_NUMBER: _builtins.int
+    CONTACT_PERSON_FIELD_NUMBER: _builtins.int
     child_id: _builtins.str
     tenant: _builtins.str
     legal_name: _builtins.str
@@ -56,6 +61,11 @@ class Child(_message.Message):
     grade: _builtins.str
     provisional: _builtins.bool
     """Registered from a report before anyone verified who the child is."""
+    disability_type: _builtins.str
+    """GB/T 26341 type (visual, hearing, speech, physical, intellectual, mental, multiple) and grade 1-4."""
+    disability_grade: _builtins.str
+    serious_illness: _builtins.str
+    """Empty when the child has no serious illness."""
     @_builtins.property
     def other_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -64,6 +74,8 @@ class Child(_message.Message):
     def categories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def contact_person(self) -> Global___ContactPerson: ...
     def __init__(
         self,
         *,
@@ -84,14 +96,45 @@ class Child(_message.Message):
         categories: _abc.Iterable[_builtins.str] | None = ...,
         provisional: _builtins.bool = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
+        disability_type: _builtins.str = ...,
+        disability_grade: _builtins.str = ...,
+        serious_illness: _builtins.str = ...,
+        contact_person: Global___ContactPerson | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "created_at", b"created_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "contact_person", b"contact_person", "created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "categories", b"categories", "child_id", b"child_id", "created_at", b"created_at", "ethnicity_code", b"ethnicity_code", "grade", b"grade", "household_address", b"household_address", "household_division_code", b"household_division_code", "identity_number_masked", b"identity_number_masked", "legal_name", b"legal_name", "other_names", b"other_names", "provisional", b"provisional", "residence_address", b"residence_address", "residence_division_code", b"residence_division_code", "school", b"school", "sex", b"sex", "tenant", b"tenant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "categories", b"categories", "child_id", b"child_id", "contact_person", b"contact_person", "created_at", b"created_at", "disability_grade", b"disability_grade", "disability_type", b"disability_type", "ethnicity_code", b"ethnicity_code", "grade", b"grade", "household_address", b"household_address", "household_division_code", b"household_division_code", "identity_number_masked", b"identity_number_masked", "legal_name", b"legal_name", "other_names", b"other_names", "provisional", b"provisional", "residence_address", b"residence_address", "residence_division_code", b"residence_division_code", "school", b"school", "serious_illness", b"serious_illness", "sex", b"sex", "tenant", b"tenant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Child: _TypeAlias = Child  # noqa: Y015
+
+@_typing.final
+class ContactPerson(_message.Message):
+    """Whom to call about the child (often not a guardian: a grandparent, a neighbour, a teacher)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    RELATIONSHIP_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    relationship: _builtins.str
+    phone: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        relationship: _builtins.str = ...,
+        phone: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "phone", b"phone", "relationship", b"relationship"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ContactPerson: _TypeAlias = ContactPerson  # noqa: Y015
 
 @_typing.final
 class RegisterChildRequest(_message.Message):
@@ -111,6 +154,10 @@ class RegisterChildRequest(_message.Message):
     GRADE_FIELD_NUMBER: _builtins.int
     PROVISIONAL_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
+    DISABILITY_TYPE_FIELD_NUMBER: _builtins.int
+    DISABILITY_GRADE_FIELD_NUMBER: _builtins.int
+    SERIOUS_ILLNESS_FIELD_NUMBER: _builtins.int
+    CONTACT_PERSON_FIELD_NUMBER: _builtins.int
     legal_name: _builtins.str
     sex: _common_pb2.Sex.ValueType
     identity_number: _builtins.str
@@ -125,10 +172,15 @@ class RegisterChildRequest(_message.Message):
     provisional: _builtins.bool
     description: _builtins.str
     """Free-text description when the name is unknown (provisional records)."""
+    disability_type: _builtins.str
+    disability_grade: _builtins.str
+    serious_illness: _builtins.str
     @_builtins.property
     def other_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def birth_date(self) -> _common_pb2.Date: ...
+    @_builtins.property
+    def contact_person(self) -> Global___ContactPerson: ...
     def __init__(
         self,
         *,
@@ -146,10 +198,14 @@ class RegisterChildRequest(_message.Message):
         grade: _builtins.str = ...,
         provisional: _builtins.bool = ...,
         description: _builtins.str = ...,
+        disability_type: _builtins.str = ...,
+        disability_grade: _builtins.str = ...,
+        serious_illness: _builtins.str = ...,
+        contact_person: Global___ContactPerson | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "contact_person", b"contact_person"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "description", b"description", "ethnicity_code", b"ethnicity_code", "grade", b"grade", "household_address", b"household_address", "household_division_code", b"household_division_code", "identity_number", b"identity_number", "legal_name", b"legal_name", "other_names", b"other_names", "provisional", b"provisional", "residence_address", b"residence_address", "residence_division_code", b"residence_division_code", "school", b"school", "sex", b"sex"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "contact_person", b"contact_person", "description", b"description", "disability_grade", b"disability_grade", "disability_type", b"disability_type", "ethnicity_code", b"ethnicity_code", "grade", b"grade", "household_address", b"household_address", "household_division_code", b"household_division_code", "identity_number", b"identity_number", "legal_name", b"legal_name", "other_names", b"other_names", "provisional", b"provisional", "residence_address", b"residence_address", "residence_division_code", b"residence_division_code", "school", b"school", "serious_illness", b"serious_illness", "sex", b"sex"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -199,16 +255,20 @@ class GetChildResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CHILD_FIELD_NUMBER: _builtins.int
+    MERGED_INTO_FIELD_NUMBER: _builtins.int
+    merged_into: _builtins.str
+    """Set when the id asked for was merged into another record: `child` is that surviving record."""
     @_builtins.property
     def child(self) -> Global___Child: ...
     def __init__(
         self,
         *,
         child: Global___Child | None = ...,
+        merged_into: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["child", b"child"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["child", b"child"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "merged_into", b"merged_into"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -418,15 +478,56 @@ class CaseFile(_message.Message):
     SOCIAL_WORKER_FIELD_NUMBER: _builtins.int
     CHILD_DIRECTOR_FIELD_NUMBER: _builtins.int
     TIMELINE_FIELD_NUMBER: _builtins.int
+    STATUS_REASON_FIELD_NUMBER: _builtins.int
+    FAMILY_FIELD_NUMBER: _builtins.int
+    CATEGORIES_FIELD_NUMBER: _builtins.int
+    ASSESSMENTS_FIELD_NUMBER: _builtins.int
+    RISK_LEVEL_FIELD_NUMBER: _builtins.int
+    PLAN_FIELD_NUMBER: _builtins.int
+    VISITS_FIELD_NUMBER: _builtins.int
+    NEXT_VISIT_DUE_FIELD_NUMBER: _builtins.int
+    MERGED_CHILD_IDS_FIELD_NUMBER: _builtins.int
     case_id: _builtins.str
     status: _builtins.str
+    """identified, assessing, plan_active, monitoring, closed, transferred."""
     responsible_person: _builtins.str
+    """The named responsible person (专人) of the village or residents' committee."""
     social_worker: _builtins.str
     child_director: _builtins.str
+    status_reason: _builtins.str
+    """Why the case was last closed, transferred or reopened."""
+    risk_level: _builtins.str
+    """low, medium, high; empty before the first assessment."""
     @_builtins.property
     def child(self) -> Global___Child: ...
     @_builtins.property
-    def timeline(self) -> _containers.RepeatedCompositeFieldContainer[Global___TimelineEntry]: ...
+    def timeline(self) -> _containers.RepeatedCompositeFieldContainer[Global___TimelineEntry]:
+        """Across services, including the records merged into this one."""
+
+    @_builtins.property
+    def family(self) -> _containers.RepeatedCompositeFieldContainer[Global___FamilyMember]: ...
+    @_builtins.property
+    def categories(self) -> _containers.RepeatedCompositeFieldContainer[Global___CategoryEntry]:
+        """Current and ended categories; Child.categories lists the current ones."""
+
+    @_builtins.property
+    def assessments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Assessment]:
+        """Oldest first; the last one sets risk_level."""
+
+    @_builtins.property
+    def plan(self) -> _containers.RepeatedCompositeFieldContainer[Global___PlanGoal]: ...
+    @_builtins.property
+    def visits(self) -> _containers.RepeatedCompositeFieldContainer[Global___Visit]:
+        """Newest first."""
+
+    @_builtins.property
+    def next_visit_due(self) -> _common_pb2.Date:
+        """Unset when no visit is scheduled (not assessed yet, or closed)."""
+
+    @_builtins.property
+    def merged_child_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Duplicate records merged into this child."""
+
     def __init__(
         self,
         *,
@@ -437,10 +538,19 @@ class CaseFile(_message.Message):
         social_worker: _builtins.str = ...,
         child_director: _builtins.str = ...,
         timeline: _abc.Iterable[Global___TimelineEntry] | None = ...,
+        status_reason: _builtins.str = ...,
+        family: _abc.Iterable[Global___FamilyMember] | None = ...,
+        categories: _abc.Iterable[Global___CategoryEntry] | None = ...,
+        assessments: _abc.Iterable[Global___Assessment] | None = ...,
+        risk_level: _builtins.str = ...,
+        plan: _abc.Iterable[Global___PlanGoal] | None = ...,
+        visits: _abc.Iterable[Global___Visit] | None = ...,
+        next_visit_due: _common_pb2.Date | None = ...,
+        merged_child_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["child", b"child"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "next_visit_due", b"next_visit_due"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "child", b"child", "child_director", b"child_director", "responsible_person", b"responsible_person", "social_worker", b"social_worker", "status", b"status", "timeline", b"timeline"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assessments", b"assessments", "case_id", b"case_id", "categories", b"categories", "child", b"child", "child_director", b"child_director", "family", b"family", "merged_child_ids", b"merged_child_ids", "next_visit_due", b"next_visit_due", "plan", b"plan", "responsible_person", b"responsible_person", "risk_level", b"risk_level", "social_worker", b"social_worker", "status", b"status", "status_reason", b"status_reason", "timeline", b"timeline", "visits", b"visits"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -451,20 +561,564 @@ class GetCaseFileResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CASE_FILE_FIELD_NUMBER: _builtins.int
+    MERGED_INTO_FIELD_NUMBER: _builtins.int
+    merged_into: _builtins.str
+    """Set when the id asked for was merged into another record: the case file is that record's."""
     @_builtins.property
     def case_file(self) -> Global___CaseFile: ...
     def __init__(
         self,
         *,
         case_file: Global___CaseFile | None = ...,
+        merged_into: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["case_file", b"case_file"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_file", b"case_file"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_file", b"case_file", "merged_into", b"merged_into"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetCaseFileResponse: _TypeAlias = GetCaseFileResponse  # noqa: Y015
+
+@_typing.final
+class FamilyMember(_message.Message):
+    """A parent, guardian or other member of the child's family."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMBER_ID_FIELD_NUMBER: _builtins.int
+    CHILD_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    RELATIONSHIP_FIELD_NUMBER: _builtins.int
+    GUARDIAN_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    STATUS_SINCE_FIELD_NUMBER: _builtins.int
+    STATUS_UNTIL_FIELD_NUMBER: _builtins.int
+    EVIDENCE_FIELD_NUMBER: _builtins.int
+    EVIDENCE_DOCUMENT_FIELD_NUMBER: _builtins.int
+    DISABILITY_TYPE_FIELD_NUMBER: _builtins.int
+    DISABILITY_GRADE_FIELD_NUMBER: _builtins.int
+    SERIOUSLY_ILL_FIELD_NUMBER: _builtins.int
+    member_id: _builtins.str
+    child_id: _builtins.str
+    name: _builtins.str
+    """May be empty when unknown."""
+    relationship: _builtins.str
+    """father, mother, adoptive_father, ..., paternal_grandmother, ..., civil_affairs_department (codes.Relationship)."""
+    guardian: _builtins.bool
+    status: _builtins.str
+    """normal, imprisoned_or_detained, compulsory_drug_rehab, seriously_ill, severely_disabled, deceased, missing,
+    deported, guardianship_revoked. Other than normal: status_since and evidence are required.
+    """
+    evidence: _builtins.str
+    evidence_document: _builtins.str
+    """Reference to a document (court ruling, certificate) kept in the document store."""
+    disability_type: _builtins.str
+    disability_grade: _builtins.str
+    seriously_ill: _builtins.bool
+    @_builtins.property
+    def status_since(self) -> _common_pb2.Date: ...
+    @_builtins.property
+    def status_until(self) -> _common_pb2.Date:
+        """Last day of the situation, when known (end of a sentence, the day contact was restored)."""
+
+    def __init__(
+        self,
+        *,
+        member_id: _builtins.str = ...,
+        child_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        relationship: _builtins.str = ...,
+        guardian: _builtins.bool = ...,
+        status: _builtins.str = ...,
+        status_since: _common_pb2.Date | None = ...,
+        status_until: _common_pb2.Date | None = ...,
+        evidence: _builtins.str = ...,
+        evidence_document: _builtins.str = ...,
+        disability_type: _builtins.str = ...,
+        disability_grade: _builtins.str = ...,
+        seriously_ill: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["status_since", b"status_since", "status_until", b"status_until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["child_id", b"child_id", "disability_grade", b"disability_grade", "disability_type", b"disability_type", "evidence", b"evidence", "evidence_document", b"evidence_document", "guardian", b"guardian", "member_id", b"member_id", "name", b"name", "relationship", b"relationship", "seriously_ill", b"seriously_ill", "status", b"status", "status_since", b"status_since", "status_until", b"status_until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FamilyMember: _TypeAlias = FamilyMember  # noqa: Y015
+
+@_typing.final
+class CategoryEntry(_message.Message):
+    """A difficulty category (困境类别) of the child over a period."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRY_ID_FIELD_NUMBER: _builtins.int
+    CHILD_ID_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    EVIDENCE_FIELD_NUMBER: _builtins.int
+    EVIDENCE_DOCUMENT_FIELD_NUMBER: _builtins.int
+    VALID_FROM_FIELD_NUMBER: _builtins.int
+    VALID_TO_FIELD_NUMBER: _builtins.int
+    RULE_CODE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    RECORDED_BY_FIELD_NUMBER: _builtins.int
+    RECORDED_AT_FIELD_NUMBER: _builtins.int
+    CURRENT_FIELD_NUMBER: _builtins.int
+    entry_id: _builtins.str
+    child_id: _builtins.str
+    category: _builtins.str
+    source: _builtins.str
+    """survey, report, home_visit, agency; "rule" for derived categories."""
+    evidence: _builtins.str
+    evidence_document: _builtins.str
+    rule_code: _builtins.str
+    """Derived categories: the rule and why it applied."""
+    reason: _builtins.str
+    recorded_by: _builtins.str
+    current: _builtins.bool
+    """Valid today."""
+    @_builtins.property
+    def valid_from(self) -> _common_pb2.Date: ...
+    @_builtins.property
+    def valid_to(self) -> _common_pb2.Date:
+        """Last day, inclusive; unset while open-ended."""
+
+    @_builtins.property
+    def recorded_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        entry_id: _builtins.str = ...,
+        child_id: _builtins.str = ...,
+        category: _builtins.str = ...,
+        source: _builtins.str = ...,
+        evidence: _builtins.str = ...,
+        evidence_document: _builtins.str = ...,
+        valid_from: _common_pb2.Date | None = ...,
+        valid_to: _common_pb2.Date | None = ...,
+        rule_code: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        recorded_by: _builtins.str = ...,
+        recorded_at: _timestamp_pb2.Timestamp | None = ...,
+        current: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["recorded_at", b"recorded_at", "valid_from", b"valid_from", "valid_to", b"valid_to"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "child_id", b"child_id", "current", b"current", "entry_id", b"entry_id", "evidence", b"evidence", "evidence_document", b"evidence_document", "reason", b"reason", "recorded_at", b"recorded_at", "recorded_by", b"recorded_by", "rule_code", b"rule_code", "source", b"source", "valid_from", b"valid_from", "valid_to", b"valid_to"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CategoryEntry: _TypeAlias = CategoryEntry  # noqa: Y015
+
+@_typing.final
+class DomainFinding(_message.Message):
+    """One domain of an assessment: safety, guardianship, health, education, livelihood, psychology."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOMAIN_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    FINDING_FIELD_NUMBER: _builtins.int
+    domain: _builtins.str
+    score: _builtins.int
+    """0 no concern, 1 mild, 2 moderate, 3 serious, 4 critical. From 2 on a finding in words is required."""
+    finding: _builtins.str
+    def __init__(
+        self,
+        *,
+        domain: _builtins.str = ...,
+        score: _builtins.int = ...,
+        finding: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["domain", b"domain", "finding", b"finding", "score", b"score"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DomainFinding: _TypeAlias = DomainFinding  # noqa: Y015
+
+@_typing.final
+class Assessment(_message.Message):
+    """A guardianship and needs assessment (监护情况与需求评估)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ASSESSMENT_ID_FIELD_NUMBER: _builtins.int
+    CHILD_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    ASSESSED_ON_FIELD_NUMBER: _builtins.int
+    ASSESSOR_FIELD_NUMBER: _builtins.int
+    DOMAINS_FIELD_NUMBER: _builtins.int
+    RISK_LEVEL_FIELD_NUMBER: _builtins.int
+    RISK_REASONS_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    RECORDED_BY_FIELD_NUMBER: _builtins.int
+    RECORDED_AT_FIELD_NUMBER: _builtins.int
+    assessment_id: _builtins.str
+    child_id: _builtins.str
+    kind: _builtins.str
+    """initial, re_assessment."""
+    assessor: _builtins.str
+    risk_level: _builtins.str
+    """Computed from the domains: low, medium, high."""
+    summary: _builtins.str
+    recorded_by: _builtins.str
+    @_builtins.property
+    def assessed_on(self) -> _common_pb2.Date: ...
+    @_builtins.property
+    def domains(self) -> _containers.RepeatedCompositeFieldContainer[Global___DomainFinding]: ...
+    @_builtins.property
+    def risk_reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def recorded_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        assessment_id: _builtins.str = ...,
+        child_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        assessed_on: _common_pb2.Date | None = ...,
+        assessor: _builtins.str = ...,
+        domains: _abc.Iterable[Global___DomainFinding] | None = ...,
+        risk_level: _builtins.str = ...,
+        risk_reasons: _abc.Iterable[_builtins.str] | None = ...,
+        summary: _builtins.str = ...,
+        recorded_by: _builtins.str = ...,
+        recorded_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["assessed_on", b"assessed_on", "recorded_at", b"recorded_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assessed_on", b"assessed_on", "assessment_id", b"assessment_id", "assessor", b"assessor", "child_id", b"child_id", "domains", b"domains", "kind", b"kind", "recorded_at", b"recorded_at", "recorded_by", b"recorded_by", "risk_level", b"risk_level", "risk_reasons", b"risk_reasons", "summary", b"summary"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Assessment: _TypeAlias = Assessment  # noqa: Y015
+
+@_typing.final
+class PlanGoal(_message.Message):
+    """A goal of the assistance plan (帮扶计划) and its actions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GOAL_ID_FIELD_NUMBER: _builtins.int
+    CHILD_ID_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    ACTIONS_FIELD_NUMBER: _builtins.int
+    goal_id: _builtins.str
+    child_id: _builtins.str
+    description: _builtins.str
+    status: _builtins.str
+    """open, achieved, dropped."""
+    @_builtins.property
+    def actions(self) -> _containers.RepeatedCompositeFieldContainer[Global___PlanAction]: ...
+    def __init__(
+        self,
+        *,
+        goal_id: _builtins.str = ...,
+        child_id: _builtins.str = ...,
+        description: _builtins.str = ...,
+        status: _builtins.str = ...,
+        actions: _abc.Iterable[Global___PlanAction] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actions", b"actions", "child_id", b"child_id", "description", b"description", "goal_id", b"goal_id", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlanGoal: _TypeAlias = PlanGoal  # noqa: Y015
+
+@_typing.final
+class PlanAction(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTION_ID_FIELD_NUMBER: _builtins.int
+    GOAL_ID_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    OWNER_KIND_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
+    DUE_ON_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    REFERRAL_ID_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    OVERDUE_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    action_id: _builtins.str
+    goal_id: _builtins.str
+    description: _builtins.str
+    owner_kind: _builtins.str
+    """person or agency; an agency owner is its code (civil_affairs, education, ...)."""
+    owner: _builtins.str
+    status: _builtins.str
+    """planned, in_progress, done, cancelled. Moved forward by the referral's events when referral_id is set."""
+    referral_id: _builtins.str
+    note: _builtins.str
+    overdue: _builtins.bool
+    """Past due and neither done nor cancelled."""
+    @_builtins.property
+    def due_on(self) -> _common_pb2.Date: ...
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        action_id: _builtins.str = ...,
+        goal_id: _builtins.str = ...,
+        description: _builtins.str = ...,
+        owner_kind: _builtins.str = ...,
+        owner: _builtins.str = ...,
+        due_on: _common_pb2.Date | None = ...,
+        status: _builtins.str = ...,
+        referral_id: _builtins.str = ...,
+        note: _builtins.str = ...,
+        overdue: _builtins.bool = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["due_on", b"due_on", "updated_at", b"updated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_id", b"action_id", "description", b"description", "due_on", b"due_on", "goal_id", b"goal_id", "note", b"note", "overdue", b"overdue", "owner", b"owner", "owner_kind", b"owner_kind", "referral_id", b"referral_id", "status", b"status", "updated_at", b"updated_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlanAction: _TypeAlias = PlanAction  # noqa: Y015
+
+@_typing.final
+class Visit(_message.Message):
+    """A follow-up visit (随访)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VISIT_ID_FIELD_NUMBER: _builtins.int
+    CHILD_ID_FIELD_NUMBER: _builtins.int
+    VISITED_ON_FIELD_NUMBER: _builtins.int
+    VISITOR_FIELD_NUMBER: _builtins.int
+    FINDINGS_FIELD_NUMBER: _builtins.int
+    RECORDED_BY_FIELD_NUMBER: _builtins.int
+    RECORDED_AT_FIELD_NUMBER: _builtins.int
+    visit_id: _builtins.str
+    child_id: _builtins.str
+    visitor: _builtins.str
+    findings: _builtins.str
+    recorded_by: _builtins.str
+    @_builtins.property
+    def visited_on(self) -> _common_pb2.Date: ...
+    @_builtins.property
+    def recorded_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        visit_id: _builtins.str = ...,
+        child_id: _builtins.str = ...,
+        visited_on: _common_pb2.Date | None = ...,
+        visitor: _builtins.str = ...,
+        findings: _builtins.str = ...,
+        recorded_by: _builtins.str = ...,
+        recorded_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["recorded_at", b"recorded_at", "visited_on", b"visited_on"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["child_id", b"child_id", "findings", b"findings", "recorded_at", b"recorded_at", "recorded_by", b"recorded_by", "visit_id", b"visit_id", "visited_on", b"visited_on", "visitor", b"visitor"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Visit: _TypeAlias = Visit  # noqa: Y015
+
+@_typing.final
+class UpdateChildRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHILD_ID_FIELD_NUMBER: _builtins.int
+    LEGAL_NAME_FIELD_NUMBER: _builtins.int
+    OTHER_NAMES_FIELD_NUMBER: _builtins.int
+    SEX_FIELD_NUMBER: _builtins.int
+    BIRTH_DATE_FIELD_NUMBER: _builtins.int
+    IDENTITY_NUMBER_FIELD_NUMBER: _builtins.int
+    ETHNICITY_CODE_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_DIVISION_CODE_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_ADDRESS_FIELD_NUMBER: _builtins.int
+    RESIDENCE_DIVISION_CODE_FIELD_NUMBER: _builtins.int
+    RESIDENCE_ADDRESS_FIELD_NUMBER: _builtins.int
+    SCHOOL_FIELD_NUMBER: _builtins.int
+    GRADE_FIELD_NUMBER: _builtins.int
+    PROVISIONAL_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    DISABILITY_TYPE_FIELD_NUMBER: _builtins.int
+    DISABILITY_GRADE_FIELD_NUMBER: _builtins.int
+    SERIOUS_ILLNESS_FIELD_NUMBER: _builtins.int
+    CONTACT_PERSON_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    child_id: _builtins.str
+    legal_name: _builtins.str
+    """The new values; only the fields named in update_mask are read."""
+    sex: _common_pb2.Sex.ValueType
+    identity_number: _builtins.str
+    """Empty with "identity_number" in the mask removes a wrong number."""
+    ethnicity_code: _builtins.str
+    household_division_code: _builtins.str
+    household_address: _builtins.str
+    residence_division_code: _builtins.str
+    residence_address: _builtins.str
+    school: _builtins.str
+    grade: _builtins.str
+    provisional: _builtins.bool
+    description: _builtins.str
+    disability_type: _builtins.str
+    disability_grade: _builtins.str
+    serious_illness: _builtins.str
+    @_builtins.property
+    def other_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def birth_date(self) -> _common_pb2.Date: ...
+    @_builtins.property
+    def contact_person(self) -> Global___ContactPerson: ...
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """Field names of this message, e.g. ["school", "grade"]."""
+
+    def __init__(
+        self,
+        *,
+        child_id: _builtins.str = ...,
+        legal_name: _builtins.str = ...,
+        other_names: _abc.Iterable[_builtins.str] | None = ...,
+        sex: _common_pb2.Sex.ValueType = ...,
+        birth_date: _common_pb2.Date | None = ...,
+        identity_number: _builtins.str = ...,
+        ethnicity_code: _builtins.str = ...,
+        household_division_code: _builtins.str = ...,
+        household_address: _builtins.str = ...,
+        residence_division_code: _builtins.str = ...,
+        residence_address: _builtins.str = ...,
+        school: _builtins.str = ...,
+        grade: _builtins.str = ...,
+        provisional: _builtins.bool = ...,
+        description: _builtins.str = ...,
+        disability_type: _builtins.str = ...,
+        disability_grade: _builtins.str = ...,
+        serious_illness: _builtins.str = ...,
+        contact_person: Global___ContactPerson | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "contact_person", b"contact_person", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "child_id", b"child_id", "contact_person", b"contact_person", "description", b"description", "disability_grade", b"disability_grade", "disability_type", b"disability_type", "ethnicity_code", b"ethnicity_code", "grade", b"grade", "household_address", b"household_address", "household_division_code", b"household_division_code", "identity_number", b"identity_number", "legal_name", b"legal_name", "other_names", b"other_names", "provisional", b"provisional", "residence_address", b"residence_address", "residence_division_code", b"residence_division_code", "school", b"school", "serious_illness", b"serious_illness", "sex", b"sex", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateChildRequest: _TypeAlias = UpdateChildRequest  # noqa: Y015
+
+@_typing.final
+class UpdateChildResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHILD_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def child(self) -> Global___Child: ...
+    def __init__(
+        self,
+        *,
+        child: Global___Child | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["child", b"child"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["child", b"child"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateChildResponse: _TypeAlias = UpdateChildResponse  # noqa: Y015
+
+@_typing.final
+class MergeChildrenRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SURVIVING_CHILD_ID_FIELD_NUMBER: _builtins.int
+    MERGED_CHILD_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    surviving_child_id: _builtins.str
+    """The record that stays."""
+    merged_child_id: _builtins.str
+    """The duplicate: hidden from the register, its id resolves to the survivor."""
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        surviving_child_id: _builtins.str = ...,
+        merged_child_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["merged_child_id", b"merged_child_id", "reason", b"reason", "surviving_child_id", b"surviving_child_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MergeChildrenRequest: _TypeAlias = MergeChildrenRequest  # noqa: Y015
+
+@_typing.final
+class MergeChildrenResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SURVIVING_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def surviving(self) -> Global___Child: ...
+    def __init__(
+        self,
+        *,
+        surviving: Global___Child | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["surviving", b"surviving"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["surviving", b"surviving"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MergeChildrenResponse: _TypeAlias = MergeChildrenResponse  # noqa: Y015
+
+@_typing.final
+class UnmergeChildrenRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MERGED_CHILD_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    merged_child_id: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        merged_child_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["merged_child_id", b"merged_child_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnmergeChildrenRequest: _TypeAlias = UnmergeChildrenRequest  # noqa: Y015
+
+@_typing.final
+class UnmergeChildrenResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESTORED_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def restored(self) -> Global___Child: ...
+    def __init__(
+        self,
+        *,
+        restored: Global___Child | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["restored", b"restored"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["restored", b"restored"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnmergeChildrenResponse: _TypeAlias = UnmergeChildrenResponse  # noqa: Y015
 
 @_typing.final
 class Tenant(_message.Message):

@@ -60,6 +60,21 @@ class RegistryServiceStub:
                 request_serializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.GetCaseFileRequest.SerializeToString,
                 response_deserializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.GetCaseFileResponse.FromString,
                 _registered_method=True)
+        self.UpdateChild = channel.unary_unary(
+                '/minorprot.registry.v1.RegistryService/UpdateChild',
+                request_serializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.UpdateChildRequest.SerializeToString,
+                response_deserializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.UpdateChildResponse.FromString,
+                _registered_method=True)
+        self.MergeChildren = channel.unary_unary(
+                '/minorprot.registry.v1.RegistryService/MergeChildren',
+                request_serializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.MergeChildrenRequest.SerializeToString,
+                response_deserializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.MergeChildrenResponse.FromString,
+                _registered_method=True)
+        self.UnmergeChildren = channel.unary_unary(
+                '/minorprot.registry.v1.RegistryService/UnmergeChildren',
+                request_serializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.UnmergeChildrenRequest.SerializeToString,
+                response_deserializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.UnmergeChildrenResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer:
@@ -98,6 +113,26 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateChild(self, request, context):
+        """Changes the fields named in update_mask; derived categories are computed again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MergeChildren(self, request, context):
+        """A person merges a duplicate into the record that survives: audited and reversible.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnmergeChildren(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -125,6 +160,21 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.GetCaseFile,
                     request_deserializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.GetCaseFileRequest.FromString,
                     response_serializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.GetCaseFileResponse.SerializeToString,
+            ),
+            'UpdateChild': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateChild,
+                    request_deserializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.UpdateChildRequest.FromString,
+                    response_serializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.UpdateChildResponse.SerializeToString,
+            ),
+            'MergeChildren': grpc.unary_unary_rpc_method_handler(
+                    servicer.MergeChildren,
+                    request_deserializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.MergeChildrenRequest.FromString,
+                    response_serializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.MergeChildrenResponse.SerializeToString,
+            ),
+            'UnmergeChildren': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnmergeChildren,
+                    request_deserializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.UnmergeChildrenRequest.FromString,
+                    response_serializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.UnmergeChildrenResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -263,6 +313,87 @@ class RegistryService:
             '/minorprot.registry.v1.RegistryService/GetCaseFile',
             minorprot_dot_registry_dot_v1_dot_registry__pb2.GetCaseFileRequest.SerializeToString,
             minorprot_dot_registry_dot_v1_dot_registry__pb2.GetCaseFileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateChild(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.registry.v1.RegistryService/UpdateChild',
+            minorprot_dot_registry_dot_v1_dot_registry__pb2.UpdateChildRequest.SerializeToString,
+            minorprot_dot_registry_dot_v1_dot_registry__pb2.UpdateChildResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MergeChildren(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.registry.v1.RegistryService/MergeChildren',
+            minorprot_dot_registry_dot_v1_dot_registry__pb2.MergeChildrenRequest.SerializeToString,
+            minorprot_dot_registry_dot_v1_dot_registry__pb2.MergeChildrenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnmergeChildren(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.registry.v1.RegistryService/UnmergeChildren',
+            minorprot_dot_registry_dot_v1_dot_registry__pb2.UnmergeChildrenRequest.SerializeToString,
+            minorprot_dot_registry_dot_v1_dot_registry__pb2.UnmergeChildrenResponse.FromString,
             options,
             channel_credentials,
             insecure,

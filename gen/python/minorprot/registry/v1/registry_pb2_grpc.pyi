@@ -40,6 +40,11 @@ class RegistryServiceStub:
     """Ranked candidates for what a report knows about a child."""
     GetCaseFile: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetCaseFileRequest, _registry_pb2.GetCaseFileResponse]
     """Reading a case file is audited: the purpose is required."""
+    UpdateChild: _grpc.UnaryUnaryMultiCallable[_registry_pb2.UpdateChildRequest, _registry_pb2.UpdateChildResponse]
+    """Changes the fields named in update_mask; derived categories are computed again."""
+    MergeChildren: _grpc.UnaryUnaryMultiCallable[_registry_pb2.MergeChildrenRequest, _registry_pb2.MergeChildrenResponse]
+    """A person merges a duplicate into the record that survives: audited and reversible."""
+    UnmergeChildren: _grpc.UnaryUnaryMultiCallable[_registry_pb2.UnmergeChildrenRequest, _registry_pb2.UnmergeChildrenResponse]
 
 @_typing.type_check_only
 class RegistryServiceAsyncStub(RegistryServiceStub):
@@ -53,6 +58,11 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     """Ranked candidates for what a report knows about a child."""
     GetCaseFile: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetCaseFileRequest, _registry_pb2.GetCaseFileResponse]  # type: ignore[assignment]
     """Reading a case file is audited: the purpose is required."""
+    UpdateChild: _aio.UnaryUnaryMultiCallable[_registry_pb2.UpdateChildRequest, _registry_pb2.UpdateChildResponse]  # type: ignore[assignment]
+    """Changes the fields named in update_mask; derived categories are computed again."""
+    MergeChildren: _aio.UnaryUnaryMultiCallable[_registry_pb2.MergeChildrenRequest, _registry_pb2.MergeChildrenResponse]  # type: ignore[assignment]
+    """A person merges a duplicate into the record that survives: audited and reversible."""
+    UnmergeChildren: _aio.UnaryUnaryMultiCallable[_registry_pb2.UnmergeChildrenRequest, _registry_pb2.UnmergeChildrenResponse]  # type: ignore[assignment]
 
 class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
     """The classified register (分类台账) and case files (档案) of children in difficulty."""
@@ -93,6 +103,29 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.GetCaseFileResponse, _abc.Awaitable[_registry_pb2.GetCaseFileResponse]]:
         """Reading a case file is audited: the purpose is required."""
+
+    @_abc_1.abstractmethod
+    def UpdateChild(
+        self,
+        request: _registry_pb2.UpdateChildRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.UpdateChildResponse, _abc.Awaitable[_registry_pb2.UpdateChildResponse]]:
+        """Changes the fields named in update_mask; derived categories are computed again."""
+
+    @_abc_1.abstractmethod
+    def MergeChildren(
+        self,
+        request: _registry_pb2.MergeChildrenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.MergeChildrenResponse, _abc.Awaitable[_registry_pb2.MergeChildrenResponse]]:
+        """A person merges a duplicate into the record that survives: audited and reversible."""
+
+    @_abc_1.abstractmethod
+    def UnmergeChildren(
+        self,
+        request: _registry_pb2.UnmergeChildrenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.UnmergeChildrenResponse, _abc.Awaitable[_registry_pb2.UnmergeChildrenResponse]]: ...
 
 def add_RegistryServiceServicer_to_server(servicer: RegistryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
