@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from bench import registry_call
+from bench import registry_call, registry_match, reporting_throughput, survey_import
 
-BENCHMARKS = {"registry_call": registry_call.main}
+BENCHMARKS = {
+    "registry_call": registry_call.main,
+    "reporting_throughput": reporting_throughput.main,
+    "registry_match": registry_match.main,
+    "survey_import": survey_import.main,
+}
 
 
 def main(argv: list[str]) -> int:

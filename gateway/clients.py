@@ -57,6 +57,20 @@ class Backends(Protocol):
 
     def lookup_receipt(self, caller: Caller, receipt_number: str) -> reporting_pb2.LookupReceiptResponse: ...
 
+    def list_link_candidates(self, caller: Caller, report_id: str) -> list[reporting_pb2.LinkCandidate]: ...
+
+    def confirm_link(self, caller: Caller, report_id: str, child_id: str) -> reporting_pb2.Report: ...
+
+    def link_to_new_child(self, caller: Caller, report_id: str) -> reporting_pb2.Report: ...
+
+    def record_milestone(
+        self, caller: Caller, request: reporting_pb2.RecordMilestoneRequest
+    ) -> reporting_pb2.Report: ...
+
+    def give_outcome_notice(self, caller: Caller, report_id: str, text: str) -> reporting_pb2.Report: ...
+
+    def close_report(self, caller: Caller, report_id: str) -> reporting_pb2.Report: ...
+
     def get_case_file(self, caller: Caller, child_id: str, purpose: str) -> registry_pb2.CaseFile: ...
 
     def list_tenants(self, caller: Caller, district_code: str) -> list[registry_pb2.Tenant]: ...
@@ -123,6 +137,33 @@ class GrpcBackends:
         request = reporting_pb2.LookupReceiptRequest(receipt_number=receipt_number)
         reply: reporting_pb2.LookupReceiptResponse = self._call(self._reporting.LookupReceipt, request, caller)
         return reply
+
+    def list_link_candidates(self, caller: Caller, report_id: str) -> list[reporting_pb2.LinkCandidate]:
+        request = reporting_pb2.ListLinkCandidatesRequest(report_id=report_id)
+        return list(self._call(self._reporting.ListLinkCandidates, request, caller).candidates)
+
+    def confirm_link(self, caller: Caller, report_id: str, child_id: str) -> reporting_pb2.Report:
+        request = reporting_pb2.ConfirmLinkRequest(report_id=report_id, child_id=child_id)
+        return self._report(self._reporting.ConfirmLink, request, caller)
+
+    def link_to_new_child(self, caller: Caller, report_id: str) -> reporting_pb2.Report:
+        request = reporting_pb2.LinkToNewChildRequest(report_id=report_id)
+        return self._report(self._reporting.LinkToNewChild, request, caller)
+
+    def record_milestone(self, caller: Caller, request: reporting_pb2.RecordMilestoneRequest) -> reporting_pb2.Report:
+        return self._report(self._reporting.RecordMilestone, request, caller)
+
+    def give_outcome_notice(self, caller: Caller, report_id: str, text: str) -> reporting_pb2.Report:
+        request = reporting_pb2.GiveOutcomeNoticeRequest(report_id=report_id, text=text)
+        return self._report(self._reporting.GiveOutcomeNotice, request, caller)
+
+    def close_report(self, caller: Caller, report_id: str) -> reporting_pb2.Report:
+        return self._report(self._reporting.CloseReport, reporting_pb2.CloseReportRequest(report_id=report_id), caller)
+
+    def _report(self, method: Any, request: Any, caller: Caller) -> reporting_pb2.Report:
+        """For the reporting calls that answer with the report as it now is."""
+        report: reporting_pb2.Report = self._call(method, request, caller).report
+        return report
 
     def get_case_file(self, caller: Caller, child_id: str, purpose: str) -> registry_pb2.CaseFile:
         request = registry_pb2.GetCaseFileRequest(child_id=child_id, purpose=purpose)

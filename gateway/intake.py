@@ -151,6 +151,15 @@ class _Reader:
         return [member.value for member in (self.enum(kind, str(v), field) for v in items if v) if member]
 
 
+def moment(value: str, field: str) -> timestamp_pb2.Timestamp:
+    """A date and time from a form or the API (Beijing time unless it has an offset); raises `InvalidInput`."""
+    read = _Reader()
+    stamp = read.moment(value, field)
+    if stamp is None:
+        raise InvalidInput(read.violations)
+    return stamp
+
+
 def build_request(payload: Mapping[str, Any], *, default_division: str) -> reporting_pb2.SubmitReportRequest:
     """Raises `InvalidInput` for what cannot be parsed; the reporting service validates the rest."""
     read = _Reader()

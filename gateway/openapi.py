@@ -7,6 +7,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
+from gateway.handling import MILESTONES
 from services.reporting.domain.model import AgencyKind, Channel, Fact, ReporterRole, Sex, SituationType
 
 
@@ -75,6 +76,73 @@ def document() -> dict[str, Any]:
             },
             "/api/v1/reports/{report_id}": {
                 "get": {"summary": "One report", "parameters": [_path("report_id")], "responses": _ok(_OBJECT)}
+            },
+            "/api/v1/reports/{report_id}/candidates": {
+                "get": {
+                    "summary": "Children of the register who may be the report's child (for linking)",
+                    "parameters": [_path("report_id")],
+                    "responses": _ok(
+                        {"type": "object", "properties": {"candidates": {"type": "array", "items": _OBJECT}}}
+                    ),
+                }
+            },
+            "/api/v1/reports/{report_id}/link": {
+                "post": {
+                    "summary": "Link the report to a child: one of the register (child_id) or a new one (new_child)",
+                    "parameters": [_path("report_id")],
+                    "requestBody": {
+                        "required": True,
+                        **_json(
+                            {
+                                "type": "object",
+                                "properties": {"child_id": _STRING, "new_child": {"type": "boolean"}},
+                            }
+                        ),
+                    },
+                    "responses": _ok(_OBJECT),
+                }
+            },
+            "/api/v1/reports/{report_id}/milestones": {
+                "post": {
+                    "summary": "Record a milestone of the time limits",
+                    "parameters": [_path("report_id")],
+                    "requestBody": {
+                        "required": True,
+                        **_json(
+                            {
+                                "type": "object",
+                                "required": ["milestone"],
+                                "properties": {
+                                    "milestone": {"type": "string", "enum": list(MILESTONES)},
+                                    "completed_at": {
+                                        "type": "string",
+                                        "description": "ISO 8601, when it happened if not now; Beijing time "
+                                        "without an offset",
+                                    },
+                                },
+                            }
+                        ),
+                    },
+                    "responses": _ok(_OBJECT),
+                }
+            },
+            "/api/v1/reports/{report_id}/outcome-notice": {
+                "post": {
+                    "summary": "The outcome the reporter sees with the receipt (no child or family data)",
+                    "parameters": [_path("report_id")],
+                    "requestBody": {
+                        "required": True,
+                        **_json({"type": "object", "required": ["text"], "properties": {"text": _STRING}}),
+                    },
+                    "responses": _ok(_OBJECT),
+                }
+            },
+            "/api/v1/reports/{report_id}/close": {
+                "post": {
+                    "summary": "Close the report (an outcome notice is required first)",
+                    "parameters": [_path("report_id")],
+                    "responses": _ok(_OBJECT),
+                }
             },
             "/api/v1/children/{child_id}/case-file": {
                 "get": {

@@ -15,6 +15,7 @@ from minorprot.referral.v1 import referral_pb2
 from minorprot.registry.v1 import registry_pb2
 from minorprot.reporting.v1 import reporting_pb2
 
+from gateway.handling import MILESTONES
 from gateway.intake import CHINA_TIME
 from services.reporting.domain.model import Channel, Fact, ReportStatus, SituationType, Urgency
 
@@ -85,6 +86,36 @@ def report(value: reporting_pb2.Report) -> dict[str, Any]:
         ),
         "triage_reasons": list(value.triage_reasons),
         "attention_reason": value.attention_reason,
+        "group_id": value.group_id,
+        "deadlines": [deadline(d) for d in value.deadlines],
+        "outcome_notice": value.outcome_notice,
+    }
+
+
+def deadline(value: reporting_pb2.MilestoneDeadline) -> dict[str, Any]:
+    code = _code(reporting_pb2.Milestone.Name(value.milestone), "MILESTONE_")
+    label = MILESTONES[code][1] if code in MILESTONES else code
+    return {
+        "milestone": {"code": code, "label": label},
+        "due_at": when(value.due_at),
+        "completed_at": when(value.completed_at),
+        "breached": value.breached,
+    }
+
+
+def candidate(value: reporting_pb2.LinkCandidate) -> dict[str, Any]:
+    sex = _code(common_pb2.Sex.Name(value.sex), "SEX_")
+    return {
+        "child_id": value.child_id,
+        "score": round(value.score, 3),
+        "reasons": list(value.reasons),
+        "name": value.name,
+        "sex": {"code": sex, "label": SEX_LABELS.get(sex, sex)},
+        "birth_date": day(value.birth_date),
+        "identity_number_masked": value.identity_number_masked,
+        "residence_division_code": value.residence_division_code,
+        "school": value.school,
+        "provisional": value.provisional,
     }
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, abort, jsonify, request
 from werkzeug.wrappers import Response
 
-from gateway import intake, openapi, presenters, public, roles
+from gateway import handling, intake, openapi, presenters, public, roles
 from gateway.accounts import LoginFailed, LoginThrottled
 from gateway.limits import LOGIN_FAILURES
 from gateway.security import (
@@ -96,6 +96,52 @@ def submit_report() -> Reply:
 def get_report(report_id: str) -> Reply:
     require_role(roles.REPORT_READERS)
     return presenters.report(components().backends.get_report(caller(), report_id))
+
+
+@bp.route("/reports/<report_id>/candidates")
+@login_required
+def link_candidates(report_id: str) -> Reply:
+    require_role(roles.REPORT_READERS)
+    found = components().backends.list_link_candidates(caller(), report_id)
+    return {"candidates": [presenters.candidate(c) for c in found]}
+
+
+@bp.route("/reports/<report_id>/link", methods=["POST"])
+@login_required
+def link(report_id: str) -> Reply:
+    """`{"child_id": ...}` confirms a child of the register; `{"new_child": true}` registers a new one."""
+    require_role(roles.REPORT_READERS)
+    body = _body()
+    backends = components().backends
+    if body.get("new_child") is True:
+        return presenters.report(backends.link_to_new_child(caller(), report_id))
+    child_id = str(body.get("child_id", "")).strip()
+    if not child_id:
+        raise InvalidInput.single("child_id", "give a child_id, or new_child: true")
+    return presenters.report(backends.confirm_link(caller(), report_id, child_id))
+
+
+@bp.route("/reports/<report_id>/milestones", methods=["POST"])
+@login_required
+def record_milestone(report_id: str) -> Reply:
+    require_role(roles.REPORT_READERS)
+    request_pb = handling.milestone_request(report_id, _body())
+    return presenters.report(components().backends.record_milestone(caller(), request_pb))
+
+
+@bp.route("/reports/<report_id>/outcome-notice", methods=["POST"])
+@login_required
+def outcome_notice(report_id: str) -> Reply:
+    require_role(roles.REPORT_READERS)
+    text = str(_body().get("text", ""))
+    return presenters.report(components().backends.give_outcome_notice(caller(), report_id, text))
+
+
+@bp.route("/reports/<report_id>/close", methods=["POST"])
+@login_required
+def close_report(report_id: str) -> Reply:
+    require_role(roles.REPORT_READERS)
+    return presenters.report(components().backends.close_report(caller(), report_id))
 
 
 @bp.route("/children/<child_id>/case-file")

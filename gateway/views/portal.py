@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from gateway import intake, presenters, roles
+from gateway import handling, intake, presenters, roles
 from gateway.accounts import User
 from gateway.clients import BackendError
 from gateway.security import caller, components, current_user, login_required, require_role
@@ -106,7 +106,54 @@ def reports() -> Page:
 def report(report_id: str) -> Page:
     require_role(roles.REPORT_READERS)
     found = components().backends.get_report(caller(), report_id)
-    return render_template("report.html", report=presenters.report(found))
+    return render_template(
+        "report.html",
+        report=presenters.report(found),
+        milestones=handling.MILESTONE_CHOICES,
+        now=intake.now_for_form(),
+    )
+
+
+# Handling a report: each form posts here and comes back to the report (errors are shown as error pages).
+
+
+@bp.route("/reports/<report_id>/link", methods=["GET", "POST"])
+@login_required
+def link(report_id: str) -> Page:
+    require_role(roles.REPORT_READERS)
+    backends = components().backends
+    if request.method == "GET":
+        candidates = [presenters.candidate(c) for c in backends.list_link_candidates(caller(), report_id)]
+        return render_template("link.html", report_id=report_id, candidates=candidates)
+    if request.form.get("new_child"):
+        backends.link_to_new_child(caller(), report_id)
+    else:
+        backends.confirm_link(caller(), report_id, request.form.get("child_id", "").strip())
+    return redirect(url_for("portal.report", report_id=report_id))
+
+
+@bp.route("/reports/<report_id>/milestones", methods=["POST"])
+@login_required
+def record_milestone(report_id: str) -> Response:
+    require_role(roles.REPORT_READERS)
+    components().backends.record_milestone(caller(), handling.milestone_request(report_id, request.form))
+    return redirect(url_for("portal.report", report_id=report_id))
+
+
+@bp.route("/reports/<report_id>/outcome-notice", methods=["POST"])
+@login_required
+def outcome_notice(report_id: str) -> Response:
+    require_role(roles.REPORT_READERS)
+    components().backends.give_outcome_notice(caller(), report_id, request.form.get("text", ""))
+    return redirect(url_for("portal.report", report_id=report_id))
+
+
+@bp.route("/reports/<report_id>/close", methods=["POST"])
+@login_required
+def close_report(report_id: str) -> Response:
+    require_role(roles.REPORT_READERS)
+    components().backends.close_report(caller(), report_id)
+    return redirect(url_for("portal.report", report_id=report_id))
 
 
 @bp.route("/children/<child_id>/case-file", methods=["GET", "POST"])

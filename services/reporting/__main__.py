@@ -13,7 +13,7 @@ from services.reporting.settings import load_settings
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.reporting")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="run the gRPC server and the outbox relay")
+    commands.add_parser("serve", help="run the gRPC server, the outbox relay and the deadline checker")
     commands.add_parser("migrate", help="apply the database migrations (owner role)")
     args = parser.parse_args(argv)
     if args.command == "migrate":
@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     settings = load_settings()
     runtime.start_observability(settings.common)
-    runtime.serve(bootstrap.definition(settings))
+    bootstrap.server(settings).serve_until_signalled()
     return 0
 
 

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
-from platform_runtime.db import Database
+from collections.abc import Callable
+from datetime import datetime
+
+from platform_runtime.db import Database, utcnow
+from platform_runtime.grpc_server import GrpcServer
 from platform_runtime.pii import BlindIndex, FieldCipher
-from platform_runtime.service import ServiceDefinition
+from platform_runtime.service import ServiceDefinition, build
 from services.reporting.adapters.orm import metadata
 from services.reporting.adapters.registry_client import GrpcChildDirectory
 from services.reporting.entrypoints import grpc_api
+from services.reporting.entrypoints.deadline_checker import deadline_checker
 from services.reporting.service_layer.ports import ChildDirectory
 from services.reporting.service_layer.services import ReportingService
 from services.reporting.settings import ReportingSettings
 
 
 def build_service(
-    settings: ReportingSettings, database: Database | None = None, children: ChildDirectory | None = None
+    settings: ReportingSettings,
+    database: Database | None = None,
+    children: ChildDirectory | None = None,
+    *,
+    now: Callable[[], datetime] = utcnow,
 ) -> ReportingService:
     return ReportingService(
         database or Database.connect(settings.common.database_url, metadata),
@@ -23,15 +32,28 @@ def build_service(
         children or GrpcChildDirectory(settings.registry_target),
         auto_link_threshold=settings.auto_link_threshold,
         receipt_lookups_per_minute=settings.receipt_lookups_per_minute,
+        now=now,
     )
 
 
-def definition(settings: ReportingSettings) -> ServiceDefinition:
-    database = Database.connect(settings.common.database_url, metadata)
-    service = build_service(settings, database)
+def _definition(settings: ReportingSettings, database: Database, service: ReportingService) -> ServiceDefinition:
     return ServiceDefinition(
         settings=settings.common,
         database=database,
         register=grpc_api.register(service),
         public_methods=grpc_api.PUBLIC_METHODS,
     )
+
+
+def definition(settings: ReportingSettings) -> ServiceDefinition:
+    database = Database.connect(settings.common.database_url, metadata)
+    return _definition(settings, database, build_service(settings, database))
+
+
+def server(settings: ReportingSettings, *, now: Callable[[], datetime] = utcnow) -> GrpcServer:
+    """The whole process: gRPC, the outbox relay (the runtime's) and the deadline checker (ours)."""
+    database = Database.connect(settings.common.database_url, metadata)
+    service = build_service(settings, database, now=now)
+    built = build(_definition(settings, database, service))
+    built.workers.append(deadline_checker(service, settings.deadline_check_seconds))
+    return built

@@ -19,6 +19,8 @@ class ReportingSettings:
     # A candidate scoring at least this is linked without asking a person.
     auto_link_threshold: float
     receipt_lookups_per_minute: int
+    # How often missed time limits are looked for (and announced as DeadlineBreached).
+    deadline_check_seconds: int
 
 
 def load_settings(env: EnvReader | None = None) -> ReportingSettings:
@@ -38,6 +40,7 @@ def load_settings(env: EnvReader | None = None) -> ReportingSettings:
         registry_target=env.required("REGISTRY_TARGET"),
         auto_link_threshold=env.parsed("AUTO_LINK_THRESHOLD", threshold, 0.9),
         receipt_lookups_per_minute=env.integer("RECEIPT_LOOKUPS_PER_MINUTE", 10, minimum=1, maximum=10_000),
+        deadline_check_seconds=env.integer("DEADLINE_CHECK_SECONDS", 30, minimum=1, maximum=3600),
     )
     env.done()
     return settings

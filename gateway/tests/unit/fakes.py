@@ -80,6 +80,41 @@ class FakeBackends:
             receipt_number=RECEIPT, received_at=stamp(), status="已受理", outcome_notice=""
         )
 
+    def list_link_candidates(self, caller: Caller, report_id: str) -> list[reporting_pb2.LinkCandidate]:
+        self._record("list_link_candidates", caller, report_id)
+        self.get_report(caller, report_id)
+        return [reporting_pb2.LinkCandidate(child_id="c7", score=0.74, reasons=["姓名相同 same name"], name="张小明")]
+
+    def confirm_link(self, caller: Caller, report_id: str, child_id: str) -> reporting_pb2.Report:
+        self._record("confirm_link", caller, (report_id, child_id))
+        return self._change(caller, report_id, status="linked", child_id=child_id)
+
+    def link_to_new_child(self, caller: Caller, report_id: str) -> reporting_pb2.Report:
+        self._record("link_to_new_child", caller, report_id)
+        return self._change(caller, report_id, status="linked", child_id="new-child")
+
+    def record_milestone(self, caller: Caller, request: reporting_pb2.RecordMilestoneRequest) -> reporting_pb2.Report:
+        self._record("record_milestone", caller, request)
+        report = self.get_report(caller, request.report_id)
+        report.deadlines.add(milestone=request.milestone, due_at=stamp(), completed_at=stamp())
+        return report
+
+    def give_outcome_notice(self, caller: Caller, report_id: str, text: str) -> reporting_pb2.Report:
+        self._record("give_outcome_notice", caller, (report_id, text))
+        return self._change(caller, report_id, outcome_notice=text)
+
+    def close_report(self, caller: Caller, report_id: str) -> reporting_pb2.Report:
+        self._record("close_report", caller, report_id)
+        if not self.get_report(caller, report_id).outcome_notice:
+            raise BackendError("FAILED_PRECONDITION", "give an outcome notice before closing the report")
+        return self._change(caller, report_id, status="closed")
+
+    def _change(self, caller: Caller, report_id: str, **fields: str) -> reporting_pb2.Report:
+        report = self.get_report(caller, report_id)
+        for name, value in fields.items():
+            setattr(report, name, value)
+        return report
+
     def get_case_file(self, caller: Caller, child_id: str, purpose: str) -> registry_pb2.CaseFile:
         self._record("get_case_file", caller, (child_id, purpose))
         if len(purpose) < 4:

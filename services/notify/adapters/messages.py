@@ -8,8 +8,9 @@ from google.protobuf import timestamp_pb2
 from minorprot.notify.v1 import notify_pb2
 from minorprot.referral.v1 import events_pb2 as referral_events
 from minorprot.reporting.v1 import events_pb2 as reporting_events
+from minorprot.reporting.v1 import reporting_pb2
 
-from services.notify.domain.templates import DeclaredCrisis, OpenedReferral, Priority
+from services.notify.domain.templates import BreachedDeadline, DeclaredCrisis, OpenedReferral, Priority
 from services.notify.service_layer.views import NotificationView
 
 PRIORITY = {
@@ -44,6 +45,17 @@ def declared_crisis(event: reporting_events.CrisisDeclared) -> DeclaredCrisis:
         situation_types=tuple(event.situation_types),
         reasons=tuple(event.reasons),
         required_actions=tuple(event.required_actions),
+    )
+
+
+def breached_deadline(event: reporting_events.DeadlineBreached) -> BreachedDeadline:
+    return BreachedDeadline(
+        report_id=event.report_id,
+        # MILESTONE_FIRST_CONTACT -> first_contact
+        milestone=reporting_pb2.Milestone.Name(event.milestone).removeprefix("MILESTONE_").lower(),
+        crisis=event.urgency == reporting_pb2.URGENCY_CRISIS,
+        due_at=event.due_at.ToDatetime(tzinfo=UTC),
+        completed_at=event.completed_at.ToDatetime(tzinfo=UTC) if event.HasField("completed_at") else None,
     )
 
 

@@ -8,6 +8,9 @@ from platform_runtime.auth import Role
 # A new referral is the caseworkers' work; a crisis also needs the town's administrator at once.
 REFERRAL_OPENED_ROLES: tuple[Role, ...] = (Role.CASEWORKER,)
 CRISIS_DECLARED_ROLES: tuple[Role, ...] = (Role.CASEWORKER, Role.TOWN_ADMIN)
+# A missed time limit is the caseworkers' to catch up; for a crisis the town's administrator must know too.
+DEADLINE_BREACHED_ROLES: tuple[Role, ...] = (Role.CASEWORKER,)
+CRISIS_DEADLINE_BREACHED_ROLES: tuple[Role, ...] = (Role.CASEWORKER, Role.TOWN_ADMIN)
 # A member of the public has a receipt, not an inbox.
 INBOX_ROLES = frozenset(Role) - {Role.PUBLIC}
 

@@ -14,6 +14,13 @@ from enum import StrEnum
 # Times people read are Beijing time (China has no DST).
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 
+# The milestones of the contract (`reporting.v1.Milestone`), as staff name them.
+MILESTONE_LABELS = {
+    "acknowledge": "受理确认 acknowledge",
+    "first_contact": "首次接触儿童 first contact",
+    "assessment": "评估 assessment",
+}
+
 # The crisis actions of the contract (`reporting.v1.CrisisDeclared.required_actions`), as staff name them.
 ACTION_LABELS = {
     "notify_township_duty_officer": "立即通知乡镇(街道)值班人员",
@@ -45,6 +52,15 @@ class OpenedReferral:
     reason: str
     due_at: datetime
     urgent: bool
+
+
+@dataclass(frozen=True)
+class BreachedDeadline:
+    report_id: str
+    milestone: str  # acknowledge, first_contact, assessment
+    crisis: bool
+    due_at: datetime
+    completed_at: datetime | None  # None: still not reached
 
 
 @dataclass(frozen=True)
@@ -92,4 +108,18 @@ def crisis_declared(crisis: DeclaredCrisis) -> Content:
         priority=Priority.CRISIS,
         subject_type="report",
         subject_id=crisis.report_id,
+    )
+
+
+def deadline_breached(breach: BreachedDeadline) -> Content:
+    milestone = MILESTONE_LABELS.get(breach.milestone, breach.milestone)
+    done = f"{_beijing(breach.completed_at)} (超时完成 reached late)" if breach.completed_at else "尚未完成 not yet"
+    return Content(
+        title=f"办理超时 Deadline missed: {milestone}",
+        body=(
+            f"期限 due: {_beijing(breach.due_at)} (北京时间)\n完成 reached: {done}\n发现报告 report: {breach.report_id}"
+        ),
+        priority=Priority.CRISIS if breach.crisis else Priority.URGENT,
+        subject_type="report",
+        subject_id=breach.report_id,
     )

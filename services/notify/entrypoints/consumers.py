@@ -38,6 +38,10 @@ def consumers(service: NotifyService) -> list[ConsumerSpec]:
         event = _event(envelope, reporting_events.CrisisDeclared)
         service.crisis_declared(uow, messages.declared_crisis(event))
 
+    def deadline_breached(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
+        event = _event(envelope, reporting_events.DeadlineBreached)
+        service.deadline_breached(uow, messages.breached_deadline(event))
+
     return [
         ConsumerSpec(
             group_id=GROUP,
@@ -45,6 +49,7 @@ def consumers(service: NotifyService) -> list[ConsumerSpec]:
             handlers={
                 referral_events.ReferralOpened.DESCRIPTOR.full_name: referral_opened,
                 reporting_events.CrisisDeclared.DESCRIPTOR.full_name: crisis_declared,
+                reporting_events.DeadlineBreached.DESCRIPTOR.full_name: deadline_breached,
             },
         )
     ]

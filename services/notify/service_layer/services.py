@@ -1,6 +1,6 @@
 """The notify use cases: notifications from other services' events, and the caller's inbox.
 
-Consumers call `referral_opened` / `crisis_declared` inside their unit of work (they commit). Every
+Consumers call `referral_opened` / `crisis_declared` / `deadline_breached` inside their unit of work (they commit). Every
 notification created is announced on `notify.delivery`, in the same transaction, through the outbox.
 """
 
@@ -21,7 +21,7 @@ from platform_runtime.topics import NOTIFY_DELIVERY
 from services.notify.adapters import messages
 from services.notify.adapters.orm import NotificationRecord
 from services.notify.domain import recipients, templates
-from services.notify.domain.templates import Content, DeclaredCrisis, OpenedReferral, Priority
+from services.notify.domain.templates import BreachedDeadline, Content, DeclaredCrisis, OpenedReferral, Priority
 from services.notify.service_layer.views import NotificationView
 
 IN_APP = "in_app"
@@ -41,6 +41,10 @@ class NotifyService:
 
     def crisis_declared(self, uow: UnitOfWork, crisis: DeclaredCrisis) -> list[NotificationView]:
         return self._notify(uow, templates.crisis_declared(crisis), recipients.CRISIS_DECLARED_ROLES)
+
+    def deadline_breached(self, uow: UnitOfWork, breach: BreachedDeadline) -> list[NotificationView]:
+        roles = recipients.CRISIS_DEADLINE_BREACHED_ROLES if breach.crisis else recipients.DEADLINE_BREACHED_ROLES
+        return self._notify(uow, templates.deadline_breached(breach), roles)
 
     def _notify(self, uow: UnitOfWork, content: Content, roles: Iterable[Role]) -> list[NotificationView]:
         created = []

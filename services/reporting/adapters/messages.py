@@ -8,8 +8,9 @@ from typing import TypeVar
 
 from google.protobuf import timestamp_pb2
 from minorprot.common.v1 import common_pb2
-from minorprot.reporting.v1 import reporting_pb2
+from minorprot.reporting.v1 import events_pb2, reporting_pb2
 
+from services.reporting.domain.deadlines import Breach, Deadline, Milestone
 from services.reporting.domain.errors import InvalidInput, Violation
 from services.reporting.domain.model import (
     AgencyKind,
@@ -26,6 +27,8 @@ from services.reporting.domain.model import (
     Urgency,
 )
 from services.reporting.domain.receipts import ReporterView
+from services.reporting.service_layer.ports import ChildCandidate
+from services.reporting.service_layer.views import StoredReport
 
 E = TypeVar("E", bound=Enum)
 
@@ -47,12 +50,22 @@ URGENCY = {
 }
 SEX = {common_pb2.SEX_MALE: Sex.MALE, common_pb2.SEX_FEMALE: Sex.FEMALE}
 SEX_TO_PROTO = {value: key for key, value in SEX.items()}
+MILESTONE = {
+    reporting_pb2.MILESTONE_ACKNOWLEDGE: Milestone.ACKNOWLEDGE,
+    reporting_pb2.MILESTONE_FIRST_CONTACT: Milestone.FIRST_CONTACT,
+    reporting_pb2.MILESTONE_ASSESSMENT: Milestone.ASSESSMENT,
+}
+MILESTONE_TO_PROTO = {value: key for key, value in MILESTONE.items()}
 
 
 def _timestamp(value: datetime) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
     stamp.FromDatetime(value)
     return stamp
+
+
+def _proto_date(value: date | None) -> common_pb2.Date | None:
+    return common_pb2.Date(year=value.year, month=value.month, day=value.day) if value else None
 
 
 def _date(value: common_pb2.Date, field: str, violations: list[Violation]) -> date | None:
@@ -121,6 +134,63 @@ def submission(request: reporting_pb2.SubmitReportRequest) -> Submission:
     )
 
 
+def milestone(value: reporting_pb2.Milestone.ValueType) -> Milestone:
+    found = MILESTONE.get(value)
+    if found is None:
+        raise InvalidInput.single("milestone", "is required: acknowledge, first_contact or assessment")
+    return found
+
+
+def optional_time(stamp: timestamp_pb2.Timestamp, present: bool) -> datetime | None:
+    return stamp.ToDatetime(tzinfo=UTC) if present else None
+
+
+def deadline(value: Deadline, now: datetime) -> reporting_pb2.MilestoneDeadline:
+    message = reporting_pb2.MilestoneDeadline(
+        milestone=MILESTONE_TO_PROTO[value.milestone],
+        due_at=_timestamp(value.due_at),
+        breached=value.breach(now) is not None,
+    )
+    if value.completed_at is not None:
+        message.completed_at.CopyFrom(_timestamp(value.completed_at))
+    return message
+
+
+def stored_report(stored: StoredReport, *, reporter: bool) -> reporting_pb2.Report:
+    message = report(stored.report, stored.reasons, stored.crisis, reporter=reporter)
+    message.deadlines.extend(deadline(d, stored.as_of) for d in stored.deadlines)
+    return message
+
+
+def candidate(value: ChildCandidate) -> reporting_pb2.LinkCandidate:
+    return reporting_pb2.LinkCandidate(
+        child_id=value.child_id,
+        score=value.score,
+        reasons=list(value.reasons),
+        name=value.name,
+        sex=SEX_TO_PROTO.get(value.sex, common_pb2.SEX_UNKNOWN) if value.sex else common_pb2.SEX_UNKNOWN,
+        birth_date=_proto_date(value.birth_date),
+        identity_number_masked=value.identity_number_masked,
+        residence_division_code=value.residence_division_code,
+        school=value.school,
+        provisional=value.provisional,
+    )
+
+
+def deadline_breached(value: Report, breach: Breach) -> events_pb2.DeadlineBreached:
+    event = events_pb2.DeadlineBreached(
+        report_id=value.report_id,
+        child_id=value.child_id or "",
+        milestone=MILESTONE_TO_PROTO[breach.milestone],
+        urgency=URGENCY[value.urgency] if value.urgency else reporting_pb2.URGENCY_UNSPECIFIED,
+        due_at=_timestamp(breach.due_at),
+        division_code=value.submission.place.division_code,
+    )
+    if breach.completed_at is not None:
+        event.completed_at.CopyFrom(_timestamp(breach.completed_at))
+    return event
+
+
 def report(
     value: Report, reasons: tuple[str, ...] | list[str], crisis: bool, *, reporter: bool
 ) -> reporting_pb2.Report:
@@ -137,11 +207,7 @@ def report(
         child=reporting_pb2.ChildDescription(
             name=child.name or "",
             sex=SEX_TO_PROTO.get(child.sex, common_pb2.SEX_UNKNOWN) if child.sex else common_pb2.SEX_UNKNOWN,
-            birth_date=(
-                common_pb2.Date(year=child.birth_date.year, month=child.birth_date.month, day=child.birth_date.day)
-                if child.birth_date
-                else None
-            ),
+            birth_date=_proto_date(child.birth_date),
             approximate_age=child.approximate_age or 0,
             description=child.description or "",
             school=child.school or "",
@@ -158,6 +224,7 @@ def report(
         facts=sorted(f.value for f in sub.facts),
         attention_reason=value.attention_reason or "",
         group_id=value.group_id or "",
+        outcome_notice=value.outcome_notice or "",
     )
     if reporter and sub.reporter is not None:
         message.reporter.CopyFrom(

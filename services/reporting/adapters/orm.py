@@ -74,6 +74,22 @@ class TriageRuleSetRecord(Base):
     __table_args__ = (Index("ux_rule_set_version", "tenant_id", "version", unique=True),)
 
 
-TENANT_TABLES = ("reports", "triage_rule_sets", "outbox", "inbox")
+class DeadlineRecord(Base):
+    """A report's time limit for one milestone (acknowledge, first contact, assessment), set at triage."""
+
+    __tablename__ = "report_deadlines"
+    report_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    milestone: Mapped[str] = mapped_column(String(20), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(12))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    completed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # Set when DeadlineBreached was written to the outbox: a breach is announced once.
+    breach_raised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # The periodic check asks for open, unannounced deadlines of one town that are past due.
+    __table_args__ = (Index("ix_report_deadlines_open", "tenant_id", "completed_at", "breach_raised_at", "due_at"),)
+
+
+TENANT_TABLES = ("reports", "report_deadlines", "triage_rule_sets", "outbox", "inbox")
 
 add_messaging_tables(metadata)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import grpc
 from minorprot.common.v1 import common_pb2
 from minorprot.registry.v1 import registry_pb2, registry_pb2_grpc
@@ -11,12 +13,33 @@ from services.reporting.domain.model import ChildInfo, Place, Sex
 from services.reporting.service_layer.ports import ChildCandidate, ChildDirectoryUnavailable
 
 _SEX = {Sex.MALE: common_pb2.SEX_MALE, Sex.FEMALE: common_pb2.SEX_FEMALE}
+_SEX_FROM_PROTO = {value: key for key, value in _SEX.items()}
 TIMEOUT_SECONDS = 5.0
 
 
 def _date(child: ChildInfo) -> common_pb2.Date:
     born = child.birth_date
     return common_pb2.Date(year=born.year, month=born.month, day=born.day) if born else common_pb2.Date()
+
+
+def _from_date(value: common_pb2.Date) -> date | None:
+    return date(value.year, value.month, value.day) if value.year else None
+
+
+def _candidate(found: registry_pb2.MatchCandidate) -> ChildCandidate:
+    child = found.child
+    return ChildCandidate(
+        child_id=child.child_id,
+        score=found.score,
+        reasons=tuple(found.reasons),
+        name=child.legal_name,
+        sex=_SEX_FROM_PROTO.get(child.sex),
+        birth_date=_from_date(child.birth_date),
+        identity_number_masked=child.identity_number_masked,
+        residence_division_code=child.residence_division_code,
+        school=child.school,
+        provisional=child.provisional,
+    )
 
 
 class GrpcChildDirectory:
@@ -38,7 +61,7 @@ class GrpcChildDirectory:
             reply = self._stub.MatchChild(request, timeout=TIMEOUT_SECONDS)
         except grpc.RpcError as exc:
             raise ChildDirectoryUnavailable(f"registry MatchChild failed: {exc.code().name}") from exc
-        return [ChildCandidate(c.child.child_id, c.score, tuple(c.reasons)) for c in reply.candidates]
+        return [_candidate(c) for c in reply.candidates]
 
     def register_provisional(self, child: ChildInfo, place: Place) -> str:
         request = registry_pb2.RegisterChildRequest(
@@ -56,4 +79,14 @@ class GrpcChildDirectory:
             reply = self._stub.RegisterChild(request, timeout=TIMEOUT_SECONDS)
         except grpc.RpcError as exc:
             raise ChildDirectoryUnavailable(f"registry RegisterChild failed: {exc.code().name}") from exc
+        return str(reply.child.child_id)
+
+    def current_id(self, child_id: str) -> str | None:
+        try:
+            reply = self._stub.GetChild(registry_pb2.GetChildRequest(child_id=child_id), timeout=TIMEOUT_SECONDS)
+        except grpc.RpcError as exc:
+            if exc.code() is grpc.StatusCode.NOT_FOUND:
+                return None
+            raise ChildDirectoryUnavailable(f"registry GetChild failed: {exc.code().name}") from exc
+        # A merged record answers with the record that survives it.
         return str(reply.child.child_id)

@@ -1,8 +1,9 @@
-"""Reports in and out of the database: the domain's Report <-> the encrypted row."""
+"""Reports in and out of the database: the domain's Report <-> the encrypted row, and its deadlines."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Any
@@ -11,7 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from platform_runtime.pii import FieldCipher
-from services.reporting.adapters.orm import ReportRecord
+from services.reporting.adapters.orm import DeadlineRecord, ReportRecord
+from services.reporting.domain.deadlines import Deadline, Milestone
 from services.reporting.domain.model import (
     AgencyKind,
     Channel,
@@ -125,6 +127,44 @@ class ReportRepository:
         row.group_id = report.group_id
         row.attention_reason = report.attention_reason
         row.outcome_notice = report.outcome_notice
+
+    # -- deadlines --------------------------------------------------------------------------------------------
+
+    def add_deadlines(self, report_id: str, deadlines: Iterable[Deadline]) -> None:
+        for deadline in deadlines:
+            self._session.add(
+                DeadlineRecord(
+                    report_id=report_id,
+                    milestone=deadline.milestone.value,
+                    tenant_id=self._tenant,
+                    # UTC, because SQLite stores a time without its offset (working-day limits are in Beijing time).
+                    due_at=deadline.due_at.astimezone(UTC),
+                )
+            )
+
+    def deadline_records(self, report_ids: Iterable[str], *, lock: bool = False) -> list[DeadlineRecord]:
+        """Locked (FOR UPDATE on PostgreSQL) when the caller may announce a breach, so only one does."""
+        query = (
+            select(DeadlineRecord)
+            .where(DeadlineRecord.tenant_id == self._tenant, DeadlineRecord.report_id.in_(list(report_ids)))
+            .order_by(DeadlineRecord.report_id, DeadlineRecord.due_at)
+        )
+        return list(self._session.scalars(query.with_for_update() if lock else query))
+
+    def deadlines(self, report_ids: Iterable[str]) -> dict[str, tuple[Deadline, ...]]:
+        found: dict[str, list[Deadline]] = {}
+        for row in self.deadline_records(report_ids):
+            found.setdefault(row.report_id, []).append(deadline_of(row))
+        return {report_id: tuple(deadlines) for report_id, deadlines in found.items()}
+
+
+def deadline_of(row: DeadlineRecord) -> Deadline:
+    return Deadline(
+        milestone=Milestone(row.milestone),
+        due_at=_aware(row.due_at),
+        completed_at=_aware(row.completed_at) if row.completed_at else None,
+        breach_raised=row.breach_raised_at is not None,
+    )
 
 
 def _child_to_json(child: ChildInfo) -> dict[str, Any]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from enum import Enum
 
+from services.reporting.domain.errors import InvalidInput
 from services.reporting.domain.model import CHINA_STANDARD_TIME, Urgency
 
 
@@ -30,6 +31,8 @@ class TimeLimit:
 
 
 TimeLimits = Mapping[Urgency, Mapping[Milestone, TimeLimit]]
+# A milestone entered a moment after it happened on a phone whose clock runs ahead is not in the future.
+CLOCK_SKEW_ALLOWANCE = timedelta(minutes=5)
 
 DEFAULT_TIME_LIMITS: TimeLimits = {
     Urgency.CRISIS: {
@@ -110,6 +113,60 @@ class Breach:
     overdue_by: timedelta
 
 
+@dataclass(frozen=True)
+class Deadline:
+    """One milestone of one report: when it is due, when it was reached, whether its breach was announced."""
+
+    milestone: Milestone
+    due_at: datetime
+    completed_at: datetime | None = None
+    breach_raised: bool = False
+
+    def breach(self, now: datetime) -> Breach | None:
+        """Missed as of `now`: still open after its due time, or reached late. Reached exactly when due is on time."""
+        if self.completed_at is None:
+            return Breach(self.milestone, self.due_at, None, now - self.due_at) if now > self.due_at else None
+        if self.completed_at > self.due_at:
+            return Breach(self.milestone, self.due_at, self.completed_at, self.completed_at - self.due_at)
+        return None
+
+    def breach_to_raise(self, now: datetime) -> Breach | None:
+        """The breach, unless it was already announced: each report's milestone raises at most one."""
+        return None if self.breach_raised else self.breach(now)
+
+
+def deadlines_for(
+    received_at: datetime,
+    urgency: Urgency,
+    calendar: WorkingCalendar = WEEKDAYS_ONLY,
+    limits: TimeLimits = DEFAULT_TIME_LIMITS,
+) -> tuple[Deadline, ...]:
+    return tuple(Deadline(m, due) for m, due in due_times(received_at, urgency, calendar, limits).items())
+
+
+def reach(
+    deadlines: Iterable[Deadline], milestone: Milestone, at: datetime, *, received_at: datetime, now: datetime
+) -> tuple[Deadline, ...]:
+    """Record `milestone` reached at `at`; raises `InvalidInput` for an impossible time.
+
+    Earlier milestones still open are reached at the same time (nobody contacts a child about a report
+    nobody has read, nor assesses one nobody has contacted); a milestone reached before keeps its time.
+    """
+    if at.tzinfo is None:
+        raise InvalidInput.single("completed_at", "must include a time zone")
+    if at < received_at:
+        raise InvalidInput.single("completed_at", "must not be before the report was received")
+    if at > now + CLOCK_SKEW_ALLOWANCE:
+        raise InvalidInput.single("completed_at", "must not be in the future")
+    order = list(Milestone)
+    return tuple(
+        replace(d, completed_at=at)
+        if d.completed_at is None and order.index(d.milestone) <= order.index(milestone)
+        else d
+        for d in deadlines
+    )
+
+
 def breaches(
     received_at: datetime,
     urgency: Urgency,
@@ -118,15 +175,9 @@ def breaches(
     calendar: WorkingCalendar = WEEKDAYS_ONLY,
     limits: TimeLimits = DEFAULT_TIME_LIMITS,
 ) -> list[Breach]:
-    """Milestones missed as of `now`: still open after their due time, or done late.
-
-    A milestone done exactly at its due time is on time.
-    """
-    found = []
-    for milestone, due in due_times(received_at, urgency, calendar, limits).items():
-        done = completed.get(milestone)
-        if done is None and now > due:
-            found.append(Breach(milestone, due, None, now - due))
-        elif done is not None and done > due:
-            found.append(Breach(milestone, due, done, done - due))
-    return found
+    """Milestones missed as of `now`: still open after their due time, or done late."""
+    found = (
+        replace(deadline, completed_at=completed.get(deadline.milestone)).breach(now)
+        for deadline in deadlines_for(received_at, urgency, calendar, limits)
+    )
+    return [breach for breach in found if breach is not None]

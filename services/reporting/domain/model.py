@@ -261,9 +261,14 @@ class Report:
         self.urgency = urgency
         self.triage_rule_codes = rule_codes
 
-    def link(self, child_id: str, group_id: str) -> None:
+    def check_linkable(self) -> None:
+        """Raise `Conflict` unless `link` would succeed (asked before registering a child for the report)."""
         if self.urgency is None:
             raise Conflict("a report is triaged before it is linked")
+        self._check_move(ReportStatus.LINKED)
+
+    def link(self, child_id: str, group_id: str) -> None:
+        self.check_linkable()
         self._move(ReportStatus.LINKED)
         self.child_id = child_id
         self.group_id = group_id
@@ -279,6 +284,8 @@ class Report:
 
     def give_outcome_notice(self, text: str) -> None:
         """The notice the reporter sees (Minors Protection Law 2020, Art. 11); never child or family data."""
+        if self.status is ReportStatus.CLOSED:
+            raise Conflict("the report is closed: its outcome notice is final")
         text = text.strip()
         if not text:
             raise InvalidInput.single("outcome_notice", "must not be empty")
@@ -292,9 +299,12 @@ class Report:
             raise Conflict("give an outcome notice before closing the report")
         self._move(ReportStatus.CLOSED)
 
-    def _move(self, target: ReportStatus) -> None:
+    def _check_move(self, target: ReportStatus) -> None:
         if target not in ALLOWED_TRANSITIONS[self.status]:
             raise Conflict(f"a report cannot go from {self.status.value} to {target.value}")
+
+    def _move(self, target: ReportStatus) -> None:
+        self._check_move(target)
         if target is not ReportStatus.NEEDS_ATTENTION:
             self.attention_reason = None
         self.status = target

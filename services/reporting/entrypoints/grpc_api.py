@@ -10,6 +10,7 @@ from minorprot.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from platform_runtime.tenancy import current_principal
 from services.reporting.adapters import messages
 from services.reporting.service_layer.services import ReportingService
+from services.reporting.service_layer.views import StoredReport
 
 SERVICE_NAME = reporting_pb2.DESCRIPTOR.services_by_name["ReportingService"].full_name
 # The receipt lookup is the one call a member of the public makes without any token.
@@ -24,6 +25,11 @@ def _client_key(context: grpc.ServicerContext) -> str:
     return str(context.peer())
 
 
+def _shown(stored: StoredReport) -> reporting_pb2.Report:
+    """The report as the caller may see it: the reporter only for roles that need to know who reported."""
+    return messages.stored_report(stored, reporter=current_principal().can_see_reporter())
+
+
 class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
     def __init__(self, service: ReportingService) -> None:
         self._service = service
@@ -32,36 +38,62 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         self, request: reporting_pb2.SubmitReportRequest, context: grpc.ServicerContext
     ) -> reporting_pb2.SubmitReportResponse:
         outcome = self._service.submit(messages.submission(request), request.external_reference)
-        show_reporter = current_principal().can_see_reporter()
-        return reporting_pb2.SubmitReportResponse(
-            report=messages.report(outcome.report, outcome.reasons, outcome.crisis, reporter=show_reporter),
-            receipt_number=outcome.receipt,
-        )
+        return reporting_pb2.SubmitReportResponse(report=_shown(outcome.stored), receipt_number=outcome.receipt)
 
     def GetReport(
         self, request: reporting_pb2.GetReportRequest, context: grpc.ServicerContext
     ) -> reporting_pb2.GetReportResponse:
-        stored = self._service.get(request.report_id)
-        show_reporter = current_principal().can_see_reporter()
-        return reporting_pb2.GetReportResponse(
-            report=messages.report(stored.report, stored.reasons, stored.crisis, reporter=show_reporter)
-        )
+        return reporting_pb2.GetReportResponse(report=_shown(self._service.get(request.report_id)))
 
     def ListReports(
         self, request: reporting_pb2.ListReportsRequest, context: grpc.ServicerContext
     ) -> reporting_pb2.ListReportsResponse:
-        show_reporter = current_principal().can_see_reporter()
         return reporting_pb2.ListReportsResponse(
-            reports=[
-                messages.report(stored.report, stored.reasons, stored.crisis, reporter=show_reporter)
-                for stored in self._service.list_recent(request.page_size)
-            ]
+            reports=[_shown(stored) for stored in self._service.list_recent(request.page_size)]
         )
 
     def LookupReceipt(
         self, request: reporting_pb2.LookupReceiptRequest, context: grpc.ServicerContext
     ) -> reporting_pb2.LookupReceiptResponse:
         return messages.receipt_reply(self._service.lookup_receipt(request.receipt_number, _client_key(context)))
+
+    def ListLinkCandidates(
+        self, request: reporting_pb2.ListLinkCandidatesRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.ListLinkCandidatesResponse:
+        candidates = self._service.list_link_candidates(request.report_id)
+        return reporting_pb2.ListLinkCandidatesResponse(candidates=[messages.candidate(c) for c in candidates])
+
+    def ConfirmLink(
+        self, request: reporting_pb2.ConfirmLinkRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.ConfirmLinkResponse:
+        stored = self._service.confirm_link(request.report_id, request.child_id)
+        return reporting_pb2.ConfirmLinkResponse(report=_shown(stored))
+
+    def LinkToNewChild(
+        self, request: reporting_pb2.LinkToNewChildRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.LinkToNewChildResponse:
+        return reporting_pb2.LinkToNewChildResponse(report=_shown(self._service.link_to_new_child(request.report_id)))
+
+    def RecordMilestone(
+        self, request: reporting_pb2.RecordMilestoneRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.RecordMilestoneResponse:
+        stored = self._service.record_milestone(
+            request.report_id,
+            messages.milestone(request.milestone),
+            messages.optional_time(request.completed_at, request.HasField("completed_at")),
+        )
+        return reporting_pb2.RecordMilestoneResponse(report=_shown(stored))
+
+    def GiveOutcomeNotice(
+        self, request: reporting_pb2.GiveOutcomeNoticeRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.GiveOutcomeNoticeResponse:
+        stored = self._service.give_outcome_notice(request.report_id, request.text)
+        return reporting_pb2.GiveOutcomeNoticeResponse(report=_shown(stored))
+
+    def CloseReport(
+        self, request: reporting_pb2.CloseReportRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.CloseReportResponse:
+        return reporting_pb2.CloseReportResponse(report=_shown(self._service.close(request.report_id)))
 
 
 def register(service: ReportingService) -> Callable[[grpc.Server], list[str]]:

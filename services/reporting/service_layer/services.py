@@ -1,4 +1,4 @@
-"""The reporting use cases: intake, triage and crisis, linking to the register, receipts.
+"""The reporting use cases: intake, triage and crisis, linking to the register, time limits, receipts.
 
 A report is stored (with its events, crisis included) in one transaction BEFORE anything downstream is
 asked, so a registry outage can delay linking but never lose a report or hold back a crisis.
@@ -9,11 +9,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from minorprot.reporting.v1 import events_pb2, reporting_pb2
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from platform_runtime import errors
 from platform_runtime.auth import Principal, Role
@@ -23,11 +24,12 @@ from platform_runtime.pii import BlindIndex, FieldCipher
 from platform_runtime.tenancy import current_principal
 from platform_runtime.topics import REPORTING_REPORT
 from services.reporting.adapters import messages
-from services.reporting.adapters.orm import ReceiptRecord, ReportRecord, TriageRuleSetRecord
-from services.reporting.adapters.repository import ReportRepository
+from services.reporting.adapters.orm import DeadlineRecord, ReceiptRecord, ReportRecord, TriageRuleSetRecord
+from services.reporting.adapters.repository import ReportRepository, deadline_of
 from services.reporting.domain import errors as domain_errors
+from services.reporting.domain.deadlines import Milestone, deadlines_for, reach
 from services.reporting.domain.grouping import GroupingFacts, find_group
-from services.reporting.domain.model import Channel, Report, Submission
+from services.reporting.domain.model import AgencyKind, Channel, Report, ReportStatus, Submission
 from services.reporting.domain.receipts import (
     ReporterView,
     TokenBucketLimiter,
@@ -43,10 +45,13 @@ from services.reporting.domain.triage import (
     triage,
 )
 from services.reporting.domain.validation import validate_submission
-from services.reporting.service_layer.ports import ChildDirectory, ChildDirectoryUnavailable
+from services.reporting.service_layer.ports import ChildCandidate, ChildDirectory, ChildDirectoryUnavailable
+from services.reporting.service_layer.views import StoredReport, SubmitOutcome
 
 RECEIPT_FIELD = "receipt"
 GROUPING_WINDOW = timedelta(days=30)
+EXTERNAL_REFERENCE_MAX_CHARS = 64
+BREACHES_PER_ROUND = 200  # per town and check; the rest are found by the next check
 
 # Which channels each role may submit through; the tenant always comes from the caller's token.
 CHANNELS_BY_ROLE: dict[Role, frozenset[Channel]] = {
@@ -59,26 +64,11 @@ CHANNELS_BY_ROLE: dict[Role, frozenset[Channel]] = {
     Role.TOWN_ADMIN: frozenset(Channel),
     Role.DISTRICT_OFFICER: frozenset(Channel),
 }
+AGENCY_ROLES = frozenset({Role.AGENCY_SYSTEM, Role.AGENCY_OFFICER})
+# Township and district staff read reports and handle them: link, record milestones, notify, close.
 READER_ROLES = frozenset({Role.CASEWORKER, Role.TOWN_ADMIN, Role.DISTRICT_OFFICER})
 # Public reports are linked by a person: an anonymous caller must not trigger a search of the register.
 AUTO_LINK_ROLES = frozenset(CHANNELS_BY_ROLE) - {Role.PUBLIC}
-
-
-@dataclass(frozen=True)
-class StoredReport:
-    """A report as read back, with the triage outcome recorded when it arrived."""
-
-    report: Report
-    crisis: bool
-    reasons: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class SubmitOutcome:
-    report: Report
-    receipt: str
-    crisis: bool
-    reasons: tuple[str, ...]
 
 
 class ReportingService:
@@ -108,19 +98,14 @@ class ReportingService:
         allowed = CHANNELS_BY_ROLE.get(caller.role, frozenset())
         if submission.channel not in allowed:
             raise errors.PermissionDenied(f"role {caller.role} may not submit through {submission.channel.value}")
+        submission = _as_own_agency(caller, submission)
         now = self._now()
-        validate_submission(submission, now)
-        if not submission.place.division_code.startswith(caller.tenant):
-            raise domain_errors.InvalidInput.single("division_code", f"must lie within town {caller.tenant}")
+        _validate(submission, now, caller.tenant)
+        reference = _scoped_reference(caller, external_reference)
+        if reference and (first := self._resubmitted(caller.tenant, submission.channel, reference)):
+            return first  # an agency system resending a report gets the first one back, not a duplicate
         with self._database.unit_of_work(caller.tenant) as uow:
             repository = ReportRepository(uow.session, self._cipher, caller.tenant)
-            if external_reference:
-                existing = repository.by_external_reference(submission.channel, external_reference)
-                if existing is not None:
-                    # An agency system resending the same report gets the first one back, not a duplicate.
-                    return SubmitOutcome(
-                        repository.to_domain(existing), "", existing.crisis, tuple(existing.triage_reasons)
-                    )
             decision = triage(submission, select_rule_set(self._rule_sets(uow), caller.tenant, now))
             receipt = new_receipt()
             report = Report(
@@ -131,13 +116,15 @@ class ReportingService:
                 submission=submission,
             )
             report.record_triage(decision.urgency, decision.rule_codes)
+            deadlines = deadlines_for(now, decision.urgency)
             repository.add(
                 report,
                 submitted_by=caller.user_id,
                 reasons=decision.reasons,
                 crisis=decision.crisis is not None,
-                ref=external_reference,
+                ref=reference,
             )
+            repository.add_deadlines(report.report_id, deadlines)
             uow.session.add(
                 ReceiptRecord(
                     receipt_hash=self._blind_index.digest(receipt, field=RECEIPT_FIELD),
@@ -146,12 +133,26 @@ class ReportingService:
                 )
             )
             self._publish_submitted(uow, report, decision)
-            uow.commit()
+            try:
+                uow.commit()
+            except IntegrityError:
+                # The same agency report arrived twice at once and the other copy was stored first.
+                first = self._resubmitted(caller.tenant, submission.channel, reference) if reference else None
+                if first is None:
+                    raise
+                return first
         if caller.role in AUTO_LINK_ROLES:
             report = self._link_automatically(caller, report)
         else:
             report = self._flag(caller, report.report_id, "public report: a person links it to a child")
-        return SubmitOutcome(report, receipt, decision.crisis is not None, decision.reasons)
+        stored = StoredReport(report, decision.crisis is not None, decision.reasons, deadlines, now)
+        return SubmitOutcome(stored, receipt)
+
+    def _resubmitted(self, tenant: str, channel: Channel, reference: str) -> SubmitOutcome | None:
+        with self._database.unit_of_work(tenant) as uow:
+            repository = ReportRepository(uow.session, self._cipher, tenant)
+            row = repository.by_external_reference(channel, reference)
+            return None if row is None else SubmitOutcome(self._stored(repository, row), "")
 
     def _publish_submitted(self, uow: UnitOfWork, report: Report, decision: TriageDecision) -> None:
         crisis = decision.crisis is not None
@@ -191,36 +192,65 @@ class ReportingService:
         submission = report.submission
         try:
             candidates = self._children.match(submission.child, submission.place)
-            best = candidates[0] if candidates else None
-            if best is not None and best.score >= self._auto_link_threshold:
-                child_id = best.child_id
+            strong = [c for c in candidates if c.score >= self._auto_link_threshold]
+            if len(strong) == 1:
+                child_id = strong[0].child_id
             elif candidates:
+                # Several likely children (twins, a common name): a person tells them apart.
                 return self._flag(caller, report.report_id, f"{len(candidates)} possible children: confirm which one")
             else:
                 child_id = self._children.register_provisional(submission.child, submission.place)
         except ChildDirectoryUnavailable as exc:
             return self._flag(caller, report.report_id, f"not linked to a child yet: {exc}")
-        return self.link(report.report_id, child_id)
+        return self._link(caller.tenant, report.report_id, child_id).report
 
-    def link(self, report_id: str, child_id: str) -> Report:
-        """Tie a report to a child (automatically or by a person) and group it with related reports."""
-        caller = current_principal()
-        with self._database.unit_of_work(caller.tenant) as uow:
-            repository = ReportRepository(uow.session, self._cipher, caller.tenant)
-            row = repository.record(report_id)
-            if row is None:
-                raise errors.NotFound("no such report in this town")
+    def list_link_candidates(self, report_id: str) -> list[ChildCandidate]:
+        """The register's candidates for a report's child, found again on behalf of the staff caller."""
+        report = self.get(report_id).report
+        try:
+            return self._children.match(report.submission.child, report.submission.place)
+        except ChildDirectoryUnavailable as exc:
+            raise errors.Conflict(f"the register cannot be searched now, try again: {exc}") from exc
+
+    def confirm_link(self, report_id: str, child_id: str) -> StoredReport:
+        """A person says which child of the register the report concerns."""
+        caller = _staff()
+        if not child_id.strip():
+            raise domain_errors.InvalidInput.single("child_id", "is required")
+        try:
+            current = self._children.current_id(child_id.strip())
+        except ChildDirectoryUnavailable as exc:
+            raise errors.Conflict(f"the register cannot be reached now, try again: {exc}") from exc
+        if current is None:
+            raise errors.NotFound("no such child in this town's register")
+        return self._link(caller.tenant, report_id, current)
+
+    def link_to_new_child(self, report_id: str) -> StoredReport:
+        """A person says the child is not in the register: register a provisional child and link the report."""
+        report = self.get(report_id).report
+        report.check_linkable()  # before registering, so a refused link leaves no orphan child behind
+        try:
+            child_id = self._children.register_provisional(report.submission.child, report.submission.place)
+        except ChildDirectoryUnavailable as exc:
+            raise errors.Conflict(f"the register cannot be reached now, try again: {exc}") from exc
+        return self._link(current_principal().tenant, report_id, child_id)
+
+    def _link(self, tenant: str, report_id: str, child_id: str) -> StoredReport:
+        """Tie a report to a child and group it with the recent reports about the same child."""
+        with self._database.unit_of_work(tenant) as uow:
+            repository = ReportRepository(uow.session, self._cipher, tenant)
+            row = _row(repository, report_id)
             report = repository.to_domain(row)
             group = find_group(
                 replace(GroupingFacts.of(report), child_id=child_id),
-                [GroupingFacts.of(repository.to_domain(other)) for other in self._recent(uow, report)],
+                [GroupingFacts.of(repository.to_domain(other)) for other in self._recent(uow, report, child_id)],
             )
             report.link(child_id, group.group_id if group else report.report_id)
             repository.save_state(report)
             uow.publish(
                 PendingEvent(
                     REPORTING_REPORT,
-                    caller.tenant,
+                    tenant,
                     "report",
                     report_id,
                     events_pb2.ReportLinked(
@@ -235,15 +265,20 @@ class ReportingService:
                 )
             )
             uow.commit()
-            return report
+            return self._stored(repository, row, report)
 
-    def _recent(self, uow: UnitOfWork, report: Report) -> list[ReportRecord]:
-        since = report.received_at - GROUPING_WINDOW
+    def _recent(self, uow: UnitOfWork, report: Report, child_id: str) -> list[ReportRecord]:
+        """The grouped reports `report` may join once linked to `child_id`.
+
+        Only linked reports have a group, and two linked reports are grouped only when they are about the
+        same child: the others need not be read (nor decrypted) at all.
+        """
         return list(
             uow.session.scalars(
                 select(ReportRecord).where(
                     ReportRecord.tenant_id == uow.tenant,
-                    ReportRecord.received_at >= since,
+                    ReportRecord.child_id == child_id,
+                    ReportRecord.received_at >= report.received_at - GROUPING_WINDOW,
                     ReportRecord.id != report.report_id,
                     ReportRecord.group_id.is_not(None),
                 )
@@ -253,40 +288,147 @@ class ReportingService:
     def _flag(self, caller: Principal, report_id: str, reason: str) -> Report:
         with self._database.unit_of_work(caller.tenant) as uow:
             repository = ReportRepository(uow.session, self._cipher, caller.tenant)
-            row = repository.record(report_id)
-            assert row is not None, "the report was stored in this tenant a moment ago"
-            report = repository.to_domain(row)
+            report = repository.to_domain(_row(repository, report_id))
             report.flag_for_attention(reason)
             repository.save_state(report)
             uow.commit()
             return report
 
+    # -- time limits ----------------------------------------------------------------------------------------
+
+    def record_milestone(self, report_id: str, milestone: Milestone, at: datetime | None = None) -> StoredReport:
+        """Staff reached a milestone (now, or at an earlier `at`); one reached late announces its breach."""
+        caller = _staff()
+        now = self._now()
+        with self._database.unit_of_work(caller.tenant) as uow:
+            repository = ReportRepository(uow.session, self._cipher, caller.tenant)
+            row = _row(repository, report_id)
+            report = repository.to_domain(row)
+            if report.status is ReportStatus.CLOSED:
+                raise errors.Conflict("the report is closed")
+            records = repository.deadline_records([report_id], lock=True)
+            reached = reach(
+                [deadline_of(r) for r in records], milestone, at or now, received_at=report.received_at, now=now
+            )
+            for record, deadline in zip(records, reached, strict=True):
+                if record.completed_at is None and deadline.completed_at is not None:
+                    record.completed_at = deadline.completed_at.astimezone(UTC)
+                    record.completed_by = caller.user_id
+                self._announce_breach(uow, report, record, now)
+            if report.status is ReportStatus.LINKED:
+                report.start_handling()  # someone is working on it now
+            repository.save_state(report)
+            uow.commit()
+            return self._stored(repository, row, report)
+
+    def raise_breaches(self) -> int:
+        """Announce every missed time limit not announced yet (DeadlineBreached): once per report and milestone.
+
+        Run periodically by a worker thread; replicas may run it at the same time (rows are locked, and a
+        replica skips the rows another one holds). Returns how many breaches were announced.
+        """
+        now = self._now()
+        with self._database.platform_session() as session:
+            # The receipt index is the one table that names every town with reports (it holds no report data).
+            tenants = list(session.scalars(select(ReceiptRecord.tenant_id).distinct()))
+        return sum(self._raise_breaches_of(tenant, now) for tenant in tenants)
+
+    def _raise_breaches_of(self, tenant: str, now: datetime) -> int:
+        with self._database.unit_of_work(tenant) as uow:
+            repository = ReportRepository(uow.session, self._cipher, tenant)
+            due = uow.session.execute(
+                select(DeadlineRecord, ReportRecord)
+                .join(ReportRecord, ReportRecord.id == DeadlineRecord.report_id)
+                .where(
+                    DeadlineRecord.tenant_id == tenant,
+                    DeadlineRecord.completed_at.is_(None),
+                    DeadlineRecord.breach_raised_at.is_(None),
+                    DeadlineRecord.due_at < now,
+                    ReportRecord.status != ReportStatus.CLOSED.value,
+                )
+                .order_by(DeadlineRecord.due_at)
+                .limit(BREACHES_PER_ROUND)
+                .with_for_update(of=DeadlineRecord, skip_locked=True)
+            ).all()
+            raised = sum(
+                self._announce_breach(uow, repository.to_domain(report), record, now) for record, report in due
+            )
+            uow.commit()
+            return raised
+
+    def _announce_breach(self, uow: UnitOfWork, report: Report, record: DeadlineRecord, now: datetime) -> bool:
+        """Publish DeadlineBreached if the deadline is missed and not announced yet; the caller holds its row lock."""
+        breach = deadline_of(record).breach_to_raise(now)
+        if breach is None:
+            return False
+        record.breach_raised_at = now
+        uow.publish(
+            PendingEvent(
+                REPORTING_REPORT,
+                report.tenant_id,
+                "report",
+                report.report_id,
+                messages.deadline_breached(report, breach),
+            )
+        )
+        return True
+
+    # -- telling the reporter and closing -------------------------------------------------------------------
+
+    def give_outcome_notice(self, report_id: str, text: str) -> StoredReport:
+        return self._change(report_id, lambda report: report.give_outcome_notice(text))
+
+    def close(self, report_id: str) -> StoredReport:
+        return self._change(report_id, Report.close)
+
+    def _change(self, report_id: str, change: Callable[[Report], None]) -> StoredReport:
+        caller = _staff()
+        with self._database.unit_of_work(caller.tenant) as uow:
+            repository = ReportRepository(uow.session, self._cipher, caller.tenant)
+            row = _row(repository, report_id)
+            report = repository.to_domain(row)
+            change(report)
+            repository.save_state(report)
+            uow.commit()
+            return self._stored(repository, row, report)
+
     # -- reading --------------------------------------------------------------------------------------------
 
     def get(self, report_id: str) -> StoredReport:
-        caller = current_principal()
-        if caller.role not in READER_ROLES:
-            raise errors.PermissionDenied("only township and district staff read reports")
+        caller = _staff()
         with self._database.unit_of_work(caller.tenant) as uow:
             repository = ReportRepository(uow.session, self._cipher, caller.tenant)
-            row = repository.record(report_id)
-            if row is None:
-                raise errors.NotFound("no such report in this town")
-            return StoredReport(repository.to_domain(row), row.crisis, tuple(row.triage_reasons))
+            return self._stored(repository, _row(repository, report_id))
 
     def list_recent(self, page_size: int) -> list[StoredReport]:
-        caller = current_principal()
-        if caller.role not in READER_ROLES:
-            raise errors.PermissionDenied("only township and district staff read reports")
+        caller = _staff()
+        now = self._now()
         with self._database.unit_of_work(caller.tenant) as uow:
             repository = ReportRepository(uow.session, self._cipher, caller.tenant)
-            rows = uow.session.scalars(
-                select(ReportRecord)
-                .where(ReportRecord.tenant_id == caller.tenant)
-                .order_by(ReportRecord.received_at.desc())
-                .limit(min(max(page_size or 50, 1), 200))
+            rows = list(
+                uow.session.scalars(
+                    select(ReportRecord)
+                    .where(ReportRecord.tenant_id == caller.tenant)
+                    .order_by(ReportRecord.received_at.desc())
+                    .limit(min(max(page_size or 50, 1), 200))
+                )
             )
-            return [StoredReport(repository.to_domain(row), row.crisis, tuple(row.triage_reasons)) for row in rows]
+            deadlines = repository.deadlines(row.id for row in rows)
+            return [
+                StoredReport(
+                    repository.to_domain(row), row.crisis, tuple(row.triage_reasons), deadlines.get(row.id, ()), now
+                )
+                for row in rows
+            ]
+
+    def _stored(self, repository: ReportRepository, row: ReportRecord, report: Report | None = None) -> StoredReport:
+        return StoredReport(
+            report or repository.to_domain(row),
+            row.crisis,
+            tuple(row.triage_reasons),
+            repository.deadlines([row.id]).get(row.id, ()),
+            self._now(),
+        )
 
     def lookup_receipt(self, text: str, client: str) -> ReporterView:
         """Public: status and outcome notice for a receipt, and nothing about the child or family."""
@@ -304,3 +446,55 @@ class ReportingService:
             if row is None:
                 raise errors.NotFound("no report has this receipt number")
             return reporter_view(repository.to_domain(row, receipt=receipt))
+
+
+def _staff() -> Principal:
+    caller = current_principal()
+    if caller.role not in READER_ROLES:
+        raise errors.PermissionDenied("only township and district staff read and handle reports")
+    return caller
+
+
+def _row(repository: ReportRepository, report_id: str) -> ReportRecord:
+    row = repository.record(report_id)
+    if row is None:
+        raise errors.NotFound("no such report in this town")
+    return row
+
+
+def _validate(submission: Submission, now: datetime, tenant: str) -> None:
+    """Every problem at once: the report's own and whether it happened in the caller's town."""
+    problems: list[domain_errors.Violation] = []
+    try:
+        validate_submission(submission, now)
+    except domain_errors.InvalidInput as invalid:
+        problems += invalid.violations
+    if not submission.place.division_code.startswith(tenant):
+        problems.append(domain_errors.Violation("division_code", f"must lie within town {tenant}"))
+    if problems:
+        raise domain_errors.InvalidInput(problems)
+
+
+def _as_own_agency(caller: Principal, submission: Submission) -> Submission:
+    """An agency's system or officer reports as the agency its token names, whatever the request says."""
+    if caller.role not in AGENCY_ROLES:
+        return submission
+    try:
+        own = AgencyKind(caller.agency)
+    except ValueError:
+        raise errors.PermissionDenied("an agency's token must name a known agency") from None
+    if submission.reporter is None:
+        return submission  # validation says what is missing
+    if submission.reporter.agency not in (None, own):
+        raise domain_errors.InvalidInput.single("reporter.agency", f"must be your own agency ({own.value})")
+    return replace(submission, reporter=replace(submission.reporter, agency=own))
+
+
+def _scoped_reference(caller: Principal, reference: str) -> str:
+    reference = reference.strip()
+    if len(reference) > EXTERNAL_REFERENCE_MAX_CHARS:
+        raise domain_errors.InvalidInput.single(
+            "external_reference", f"must be at most {EXTERNAL_REFERENCE_MAX_CHARS} characters"
+        )
+    # Two agencies may number their cases alike: a reference is unique within the submitting agency.
+    return f"{caller.agency}/{reference}" if reference and caller.agency else reference

@@ -8,13 +8,14 @@ from google.protobuf import timestamp_pb2
 from minorprot.referral.v1 import events_pb2 as referral_events
 from minorprot.referral.v1 import referral_pb2
 from minorprot.reporting.v1 import events_pb2 as reporting_events
+from minorprot.reporting.v1 import reporting_pb2
 
 from platform_runtime.auth import Principal, Role
 from platform_runtime.events import PendingEvent
 from platform_runtime.topics import REFERRAL_REFERRAL, REPORTING_REPORT
 from tests.support.infra import OTHER_TENANT, PILOT_TENANT
 
-__all__ = ["OTHER_TENANT", "PILOT_TENANT", "caller", "crisis_declared", "referral_opened"]
+__all__ = ["OTHER_TENANT", "PILOT_TENANT", "caller", "crisis_declared", "deadline_breached", "referral_opened"]
 
 DUE = datetime(2024, 5, 6, 1, 0, tzinfo=UTC)
 
@@ -52,6 +53,24 @@ def crisis_declared(report_id: str, *, tenant: str = PILOT_TENANT) -> PendingEve
             situation_types=["abandoned_or_uncared"],
             reasons=["abandoned or long without care"],
             required_actions=["notify_township_duty_officer", "notify_police", "arrange_emergency_shelter"],
+        ),
+    )
+
+
+def deadline_breached(report_id: str, *, crisis: bool = False, tenant: str = PILOT_TENANT) -> PendingEvent:
+    due = timestamp_pb2.Timestamp()
+    due.FromDatetime(DUE)
+    return PendingEvent(
+        REPORTING_REPORT,
+        tenant,
+        "report",
+        report_id,
+        reporting_events.DeadlineBreached(
+            report_id=report_id,
+            milestone=reporting_pb2.MILESTONE_ACKNOWLEDGE,
+            urgency=reporting_pb2.URGENCY_CRISIS if crisis else reporting_pb2.URGENCY_URGENT,
+            due_at=due,
+            division_code=f"{tenant}001",
         ),
     )
 

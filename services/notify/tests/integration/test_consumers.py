@@ -17,6 +17,7 @@ from services.notify.tests.integration.builders import (
     PILOT_TENANT,
     caller,
     crisis_declared,
+    deadline_breached,
     referral_opened,
 )
 from tests.support.events import events_of, message
@@ -69,6 +70,22 @@ def test_a_crisis_tells_caseworkers_and_the_town_admin_at_crisis_priority(consum
     delivered = events_of(database, PILOT_TENANT, notify_events.NotificationDelivered)
     assert sorted(d.notification.recipient_role for d in delivered) == ["caseworker", "town_admin"]
     assert {d.notification.priority for d in delivered} == {notify_pb2.PRIORITY_CRISIS}
+
+
+@pytest.mark.parametrize(("crisis", "roles"), [(False, ["caseworker"]), (True, ["caseworker", "town_admin"])])
+def test_a_missed_deadline_tells_the_caseworkers_and_for_a_crisis_the_town_admin(
+    consumer, service, database, crisis, roles
+):
+    event = deadline_breached("report9", crisis=crisis)
+    consumer.process(message(event, "event1"))
+    consumer.process(message(event, "event1"))
+
+    delivered = events_of(database, PILOT_TENANT, notify_events.NotificationDelivered)
+    assert sorted(d.notification.recipient_role for d in delivered) == roles
+    (notification,) = inbox(service, CASEWORKER)
+    assert notification.title == "办理超时 Deadline missed: 受理确认 acknowledge"
+    assert notification.priority is (Priority.CRISIS if crisis else Priority.URGENT)
+    assert (notification.subject_type, notification.subject_id) == ("report", "report9")
 
 
 def test_the_inbox_is_newest_first_and_can_hide_what_was_read(consumer, service):

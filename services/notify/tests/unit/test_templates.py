@@ -3,10 +3,12 @@ from datetime import UTC, datetime
 from platform_runtime.auth import Role
 from services.notify.domain import recipients
 from services.notify.domain.templates import (
+    BreachedDeadline,
     DeclaredCrisis,
     OpenedReferral,
     Priority,
     crisis_declared,
+    deadline_breached,
     referral_opened,
 )
 
@@ -75,12 +77,50 @@ def test_titles_carry_nothing_but_the_template_and_the_unit():
     assert "rep1" not in referral_opened(opened()).title
 
 
+# --- a missed time limit -----------------------------------------------------------------------------------
+
+
+def breached(crisis: bool = False, completed_at: datetime | None = None) -> BreachedDeadline:
+    return BreachedDeadline(
+        report_id="rep9",
+        milestone="first_contact",
+        crisis=crisis,
+        due_at=datetime(2024, 5, 6, 1, 30, tzinfo=UTC),
+        completed_at=completed_at,
+    )
+
+
+def test_a_missed_deadline_names_the_milestone_and_the_due_time_in_beijing_time():
+    content = deadline_breached(breached())
+    assert content.title == "办理超时 Deadline missed: 首次接触儿童 first contact"
+    assert content.priority is Priority.URGENT
+    assert (content.subject_type, content.subject_id) == ("report", "rep9")
+    assert "2024-05-06 09:30" in content.body and "尚未完成" in content.body
+
+
+def test_a_deadline_reached_late_says_when_and_a_crisis_one_is_crisis_priority():
+    content = deadline_breached(breached(crisis=True, completed_at=datetime(2024, 5, 6, 2, 0, tzinfo=UTC)))
+    assert content.priority is Priority.CRISIS
+    assert "2024-05-06 10:00 (超时完成 reached late)" in content.body
+
+
+def test_a_milestone_without_a_label_is_shown_by_its_code():
+    assert deadline_breached(BreachedDeadline("r", "home_visit", False, datetime.now(UTC), None)).title.endswith(
+        "home_visit"
+    )
+
+
 # --- recipients ---------------------------------------------------------------------------------------
 
 
 def test_referrals_go_to_caseworkers_and_crises_also_to_the_town_admin():
     assert recipients.REFERRAL_OPENED_ROLES == (Role.CASEWORKER,)
     assert recipients.CRISIS_DECLARED_ROLES == (Role.CASEWORKER, Role.TOWN_ADMIN)
+
+
+def test_missed_deadlines_go_to_caseworkers_and_for_a_crisis_also_to_the_town_admin():
+    assert recipients.DEADLINE_BREACHED_ROLES == (Role.CASEWORKER,)
+    assert recipients.CRISIS_DEADLINE_BREACHED_ROLES == (Role.CASEWORKER, Role.TOWN_ADMIN)
 
 
 def test_a_notification_is_read_by_its_role_or_its_user():

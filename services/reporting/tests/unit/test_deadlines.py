@@ -1,3 +1,4 @@
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -5,13 +6,17 @@ import pytest
 from services.reporting.domain.deadlines import (
     DEFAULT_TIME_LIMITS,
     Breach,
+    Deadline,
     Milestone,
     TimeLimit,
     TimeUnit,
     WorkingCalendar,
     breaches,
+    deadlines_for,
     due_times,
+    reach,
 )
+from services.reporting.domain.errors import InvalidInput
 from services.reporting.domain.model import CHINA_STANDARD_TIME, Urgency
 
 MONDAY = datetime(2024, 5, 20, 10, 0, tzinfo=CHINA_STANDARD_TIME)
@@ -124,3 +129,61 @@ def test_all_breaches_are_listed():
 def test_custom_limits_are_data():
     limits = {**DEFAULT_TIME_LIMITS, Urgency.CRISIS: {M.ACKNOWLEDGE: TimeLimit(5, TimeUnit.MINUTES)}}
     assert due_times(MONDAY, Urgency.CRISIS, limits=limits) == {M.ACKNOWLEDGE: MONDAY + timedelta(minutes=5)}
+
+
+# --- one report's deadlines -------------------------------------------------------------------------------
+
+
+def test_a_reports_deadlines_follow_its_urgency():
+    found = deadlines_for(MONDAY, Urgency.CRISIS)
+    assert [(d.milestone, d.due_at) for d in found] == list(due_times(MONDAY, Urgency.CRISIS).items())
+    assert all(d.completed_at is None and not d.breach_raised for d in found)
+
+
+def test_a_deadline_is_breached_when_open_past_due_or_done_late():
+    deadline = Deadline(M.ACKNOWLEDGE, ACK_DUE)
+    assert deadline.breach(ACK_DUE) is None
+    assert deadline.breach(ACK_DUE + timedelta(seconds=1)) == Breach(M.ACKNOWLEDGE, ACK_DUE, None, timedelta(seconds=1))
+    late = replace(deadline, completed_at=ACK_DUE + timedelta(minutes=2))
+    assert late.breach(ACK_DUE + timedelta(days=1)) == Breach(
+        M.ACKNOWLEDGE, ACK_DUE, ACK_DUE + timedelta(minutes=2), timedelta(minutes=2)
+    )
+    assert replace(deadline, completed_at=ACK_DUE).breach(ACK_DUE + timedelta(days=1)) is None
+
+
+def test_a_breach_is_raised_once():
+    later = ACK_DUE + timedelta(hours=1)
+    deadline = Deadline(M.ACKNOWLEDGE, ACK_DUE)
+    assert deadline.breach_to_raise(later) is not None
+    assert replace(deadline, breach_raised=True).breach_to_raise(later) is None
+
+
+def test_reaching_a_milestone_also_reaches_the_earlier_open_ones():
+    contact = MONDAY + timedelta(minutes=40)
+    found = reach(deadlines_for(MONDAY, Urgency.CRISIS), M.FIRST_CONTACT, contact, received_at=MONDAY, now=contact)
+    assert {d.milestone: d.completed_at for d in found} == {
+        M.ACKNOWLEDGE: contact,  # nobody contacts a child about a report nobody has read
+        M.FIRST_CONTACT: contact,
+        M.ASSESSMENT: None,
+    }
+
+
+def test_a_milestone_reached_before_keeps_its_first_time():
+    first, second = MONDAY + timedelta(minutes=5), MONDAY + timedelta(minutes=50)
+    once = reach(deadlines_for(MONDAY, Urgency.CRISIS), M.ACKNOWLEDGE, first, received_at=MONDAY, now=first)
+    twice = reach(once, M.FIRST_CONTACT, second, received_at=MONDAY, now=second)
+    assert [d.completed_at for d in twice] == [first, second, None]
+
+
+@pytest.mark.parametrize(
+    ("at", "problem"),
+    [
+        (MONDAY - timedelta(minutes=1), "before the report was received"),
+        (MONDAY + timedelta(hours=2), "in the future"),
+        (MONDAY.replace(tzinfo=None), "time zone"),
+    ],
+)
+def test_a_milestone_cannot_be_reached_before_the_report_or_in_the_future(at, problem):
+    with pytest.raises(InvalidInput, match=problem) as raised:
+        reach(deadlines_for(MONDAY, Urgency.CRISIS), M.ACKNOWLEDGE, at, received_at=MONDAY, now=MONDAY)
+    assert raised.value.violations[0].field == "completed_at"

@@ -112,6 +112,26 @@ def test_closing_needs_an_outcome_notice_and_is_final():
         rep.close()
 
 
+def test_the_outcome_notice_is_final_once_closed():
+    rep = report()
+    rep.give_outcome_notice("经核实,情况不属实。")
+    rep.close()
+    with pytest.raises(Conflict, match="closed"):
+        rep.give_outcome_notice("改口")
+    assert rep.outcome_notice == "经核实,情况不属实。"
+
+
+def test_whether_a_report_can_be_linked_is_known_before_asking_the_register():
+    rep = report()
+    with pytest.raises(Conflict, match="triaged"):
+        rep.check_linkable()
+    rep.record_triage(Urgency.NORMAL, ())
+    rep.check_linkable()
+    rep.link("child-1", "group-1")
+    with pytest.raises(Conflict, match="linked to linked"):
+        rep.check_linkable()
+
+
 @pytest.mark.parametrize("text", ["", "   ", "字" * (model.OUTCOME_NOTICE_MAX_CHARS + 1)])
 def test_outcome_notice_bounds(text):
     with pytest.raises(InvalidInput) as error:

@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from minorprot.reporting.v1 import reporting_pb2 as _reporting_pb2
 import builtins as _builtins
@@ -113,3 +114,47 @@ class ReportLinked(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReportLinked: _TypeAlias = ReportLinked  # noqa: Y015
+
+@_typing.final
+class DeadlineBreached(_message.Message):
+    """Topic reporting.report: a time limit was missed (raised once per report and milestone), for the town's staff."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_ID_FIELD_NUMBER: _builtins.int
+    CHILD_ID_FIELD_NUMBER: _builtins.int
+    MILESTONE_FIELD_NUMBER: _builtins.int
+    URGENCY_FIELD_NUMBER: _builtins.int
+    DUE_AT_FIELD_NUMBER: _builtins.int
+    COMPLETED_AT_FIELD_NUMBER: _builtins.int
+    DIVISION_CODE_FIELD_NUMBER: _builtins.int
+    report_id: _builtins.str
+    child_id: _builtins.str
+    """Empty while the report is not linked to a child."""
+    milestone: _reporting_pb2.Milestone.ValueType
+    urgency: _reporting_pb2.Urgency.ValueType
+    division_code: _builtins.str
+    @_builtins.property
+    def due_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def completed_at(self) -> _timestamp_pb2.Timestamp:
+        """Unset while the milestone is still not reached; set when it was reached late."""
+
+    def __init__(
+        self,
+        *,
+        report_id: _builtins.str = ...,
+        child_id: _builtins.str = ...,
+        milestone: _reporting_pb2.Milestone.ValueType = ...,
+        urgency: _reporting_pb2.Urgency.ValueType = ...,
+        due_at: _timestamp_pb2.Timestamp | None = ...,
+        completed_at: _timestamp_pb2.Timestamp | None = ...,
+        division_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at", "due_at", b"due_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["child_id", b"child_id", "completed_at", b"completed_at", "division_code", b"division_code", "due_at", b"due_at", "milestone", b"milestone", "report_id", b"report_id", "urgency", b"urgency"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeadlineBreached: _TypeAlias = DeadlineBreached  # noqa: Y015

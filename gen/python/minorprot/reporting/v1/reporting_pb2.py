@@ -26,17 +26,19 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from minorprot.common.v1 import common_pb2 as minorprot_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&minorprot/reporting/v1/reporting.proto\x12\x16minorprot.reporting.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a minorprot/common/v1/common.proto\"\xe5\x01\n\x10\x43hildDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x03sex\x18\x02 \x01(\x0e\x32\x18.minorprot.common.v1.Sex\x12-\n\nbirth_date\x18\x03 \x01(\x0b\x32\x19.minorprot.common.v1.Date\x12\x17\n\x0f\x61pproximate_age\x18\x04 \x01(\x05\x12\x17\n\x0fidentity_number\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x12\x0e\n\x06school\x18\x07 \x01(\t\x12\x16\n\x0eguardian_names\x18\x08 \x03(\t\"K\n\x08Reporter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12\x14\n\x0corganisation\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\"\xfc\x02\n\x13SubmitReportRequest\x12\x30\n\x07\x63hannel\x18\x01 \x01(\x0e\x32\x1f.minorprot.reporting.v1.Channel\x12\x37\n\x05\x63hild\x18\x02 \x01(\x0b\x32(.minorprot.reporting.v1.ChildDescription\x12\x15\n\rdivision_code\x18\x03 \x01(\t\x12\x12\n\nplace_text\x18\x04 \x01(\t\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fsituation_types\x18\x06 \x03(\t\x12\x11\n\tnarrative\x18\x07 \x01(\t\x12\x32\n\x08reporter\x18\x08 \x01(\x0b\x32 .minorprot.reporting.v1.Reporter\x12\x13\n\x0b\x61gency_kind\x18\t \x01(\t\x12\x1a\n\x12\x65xternal_reference\x18\n \x01(\t\x12\r\n\x05\x66\x61\x63ts\x18\x0b \x03(\t\"\xba\x04\n\x06Report\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x30\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x1f.minorprot.reporting.v1.Channel\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x30\n\x07urgency\x18\x05 \x01(\x0e\x32\x1f.minorprot.reporting.v1.Urgency\x12\x10\n\x08\x63hild_id\x18\x06 \x01(\t\x12\x37\n\x05\x63hild\x18\x07 \x01(\x0b\x32(.minorprot.reporting.v1.ChildDescription\x12\x15\n\rdivision_code\x18\x08 \x01(\t\x12\x12\n\nplace_text\x18\t \x01(\t\x12/\n\x0boccurred_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0breceived_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fsituation_types\x18\x0c \x03(\t\x12\x11\n\tnarrative\x18\r \x01(\t\x12\x32\n\x08reporter\x18\x0e \x01(\x0b\x32 .minorprot.reporting.v1.Reporter\x12\x16\n\x0etriage_reasons\x18\x0f \x03(\t\x12\x0e\n\x06\x63risis\x18\x10 \x01(\x08\x12\r\n\x05\x66\x61\x63ts\x18\x11 \x03(\t\x12\x18\n\x10\x61ttention_reason\x18\x12 \x01(\t\x12\x10\n\x08group_id\x18\x13 \x01(\t\"^\n\x14SubmitReportResponse\x12.\n\x06report\x18\x01 \x01(\x0b\x32\x1e.minorprot.reporting.v1.Report\x12\x16\n\x0ereceipt_number\x18\x02 \x01(\t\"%\n\x10GetReportRequest\x12\x11\n\treport_id\x18\x01 \x01(\t\"C\n\x11GetReportResponse\x12.\n\x06report\x18\x01 \x01(\x0b\x32\x1e.minorprot.reporting.v1.Report\";\n\x12ListReportsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"_\n\x13ListReportsResponse\x12/\n\x07reports\x18\x01 \x03(\x0b\x32\x1e.minorprot.reporting.v1.Report\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\".\n\x14LookupReceiptRequest\x12\x16\n\x0ereceipt_number\x18\x01 \x01(\t\"\x88\x01\n\x15LookupReceiptResponse\x12\x16\n\x0ereceipt_number\x18\x01 \x01(\t\x12/\n\x0breceived_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x16\n\x0eoutcome_notice\x18\x04 \x01(\t*\xf6\x01\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x43HANNEL_MANDATED_REPORTER\x10\x01\x12\x18\n\x14\x43HANNEL_AGENCY_SHARE\x10\x02\x12\x19\n\x15\x43HANNEL_STAFF_HOTLINE\x10\x03\x12\x19\n\x15\x43HANNEL_STAFF_WALK_IN\x10\x04\x12\x14\n\x10\x43HANNEL_RELATIVE\x10\x05\x12\x15\n\x11\x43HANNEL_NEIGHBOUR\x10\x06\x12\x1c\n\x18\x43HANNEL_PUBLIC_ANONYMOUS\x10\x07\x12\x18\n\x14\x43HANNEL_PUBLIC_NAMED\x10\x08*^\n\x07Urgency\x12\x17\n\x13URGENCY_UNSPECIFIED\x10\x00\x12\x12\n\x0eURGENCY_NORMAL\x10\x01\x12\x12\n\x0eURGENCY_URGENT\x10\x02\x12\x12\n\x0eURGENCY_CRISIS\x10\x03\x32\xb5\x03\n\x10ReportingService\x12i\n\x0cSubmitReport\x12+.minorprot.reporting.v1.SubmitReportRequest\x1a,.minorprot.reporting.v1.SubmitReportResponse\x12`\n\tGetReport\x12(.minorprot.reporting.v1.GetReportRequest\x1a).minorprot.reporting.v1.GetReportResponse\x12\x66\n\x0bListReports\x12*.minorprot.reporting.v1.ListReportsRequest\x1a+.minorprot.reporting.v1.ListReportsResponse\x12l\n\rLookupReceipt\x12,.minorprot.reporting.v1.LookupReceiptRequest\x1a-.minorprot.reporting.v1.LookupReceiptResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&minorprot/reporting/v1/reporting.proto\x12\x16minorprot.reporting.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a minorprot/common/v1/common.proto\"\xe5\x01\n\x10\x43hildDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x03sex\x18\x02 \x01(\x0e\x32\x18.minorprot.common.v1.Sex\x12-\n\nbirth_date\x18\x03 \x01(\x0b\x32\x19.minorprot.common.v1.Date\x12\x17\n\x0f\x61pproximate_age\x18\x04 \x01(\x05\x12\x17\n\x0fidentity_number\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x12\x0e\n\x06school\x18\x07 \x01(\t\x12\x16\n\x0eguardian_names\x18\x08 \x03(\t\"K\n\x08Reporter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12\x14\n\x0corganisation\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\"\xfc\x02\n\x13SubmitReportRequest\x12\x30\n\x07\x63hannel\x18\x01 \x01(\x0e\x32\x1f.minorprot.reporting.v1.Channel\x12\x37\n\x05\x63hild\x18\x02 \x01(\x0b\x32(.minorprot.reporting.v1.ChildDescription\x12\x15\n\rdivision_code\x18\x03 \x01(\t\x12\x12\n\nplace_text\x18\x04 \x01(\t\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fsituation_types\x18\x06 \x03(\t\x12\x11\n\tnarrative\x18\x07 \x01(\t\x12\x32\n\x08reporter\x18\x08 \x01(\x0b\x32 .minorprot.reporting.v1.Reporter\x12\x13\n\x0b\x61gency_kind\x18\t \x01(\t\x12\x1a\n\x12\x65xternal_reference\x18\n \x01(\t\x12\r\n\x05\x66\x61\x63ts\x18\x0b \x03(\t\"\x90\x05\n\x06Report\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x30\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x1f.minorprot.reporting.v1.Channel\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x30\n\x07urgency\x18\x05 \x01(\x0e\x32\x1f.minorprot.reporting.v1.Urgency\x12\x10\n\x08\x63hild_id\x18\x06 \x01(\t\x12\x37\n\x05\x63hild\x18\x07 \x01(\x0b\x32(.minorprot.reporting.v1.ChildDescription\x12\x15\n\rdivision_code\x18\x08 \x01(\t\x12\x12\n\nplace_text\x18\t \x01(\t\x12/\n\x0boccurred_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0breceived_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fsituation_types\x18\x0c \x03(\t\x12\x11\n\tnarrative\x18\r \x01(\t\x12\x32\n\x08reporter\x18\x0e \x01(\x0b\x32 .minorprot.reporting.v1.Reporter\x12\x16\n\x0etriage_reasons\x18\x0f \x03(\t\x12\x0e\n\x06\x63risis\x18\x10 \x01(\x08\x12\r\n\x05\x66\x61\x63ts\x18\x11 \x03(\t\x12\x18\n\x10\x61ttention_reason\x18\x12 \x01(\t\x12\x10\n\x08group_id\x18\x13 \x01(\t\x12<\n\tdeadlines\x18\x14 \x03(\x0b\x32).minorprot.reporting.v1.MilestoneDeadline\x12\x16\n\x0eoutcome_notice\x18\x15 \x01(\t\"\xb9\x01\n\x11MilestoneDeadline\x12\x34\n\tmilestone\x18\x01 \x01(\x0e\x32!.minorprot.reporting.v1.Milestone\x12*\n\x06\x64ue_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63ompleted_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x62reached\x18\x04 \x01(\x08\"^\n\x14SubmitReportResponse\x12.\n\x06report\x18\x01 \x01(\x0b\x32\x1e.minorprot.reporting.v1.Report\x12\x16\n\x0ereceipt_number\x18\x02 \x01(\t\"%\n\x10GetReportRequest\x12\x11\n\treport_id\x18\x01 \x01(\t\"C\n\x11GetReportResponse\x12.\n\x06report\x18\x01 \x01(\x0b\x32\x1e.minorprot.reporting.v1.Report\";\n\x12ListReportsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"_\n\x13ListReportsResponse\x12/\n\x07reports\x18\x01 \x03(\x0b\x32\x1e.minorprot.reporting.v1.Report\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\".\n\x14LookupReceiptRequest\x12\x16\n\x0ereceipt_number\x18\x01 \x01(\t\"\x88\x01\n\x15LookupReceiptResponse\x12\x16\n\x0ereceipt_number\x18\x01 \x01(\t\x12/\n\x0breceived_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x16\n\x0eoutcome_notice\x18\x04 \x01(\t\".\n\x19ListLinkCandidatesRequest\x12\x11\n\treport_id\x18\x01 \x01(\t\"\x8b\x02\n\rLinkCandidate\x12\x10\n\x08\x63hild_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x0f\n\x07reasons\x18\x03 \x03(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12%\n\x03sex\x18\x05 \x01(\x0e\x32\x18.minorprot.common.v1.Sex\x12-\n\nbirth_date\x18\x06 \x01(\x0b\x32\x19.minorprot.common.v1.Date\x12\x1e\n\x16identity_number_masked\x18\x07 \x01(\t\x12\x1f\n\x17residence_division_code\x18\x08 \x01(\t\x12\x0e\n\x06school\x18\t \x01(\t\x12\x13\n\x0bprovisional\x18\n \x01(\x08\"W\n\x1aListLinkCandidatesResponse\x12\x39\n\ncandidates\x18\x01 \x03(\x0b\x32%.minorprot.reporting.v1.LinkCandidate\"9\n\x12\x43onfirmLinkRequest\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x02 \x01(\t\"E\n\x13\x43onfirmLinkResponse\x12.\n\x06report\x18\x01 \x01(\x0b\x32\x1e.minorprot.reporting.v1.Report\"*\n\x15LinkToNewChildRequest\x12\x11\n\treport_id\x18\x01 \x01(\t\"H\n\x16LinkToNewChildResponse\x12.\n\x06report\x18\x01 \x01(\x0b\x32\x1e.minorprot.reporting.v1.Report\"\x93\x01\n\x16RecordMilestoneRequest\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x34\n\tmilestone\x18\x02 \x01(\x0e\x32!.minorprot.reporting.v1.Milestone\x12\x30\n\x0c\x63ompleted_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"I\n\x17RecordMilestoneResponse\x12.\n\x06report\x18\x01 \x01(\x0b\x32\x1e.minorprot.reporting.v1.Report\";\n\x18GiveOutcomeNoticeRequest\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\"K\n\x19GiveOutcomeNoticeResponse\x12.\n\x06report\x18\x01 \x01(\x0b\x32\x1e.minorprot.reporting.v1.Report\"\'\n\x12\x43loseReportRequest\x12\x11\n\treport_id\x18\x01 \x01(\t\"E\n\x13\x43loseReportResponse\x12.\n\x06report\x18\x01 \x01(\x0b\x32\x1e.minorprot.reporting.v1.Report*\xf6\x01\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x43HANNEL_MANDATED_REPORTER\x10\x01\x12\x18\n\x14\x43HANNEL_AGENCY_SHARE\x10\x02\x12\x19\n\x15\x43HANNEL_STAFF_HOTLINE\x10\x03\x12\x19\n\x15\x43HANNEL_STAFF_WALK_IN\x10\x04\x12\x14\n\x10\x43HANNEL_RELATIVE\x10\x05\x12\x15\n\x11\x43HANNEL_NEIGHBOUR\x10\x06\x12\x1c\n\x18\x43HANNEL_PUBLIC_ANONYMOUS\x10\x07\x12\x18\n\x14\x43HANNEL_PUBLIC_NAMED\x10\x08*^\n\x07Urgency\x12\x17\n\x13URGENCY_UNSPECIFIED\x10\x00\x12\x12\n\x0eURGENCY_NORMAL\x10\x01\x12\x12\n\x0eURGENCY_URGENT\x10\x02\x12\x12\n\x0eURGENCY_CRISIS\x10\x03*x\n\tMilestone\x12\x19\n\x15MILESTONE_UNSPECIFIED\x10\x00\x12\x19\n\x15MILESTONE_ACKNOWLEDGE\x10\x01\x12\x1b\n\x17MILESTONE_FIRST_CONTACT\x10\x02\x12\x18\n\x14MILESTONE_ASSESSMENT\x10\x03\x32\xe1\x08\n\x10ReportingService\x12i\n\x0cSubmitReport\x12+.minorprot.reporting.v1.SubmitReportRequest\x1a,.minorprot.reporting.v1.SubmitReportResponse\x12`\n\tGetReport\x12(.minorprot.reporting.v1.GetReportRequest\x1a).minorprot.reporting.v1.GetReportResponse\x12\x66\n\x0bListReports\x12*.minorprot.reporting.v1.ListReportsRequest\x1a+.minorprot.reporting.v1.ListReportsResponse\x12l\n\rLookupReceipt\x12,.minorprot.reporting.v1.LookupReceiptRequest\x1a-.minorprot.reporting.v1.LookupReceiptResponse\x12{\n\x12ListLinkCandidates\x12\x31.minorprot.reporting.v1.ListLinkCandidatesRequest\x1a\x32.minorprot.reporting.v1.ListLinkCandidatesResponse\x12\x66\n\x0b\x43onfirmLink\x12*.minorprot.reporting.v1.ConfirmLinkRequest\x1a+.minorprot.reporting.v1.ConfirmLinkResponse\x12o\n\x0eLinkToNewChild\x12-.minorprot.reporting.v1.LinkToNewChildRequest\x1a..minorprot.reporting.v1.LinkToNewChildResponse\x12r\n\x0fRecordMilestone\x12..minorprot.reporting.v1.RecordMilestoneRequest\x1a/.minorprot.reporting.v1.RecordMilestoneResponse\x12x\n\x11GiveOutcomeNotice\x12\x30.minorprot.reporting.v1.GiveOutcomeNoticeRequest\x1a\x31.minorprot.reporting.v1.GiveOutcomeNoticeResponse\x12\x66\n\x0b\x43loseReport\x12*.minorprot.reporting.v1.CloseReportRequest\x1a+.minorprot.reporting.v1.CloseReportResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'minorprot.reporting.v1.reporting_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CHANNEL']._serialized_start=1948
-  _globals['_CHANNEL']._serialized_end=2194
-  _globals['_URGENCY']._serialized_start=2196
-  _globals['_URGENCY']._serialized_end=2290
+  _globals['_CHANNEL']._serialized_start=3352
+  _globals['_CHANNEL']._serialized_end=3598
+  _globals['_URGENCY']._serialized_start=3600
+  _globals['_URGENCY']._serialized_end=3694
+  _globals['_MILESTONE']._serialized_start=3696
+  _globals['_MILESTONE']._serialized_end=3816
   _globals['_CHILDDESCRIPTION']._serialized_start=134
   _globals['_CHILDDESCRIPTION']._serialized_end=363
   _globals['_REPORTER']._serialized_start=365
@@ -44,21 +46,49 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBMITREPORTREQUEST']._serialized_start=443
   _globals['_SUBMITREPORTREQUEST']._serialized_end=823
   _globals['_REPORT']._serialized_start=826
-  _globals['_REPORT']._serialized_end=1396
-  _globals['_SUBMITREPORTRESPONSE']._serialized_start=1398
-  _globals['_SUBMITREPORTRESPONSE']._serialized_end=1492
-  _globals['_GETREPORTREQUEST']._serialized_start=1494
-  _globals['_GETREPORTREQUEST']._serialized_end=1531
-  _globals['_GETREPORTRESPONSE']._serialized_start=1533
-  _globals['_GETREPORTRESPONSE']._serialized_end=1600
-  _globals['_LISTREPORTSREQUEST']._serialized_start=1602
-  _globals['_LISTREPORTSREQUEST']._serialized_end=1661
-  _globals['_LISTREPORTSRESPONSE']._serialized_start=1663
-  _globals['_LISTREPORTSRESPONSE']._serialized_end=1758
-  _globals['_LOOKUPRECEIPTREQUEST']._serialized_start=1760
-  _globals['_LOOKUPRECEIPTREQUEST']._serialized_end=1806
-  _globals['_LOOKUPRECEIPTRESPONSE']._serialized_start=1809
-  _globals['_LOOKUPRECEIPTRESPONSE']._serialized_end=1945
-  _globals['_REPORTINGSERVICE']._serialized_start=2293
-  _globals['_REPORTINGSERVICE']._serialized_end=2730
+  _globals['_REPORT']._serialized_end=1482
+  _globals['_MILESTONEDEADLINE']._serialized_start=1485
+  _globals['_MILESTONEDEADLINE']._serialized_end=1670
+  _globals['_SUBMITREPORTRESPONSE']._serialized_start=1672
+  _globals['_SUBMITREPORTRESPONSE']._serialized_end=1766
+  _globals['_GETREPORTREQUEST']._serialized_start=1768
+  _globals['_GETREPORTREQUEST']._serialized_end=1805
+  _globals['_GETREPORTRESPONSE']._serialized_start=1807
+  _globals['_GETREPORTRESPONSE']._serialized_end=1874
+  _globals['_LISTREPORTSREQUEST']._serialized_start=1876
+  _globals['_LISTREPORTSREQUEST']._serialized_end=1935
+  _globals['_LISTREPORTSRESPONSE']._serialized_start=1937
+  _globals['_LISTREPORTSRESPONSE']._serialized_end=2032
+  _globals['_LOOKUPRECEIPTREQUEST']._serialized_start=2034
+  _globals['_LOOKUPRECEIPTREQUEST']._serialized_end=2080
+  _globals['_LOOKUPRECEIPTRESPONSE']._serialized_start=2083
+  _globals['_LOOKUPRECEIPTRESPONSE']._serialized_end=2219
+  _globals['_LISTLINKCANDIDATESREQUEST']._serialized_start=2221
+  _globals['_LISTLINKCANDIDATESREQUEST']._serialized_end=2267
+  _globals['_LINKCANDIDATE']._serialized_start=2270
+  _globals['_LINKCANDIDATE']._serialized_end=2537
+  _globals['_LISTLINKCANDIDATESRESPONSE']._serialized_start=2539
+  _globals['_LISTLINKCANDIDATESRESPONSE']._serialized_end=2626
+  _globals['_CONFIRMLINKREQUEST']._serialized_start=2628
+  _globals['_CONFIRMLINKREQUEST']._serialized_end=2685
+  _globals['_CONFIRMLINKRESPONSE']._serialized_start=2687
+  _globals['_CONFIRMLINKRESPONSE']._serialized_end=2756
+  _globals['_LINKTONEWCHILDREQUEST']._serialized_start=2758
+  _globals['_LINKTONEWCHILDREQUEST']._serialized_end=2800
+  _globals['_LINKTONEWCHILDRESPONSE']._serialized_start=2802
+  _globals['_LINKTONEWCHILDRESPONSE']._serialized_end=2874
+  _globals['_RECORDMILESTONEREQUEST']._serialized_start=2877
+  _globals['_RECORDMILESTONEREQUEST']._serialized_end=3024
+  _globals['_RECORDMILESTONERESPONSE']._serialized_start=3026
+  _globals['_RECORDMILESTONERESPONSE']._serialized_end=3099
+  _globals['_GIVEOUTCOMENOTICEREQUEST']._serialized_start=3101
+  _globals['_GIVEOUTCOMENOTICEREQUEST']._serialized_end=3160
+  _globals['_GIVEOUTCOMENOTICERESPONSE']._serialized_start=3162
+  _globals['_GIVEOUTCOMENOTICERESPONSE']._serialized_end=3237
+  _globals['_CLOSEREPORTREQUEST']._serialized_start=3239
+  _globals['_CLOSEREPORTREQUEST']._serialized_end=3278
+  _globals['_CLOSEREPORTRESPONSE']._serialized_start=3280
+  _globals['_CLOSEREPORTRESPONSE']._serialized_end=3349
+  _globals['_REPORTINGSERVICE']._serialized_start=3819
+  _globals['_REPORTINGSERVICE']._serialized_end=4940
 # @@protoc_insertion_point(module_scope)

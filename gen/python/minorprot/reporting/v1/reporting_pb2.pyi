@@ -70,6 +70,32 @@ URGENCY_URGENT: Urgency.ValueType  # 2
 URGENCY_CRISIS: Urgency.ValueType  # 3
 Global___Urgency: _TypeAlias = Urgency  # noqa: Y015
 
+class _Milestone:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MilestoneEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Milestone.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MILESTONE_UNSPECIFIED: _Milestone.ValueType  # 0
+    MILESTONE_ACKNOWLEDGE: _Milestone.ValueType  # 1
+    """A person has read the report."""
+    MILESTONE_FIRST_CONTACT: _Milestone.ValueType  # 2
+    """Someone has seen or spoken with the child."""
+    MILESTONE_ASSESSMENT: _Milestone.ValueType  # 3
+    """The situation has been assessed."""
+
+class Milestone(_Milestone, metaclass=_MilestoneEnumTypeWrapper):
+    """The steps whose time limits depend on the urgency."""
+
+MILESTONE_UNSPECIFIED: Milestone.ValueType  # 0
+MILESTONE_ACKNOWLEDGE: Milestone.ValueType  # 1
+"""A person has read the report."""
+MILESTONE_FIRST_CONTACT: Milestone.ValueType  # 2
+"""Someone has seen or spoken with the child."""
+MILESTONE_ASSESSMENT: Milestone.ValueType  # 3
+"""The situation has been assessed."""
+Global___Milestone: _TypeAlias = Milestone  # noqa: Y015
+
 @_typing.final
 class ChildDescription(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -226,6 +252,8 @@ class Report(_message.Message):
     FACTS_FIELD_NUMBER: _builtins.int
     ATTENTION_REASON_FIELD_NUMBER: _builtins.int
     GROUP_ID_FIELD_NUMBER: _builtins.int
+    DEADLINES_FIELD_NUMBER: _builtins.int
+    OUTCOME_NOTICE_FIELD_NUMBER: _builtins.int
     report_id: _builtins.str
     tenant: _builtins.str
     channel: Global___Channel.ValueType
@@ -239,6 +267,8 @@ class Report(_message.Message):
     attention_reason: _builtins.str
     """Why the report needs a person's attention (matching failed, candidates to confirm, ...)."""
     group_id: _builtins.str
+    outcome_notice: _builtins.str
+    """What the reporter is told (Minors Protection Law 2020, Art. 11)."""
     @_builtins.property
     def child(self) -> Global___ChildDescription: ...
     @_builtins.property
@@ -255,6 +285,10 @@ class Report(_message.Message):
     def triage_reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def facts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def deadlines(self) -> _containers.RepeatedCompositeFieldContainer[Global___MilestoneDeadline]:
+        """The time limits of this report's urgency and how far it got."""
+
     def __init__(
         self,
         *,
@@ -277,14 +311,49 @@ class Report(_message.Message):
         facts: _abc.Iterable[_builtins.str] | None = ...,
         attention_reason: _builtins.str = ...,
         group_id: _builtins.str = ...,
+        deadlines: _abc.Iterable[Global___MilestoneDeadline] | None = ...,
+        outcome_notice: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "occurred_at", b"occurred_at", "received_at", b"received_at", "reporter", b"reporter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attention_reason", b"attention_reason", "channel", b"channel", "child", b"child", "child_id", b"child_id", "crisis", b"crisis", "division_code", b"division_code", "facts", b"facts", "group_id", b"group_id", "narrative", b"narrative", "occurred_at", b"occurred_at", "place_text", b"place_text", "received_at", b"received_at", "report_id", b"report_id", "reporter", b"reporter", "situation_types", b"situation_types", "status", b"status", "tenant", b"tenant", "triage_reasons", b"triage_reasons", "urgency", b"urgency"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attention_reason", b"attention_reason", "channel", b"channel", "child", b"child", "child_id", b"child_id", "crisis", b"crisis", "deadlines", b"deadlines", "division_code", b"division_code", "facts", b"facts", "group_id", b"group_id", "narrative", b"narrative", "occurred_at", b"occurred_at", "outcome_notice", b"outcome_notice", "place_text", b"place_text", "received_at", b"received_at", "report_id", b"report_id", "reporter", b"reporter", "situation_types", b"situation_types", "status", b"status", "tenant", b"tenant", "triage_reasons", b"triage_reasons", "urgency", b"urgency"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Report: _TypeAlias = Report  # noqa: Y015
+
+@_typing.final
+class MilestoneDeadline(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MILESTONE_FIELD_NUMBER: _builtins.int
+    DUE_AT_FIELD_NUMBER: _builtins.int
+    COMPLETED_AT_FIELD_NUMBER: _builtins.int
+    BREACHED_FIELD_NUMBER: _builtins.int
+    milestone: Global___Milestone.ValueType
+    breached: _builtins.bool
+    """Reached late, or still not reached after the due time."""
+    @_builtins.property
+    def due_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def completed_at(self) -> _timestamp_pb2.Timestamp:
+        """Unset while not reached."""
+
+    def __init__(
+        self,
+        *,
+        milestone: Global___Milestone.ValueType = ...,
+        due_at: _timestamp_pb2.Timestamp | None = ...,
+        completed_at: _timestamp_pb2.Timestamp | None = ...,
+        breached: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at", "due_at", b"due_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["breached", b"breached", "completed_at", b"completed_at", "due_at", b"due_at", "milestone", b"milestone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MilestoneDeadline: _TypeAlias = MilestoneDeadline  # noqa: Y015
 
 @_typing.final
 class SubmitReportResponse(_message.Message):
@@ -440,3 +509,303 @@ class LookupReceiptResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LookupReceiptResponse: _TypeAlias = LookupReceiptResponse  # noqa: Y015
+
+@_typing.final
+class ListLinkCandidatesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_ID_FIELD_NUMBER: _builtins.int
+    report_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        report_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report_id", b"report_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLinkCandidatesRequest: _TypeAlias = ListLinkCandidatesRequest  # noqa: Y015
+
+@_typing.final
+class LinkCandidate(_message.Message):
+    """A child of the register who may be the report's child, with what a person needs to tell them apart."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHILD_ID_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    REASONS_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    SEX_FIELD_NUMBER: _builtins.int
+    BIRTH_DATE_FIELD_NUMBER: _builtins.int
+    IDENTITY_NUMBER_MASKED_FIELD_NUMBER: _builtins.int
+    RESIDENCE_DIVISION_CODE_FIELD_NUMBER: _builtins.int
+    SCHOOL_FIELD_NUMBER: _builtins.int
+    PROVISIONAL_FIELD_NUMBER: _builtins.int
+    child_id: _builtins.str
+    score: _builtins.float
+    name: _builtins.str
+    sex: _common_pb2.Sex.ValueType
+    identity_number_masked: _builtins.str
+    residence_division_code: _builtins.str
+    school: _builtins.str
+    provisional: _builtins.bool
+    @_builtins.property
+    def reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def birth_date(self) -> _common_pb2.Date: ...
+    def __init__(
+        self,
+        *,
+        child_id: _builtins.str = ...,
+        score: _builtins.float = ...,
+        reasons: _abc.Iterable[_builtins.str] | None = ...,
+        name: _builtins.str = ...,
+        sex: _common_pb2.Sex.ValueType = ...,
+        birth_date: _common_pb2.Date | None = ...,
+        identity_number_masked: _builtins.str = ...,
+        residence_division_code: _builtins.str = ...,
+        school: _builtins.str = ...,
+        provisional: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "child_id", b"child_id", "identity_number_masked", b"identity_number_masked", "name", b"name", "provisional", b"provisional", "reasons", b"reasons", "residence_division_code", b"residence_division_code", "school", b"school", "score", b"score", "sex", b"sex"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LinkCandidate: _TypeAlias = LinkCandidate  # noqa: Y015
+
+@_typing.final
+class ListLinkCandidatesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CANDIDATES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___LinkCandidate]: ...
+    def __init__(
+        self,
+        *,
+        candidates: _abc.Iterable[Global___LinkCandidate] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLinkCandidatesResponse: _TypeAlias = ListLinkCandidatesResponse  # noqa: Y015
+
+@_typing.final
+class ConfirmLinkRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_ID_FIELD_NUMBER: _builtins.int
+    CHILD_ID_FIELD_NUMBER: _builtins.int
+    report_id: _builtins.str
+    child_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        report_id: _builtins.str = ...,
+        child_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["child_id", b"child_id", "report_id", b"report_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmLinkRequest: _TypeAlias = ConfirmLinkRequest  # noqa: Y015
+
+@_typing.final
+class ConfirmLinkResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def report(self) -> Global___Report: ...
+    def __init__(
+        self,
+        *,
+        report: Global___Report | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmLinkResponse: _TypeAlias = ConfirmLinkResponse  # noqa: Y015
+
+@_typing.final
+class LinkToNewChildRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_ID_FIELD_NUMBER: _builtins.int
+    report_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        report_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report_id", b"report_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LinkToNewChildRequest: _TypeAlias = LinkToNewChildRequest  # noqa: Y015
+
+@_typing.final
+class LinkToNewChildResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def report(self) -> Global___Report: ...
+    def __init__(
+        self,
+        *,
+        report: Global___Report | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LinkToNewChildResponse: _TypeAlias = LinkToNewChildResponse  # noqa: Y015
+
+@_typing.final
+class RecordMilestoneRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_ID_FIELD_NUMBER: _builtins.int
+    MILESTONE_FIELD_NUMBER: _builtins.int
+    COMPLETED_AT_FIELD_NUMBER: _builtins.int
+    report_id: _builtins.str
+    milestone: Global___Milestone.ValueType
+    @_builtins.property
+    def completed_at(self) -> _timestamp_pb2.Timestamp:
+        """When it happened, if earlier than now (a visit entered afterwards); unset means now."""
+
+    def __init__(
+        self,
+        *,
+        report_id: _builtins.str = ...,
+        milestone: Global___Milestone.ValueType = ...,
+        completed_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at", "milestone", b"milestone", "report_id", b"report_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordMilestoneRequest: _TypeAlias = RecordMilestoneRequest  # noqa: Y015
+
+@_typing.final
+class RecordMilestoneResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def report(self) -> Global___Report: ...
+    def __init__(
+        self,
+        *,
+        report: Global___Report | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordMilestoneResponse: _TypeAlias = RecordMilestoneResponse  # noqa: Y015
+
+@_typing.final
+class GiveOutcomeNoticeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_ID_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    report_id: _builtins.str
+    text: _builtins.str
+    """Plain words for the reporter; never the child's or the family's data."""
+    def __init__(
+        self,
+        *,
+        report_id: _builtins.str = ...,
+        text: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report_id", b"report_id", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GiveOutcomeNoticeRequest: _TypeAlias = GiveOutcomeNoticeRequest  # noqa: Y015
+
+@_typing.final
+class GiveOutcomeNoticeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def report(self) -> Global___Report: ...
+    def __init__(
+        self,
+        *,
+        report: Global___Report | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GiveOutcomeNoticeResponse: _TypeAlias = GiveOutcomeNoticeResponse  # noqa: Y015
+
+@_typing.final
+class CloseReportRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_ID_FIELD_NUMBER: _builtins.int
+    report_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        report_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report_id", b"report_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseReportRequest: _TypeAlias = CloseReportRequest  # noqa: Y015
+
+@_typing.final
+class CloseReportResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def report(self) -> Global___Report: ...
+    def __init__(
+        self,
+        *,
+        report: Global___Report | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseReportResponse: _TypeAlias = CloseReportResponse  # noqa: Y015

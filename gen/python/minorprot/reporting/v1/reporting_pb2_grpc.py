@@ -55,6 +55,36 @@ class ReportingServiceStub:
                 request_serializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.LookupReceiptRequest.SerializeToString,
                 response_deserializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.LookupReceiptResponse.FromString,
                 _registered_method=True)
+        self.ListLinkCandidates = channel.unary_unary(
+                '/minorprot.reporting.v1.ReportingService/ListLinkCandidates',
+                request_serializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ListLinkCandidatesRequest.SerializeToString,
+                response_deserializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ListLinkCandidatesResponse.FromString,
+                _registered_method=True)
+        self.ConfirmLink = channel.unary_unary(
+                '/minorprot.reporting.v1.ReportingService/ConfirmLink',
+                request_serializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ConfirmLinkRequest.SerializeToString,
+                response_deserializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ConfirmLinkResponse.FromString,
+                _registered_method=True)
+        self.LinkToNewChild = channel.unary_unary(
+                '/minorprot.reporting.v1.ReportingService/LinkToNewChild',
+                request_serializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.LinkToNewChildRequest.SerializeToString,
+                response_deserializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.LinkToNewChildResponse.FromString,
+                _registered_method=True)
+        self.RecordMilestone = channel.unary_unary(
+                '/minorprot.reporting.v1.ReportingService/RecordMilestone',
+                request_serializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.RecordMilestoneRequest.SerializeToString,
+                response_deserializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.RecordMilestoneResponse.FromString,
+                _registered_method=True)
+        self.GiveOutcomeNotice = channel.unary_unary(
+                '/minorprot.reporting.v1.ReportingService/GiveOutcomeNotice',
+                request_serializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.GiveOutcomeNoticeRequest.SerializeToString,
+                response_deserializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.GiveOutcomeNoticeResponse.FromString,
+                _registered_method=True)
+        self.CloseReport = channel.unary_unary(
+                '/minorprot.reporting.v1.ReportingService/CloseReport',
+                request_serializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.CloseReportRequest.SerializeToString,
+                response_deserializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.CloseReportResponse.FromString,
+                _registered_method=True)
 
 
 class ReportingServiceServicer:
@@ -86,6 +116,48 @@ class ReportingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListLinkCandidates(self, request, context):
+        """Staff: the register's candidates for the report's child (MatchChild again, on behalf of the caller).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmLink(self, request, context):
+        """Staff: the report concerns this child of the register (one of the candidates, or one they know).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LinkToNewChild(self, request, context):
+        """Staff: the child is not in the register yet: register a provisional child from the report and link it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordMilestone(self, request, context):
+        """Staff: a milestone of the time limits (acknowledge, first contact, assessment) was reached.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GiveOutcomeNotice(self, request, context):
+        """Staff: the outcome the law requires telling the reporter; shown by LookupReceipt.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseReport(self, request, context):
+        """Staff: close the report; it needs an outcome notice first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReportingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -108,6 +180,36 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.LookupReceipt,
                     request_deserializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.LookupReceiptRequest.FromString,
                     response_serializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.LookupReceiptResponse.SerializeToString,
+            ),
+            'ListLinkCandidates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLinkCandidates,
+                    request_deserializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ListLinkCandidatesRequest.FromString,
+                    response_serializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ListLinkCandidatesResponse.SerializeToString,
+            ),
+            'ConfirmLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmLink,
+                    request_deserializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ConfirmLinkRequest.FromString,
+                    response_serializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ConfirmLinkResponse.SerializeToString,
+            ),
+            'LinkToNewChild': grpc.unary_unary_rpc_method_handler(
+                    servicer.LinkToNewChild,
+                    request_deserializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.LinkToNewChildRequest.FromString,
+                    response_serializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.LinkToNewChildResponse.SerializeToString,
+            ),
+            'RecordMilestone': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordMilestone,
+                    request_deserializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.RecordMilestoneRequest.FromString,
+                    response_serializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.RecordMilestoneResponse.SerializeToString,
+            ),
+            'GiveOutcomeNotice': grpc.unary_unary_rpc_method_handler(
+                    servicer.GiveOutcomeNotice,
+                    request_deserializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.GiveOutcomeNoticeRequest.FromString,
+                    response_serializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.GiveOutcomeNoticeResponse.SerializeToString,
+            ),
+            'CloseReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseReport,
+                    request_deserializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.CloseReportRequest.FromString,
+                    response_serializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.CloseReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -219,6 +321,168 @@ class ReportingService:
             '/minorprot.reporting.v1.ReportingService/LookupReceipt',
             minorprot_dot_reporting_dot_v1_dot_reporting__pb2.LookupReceiptRequest.SerializeToString,
             minorprot_dot_reporting_dot_v1_dot_reporting__pb2.LookupReceiptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLinkCandidates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.reporting.v1.ReportingService/ListLinkCandidates',
+            minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ListLinkCandidatesRequest.SerializeToString,
+            minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ListLinkCandidatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.reporting.v1.ReportingService/ConfirmLink',
+            minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ConfirmLinkRequest.SerializeToString,
+            minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ConfirmLinkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LinkToNewChild(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.reporting.v1.ReportingService/LinkToNewChild',
+            minorprot_dot_reporting_dot_v1_dot_reporting__pb2.LinkToNewChildRequest.SerializeToString,
+            minorprot_dot_reporting_dot_v1_dot_reporting__pb2.LinkToNewChildResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordMilestone(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.reporting.v1.ReportingService/RecordMilestone',
+            minorprot_dot_reporting_dot_v1_dot_reporting__pb2.RecordMilestoneRequest.SerializeToString,
+            minorprot_dot_reporting_dot_v1_dot_reporting__pb2.RecordMilestoneResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GiveOutcomeNotice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.reporting.v1.ReportingService/GiveOutcomeNotice',
+            minorprot_dot_reporting_dot_v1_dot_reporting__pb2.GiveOutcomeNoticeRequest.SerializeToString,
+            minorprot_dot_reporting_dot_v1_dot_reporting__pb2.GiveOutcomeNoticeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.reporting.v1.ReportingService/CloseReport',
+            minorprot_dot_reporting_dot_v1_dot_reporting__pb2.CloseReportRequest.SerializeToString,
+            minorprot_dot_reporting_dot_v1_dot_reporting__pb2.CloseReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

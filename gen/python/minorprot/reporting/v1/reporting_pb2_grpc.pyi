@@ -38,6 +38,18 @@ class ReportingServiceStub:
     ListReports: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.ListReportsRequest, _reporting_pb2.ListReportsResponse]
     LookupReceipt: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.LookupReceiptRequest, _reporting_pb2.LookupReceiptResponse]
     """Public: what a reporter may see with a receipt number, and nothing about the child."""
+    ListLinkCandidates: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.ListLinkCandidatesRequest, _reporting_pb2.ListLinkCandidatesResponse]
+    """Staff: the register's candidates for the report's child (MatchChild again, on behalf of the caller)."""
+    ConfirmLink: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.ConfirmLinkRequest, _reporting_pb2.ConfirmLinkResponse]
+    """Staff: the report concerns this child of the register (one of the candidates, or one they know)."""
+    LinkToNewChild: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.LinkToNewChildRequest, _reporting_pb2.LinkToNewChildResponse]
+    """Staff: the child is not in the register yet: register a provisional child from the report and link it."""
+    RecordMilestone: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.RecordMilestoneRequest, _reporting_pb2.RecordMilestoneResponse]
+    """Staff: a milestone of the time limits (acknowledge, first contact, assessment) was reached."""
+    GiveOutcomeNotice: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GiveOutcomeNoticeRequest, _reporting_pb2.GiveOutcomeNoticeResponse]
+    """Staff: the outcome the law requires telling the reporter; shown by LookupReceipt."""
+    CloseReport: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.CloseReportRequest, _reporting_pb2.CloseReportResponse]
+    """Staff: close the report; it needs an outcome notice first."""
 
 @_typing.type_check_only
 class ReportingServiceAsyncStub(ReportingServiceStub):
@@ -49,6 +61,18 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     ListReports: _aio.UnaryUnaryMultiCallable[_reporting_pb2.ListReportsRequest, _reporting_pb2.ListReportsResponse]  # type: ignore[assignment]
     LookupReceipt: _aio.UnaryUnaryMultiCallable[_reporting_pb2.LookupReceiptRequest, _reporting_pb2.LookupReceiptResponse]  # type: ignore[assignment]
     """Public: what a reporter may see with a receipt number, and nothing about the child."""
+    ListLinkCandidates: _aio.UnaryUnaryMultiCallable[_reporting_pb2.ListLinkCandidatesRequest, _reporting_pb2.ListLinkCandidatesResponse]  # type: ignore[assignment]
+    """Staff: the register's candidates for the report's child (MatchChild again, on behalf of the caller)."""
+    ConfirmLink: _aio.UnaryUnaryMultiCallable[_reporting_pb2.ConfirmLinkRequest, _reporting_pb2.ConfirmLinkResponse]  # type: ignore[assignment]
+    """Staff: the report concerns this child of the register (one of the candidates, or one they know)."""
+    LinkToNewChild: _aio.UnaryUnaryMultiCallable[_reporting_pb2.LinkToNewChildRequest, _reporting_pb2.LinkToNewChildResponse]  # type: ignore[assignment]
+    """Staff: the child is not in the register yet: register a provisional child from the report and link it."""
+    RecordMilestone: _aio.UnaryUnaryMultiCallable[_reporting_pb2.RecordMilestoneRequest, _reporting_pb2.RecordMilestoneResponse]  # type: ignore[assignment]
+    """Staff: a milestone of the time limits (acknowledge, first contact, assessment) was reached."""
+    GiveOutcomeNotice: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GiveOutcomeNoticeRequest, _reporting_pb2.GiveOutcomeNoticeResponse]  # type: ignore[assignment]
+    """Staff: the outcome the law requires telling the reporter; shown by LookupReceipt."""
+    CloseReport: _aio.UnaryUnaryMultiCallable[_reporting_pb2.CloseReportRequest, _reporting_pb2.CloseReportResponse]  # type: ignore[assignment]
+    """Staff: close the report; it needs an outcome notice first."""
 
 class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
     """Discovery reports (发现报告) from every channel."""
@@ -81,5 +105,53 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_reporting_pb2.LookupReceiptResponse, _abc.Awaitable[_reporting_pb2.LookupReceiptResponse]]:
         """Public: what a reporter may see with a receipt number, and nothing about the child."""
+
+    @_abc_1.abstractmethod
+    def ListLinkCandidates(
+        self,
+        request: _reporting_pb2.ListLinkCandidatesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.ListLinkCandidatesResponse, _abc.Awaitable[_reporting_pb2.ListLinkCandidatesResponse]]:
+        """Staff: the register's candidates for the report's child (MatchChild again, on behalf of the caller)."""
+
+    @_abc_1.abstractmethod
+    def ConfirmLink(
+        self,
+        request: _reporting_pb2.ConfirmLinkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.ConfirmLinkResponse, _abc.Awaitable[_reporting_pb2.ConfirmLinkResponse]]:
+        """Staff: the report concerns this child of the register (one of the candidates, or one they know)."""
+
+    @_abc_1.abstractmethod
+    def LinkToNewChild(
+        self,
+        request: _reporting_pb2.LinkToNewChildRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.LinkToNewChildResponse, _abc.Awaitable[_reporting_pb2.LinkToNewChildResponse]]:
+        """Staff: the child is not in the register yet: register a provisional child from the report and link it."""
+
+    @_abc_1.abstractmethod
+    def RecordMilestone(
+        self,
+        request: _reporting_pb2.RecordMilestoneRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.RecordMilestoneResponse, _abc.Awaitable[_reporting_pb2.RecordMilestoneResponse]]:
+        """Staff: a milestone of the time limits (acknowledge, first contact, assessment) was reached."""
+
+    @_abc_1.abstractmethod
+    def GiveOutcomeNotice(
+        self,
+        request: _reporting_pb2.GiveOutcomeNoticeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.GiveOutcomeNoticeResponse, _abc.Awaitable[_reporting_pb2.GiveOutcomeNoticeResponse]]:
+        """Staff: the outcome the law requires telling the reporter; shown by LookupReceipt."""
+
+    @_abc_1.abstractmethod
+    def CloseReport(
+        self,
+        request: _reporting_pb2.CloseReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.CloseReportResponse, _abc.Awaitable[_reporting_pb2.CloseReportResponse]]:
+        """Staff: close the report; it needs an outcome notice first."""
 
 def add_ReportingServiceServicer_to_server(servicer: ReportingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
