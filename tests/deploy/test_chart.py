@@ -743,3 +743,29 @@ def test_install_helm_script_is_idempotent(helm: str) -> None:
     result = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "install-helm.sh")], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == helm
     assert "building" not in result.stderr, "a second run must not build again"
+
+
+def _copied_service_packages(stages: dict[str, dict[str, Any]], image: str) -> set[str]:
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text(encoding="utf-8"))
+    copied: set[str] = set()
+    current = ""
+    for line in text.splitlines():
+        words = line.split()
+        if words[:1] == ["FROM"]:
+            current = words[3] if len(words) > 3 else ""
+        elif words[:1] == ["COPY"] and current in chain(stages, image):
+            copied |= {m.group(1) for m in re.finditer(r"\bservices/(\w+)/", line)}
+    return copied
+
+
+@pytest.mark.parametrize("image", COMPONENTS)
+def test_every_image_holds_the_service_packages_its_code_imports(image: str) -> None:
+    source = REPO_ROOT / ("gateway" if image == "gateway" else f"services/{image}")
+    imported = {
+        m.group(1)
+        for path in source.rglob("*.py")
+        if "tests" not in path.parts
+        for m in re.finditer(r"^(?:from|import) services\.(\w+)", path.read_text(encoding="utf-8"), re.MULTILINE)
+    }
+    missing = imported - _copied_service_packages(dockerfile_stages(), image)
+    assert not missing, f"the {image} image imports services {sorted(missing)} its stages never COPY"
