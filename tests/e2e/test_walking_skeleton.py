@@ -116,6 +116,16 @@ def test_every_step_takes_effect_in_each_service(platform: RunningStack, submitt
         what="the referral to learn the child",
     )
     referral_ids = {r.id for r in referrals}
+    eventually(
+        lambda: rows(
+            db["registry"].owner_url,
+            PILOT_TENANT,
+            "SELECT 1 FROM timeline_entries WHERE child_id = :c AND reference_id = :r",
+            c=child_id,
+            r=min(referral_ids),
+        ),
+        what="the referral on the child's case-file timeline",
+    )
     notified = eventually(
         lambda: [
             n

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from google.protobuf.message import Message
 from minorprot.referral.v1 import events_pb2
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from platform_runtime import errors
 from platform_runtime.auth import Principal, Role
@@ -87,12 +87,17 @@ class ReferralService:
         return opened
 
     def link_child(self, uow: UnitOfWork, report_id: str, child_id: str) -> None:
-        """The report now concerns a known child: so do its referrals."""
-        uow.session.execute(
-            update(ReferralRecord)
-            .where(ReferralRecord.tenant_id == uow.tenant, ReferralRecord.report_id == report_id)
-            .values(child_id=child_id)
-        )
+        """The report now concerns a known child: so do its referrals, and the child's case file hears of
+        those opened before the link (their ReferralOpened named no child)."""
+        records = uow.session.scalars(
+            select(ReferralRecord).where(ReferralRecord.tenant_id == uow.tenant, ReferralRecord.report_id == report_id)
+        ).all()
+        for record in records:
+            if record.child_id == child_id:
+                continue
+            record.child_id = child_id
+            view = _view(record)
+            self._publish(uow, view, events_pb2.ReferralLinkedToChild(referral=messages.referral(view)))
 
     # -- township staff ------------------------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ def consumers(service: RegistryService, casework: CaseworkService) -> list[Consu
         def handle(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
             message_type = {
                 "referral_opened": referral_events.ReferralOpened,
+                "referral_linked": referral_events.ReferralLinkedToChild,
                 "referral_accepted": referral_events.ReferralAccepted,
                 "referral_completed": referral_events.ReferralCompleted,
             }[kind]
@@ -72,6 +73,8 @@ def consumers(service: RegistryService, casework: CaseworkService) -> list[Consu
             handlers={
                 reporting_events.ReportLinked.DESCRIPTOR.full_name: report_linked,
                 referral_events.ReferralOpened.DESCRIPTOR.full_name: referral_changed("referral_opened"),
+                # Opened before the report named the child: on the child's timeline from the link on.
+                referral_events.ReferralLinkedToChild.DESCRIPTOR.full_name: referral_changed("referral_linked"),
                 referral_events.ReferralAccepted.DESCRIPTOR.full_name: referral_changed("referral_accepted"),
                 referral_events.ReferralCompleted.DESCRIPTOR.full_name: referral_changed("referral_completed"),
             },

@@ -89,6 +89,16 @@ def test_a_linked_report_gives_its_referrals_the_child(consumer, service):
     assert {r.report_id for r in referrals} == {"report3"}
 
 
+def test_the_child_hears_once_of_referrals_opened_before_the_link(consumer, database):
+    consumer.process(message(submitted("report8", ["improperly_guarded"]), "event1"))
+    consumer.process(message(linked("report8", "child8"), "event2"))
+    consumer.process(message(linked("report8", "child8"), "event3"))  # a second link to the same child
+
+    told = events_of(database, PILOT_TENANT, referral_events.ReferralLinkedToChild)
+    assert sorted(e.referral.agency_code for e in told) == ["town_government", "womens_federation"]
+    assert {e.referral.child_id for e in told} == {"child8"}
+
+
 def test_nothing_about_the_child_leaves_in_the_referral_events(consumer, database):
     consumer.process(message(submitted("report4", ["out_of_school"]), "event1"))
     for row in outbox_rows(database, PILOT_TENANT):

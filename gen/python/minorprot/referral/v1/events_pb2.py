@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from minorprot.referral.v1 import referral_pb2 as minorprot_dot_referral_dot_v1_dot_referral__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"minorprot/referral/v1/events.proto\x12\x15minorprot.referral.v1\x1a$minorprot/referral/v1/referral.proto\"C\n\x0eReferralOpened\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\"E\n\x10ReferralAccepted\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\"W\n\x11ReferralCompleted\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\x12\x0f\n\x07outcome\x18\x02 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"minorprot/referral/v1/events.proto\x12\x15minorprot.referral.v1\x1a$minorprot/referral/v1/referral.proto\"C\n\x0eReferralOpened\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\"E\n\x10ReferralAccepted\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\"W\n\x11ReferralCompleted\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\x12\x0f\n\x07outcome\x18\x02 \x01(\t\"J\n\x15ReferralLinkedToChild\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referralb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,4 +38,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REFERRALACCEPTED']._serialized_end=237
   _globals['_REFERRALCOMPLETED']._serialized_start=239
   _globals['_REFERRALCOMPLETED']._serialized_end=326
+  _globals['_REFERRALLINKEDTOCHILD']._serialized_start=328
+  _globals['_REFERRALLINKEDTOCHILD']._serialized_end=402
 # @@protoc_insertion_point(module_scope)

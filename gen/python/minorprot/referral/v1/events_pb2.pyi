@@ -81,3 +81,25 @@ class ReferralCompleted(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReferralCompleted: _TypeAlias = ReferralCompleted  # noqa: Y015
+
+@_typing.final
+class ReferralLinkedToChild(_message.Message):
+    """A report's referrals now concern a known child (the report was linked after they were opened)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def referral(self) -> _referral_pb2.Referral: ...
+    def __init__(
+        self,
+        *,
+        referral: _referral_pb2.Referral | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["referral", b"referral"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["referral", b"referral"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReferralLinkedToChild: _TypeAlias = ReferralLinkedToChild  # noqa: Y015
