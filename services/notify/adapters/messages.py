@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from google.protobuf import timestamp_pb2
+from minorprot.common.v1 import common_pb2
 from minorprot.notify.v1 import notify_pb2
 from minorprot.referral.v1 import events_pb2 as referral_events
+from minorprot.registry.v1 import events_pb2 as registry_events
 from minorprot.reporting.v1 import events_pb2 as reporting_events
 from minorprot.reporting.v1 import reporting_pb2
 
-from services.notify.domain.templates import BreachedDeadline, DeclaredCrisis, OpenedReferral, Priority
+from services.notify.domain.templates import (
+    AssignedCase,
+    BreachedDeadline,
+    ChangedCaseStatus,
+    DeclaredCrisis,
+    NamedStaff,
+    OpenedReferral,
+    OverdueVisit,
+    Priority,
+)
 from services.notify.service_layer.views import NotificationView
 
 PRIORITY = {
@@ -56,6 +67,42 @@ def breached_deadline(event: reporting_events.DeadlineBreached) -> BreachedDeadl
         crisis=event.urgency == reporting_pb2.URGENCY_CRISIS,
         due_at=event.due_at.ToDatetime(tzinfo=UTC),
         completed_at=event.completed_at.ToDatetime(tzinfo=UTC) if event.HasField("completed_at") else None,
+    )
+
+
+def _date(value: common_pb2.Date) -> date:
+    return date(value.year, value.month, value.day)  # an unset date is refused (ValueError): not applicable
+
+
+def overdue_visit(event: registry_events.VisitOverdue) -> OverdueVisit:
+    return OverdueVisit(
+        case_id=event.case_id,
+        child_id=event.child_id,
+        due_on=_date(event.due_on),
+        days_overdue=event.days_overdue,
+        risk_level=event.risk_level,
+        staff=NamedStaff(event.responsible_person, event.social_worker, event.child_director),
+    )
+
+
+def changed_case_status(event: registry_events.CaseStatusChanged) -> ChangedCaseStatus:
+    return ChangedCaseStatus(
+        case_id=event.case_id,
+        child_id=event.child_id,
+        from_status=event.from_status,
+        to_status=event.to_status,
+        staff=NamedStaff(event.responsible_person, event.social_worker, event.child_director),
+    )
+
+
+def assigned_case(event: registry_events.CaseAssigned) -> AssignedCase:
+    return AssignedCase(
+        case_id=event.case_id,
+        child_id=event.child_id,
+        staff=NamedStaff(event.responsible_person, event.social_worker, event.child_director),
+        previous=NamedStaff(
+            event.previous_responsible_person, event.previous_social_worker, event.previous_child_director
+        ),
     )
 
 

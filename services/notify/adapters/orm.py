@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import DateTime, Index, MetaData, String, Text
+from sqlalchemy import Date, DateTime, Index, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from platform_runtime.db import add_messaging_tables
@@ -38,6 +38,19 @@ class NotificationRecord(Base):
     )
 
 
-TENANT_TABLES = ("notifications", "outbox", "inbox")
+class VisitReminderRecord(Base):
+    """An overdue follow-up visit the town was reminded of. The registry raises each due date once, but a due
+    date can come back (the schedule moves and returns): one reminder per child and due date, however often
+    it is raised. Event ids alone (the inbox) cannot tell a new event about the same visit."""
+
+    __tablename__ = "visit_reminders"
+    tenant_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    child_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    due_on: Mapped[date] = mapped_column(Date, primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(64))
+    reminded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+TENANT_TABLES = ("notifications", "visit_reminders", "outbox", "inbox")
 
 add_messaging_tables(metadata)

@@ -1,14 +1,17 @@
 """What a notification says: titles and bodies for each kind of event, in the staff's words.
 
 Titles are seen on lock screens and in lists, so they never carry a child's name or any other personal
-data: only the kind of event, the unit concerned and what must be done. The events used here carry none.
+data: only the kind of event, the unit concerned and what must be done. Bodies name a child by its id only;
+the registry's case events also name the staff holding the case (the town's own staff, as the case file
+shows them to the same roles), and those names appear in bodies, never in titles. Text typed by staff about
+a child (a reason for closing, findings) is never copied into a notification.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 
 # Times people read are Beijing time (China has no DST).
@@ -27,6 +30,19 @@ ACTION_LABELS = {
     "notify_police": "向公安机关报告",
     "arrange_emergency_shelter": "安排紧急庇护",
 }
+
+# The case file statuses of the contract (`registry.v1.CaseStatusChanged`), as staff name them.
+CASE_STATUS_LABELS = {
+    "identified": "已发现 identified",
+    "assessing": "评估中 assessing",
+    "plan_active": "帮扶计划实施中 plan active",
+    "monitoring": "跟踪监测 monitoring",
+    "closed": "已结案 closed",
+    "transferred": "已转出 transferred",
+}
+
+# The risk levels of the contract (`registry.v1.VisitOverdue.risk_level`), as staff name them.
+RISK_LABELS = {"high": "高风险 high", "medium": "中风险 medium", "low": "低风险 low"}
 
 
 class Priority(StrEnum):
@@ -70,6 +86,52 @@ class DeclaredCrisis:
     situation_types: tuple[str, ...]
     reasons: tuple[str, ...]
     required_actions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NamedStaff:
+    """The people a case file names (free text in the registry); any may be empty."""
+
+    responsible_person: str = ""  # 专人 named by the village or residents' committee
+    social_worker: str = ""
+    child_director: str = ""
+
+    def named_anew(self, previous: NamedStaff) -> tuple[str, ...]:
+        """The fields naming someone who was not named there before (a name removed is not among them)."""
+        return tuple(
+            field
+            for field in ("responsible_person", "social_worker", "child_director")
+            if getattr(self, field) and getattr(self, field) != getattr(previous, field)
+        )
+
+
+@dataclass(frozen=True)
+class OverdueVisit:
+    case_id: str
+    child_id: str
+    due_on: date
+    days_overdue: int
+    risk_level: str  # high, medium, low
+    staff: NamedStaff
+
+
+@dataclass(frozen=True)
+class ChangedCaseStatus:
+    """A case file's status change; the reason typed in is deliberately not carried (see the module doc)."""
+
+    case_id: str
+    child_id: str
+    from_status: str
+    to_status: str
+    staff: NamedStaff
+
+
+@dataclass(frozen=True)
+class AssignedCase:
+    case_id: str
+    child_id: str
+    staff: NamedStaff
+    previous: NamedStaff
 
 
 def _beijing(value: datetime) -> str:
@@ -122,4 +184,77 @@ def deadline_breached(breach: BreachedDeadline) -> Content:
         priority=Priority.CRISIS if breach.crisis else Priority.URGENT,
         subject_type="report",
         subject_id=breach.report_id,
+    )
+
+
+# --- the registry's case work ------------------------------------------------------------------------------
+
+STAFF_LABELS = (("responsible_person", "专人"), ("social_worker", "社工"), ("child_director", "儿童主任"))
+
+
+def _staff(staff: NamedStaff, only: Iterable[str] | None = None) -> str:
+    """'专人 王专人 · 社工 李社工', limited to the fields in `only` when given."""
+    wanted = {field for field, _ in STAFF_LABELS} if only is None else set(only)
+    return " · ".join(
+        f"{label} {getattr(staff, field)}" for field, label in STAFF_LABELS if field in wanted and getattr(staff, field)
+    )
+
+
+def _holders(staff: NamedStaff) -> str:
+    return f"负责人 named staff: {_staff(staff) or '尚未指定 nobody named yet: 请指定专人 name a responsible person'}"
+
+
+def visit_overdue(visit: OverdueVisit) -> Content:
+    return Content(
+        title=f"随访逾期 Follow-up visit overdue: {visit.days_overdue} 天 days",
+        body=(
+            f"应随访日期 visit due: {visit.due_on.isoformat()}, 已逾期 {visit.days_overdue} 天 days overdue\n"
+            f"风险等级 risk: {RISK_LABELS.get(visit.risk_level, visit.risk_level or '—')}\n"
+            f"儿童 child: {visit.child_id}\n"
+            f"{_holders(visit.staff)}"
+        ),
+        # A missed time limit, like a report's missed deadline.
+        priority=Priority.URGENT,
+        subject_type="child",
+        subject_id=visit.child_id,
+    )
+
+
+def case_status_changed(change: ChangedCaseStatus) -> Content:
+    if change.to_status == "transferred":
+        title, then = (
+            "个案已转出 Case transferred out",
+            "随访停止,接收地另建档案 visits stop; the receiving town opens its own file",
+        )
+    elif change.to_status == "closed":
+        title, then = "个案已结案 Case closed", "随访停止 visits stop"
+    else:
+        title, then = "个案重新开启 Case reopened", "重新评估后安排随访 assess again, then visits are scheduled"
+    before = CASE_STATUS_LABELS.get(change.from_status, change.from_status)
+    after = CASE_STATUS_LABELS.get(change.to_status, change.to_status)
+    return Content(
+        title=title,
+        body=(
+            f"档案状态 case status: {before} → {after}\n"
+            f"{then}; 原因见档案 the reason is in the case file\n"
+            f"儿童 child: {change.child_id}\n"
+            f"{_holders(change.staff)}"
+        ),
+        priority=Priority.NORMAL,
+        subject_type="child",
+        subject_id=change.child_id,
+    )
+
+
+def case_assigned(assigned: AssignedCase) -> Content:
+    return Content(
+        title="个案分配 Case assigned",
+        body=(
+            f"新指定 newly named: {_staff(assigned.staff, assigned.staff.named_anew(assigned.previous)) or '—'}\n"
+            f"儿童 child: {assigned.child_id}\n"
+            f"{_holders(assigned.staff)}"
+        ),
+        priority=Priority.NORMAL,
+        subject_type="child",
+        subject_id=assigned.child_id,
     )

@@ -10,12 +10,13 @@ from typing import TypeVar
 from google.protobuf.message import Message
 from minorprot.common.v1 import common_pb2
 from minorprot.referral.v1 import events_pb2 as referral_events
+from minorprot.registry.v1 import events_pb2 as registry_events
 from minorprot.reporting.v1 import events_pb2 as reporting_events
 
 from platform_runtime.db import UnitOfWork
 from platform_runtime.events import unpack
 from platform_runtime.service import ConsumerSpec
-from platform_runtime.topics import REFERRAL_REFERRAL, REPORTING_REPORT
+from platform_runtime.topics import REFERRAL_REFERRAL, REGISTRY_CASE, REPORTING_REPORT
 from services.notify.adapters import messages
 from services.notify.service_layer.services import NotifyService
 
@@ -42,14 +43,29 @@ def consumers(service: NotifyService) -> list[ConsumerSpec]:
         event = _event(envelope, reporting_events.DeadlineBreached)
         service.deadline_breached(uow, messages.breached_deadline(event))
 
+    def visit_overdue(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
+        event = _event(envelope, registry_events.VisitOverdue)
+        service.visit_overdue(uow, messages.overdue_visit(event))
+
+    def case_status_changed(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
+        event = _event(envelope, registry_events.CaseStatusChanged)
+        service.case_status_changed(uow, messages.changed_case_status(event))
+
+    def case_assigned(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
+        event = _event(envelope, registry_events.CaseAssigned)
+        service.case_assigned(uow, messages.assigned_case(event))
+
     return [
         ConsumerSpec(
             group_id=GROUP,
-            topics=[REFERRAL_REFERRAL, REPORTING_REPORT],
+            topics=[REFERRAL_REFERRAL, REPORTING_REPORT, REGISTRY_CASE],
             handlers={
                 referral_events.ReferralOpened.DESCRIPTOR.full_name: referral_opened,
                 reporting_events.CrisisDeclared.DESCRIPTOR.full_name: crisis_declared,
                 reporting_events.DeadlineBreached.DESCRIPTOR.full_name: deadline_breached,
+                registry_events.VisitOverdue.DESCRIPTOR.full_name: visit_overdue,
+                registry_events.CaseStatusChanged.DESCRIPTOR.full_name: case_status_changed,
+                registry_events.CaseAssigned.DESCRIPTOR.full_name: case_assigned,
             },
         )
     ]

@@ -1,7 +1,8 @@
 """The notify use cases: notifications from other services' events, and the caller's inbox.
 
-Consumers call `referral_opened` / `crisis_declared` / `deadline_breached` inside their unit of work (they commit). Every
-notification created is announced on `notify.delivery`, in the same transaction, through the outbox.
+Consumers call `referral_opened` / `crisis_declared` / `deadline_breached` / `visit_overdue` / `case_status_changed` /
+`case_assigned` inside their unit of work (they commit). Every notification created is announced on `notify.delivery`,
+in the same transaction, through the outbox.
 """
 
 from __future__ import annotations
@@ -19,9 +20,18 @@ from platform_runtime.events import PendingEvent
 from platform_runtime.tenancy import require_role
 from platform_runtime.topics import NOTIFY_DELIVERY
 from services.notify.adapters import messages
-from services.notify.adapters.orm import NotificationRecord
+from services.notify.adapters.orm import NotificationRecord, VisitReminderRecord
 from services.notify.domain import recipients, templates
-from services.notify.domain.templates import BreachedDeadline, Content, DeclaredCrisis, OpenedReferral, Priority
+from services.notify.domain.templates import (
+    AssignedCase,
+    BreachedDeadline,
+    ChangedCaseStatus,
+    Content,
+    DeclaredCrisis,
+    OpenedReferral,
+    OverdueVisit,
+    Priority,
+)
 from services.notify.service_layer.views import NotificationView
 
 IN_APP = "in_app"
@@ -45,6 +55,31 @@ class NotifyService:
     def deadline_breached(self, uow: UnitOfWork, breach: BreachedDeadline) -> list[NotificationView]:
         roles = recipients.CRISIS_DEADLINE_BREACHED_ROLES if breach.crisis else recipients.DEADLINE_BREACHED_ROLES
         return self._notify(uow, templates.deadline_breached(breach), roles)
+
+    def visit_overdue(self, uow: UnitOfWork, visit: OverdueVisit) -> list[NotificationView]:
+        """One reminder per child and due date: a due date raised again (a new event) reminds nobody again.
+        Two replicas racing on the same visit collide on the reminder's key; the loser's retry finds it."""
+        if uow.session.get(VisitReminderRecord, (uow.tenant, visit.child_id, visit.due_on)) is not None:
+            return []
+        uow.session.add(
+            VisitReminderRecord(
+                tenant_id=uow.tenant,
+                child_id=visit.child_id,
+                due_on=visit.due_on,
+                case_id=visit.case_id,
+                reminded_at=self._now(),
+            )
+        )
+        return self._notify(uow, templates.visit_overdue(visit), recipients.holders(visit.staff))
+
+    def case_status_changed(self, uow: UnitOfWork, change: ChangedCaseStatus) -> list[NotificationView]:
+        if not recipients.status_change_is_told(change.from_status, change.to_status):
+            return []
+        return self._notify(uow, templates.case_status_changed(change), recipients.holders(change.staff))
+
+    def case_assigned(self, uow: UnitOfWork, assigned: AssignedCase) -> list[NotificationView]:
+        roles = recipients.newly_named(assigned.staff, assigned.previous)
+        return self._notify(uow, templates.case_assigned(assigned), roles) if roles else []
 
     def _notify(self, uow: UnitOfWork, content: Content, roles: Iterable[Role]) -> list[NotificationView]:
         created = []

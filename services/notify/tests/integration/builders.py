@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from google.protobuf import timestamp_pb2
+from minorprot.common.v1 import common_pb2
 from minorprot.referral.v1 import events_pb2 as referral_events
 from minorprot.referral.v1 import referral_pb2
+from minorprot.registry.v1 import events_pb2 as registry_events
 from minorprot.reporting.v1 import events_pb2 as reporting_events
 from minorprot.reporting.v1 import reporting_pb2
 
 from platform_runtime.auth import Principal, Role
 from platform_runtime.events import PendingEvent
-from platform_runtime.topics import REFERRAL_REFERRAL, REPORTING_REPORT
+from platform_runtime.topics import REFERRAL_REFERRAL, REGISTRY_CASE, REPORTING_REPORT
 from tests.support.infra import OTHER_TENANT, PILOT_TENANT
 
-__all__ = ["OTHER_TENANT", "PILOT_TENANT", "caller", "crisis_declared", "deadline_breached", "referral_opened"]
+__all__ = [
+    "OTHER_TENANT",
+    "PILOT_TENANT",
+    "STAFF",
+    "caller",
+    "case_assigned",
+    "case_status_changed",
+    "crisis_declared",
+    "deadline_breached",
+    "referral_opened",
+    "visit_overdue",
+]
 
 DUE = datetime(2024, 5, 6, 1, 0, tzinfo=UTC)
 
@@ -71,6 +84,64 @@ def deadline_breached(report_id: str, *, crisis: bool = False, tenant: str = PIL
             urgency=reporting_pb2.URGENCY_CRISIS if crisis else reporting_pb2.URGENCY_URGENT,
             due_at=due,
             division_code=f"{tenant}001",
+        ),
+    )
+
+
+# The named staff of a case as the registry keeps them (free text).
+STAFF = {"responsible_person": "王专人", "social_worker": "李社工", "child_director": "张儿童主任"}
+
+
+def visit_overdue(
+    child_id: str, due: date = date(2024, 5, 6), *, tenant: str = PILOT_TENANT, days: int = 13, **staff: str
+) -> PendingEvent:
+    return PendingEvent(
+        REGISTRY_CASE,
+        tenant,
+        "child",
+        child_id,
+        registry_events.VisitOverdue(
+            case_id=f"case-{child_id}",
+            child_id=child_id,
+            due_on=common_pb2.Date(year=due.year, month=due.month, day=due.day),
+            days_overdue=days,
+            risk_level="high",
+            **(STAFF | staff),
+        ),
+    )
+
+
+def case_status_changed(
+    child_id: str, from_status: str, to_status: str, *, tenant: str = PILOT_TENANT, **staff: str
+) -> PendingEvent:
+    return PendingEvent(
+        REGISTRY_CASE,
+        tenant,
+        "child",
+        child_id,
+        registry_events.CaseStatusChanged(
+            case_id=f"case-{child_id}",
+            child_id=child_id,
+            from_status=from_status,
+            to_status=to_status,
+            reason="监护落实,困境消除",
+            **(STAFF | staff),
+        ),
+    )
+
+
+def case_assigned(child_id: str, *, tenant: str = PILOT_TENANT, **previous: str) -> PendingEvent:
+    """STAFF named on the case, replacing `previous` (responsible_person=..., ...; nobody by default)."""
+    return PendingEvent(
+        REGISTRY_CASE,
+        tenant,
+        "child",
+        child_id,
+        registry_events.CaseAssigned(
+            case_id=f"case-{child_id}",
+            child_id=child_id,
+            **STAFF,
+            **{f"previous_{name}": value for name, value in previous.items()},
         ),
     )
 

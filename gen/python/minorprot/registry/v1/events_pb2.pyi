@@ -227,11 +227,18 @@ class CaseStatusChanged(_message.Message):
     FROM_STATUS_FIELD_NUMBER: _builtins.int
     TO_STATUS_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    RESPONSIBLE_PERSON_FIELD_NUMBER: _builtins.int
+    SOCIAL_WORKER_FIELD_NUMBER: _builtins.int
+    CHILD_DIRECTOR_FIELD_NUMBER: _builtins.int
     case_id: _builtins.str
     child_id: _builtins.str
     from_status: _builtins.str
     to_status: _builtins.str
     reason: _builtins.str
+    responsible_person: _builtins.str
+    """The named staff holding the case when its status changed, for notify (any may be empty)."""
+    social_worker: _builtins.str
+    child_director: _builtins.str
     def __init__(
         self,
         *,
@@ -240,14 +247,63 @@ class CaseStatusChanged(_message.Message):
         from_status: _builtins.str = ...,
         to_status: _builtins.str = ...,
         reason: _builtins.str = ...,
+        responsible_person: _builtins.str = ...,
+        social_worker: _builtins.str = ...,
+        child_director: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "child_id", b"child_id", "from_status", b"from_status", "reason", b"reason", "to_status", b"to_status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "child_director", b"child_director", "child_id", b"child_id", "from_status", b"from_status", "reason", b"reason", "responsible_person", b"responsible_person", "social_worker", b"social_worker", "to_status", b"to_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CaseStatusChanged: _TypeAlias = CaseStatusChanged  # noqa: Y015
+
+@_typing.final
+class CaseAssigned(_message.Message):
+    """Topic registry.case: the case's named staff changed (AssignCase), for notify. Raised only when a name
+    changed; any name may be empty.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    CHILD_ID_FIELD_NUMBER: _builtins.int
+    RESPONSIBLE_PERSON_FIELD_NUMBER: _builtins.int
+    SOCIAL_WORKER_FIELD_NUMBER: _builtins.int
+    CHILD_DIRECTOR_FIELD_NUMBER: _builtins.int
+    PREVIOUS_RESPONSIBLE_PERSON_FIELD_NUMBER: _builtins.int
+    PREVIOUS_SOCIAL_WORKER_FIELD_NUMBER: _builtins.int
+    PREVIOUS_CHILD_DIRECTOR_FIELD_NUMBER: _builtins.int
+    case_id: _builtins.str
+    child_id: _builtins.str
+    responsible_person: _builtins.str
+    """The named staff after the change."""
+    social_worker: _builtins.str
+    child_director: _builtins.str
+    previous_responsible_person: _builtins.str
+    """The named staff before it."""
+    previous_social_worker: _builtins.str
+    previous_child_director: _builtins.str
+    def __init__(
+        self,
+        *,
+        case_id: _builtins.str = ...,
+        child_id: _builtins.str = ...,
+        responsible_person: _builtins.str = ...,
+        social_worker: _builtins.str = ...,
+        child_director: _builtins.str = ...,
+        previous_responsible_person: _builtins.str = ...,
+        previous_social_worker: _builtins.str = ...,
+        previous_child_director: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "child_director", b"child_director", "child_id", b"child_id", "previous_child_director", b"previous_child_director", "previous_responsible_person", b"previous_responsible_person", "previous_social_worker", b"previous_social_worker", "responsible_person", b"responsible_person", "social_worker", b"social_worker"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CaseAssigned: _TypeAlias = CaseAssigned  # noqa: Y015
 
 @_typing.final
 class VisitOverdue(_message.Message):
