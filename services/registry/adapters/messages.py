@@ -42,6 +42,7 @@ from services.registry.service_layer.views import (
     RegisterChild,
     TenantView,
     UpdateChild,
+    Village,
     VisitView,
 )
 
@@ -116,6 +117,14 @@ def tenant(view: TenantView) -> registry_pb2.Tenant:
     return registry_pb2.Tenant(
         code=view.code, name=view.name, district_code=view.district_code, onboarded_at=timestamp(view.onboarded_at)
     )
+
+
+def village(view: Village) -> registry_pb2.Village:
+    return registry_pb2.Village(code=view.code, name=view.name, retired=view.retired)
+
+
+def village_of(message: registry_pb2.Village) -> Village:
+    return Village(code=message.code, name=message.name, retired=message.retired)
 
 
 def register_command(request: registry_pb2.RegisterChildRequest | registry_pb2.UpdateChildRequest) -> RegisterChild:

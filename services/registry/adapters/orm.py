@@ -26,6 +26,17 @@ class TenantRecord(Base):
     onboarded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class VillageRecord(Base):
+    """A village or community (村/社区) of the town, as the town records them (SetVillages)."""
+
+    __tablename__ = "villages"
+    tenant_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    retired: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class ChildRecord(Base):
     __tablename__ = "children"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -270,6 +281,7 @@ TENANT_TABLES = (
     "plan_actions",
     "visits",
     "change_history",
+    "villages",
 )
 APPEND_ONLY_TABLES = ("audit_log", "change_history")
 

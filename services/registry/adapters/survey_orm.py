@@ -1,14 +1,16 @@
-"""Tables of the survey import (排查摸底): each import of a file, and the outcome of each of its rows.
+"""Tables of the survey import (排查摸底): each import (or dry run) of a file, and the outcome of each of its rows.
 
 They make re-imports idempotent: a row of a file imported before is found by the file's SHA-256 and
-its row number. Dry runs are not recorded. Both are tenant tables under row-level security.
+its row number (real imports only). They are the imports' history too (ListSurveyImports). A row's
+outcome is written in the same transaction as the child it registered. Both are tenant tables under
+row-level security.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.registry.adapters.orm import Base
@@ -29,7 +31,19 @@ class SurveyImportRecord(Base):
     unchanged: Mapped[int] = mapped_column(Integer, default=0)
     rejected: Mapped[int] = mapped_column(Integer, default=0)
     possible_duplicates: Mapped[int] = mapped_column(Integer, default=0)
-    __table_args__ = (Index("ix_survey_imports_file", "tenant_id", "file_sha256"),)
+    # Added in 0004 (imports recorded before it were real imports, finished or stopped).
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    status: Mapped[str] = mapped_column(String(20), default="running", server_default="finished")
+    # The file's SHA-256 while a real import of it runs, NULL otherwise: unique in the town, so a second
+    # import of the same file at the same time is refused (on SQLite as on PostgreSQL).
+    running_file: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # When the import last recorded a batch: one silent for long has stopped (its process died).
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    __table_args__ = (
+        Index("ix_survey_imports_file", "tenant_id", "file_sha256"),
+        Index("ix_survey_imports_started", "tenant_id", "started_at"),
+        Index("ux_survey_imports_running", "tenant_id", "running_file", unique=True),
+    )
 
 
 class SurveyImportRowRecord(Base):
@@ -43,6 +57,8 @@ class SurveyImportRowRecord(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     # [{"field": ..., "reason": ...}]: reasons never repeat a cell's value.
     problems: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    # Added in 0004: the children a file's imports registered are left out of its rows' matches.
+    __table_args__ = (Index("ix_survey_import_rows_child", "tenant_id", "child_id"),)
 
 
 SURVEY_TENANT_TABLES = ("survey_imports", "survey_import_rows")

@@ -16,9 +16,12 @@ Two steps, as a database would run them on a large register:
    Given `name_count` (how many register records share a name's sound key, one indexed count),
    agreement on a common name weighs less, which keeps precision up as the register grows.
 
-Figures on synthetic data (see synthetic.py and the unit tests): 2,000 records with 300 planted
-noisy reports and 300 reports of absent children, default threshold: precision 0.996-1.000,
-recall 0.947-0.983 over eight seeds.
+Figures on synthetic data (synthetic.py), default threshold: 2,000 records with 300 planted noisy reports
+and 300 reports of absent children, pooled over four seeds (test_synthetic.py): precision 0.999, recall
+0.959; 1,000,000 children over the district's 28 towns, 1,000 planted and 1,000 absent
+(bench registry_match): precision 0.991, recall 0.952. The weights of a partial name agreement were
+lowered by half a point when the register grew to that size: one shared given-name character is what
+many unrelated children of a town have in common.
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Generic, TypeVar
 
 from pypinyin import lazy_pinyin
+from pypinyin.constants import PHRASES_DICT
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
@@ -111,7 +115,28 @@ def parse_name(raw: str) -> ChineseName:
 
 
 def _syllables(text: str) -> list[str]:
-    return [s.lower() for s in lazy_pinyin(text.replace(_NAME_SEPARATOR, "")) if s.strip()]
+    return [s.lower() for s in read_pinyin(text.replace(_NAME_SEPARATOR, "")) if s.strip()]
+
+
+def read_pinyin(text: str) -> list[str]:
+    """lazy_pinyin(text), an order of magnitude faster for names: scoring reads the pinyin of every candidate's
+    and guardian's name. pypinyin reads a word of its phrase dictionary as a word and any other Chinese
+    character on its own, so a name of Chinese characters holding no dictionary word is read character by
+    character, each reading cached. Anything else goes to lazy_pinyin itself."""
+    if not all(_is_han(ch) for ch in text) or any(
+        text[i:j] in PHRASES_DICT for i in range(len(text)) for j in range(i + 2, len(text) + 1)
+    ):
+        return lazy_pinyin(text)
+    return [syllable for ch in text for syllable in _character_pinyin(ch)]
+
+
+def _is_han(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf"
+
+
+@cache
+def _character_pinyin(ch: str) -> tuple[str, ...]:
+    return tuple(lazy_pinyin(ch))
 
 
 @dataclass(frozen=True)
@@ -125,8 +150,8 @@ class NameAgreement:
 EXACT = NameAgreement(5.0, "same name")
 HOMOPHONE = NameAgreement(4.5, "name pinyin equal (homophone)")
 SWAPPED = NameAgreement(4.0, "given/family name swapped")
-GIVEN_CHARACTER_MISSING = NameAgreement(3.0, "one given-name character missing")
-ONE_CHARACTER_DIFFERS = NameAgreement(2.5, "one character differs (typo)")
+GIVEN_CHARACTER_MISSING = NameAgreement(2.5, "one given-name character missing")
+ONE_CHARACTER_DIFFERS = NameAgreement(2.0, "one character differs (typo)")
 PINYIN_SIMILAR = NameAgreement(1.5, "name pinyin similar")
 ONLY_FAMILY_NAME_EQUAL = NameAgreement(-4.0, "only the family name is equal")
 NAMES_DIFFER = NameAgreement(-5.0, "names differ")

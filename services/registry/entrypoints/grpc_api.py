@@ -81,6 +81,23 @@ class TenantDirectoryServicer(registry_pb2_grpc.TenantDirectoryServiceServicer):
         tenants = self._service.list_tenants(request.district_code)
         return registry_pb2.ListTenantsResponse(tenants=[messages.tenant(t) for t in tenants])
 
+    def SetVillages(
+        self, request: registry_pb2.SetVillagesRequest, context: grpc.ServicerContext
+    ) -> registry_pb2.SetVillagesResponse:
+        result = self._service.set_villages([messages.village_of(v) for v in request.villages])
+        return registry_pb2.SetVillagesResponse(
+            villages=[messages.village(v) for v in result.villages],
+            added=result.added,
+            renamed=result.renamed,
+            retired=result.retired,
+        )
+
+    def ListVillages(
+        self, request: registry_pb2.ListVillagesRequest, context: grpc.ServicerContext
+    ) -> registry_pb2.ListVillagesResponse:
+        listed = self._service.list_villages(include_retired=request.include_retired)
+        return registry_pb2.ListVillagesResponse(villages=[messages.village(v) for v in listed])
+
 
 class CaseworkServicer(casework_pb2_grpc.CaseworkServiceServicer):
     def __init__(self, service: CaseworkService) -> None:

@@ -15,7 +15,16 @@ import grpc
 from minorprot.registry.v1 import survey_pb2, survey_pb2_grpc
 
 from platform_runtime import errors
-from services.registry.service_layer.survey import ImportOptions, ImportProgress, RowOutcome, SurveyService
+from services.registry.adapters.messages import timestamp
+from services.registry.service_layer.survey import (
+    ImportOptions,
+    ImportProgress,
+    ImportStatus,
+    ImportView,
+    RowOutcome,
+    RowResult,
+    SurveyService,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +37,12 @@ _OUTCOMES = {
     RowOutcome.UNCHANGED: survey_pb2.SURVEY_ROW_OUTCOME_UNCHANGED,
     RowOutcome.REJECTED: survey_pb2.SURVEY_ROW_OUTCOME_REJECTED,
     RowOutcome.POSSIBLE_DUPLICATE: survey_pb2.SURVEY_ROW_OUTCOME_POSSIBLE_DUPLICATE,
+}
+_OUTCOMES_FROM_PROTO = {value: outcome for outcome, value in _OUTCOMES.items()}
+_STATUSES = {
+    ImportStatus.RUNNING: survey_pb2.SURVEY_IMPORT_STATUS_RUNNING,
+    ImportStatus.FINISHED: survey_pb2.SURVEY_IMPORT_STATUS_FINISHED,
+    ImportStatus.STOPPED: survey_pb2.SURVEY_IMPORT_STATUS_STOPPED,
 }
 
 
@@ -47,6 +62,28 @@ class SurveyServicer(survey_pb2_grpc.SurveyServiceServicer):
         options, content = _receive_file(request)
         for progress in self._service.import_survey(content, options):
             yield _progress(progress)
+
+    def ListSurveyImports(
+        self, request: survey_pb2.ListSurveyImportsRequest, context: grpc.ServicerContext
+    ) -> survey_pb2.ListSurveyImportsResponse:
+        imports, token = self._service.list_imports(request.page_size, request.page_token)
+        return survey_pb2.ListSurveyImportsResponse(imports=[_import(i) for i in imports], next_page_token=token)
+
+    def ListSurveyImportRows(
+        self, request: survey_pb2.ListSurveyImportRowsRequest, context: grpc.ServicerContext
+    ) -> survey_pb2.ListSurveyImportRowsResponse:
+        unknown = [o for o in request.outcomes if o not in _OUTCOMES_FROM_PROTO]
+        if unknown:
+            raise errors.InvalidInput(f"unknown outcome {unknown[0]}", "outcomes")
+        view, rows, token = self._service.import_rows(
+            request.import_id,
+            [_OUTCOMES_FROM_PROTO[o] for o in request.outcomes],
+            request.page_size,
+            request.page_token,
+        )
+        return survey_pb2.ListSurveyImportRowsResponse(
+            survey_import=_import(view), rows=[_row(r) for r in rows], next_page_token=token
+        )
 
     def ExportRegister(
         self, request: survey_pb2.ExportRegisterRequest, context: grpc.ServicerContext
@@ -87,18 +124,7 @@ def _progress(progress: ImportProgress) -> survey_pb2.ImportSurveyResponse:
     message = survey_pb2.ImportSurveyResponse(
         rows_done=progress.rows_done,
         rows_total=progress.rows_total,
-        rows=[
-            survey_pb2.SurveyRowResult(
-                row_number=row.row_number,
-                outcome=_OUTCOMES[row.outcome],
-                problems=[
-                    survey_pb2.SurveyRowProblem(column=p.column, field=p.field, reason=p.reason) for p in row.problems
-                ],
-                child_id=row.child_id,
-                note=row.note,
-            )
-            for row in progress.rows
-        ],
+        rows=[_row(row) for row in progress.rows],
     )
     if (summary := progress.summary) is not None:
         message.summary.CopyFrom(
@@ -113,6 +139,36 @@ def _progress(progress: ImportProgress) -> survey_pb2.ImportSurveyResponse:
                 possible_duplicates=summary.possible_duplicates,
             )
         )
+    return message
+
+
+def _row(row: RowResult) -> survey_pb2.SurveyRowResult:
+    return survey_pb2.SurveyRowResult(
+        row_number=row.row_number,
+        outcome=_OUTCOMES[row.outcome],
+        problems=[survey_pb2.SurveyRowProblem(column=p.column, field=p.field, reason=p.reason) for p in row.problems],
+        child_id=row.child_id,
+        note=row.note,
+    )
+
+
+def _import(view: ImportView) -> survey_pb2.SurveyImport:
+    message = survey_pb2.SurveyImport(
+        import_id=view.import_id,
+        file_name=view.file_name,
+        file_sha256=view.file_sha256,
+        imported_by=view.imported_by,
+        started_at=timestamp(view.started_at),
+        dry_run=view.dry_run,
+        status=_STATUSES[view.status],
+        rows=view.rows,
+        accepted=view.accepted,
+        unchanged=view.unchanged,
+        rejected=view.rejected,
+        possible_duplicates=view.possible_duplicates,
+    )
+    if view.finished_at is not None:
+        message.finished_at.CopyFrom(timestamp(view.finished_at))
     return message
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from minorprot.common.v1 import common_pb2
@@ -60,12 +61,12 @@ from services.registry.service_layer.common import (
     CATEGORY_FIELDS,
     FAMILY_FIELDS,
     READER_ROLES,
+    ChildInWork,
     Scope,
     categories_of,
     clean_text,
     columns,
     field_changes,
-    guardian_names,
     member_facts,
     refresh_categories,
     require_purpose,
@@ -126,15 +127,9 @@ class CaseworkService:
     def add_family_member(self, child_id: str, facts: FamilyMember) -> tuple[FamilyMemberView, tuple[str, ...]]:
         check_member(facts)
         with self._scope(CASEWORK_ROLES) as scope:
-            child = scope.child(child_id)
-            before = categories_of(scope, child.id)
-            record = FamilyMemberRecord(id=new_id(), tenant_id=scope.tenant, child_id=child.id, created_at=scope.now)
-            write_member_facts(record, facts)
-            scope.session.add(record)
-            scope.record_change(
-                child.id, "family_member", record.id, "created", field_changes({}, columns(record, FAMILY_FIELDS))
-            )
-            categories = self._family_changed(scope, child, before)
+            child = ChildInWork.load(scope, scope.child(child_id))
+            record, categories = record_family_member(scope, child, facts)
+            child.store_match_keys(self._blind_index)  # guardians' names are match keys
             scope.commit()
             return _family_view(record), categories
 
@@ -177,46 +172,10 @@ class CaseworkService:
     def add_category(self, command: NewCategory) -> tuple[CategoryView, tuple[str, ...]]:
         """A category typed in by staff, with where it came from and its evidence. Derived ones are refused:
         they follow from the facts (family situations, age, registration), so staff record those instead."""
-        category = parse_code(DifficultyCategory, command.category, "category")
-        if category.is_derived:
-            raise errors.InvalidInput(
-                "is derived by rules from the child's and family's facts and cannot be typed in", "category"
-            )
-        source = parse_code(CategorySource, command.source, "source")
-        if not source.typed_in:
-            raise errors.InvalidInput("'rule' is the source of derived categories only", "source")
-        evidence = clean_text(command.evidence, "evidence", max_chars=LONG_TEXT)
-        document = clean_text(command.evidence_document, "evidence_document", max_chars=200)
-        if not evidence and not document:
-            raise errors.InvalidInput("a category is recorded with its evidence (text or document)", "evidence")
+        checked = check_category(command, self._today())
         with self._scope(CASEWORK_ROLES) as scope:
-            valid_from = command.valid_from or scope.today
-            if command.valid_to is not None and command.valid_to < valid_from:
-                raise errors.InvalidInput("ends before it starts", "valid_to")
-            child = scope.child(command.child_id)
-            if _overlapping(scope, child.id, category, valid_from, command.valid_to):
-                raise errors.Conflict("this category is already recorded for the child over an overlapping period")
-            before = categories_of(scope, child.id)
-            record = CategoryRecord(
-                id=new_id(),
-                tenant_id=scope.tenant,
-                child_id=child.id,
-                category=category.value,
-                source=source.value,
-                evidence=evidence,
-                evidence_document=document,
-                valid_from=valid_from,
-                valid_to=command.valid_to,
-                rule_code="",
-                reason="",
-                recorded_by=scope.caller.user_id,
-                recorded_at=scope.now,
-            )
-            scope.session.add(record)
-            scope.record_change(
-                child.id, "category", record.id, "created", field_changes({}, columns(record, CATEGORY_FIELDS))
-            )
-            categories = refresh_categories(scope, child, before)
+            child = ChildInWork.load(scope, scope.child(command.child_id))
+            record, categories = record_category(scope, child, checked)
             scope.commit()
             return _category_view(record, scope.today), categories
 
@@ -253,13 +212,30 @@ class CaseworkService:
             child = scope.child(child_id)
             case = scope.case_file(child.id)
             old = columns(case, CASE_FIELDS)
+            before = CaseStaff(case.responsible_person, case.social_worker, case.child_director)
             for name, value in names.items():
                 setattr(case, name, value)
             scope.record_change(
                 child.id, "case_file", case.id, "updated", field_changes(old, columns(case, CASE_FIELDS))
             )
+            after = CaseStaff(case.responsible_person, case.social_worker, case.child_director)
+            if after != before:  # notify tells the newly named
+                scope.publish(
+                    REGISTRY_CASE,
+                    child.id,
+                    events_pb2.CaseAssigned(
+                        case_id=case.id,
+                        child_id=child.id,
+                        responsible_person=after.responsible_person,
+                        social_worker=after.social_worker,
+                        child_director=after.child_director,
+                        previous_responsible_person=before.responsible_person,
+                        previous_social_worker=before.social_worker,
+                        previous_child_director=before.child_director,
+                    ),
+                )
             scope.commit()
-            return case.id, CaseStaff(case.responsible_person, case.social_worker, case.child_director)
+            return case.id, after
 
     def change_case_status(self, child_id: str, status: str, reason: str) -> CaseStatusView:
         target = parse_code(CaseStatus, status, "status")
@@ -283,7 +259,14 @@ class CaseworkService:
                 REGISTRY_CASE,
                 child.id,
                 events_pb2.CaseStatusChanged(
-                    case_id=case.id, child_id=child.id, from_status=current.value, to_status=target.value, reason=reason
+                    case_id=case.id,
+                    child_id=child.id,
+                    from_status=current.value,
+                    to_status=target.value,
+                    reason=reason,
+                    responsible_person=case.responsible_person,
+                    social_worker=case.social_worker,
+                    child_director=case.child_director,
                 ),
             )
             scope.commit()
@@ -592,6 +575,88 @@ class CaseworkService:
             return views, (str(rows[-1].id) if more else "")
 
 
+# --- the in-transaction work of AddFamilyMember and AddCategory (also the survey's, see survey.py) -----------
+
+
+def record_family_member(
+    scope: Scope, child: ChildInWork, facts: FamilyMember
+) -> tuple[FamilyMemberRecord, tuple[str, ...]]:
+    """AddFamilyMember's work inside the caller's transaction: the member, its change history, and the
+    categories derived again (parents' situations decide some) and announced. The caller has checked the
+    facts (`check_member`) and stores the child's match keys once its family is all in."""
+    before = child.categories()
+    record = FamilyMemberRecord(id=new_id(), tenant_id=scope.tenant, child_id=child.child_id, created_at=scope.now)
+    write_member_facts(record, facts)
+    child.add_member(record)
+    scope.record_change(
+        child.child_id, "family_member", record.id, "created", field_changes({}, columns(record, FAMILY_FIELDS))
+    )
+    return record, child.refresh_categories(before)
+
+
+@dataclass(frozen=True)
+class CheckedCategory:
+    """A typed-in category as AddCategory accepts it (`check_category`)."""
+
+    category: DifficultyCategory
+    source: CategorySource
+    evidence: str
+    evidence_document: str
+    valid_from: date
+    valid_to: date | None
+
+
+def check_category(command: NewCategory, today: date) -> CheckedCategory:
+    """AddCategory's checks of the command itself: a category typed in (not a derived one) from a typed-in
+    source, with its evidence, over a period (from `today` unless given) that does not end before it starts."""
+    category = parse_code(DifficultyCategory, command.category, "category")
+    if category.is_derived:
+        raise errors.InvalidInput(
+            "is derived by rules from the child's and family's facts and cannot be typed in", "category"
+        )
+    source = parse_code(CategorySource, command.source, "source")
+    if not source.typed_in:
+        raise errors.InvalidInput("'rule' is the source of derived categories only", "source")
+    evidence = clean_text(command.evidence, "evidence", max_chars=LONG_TEXT)
+    document = clean_text(command.evidence_document, "evidence_document", max_chars=200)
+    if not evidence and not document:
+        raise errors.InvalidInput("a category is recorded with its evidence (text or document)", "evidence")
+    valid_from = command.valid_from or today
+    if command.valid_to is not None and command.valid_to < valid_from:
+        raise errors.InvalidInput("ends before it starts", "valid_to")
+    return CheckedCategory(category, source, evidence, document, valid_from, command.valid_to)
+
+
+def record_category(
+    scope: Scope, child: ChildInWork, checked: CheckedCategory
+) -> tuple[CategoryRecord, tuple[str, ...]]:
+    """AddCategory's work inside the caller's transaction: the category's row (refused when the child has it
+    over an overlapping period), its change history, and the categories derived again and announced."""
+    if child.overlapping(checked.category.value, checked.valid_from, checked.valid_to):
+        raise errors.Conflict("this category is already recorded for the child over an overlapping period")
+    before = child.categories()
+    record = CategoryRecord(
+        id=new_id(),
+        tenant_id=scope.tenant,
+        child_id=child.child_id,
+        category=checked.category.value,
+        source=checked.source.value,
+        evidence=checked.evidence,
+        evidence_document=checked.evidence_document,
+        valid_from=checked.valid_from,
+        valid_to=checked.valid_to,
+        rule_code="",
+        reason="",
+        recorded_by=scope.caller.user_id,
+        recorded_at=scope.now,
+    )
+    child.add_category(record)
+    scope.record_change(
+        child.child_id, "category", record.id, "created", field_changes({}, columns(record, CATEGORY_FIELDS))
+    )
+    return record, child.refresh_categories(before)
+
+
 # --- reading the case file's parts (used by RegistryService.get_case_file, which audits the read) -----------
 
 
@@ -639,20 +704,6 @@ def visit_views(scope: Scope, child_id: str) -> list[VisitView]:
     return [_visit_view(row) for row in rows]
 
 
-def guardian_names_of(scope: Scope, child_ids: list[str]) -> dict[str, tuple[str, ...]]:
-    """Guardians' names of many children in one query (for scoring match candidates)."""
-    if not child_ids:
-        return {}
-    members: dict[str, list[FamilyMemberRecord]] = {}
-    for row in scope.session.scalars(
-        select(FamilyMemberRecord).where(
-            FamilyMemberRecord.tenant_id == scope.tenant, FamilyMemberRecord.child_id.in_(child_ids)
-        )
-    ):
-        members.setdefault(row.child_id, []).append(row)
-    return {child_id: guardian_names(rows) for child_id, rows in members.items()}
-
-
 # --- helpers ----------------------------------------------------------------------------------------------
 
 
@@ -692,20 +743,6 @@ def _progress(scope: Scope, child_id: str) -> CaseProgress:
         )
     )
     return CaseProgress(assessed=bool(assessed), open_plan_actions=int(open_actions or 0))
-
-
-def _overlapping(
-    scope: Scope, child_id: str, category: DifficultyCategory, valid_from: date, valid_to: date | None
-) -> bool:
-    query = select(CategoryRecord.id).where(
-        CategoryRecord.tenant_id == scope.tenant,
-        CategoryRecord.child_id == child_id,
-        CategoryRecord.category == category.value,
-        or_(CategoryRecord.valid_to.is_(None), CategoryRecord.valid_to >= valid_from),
-    )
-    if valid_to is not None:
-        query = query.where(CategoryRecord.valid_from <= valid_to)
-    return scope.session.scalar(query.limit(1)) is not None
 
 
 def _past_or_today(day: date | None, today: date, field: str) -> date:

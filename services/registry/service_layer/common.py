@@ -10,10 +10,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
+from typing import Protocol
 
 from google.protobuf.message import Message
 from minorprot.registry.v1 import events_pb2
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, insert, or_, select
+from sqlalchemy import inspect as inspect_state
 from sqlalchemy.orm import Session
 
 from platform_runtime import errors
@@ -215,6 +217,27 @@ class Scope:
             )
         )
 
+    def audit_reads(self, action: str, subject_type: str, subject_ids: Sequence[str], purpose: str = "") -> None:
+        """One audit row per record shown, in one statement: every read of a child's data is recorded."""
+        if not subject_ids:
+            return
+        self.session.execute(
+            insert(AuditRecord),
+            [
+                {
+                    "tenant_id": self.tenant,
+                    "at": self.now,
+                    "actor": self.caller.user_id,
+                    "role": self.caller.role.value,
+                    "action": action,
+                    "subject_type": subject_type,
+                    "subject_id": subject_id,
+                    "purpose": purpose,
+                }
+                for subject_id in subject_ids
+            ],
+        )
+
     def add_timeline(
         self,
         child_id: str,
@@ -343,8 +366,20 @@ def current_categories(scope: Scope, child_ids: Collection[str]) -> dict[str, tu
     found: dict[str, set[str]] = {}
     for child_id, category in rows:
         found.setdefault(child_id, set()).add(category)
-    order = {category.value: index for index, category in enumerate(DifficultyCategory)}
-    return {child_id: tuple(sorted(codes, key=order.__getitem__)) for child_id, codes in found.items()}
+    return {child_id: in_code_order(codes) for child_id, codes in found.items()}
+
+
+_CATEGORY_ORDER = {category.value: index for index, category in enumerate(DifficultyCategory)}
+
+
+def in_code_order(codes: Iterable[str]) -> tuple[str, ...]:
+    """Category codes, each once, in the code list's order."""
+    return tuple(sorted(set(codes), key=_CATEGORY_ORDER.__getitem__))
+
+
+def is_current(row: CategoryRecord, today: date) -> bool:
+    """The category applies on `today` (as current_categories selects them: valid_to is the last day)."""
+    return row.valid_from <= today and (row.valid_to is None or row.valid_to >= today)
 
 
 def categories_of(scope: Scope, child_id: str) -> tuple[str, ...]:
@@ -368,14 +403,7 @@ def refresh_categories(scope: Scope, child: ChildRecord, before: tuple[str, ...]
     the change of the child's current categories (typed or derived) since `before`. Returns them."""
     # One derivation per child at a time (PostgreSQL row lock): two at once would both add the same row.
     scope.session.execute(select(ChildRecord.id).where(ChildRecord.id == child.id).with_for_update())
-    snapshot = child_snapshot(
-        birth_date=child.birth_date,
-        household_registration_code=child.household_division_code,
-        district_code=scope.tenant[:6],
-        members=[member_facts(m) for m in scope.family(child.id)],
-        on=scope.today,
-    )
-    derived = {d.category: d for d in rules.evaluate(rules.DEFAULT_RULES, snapshot, scope.today)} if snapshot else {}
+    members = [member_facts(m) for m in scope.family(child.id)]
     open_rows = scope.session.scalars(
         select(CategoryRecord).where(
             CategoryRecord.tenant_id == scope.tenant,
@@ -384,10 +412,34 @@ def refresh_categories(scope: Scope, child: ChildRecord, before: tuple[str, ...]
             or_(CategoryRecord.valid_to.is_(None), CategoryRecord.valid_to >= scope.today),
         )
     )
-    for row in open_rows:
+    derive_categories(scope, child, members, open_rows)
+    after = categories_of(scope, child.id)
+    announce_categories(scope, child.id, before, after)
+    return after
+
+
+def derive_categories(
+    scope: Scope, child: ChildRecord, members: Sequence[FamilyMember], open_rule_rows: Iterable[CategoryRecord]
+) -> tuple[list[CategoryRecord], list[CategoryRecord]]:
+    """The rule-based categories derived again from the child and its family (`members`) as they are today,
+    set against the child's rule-based rows still open: a row whose rule no longer applies ends, one whose
+    rule or reason changed is updated, a newly derived category gets a row; each change goes into the change
+    history. Returns the rows removed (begun today, so they never were) and the rows added."""
+    snapshot = child_snapshot(
+        birth_date=child.birth_date,
+        household_registration_code=child.household_division_code,
+        district_code=scope.tenant[:6],
+        members=members,
+        on=scope.today,
+    )
+    derived = {d.category: d for d in rules.evaluate(rules.DEFAULT_RULES, snapshot, scope.today)} if snapshot else {}
+    removed: list[CategoryRecord] = []
+    added: list[CategoryRecord] = []
+    for row in open_rule_rows:
         still = derived.pop(DifficultyCategory(row.category), None)
         if still is None:
-            _end_derived(scope, row)
+            if _end_derived(scope, row):
+                removed.append(row)
         elif (still.rule_code, still.reason) != (row.rule_code, row.reason):
             old = columns(row, CATEGORY_FIELDS)
             row.rule_code, row.reason = still.rule_code, still.reason
@@ -413,33 +465,42 @@ def refresh_categories(scope: Scope, child: ChildRecord, before: tuple[str, ...]
         )
         scope.session.add(row)
         scope.record_change(child.id, "category", row.id, "derived", field_changes({}, columns(row, CATEGORY_FIELDS)))
-    after = categories_of(scope, child.id)
+        added.append(row)
+    return removed, added
+
+
+def announce_categories(scope: Scope, child_id: str, before: tuple[str, ...], after: tuple[str, ...]) -> None:
+    """ChildCategoriesChanged, when the child's current categories (typed or derived) are not `before`."""
     if after != before:
         scope.publish(
             REGISTRY_CHILD,
-            child.id,
+            child_id,
             events_pb2.ChildCategoriesChanged(
-                child_id=child.id,
+                child_id=child_id,
                 categories=list(after),
                 added=[c for c in after if c not in before],
                 removed=[c for c in before if c not in after],
             ),
         )
-    return after
 
 
-def _end_derived(scope: Scope, row: CategoryRecord) -> None:
-    """A rule no longer applies: the category ended yesterday, or never was if it began today."""
+def _end_derived(scope: Scope, row: CategoryRecord) -> bool:
+    """A rule no longer applies: the category ended yesterday, or never was if it began today (True: the
+    row is gone)."""
     yesterday = scope.today - timedelta(days=1)
     if yesterday < row.valid_from:
-        scope.session.delete(row)
+        if inspect_state(row).pending:  # added in this same transaction and not written yet
+            scope.session.expunge(row)
+        else:
+            scope.session.delete(row)
         scope.record_change(
             row.child_id, "category", row.id, "removed", field_changes(columns(row, CATEGORY_FIELDS), {})
         )
-        return
+        return True
     old = columns(row, CATEGORY_FIELDS)
     row.valid_to = yesterday
     scope.record_change(row.child_id, "category", row.id, "ended", field_changes(old, columns(row, CATEGORY_FIELDS)))
+    return False
 
 
 # --- follow-up visit schedule ------------------------------------------------------------------------------
@@ -471,7 +532,44 @@ def reschedule_visits(scope: Scope, child: ChildRecord, case: CaseFileRecord) ->
 # --- matching ----------------------------------------------------------------------------------------------
 
 
-def record_facts(record: ChildRecord, guardians: tuple[str, ...] = ()) -> matching.ChildFacts:
+class FactColumns(Protocol):
+    """What matching reads of a child: a ChildRecord, or a row of RECORD_FACT_COLUMNS."""
+
+    @property
+    def legal_name(self) -> str: ...
+    @property
+    def other_names(self) -> list[str] | None: ...
+    @property
+    def identity_number_index(self) -> str | None: ...
+    @property
+    def birth_date(self) -> date | None: ...
+    @property
+    def sex(self) -> str: ...
+    @property
+    def residence_division_code(self) -> str: ...
+    @property
+    def household_division_code(self) -> str: ...
+    @property
+    def school(self) -> str: ...
+
+
+# The columns record_facts reads (and the id): matching selects these, not whole records.
+RECORD_FACT_COLUMNS = (
+    ChildRecord.id,
+    ChildRecord.legal_name,
+    ChildRecord.other_names,
+    ChildRecord.identity_number_index,
+    ChildRecord.birth_date,
+    ChildRecord.sex,
+    ChildRecord.residence_division_code,
+    ChildRecord.household_division_code,
+    ChildRecord.school,
+)
+# Whose names a report may give as the child's guardians (besides members recorded as guardian).
+PARENT_RELATIONSHIPS = tuple(r.value for r in Relationship if r.is_parent)
+
+
+def record_facts(record: FactColumns, guardians: tuple[str, ...] = ()) -> matching.ChildFacts:
     sex = Sex(record.sex)
     return matching.ChildFacts(
         name=record.legal_name or None,
@@ -495,6 +593,191 @@ def store_match_keys(scope: Scope, blind_index: BlindIndex, record: ChildRecord)
     scope.session.execute(delete(ChildMatchKey).where(ChildMatchKey.child_id == record.id))
     if record.merged_into is not None:
         return
-    facts = record_facts(record, guardian_names(scope.family(record.id)))
-    for key in sorted({match_key_digest(blind_index, k) for k in matching.index_keys(facts)}):
+    _add_match_keys(scope, blind_index, record, guardian_names(scope.family(record.id)))
+
+
+def _add_match_keys(scope: Scope, blind_index: BlindIndex, record: ChildRecord, guardians: tuple[str, ...]) -> None:
+    for key in _match_key_digests(blind_index, record, guardians):
         scope.session.add(ChildMatchKey(tenant_id=record.tenant_id, match_key=key, child_id=record.id))
+
+
+def _match_key_digests(blind_index: BlindIndex, record: ChildRecord, guardians: tuple[str, ...]) -> list[str]:
+    facts = record_facts(record, guardians)
+    return sorted({match_key_digest(blind_index, k) for k in matching.index_keys(facts)})
+
+
+class BulkScope(Scope):
+    """A Scope for recording many children in one transaction (the survey): their change history and
+    timeline entries wait as plain rows, and `write_rows` inserts them all at once (ChildInWork.write_records
+    calls it, after the new children's records they refer to), which saves an ORM object and a flush each."""
+
+    def __init__(self, uow: UnitOfWork, caller: Principal, *, today: date, now: datetime) -> None:
+        super().__init__(uow, caller, today=today, now=now)
+        self._changes: list[dict[str, object]] = []
+        self._timeline: list[dict[str, object]] = []
+
+    def record_change(
+        self, child_id: str, entity_type: str, entity_id: str, action: str, changes: Mapping[str, list[object]]
+    ) -> None:
+        if not changes and action == "updated":
+            return  # nothing changed: nothing to keep (as Scope.record_change)
+        self._changes.append(
+            {
+                "tenant_id": self.tenant,
+                "child_id": child_id,
+                "at": self.now,
+                "actor": self.caller.user_id,
+                "role": self.caller.role.value,
+                "entity_type": entity_type,
+                "entity_id": entity_id,
+                "action": action,
+                "changes": dict(changes),
+            }
+        )
+
+    def add_timeline(
+        self,
+        child_id: str,
+        kind: str,
+        summary: str,
+        source: str,
+        reference_id: str,
+        *,
+        at: datetime | None = None,
+    ) -> None:
+        self._timeline.append(
+            {
+                "tenant_id": self.tenant,
+                "child_id": child_id,
+                "at": at or self.now,
+                "kind": kind,
+                "summary": summary,
+                "source_service": source,
+                "reference_id": reference_id,
+            }
+        )
+
+    def write_rows(self) -> None:
+        """Insert the change history and timeline entries kept so far, in the order they were made."""
+        for table, rows in ((ChangeRecord, self._changes), (TimelineRecord, self._timeline)):
+            if rows:
+                self.session.connection().execute(insert(table), rows)
+                rows.clear()
+
+
+# --- one child at work -------------------------------------------------------------------------------------
+
+
+class ChildInWork:
+    """A child being changed in this transaction, with what the category rules and the match keys read of
+    it: its family and its category rows. `load` reads them for a child in the register (under the row lock
+    that keeps derivations one at a time); `new` starts them empty for a child recorded in this transaction,
+    which keeps them up to date as its family and categories are recorded, so that many new children (a
+    survey) are recorded without one query each. The rules are the ones above: derive_categories,
+    announce_categories, the match keys of store_match_keys."""
+
+    def __init__(
+        self,
+        scope: Scope,
+        record: ChildRecord,
+        members: list[FamilyMemberRecord],
+        category_rows: list[CategoryRecord],
+        *,
+        new: bool,
+    ) -> None:
+        self.scope = scope
+        self.record = record
+        self.members = members
+        self.category_rows = category_rows
+        self.new = new
+        self._match_keys: list[str] = []  # a new child's, until write_records
+
+    @classmethod
+    def load(cls, scope: Scope, record: ChildRecord) -> ChildInWork:
+        # One derivation per child at a time (PostgreSQL row lock): two at once would both add the same row.
+        scope.session.execute(select(ChildRecord.id).where(ChildRecord.id == record.id).with_for_update())
+        rows = scope.session.scalars(
+            select(CategoryRecord)
+            .where(CategoryRecord.tenant_id == scope.tenant, CategoryRecord.child_id == record.id)
+            .order_by(CategoryRecord.valid_from, CategoryRecord.recorded_at, CategoryRecord.id)
+        )
+        return cls(scope, record, scope.family(record.id), list(rows), new=False)
+
+    @classmethod
+    def new_child(cls, scope: Scope, record: ChildRecord) -> ChildInWork:
+        """A child recorded in this transaction: no family, no categories yet. Its record is written by
+        `write_records` before anything that refers to it."""
+        scope.session.add(record)
+        return cls(scope, record, [], [], new=True)
+
+    @staticmethod
+    def write_records(scope: Scope, children: Sequence[ChildInWork]) -> None:
+        """Write the records of new children (all in one statement) before what refers to them: the tables
+        have no relationship() between them, so a flush would take them in the order of their classes'
+        names, and case_files, child_categories, change_history and child_match_keys come before children.
+        Then their match keys, and a BulkScope's change history and timeline, as plain rows."""
+        records = [child.record for child in children if child.new]
+        if records:  # flush([]) would write everything
+            scope.session.flush(records)
+        keys = [
+            {"tenant_id": child.record.tenant_id, "match_key": key, "child_id": child.child_id}
+            for child in children
+            for key in child._match_keys
+        ]
+        if keys:
+            scope.session.connection().execute(insert(ChildMatchKey), keys)
+        for child in children:
+            child._match_keys = []
+        if isinstance(scope, BulkScope):
+            scope.write_rows()
+
+    @property
+    def child_id(self) -> str:
+        return self.record.id
+
+    def categories(self) -> tuple[str, ...]:
+        """The child's categories valid today, typed in or derived, in the code list's order."""
+        return in_code_order(row.category for row in self.category_rows if is_current(row, self.scope.today))
+
+    def add_member(self, record: FamilyMemberRecord) -> None:
+        self.scope.session.add(record)
+        self.members.append(record)
+
+    def add_category(self, record: CategoryRecord) -> None:
+        self.scope.session.add(record)
+        self.category_rows.append(record)
+
+    def overlapping(self, category: str, valid_from: date, valid_to: date | None) -> bool:
+        """A row of this category whose period overlaps valid_from..valid_to (None: open-ended)."""
+        return any(
+            row.category == category
+            and (row.valid_to is None or row.valid_to >= valid_from)
+            and (valid_to is None or row.valid_from <= valid_to)
+            for row in self.category_rows
+        )
+
+    def refresh_categories(self, before: tuple[str, ...]) -> tuple[str, ...]:
+        """refresh_categories from what is known of the child here: derive again, announce, return them."""
+        today = self.scope.today
+        open_rule_rows = [
+            row
+            for row in self.category_rows
+            if row.source == CategorySource.RULE.value and (row.valid_to is None or row.valid_to >= today)
+        ]
+        members = [member_facts(member) for member in self.members]
+        removed, added = derive_categories(self.scope, self.record, members, open_rule_rows)
+        gone = {id(row) for row in removed}
+        self.category_rows = [row for row in self.category_rows if id(row) not in gone] + added
+        after = self.categories()
+        announce_categories(self.scope, self.record.id, before, after)
+        return after
+
+    def store_match_keys(self, blind_index: BlindIndex) -> None:
+        """store_match_keys from what is known of the child here. A new child has no keys to replace, and
+        its keys are written with its record (write_records)."""
+        if self.new:
+            self._match_keys = _match_key_digests(blind_index, self.record, guardian_names(self.members))
+            return
+        self.scope.session.execute(delete(ChildMatchKey).where(ChildMatchKey.child_id == self.record.id))
+        if self.record.merged_into is None:
+            _add_match_keys(self.scope, blind_index, self.record, guardian_names(self.members))

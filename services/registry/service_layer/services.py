@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields, replace
 from datetime import date, datetime
+from typing import Any
 
 from minorprot.registry.v1 import events_pb2
-from sqlalchemy import func, select
+from sqlalchemy import Select, String, and_, bindparam, func, null, or_, select
+from sqlalchemy import case as case_when
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from platform_runtime import errors
@@ -30,6 +33,7 @@ from services.registry.adapters.orm import (
     CaseFileRecord,
     ChildMatchKey,
     ChildRecord,
+    FamilyMemberRecord,
     TenantRecord,
     TimelineRecord,
 )
@@ -37,13 +41,16 @@ from services.registry.domain import matching
 from services.registry.domain.codes import CaseStatus, DisabilityGrade, DisabilityType, Ethnicity
 from services.registry.domain.errors import InvalidInput as InvalidIdentity
 from services.registry.domain.identity import cross_check_identity, normalize_identity_number, parse_identity_number
-from services.registry.service_layer import casework
+from services.registry.service_layer import casework, villages
 from services.registry.service_layer.common import (
     CASEWORK_ROLES,
     IDENTITY_FIELD,
     INTAKE_ROLES,
     MERGE_ROLES,
+    PARENT_RELATIONSHIPS,
     READER_ROLES,
+    RECORD_FACT_COLUMNS,
+    ChildInWork,
     Scope,
     categories_of,
     child_view,
@@ -67,13 +74,16 @@ from services.registry.service_layer.views import (
     TenantView,
     TimelineItem,
     UpdateChild,
+    Village,
+    VillagesSet,
 )
 
 __all__ = ["IDENTITY_FIELD", "INTAKE_ROLES", "READER_ROLES", "RegistryService"]
 
 AUTO_MATCH_LIMIT = 10
+ALREADY_REGISTERED = "a child with this identity number is already registered"
 CANDIDATE_MIN_SCORE = 0.3  # below this a record is not worth showing a person
-MAX_CANDIDATES_SCORED = 500  # a blocking key shared by more records than this is not selective
+MAX_CANDIDATES_SCORED = 200  # the records sharing the most blocking keys with the probe are scored
 SELECTIVE_KEY_PREFIXES = ("id:", "gd:")
 UPDATABLE_FIELDS = frozenset(f.name for f in fields(RegisterChild))
 # What a search, a re-match or a merge uses: a change to one of these rebuilds the match keys.
@@ -125,8 +135,61 @@ CHILD_HISTORY_FIELDS = (
 )
 
 
+DIVISION_FIELDS = frozenset({"household_division_code", "residence_division_code"})
+
+
+def _check_villages(scope: Scope, command: RegisterChild, fields: frozenset[str]) -> None:
+    violations = villages.village_violations(scope, {name: getattr(command, name) for name in sorted(fields)})
+    if violations:
+        raise errors.InvalidInput(violations)
+
+
 def _division_ok(code: str, lengths: tuple[int, ...] = (9, 12)) -> bool:
     return code.isdigit() and len(code) in lengths
+
+
+@functools.cache
+def _candidates_statement(with_guardians: bool) -> Select[Any]:
+    """MatchChild's one statement, built once (parameters: tenant, keys, selective_keys, sound_key).
+
+    Records sharing a selective key (identity number, a guardian's name) come first, then those sharing the
+    most keys, so a common name's many records never push the true candidate out of the
+    MAX_CANDIDATES_SCORED scored. Guardians' names are joined only when the report names some: otherwise
+    they cannot count."""
+    tenant = bindparam("tenant", type_=String)
+    shared = func.count()
+    by_selective_key = func.max(
+        case_when((ChildMatchKey.match_key.in_(bindparam("selective_keys", expanding=True)), 1), else_=0)
+    )
+    ranked = (
+        select(ChildMatchKey.child_id)
+        .where(ChildMatchKey.tenant_id == tenant, ChildMatchKey.match_key.in_(bindparam("keys", expanding=True)))
+        .group_by(ChildMatchKey.child_id)
+        .order_by(by_selective_key.desc(), shared.desc(), ChildMatchKey.child_id)
+        .limit(MAX_CANDIDATES_SCORED)
+        .cte("ranked")
+    )
+    sharing_the_name = (
+        select(func.count())
+        .where(ChildMatchKey.tenant_id == tenant, ChildMatchKey.match_key == bindparam("sound_key"))
+        .scalar_subquery()
+    )
+    guardian_name = FamilyMemberRecord.name if with_guardians else null()
+    statement = (
+        select(*RECORD_FACT_COLUMNS, guardian_name.label("guardian_name"), sharing_the_name.label("sharing_the_name"))
+        .join(ranked, ranked.c.child_id == ChildRecord.id)
+        .where(ChildRecord.tenant_id == tenant, ChildRecord.merged_into.is_(None))
+    )
+    if with_guardians:
+        statement = statement.outerjoin(
+            FamilyMemberRecord,
+            and_(
+                FamilyMemberRecord.tenant_id == tenant,
+                FamilyMemberRecord.child_id == ChildRecord.id,
+                or_(FamilyMemberRecord.guardian, FamilyMemberRecord.relationship.in_(PARENT_RELATIONSHIPS)),
+            ),
+        )
+    return statement
 
 
 class RegistryService:
@@ -189,6 +252,21 @@ class RegistryService:
             )
             return [_tenant_view(row) for row in rows]
 
+    def set_villages(self, listed: Sequence[Village]) -> VillagesSet:
+        caller = require_role(Role.TOWN_ADMIN, Role.SYSTEM)
+        with self._database.unit_of_work(caller.tenant) as uow:
+            scope = self._scope(uow, caller)
+            self._require_tenant(uow, caller)
+            result = villages.set_villages(scope, listed)
+            scope.audit("set_villages", "tenant", caller.tenant)
+            uow.commit()
+            return result
+
+    def list_villages(self, *, include_retired: bool = False) -> list[Village]:
+        caller = require_role(*CASEWORK_ROLES, *READER_ROLES)
+        with self._database.unit_of_work(caller.tenant) as uow:
+            return villages.list_villages(self._scope(uow, caller), include_retired=include_retired)
+
     def tenant_codes(self) -> list[str]:
         """Every onboarded town (platform data, no tenant needed): what periodic jobs go through."""
         with self._database.platform_session() as session:
@@ -204,36 +282,66 @@ class RegistryService:
         with self._database.unit_of_work(caller.tenant) as uow:
             scope = self._scope(uow, caller)
             self._require_tenant(uow, caller)
-            record = ChildRecord(id=new_id(), tenant_id=caller.tenant, created_at=scope.now, created_by=caller.user_id)
-            _write_fields(record, command)
-            self._set_identity_number(scope, record, identity_number)
-            uow.session.add(record)
-            store_match_keys(scope, self._blind_index, record)
-            case = CaseFileRecord(
-                id=new_id(),
-                tenant_id=caller.tenant,
-                child_id=record.id,
-                status=CaseStatus.IDENTIFIED.value,
-                opened_at=scope.now,
-            )
-            uow.session.add(case)
-            scope.add_timeline(record.id, "registered", "登记入册 registered in the register", "registry", record.id)
-            scope.record_change(
-                record.id, "child", record.id, "created", field_changes({}, columns(record, CHILD_HISTORY_FIELDS))
-            )
-            categories = refresh_categories(scope, record, before=())
-            view = child_view(record, categories)
-            scope.publish(REGISTRY_CHILD, record.id, events_pb2.ChildRegistered(child=messages.child(view)))
-            scope.publish(
-                REGISTRY_CASE,
-                record.id,
-                events_pb2.CaseFileOpened(case_id=case.id, child_id=record.id, status=case.status),
-            )
+            _check_villages(scope, command, DIVISION_FIELDS)
+            if self.registered_numbers(scope, [identity_number]):
+                raise errors.Conflict(ALREADY_REGISTERED)
+            child, view = self.record_child(scope, command, identity_number)
+            child.store_match_keys(self._blind_index)
+            ChildInWork.write_records(scope, [child])
             try:
                 uow.commit()
             except IntegrityError as exc:
-                raise errors.Conflict("a child with this identity number is already registered") from exc
+                raise errors.Conflict(ALREADY_REGISTERED) from exc
             return view
+
+    def record_child(self, scope: Scope, command: RegisterChild, identity_number: str) -> tuple[ChildInWork, ChildView]:
+        """RegisterChild's work inside the caller's transaction, for the API and the survey alike: the record
+        (its identity number encrypted, blind-indexed and masked), its case file, timeline entry and change
+        history, the categories the rules derive, and the events ChildRegistered and CaseFileOpened.
+
+        The caller has validated the command (`validate` gave `identity_number`), found the number not yet
+        registered (`registered_numbers`), and stores the match keys once the child's facts are all in
+        (`ChildInWork.store_match_keys`; the survey adds the family first), then writes the new records
+        before anything else (`ChildInWork.write_records`). Nothing here queries the database, so a batch
+        of children is written in a few statements."""
+        record = ChildRecord(id=new_id(), tenant_id=scope.tenant, created_at=scope.now, created_by=scope.caller.user_id)
+        _write_fields(record, command)
+        self._write_identity_number(scope, record, identity_number)
+        child = ChildInWork.new_child(scope, record)
+        case = CaseFileRecord(
+            id=new_id(),
+            tenant_id=scope.tenant,
+            child_id=record.id,
+            status=CaseStatus.IDENTIFIED.value,
+            opened_at=scope.now,
+        )
+        scope.session.add(case)
+        scope.add_timeline(record.id, "registered", "登记入册 registered in the register", "registry", record.id)
+        scope.record_change(
+            record.id, "child", record.id, "created", field_changes({}, columns(record, CHILD_HISTORY_FIELDS))
+        )
+        categories = child.refresh_categories(before=())
+        view = child_view(record, categories)
+        scope.publish(REGISTRY_CHILD, record.id, events_pb2.ChildRegistered(child=messages.child(view)))
+        scope.publish(
+            REGISTRY_CASE,
+            record.id,
+            events_pb2.CaseFileOpened(case_id=case.id, child_id=record.id, status=case.status),
+        )
+        return child, view
+
+    def registered_numbers(self, scope: Scope, numbers: Iterable[str]) -> dict[str, str]:
+        """Identity number -> id of the child registered with it, for those of the (normalised) `numbers`
+        already in the town, in one query however many they are."""
+        digests = {self._blind_index.digest(number, field=IDENTITY_FIELD): number for number in numbers if number}
+        if not digests:
+            return {}
+        found = scope.session.execute(
+            select(ChildRecord.identity_number_index, ChildRecord.id).where(
+                ChildRecord.tenant_id == scope.tenant, ChildRecord.identity_number_index.in_(list(digests))
+            )
+        )
+        return {digests[index]: child_id for index, child_id in found if index}
 
     def update_child(self, command: UpdateChild) -> ChildView:
         """Change the named fields; everything is validated again as a whole (identity number included)."""
@@ -248,6 +356,7 @@ class RegistryService:
             current = _read_fields(record, self._identity_number(record))
             wanted = replace(current, **{name: getattr(command.values, name) for name in command.fields})
             identity_number = self.validate(wanted)
+            _check_villages(scope, wanted, command.fields & DIVISION_FIELDS)  # a retired village may stay
             old = columns(record, CHILD_HISTORY_FIELDS)
             _write_fields(record, wanted)
             if IDENTITY_FIELD in command.fields:
@@ -272,6 +381,9 @@ class RegistryService:
             scope = self._scope(uow, caller)
             record = scope.child(child_id)
             (view,) = child_views(scope, [record])
+            # The child's record holds health facts (disability, serious illness): reads are audited.
+            scope.audit_reads("read_child", "child", [record.id])
+            uow.commit()
             return view, (record.id if record.id != child_id else "")
 
     def list_children(self, page_size: int, page_token: str) -> tuple[list[ChildView], str]:
@@ -288,7 +400,11 @@ class RegistryService:
             rows = list(uow.session.scalars(query.limit(size + 1)))
             more = len(rows) > size
             rows = rows[:size]
-            return child_views(self._scope(uow, caller), rows), (rows[-1].id if more else "")
+            scope = self._scope(uow, caller)
+            views = child_views(scope, rows)
+            scope.audit_reads("list_children", "child", [row.id for row in rows])
+            uow.commit()
+            return views, (rows[-1].id if more else "")
 
     def match_child(self, probe: MatchProbe, limit: int = AUTO_MATCH_LIMIT) -> list[Candidate]:
         """Ranked candidates: blocking keys (the identity number's blind index among them) find a few
@@ -301,57 +417,54 @@ class RegistryService:
             return []
         with self._database.unit_of_work(caller.tenant) as uow:
             scope = self._scope(uow, caller)
-            ids: list[str] = []
-            # The most selective keys first (identity number, guardians), so a common name's many
-            # records can never push the true candidate out of the scored set.
-            for selective in (True, False):
-                chosen = sorted(k for k in keys if k.startswith(SELECTIVE_KEY_PREFIXES) == selective)
-                if chosen and len(ids) < MAX_CANDIDATES_SCORED:
-                    ids += uow.session.scalars(
-                        select(ChildMatchKey.child_id)
-                        .where(
-                            ChildMatchKey.tenant_id == caller.tenant,
-                            ChildMatchKey.match_key.in_([self._key_digest(k) for k in chosen]),
-                            ChildMatchKey.child_id.not_in(ids),
-                        )
-                        .distinct()
-                        .limit(MAX_CANDIDATES_SCORED - len(ids))
-                    ).all()
+            candidates, name_counts = self._candidates(scope, facts, keys)
+            ranked = matching.rank_candidates(
+                facts,
+                candidates,
+                min_score=CANDIDATE_MIN_SCORE,
+                limit=limit,
+                name_count=lambda sound_key: name_counts.get(sound_key, 0),
+            )
+            if not ranked:
+                return []
             records = {
                 row.id: row
                 for row in uow.session.scalars(
                     select(ChildRecord).where(
-                        ChildRecord.tenant_id == caller.tenant,
-                        ChildRecord.id.in_(ids),
-                        ChildRecord.merged_into.is_(None),
+                        ChildRecord.tenant_id == caller.tenant, ChildRecord.id.in_([r.record_id for r in ranked])
                     )
                 )
             }
-            # Guardians are compared only when the report names some: otherwise they cannot count.
-            guardians = casework.guardian_names_of(scope, list(records)) if facts.guardian_names else {}
-
-            @functools.cache
-            def name_count(sound_key: str) -> int:
-                # How common a name is in this town: agreement on a common name is weaker evidence.
-                return int(
-                    uow.session.scalar(
-                        select(func.count()).where(
-                            ChildMatchKey.tenant_id == caller.tenant,
-                            ChildMatchKey.match_key == self._key_digest(sound_key),
-                        )
-                    )
-                    or 0
-                )
-
-            ranked = matching.rank_candidates(
-                facts,
-                ((child_id, record_facts(row, guardians.get(child_id, ()))) for child_id, row in records.items()),
-                min_score=CANDIDATE_MIN_SCORE,
-                limit=limit,
-                name_count=name_count,
-            )
             views = {v.child_id: v for v in child_views(scope, [records[r.record_id] for r in ranked])}
+            scope.audit_reads("match_child", "child", [r.record_id for r in ranked])
+            uow.commit()
             return [Candidate(views[r.record_id], r.result.score, r.result.reasons) for r in ranked]
+
+    def _candidates(
+        self, scope: Scope, facts: matching.ChildFacts, keys: frozenset[str]
+    ) -> tuple[list[tuple[str, matching.ChildFacts]], dict[str, int]]:
+        """The records sharing a blocking key with the probe, as the facts scoring needs, and how many records
+        share the probe's name sound key (how common the name is: `matching.NameCount`), in one statement."""
+        digests = {self._key_digest(k): k for k in keys}
+        (name, *_) = facts.names or ("",)  # a report gives one name
+        parameters = {
+            "tenant": scope.tenant,
+            "keys": list(digests),
+            "selective_keys": [d for d, k in digests.items() if k.startswith(SELECTIVE_KEY_PREFIXES)],
+            "sound_key": self._key_digest(matching.name_sound_key(name)) if name else "",
+        }
+        rows: dict[str, tuple[Row[Any], list[str]]] = {}
+        sharing_the_name = 0
+        for row in scope.session.execute(_candidates_statement(bool(facts.guardian_names)), parameters):
+            entry = rows.get(row.id)
+            if entry is None:
+                entry = rows[row.id] = (row, [])
+                sharing_the_name = row.sharing_the_name
+            if row.guardian_name:
+                entry[1].append(row.guardian_name)
+        candidates = [(child_id, record_facts(columns, tuple(names))) for child_id, (columns, names) in rows.items()]
+        # A name agreeing in sound has the same sound key (sorted syllables): the probe's is the one counted.
+        return candidates, ({matching.name_sound_key(name): sharing_the_name} if name else {})
 
     def _key_digest(self, key: str) -> str:
         return match_key_digest(self._blind_index, key)
@@ -579,21 +692,24 @@ class RegistryService:
 
     def _set_identity_number(self, scope: Scope, record: ChildRecord, number: str) -> None:
         """Encrypt, index and mask the number ("" removes it); a number already in the town is refused."""
+        if number and scope.session.scalar(
+            select(ChildRecord.id).where(
+                ChildRecord.tenant_id == scope.tenant,
+                ChildRecord.identity_number_index == self._blind_index.digest(number, field=IDENTITY_FIELD),
+                ChildRecord.id != record.id,
+            )
+        ):
+            raise errors.Conflict(ALREADY_REGISTERED)
+        self._write_identity_number(scope, record, number)
+
+    def _write_identity_number(self, scope: Scope, record: ChildRecord, number: str) -> None:
+        """The number encrypted, blind-indexed and masked ("" removes it)."""
         if not number:
             record.identity_number_cipher = record.identity_number_index = None
             record.identity_number_masked = ""
             return
-        digest = self._blind_index.digest(number, field=IDENTITY_FIELD)
-        if scope.session.scalar(
-            select(ChildRecord.id).where(
-                ChildRecord.tenant_id == scope.tenant,
-                ChildRecord.identity_number_index == digest,
-                ChildRecord.id != record.id,
-            )
-        ):
-            raise errors.Conflict("a child with this identity number is already registered")
         record.identity_number_cipher = self._cipher.encrypt(number, tenant=scope.tenant, field=IDENTITY_FIELD)
-        record.identity_number_index = digest
+        record.identity_number_index = self._blind_index.digest(number, field=IDENTITY_FIELD)
         record.identity_number_masked = mask_identity_number(number)
 
     def _require_tenant(self, uow: UnitOfWork, caller: Principal) -> None:

@@ -285,3 +285,20 @@ class TenantView:
     name: str
     district_code: str
     onboarded_at: datetime
+
+
+@dataclass(frozen=True)
+class Village:
+    """A village or community (村/社区) of a town: a 12-digit statistical division code and its name."""
+
+    code: str
+    name: str
+    retired: bool = False
+
+
+@dataclass(frozen=True)
+class VillagesSet:
+    villages: tuple[Village, ...]
+    added: int
+    renamed: int
+    retired: int

@@ -171,6 +171,40 @@ def test_reading_a_case_file_needs_a_purpose_and_is_audited(
     app.dispose()
 
 
+def test_every_read_of_a_childs_record_is_audited(
+    stub: registry_pb2_grpc.RegistryServiceStub, secrets: Secrets, registered: registry_pb2.Child, registry: Running
+) -> None:
+    """The child's record carries health facts (disability, serious illness): GetChild, ListChildren and the
+    candidates MatchChild shows are recorded like case-file reads, one row per child shown."""
+    reader = bearer(secrets.token(PILOT_TENANT, Role.CASEWORKER, user="li.reader"))
+    stub.GetChild(registry_pb2.GetChildRequest(child_id=registered.child_id), metadata=reader)
+    listed = stub.ListChildren(registry_pb2.ListChildrenRequest(page_size=500), metadata=reader).children
+    matched = stub.MatchChild(
+        registry_pb2.MatchChildRequest(name="王小明", birth_date=common_pb2.Date(year=2016, month=5, day=12)),
+        metadata=reader,
+    ).candidates
+    assert registered.child_id in {c.child_id for c in listed}
+    assert registered.child_id in {c.child.child_id for c in matched}
+
+    engine = create_engine(registry.database.owner_url)
+    with engine.begin() as connection:
+        connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": PILOT_TENANT})
+        audit = connection.execute(
+            text("SELECT action, subject_type, subject_id FROM audit_log WHERE actor = 'li.reader' ORDER BY id")
+        ).all()
+    engine.dispose()
+    by_action: dict[str, set[str]] = {}
+    for row in audit:
+        assert row.subject_type == "child"
+        by_action.setdefault(row.action, set()).add(row.subject_id)
+    assert by_action == {
+        "read_child": {registered.child_id},
+        "list_children": {c.child_id for c in listed},
+        "match_child": {c.child.child_id for c in matched},
+    }
+    assert len(audit) == 1 + len(listed) + len(matched)
+
+
 @pytest.mark.parametrize("role", [Role.FINANCE_AUDITOR, Role.PUBLIC, Role.MANDATED_REPORTER])
 def test_roles_without_need_cannot_read_case_files(
     stub: registry_pb2_grpc.RegistryServiceStub, secrets: Secrets, registered: registry_pb2.Child, role: Role

@@ -1,6 +1,8 @@
+import random
 from datetime import date
 
 import pytest
+from pypinyin import lazy_pinyin
 
 from services.registry.domain.codes import Sex
 from services.registry.domain.errors import InvalidInput
@@ -22,8 +24,10 @@ from services.registry.domain.matching import (
     name_sound_key,
     parse_name,
     rank_candidates,
+    read_pinyin,
     score_match,
 )
+from services.registry.domain.synthetic import generate_children
 
 RECORD = ChildFacts(
     name="王小明",
@@ -326,3 +330,14 @@ def test_a_common_name_proves_less_than_a_rare_one() -> None:
 def test_name_sound_key_is_shared_by_homophones_and_swaps_and_stored_for_every_record() -> None:
     assert name_sound_key("王小明") == name_sound_key("王晓明") == name_sound_key("小明王")
     assert name_sound_key("王小明") in index_keys(RECORD)
+
+
+def test_fast_name_pinyin_reads_exactly_as_pypinyin() -> None:
+    """Blocking keys stored for the register were made with lazy_pinyin: the fast reading must never differ."""
+    rng = random.Random(11)
+    names = {c.name for c in generate_children(3000, rng=rng, as_of=date(2026, 1, 1))}
+    han = [chr(code) for code in range(0x4E00, 0x9FA6)]
+    names |= {"".join(rng.choice(han) for _ in range(rng.randint(1, 5))) for _ in range(5000)}
+    # Dictionary words read as words (长乐, 单于...), letters and digits kept whole, extension-A characters.
+    names |= {"王长乐", "单于明", "张乐乐", "Anna李", "李2号", "阿依古丽买买提", "㐀明"}
+    assert [n for n in names if read_pinyin(n) != lazy_pinyin(n)] == []

@@ -1236,3 +1236,122 @@ class ListTenantsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListTenantsResponse: _TypeAlias = ListTenantsResponse  # noqa: Y015
+
+@_typing.final
+class Village(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    RETIRED_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """12 digits, beginning with the town's 9-digit code."""
+    name: _builtins.str
+    retired: _builtins.bool
+    """No longer a village of the town (merged or renamed): kept for the children recorded there, refused for
+    new records.
+    """
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        name: _builtins.str = ...,
+        retired: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "name", b"name", "retired", b"retired"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Village: _TypeAlias = Village  # noqa: Y015
+
+@_typing.final
+class SetVillagesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VILLAGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def villages(self) -> _containers.RepeatedCompositeFieldContainer[Global___Village]:
+        """The town's current villages and communities, all of them: one missing from the list is retired."""
+
+    def __init__(
+        self,
+        *,
+        villages: _abc.Iterable[Global___Village] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["villages", b"villages"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetVillagesRequest: _TypeAlias = SetVillagesRequest  # noqa: Y015
+
+@_typing.final
+class SetVillagesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VILLAGES_FIELD_NUMBER: _builtins.int
+    ADDED_FIELD_NUMBER: _builtins.int
+    RENAMED_FIELD_NUMBER: _builtins.int
+    RETIRED_FIELD_NUMBER: _builtins.int
+    added: _builtins.int
+    renamed: _builtins.int
+    retired: _builtins.int
+    @_builtins.property
+    def villages(self) -> _containers.RepeatedCompositeFieldContainer[Global___Village]: ...
+    def __init__(
+        self,
+        *,
+        villages: _abc.Iterable[Global___Village] | None = ...,
+        added: _builtins.int = ...,
+        renamed: _builtins.int = ...,
+        retired: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["added", b"added", "renamed", b"renamed", "retired", b"retired", "villages", b"villages"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetVillagesResponse: _TypeAlias = SetVillagesResponse  # noqa: Y015
+
+@_typing.final
+class ListVillagesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INCLUDE_RETIRED_FIELD_NUMBER: _builtins.int
+    include_retired: _builtins.bool
+    def __init__(
+        self,
+        *,
+        include_retired: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_retired", b"include_retired"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListVillagesRequest: _TypeAlias = ListVillagesRequest  # noqa: Y015
+
+@_typing.final
+class ListVillagesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VILLAGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def villages(self) -> _containers.RepeatedCompositeFieldContainer[Global___Village]: ...
+    def __init__(
+        self,
+        *,
+        villages: _abc.Iterable[Global___Village] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["villages", b"villages"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListVillagesResponse: _TypeAlias = ListVillagesResponse  # noqa: Y015

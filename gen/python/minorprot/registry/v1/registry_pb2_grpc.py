@@ -425,6 +425,16 @@ class TenantDirectoryServiceStub:
                 request_serializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.ListTenantsRequest.SerializeToString,
                 response_deserializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.ListTenantsResponse.FromString,
                 _registered_method=True)
+        self.SetVillages = channel.unary_unary(
+                '/minorprot.registry.v1.TenantDirectoryService/SetVillages',
+                request_serializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.SetVillagesRequest.SerializeToString,
+                response_deserializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.SetVillagesResponse.FromString,
+                _registered_method=True)
+        self.ListVillages = channel.unary_unary(
+                '/minorprot.registry.v1.TenantDirectoryService/ListVillages',
+                request_serializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.ListVillagesRequest.SerializeToString,
+                response_deserializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.ListVillagesResponse.FromString,
+                _registered_method=True)
 
 
 class TenantDirectoryServiceServicer:
@@ -443,6 +453,20 @@ class TenantDirectoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetVillages(self, request, context):
+        """The town's villages and communities (村/社区, 12-digit statistical division codes). Once a town has
+        recorded them, a child's residence or household registration inside the town must be one of them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListVillages(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TenantDirectoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -455,6 +479,16 @@ def add_TenantDirectoryServiceServicer_to_server(servicer, server):
                     servicer.ListTenants,
                     request_deserializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.ListTenantsRequest.FromString,
                     response_serializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.ListTenantsResponse.SerializeToString,
+            ),
+            'SetVillages': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetVillages,
+                    request_deserializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.SetVillagesRequest.FromString,
+                    response_serializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.SetVillagesResponse.SerializeToString,
+            ),
+            'ListVillages': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListVillages,
+                    request_deserializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.ListVillagesRequest.FromString,
+                    response_serializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.ListVillagesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -512,6 +546,60 @@ class TenantDirectoryService:
             '/minorprot.registry.v1.TenantDirectoryService/ListTenants',
             minorprot_dot_registry_dot_v1_dot_registry__pb2.ListTenantsRequest.SerializeToString,
             minorprot_dot_registry_dot_v1_dot_registry__pb2.ListTenantsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetVillages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.registry.v1.TenantDirectoryService/SetVillages',
+            minorprot_dot_registry_dot_v1_dot_registry__pb2.SetVillagesRequest.SerializeToString,
+            minorprot_dot_registry_dot_v1_dot_registry__pb2.SetVillagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListVillages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.registry.v1.TenantDirectoryService/ListVillages',
+            minorprot_dot_registry_dot_v1_dot_registry__pb2.ListVillagesRequest.SerializeToString,
+            minorprot_dot_registry_dot_v1_dot_registry__pb2.ListVillagesResponse.FromString,
             options,
             channel_credentials,
             insecure,

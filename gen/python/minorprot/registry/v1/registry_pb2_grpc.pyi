@@ -138,6 +138,11 @@ class TenantDirectoryServiceStub:
     def __new__(cls, channel: _aio.Channel) -> TenantDirectoryServiceAsyncStub: ...
     OnboardTenant: _grpc.UnaryUnaryMultiCallable[_registry_pb2.OnboardTenantRequest, _registry_pb2.OnboardTenantResponse]
     ListTenants: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ListTenantsRequest, _registry_pb2.ListTenantsResponse]
+    SetVillages: _grpc.UnaryUnaryMultiCallable[_registry_pb2.SetVillagesRequest, _registry_pb2.SetVillagesResponse]
+    """The town's villages and communities (村/社区, 12-digit statistical division codes). Once a town has
+    recorded them, a child's residence or household registration inside the town must be one of them.
+    """
+    ListVillages: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ListVillagesRequest, _registry_pb2.ListVillagesResponse]
 
 @_typing.type_check_only
 class TenantDirectoryServiceAsyncStub(TenantDirectoryServiceStub):
@@ -146,6 +151,11 @@ class TenantDirectoryServiceAsyncStub(TenantDirectoryServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     OnboardTenant: _aio.UnaryUnaryMultiCallable[_registry_pb2.OnboardTenantRequest, _registry_pb2.OnboardTenantResponse]  # type: ignore[assignment]
     ListTenants: _aio.UnaryUnaryMultiCallable[_registry_pb2.ListTenantsRequest, _registry_pb2.ListTenantsResponse]  # type: ignore[assignment]
+    SetVillages: _aio.UnaryUnaryMultiCallable[_registry_pb2.SetVillagesRequest, _registry_pb2.SetVillagesResponse]  # type: ignore[assignment]
+    """The town's villages and communities (村/社区, 12-digit statistical division codes). Once a town has
+    recorded them, a child's residence or household registration inside the town must be one of them.
+    """
+    ListVillages: _aio.UnaryUnaryMultiCallable[_registry_pb2.ListVillagesRequest, _registry_pb2.ListVillagesResponse]  # type: ignore[assignment]
 
 class TenantDirectoryServiceServicer(metaclass=_abc_1.ABCMeta):
     """The towns and streets served by the deployment."""
@@ -163,5 +173,22 @@ class TenantDirectoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.ListTenantsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.ListTenantsResponse, _abc.Awaitable[_registry_pb2.ListTenantsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetVillages(
+        self,
+        request: _registry_pb2.SetVillagesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.SetVillagesResponse, _abc.Awaitable[_registry_pb2.SetVillagesResponse]]:
+        """The town's villages and communities (村/社区, 12-digit statistical division codes). Once a town has
+        recorded them, a child's residence or household registration inside the town must be one of them.
+        """
+
+    @_abc_1.abstractmethod
+    def ListVillages(
+        self,
+        request: _registry_pb2.ListVillagesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.ListVillagesResponse, _abc.Awaitable[_registry_pb2.ListVillagesResponse]]: ...
 
 def add_TenantDirectoryServiceServicer_to_server(servicer: TenantDirectoryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

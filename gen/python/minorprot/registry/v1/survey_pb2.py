@@ -22,37 +22,50 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"minorprot/registry/v1/survey.proto\x12\x15minorprot.registry.v1\"\x1a\n\x18GetSurveyTemplateRequest\"?\n\x19GetSurveyTemplateResponse\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\"m\n\x13ImportSurveyRequest\x12=\n\x07options\x18\x01 \x01(\x0b\x32*.minorprot.registry.v1.SurveyImportOptionsH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"w\n\x13SurveyImportOptions\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\x12\x16\n\x0eprogress_every\x18\x03 \x01(\x05\x12$\n\x1cregister_possible_duplicates\x18\x04 \x01(\x08\"A\n\x10SurveyRowProblem\x12\x0e\n\x06\x63olumn\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xba\x01\n\x0fSurveyRowResult\x12\x12\n\nrow_number\x18\x01 \x01(\x05\x12\x38\n\x07outcome\x18\x02 \x01(\x0e\x32\'.minorprot.registry.v1.SurveyRowOutcome\x12\x39\n\x08problems\x18\x03 \x03(\x0b\x32\'.minorprot.registry.v1.SurveyRowProblem\x12\x10\n\x08\x63hild_id\x18\x04 \x01(\t\x12\x0c\n\x04note\x18\x05 \x01(\t\"\xb0\x01\n\x13SurveyImportSummary\x12\x11\n\timport_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66ile_sha256\x18\x02 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\x12\x0c\n\x04rows\x18\x04 \x01(\x05\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x05 \x01(\x05\x12\x11\n\tunchanged\x18\x06 \x01(\x05\x12\x10\n\x08rejected\x18\x07 \x01(\x05\x12\x1b\n\x13possible_duplicates\x18\x08 \x01(\x05\"\xb0\x01\n\x14ImportSurveyResponse\x12\x11\n\trows_done\x18\x01 \x01(\x05\x12\x12\n\nrows_total\x18\x02 \x01(\x05\x12\x34\n\x04rows\x18\x03 \x03(\x0b\x32&.minorprot.registry.v1.SurveyRowResult\x12;\n\x07summary\x18\x04 \x01(\x0b\x32*.minorprot.registry.v1.SurveyImportSummary\"S\n\x15\x45xportRegisterRequest\x12\x0f\n\x07purpose\x18\x01 \x01(\t\x12\x12\n\ncategories\x18\x02 \x03(\t\x12\x15\n\rvillage_codes\x18\x03 \x03(\t\"<\n\x16\x45xportRegisterResponse\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c*\xc5\x01\n\x10SurveyRowOutcome\x12\"\n\x1eSURVEY_ROW_OUTCOME_UNSPECIFIED\x10\x00\x12\x1f\n\x1bSURVEY_ROW_OUTCOME_ACCEPTED\x10\x01\x12 \n\x1cSURVEY_ROW_OUTCOME_UNCHANGED\x10\x02\x12\x1f\n\x1bSURVEY_ROW_OUTCOME_REJECTED\x10\x03\x12)\n%SURVEY_ROW_OUTCOME_POSSIBLE_DUPLICATE\x10\x04\x32\xe5\x02\n\rSurveyService\x12v\n\x11GetSurveyTemplate\x12/.minorprot.registry.v1.GetSurveyTemplateRequest\x1a\x30.minorprot.registry.v1.GetSurveyTemplateResponse\x12k\n\x0cImportSurvey\x12*.minorprot.registry.v1.ImportSurveyRequest\x1a+.minorprot.registry.v1.ImportSurveyResponse(\x01\x30\x01\x12o\n\x0e\x45xportRegister\x12,.minorprot.registry.v1.ExportRegisterRequest\x1a-.minorprot.registry.v1.ExportRegisterResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"minorprot/registry/v1/survey.proto\x12\x15minorprot.registry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x1a\n\x18GetSurveyTemplateRequest\"?\n\x19GetSurveyTemplateResponse\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\"m\n\x13ImportSurveyRequest\x12=\n\x07options\x18\x01 \x01(\x0b\x32*.minorprot.registry.v1.SurveyImportOptionsH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"w\n\x13SurveyImportOptions\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\x12\x16\n\x0eprogress_every\x18\x03 \x01(\x05\x12$\n\x1cregister_possible_duplicates\x18\x04 \x01(\x08\"A\n\x10SurveyRowProblem\x12\x0e\n\x06\x63olumn\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xba\x01\n\x0fSurveyRowResult\x12\x12\n\nrow_number\x18\x01 \x01(\x05\x12\x38\n\x07outcome\x18\x02 \x01(\x0e\x32\'.minorprot.registry.v1.SurveyRowOutcome\x12\x39\n\x08problems\x18\x03 \x03(\x0b\x32\'.minorprot.registry.v1.SurveyRowProblem\x12\x10\n\x08\x63hild_id\x18\x04 \x01(\t\x12\x0c\n\x04note\x18\x05 \x01(\t\"\xb0\x01\n\x13SurveyImportSummary\x12\x11\n\timport_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66ile_sha256\x18\x02 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\x12\x0c\n\x04rows\x18\x04 \x01(\x05\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x05 \x01(\x05\x12\x11\n\tunchanged\x18\x06 \x01(\x05\x12\x10\n\x08rejected\x18\x07 \x01(\x05\x12\x1b\n\x13possible_duplicates\x18\x08 \x01(\x05\"\xb0\x01\n\x14ImportSurveyResponse\x12\x11\n\trows_done\x18\x01 \x01(\x05\x12\x12\n\nrows_total\x18\x02 \x01(\x05\x12\x34\n\x04rows\x18\x03 \x03(\x0b\x32&.minorprot.registry.v1.SurveyRowResult\x12;\n\x07summary\x18\x04 \x01(\x0b\x32*.minorprot.registry.v1.SurveyImportSummary\"S\n\x15\x45xportRegisterRequest\x12\x0f\n\x07purpose\x18\x01 \x01(\t\x12\x12\n\ncategories\x18\x02 \x03(\t\x12\x15\n\rvillage_codes\x18\x03 \x03(\t\"<\n\x16\x45xportRegisterResponse\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\"\xed\x02\n\x0cSurveyImport\x12\x11\n\timport_id\x18\x01 \x01(\t\x12\x11\n\tfile_name\x18\x02 \x01(\t\x12\x13\n\x0b\x66ile_sha256\x18\x03 \x01(\t\x12\x13\n\x0bimported_by\x18\x04 \x01(\t\x12.\n\nstarted_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x64ry_run\x18\x07 \x01(\x08\x12\x39\n\x06status\x18\x08 \x01(\x0e\x32).minorprot.registry.v1.SurveyImportStatus\x12\x0c\n\x04rows\x18\t \x01(\x05\x12\x10\n\x08\x61\x63\x63\x65pted\x18\n \x01(\x05\x12\x11\n\tunchanged\x18\x0b \x01(\x05\x12\x10\n\x08rejected\x18\x0c \x01(\x05\x12\x1b\n\x13possible_duplicates\x18\r \x01(\x05\"A\n\x18ListSurveyImportsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"j\n\x19ListSurveyImportsResponse\x12\x34\n\x07imports\x18\x01 \x03(\x0b\x32#.minorprot.registry.v1.SurveyImport\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x92\x01\n\x1bListSurveyImportRowsRequest\x12\x11\n\timport_id\x18\x01 \x01(\t\x12\x39\n\x08outcomes\x18\x02 \x03(\x0e\x32\'.minorprot.registry.v1.SurveyRowOutcome\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"\xa9\x01\n\x1cListSurveyImportRowsResponse\x12:\n\rsurvey_import\x18\x01 \x01(\x0b\x32#.minorprot.registry.v1.SurveyImport\x12\x34\n\x04rows\x18\x02 \x03(\x0b\x32&.minorprot.registry.v1.SurveyRowResult\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t*\xc5\x01\n\x10SurveyRowOutcome\x12\"\n\x1eSURVEY_ROW_OUTCOME_UNSPECIFIED\x10\x00\x12\x1f\n\x1bSURVEY_ROW_OUTCOME_ACCEPTED\x10\x01\x12 \n\x1cSURVEY_ROW_OUTCOME_UNCHANGED\x10\x02\x12\x1f\n\x1bSURVEY_ROW_OUTCOME_REJECTED\x10\x03\x12)\n%SURVEY_ROW_OUTCOME_POSSIBLE_DUPLICATE\x10\x04*\xa1\x01\n\x12SurveyImportStatus\x12$\n SURVEY_IMPORT_STATUS_UNSPECIFIED\x10\x00\x12 \n\x1cSURVEY_IMPORT_STATUS_RUNNING\x10\x01\x12!\n\x1dSURVEY_IMPORT_STATUS_FINISHED\x10\x02\x12 \n\x1cSURVEY_IMPORT_STATUS_STOPPED\x10\x03\x32\xde\x04\n\rSurveyService\x12v\n\x11GetSurveyTemplate\x12/.minorprot.registry.v1.GetSurveyTemplateRequest\x1a\x30.minorprot.registry.v1.GetSurveyTemplateResponse\x12k\n\x0cImportSurvey\x12*.minorprot.registry.v1.ImportSurveyRequest\x1a+.minorprot.registry.v1.ImportSurveyResponse(\x01\x30\x01\x12v\n\x11ListSurveyImports\x12/.minorprot.registry.v1.ListSurveyImportsRequest\x1a\x30.minorprot.registry.v1.ListSurveyImportsResponse\x12\x7f\n\x14ListSurveyImportRows\x12\x32.minorprot.registry.v1.ListSurveyImportRowsRequest\x1a\x33.minorprot.registry.v1.ListSurveyImportRowsResponse\x12o\n\x0e\x45xportRegister\x12,.minorprot.registry.v1.ExportRegisterRequest\x1a-.minorprot.registry.v1.ExportRegisterResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'minorprot.registry.v1.survey_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SURVEYROWOUTCOME']._serialized_start=1148
-  _globals['_SURVEYROWOUTCOME']._serialized_end=1345
-  _globals['_GETSURVEYTEMPLATEREQUEST']._serialized_start=61
-  _globals['_GETSURVEYTEMPLATEREQUEST']._serialized_end=87
-  _globals['_GETSURVEYTEMPLATERESPONSE']._serialized_start=89
-  _globals['_GETSURVEYTEMPLATERESPONSE']._serialized_end=152
-  _globals['_IMPORTSURVEYREQUEST']._serialized_start=154
-  _globals['_IMPORTSURVEYREQUEST']._serialized_end=263
-  _globals['_SURVEYIMPORTOPTIONS']._serialized_start=265
-  _globals['_SURVEYIMPORTOPTIONS']._serialized_end=384
-  _globals['_SURVEYROWPROBLEM']._serialized_start=386
-  _globals['_SURVEYROWPROBLEM']._serialized_end=451
-  _globals['_SURVEYROWRESULT']._serialized_start=454
-  _globals['_SURVEYROWRESULT']._serialized_end=640
-  _globals['_SURVEYIMPORTSUMMARY']._serialized_start=643
-  _globals['_SURVEYIMPORTSUMMARY']._serialized_end=819
-  _globals['_IMPORTSURVEYRESPONSE']._serialized_start=822
-  _globals['_IMPORTSURVEYRESPONSE']._serialized_end=998
-  _globals['_EXPORTREGISTERREQUEST']._serialized_start=1000
-  _globals['_EXPORTREGISTERREQUEST']._serialized_end=1083
-  _globals['_EXPORTREGISTERRESPONSE']._serialized_start=1085
-  _globals['_EXPORTREGISTERRESPONSE']._serialized_end=1145
-  _globals['_SURVEYSERVICE']._serialized_start=1348
-  _globals['_SURVEYSERVICE']._serialized_end=1705
+  _globals['_SURVEYROWOUTCOME']._serialized_start=2045
+  _globals['_SURVEYROWOUTCOME']._serialized_end=2242
+  _globals['_SURVEYIMPORTSTATUS']._serialized_start=2245
+  _globals['_SURVEYIMPORTSTATUS']._serialized_end=2406
+  _globals['_GETSURVEYTEMPLATEREQUEST']._serialized_start=94
+  _globals['_GETSURVEYTEMPLATEREQUEST']._serialized_end=120
+  _globals['_GETSURVEYTEMPLATERESPONSE']._serialized_start=122
+  _globals['_GETSURVEYTEMPLATERESPONSE']._serialized_end=185
+  _globals['_IMPORTSURVEYREQUEST']._serialized_start=187
+  _globals['_IMPORTSURVEYREQUEST']._serialized_end=296
+  _globals['_SURVEYIMPORTOPTIONS']._serialized_start=298
+  _globals['_SURVEYIMPORTOPTIONS']._serialized_end=417
+  _globals['_SURVEYROWPROBLEM']._serialized_start=419
+  _globals['_SURVEYROWPROBLEM']._serialized_end=484
+  _globals['_SURVEYROWRESULT']._serialized_start=487
+  _globals['_SURVEYROWRESULT']._serialized_end=673
+  _globals['_SURVEYIMPORTSUMMARY']._serialized_start=676
+  _globals['_SURVEYIMPORTSUMMARY']._serialized_end=852
+  _globals['_IMPORTSURVEYRESPONSE']._serialized_start=855
+  _globals['_IMPORTSURVEYRESPONSE']._serialized_end=1031
+  _globals['_EXPORTREGISTERREQUEST']._serialized_start=1033
+  _globals['_EXPORTREGISTERREQUEST']._serialized_end=1116
+  _globals['_EXPORTREGISTERRESPONSE']._serialized_start=1118
+  _globals['_EXPORTREGISTERRESPONSE']._serialized_end=1178
+  _globals['_SURVEYIMPORT']._serialized_start=1181
+  _globals['_SURVEYIMPORT']._serialized_end=1546
+  _globals['_LISTSURVEYIMPORTSREQUEST']._serialized_start=1548
+  _globals['_LISTSURVEYIMPORTSREQUEST']._serialized_end=1613
+  _globals['_LISTSURVEYIMPORTSRESPONSE']._serialized_start=1615
+  _globals['_LISTSURVEYIMPORTSRESPONSE']._serialized_end=1721
+  _globals['_LISTSURVEYIMPORTROWSREQUEST']._serialized_start=1724
+  _globals['_LISTSURVEYIMPORTROWSREQUEST']._serialized_end=1870
+  _globals['_LISTSURVEYIMPORTROWSRESPONSE']._serialized_start=1873
+  _globals['_LISTSURVEYIMPORTROWSRESPONSE']._serialized_end=2042
+  _globals['_SURVEYSERVICE']._serialized_start=2409
+  _globals['_SURVEYSERVICE']._serialized_end=3015
 # @@protoc_insertion_point(module_scope)

@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
@@ -51,6 +52,35 @@ SURVEY_ROW_OUTCOME_REJECTED: SurveyRowOutcome.ValueType  # 3
 SURVEY_ROW_OUTCOME_POSSIBLE_DUPLICATE: SurveyRowOutcome.ValueType  # 4
 """Not imported: it resembles the register child `child_id` (matching score above the threshold)."""
 Global___SurveyRowOutcome: _TypeAlias = SurveyRowOutcome  # noqa: Y015
+
+class _SurveyImportStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SurveyImportStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SurveyImportStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SURVEY_IMPORT_STATUS_UNSPECIFIED: _SurveyImportStatus.ValueType  # 0
+    SURVEY_IMPORT_STATUS_RUNNING: _SurveyImportStatus.ValueType  # 1
+    """Going through the file now."""
+    SURVEY_IMPORT_STATUS_FINISHED: _SurveyImportStatus.ValueType  # 2
+    """Every row done: the counts are the file's."""
+    SURVEY_IMPORT_STATUS_STOPPED: _SurveyImportStatus.ValueType  # 3
+    """Stopped before the end (an error, a cancelled call, the service stopped): the counts are those of the
+    rows done, each recorded whole. Importing the file again finishes it.
+    """
+
+class SurveyImportStatus(_SurveyImportStatus, metaclass=_SurveyImportStatusEnumTypeWrapper): ...
+
+SURVEY_IMPORT_STATUS_UNSPECIFIED: SurveyImportStatus.ValueType  # 0
+SURVEY_IMPORT_STATUS_RUNNING: SurveyImportStatus.ValueType  # 1
+"""Going through the file now."""
+SURVEY_IMPORT_STATUS_FINISHED: SurveyImportStatus.ValueType  # 2
+"""Every row done: the counts are the file's."""
+SURVEY_IMPORT_STATUS_STOPPED: SurveyImportStatus.ValueType  # 3
+"""Stopped before the end (an error, a cancelled call, the service stopped): the counts are those of the
+rows done, each recorded whole. Importing the file again finishes it.
+"""
+Global___SurveyImportStatus: _TypeAlias = SurveyImportStatus  # noqa: Y015
 
 @_typing.final
 class GetSurveyTemplateRequest(_message.Message):
@@ -224,7 +254,7 @@ class SurveyImportSummary(_message.Message):
     REJECTED_FIELD_NUMBER: _builtins.int
     POSSIBLE_DUPLICATES_FIELD_NUMBER: _builtins.int
     import_id: _builtins.str
-    """Empty for a dry run (nothing is recorded)."""
+    """The import's id, a dry run's too (kept with its rows' outcomes: ListSurveyImportRows)."""
     file_sha256: _builtins.str
     dry_run: _builtins.bool
     rows: _builtins.int
@@ -345,3 +375,175 @@ class ExportRegisterResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ExportRegisterResponse: _TypeAlias = ExportRegisterResponse  # noqa: Y015
+
+@_typing.final
+class SurveyImport(_message.Message):
+    """One import (or dry run) of a survey file."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMPORT_ID_FIELD_NUMBER: _builtins.int
+    FILE_NAME_FIELD_NUMBER: _builtins.int
+    FILE_SHA256_FIELD_NUMBER: _builtins.int
+    IMPORTED_BY_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    FINISHED_AT_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    ROWS_FIELD_NUMBER: _builtins.int
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    UNCHANGED_FIELD_NUMBER: _builtins.int
+    REJECTED_FIELD_NUMBER: _builtins.int
+    POSSIBLE_DUPLICATES_FIELD_NUMBER: _builtins.int
+    import_id: _builtins.str
+    file_name: _builtins.str
+    file_sha256: _builtins.str
+    imported_by: _builtins.str
+    """Who imported it: the user id of their token."""
+    dry_run: _builtins.bool
+    status: Global___SurveyImportStatus.ValueType
+    rows: _builtins.int
+    """Rows done so far, and how many of them had each outcome."""
+    accepted: _builtins.int
+    unchanged: _builtins.int
+    rejected: _builtins.int
+    possible_duplicates: _builtins.int
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def finished_at(self) -> _timestamp_pb2.Timestamp:
+        """Set once every row is done."""
+
+    def __init__(
+        self,
+        *,
+        import_id: _builtins.str = ...,
+        file_name: _builtins.str = ...,
+        file_sha256: _builtins.str = ...,
+        imported_by: _builtins.str = ...,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
+        finished_at: _timestamp_pb2.Timestamp | None = ...,
+        dry_run: _builtins.bool = ...,
+        status: Global___SurveyImportStatus.ValueType = ...,
+        rows: _builtins.int = ...,
+        accepted: _builtins.int = ...,
+        unchanged: _builtins.int = ...,
+        rejected: _builtins.int = ...,
+        possible_duplicates: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at", "started_at", b"started_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "dry_run", b"dry_run", "file_name", b"file_name", "file_sha256", b"file_sha256", "finished_at", b"finished_at", "import_id", b"import_id", "imported_by", b"imported_by", "possible_duplicates", b"possible_duplicates", "rejected", b"rejected", "rows", b"rows", "started_at", b"started_at", "status", b"status", "unchanged", b"unchanged"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SurveyImport: _TypeAlias = SurveyImport  # noqa: Y015
+
+@_typing.final
+class ListSurveyImportsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """0 means 50; at most 500."""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSurveyImportsRequest: _TypeAlias = ListSurveyImportsRequest  # noqa: Y015
+
+@_typing.final
+class ListSurveyImportsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMPORTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def imports(self) -> _containers.RepeatedCompositeFieldContainer[Global___SurveyImport]:
+        """Newest first."""
+
+    def __init__(
+        self,
+        *,
+        imports: _abc.Iterable[Global___SurveyImport] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["imports", b"imports", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSurveyImportsResponse: _TypeAlias = ListSurveyImportsResponse  # noqa: Y015
+
+@_typing.final
+class ListSurveyImportRowsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMPORT_ID_FIELD_NUMBER: _builtins.int
+    OUTCOMES_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    import_id: _builtins.str
+    page_size: _builtins.int
+    """0 means 1000; at most 10,000."""
+    page_token: _builtins.str
+    @_builtins.property
+    def outcomes(self) -> _containers.RepeatedScalarFieldContainer[Global___SurveyRowOutcome.ValueType]:
+        """Only the rows with one of these outcomes; empty: every row."""
+
+    def __init__(
+        self,
+        *,
+        import_id: _builtins.str = ...,
+        outcomes: _abc.Iterable[Global___SurveyRowOutcome.ValueType] | None = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["import_id", b"import_id", "outcomes", b"outcomes", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSurveyImportRowsRequest: _TypeAlias = ListSurveyImportRowsRequest  # noqa: Y015
+
+@_typing.final
+class ListSurveyImportRowsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SURVEY_IMPORT_FIELD_NUMBER: _builtins.int
+    ROWS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def survey_import(self) -> Global___SurveyImport: ...
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___SurveyRowResult]:
+        """By row number, as the import streamed them."""
+
+    def __init__(
+        self,
+        *,
+        survey_import: Global___SurveyImport | None = ...,
+        rows: _abc.Iterable[Global___SurveyRowResult] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["survey_import", b"survey_import"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "rows", b"rows", "survey_import", b"survey_import"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSurveyImportRowsResponse: _TypeAlias = ListSurveyImportRowsResponse  # noqa: Y015

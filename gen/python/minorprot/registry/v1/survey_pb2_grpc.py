@@ -46,6 +46,16 @@ class SurveyServiceStub:
                 request_serializer=minorprot_dot_registry_dot_v1_dot_survey__pb2.ImportSurveyRequest.SerializeToString,
                 response_deserializer=minorprot_dot_registry_dot_v1_dot_survey__pb2.ImportSurveyResponse.FromString,
                 _registered_method=True)
+        self.ListSurveyImports = channel.unary_unary(
+                '/minorprot.registry.v1.SurveyService/ListSurveyImports',
+                request_serializer=minorprot_dot_registry_dot_v1_dot_survey__pb2.ListSurveyImportsRequest.SerializeToString,
+                response_deserializer=minorprot_dot_registry_dot_v1_dot_survey__pb2.ListSurveyImportsResponse.FromString,
+                _registered_method=True)
+        self.ListSurveyImportRows = channel.unary_unary(
+                '/minorprot.registry.v1.SurveyService/ListSurveyImportRows',
+                request_serializer=minorprot_dot_registry_dot_v1_dot_survey__pb2.ListSurveyImportRowsRequest.SerializeToString,
+                response_deserializer=minorprot_dot_registry_dot_v1_dot_survey__pb2.ListSurveyImportRowsResponse.FromString,
+                _registered_method=True)
         self.ExportRegister = channel.unary_stream(
                 '/minorprot.registry.v1.SurveyService/ExportRegister',
                 request_serializer=minorprot_dot_registry_dot_v1_dot_survey__pb2.ExportRegisterRequest.SerializeToString,
@@ -72,6 +82,25 @@ class SurveyServiceServicer:
         100,000 rows and more fit). The server streams progress every `progress_every` rows with the
         outcome of each of those rows, and ends with a message carrying the summary. Importing the same
         file again changes nothing: the rows it registered come back UNCHANGED, the others as before.
+        A child is recorded with its family and categories, and the rows' outcomes with their children, in
+        batched transactions: an import that stopped (an error, a cancelled call, a crash) left whole
+        children only, and importing the file again finishes it, each row once. While a real import of a
+        file runs, another import of the same file in the same town fails with FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSurveyImports(self, request, context):
+        """The town's survey imports and dry runs, newest first, with their counts and status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSurveyImportRows(self, request, context):
+        """The outcome of each row of one import or dry run, by row number: e.g. only the rejected rows, with
+        their reasons. NOT_FOUND for an id that is not one of the town's imports.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -98,6 +127,16 @@ def add_SurveyServiceServicer_to_server(servicer, server):
                     servicer.ImportSurvey,
                     request_deserializer=minorprot_dot_registry_dot_v1_dot_survey__pb2.ImportSurveyRequest.FromString,
                     response_serializer=minorprot_dot_registry_dot_v1_dot_survey__pb2.ImportSurveyResponse.SerializeToString,
+            ),
+            'ListSurveyImports': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSurveyImports,
+                    request_deserializer=minorprot_dot_registry_dot_v1_dot_survey__pb2.ListSurveyImportsRequest.FromString,
+                    response_serializer=minorprot_dot_registry_dot_v1_dot_survey__pb2.ListSurveyImportsResponse.SerializeToString,
+            ),
+            'ListSurveyImportRows': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSurveyImportRows,
+                    request_deserializer=minorprot_dot_registry_dot_v1_dot_survey__pb2.ListSurveyImportRowsRequest.FromString,
+                    response_serializer=minorprot_dot_registry_dot_v1_dot_survey__pb2.ListSurveyImportRowsResponse.SerializeToString,
             ),
             'ExportRegister': grpc.unary_stream_rpc_method_handler(
                     servicer.ExportRegister,
@@ -161,6 +200,60 @@ class SurveyService:
             '/minorprot.registry.v1.SurveyService/ImportSurvey',
             minorprot_dot_registry_dot_v1_dot_survey__pb2.ImportSurveyRequest.SerializeToString,
             minorprot_dot_registry_dot_v1_dot_survey__pb2.ImportSurveyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSurveyImports(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.registry.v1.SurveyService/ListSurveyImports',
+            minorprot_dot_registry_dot_v1_dot_survey__pb2.ListSurveyImportsRequest.SerializeToString,
+            minorprot_dot_registry_dot_v1_dot_survey__pb2.ListSurveyImportsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSurveyImportRows(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.registry.v1.SurveyService/ListSurveyImportRows',
+            minorprot_dot_registry_dot_v1_dot_survey__pb2.ListSurveyImportRowsRequest.SerializeToString,
+            minorprot_dot_registry_dot_v1_dot_survey__pb2.ListSurveyImportRowsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -45,6 +45,16 @@ class SurveyServiceStub:
     100,000 rows and more fit). The server streams progress every `progress_every` rows with the
     outcome of each of those rows, and ends with a message carrying the summary. Importing the same
     file again changes nothing: the rows it registered come back UNCHANGED, the others as before.
+    A child is recorded with its family and categories, and the rows' outcomes with their children, in
+    batched transactions: an import that stopped (an error, a cancelled call, a crash) left whole
+    children only, and importing the file again finishes it, each row once. While a real import of a
+    file runs, another import of the same file in the same town fails with FAILED_PRECONDITION.
+    """
+    ListSurveyImports: _grpc.UnaryUnaryMultiCallable[_survey_pb2.ListSurveyImportsRequest, _survey_pb2.ListSurveyImportsResponse]
+    """The town's survey imports and dry runs, newest first, with their counts and status."""
+    ListSurveyImportRows: _grpc.UnaryUnaryMultiCallable[_survey_pb2.ListSurveyImportRowsRequest, _survey_pb2.ListSurveyImportRowsResponse]
+    """The outcome of each row of one import or dry run, by row number: e.g. only the rejected rows, with
+    their reasons. NOT_FOUND for an id that is not one of the town's imports.
     """
     ExportRegister: _grpc.UnaryStreamMultiCallable[_survey_pb2.ExportRegisterRequest, _survey_pb2.ExportRegisterResponse]
     """The register by difficulty category and village as .xlsx, identity numbers masked, streamed in
@@ -69,6 +79,16 @@ class SurveyServiceAsyncStub(SurveyServiceStub):
     100,000 rows and more fit). The server streams progress every `progress_every` rows with the
     outcome of each of those rows, and ends with a message carrying the summary. Importing the same
     file again changes nothing: the rows it registered come back UNCHANGED, the others as before.
+    A child is recorded with its family and categories, and the rows' outcomes with their children, in
+    batched transactions: an import that stopped (an error, a cancelled call, a crash) left whole
+    children only, and importing the file again finishes it, each row once. While a real import of a
+    file runs, another import of the same file in the same town fails with FAILED_PRECONDITION.
+    """
+    ListSurveyImports: _aio.UnaryUnaryMultiCallable[_survey_pb2.ListSurveyImportsRequest, _survey_pb2.ListSurveyImportsResponse]  # type: ignore[assignment]
+    """The town's survey imports and dry runs, newest first, with their counts and status."""
+    ListSurveyImportRows: _aio.UnaryUnaryMultiCallable[_survey_pb2.ListSurveyImportRowsRequest, _survey_pb2.ListSurveyImportRowsResponse]  # type: ignore[assignment]
+    """The outcome of each row of one import or dry run, by row number: e.g. only the rejected rows, with
+    their reasons. NOT_FOUND for an id that is not one of the town's imports.
     """
     ExportRegister: _aio.UnaryStreamMultiCallable[_survey_pb2.ExportRegisterRequest, _survey_pb2.ExportRegisterResponse]  # type: ignore[assignment]
     """The register by difficulty category and village as .xlsx, identity numbers masked, streamed in
@@ -102,6 +122,28 @@ class SurveyServiceServicer(metaclass=_abc_1.ABCMeta):
         100,000 rows and more fit). The server streams progress every `progress_every` rows with the
         outcome of each of those rows, and ends with a message carrying the summary. Importing the same
         file again changes nothing: the rows it registered come back UNCHANGED, the others as before.
+        A child is recorded with its family and categories, and the rows' outcomes with their children, in
+        batched transactions: an import that stopped (an error, a cancelled call, a crash) left whole
+        children only, and importing the file again finishes it, each row once. While a real import of a
+        file runs, another import of the same file in the same town fails with FAILED_PRECONDITION.
+        """
+
+    @_abc_1.abstractmethod
+    def ListSurveyImports(
+        self,
+        request: _survey_pb2.ListSurveyImportsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_survey_pb2.ListSurveyImportsResponse, _abc.Awaitable[_survey_pb2.ListSurveyImportsResponse]]:
+        """The town's survey imports and dry runs, newest first, with their counts and status."""
+
+    @_abc_1.abstractmethod
+    def ListSurveyImportRows(
+        self,
+        request: _survey_pb2.ListSurveyImportRowsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_survey_pb2.ListSurveyImportRowsResponse, _abc.Awaitable[_survey_pb2.ListSurveyImportRowsResponse]]:
+        """The outcome of each row of one import or dry run, by row number: e.g. only the rejected rows, with
+        their reasons. NOT_FOUND for an id that is not one of the town's imports.
         """
 
     @_abc_1.abstractmethod
