@@ -12,10 +12,13 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
+import grpc
 import pytest
+from minorprot.common.v1 import common_pb2
+from minorprot.registry.v1 import registry_pb2, registry_pb2_grpc
 from sqlalchemy import create_engine, text
 
 from tests.e2e.conftest import RunningStack
@@ -189,3 +192,44 @@ def test_another_town_sees_none_of_it(platform: RunningStack, submitted: dict[st
     assert inbox["notifications"] == []
     status, _ = platform.call("GET", f"/api/v1/children/{report['child_id']}/case-file?purpose=checking", other)
     assert status == 404
+
+
+def test_a_benefit_reaches_the_childs_case_file(platform: RunningStack, submitted: dict[str, Any]) -> None:
+    """A baby with local household registration is registered → benefits insures it (0–3) → the registry puts
+    the enrolment on the child's timeline, from the benefits service's event."""
+    born = date.today() - timedelta(days=200)
+    with grpc.insecure_channel(f"127.0.0.1:{platform.stack.config.grpc_port('registry')}") as channel:
+        child = (
+            registry_pb2_grpc.RegistryServiceStub(channel)
+            .RegisterChild(
+                registry_pb2.RegisterChildRequest(
+                    legal_name="周小禾",
+                    birth_date=common_pb2.Date(year=born.year, month=born.month, day=born.day),
+                    household_division_code=PILOT_TENANT + "201",
+                    residence_division_code=PILOT_TENANT + "201",
+                ),
+                metadata=(("authorization", f"Bearer {submitted['token']}"),),
+            )
+            .child
+        )
+    db = platform.databases
+    enrolment = eventually(
+        lambda: rows(
+            db["benefits"].owner_url,
+            PILOT_TENANT,
+            "SELECT id FROM insurance_enrolments WHERE child_id = :c AND status = 'enrolled'",
+            c=child.child_id,
+        ),
+        what="the child's insurance",
+    )
+    timeline = eventually(
+        lambda: rows(
+            db["registry"].owner_url,
+            PILOT_TENANT,
+            "SELECT kind, source_service FROM timeline_entries WHERE child_id = :c AND reference_id = :r",
+            c=child.child_id,
+            r=enrolment[0].id,
+        ),
+        what="the insurance on the child's case-file timeline",
+    )
+    assert [(t.kind, t.source_service) for t in timeline] == [("insurance_enrolled", "benefits")]

@@ -1,9 +1,11 @@
-"""Kafka entrypoints: events of other services that change the register (case timelines, plan actions)."""
+"""Kafka entrypoints: events of other services that change the register (case timelines: reports, referrals,
+benefits; plan actions)."""
 
 from __future__ import annotations
 
 from datetime import UTC
 
+from minorprot.benefits.v1 import events_pb2 as benefits_events
 from minorprot.common.v1 import common_pb2
 from minorprot.referral.v1 import events_pb2 as referral_events
 from minorprot.reporting.v1 import events_pb2 as reporting_events
@@ -12,7 +14,7 @@ from platform_runtime.consumer import Handler
 from platform_runtime.db import UnitOfWork
 from platform_runtime.events import unpack
 from platform_runtime.service import ConsumerSpec
-from platform_runtime.topics import REFERRAL_REFERRAL, REPORTING_REPORT
+from platform_runtime.topics import BENEFITS_ENTITLEMENT, REFERRAL_REFERRAL, REPORTING_REPORT
 from services.registry.domain.plans import ReferralProgress
 from services.registry.service_layer.casework import CaseworkService
 from services.registry.service_layer.services import RegistryService
@@ -50,13 +52,14 @@ def consumers(service: RegistryService, casework: CaseworkService) -> list[Consu
             event = unpack(envelope, message_type)
             referral = event.referral  # type: ignore[attr-defined]
             if referral.child_id:
-                service.record_referral(
+                service.record_on_timeline(
                     uow,
                     child_id=referral.child_id,
-                    referral_id=referral.referral_id,
-                    summary=f"转介 referral to {referral.agency_name}: {referral.status}",
-                    at=envelope.occurred_at.ToDatetime(tzinfo=UTC),
                     kind=kind,
+                    summary=f"转介 referral to {referral.agency_name}: {referral.status}",
+                    source="referral",
+                    reference_id=referral.referral_id,
+                    at=envelope.occurred_at.ToDatetime(tzinfo=UTC),
                 )
             if kind in _PROGRESS:
                 outcome = event.outcome if isinstance(event, referral_events.ReferralCompleted) else ""
@@ -66,10 +69,25 @@ def consumers(service: RegistryService, casework: CaseworkService) -> list[Consu
 
         return handle
 
+    def insurance_enrolled(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
+        event = unpack(envelope, benefits_events.InsuranceEnrolled)
+        assert isinstance(event, benefits_events.InsuranceEnrolled)
+        enrolment = event.enrolment
+        until = enrolment.covered_until
+        service.record_on_timeline(
+            uow,
+            child_id=enrolment.child_id,
+            kind="insurance_enrolled",
+            summary=f"参保 0–3岁重大疾病和意外伤害保险 insured until {until.year:04d}-{until.month:02d}-{until.day:02d}",
+            source="benefits",
+            reference_id=enrolment.enrolment_id,
+            at=envelope.occurred_at.ToDatetime(tzinfo=UTC),
+        )
+
     return [
         ConsumerSpec(
             group_id=GROUP,
-            topics=[REPORTING_REPORT, REFERRAL_REFERRAL],
+            topics=[REPORTING_REPORT, REFERRAL_REFERRAL, BENEFITS_ENTITLEMENT],
             handlers={
                 reporting_events.ReportLinked.DESCRIPTOR.full_name: report_linked,
                 referral_events.ReferralOpened.DESCRIPTOR.full_name: referral_changed("referral_opened"),
@@ -77,6 +95,7 @@ def consumers(service: RegistryService, casework: CaseworkService) -> list[Consu
                 referral_events.ReferralLinkedToChild.DESCRIPTOR.full_name: referral_changed("referral_linked"),
                 referral_events.ReferralAccepted.DESCRIPTOR.full_name: referral_changed("referral_accepted"),
                 referral_events.ReferralCompleted.DESCRIPTOR.full_name: referral_changed("referral_completed"),
+                benefits_events.InsuranceEnrolled.DESCRIPTOR.full_name: insurance_enrolled,
             },
         )
     ]

@@ -633,13 +633,15 @@ class RegistryService:
         )
         return True
 
-    def record_referral(
-        self, uow: UnitOfWork, *, child_id: str, referral_id: str, summary: str, at: datetime, kind: str
+    def record_on_timeline(
+        self, uow: UnitOfWork, *, child_id: str, kind: str, summary: str, source: str, reference_id: str, at: datetime
     ) -> bool:
+        """What another service did for the child (a referral, a benefit) joins the case file's timeline; False
+        for a child this town does not have."""
         child = uow.session.get(ChildRecord, child_id)
         if child is None or child.tenant_id != uow.tenant:
             return False
-        self._scope(uow, current_principal()).add_timeline(child_id, kind, summary, "referral", referral_id, at=at)
+        self._scope(uow, current_principal()).add_timeline(child_id, kind, summary, source, reference_id, at=at)
         return True
 
     # -- helpers ---------------------------------------------------------------------------------------------
