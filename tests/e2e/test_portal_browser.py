@@ -277,7 +277,9 @@ def test_public_reports_anonymously_and_the_receipt_shows_no_child_data(
             fill(browser, {"receipt_number": number})
             previous = browser.find_element(By.TAG_NAME, "html")
             browser.find_element(By.CSS_SELECTOR, "#lookup-form button[type=submit]").click()
-            WebDriverWait(browser, 30).until(staleness_of(previous))
+            # Chromium may answer a check on the old page mid-navigation with an inspector error rather than
+            # "stale": ask again until the old page is gone.
+            WebDriverWait(browser, 30, ignored_exceptions=(WebDriverException,)).until(staleness_of(previous))
             assert text_of(browser, "#status") in {"已受理", "处理中", "已办结"}
             page = browser.page_source
             for secret in hidden:
