@@ -343,6 +343,32 @@ def test_the_export_masks_identity_numbers_and_is_audited(
     assert audited == len(children)
 
 
+def test_the_export_selects_by_category(
+    survey: survey_pb2_grpc.SurveyServiceStub, caseworker: tuple[tuple[str, str], ...], planted: Planted
+) -> None:
+    import_file(survey, caseworker, planted.content, dry_run=False)  # no-op when the import test ran first
+
+    def exported(*categories: str) -> list[tuple[object, ...]]:
+        request = survey_pb2.ExportRegisterRequest(purpose="分类台账核对", categories=list(categories))
+        content = b"".join(c.content for c in survey.ExportRegister(request, metadata=caseworker))
+        return list(load_workbook(io.BytesIO(content), read_only=True)["分类台账"].iter_rows(values_only=True))[1:]
+
+    everyone = exported()
+    by_label = {c.label: c.value for c in DifficultyCategory}
+    present = sorted({by_label[str(row[0])] for row in everyone if str(row[0]) in by_label})
+    assert len(present) >= 2, "the planted survey records several categories"
+    chosen = present[0]
+    selected = exported(chosen)
+    # Only that category's section, holding every child the whole register lists under it.
+    assert selected and {row[0] for row in selected} == {DifficultyCategory(chosen).label}
+    assert sorted(map(str, selected)) == sorted(
+        str(row) for row in everyone if row[0] == DifficultyCategory(chosen).label
+    )
+    with pytest.raises(grpc.RpcError) as unknown:
+        exported("no_such_category")
+    assert unknown.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
 @pytest.mark.parametrize(
     ("request_", "code"),
     [
