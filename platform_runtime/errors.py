@@ -44,6 +44,11 @@ class Conflict(DomainError):
     """The request is valid but the current state forbids it (FAILED_PRECONDITION)."""
 
 
+class ConcurrentUpdate(DomainError):
+    """Someone else changed the record between the caller's read and their change (ABORTED): the change
+    was not applied; reload and try again. Raised instead of silently overwriting the other change."""
+
+
 class PermissionDenied(DomainError):
     pass
 

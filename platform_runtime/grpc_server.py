@@ -32,6 +32,7 @@ STATUS_FOR_ERROR: list[tuple[type[errors.DomainError], grpc.StatusCode]] = [
     (errors.InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
     (errors.NotFound, grpc.StatusCode.NOT_FOUND),
     (errors.Conflict, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.ConcurrentUpdate, grpc.StatusCode.ABORTED),
     (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (errors.RateLimited, grpc.StatusCode.RESOURCE_EXHAUSTED),

@@ -34,6 +34,7 @@ def test_a_log_record_carries_trace_span_and_tenant() -> None:
         (errors.InvalidInput.single("name", "is required"), grpc.StatusCode.INVALID_ARGUMENT),
         (errors.NotFound("no such child"), grpc.StatusCode.NOT_FOUND),
         (errors.Conflict("already closed"), grpc.StatusCode.FAILED_PRECONDITION),
+        (errors.ConcurrentUpdate("changed meanwhile"), grpc.StatusCode.ABORTED),
         (errors.PermissionDenied("no"), grpc.StatusCode.PERMISSION_DENIED),
         (errors.Unauthenticated("no token"), grpc.StatusCode.UNAUTHENTICATED),
         (errors.RateLimited(3), grpc.StatusCode.RESOURCE_EXHAUSTED),
