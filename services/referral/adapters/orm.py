@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
-from sqlalchemy import Boolean, DateTime, Index, MetaData, String, Text
+from sqlalchemy import Boolean, DateTime, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from platform_runtime.db import add_messaging_tables
@@ -39,6 +40,10 @@ class ReferralRecord(Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     completed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     outcome: Mapped[str] = mapped_column(Text, default="")
+    # Optimistic concurrency: every ORM update checks and bumps it (UPDATE ... WHERE version = :read), so a
+    # change based on a stale read fails instead of overwriting; added in 0002, existing rows start at 1.
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    __mapper_args__: ClassVar[dict[str, object]] = {"version_id_col": version}
     __table_args__ = (
         # One referral per report and agency, however often the report's events are delivered.
         Index("ux_referrals_report_agency", "tenant_id", "report_id", "agency_code", unique=True),

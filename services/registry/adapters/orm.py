@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import ClassVar
 
 from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -72,6 +73,10 @@ class ChildRecord(Base):
         ForeignKey("children.id", name="fk_children_merged_into"), nullable=True, index=True
     )
     merged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Optimistic concurrency: every ORM update checks and bumps it (UPDATE ... WHERE version = :read), so a
+    # change based on a stale read fails instead of overwriting; added in 0006, existing rows start at 1.
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    __mapper_args__: ClassVar[dict[str, object]] = {"version_id_col": version}
     __table_args__ = (Index("ix_children_identity", "tenant_id", "identity_number_index", unique=True),)
 
 
@@ -102,6 +107,10 @@ class CaseFileRecord(Base):
     next_visit_due: Mapped[date | None] = mapped_column(Date, nullable=True, index=True)
     # The due date an overdue event was raised for: each overdue visit is raised once.
     overdue_raised_for: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # Optimistic concurrency: every ORM update checks and bumps it (UPDATE ... WHERE version = :read), so a
+    # change based on a stale read fails instead of overwriting; added in 0006, existing rows start at 1.
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    __mapper_args__: ClassVar[dict[str, object]] = {"version_id_col": version}
 
 
 class TimelineRecord(Base):
@@ -234,6 +243,18 @@ class PlanActionRecord(Base):
     )
 
 
+class ReferralProgressRecord(Base):
+    """How far a referral has come, as the referral service told (ReferralAccepted / ReferralCompleted). Kept
+    because a plan action may name the referral only after its events were consumed (ADR 0009)."""
+
+    __tablename__ = "referral_progress"
+    tenant_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    referral_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    progress: Mapped[str] = mapped_column(String(20))
+    outcome: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class VisitRecord(Base):
     """A follow-up visit (随访): who went, when, what they found."""
 
@@ -279,6 +300,7 @@ TENANT_TABLES = (
     "assessments",
     "plan_goals",
     "plan_actions",
+    "referral_progress",
     "visits",
     "change_history",
     "villages",
