@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
 
 from sqlalchemy import Boolean, DateTime, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -43,7 +42,7 @@ class ReferralRecord(Base):
     # Optimistic concurrency: every ORM update checks and bumps it (UPDATE ... WHERE version = :read), so a
     # change based on a stale read fails instead of overwriting; added in 0002, existing rows start at 1.
     version: Mapped[int] = mapped_column(Integer, server_default="1")
-    __mapper_args__: ClassVar[dict[str, object]] = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012  (read once, by the mapper)
     __table_args__ = (
         # One referral per report and agency, however often the report's events are delivered.
         Index("ux_referrals_report_agency", "tenant_id", "report_id", "agency_code", unique=True),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import ClassVar
 
 from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -76,7 +75,7 @@ class ChildRecord(Base):
     # Optimistic concurrency: every ORM update checks and bumps it (UPDATE ... WHERE version = :read), so a
     # change based on a stale read fails instead of overwriting; added in 0006, existing rows start at 1.
     version: Mapped[int] = mapped_column(Integer, server_default="1")
-    __mapper_args__: ClassVar[dict[str, object]] = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012  (read once, by the mapper)
     __table_args__ = (Index("ix_children_identity", "tenant_id", "identity_number_index", unique=True),)
 
 
@@ -110,7 +109,7 @@ class CaseFileRecord(Base):
     # Optimistic concurrency: every ORM update checks and bumps it (UPDATE ... WHERE version = :read), so a
     # change based on a stale read fails instead of overwriting; added in 0006, existing rows start at 1.
     version: Mapped[int] = mapped_column(Integer, server_default="1")
-    __mapper_args__: ClassVar[dict[str, object]] = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012  (read once, by the mapper)
 
 
 class TimelineRecord(Base):
