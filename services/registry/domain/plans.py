@@ -40,6 +40,11 @@ def status_after_referral(current: ActionStatus, progress: ReferralProgress) -> 
     return wanted if _ORDER.index(wanted) > _ORDER.index(current) else current
 
 
+def furthest(known: ReferralProgress, told: ReferralProgress) -> ReferralProgress:
+    """What is known of a referral after being told `told`: a late 'accepted' never undoes 'completed'."""
+    return max(known, told, key=list(ReferralProgress).index)
+
+
 def check_owner(kind: OwnerKind, owner: str) -> str:
     """The owner, trimmed; an agency is named by its code, a person by name."""
     owner = owner.strip()

@@ -32,6 +32,7 @@ from services.registry.adapters.orm import (
     FamilyMemberRecord,
     PlanActionRecord,
     PlanGoalRecord,
+    ReferralProgressRecord,
     VisitRecord,
 )
 from services.registry.domain import plans, visits
@@ -386,6 +387,12 @@ class CaseworkService:
                 note="",
                 updated_at=scope.now,
             )
+            # The referral may have moved before anyone named it here: start where its events would have led.
+            known = scope.session.get(ReferralProgressRecord, (scope.tenant, referral_id)) if referral_id else None
+            if known is not None:
+                progress = plans.ReferralProgress(known.progress)
+                record.status = plans.status_after_referral(ActionStatus.PLANNED, progress).value
+                record.note = known.outcome[:LONG_TEXT]
             scope.session.add(record)
             scope.record_change(
                 goal.child_id, "plan_action", record.id, "created", field_changes({}, columns(record, ACTION_FIELDS))
@@ -418,6 +425,20 @@ class CaseworkService:
         """Move the plan actions carried out through this referral forward (called by the consumer, inside
         its unit of work, as the consumer's system principal). Returns how many actions moved."""
         scope = Scope(uow, current_principal(), today=self._today(), now=self._now())
+        # Kept for plan actions that name the referral later (add_plan_action starts them where they would be).
+        known = uow.session.get(ReferralProgressRecord, (scope.tenant, referral_id))
+        if known is None:
+            uow.session.add(
+                ReferralProgressRecord(
+                    tenant_id=scope.tenant,
+                    referral_id=referral_id,
+                    progress=progress.value,
+                    outcome=outcome,
+                    updated_at=scope.now,
+                )
+            )
+        elif plans.furthest(plans.ReferralProgress(known.progress), progress) != known.progress:
+            known.progress, known.outcome, known.updated_at = progress.value, outcome, scope.now
         moved = 0
         actions = uow.session.scalars(
             select(PlanActionRecord).where(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any, TypeVar
 
@@ -20,6 +21,7 @@ from minorprot.registry.v1 import casework_pb2, casework_pb2_grpc, events_pb2, r
 from sqlalchemy import create_engine, text
 
 from platform_runtime.auth import Role
+from platform_runtime.consumer import IdempotentConsumer
 from platform_runtime.db import Database
 from platform_runtime.events import PendingEvent, to_envelope, unpack
 from platform_runtime.pii import BlindIndex, FieldCipher
@@ -490,24 +492,8 @@ def test_referral_events_move_plan_actions_forward(register, casework, as_casewo
     casework.ChangeCaseStatus(
         casework_pb2.ChangeCaseStatusRequest(child_id=child.child_id, status="assessing"), metadata=as_caseworker
     )
-    goal = casework.AddPlanGoal(
-        casework_pb2.AddPlanGoalRequest(child_id=child.child_id, description="复学"), metadata=as_caseworker
-    ).goal
-    action = casework.AddPlanAction(
-        casework_pb2.AddPlanActionRequest(
-            goal_id=goal.goal_id,
-            description="教委安排就近入学",
-            owner_kind="agency",
-            owner="education",
-            referral_id="referral42",
-        ),
-        metadata=as_caseworker,
-    ).action
+    action = action_through_referral(casework, as_caseworker, child.child_id, "referral42")
 
-    settings = load_settings(EnvReader(service_env(registry.database, kafka, secrets)))
-    database = Database.connect(registry.database.app_url, metadata)
-    services = bootstrap.build_services(settings, database)
-    (spec,) = consumers(services.registry, services.casework)
     referral = referral_pb2.Referral(
         referral_id="referral42",
         tenant=PILOT_TENANT,
@@ -515,17 +501,14 @@ def test_referral_events_move_plan_actions_forward(register, casework, as_casewo
         agency_code="education",
         agency_name="区教委",
     )
-    try:
-        with consumer_under_test(spec, database, kafka) as consumer:
-            referral.status = "accepted"
-            consumer.process(kafka_message(referral_events.ReferralAccepted(referral=referral), "ev-accepted"))
-            assert plan_action(register, as_caseworker, child.child_id).status == "in_progress"
-            referral.status = "completed"
-            completed = referral_events.ReferralCompleted(referral=referral, outcome="已入学良乡二小")
-            consumer.process(kafka_message(completed, "ev-completed"))
-            consumer.process(kafka_message(completed, "ev-completed"))  # redelivered: applied once
-    finally:
-        database.dispose()
+    with registry_consumer(registry, secrets, kafka) as consumer:
+        referral.status = "accepted"
+        consumer.process(kafka_message(referral_events.ReferralAccepted(referral=referral), "ev-accepted"))
+        assert plan_action(register, as_caseworker, child.child_id).status == "in_progress"
+        referral.status = "completed"
+        completed = referral_events.ReferralCompleted(referral=referral, outcome="已入学良乡二小")
+        consumer.process(kafka_message(completed, "ev-completed"))
+        consumer.process(kafka_message(completed, "ev-completed"))  # redelivered: applied once
     done = plan_action(register, as_caseworker, child.child_id)
     assert (done.action_id, done.status, done.note) == (action.action_id, "done", "已入学良乡二小")
     history = casework.ListChanges(
@@ -533,6 +516,61 @@ def test_referral_events_move_plan_actions_forward(register, casework, as_casewo
     ).changes
     by_consumer = [c for c in history if c.entity_type == "plan_action" and c.action == "updated"]
     assert [c.actor for c in by_consumer] == ["service:registry", "service:registry"]
+
+
+def test_a_referral_that_moved_before_its_plan_action_existed_moves_the_action(
+    register, casework, as_caseworker, registry, secrets, kafka
+):
+    """The agency accepted and completed (events out of order, too) before the caseworker named the referral on
+    a plan action: the action starts where it would have ended had it existed first."""
+    child = new_child(register, as_caseworker, "钱小雨")
+    casework.ChangeCaseStatus(
+        casework_pb2.ChangeCaseStatusRequest(child_id=child.child_id, status="assessing"), metadata=as_caseworker
+    )
+    referral = referral_pb2.Referral(
+        referral_id="referral43", tenant=PILOT_TENANT, child_id=child.child_id, agency_code="education"
+    )
+    with registry_consumer(registry, secrets, kafka) as consumer:
+        referral.status = "completed"
+        completed = referral_events.ReferralCompleted(referral=referral, outcome="已入学良乡三小")
+        consumer.process(kafka_message(completed, "ev43-completed"))
+        referral.status = "accepted"  # overtaken by the completion; must not take it back
+        consumer.process(kafka_message(referral_events.ReferralAccepted(referral=referral), "ev43-accepted"))
+
+    added = action_through_referral(casework, as_caseworker, child.child_id, "referral43")
+    assert (added.status, added.note) == ("done", "已入学良乡三小")
+    stored = plan_action(register, as_caseworker, child.child_id)
+    assert (stored.status, stored.note) == ("done", "已入学良乡三小")
+
+
+def action_through_referral(casework: Any, who: Any, child_id: str, referral_id: str) -> registry_pb2.PlanAction:
+    """A new goal of the child's plan with one action carried out through the referral."""
+    goal = casework.AddPlanGoal(
+        casework_pb2.AddPlanGoalRequest(child_id=child_id, description="复学"), metadata=who
+    ).goal
+    request = casework_pb2.AddPlanActionRequest(
+        goal_id=goal.goal_id,
+        description="教委安排就近入学",
+        owner_kind="agency",
+        owner="education",
+        referral_id=referral_id,
+    )
+    action: registry_pb2.PlanAction = casework.AddPlanAction(request, metadata=who).action
+    return action
+
+
+@contextmanager
+def registry_consumer(registry: Running, secrets: Secrets, kafka: KafkaSettings) -> Iterator[IdempotentConsumer]:
+    """The registry's consumer on the running registry's database, driven message by message."""
+    settings = load_settings(EnvReader(service_env(registry.database, kafka, secrets)))
+    database = Database.connect(registry.database.app_url, metadata)
+    services = bootstrap.build_services(settings, database)
+    (spec,) = consumers(services.registry, services.casework)
+    try:
+        with consumer_under_test(spec, database, kafka) as consumer:
+            yield consumer
+    finally:
+        database.dispose()
 
 
 def kafka_message(payload: protobuf.Message, event_id: str) -> Message:
