@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$minorprot/referral/v1/referral.proto\x12\x15minorprot.referral.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\x02\n\x08Referral\x12\x13\n\x0breferral_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x11\n\treport_id\x18\x03 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x04 \x01(\t\x12\x13\n\x0b\x61gency_code\x18\x05 \x01(\t\x12\x13\n\x0b\x61gency_name\x18\x06 \x01(\t\x12\x0e\n\x06status\x18\x07 \x01(\t\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12\x11\n\trule_code\x18\t \x01(\t\x12-\n\topened_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06\x64ue_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06urgent\x18\x0c \x01(\x08\";\n\x14ListReferralsRequest\x12\x10\n\x08\x63hild_id\x18\x01 \x01(\t\x12\x11\n\treport_id\x18\x02 \x01(\t\"K\n\x15ListReferralsResponse\x12\x32\n\treferrals\x18\x01 \x03(\x0b\x32\x1f.minorprot.referral.v1.Referral\")\n\x12GetReferralRequest\x12\x13\n\x0breferral_id\x18\x01 \x01(\t\"H\n\x13GetReferralResponse\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\":\n\x15\x41\x63\x63\x65ptReferralRequest\x12\x13\n\x0breferral_id\x18\x01 \x01(\t\x12\x0c\n\x04note\x18\x02 \x01(\t\"K\n\x16\x41\x63\x63\x65ptReferralResponse\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\"?\n\x17\x43ompleteReferralRequest\x12\x13\n\x0breferral_id\x18\x01 \x01(\t\x12\x0f\n\x07outcome\x18\x02 \x01(\t\"M\n\x18\x43ompleteReferralResponse\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral2\xe3\x01\n\x0fReferralService\x12j\n\rListReferrals\x12+.minorprot.referral.v1.ListReferralsRequest\x1a,.minorprot.referral.v1.ListReferralsResponse\x12\x64\n\x0bGetReferral\x12).minorprot.referral.v1.GetReferralRequest\x1a*.minorprot.referral.v1.GetReferralResponse2\xf3\x01\n\rAgencyService\x12m\n\x0e\x41\x63\x63\x65ptReferral\x12,.minorprot.referral.v1.AcceptReferralRequest\x1a-.minorprot.referral.v1.AcceptReferralResponse\x12s\n\x10\x43ompleteReferral\x12..minorprot.referral.v1.CompleteReferralRequest\x1a/.minorprot.referral.v1.CompleteReferralResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$minorprot/referral/v1/referral.proto\x12\x15minorprot.referral.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xad\x02\n\x08Referral\x12\x13\n\x0breferral_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x11\n\treport_id\x18\x03 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x04 \x01(\t\x12\x13\n\x0b\x61gency_code\x18\x05 \x01(\t\x12\x13\n\x0b\x61gency_name\x18\x06 \x01(\t\x12\x0e\n\x06status\x18\x07 \x01(\t\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12\x11\n\trule_code\x18\t \x01(\t\x12-\n\topened_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06\x64ue_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06urgent\x18\x0c \x01(\x08\x12\x0f\n\x07version\x18\r \x01(\x03\";\n\x14ListReferralsRequest\x12\x10\n\x08\x63hild_id\x18\x01 \x01(\t\x12\x11\n\treport_id\x18\x02 \x01(\t\"K\n\x15ListReferralsResponse\x12\x32\n\treferrals\x18\x01 \x03(\x0b\x32\x1f.minorprot.referral.v1.Referral\")\n\x12GetReferralRequest\x12\x13\n\x0breferral_id\x18\x01 \x01(\t\"H\n\x13GetReferralResponse\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\"n\n\x15\x41\x63\x63\x65ptReferralRequest\x12\x13\n\x0breferral_id\x18\x01 \x01(\t\x12\x0c\n\x04note\x18\x02 \x01(\t\x12\x1d\n\x10\x65xpected_version\x18\x03 \x01(\x03H\x00\x88\x01\x01\x42\x13\n\x11_expected_version\"K\n\x16\x41\x63\x63\x65ptReferralResponse\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\"s\n\x17\x43ompleteReferralRequest\x12\x13\n\x0breferral_id\x18\x01 \x01(\t\x12\x0f\n\x07outcome\x18\x02 \x01(\t\x12\x1d\n\x10\x65xpected_version\x18\x03 \x01(\x03H\x00\x88\x01\x01\x42\x13\n\x11_expected_version\"M\n\x18\x43ompleteReferralResponse\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral2\xe3\x01\n\x0fReferralService\x12j\n\rListReferrals\x12+.minorprot.referral.v1.ListReferralsRequest\x1a,.minorprot.referral.v1.ListReferralsResponse\x12\x64\n\x0bGetReferral\x12).minorprot.referral.v1.GetReferralRequest\x1a*.minorprot.referral.v1.GetReferralResponse2\xf3\x01\n\rAgencyService\x12m\n\x0e\x41\x63\x63\x65ptReferral\x12,.minorprot.referral.v1.AcceptReferralRequest\x1a-.minorprot.referral.v1.AcceptReferralResponse\x12s\n\x10\x43ompleteReferral\x12..minorprot.referral.v1.CompleteReferralRequest\x1a/.minorprot.referral.v1.CompleteReferralResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,25 +33,25 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'minorprot.referral.v1.refer
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_REFERRAL']._serialized_start=97
-  _globals['_REFERRAL']._serialized_end=381
-  _globals['_LISTREFERRALSREQUEST']._serialized_start=383
-  _globals['_LISTREFERRALSREQUEST']._serialized_end=442
-  _globals['_LISTREFERRALSRESPONSE']._serialized_start=444
-  _globals['_LISTREFERRALSRESPONSE']._serialized_end=519
-  _globals['_GETREFERRALREQUEST']._serialized_start=521
-  _globals['_GETREFERRALREQUEST']._serialized_end=562
-  _globals['_GETREFERRALRESPONSE']._serialized_start=564
-  _globals['_GETREFERRALRESPONSE']._serialized_end=636
-  _globals['_ACCEPTREFERRALREQUEST']._serialized_start=638
-  _globals['_ACCEPTREFERRALREQUEST']._serialized_end=696
-  _globals['_ACCEPTREFERRALRESPONSE']._serialized_start=698
-  _globals['_ACCEPTREFERRALRESPONSE']._serialized_end=773
-  _globals['_COMPLETEREFERRALREQUEST']._serialized_start=775
-  _globals['_COMPLETEREFERRALREQUEST']._serialized_end=838
-  _globals['_COMPLETEREFERRALRESPONSE']._serialized_start=840
-  _globals['_COMPLETEREFERRALRESPONSE']._serialized_end=917
-  _globals['_REFERRALSERVICE']._serialized_start=920
-  _globals['_REFERRALSERVICE']._serialized_end=1147
-  _globals['_AGENCYSERVICE']._serialized_start=1150
-  _globals['_AGENCYSERVICE']._serialized_end=1393
+  _globals['_REFERRAL']._serialized_end=398
+  _globals['_LISTREFERRALSREQUEST']._serialized_start=400
+  _globals['_LISTREFERRALSREQUEST']._serialized_end=459
+  _globals['_LISTREFERRALSRESPONSE']._serialized_start=461
+  _globals['_LISTREFERRALSRESPONSE']._serialized_end=536
+  _globals['_GETREFERRALREQUEST']._serialized_start=538
+  _globals['_GETREFERRALREQUEST']._serialized_end=579
+  _globals['_GETREFERRALRESPONSE']._serialized_start=581
+  _globals['_GETREFERRALRESPONSE']._serialized_end=653
+  _globals['_ACCEPTREFERRALREQUEST']._serialized_start=655
+  _globals['_ACCEPTREFERRALREQUEST']._serialized_end=765
+  _globals['_ACCEPTREFERRALRESPONSE']._serialized_start=767
+  _globals['_ACCEPTREFERRALRESPONSE']._serialized_end=842
+  _globals['_COMPLETEREFERRALREQUEST']._serialized_start=844
+  _globals['_COMPLETEREFERRALREQUEST']._serialized_end=959
+  _globals['_COMPLETEREFERRALRESPONSE']._serialized_start=961
+  _globals['_COMPLETEREFERRALRESPONSE']._serialized_end=1038
+  _globals['_REFERRALSERVICE']._serialized_start=1041
+  _globals['_REFERRALSERVICE']._serialized_end=1268
+  _globals['_AGENCYSERVICE']._serialized_start=1271
+  _globals['_AGENCYSERVICE']._serialized_end=1514
 # @@protoc_insertion_point(module_scope)

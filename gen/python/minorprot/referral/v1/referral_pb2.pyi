@@ -35,6 +35,7 @@ class Referral(_message.Message):
     OPENED_AT_FIELD_NUMBER: _builtins.int
     DUE_AT_FIELD_NUMBER: _builtins.int
     URGENT_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
     referral_id: _builtins.str
     tenant: _builtins.str
     report_id: _builtins.str
@@ -45,6 +46,8 @@ class Referral(_message.Message):
     reason: _builtins.str
     rule_code: _builtins.str
     urgent: _builtins.bool
+    version: _builtins.int
+    """Goes up by one with every change of the referral."""
     @_builtins.property
     def opened_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -64,10 +67,11 @@ class Referral(_message.Message):
         opened_at: _timestamp_pb2.Timestamp | None = ...,
         due_at: _timestamp_pb2.Timestamp | None = ...,
         urgent: _builtins.bool = ...,
+        version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["due_at", b"due_at", "opened_at", b"opened_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency_code", b"agency_code", "agency_name", b"agency_name", "child_id", b"child_id", "due_at", b"due_at", "opened_at", b"opened_at", "reason", b"reason", "referral_id", b"referral_id", "report_id", b"report_id", "rule_code", b"rule_code", "status", b"status", "tenant", b"tenant", "urgent", b"urgent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency_code", b"agency_code", "agency_name", b"agency_name", "child_id", b"child_id", "due_at", b"due_at", "opened_at", b"opened_at", "reason", b"reason", "referral_id", b"referral_id", "report_id", b"report_id", "rule_code", b"rule_code", "status", b"status", "tenant", b"tenant", "urgent", b"urgent", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -160,19 +164,25 @@ class AcceptReferralRequest(_message.Message):
 
     REFERRAL_ID_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     referral_id: _builtins.str
     note: _builtins.str
+    expected_version: _builtins.int
+    """The Referral.version the caller read: ABORTED if the referral changed since."""
     def __init__(
         self,
         *,
         referral_id: _builtins.str = ...,
         note: _builtins.str = ...,
+        expected_version: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["note", b"note", "referral_id", b"referral_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version", "note", b"note", "referral_id", b"referral_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__expected_version: _TypeAlias = _typing.Literal["expected_version"]  # noqa: Y015
+    _WhichOneofArgType__expected_version: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_version) -> _WhichOneofReturnType__expected_version | None: ...
 
 Global___AcceptReferralRequest: _TypeAlias = AcceptReferralRequest  # noqa: Y015
 
@@ -202,19 +212,25 @@ class CompleteReferralRequest(_message.Message):
 
     REFERRAL_ID_FIELD_NUMBER: _builtins.int
     OUTCOME_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     referral_id: _builtins.str
     outcome: _builtins.str
+    expected_version: _builtins.int
+    """The Referral.version the caller read: ABORTED if the referral changed since."""
     def __init__(
         self,
         *,
         referral_id: _builtins.str = ...,
         outcome: _builtins.str = ...,
+        expected_version: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["outcome", b"outcome", "referral_id", b"referral_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version", "outcome", b"outcome", "referral_id", b"referral_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__expected_version: _TypeAlias = _typing.Literal["expected_version"]  # noqa: Y015
+    _WhichOneofArgType__expected_version: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_version) -> _WhichOneofReturnType__expected_version | None: ...
 
 Global___CompleteReferralRequest: _TypeAlias = CompleteReferralRequest  # noqa: Y015
 

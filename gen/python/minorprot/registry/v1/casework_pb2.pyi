@@ -284,10 +284,13 @@ class AssignCaseRequest(_message.Message):
     RESPONSIBLE_PERSON_FIELD_NUMBER: _builtins.int
     SOCIAL_WORKER_FIELD_NUMBER: _builtins.int
     CHILD_DIRECTOR_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     child_id: _builtins.str
     responsible_person: _builtins.str
     social_worker: _builtins.str
     child_director: _builtins.str
+    expected_version: _builtins.int
+    """The CaseFile.version the caller read: ABORTED if the case file changed since."""
     def __init__(
         self,
         *,
@@ -295,12 +298,15 @@ class AssignCaseRequest(_message.Message):
         responsible_person: _builtins.str = ...,
         social_worker: _builtins.str = ...,
         child_director: _builtins.str = ...,
+        expected_version: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["child_director", b"child_director", "child_id", b"child_id", "responsible_person", b"responsible_person", "social_worker", b"social_worker"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "child_director", b"child_director", "child_id", b"child_id", "expected_version", b"expected_version", "responsible_person", b"responsible_person", "social_worker", b"social_worker"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__expected_version: _TypeAlias = _typing.Literal["expected_version"]  # noqa: Y015
+    _WhichOneofArgType__expected_version: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_version) -> _WhichOneofReturnType__expected_version | None: ...
 
 Global___AssignCaseRequest: _TypeAlias = AssignCaseRequest  # noqa: Y015
 
@@ -312,10 +318,13 @@ class AssignCaseResponse(_message.Message):
     RESPONSIBLE_PERSON_FIELD_NUMBER: _builtins.int
     SOCIAL_WORKER_FIELD_NUMBER: _builtins.int
     CHILD_DIRECTOR_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
     case_id: _builtins.str
     responsible_person: _builtins.str
     social_worker: _builtins.str
     child_director: _builtins.str
+    version: _builtins.int
+    """The case file's version after the change."""
     def __init__(
         self,
         *,
@@ -323,10 +332,11 @@ class AssignCaseResponse(_message.Message):
         responsible_person: _builtins.str = ...,
         social_worker: _builtins.str = ...,
         child_director: _builtins.str = ...,
+        version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "child_director", b"child_director", "responsible_person", b"responsible_person", "social_worker", b"social_worker"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "child_director", b"child_director", "responsible_person", b"responsible_person", "social_worker", b"social_worker", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -339,22 +349,28 @@ class ChangeCaseStatusRequest(_message.Message):
     CHILD_ID_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     child_id: _builtins.str
     status: _builtins.str
     reason: _builtins.str
     """Required to close, transfer or reopen."""
+    expected_version: _builtins.int
+    """The CaseFile.version the caller read: ABORTED if the case file changed since."""
     def __init__(
         self,
         *,
         child_id: _builtins.str = ...,
         status: _builtins.str = ...,
         reason: _builtins.str = ...,
+        expected_version: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["child_id", b"child_id", "reason", b"reason", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "child_id", b"child_id", "expected_version", b"expected_version", "reason", b"reason", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__expected_version: _TypeAlias = _typing.Literal["expected_version"]  # noqa: Y015
+    _WhichOneofArgType__expected_version: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_version) -> _WhichOneofReturnType__expected_version | None: ...
 
 Global___ChangeCaseStatusRequest: _TypeAlias = ChangeCaseStatusRequest  # noqa: Y015
 
@@ -365,8 +381,11 @@ class ChangeCaseStatusResponse(_message.Message):
     CASE_ID_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     NEXT_VISIT_DUE_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
     case_id: _builtins.str
     status: _builtins.str
+    version: _builtins.int
+    """The case file's version after the change."""
     @_builtins.property
     def next_visit_due(self) -> _common_pb2.Date: ...
     def __init__(
@@ -375,10 +394,11 @@ class ChangeCaseStatusResponse(_message.Message):
         case_id: _builtins.str = ...,
         status: _builtins.str = ...,
         next_visit_due: _common_pb2.Date | None = ...,
+        version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["next_visit_due", b"next_visit_due"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "next_visit_due", b"next_visit_due", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "next_visit_due", b"next_visit_due", "status", b"status", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

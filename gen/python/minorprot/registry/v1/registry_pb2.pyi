@@ -46,6 +46,7 @@ class Child(_message.Message):
     DISABILITY_GRADE_FIELD_NUMBER: _builtins.int
     SERIOUS_ILLNESS_FIELD_NUMBER: _builtins.int
     CONTACT_PERSON_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
     child_id: _builtins.str
     tenant: _builtins.str
     legal_name: _builtins.str
@@ -66,6 +67,8 @@ class Child(_message.Message):
     disability_grade: _builtins.str
     serious_illness: _builtins.str
     """Empty when the child has no serious illness."""
+    version: _builtins.int
+    """Goes up by one with every change of the record: send it back as expected_version to edit safely."""
     @_builtins.property
     def other_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -100,10 +103,11 @@ class Child(_message.Message):
         disability_grade: _builtins.str = ...,
         serious_illness: _builtins.str = ...,
         contact_person: Global___ContactPerson | None = ...,
+        version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "contact_person", b"contact_person", "created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "categories", b"categories", "child_id", b"child_id", "contact_person", b"contact_person", "created_at", b"created_at", "disability_grade", b"disability_grade", "disability_type", b"disability_type", "ethnicity_code", b"ethnicity_code", "grade", b"grade", "household_address", b"household_address", "household_division_code", b"household_division_code", "identity_number_masked", b"identity_number_masked", "legal_name", b"legal_name", "other_names", b"other_names", "provisional", b"provisional", "residence_address", b"residence_address", "residence_division_code", b"residence_division_code", "school", b"school", "serious_illness", b"serious_illness", "sex", b"sex", "tenant", b"tenant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "categories", b"categories", "child_id", b"child_id", "contact_person", b"contact_person", "created_at", b"created_at", "disability_grade", b"disability_grade", "disability_type", b"disability_type", "ethnicity_code", b"ethnicity_code", "grade", b"grade", "household_address", b"household_address", "household_division_code", b"household_division_code", "identity_number_masked", b"identity_number_masked", "legal_name", b"legal_name", "other_names", b"other_names", "provisional", b"provisional", "residence_address", b"residence_address", "residence_division_code", b"residence_division_code", "school", b"school", "serious_illness", b"serious_illness", "sex", b"sex", "tenant", b"tenant", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -487,6 +491,7 @@ class CaseFile(_message.Message):
     VISITS_FIELD_NUMBER: _builtins.int
     NEXT_VISIT_DUE_FIELD_NUMBER: _builtins.int
     MERGED_CHILD_IDS_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
     case_id: _builtins.str
     status: _builtins.str
     """identified, assessing, plan_active, monitoring, closed, transferred."""
@@ -498,6 +503,8 @@ class CaseFile(_message.Message):
     """Why the case was last closed, transferred or reopened."""
     risk_level: _builtins.str
     """low, medium, high; empty before the first assessment."""
+    version: _builtins.int
+    """Of the case file itself (status, staff, risk level, visit schedule), not of the child's record."""
     @_builtins.property
     def child(self) -> Global___Child: ...
     @_builtins.property
@@ -547,10 +554,11 @@ class CaseFile(_message.Message):
         visits: _abc.Iterable[Global___Visit] | None = ...,
         next_visit_due: _common_pb2.Date | None = ...,
         merged_child_ids: _abc.Iterable[_builtins.str] | None = ...,
+        version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "next_visit_due", b"next_visit_due"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assessments", b"assessments", "case_id", b"case_id", "categories", b"categories", "child", b"child", "child_director", b"child_director", "family", b"family", "merged_child_ids", b"merged_child_ids", "next_visit_due", b"next_visit_due", "plan", b"plan", "responsible_person", b"responsible_person", "risk_level", b"risk_level", "social_worker", b"social_worker", "status", b"status", "status_reason", b"status_reason", "timeline", b"timeline", "visits", b"visits"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assessments", b"assessments", "case_id", b"case_id", "categories", b"categories", "child", b"child", "child_director", b"child_director", "family", b"family", "merged_child_ids", b"merged_child_ids", "next_visit_due", b"next_visit_due", "plan", b"plan", "responsible_person", b"responsible_person", "risk_level", b"risk_level", "social_worker", b"social_worker", "status", b"status", "status_reason", b"status_reason", "timeline", b"timeline", "version", b"version", "visits", b"visits"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -951,6 +959,7 @@ class UpdateChildRequest(_message.Message):
     SERIOUS_ILLNESS_FIELD_NUMBER: _builtins.int
     CONTACT_PERSON_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     child_id: _builtins.str
     legal_name: _builtins.str
     """The new values; only the fields named in update_mask are read."""
@@ -969,6 +978,8 @@ class UpdateChildRequest(_message.Message):
     disability_type: _builtins.str
     disability_grade: _builtins.str
     serious_illness: _builtins.str
+    expected_version: _builtins.int
+    """The Child.version the caller read: ABORTED if the record changed since (reload and try again)."""
     @_builtins.property
     def other_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -1002,12 +1013,15 @@ class UpdateChildRequest(_message.Message):
         serious_illness: _builtins.str = ...,
         contact_person: Global___ContactPerson | None = ...,
         update_mask: _field_mask_pb2.FieldMask | None = ...,
+        expected_version: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "contact_person", b"contact_person", "update_mask", b"update_mask"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "birth_date", b"birth_date", "contact_person", b"contact_person", "expected_version", b"expected_version", "update_mask", b"update_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "child_id", b"child_id", "contact_person", b"contact_person", "description", b"description", "disability_grade", b"disability_grade", "disability_type", b"disability_type", "ethnicity_code", b"ethnicity_code", "grade", b"grade", "household_address", b"household_address", "household_division_code", b"household_division_code", "identity_number", b"identity_number", "legal_name", b"legal_name", "other_names", b"other_names", "provisional", b"provisional", "residence_address", b"residence_address", "residence_division_code", b"residence_division_code", "school", b"school", "serious_illness", b"serious_illness", "sex", b"sex", "update_mask", b"update_mask"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "birth_date", b"birth_date", "child_id", b"child_id", "contact_person", b"contact_person", "description", b"description", "disability_grade", b"disability_grade", "disability_type", b"disability_type", "ethnicity_code", b"ethnicity_code", "expected_version", b"expected_version", "grade", b"grade", "household_address", b"household_address", "household_division_code", b"household_division_code", "identity_number", b"identity_number", "legal_name", b"legal_name", "other_names", b"other_names", "provisional", b"provisional", "residence_address", b"residence_address", "residence_division_code", b"residence_division_code", "school", b"school", "serious_illness", b"serious_illness", "sex", b"sex", "update_mask", b"update_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__expected_version: _TypeAlias = _typing.Literal["expected_version"]  # noqa: Y015
+    _WhichOneofArgType__expected_version: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_version) -> _WhichOneofReturnType__expected_version | None: ...
 
 Global___UpdateChildRequest: _TypeAlias = UpdateChildRequest  # noqa: Y015
 

@@ -191,7 +191,9 @@ class SubmitReportRequest(_message.Message):
     agency_kind: _builtins.str
     """For CHANNEL_AGENCY_SHARE: police, education, health, justice, court, procuratorate, womens_federation."""
     external_reference: _builtins.str
-    """The submitting system's own id: a resubmission with the same reference returns the first report."""
+    """The submitting system's own id, or the idempotency key of a portal submission: a resubmission with
+    the same reference (from the same agency, or the same user) returns the first report.
+    """
     @_builtins.property
     def child(self) -> Global___ChildDescription: ...
     @_builtins.property
@@ -254,6 +256,7 @@ class Report(_message.Message):
     GROUP_ID_FIELD_NUMBER: _builtins.int
     DEADLINES_FIELD_NUMBER: _builtins.int
     OUTCOME_NOTICE_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
     report_id: _builtins.str
     tenant: _builtins.str
     channel: Global___Channel.ValueType
@@ -269,6 +272,8 @@ class Report(_message.Message):
     group_id: _builtins.str
     outcome_notice: _builtins.str
     """What the reporter is told (Minors Protection Law 2020, Art. 11)."""
+    version: _builtins.int
+    """Goes up by one with every change of the report (link, milestones, notice, close)."""
     @_builtins.property
     def child(self) -> Global___ChildDescription: ...
     @_builtins.property
@@ -313,10 +318,11 @@ class Report(_message.Message):
         group_id: _builtins.str = ...,
         deadlines: _abc.Iterable[Global___MilestoneDeadline] | None = ...,
         outcome_notice: _builtins.str = ...,
+        version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "occurred_at", b"occurred_at", "received_at", b"received_at", "reporter", b"reporter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attention_reason", b"attention_reason", "channel", b"channel", "child", b"child", "child_id", b"child_id", "crisis", b"crisis", "deadlines", b"deadlines", "division_code", b"division_code", "facts", b"facts", "group_id", b"group_id", "narrative", b"narrative", "occurred_at", b"occurred_at", "outcome_notice", b"outcome_notice", "place_text", b"place_text", "received_at", b"received_at", "report_id", b"report_id", "reporter", b"reporter", "situation_types", b"situation_types", "status", b"status", "tenant", b"tenant", "triage_reasons", b"triage_reasons", "urgency", b"urgency"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attention_reason", b"attention_reason", "channel", b"channel", "child", b"child", "child_id", b"child_id", "crisis", b"crisis", "deadlines", b"deadlines", "division_code", b"division_code", "facts", b"facts", "group_id", b"group_id", "narrative", b"narrative", "occurred_at", b"occurred_at", "outcome_notice", b"outcome_notice", "place_text", b"place_text", "received_at", b"received_at", "report_id", b"report_id", "reporter", b"reporter", "situation_types", b"situation_types", "status", b"status", "tenant", b"tenant", "triage_reasons", b"triage_reasons", "urgency", b"urgency", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -605,19 +611,25 @@ class ConfirmLinkRequest(_message.Message):
 
     REPORT_ID_FIELD_NUMBER: _builtins.int
     CHILD_ID_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     report_id: _builtins.str
     child_id: _builtins.str
+    expected_version: _builtins.int
+    """The Report.version the caller read: ABORTED if the report changed since."""
     def __init__(
         self,
         *,
         report_id: _builtins.str = ...,
         child_id: _builtins.str = ...,
+        expected_version: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["child_id", b"child_id", "report_id", b"report_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "child_id", b"child_id", "expected_version", b"expected_version", "report_id", b"report_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__expected_version: _TypeAlias = _typing.Literal["expected_version"]  # noqa: Y015
+    _WhichOneofArgType__expected_version: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_version) -> _WhichOneofReturnType__expected_version | None: ...
 
 Global___ConfirmLinkRequest: _TypeAlias = ConfirmLinkRequest  # noqa: Y015
 
@@ -646,17 +658,23 @@ class LinkToNewChildRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     REPORT_ID_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     report_id: _builtins.str
+    expected_version: _builtins.int
+    """The Report.version the caller read: ABORTED if the report changed since."""
     def __init__(
         self,
         *,
         report_id: _builtins.str = ...,
+        expected_version: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["report_id", b"report_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version", "report_id", b"report_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__expected_version: _TypeAlias = _typing.Literal["expected_version"]  # noqa: Y015
+    _WhichOneofArgType__expected_version: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_version) -> _WhichOneofReturnType__expected_version | None: ...
 
 Global___LinkToNewChildRequest: _TypeAlias = LinkToNewChildRequest  # noqa: Y015
 

@@ -125,6 +125,7 @@ class ReportingServiceServicer:
 
     def ConfirmLink(self, request, context):
         """Staff: the report concerns this child of the register (one of the candidates, or one they know).
+        FAILED_PRECONDITION once the report is linked; ABORTED when another change got in first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -41,7 +41,9 @@ class ReportingServiceStub:
     ListLinkCandidates: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.ListLinkCandidatesRequest, _reporting_pb2.ListLinkCandidatesResponse]
     """Staff: the register's candidates for the report's child (MatchChild again, on behalf of the caller)."""
     ConfirmLink: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.ConfirmLinkRequest, _reporting_pb2.ConfirmLinkResponse]
-    """Staff: the report concerns this child of the register (one of the candidates, or one they know)."""
+    """Staff: the report concerns this child of the register (one of the candidates, or one they know).
+    FAILED_PRECONDITION once the report is linked; ABORTED when another change got in first.
+    """
     LinkToNewChild: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.LinkToNewChildRequest, _reporting_pb2.LinkToNewChildResponse]
     """Staff: the child is not in the register yet: register a provisional child from the report and link it."""
     RecordMilestone: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.RecordMilestoneRequest, _reporting_pb2.RecordMilestoneResponse]
@@ -64,7 +66,9 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     ListLinkCandidates: _aio.UnaryUnaryMultiCallable[_reporting_pb2.ListLinkCandidatesRequest, _reporting_pb2.ListLinkCandidatesResponse]  # type: ignore[assignment]
     """Staff: the register's candidates for the report's child (MatchChild again, on behalf of the caller)."""
     ConfirmLink: _aio.UnaryUnaryMultiCallable[_reporting_pb2.ConfirmLinkRequest, _reporting_pb2.ConfirmLinkResponse]  # type: ignore[assignment]
-    """Staff: the report concerns this child of the register (one of the candidates, or one they know)."""
+    """Staff: the report concerns this child of the register (one of the candidates, or one they know).
+    FAILED_PRECONDITION once the report is linked; ABORTED when another change got in first.
+    """
     LinkToNewChild: _aio.UnaryUnaryMultiCallable[_reporting_pb2.LinkToNewChildRequest, _reporting_pb2.LinkToNewChildResponse]  # type: ignore[assignment]
     """Staff: the child is not in the register yet: register a provisional child from the report and link it."""
     RecordMilestone: _aio.UnaryUnaryMultiCallable[_reporting_pb2.RecordMilestoneRequest, _reporting_pb2.RecordMilestoneResponse]  # type: ignore[assignment]
@@ -120,7 +124,9 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _reporting_pb2.ConfirmLinkRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_reporting_pb2.ConfirmLinkResponse, _abc.Awaitable[_reporting_pb2.ConfirmLinkResponse]]:
-        """Staff: the report concerns this child of the register (one of the candidates, or one they know)."""
+        """Staff: the report concerns this child of the register (one of the candidates, or one they know).
+        FAILED_PRECONDITION once the report is linked; ABORTED when another change got in first.
+        """
 
     @_abc_1.abstractmethod
     def LinkToNewChild(
