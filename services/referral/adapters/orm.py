@@ -51,6 +51,18 @@ class ReferralRecord(Base):
     )
 
 
-TENANT_TABLES = ("referrals", "outbox", "inbox")
+class ReportLinkRecord(Base):
+    """The child a report was last linked to (ReportLinked), kept apart from the referrals: the link may arrive
+    before the report that opens them, and then is applied when they are opened (ADR 0009)."""
+
+    __tablename__ = "report_links"
+    tenant_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    report_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    child_id: Mapped[str] = mapped_column(String(32))
+    # When reporting linked it: a late, older link never replaces a newer one.
+    linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+TENANT_TABLES = ("referrals", "report_links", "outbox", "inbox")
 
 add_messaging_tables(metadata)

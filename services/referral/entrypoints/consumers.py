@@ -33,7 +33,7 @@ def consumers(service: ReferralService) -> list[ConsumerSpec]:
 
     def report_linked(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
         event = _event(envelope, reporting_events.ReportLinked)
-        service.link_child(uow, event.report_id, event.child_id)
+        service.link_child(uow, event.report_id, event.child_id, envelope.occurred_at.ToDatetime(tzinfo=UTC))
 
     return [
         ConsumerSpec(

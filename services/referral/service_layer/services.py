@@ -7,7 +7,7 @@ consumer's unit of work). Township staff read referrals; an agency moves only re
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from google.protobuf.message import Message
 from minorprot.referral.v1 import events_pb2
@@ -20,7 +20,7 @@ from platform_runtime.events import PendingEvent
 from platform_runtime.tenancy import require_role
 from platform_runtime.topics import REFERRAL_REFERRAL
 from services.referral.adapters import messages
-from services.referral.adapters.orm import ReferralRecord
+from services.referral.adapters.orm import ReferralRecord, ReportLinkRecord
 from services.referral.domain.agencies import DIRECTORY
 from services.referral.domain.lifecycle import (
     NOTE_MAX_CHARS,
@@ -54,6 +54,9 @@ class ReferralService:
     def open_referrals(self, uow: UnitOfWork, report: SubmittedReport) -> list[ReferralView]:
         """Open one referral per routed agency that the report does not have yet."""
         day = report.received_at.astimezone(CHINA_STANDARD_TIME).date()
+        # A link that overtook the report (another relay replica published it first) names the child.
+        link = uow.session.get(ReportLinkRecord, (uow.tenant, report.report_id))
+        child_id = link.child_id if link else report.child_id
         existing = set(
             uow.session.scalars(
                 select(ReferralRecord.agency_code).where(
@@ -69,7 +72,7 @@ class ReferralService:
                 id=new_id(),
                 tenant_id=uow.tenant,
                 report_id=report.report_id,
-                child_id=report.child_id or None,
+                child_id=child_id or None,
                 agency_code=planned.agency_code,
                 agency_name=DIRECTORY[planned.agency_code].name_zh,
                 status=ReferralStatus.OPENED.value,
@@ -86,9 +89,21 @@ class ReferralService:
             opened.append(view)
         return opened
 
-    def link_child(self, uow: UnitOfWork, report_id: str, child_id: str) -> None:
+    def link_child(self, uow: UnitOfWork, report_id: str, child_id: str, linked_at: datetime) -> None:
         """The report now concerns a known child: so do its referrals, and the child's case file hears of
-        those opened before the link (their ReferralOpened named no child)."""
+        those opened before the link (their ReferralOpened named no child).
+
+        The link is kept, so referrals opened later (the report's event arrived after its link) get the child;
+        a link older than the kept one arrived late and changes nothing."""
+        link = uow.session.get(ReportLinkRecord, (uow.tenant, report_id))
+        if link is None:
+            uow.session.add(
+                ReportLinkRecord(tenant_id=uow.tenant, report_id=report_id, child_id=child_id, linked_at=linked_at)
+            )
+        elif linked_at < _aware(link.linked_at):
+            return
+        else:
+            link.child_id, link.linked_at = child_id, linked_at
         records = uow.session.scalars(
             select(ReferralRecord).where(ReferralRecord.tenant_id == uow.tenant, ReferralRecord.report_id == report_id)
         ).all()
@@ -167,6 +182,10 @@ class ReferralService:
 
     def _publish(self, uow: UnitOfWork, view: ReferralView, payload: Message) -> None:
         uow.publish(PendingEvent(REFERRAL_REFERRAL, uow.tenant, "referral", view.referral_id, payload))
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)  # SQLite gives back naive UTC
 
 
 def _view(record: ReferralRecord) -> ReferralView:

@@ -43,13 +43,14 @@ def submitted(
     return PendingEvent(REPORTING_REPORT, tenant, "report", report_id, reporting_events.ReportSubmitted(report=report))
 
 
-def linked(report_id: str, child_id: str, *, tenant: str = PILOT_TENANT) -> PendingEvent:
+def linked(report_id: str, child_id: str, *, tenant: str = PILOT_TENANT, at: datetime | None = None) -> PendingEvent:
     return PendingEvent(
         REPORTING_REPORT,
         tenant,
         "report",
         report_id,
         reporting_events.ReportLinked(report_id=report_id, child_id=child_id, group_id=report_id),
+        occurred_at=at or datetime.now(UTC),
     )
 
 
