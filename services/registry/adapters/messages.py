@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
+from typing import Any
 
 from google.protobuf import timestamp_pb2
 from minorprot.common.v1 import common_pb2
@@ -110,6 +111,7 @@ def child(view: ChildView) -> registry_pb2.Child:
             relationship=view.contact_person.relationship,
             phone=view.contact_person.phone,
         ),
+        version=view.version,
     )
 
 
@@ -155,7 +157,12 @@ def register_command(request: registry_pb2.RegisterChildRequest | registry_pb2.U
 def update_command(request: registry_pb2.UpdateChildRequest) -> UpdateChild:
     # Mask paths are this message's field names; the nested contact person changes as a whole.
     paths = {path.split(".")[0] for path in request.update_mask.paths}
-    return UpdateChild(request.child_id, register_command(request), frozenset(paths))
+    return UpdateChild(request.child_id, register_command(request), frozenset(paths), expected_version(request))
+
+
+def expected_version(request: Any) -> int | None:
+    """The version an edit request says it read (proto3 `optional`: unset means no check asked for)."""
+    return int(request.expected_version) if request.HasField("expected_version") else None
 
 
 def match_probe(request: registry_pb2.MatchChildRequest) -> MatchProbe:
@@ -202,6 +209,7 @@ def case_file(view: CaseFileView) -> registry_pb2.CaseFile:
         visits=[visit(v) for v in view.visits],
         next_visit_due=from_date(view.next_visit_due),
         merged_child_ids=list(view.merged_child_ids),
+        version=view.version,
     )
 
 

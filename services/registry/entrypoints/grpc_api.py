@@ -140,20 +140,28 @@ class CaseworkServicer(casework_pb2_grpc.CaseworkServiceServicer):
     def AssignCase(
         self, request: casework_pb2.AssignCaseRequest, context: grpc.ServicerContext
     ) -> casework_pb2.AssignCaseResponse:
-        case_id, staff = self._service.assign_case(request.child_id, messages.case_staff(request))
+        case_id, staff, version = self._service.assign_case(
+            request.child_id, messages.case_staff(request), messages.expected_version(request)
+        )
         return casework_pb2.AssignCaseResponse(
             case_id=case_id,
             responsible_person=staff.responsible_person,
             social_worker=staff.social_worker,
             child_director=staff.child_director,
+            version=version,
         )
 
     def ChangeCaseStatus(
         self, request: casework_pb2.ChangeCaseStatusRequest, context: grpc.ServicerContext
     ) -> casework_pb2.ChangeCaseStatusResponse:
-        view = self._service.change_case_status(request.child_id, request.status, request.reason)
+        view = self._service.change_case_status(
+            request.child_id, request.status, request.reason, messages.expected_version(request)
+        )
         return casework_pb2.ChangeCaseStatusResponse(
-            case_id=view.case_id, status=view.status.value, next_visit_due=messages.from_date(view.next_visit_due)
+            case_id=view.case_id,
+            status=view.status.value,
+            next_visit_due=messages.from_date(view.next_visit_due),
+            version=view.version,
         )
 
     def RecordAssessment(

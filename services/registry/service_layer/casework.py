@@ -65,10 +65,12 @@ from services.registry.service_layer.common import (
     ChildInWork,
     Scope,
     categories_of,
+    check_version,
     clean_text,
     columns,
     field_changes,
     member_facts,
+    no_lost_updates,
     refresh_categories,
     require_purpose,
     reschedule_visits,
@@ -120,7 +122,7 @@ class CaseworkService:
     def _scope(self, roles: frozenset[Role]) -> Iterator[Scope]:
         """The caller's unit of work, once their role allows the use case."""
         caller = require_role(*roles)
-        with self._database.unit_of_work(caller.tenant) as uow:
+        with no_lost_updates(), self._database.unit_of_work(caller.tenant) as uow:
             yield Scope(uow, caller, today=self._today(), now=self._now())
 
     # -- family and guardians ------------------------------------------------------------------------------
@@ -204,7 +206,9 @@ class CaseworkService:
 
     # -- the case: named staff and status -----------------------------------------------------------------
 
-    def assign_case(self, child_id: str, staff: CaseStaff) -> tuple[str, CaseStaff]:
+    def assign_case(
+        self, child_id: str, staff: CaseStaff, expected_version: int | None = None
+    ) -> tuple[str, CaseStaff, int]:
         names = {
             name: clean_text(getattr(staff, name), name, max_chars=SHORT_TEXT)
             for name in ("responsible_person", "social_worker", "child_director")
@@ -212,6 +216,7 @@ class CaseworkService:
         with self._scope(CASE_MANAGER_ROLES) as scope:
             child = scope.child(child_id)
             case = scope.case_file(child.id)
+            check_version(case, expected_version, "the case file")
             old = columns(case, CASE_FIELDS)
             before = CaseStaff(case.responsible_person, case.social_worker, case.child_director)
             for name, value in names.items():
@@ -236,14 +241,17 @@ class CaseworkService:
                     ),
                 )
             scope.commit()
-            return case.id, after
+            return case.id, after, case.version
 
-    def change_case_status(self, child_id: str, status: str, reason: str) -> CaseStatusView:
+    def change_case_status(
+        self, child_id: str, status: str, reason: str, expected_version: int | None = None
+    ) -> CaseStatusView:
         target = parse_code(CaseStatus, status, "status")
         reason = clean_text(reason, "reason", max_chars=LONG_TEXT)
         with self._scope(CASE_MANAGER_ROLES) as scope:
             child = scope.child(child_id)
             case = scope.case_file(child.id)
+            check_version(case, expected_version, "the case file")
             current = CaseStatus(case.status)
             check_transition(current, target, _progress(scope, child.id), reason)
             old = columns(case, CASE_FIELDS)
@@ -271,7 +279,7 @@ class CaseworkService:
                 ),
             )
             scope.commit()
-            return CaseStatusView(case.id, target, case.next_visit_due)
+            return CaseStatusView(case.id, target, case.next_visit_due, case.version)
 
     # -- guardianship and needs assessment -----------------------------------------------------------------
 

@@ -8,7 +8,8 @@ facts commit together or not at all.
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
@@ -17,6 +18,7 @@ from minorprot.registry.v1 import events_pb2
 from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy import inspect as inspect_state
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from platform_runtime import errors
 from platform_runtime.auth import Principal, Role
@@ -114,6 +116,27 @@ def columns(record: object, names: Iterable[str]) -> dict[str, object]:
 
 
 # --- the scope of one use case -----------------------------------------------------------------------------
+
+
+def check_version(record: ChildRecord | CaseFileRecord, expected: int | None, what: str) -> None:
+    """Refuse an edit the caller based on an older version of the record than the current one."""
+    if expected is not None and record.version != expected:
+        raise errors.ConcurrentUpdate(
+            f"{what} was changed by someone else since you read it (version {expected}, now {record.version}): "
+            "reload it and try again"
+        )
+
+
+@contextmanager
+def no_lost_updates() -> Iterator[None]:
+    """Around a unit of work: a row another transaction changed after we read it (version_id_col) is a lost
+    race for the caller, not an internal error."""
+    try:
+        yield
+    except StaleDataError as exc:
+        raise errors.ConcurrentUpdate(
+            "the child's record or case file was changed by someone else at the same time: reload it and try again"
+        ) from exc
 
 
 class Scope:
@@ -287,6 +310,7 @@ def child_view(record: ChildRecord, categories: tuple[str, ...]) -> ChildView:
         disability_grade=record.disability_grade,
         serious_illness=record.serious_illness,
         contact_person=ContactPerson(record.contact_name, record.contact_relationship, record.contact_phone),
+        version=record.version,
     )
 
 

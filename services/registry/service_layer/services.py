@@ -53,11 +53,13 @@ from services.registry.service_layer.common import (
     ChildInWork,
     Scope,
     categories_of,
+    check_version,
     child_view,
     child_views,
     columns,
     field_changes,
     match_key_digest,
+    no_lost_updates,
     record_facts,
     refresh_categories,
     require_purpose,
@@ -304,7 +306,10 @@ class RegistryService:
         (`ChildInWork.store_match_keys`; the survey adds the family first), then writes the new records
         before anything else (`ChildInWork.write_records`). Nothing here queries the database, so a batch
         of children is written in a few statements."""
-        record = ChildRecord(id=new_id(), tenant_id=scope.tenant, created_at=scope.now, created_by=scope.caller.user_id)
+        # Version 1 now rather than at the flush: the views and events made here show it.
+        record = ChildRecord(
+            id=new_id(), tenant_id=scope.tenant, created_at=scope.now, created_by=scope.caller.user_id, version=1
+        )
         _write_fields(record, command)
         self._write_identity_number(scope, record, identity_number)
         child = ChildInWork.new_child(scope, record)
@@ -314,6 +319,7 @@ class RegistryService:
             child_id=record.id,
             status=CaseStatus.IDENTIFIED.value,
             opened_at=scope.now,
+            version=1,
         )
         scope.session.add(case)
         scope.add_timeline(record.id, "registered", "登记入册 registered in the register", "registry", record.id)
@@ -349,9 +355,10 @@ class RegistryService:
         unknown = sorted(command.fields - UPDATABLE_FIELDS)
         if unknown or not command.fields:
             raise errors.InvalidInput(f"name the fields to change, among {sorted(UPDATABLE_FIELDS)}", "update_mask")
-        with self._database.unit_of_work(caller.tenant) as uow:
+        with no_lost_updates(), self._database.unit_of_work(caller.tenant) as uow:
             scope = self._scope(uow, caller)
             record = scope.child(command.child_id)
+            check_version(record, command.expected_version, "the child's record")
             before = categories_of(scope, record.id)
             current = _read_fields(record, self._identity_number(record))
             wanted = replace(current, **{name: getattr(command.values, name) for name in command.fields})
@@ -367,11 +374,12 @@ class RegistryService:
             if command.fields & MATCHED_FIELDS:
                 store_match_keys(scope, self._blind_index, record)
             categories = refresh_categories(scope, record, before)
-            view = child_view(record, categories)
             try:
-                uow.commit()
+                uow.session.flush()  # the update bumps the version the view shows
             except IntegrityError as exc:
                 raise errors.Conflict("a child with this identity number is already registered") from exc
+            view = child_view(record, categories)
+            uow.commit()
             return view
 
     def get_child(self, child_id: str) -> tuple[ChildView, str]:
@@ -595,6 +603,7 @@ class RegistryService:
                 visits=tuple(casework.visit_views(scope, child.id)),
                 next_visit_due=case.next_visit_due,
                 merged_child_ids=tuple(merged_ids),
+                version=case.version,
             )
             scope.audit("read_case_file", "case_file", case.id, purpose)
             uow.commit()

@@ -56,6 +56,8 @@ class UpdateChild:
     child_id: str
     values: RegisterChild
     fields: frozenset[str]
+    # The Child.version the caller read; None: no check beyond the one every update makes.
+    expected_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class ChildView:
     disability_grade: str = ""
     serious_illness: str = ""
     contact_person: ContactPerson = field(default_factory=ContactPerson)
+    version: int = 0
 
 
 @dataclass(frozen=True)
@@ -246,6 +249,7 @@ class CaseStatusView:
     case_id: str
     status: CaseStatus
     next_visit_due: date | None
+    version: int = 0
 
 
 @dataclass(frozen=True)
@@ -277,6 +281,7 @@ class CaseFileView:
     visits: tuple[VisitView, ...] = ()
     next_visit_due: date | None = None
     merged_child_ids: tuple[str, ...] = ()
+    version: int = 0
 
 
 @dataclass(frozen=True)
