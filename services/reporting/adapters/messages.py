@@ -159,6 +159,7 @@ def deadline(value: Deadline, now: datetime) -> reporting_pb2.MilestoneDeadline:
 def stored_report(stored: StoredReport, *, reporter: bool) -> reporting_pb2.Report:
     message = report(stored.report, stored.reasons, stored.crisis, reporter=reporter)
     message.deadlines.extend(deadline(d, stored.as_of) for d in stored.deadlines)
+    message.version = stored.version
     return message
 
 

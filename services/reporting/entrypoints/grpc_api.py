@@ -30,6 +30,11 @@ def _shown(stored: StoredReport) -> reporting_pb2.Report:
     return messages.stored_report(stored, reporter=current_principal().can_see_reporter())
 
 
+def _expected_version(request: reporting_pb2.ConfirmLinkRequest | reporting_pb2.LinkToNewChildRequest) -> int | None:
+    # proto3 `optional`: unset means the caller asked for no check (the update still never overwrites blindly).
+    return request.expected_version if request.HasField("expected_version") else None
+
+
 class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
     def __init__(self, service: ReportingService) -> None:
         self._service = service
@@ -66,13 +71,14 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
     def ConfirmLink(
         self, request: reporting_pb2.ConfirmLinkRequest, context: grpc.ServicerContext
     ) -> reporting_pb2.ConfirmLinkResponse:
-        stored = self._service.confirm_link(request.report_id, request.child_id)
+        stored = self._service.confirm_link(request.report_id, request.child_id, _expected_version(request))
         return reporting_pb2.ConfirmLinkResponse(report=_shown(stored))
 
     def LinkToNewChild(
         self, request: reporting_pb2.LinkToNewChildRequest, context: grpc.ServicerContext
     ) -> reporting_pb2.LinkToNewChildResponse:
-        return reporting_pb2.LinkToNewChildResponse(report=_shown(self._service.link_to_new_child(request.report_id)))
+        stored = self._service.link_to_new_child(request.report_id, _expected_version(request))
+        return reporting_pb2.LinkToNewChildResponse(report=_shown(stored))
 
     def RecordMilestone(
         self, request: reporting_pb2.RecordMilestoneRequest, context: grpc.ServicerContext

@@ -6,15 +6,18 @@ asked, so a registry outage can delay linking but never lose a report or hold ba
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from minorprot.reporting.v1 import events_pb2, reporting_pb2
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from platform_runtime import errors
 from platform_runtime.auth import Principal, Role
@@ -141,11 +144,13 @@ class ReportingService:
                 if first is None:
                     raise
                 return first
-        if caller.role in AUTO_LINK_ROLES:
-            report = self._link_automatically(caller, report)
-        else:
-            report = self._flag(caller, report.report_id, "public report: a person links it to a child")
-        stored = StoredReport(report, decision.crisis is not None, decision.reasons, deadlines, now)
+        try:
+            if caller.role in AUTO_LINK_ROLES:
+                stored = self._link_automatically(caller, report)
+            else:
+                stored = self._flag(caller, report.report_id, "public report: a person links it to a child")
+        except errors.ConcurrentUpdate:
+            stored = self._read(caller.tenant, report.report_id)  # a person linked it meanwhile: theirs stands
         return SubmitOutcome(stored, receipt)
 
     def _resubmitted(self, tenant: str, channel: Channel, reference: str) -> SubmitOutcome | None:
@@ -188,7 +193,7 @@ class ReportingService:
 
     # -- linking to the register ----------------------------------------------------------------------------
 
-    def _link_automatically(self, caller: Principal, report: Report) -> Report:
+    def _link_automatically(self, caller: Principal, report: Report) -> StoredReport:
         submission = report.submission
         try:
             candidates = self._children.match(submission.child, submission.place)
@@ -202,7 +207,7 @@ class ReportingService:
                 child_id = self._children.register_provisional(submission.child, submission.place)
         except ChildDirectoryUnavailable as exc:
             return self._flag(caller, report.report_id, f"not linked to a child yet: {exc}")
-        return self._link(caller.tenant, report.report_id, child_id).report
+        return self._link(caller.tenant, report.report_id, child_id)
 
     def list_link_candidates(self, report_id: str) -> list[ChildCandidate]:
         """The register's candidates for a report's child, found again on behalf of the staff caller."""
@@ -212,8 +217,8 @@ class ReportingService:
         except ChildDirectoryUnavailable as exc:
             raise errors.Conflict(f"the register cannot be searched now, try again: {exc}") from exc
 
-    def confirm_link(self, report_id: str, child_id: str) -> StoredReport:
-        """A person says which child of the register the report concerns."""
+    def confirm_link(self, report_id: str, child_id: str, expected_version: int | None = None) -> StoredReport:
+        """A person says which child of the register the report concerns (having read `expected_version`)."""
         caller = _staff()
         if not child_id.strip():
             raise domain_errors.InvalidInput.single("child_id", "is required")
@@ -223,23 +228,30 @@ class ReportingService:
             raise errors.Conflict(f"the register cannot be reached now, try again: {exc}") from exc
         if current is None:
             raise errors.NotFound("no such child in this town's register")
-        return self._link(caller.tenant, report_id, current)
+        return self._link(caller.tenant, report_id, current, expected_version)
 
-    def link_to_new_child(self, report_id: str) -> StoredReport:
+    def link_to_new_child(self, report_id: str, expected_version: int | None = None) -> StoredReport:
         """A person says the child is not in the register: register a provisional child and link the report."""
-        report = self.get(report_id).report
-        report.check_linkable()  # before registering, so a refused link leaves no orphan child behind
+        stored = self.get(report_id)
+        report = stored.report
+        # Both before registering, so a refused link leaves no orphan child behind.
+        _check_version(stored.version, expected_version)
+        report.check_linkable()
         try:
             child_id = self._children.register_provisional(report.submission.child, report.submission.place)
         except ChildDirectoryUnavailable as exc:
             raise errors.Conflict(f"the register cannot be reached now, try again: {exc}") from exc
-        return self._link(current_principal().tenant, report_id, child_id)
+        return self._link(current_principal().tenant, report_id, child_id, expected_version)
 
-    def _link(self, tenant: str, report_id: str, child_id: str) -> StoredReport:
-        """Tie a report to a child and group it with the recent reports about the same child."""
-        with self._database.unit_of_work(tenant) as uow:
+    def _link(self, tenant: str, report_id: str, child_id: str, expected_version: int | None = None) -> StoredReport:
+        """Tie a report to a child and group it with the recent reports about the same child.
+
+        Two links of one report at once (two people, or a person and the automatic link): the row's version
+        lets one through; the other gets ConcurrentUpdate, or Conflict if it read the report already linked."""
+        with _lost_race(), self._database.unit_of_work(tenant) as uow:
             repository = ReportRepository(uow.session, self._cipher, tenant)
             row = _row(repository, report_id)
+            _check_version(row.version, expected_version)
             report = repository.to_domain(row)
             group = find_group(
                 replace(GroupingFacts.of(report), child_id=child_id),
@@ -285,14 +297,15 @@ class ReportingService:
             )
         )
 
-    def _flag(self, caller: Principal, report_id: str, reason: str) -> Report:
-        with self._database.unit_of_work(caller.tenant) as uow:
+    def _flag(self, caller: Principal, report_id: str, reason: str) -> StoredReport:
+        with _lost_race(), self._database.unit_of_work(caller.tenant) as uow:
             repository = ReportRepository(uow.session, self._cipher, caller.tenant)
-            report = repository.to_domain(_row(repository, report_id))
+            row = _row(repository, report_id)
+            report = repository.to_domain(row)
             report.flag_for_attention(reason)
             repository.save_state(report)
             uow.commit()
-            return report
+            return self._stored(repository, row, report)
 
     # -- time limits ----------------------------------------------------------------------------------------
 
@@ -300,7 +313,7 @@ class ReportingService:
         """Staff reached a milestone (now, or at an earlier `at`); one reached late announces its breach."""
         caller = _staff()
         now = self._now()
-        with self._database.unit_of_work(caller.tenant) as uow:
+        with _lost_race(), self._database.unit_of_work(caller.tenant) as uow:
             repository = ReportRepository(uow.session, self._cipher, caller.tenant)
             row = _row(repository, report_id)
             report = repository.to_domain(row)
@@ -383,7 +396,7 @@ class ReportingService:
 
     def _change(self, report_id: str, change: Callable[[Report], None]) -> StoredReport:
         caller = _staff()
-        with self._database.unit_of_work(caller.tenant) as uow:
+        with _lost_race(), self._database.unit_of_work(caller.tenant) as uow:
             repository = ReportRepository(uow.session, self._cipher, caller.tenant)
             row = _row(repository, report_id)
             report = repository.to_domain(row)
@@ -395,9 +408,11 @@ class ReportingService:
     # -- reading --------------------------------------------------------------------------------------------
 
     def get(self, report_id: str) -> StoredReport:
-        caller = _staff()
-        with self._database.unit_of_work(caller.tenant) as uow:
-            repository = ReportRepository(uow.session, self._cipher, caller.tenant)
+        return self._read(_staff().tenant, report_id)
+
+    def _read(self, tenant: str, report_id: str) -> StoredReport:
+        with self._database.unit_of_work(tenant) as uow:
+            repository = ReportRepository(uow.session, self._cipher, tenant)
             return self._stored(repository, _row(repository, report_id))
 
     def list_recent(self, page_size: int) -> list[StoredReport]:
@@ -416,7 +431,12 @@ class ReportingService:
             deadlines = repository.deadlines(row.id for row in rows)
             return [
                 StoredReport(
-                    repository.to_domain(row), row.crisis, tuple(row.triage_reasons), deadlines.get(row.id, ()), now
+                    repository.to_domain(row),
+                    row.crisis,
+                    tuple(row.triage_reasons),
+                    deadlines.get(row.id, ()),
+                    now,
+                    row.version,
                 )
                 for row in rows
             ]
@@ -428,6 +448,7 @@ class ReportingService:
             tuple(row.triage_reasons),
             repository.deadlines([row.id]).get(row.id, ()),
             self._now(),
+            row.version,
         )
 
     def lookup_receipt(self, text: str, client: str) -> ReporterView:
@@ -453,6 +474,26 @@ def _staff() -> Principal:
     if caller.role not in READER_ROLES:
         raise errors.PermissionDenied("only township and district staff read and handle reports")
     return caller
+
+
+def _check_version(current: int, expected: int | None) -> None:
+    if expected is not None and current != expected:
+        raise errors.ConcurrentUpdate(
+            f"the report was changed by someone else since you read it (version {expected}, now {current}): "
+            "reload it and try again"
+        )
+
+
+@contextmanager
+def _lost_race() -> Iterator[None]:
+    """Around a unit of work that changes a report: another transaction changed the row after we read it
+    (the version no longer matched), so nothing was applied; the caller reloads and decides again."""
+    try:
+        yield
+    except StaleDataError as exc:
+        raise errors.ConcurrentUpdate(
+            "the report was changed by someone else at the same time: reload it and try again"
+        ) from exc
 
 
 def _row(repository: ReportRepository, report_id: str) -> ReportRecord:
@@ -496,5 +537,14 @@ def _scoped_reference(caller: Principal, reference: str) -> str:
         raise domain_errors.InvalidInput.single(
             "external_reference", f"must be at most {EXTERNAL_REFERENCE_MAX_CHARS} characters"
         )
+    if not reference:
+        return ""
     # Two agencies may number their cases alike: a reference is unique within the submitting agency.
-    return f"{caller.agency}/{reference}" if reference and caller.agency else reference
+    if caller.agency:
+        return f"{caller.agency}/{reference}"
+    # A public caller's token is new with every report: their keys are unique within the public channel
+    # (the gateway mints them unguessable, and shows a public caller nothing of the report but the receipt).
+    if caller.role is Role.PUBLIC:
+        return f"public/{reference}"
+    # A person's idempotency key (the portal's) is theirs alone: another user's key never finds their report.
+    return f"user:{hashlib.sha256(caller.user_id.encode()).hexdigest()[:16]}/{reference}"

@@ -18,6 +18,7 @@ class StoredReport:
     reasons: tuple[str, ...]
     deadlines: tuple[Deadline, ...]
     as_of: datetime  # the service's clock when read: whether a deadline is missed depends on it
+    version: int = 0  # of the stored row: goes up with every change (optimistic concurrency)
 
 
 @dataclass(frozen=True)
