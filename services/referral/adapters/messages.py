@@ -56,4 +56,5 @@ def referral(view: ReferralView) -> referral_pb2.Referral:
         opened_at=timestamp(view.opened_at),
         due_at=timestamp(view.due_at),
         urgent=view.urgent,
+        version=view.version,
     )

@@ -11,6 +11,13 @@ from services.referral.adapters import messages
 from services.referral.service_layer.services import ReferralService
 
 
+def _expected_version(
+    request: referral_pb2.AcceptReferralRequest | referral_pb2.CompleteReferralRequest,
+) -> int | None:
+    # proto3 `optional`: unset means the caller asked for no check (the row lock still orders two changes).
+    return request.expected_version if request.HasField("expected_version") else None
+
+
 class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
     def __init__(self, service: ReferralService) -> None:
         self._service = service
@@ -36,13 +43,13 @@ class AgencyServicer(referral_pb2_grpc.AgencyServiceServicer):
     def AcceptReferral(
         self, request: referral_pb2.AcceptReferralRequest, context: grpc.ServicerContext
     ) -> referral_pb2.AcceptReferralResponse:
-        view = self._service.accept(request.referral_id, request.note)
+        view = self._service.accept(request.referral_id, request.note, _expected_version(request))
         return referral_pb2.AcceptReferralResponse(referral=messages.referral(view))
 
     def CompleteReferral(
         self, request: referral_pb2.CompleteReferralRequest, context: grpc.ServicerContext
     ) -> referral_pb2.CompleteReferralResponse:
-        view = self._service.complete(request.referral_id, request.outcome)
+        view = self._service.complete(request.referral_id, request.outcome, _expected_version(request))
         return referral_pb2.CompleteReferralResponse(referral=messages.referral(view))
 
 

@@ -82,6 +82,7 @@ class ReferralService:
                 opened_at=self._now(),
                 # The clock runs from when the town learnt of the child, not from when this consumer caught up.
                 due_at=report.received_at + planned.due_in,
+                version=1,  # now, not at the flush: the event below shows it
             )
             uow.session.add(record)
             view = _view(record)
@@ -111,6 +112,7 @@ class ReferralService:
             if record.child_id == child_id:
                 continue
             record.child_id = child_id
+            uow.session.flush()  # the update bumps the version the event shows
             view = _view(record)
             self._publish(uow, view, events_pb2.ReferralLinkedToChild(referral=messages.referral(view)))
 
@@ -136,29 +138,31 @@ class ReferralService:
 
     # -- agencies ------------------------------------------------------------------------------------------
 
-    def accept(self, referral_id: str, note: str = "") -> ReferralView:
+    def accept(self, referral_id: str, note: str = "", expected_version: int | None = None) -> ReferralView:
         caller = require_role(*AGENCY_ROLES)
         note = clean_text(note, "note", NOTE_MAX_CHARS, required=False)
         with self._database.unit_of_work(caller.tenant) as uow:
-            record = self._addressed_to(uow, caller, referral_id)
+            record = self._addressed_to(uow, caller, referral_id, expected_version)
             record.status = advance(ReferralStatus(record.status), ReferralStatus.ACCEPTED).value
             record.accepted_at = self._now()
             record.accepted_by = caller.user_id
             record.accept_note = note
+            uow.session.flush()  # the update bumps the version the view and event show
             view = _view(record)
             self._publish(uow, view, events_pb2.ReferralAccepted(referral=messages.referral(view)))
             uow.commit()
             return view
 
-    def complete(self, referral_id: str, outcome: str) -> ReferralView:
+    def complete(self, referral_id: str, outcome: str, expected_version: int | None = None) -> ReferralView:
         caller = require_role(*AGENCY_ROLES)
         outcome = clean_text(outcome, "outcome", OUTCOME_MAX_CHARS, required=True)
         with self._database.unit_of_work(caller.tenant) as uow:
-            record = self._addressed_to(uow, caller, referral_id)
+            record = self._addressed_to(uow, caller, referral_id, expected_version)
             record.status = advance(ReferralStatus(record.status), ReferralStatus.COMPLETED).value
             record.completed_at = self._now()
             record.completed_by = caller.user_id
             record.outcome = outcome
+            uow.session.flush()  # the update bumps the version the view and event show
             view = _view(record)
             self._publish(uow, view, events_pb2.ReferralCompleted(referral=messages.referral(view), outcome=outcome))
             uow.commit()
@@ -173,11 +177,18 @@ class ReferralService:
             raise errors.NotFound("no such referral in this town")
         return record
 
-    def _addressed_to(self, uow: UnitOfWork, caller: Principal, referral_id: str) -> ReferralRecord:
-        # Locked, so two concurrent accepts cannot both move the same referral.
+    def _addressed_to(
+        self, uow: UnitOfWork, caller: Principal, referral_id: str, expected_version: int | None
+    ) -> ReferralRecord:
+        # Locked, so two concurrent accepts cannot both move the same referral (the second sees it accepted).
         record = self._referral(uow, referral_id, for_update=True)
         if not caller.agency or caller.agency != record.agency_code:
             raise errors.PermissionDenied("this referral is addressed to another agency")
+        if expected_version is not None and record.version != expected_version:
+            raise errors.ConcurrentUpdate(
+                f"the referral was changed since you read it (version {expected_version}, now {record.version}): "
+                "reload it and try again"
+            )
         return record
 
     def _publish(self, uow: UnitOfWork, view: ReferralView, payload: Message) -> None:
@@ -202,4 +213,5 @@ def _view(record: ReferralRecord) -> ReferralView:
         urgent=record.urgent,
         opened_at=record.opened_at,
         due_at=record.due_at,
+        version=record.version,
     )

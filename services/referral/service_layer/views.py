@@ -33,3 +33,4 @@ class ReferralView:
     urgent: bool
     opened_at: datetime
     due_at: datetime
+    version: int = 0

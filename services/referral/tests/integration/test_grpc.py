@@ -1,5 +1,7 @@
 """The referral service over real loopback gRPC, with signed tokens."""
 
+from functools import partial
+
 import grpc
 import pytest
 from minorprot.referral.v1 import referral_pb2, referral_pb2_grpc
@@ -9,6 +11,7 @@ from platform_runtime.grpc_server import build_server
 from services.referral.entrypoints import grpc_api
 from services.referral.tests.integration.builders import submitted
 from tests.support.events import message
+from tests.support.race import race
 
 pytestmark = pytest.mark.integration
 
@@ -91,3 +94,53 @@ def test_a_caller_without_a_valid_token_is_unauthenticated(channel, metadata):
             referral_pb2.ListReferralsRequest(), metadata=metadata
         )
     assert refused.value.code() is grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_an_agency_moving_a_referral_it_read_before_a_change_is_aborted(channel, consumer, secrets):
+    consumer.process(message(submitted("report-v", ["out_of_school"]), "event-v"))
+    staff = auth(secrets.token(role=Role.CASEWORKER))
+    listed = referral_pb2_grpc.ReferralServiceStub(channel).ListReferrals(
+        referral_pb2.ListReferralsRequest(report_id="report-v"), metadata=staff
+    )
+    (read,) = listed.referrals
+    assert read.version == 1
+    agencies = referral_pb2_grpc.AgencyServiceStub(channel)
+    education = auth(secrets.token(role=Role.AGENCY_SYSTEM, agency="education"))
+
+    accepted = agencies.AcceptReferral(
+        referral_pb2.AcceptReferralRequest(referral_id=read.referral_id, expected_version=read.version),
+        metadata=education,
+    ).referral
+    assert (accepted.status, accepted.version) == ("accepted", 2)
+    with pytest.raises(grpc.RpcError) as stale:
+        agencies.CompleteReferral(
+            referral_pb2.CompleteReferralRequest(
+                referral_id=read.referral_id, outcome="已复学", expected_version=read.version
+            ),
+            metadata=education,
+        )
+    assert stale.value.code() is grpc.StatusCode.ABORTED
+    completed = agencies.CompleteReferral(
+        referral_pb2.CompleteReferralRequest(
+            referral_id=read.referral_id, outcome="已复学", expected_version=accepted.version
+        ),
+        metadata=education,
+    ).referral
+    assert (completed.status, completed.version) == ("completed", 3)
+
+
+def test_two_accepts_at_once_move_the_referral_once(channel, consumer, secrets):
+    consumer.process(message(submitted("report-r", ["out_of_school"]), "event-r"))
+    staff = auth(secrets.token(role=Role.CASEWORKER))
+    (read,) = (
+        referral_pb2_grpc.ReferralServiceStub(channel)
+        .ListReferrals(referral_pb2.ListReferralsRequest(report_id="report-r"), metadata=staff)
+        .referrals
+    )
+    accept = partial(
+        referral_pb2_grpc.AgencyServiceStub(channel).AcceptReferral,
+        referral_pb2.AcceptReferralRequest(referral_id=read.referral_id, expected_version=read.version),
+        metadata=auth(secrets.token(role=Role.AGENCY_SYSTEM, agency="education")),
+    )
+    codes = race(accept, accept)
+    assert sorted(code.name for code in codes) == ["ABORTED", "OK"]
