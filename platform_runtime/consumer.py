@@ -1,27 +1,40 @@
 """The idempotent consumer every service's Kafka entrypoints run on.
 
 For each message: unpack the envelope, and in ONE transaction check the inbox, apply the handler's effect
-and record the event id; only then commit the Kafka offset. A redelivered event changes nothing. A message
-that cannot be applied after a few tries (a poison message) goes to `<topic>.dlt` with the error in its
-headers, and the consumer moves on: one bad event never blocks a town's stream, and none is lost silently.
+and record the event id; only then commit the Kafka offset. A redelivered event changes nothing.
+
+Failures are sorted by what will fix them:
+- transient (the database or broker away, a timeout, a serialization failure, a rebalance): the message is
+  put back (the partition is rewound to it) and tried again after a back-off, without limit and without
+  committing past it; the worker reports itself failing, so a long outage turns the service NOT_SERVING;
+- permanent (an undecodable envelope, a domain rule that can never pass): straight to `<topic>.dlt` with
+  the error in its headers, and the consumer moves on; `python -m platform_runtime.dead_letters` replays it
+  once the cause is fixed;
+- anything else (most likely a bug): a few quick tries, then the dead-letter topic.
+A failed offset commit is not an error of the message: its effect and inbox row are committed already, so
+the consumer goes on and commits again later (a redelivery in between is dropped by the inbox).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Message, Producer
+import grpc
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from minorprot.common.v1 import common_pb2
 from opentelemetry import propagate, trace
+from sqlalchemy import exc as sql_errors
 from sqlalchemy import insert, select
 
+from platform_runtime import metrics
 from platform_runtime.auth import Principal, Role
 from platform_runtime.db import Database, UnitOfWork
+from platform_runtime.errors import DomainError
+from platform_runtime.supervisor import Backoff, WorkerContext
 from platform_runtime.tenancy import acting_as
 from platform_runtime.topics import dead_letter_topic
 
@@ -31,9 +44,41 @@ tracer = trace.get_tracer(__name__)
 # A handler applies one event inside the given unit of work; it must not commit.
 Handler = Callable[[common_pb2.EventEnvelope, UnitOfWork], None]
 
+# Status codes of a service call that say "not now", not "never".
+_TRANSIENT_GRPC = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.ABORTED,
+}
+
 
 class PoisonMessage(Exception):
     """A message that can never be applied (bad bytes, wrong type): straight to the dead-letter topic."""
+
+
+class TransientFailure(Exception):
+    """Raised by `process` when the message could not be applied now but may be later: retry, never park it."""
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether waiting and trying again can make this error go away."""
+    if isinstance(error, TransientFailure | KafkaException | ConnectionError | TimeoutError):
+        return True
+    if isinstance(error, sql_errors.OperationalError | sql_errors.InterfaceError | sql_errors.DisconnectionError):
+        return True  # connection lost, server shutting down, serialization failure, deadlock, lock timeout
+    if isinstance(error, sql_errors.TimeoutError):
+        return True  # no connection free in the pool
+    if isinstance(error, sql_errors.DBAPIError) and error.connection_invalidated:
+        return True
+    if isinstance(error, grpc.RpcError) and isinstance(error, grpc.Call):
+        return error.code() in _TRANSIENT_GRPC
+    return False
+
+
+def is_permanent(error: BaseException) -> bool:
+    """Whether no retry can ever apply the message: park it at once."""
+    return isinstance(error, PoisonMessage | DomainError)
 
 
 def system_principal(tenant: str, service: str) -> Principal:
@@ -48,38 +93,90 @@ class IdempotentConsumer:
         *,
         group_id: str,
         database: Database,
-        consumer: Consumer,
         dead_letters: Producer,
         handlers: dict[str, Handler],
         topics: list[str],
+        new_consumer: Callable[[], Consumer] | None = None,
         max_attempts: int = 3,
         retry_delay: float = 0.5,
+        max_backoff: float = 30.0,
     ) -> None:
         self.group_id = group_id
         self._database = database
-        self._consumer = consumer
+        self._new_consumer = new_consumer
         self._dead_letters = dead_letters
         self._handlers = handlers
         self._topics = topics
         self._max_attempts = max_attempts
         self._retry_delay = retry_delay
+        self._max_backoff = max_backoff
 
-    def run(self, stop: threading.Event) -> None:
-        self._consumer.subscribe(self._topics)
+    def run(self, context: WorkerContext) -> None:
+        """Consume until stopped. A Kafka client in a fatal state raises: the supervisor starts a new one,
+        which resumes from the last committed offset."""
+        if self._new_consumer is None:
+            raise RuntimeError("this consumer was built to be driven by process() only")
+        consumer = self._new_consumer()
+        consumer.subscribe(self._topics)
+        backoff = Backoff(self._retry_delay, self._max_backoff)
+        uncommitted: Message | None = None
+        last_error_at = 0.0
         try:
-            while not stop.is_set():
-                message = self._consumer.poll(0.5)
+            while not context.stop.is_set():
+                message = consumer.poll(0.5)
                 if message is None:
+                    if uncommitted is not None:
+                        uncommitted = self._commit(consumer, uncommitted, context)
+                    elif time.monotonic() - last_error_at > 5:
+                        context.healthy()
                     continue
-                if message.error():
-                    log.warning("kafka consumer error: %s", message.error())
+                if (client_error := message.error()) is not None:
+                    self._client_error(client_error, context)
+                    last_error_at = time.monotonic()
                     continue
-                self.process(message)
-                self._consumer.commit(message=message, asynchronous=False)
+                try:
+                    self.process(message)
+                except TransientFailure as failure:
+                    log.warning("%s: will try %s again: %s", self.group_id, _position(message), failure.__cause__)
+                    context.failed(failure.__cause__ or failure)
+                    metrics.CONSUMER_RETRIES.labels(self.group_id).inc()
+                    last_error_at = time.monotonic()
+                    _rewind(consumer, message)
+                    context.wait(backoff.next())
+                    continue
+                backoff.reset()
+                uncommitted = self._commit(consumer, message, context)
+                if uncommitted is None:
+                    context.healthy()
         finally:
-            self._consumer.close()
+            consumer.close()
+
+    def _commit(self, consumer: Consumer, message: Message, context: WorkerContext) -> Message | None:
+        """Commit past `message`; on failure return it, to be committed again when the consumer is idle."""
+        try:
+            consumer.commit(message=message, asynchronous=False)
+            return None
+        except KafkaException as error:
+            kafka_error = error.args[0] if error.args else None
+            if isinstance(kafka_error, KafkaError) and kafka_error.fatal():
+                raise
+            # NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS, a rebalance, a timeout: the effect is committed
+            # in the database already; the offset follows later, and a redelivery meanwhile is a duplicate.
+            log.warning("%s: commit of %s failed, will commit again: %s", self.group_id, _position(message), error)
+            metrics.COMMIT_FAILURES.labels(self.group_id).inc()
+            context.failed(error)
+            return message
+
+    def _client_error(self, error: KafkaError, context: WorkerContext) -> None:
+        if error.fatal():
+            raise KafkaException(error)
+        if error.code() == KafkaError._PARTITION_EOF:
+            return
+        log.warning("%s: kafka client error: %s", self.group_id, error)
+        context.failed(str(error))
 
     def process(self, message: Message) -> None:
+        """Apply one message, or park it on the dead-letter topic; raise TransientFailure to try it later."""
         headers = decode_headers(message)
         parent = propagate.extract(headers)
         with tracer.start_as_current_span(
@@ -93,23 +190,27 @@ class IdempotentConsumer:
                 "messaging.message.id": headers.get("event_id", ""),
             },
         ) as span:
-            last_error: Exception | None = None
+            error: Exception | None = None
             for attempt in range(1, self._max_attempts + 1):
                 try:
-                    self._apply(message)
+                    outcome = self._apply(message)
+                    metrics.CONSUMED.labels(self.group_id, message.topic() or "", outcome).inc()
                     return
-                except PoisonMessage as exc:
-                    last_error = exc
-                    break
-                except Exception as exc:
-                    last_error = exc
-                    log.warning("applying %s failed (attempt %d): %s", message.topic(), attempt, exc)
+                except Exception as caught:
+                    error = caught
+                    span.record_exception(caught)
+                    if is_transient(caught):
+                        raise TransientFailure(str(caught)) from caught
+                    if is_permanent(caught):
+                        break
+                    log.warning(
+                        "%s: applying %s failed (attempt %d): %s", self.group_id, _position(message), attempt, caught
+                    )
                     time.sleep(self._retry_delay * attempt)
-            if last_error is not None:
-                span.record_exception(last_error)
-            self._send_to_dead_letters(message, last_error)
+            self._send_to_dead_letters(message, error)
+            metrics.CONSUMED.labels(self.group_id, message.topic() or "", "dead_lettered").inc()
 
-    def _apply(self, message: Message) -> None:
+    def _apply(self, message: Message) -> str:
         envelope = common_pb2.EventEnvelope()
         try:
             envelope.ParseFromString(message.value() or b"")
@@ -119,7 +220,7 @@ class IdempotentConsumer:
             raise PoisonMessage("envelope without event id or tenant")
         handler = self._handlers.get(envelope.event_type)
         if handler is None:
-            return  # a topic carries several event types; this group acts on some of them
+            return "skipped"  # a topic carries several event types; this group acts on some of them
         trace.get_current_span().set_attribute("minorprot.tenant", envelope.tenant)
         inbox = self._database.inbox
         with (
@@ -133,7 +234,7 @@ class IdempotentConsumer:
             ).first()
             if seen:
                 log.info("event %s already applied by %s", envelope.event_id, self.group_id)
-                return
+                return "duplicate"
             handler(envelope, uow)
             uow.session.execute(
                 insert(inbox).values(
@@ -145,21 +246,37 @@ class IdempotentConsumer:
                 )
             )
             uow.commit()
+        return "applied"
 
     def _send_to_dead_letters(self, message: Message, error: Exception | None) -> None:
         topic = message.topic() or "unknown"
-        log.error("sending a message of %s to %s: %s", topic, dead_letter_topic(topic), error)
+        log.error("%s: sending %s to %s: %s", self.group_id, _position(message), dead_letter_topic(topic), error)
         headers: list[tuple[str, Any]] = [
             *_raw_headers(message),
             ("dlt.error", str(error)[:4000].encode()),
             ("dlt.consumer_group", self.group_id.encode()),
             ("dlt.original_partition", str(message.partition()).encode()),
             ("dlt.original_offset", str(message.offset()).encode()),
+            ("dlt.failed_at", datetime.now(UTC).isoformat().encode()),
         ]
         self._dead_letters.produce(dead_letter_topic(topic), key=message.key(), value=message.value(), headers=headers)
         if self._dead_letters.flush(30) > 0:
-            # Never commit past a message we could not park: stop and let the next start retry it.
-            raise KafkaException(f"could not write to {dead_letter_topic(topic)}")
+            # Never commit past a message we could not park: try it again later.
+            raise TransientFailure(f"could not write to {dead_letter_topic(topic)}")
+
+
+def _position(message: Message) -> str:
+    return f"{message.topic()}[{message.partition()}]@{message.offset()}"
+
+
+def _rewind(consumer: Consumer, message: Message) -> None:
+    """Fetch `message` again at the next poll (and drop what was fetched after it in that partition)."""
+    try:
+        consumer.seek(TopicPartition(message.topic() or "", message.partition() or 0, message.offset() or 0))
+    except KafkaException as error:
+        # The partition was taken away by a rebalance: its new owner starts from the committed offset,
+        # which is still before this message. Nothing to rewind here.
+        log.info("could not rewind %s (%s); its partition moved", _position(message), error)
 
 
 def _raw_headers(message: Message) -> list[tuple[str, Any]]:

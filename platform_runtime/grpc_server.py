@@ -24,6 +24,7 @@ from opentelemetry import trace
 
 from platform_runtime import errors
 from platform_runtime.auth import Principal, TokenVerifier
+from platform_runtime.supervisor import Supervisor, Worker
 from platform_runtime.tenancy import acting_as
 
 log = logging.getLogger(__name__)
@@ -164,42 +165,59 @@ def _aborted(context: grpc.ServicerContext) -> bool:
 
 @dataclass
 class GrpcServer:
-    """A running service: its gRPC server plus the background workers (relay, consumers) it owns."""
+    """A running service: its gRPC server plus the supervised background workers (relay, consumers, periodic
+    work) it owns. Health is SERVING while every worker is well, NOT_SERVING while one has been down too long
+    and from the moment the process is told to stop."""
 
     server: grpc.Server
     health: health.HealthServicer
     service_names: list[str]
     port: int
     drain_seconds: float = 0.0
-    workers: list[Callable[[threading.Event], None]] = field(default_factory=list)
+    # The whole stop (drain, in-flight calls, workers, clean-up) fits in this, inside Kubernetes' grace period.
+    shutdown_seconds: float = 25.0
+    workers: list[Worker] = field(default_factory=list)
+    worker_down_seconds: float = 120.0
     on_stop: list[Callable[[], None]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _threads: list[threading.Thread] = field(default_factory=list)
+    supervisor: Supervisor | None = None
+    _stopping: bool = False
 
     def start(self) -> None:
         self.server.start()
-        for worker in self.workers:
-            thread = threading.Thread(
-                target=worker, args=(self._stop,), daemon=True, name=getattr(worker, "__qualname__", "worker")
-            )
-            thread.start()
-            self._threads.append(thread)
-        for name in ["", *self.service_names]:
-            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.supervisor = Supervisor(
+            self.workers, down_after=self.worker_down_seconds, on_health_change=self._set_health
+        )
+        self.supervisor.start()
+        self._set_health(True)
         log.info("serving on port %d", self.port)
 
-    def stop(self, grace: float = 10.0) -> None:
-        # Readiness first, so load balancers stop sending new calls, then let in-flight calls finish.
-        self.health.enter_graceful_shutdown()
-        time.sleep(self.drain_seconds)
-        self.server.stop(grace).wait()
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=grace + 30)
-        for callback in self.on_stop:
-            callback()
+    def _set_health(self, serving: bool) -> None:
+        if self._stopping:
+            return  # shutting down: NOT_SERVING stays
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ["", *self.service_names]:
+            self.health.set(name, status)
 
-    def serve_until_signalled(self, grace: float = 10.0) -> None:
+    def stop(self, grace: float | None = None) -> None:
+        """Readiness first, so load balancers stop sending new calls; then in-flight calls finish, then the
+        workers stop (the relay drains what is committed). Never longer than `shutdown_seconds` in all."""
+        deadline = time.monotonic() + self.shutdown_seconds
+        self._stopping = True
+        self.health.enter_graceful_shutdown()
+        time.sleep(min(self.drain_seconds, self.shutdown_seconds / 3))
+        remaining = deadline - time.monotonic()
+        calls_grace = min(grace if grace is not None else 10.0, remaining / 2)
+        self.server.stop(calls_grace).wait(calls_grace + 1)
+        if self.supervisor is not None:
+            # Keep a little for the clean-up callbacks (flushing traces, closing pools).
+            self.supervisor.stop(max(0.0, deadline - time.monotonic() - 2))
+        for callback in self.on_stop:
+            try:
+                callback()
+            except Exception:
+                log.exception("clean-up at shutdown failed")
+
+    def serve_until_signalled(self) -> None:
         done = threading.Event()
 
         def handle(signum: int, _frame: object) -> None:
@@ -210,7 +228,9 @@ class GrpcServer:
         signal.signal(signal.SIGINT, handle)
         self.start()
         done.wait()
-        self.stop(grace)
+        started = time.monotonic()
+        self.stop()
+        log.info("stopped in %.1fs", time.monotonic() - started)
 
 
 def build_server(

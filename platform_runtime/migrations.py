@@ -63,7 +63,9 @@ def upgrade(
         relay_role = make_url(relay_url).username if relay_url else None
         if relay_role and relay_role != app_role:
             connection.execute(text(f'GRANT USAGE ON SCHEMA public TO "{relay_role}"'))
-            connection.execute(text(f'GRANT SELECT, UPDATE ON outbox TO "{relay_role}"'))
+            # The relay marks rows published; its housekeeping deletes published rows and old inbox rows.
+            connection.execute(text(f'GRANT SELECT, UPDATE, DELETE ON outbox TO "{relay_role}"'))
+            connection.execute(text(f'GRANT SELECT, DELETE ON inbox TO "{relay_role}"'))
     engine.dispose()
 
 

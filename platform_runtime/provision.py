@@ -2,7 +2,7 @@
 
 In production the CloudNativePG cluster (or the DBA) does this; here a superuser URL is enough:
 `<db>_owner` owns the schema and runs migrations, `<db>_app` is what the service connects as (subject
-to RLS), `<db>_relay` bypasses RLS but may only read and mark the outbox.
+to RLS), `<db>_relay` bypasses RLS but may only read, mark and purge the outbox and purge the inbox.
 """
 
 from __future__ import annotations

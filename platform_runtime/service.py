@@ -12,17 +12,22 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import grpc
+from confluent_kafka import Producer
 
+from platform_runtime import housekeeping
 from platform_runtime.auth import TokenVerifier
 from platform_runtime.consumer import Handler, IdempotentConsumer, make_consumer
 from platform_runtime.db import Database, make_engine
 from platform_runtime.grpc_server import GrpcServer, build_server
+from platform_runtime.metrics import serve_metrics
 from platform_runtime.migrations import upgrade
 from platform_runtime.outbox import OutboxRelay, make_producer
 from platform_runtime.settings import CommonSettings, EnvReader
+from platform_runtime.supervisor import Worker, periodic
 from platform_runtime.telemetry import instrument_engine, setup_logging, setup_tracing, shutdown_tracing
 
 log = logging.getLogger(__name__)
@@ -44,38 +49,68 @@ class ServiceDefinition:
     register: Callable[[grpc.Server], list[str]]
     public_methods: frozenset[str] = frozenset()
     consumers: list[ConsumerSpec] = field(default_factory=list)
+    # The service's own periodic work (deadline checks, reminders); supervised like the relay and consumers.
+    workers: list[Worker] = field(default_factory=list)
     on_stop: list[Callable[[], None]] = field(default_factory=list)
 
 
 def start_observability(settings: CommonSettings) -> None:
-    """Logging and tracing must exist before the gRPC server and engines are built (they are patched)."""
+    """Logging, tracing and metrics must exist before the gRPC server and engines are built (they are patched)."""
     setup_logging(settings.log_level, settings.service_name)
     setup_tracing(settings.service_name)
+    serve_metrics(settings.metrics_port)
 
 
 def build(definition: ServiceDefinition) -> GrpcServer:
     settings = definition.settings
     database = definition.database
+    name = settings.service_name
     instrument_engine(database.engine)
     relay_engine = (
         database.engine
         if settings.outbox_database_url == settings.database_url
         else make_engine(settings.outbox_database_url, pool_size=2)
     )
-    relay_producer = make_producer(settings.kafka, f"{settings.service_name}-relay")
-    relay = OutboxRelay(relay_engine, database.outbox, relay_producer, topic_prefix=settings.topic_prefix)
-    dead_letters = make_producer(settings.kafka, f"{settings.service_name}-dlt")
-    consumers = [
-        IdempotentConsumer(
-            group_id=settings.consumer_group_prefix + spec.group_id,
+
+    def relay_producer() -> Producer:
+        return make_producer(settings.kafka, f"{name}-relay", retry_until_acknowledged=True)
+
+    relay = OutboxRelay(
+        relay_engine,
+        database.outbox,
+        relay_producer(),
+        service=name,
+        topic_prefix=settings.topic_prefix,
+        renew_producer=relay_producer,
+    )
+    dead_letters = make_producer(settings.kafka, f"{name}-dlt")
+    workers = [Worker(f"{name}-outbox-relay", relay.run)]
+    for spec in definition.consumers:
+        group_id = settings.consumer_group_prefix + spec.group_id
+        consumer = IdempotentConsumer(
+            group_id=group_id,
             database=database,
-            consumer=make_consumer(settings.kafka.client_config(), settings.consumer_group_prefix + spec.group_id),
+            new_consumer=partial(make_consumer, settings.kafka.client_config(), group_id),
             dead_letters=dead_letters,
             handlers=spec.handlers,
             topics=[settings.topic_prefix + topic for topic in spec.topics],
         )
-        for spec in definition.consumers
-    ]
+        workers.append(Worker(f"{name}-consumer-{spec.group_id}", consumer.run))
+    workers.append(
+        periodic(
+            f"{name}-housekeeping",
+            settings.housekeeping_interval_seconds,
+            partial(
+                housekeeping.purge,
+                relay_engine,
+                database.outbox,
+                database.inbox,
+                outbox_days=settings.outbox_retention_days,
+                inbox_days=settings.inbox_retention_days,
+            ),
+        )
+    )
+    workers.extend(definition.workers)
     server = build_server(
         port=settings.grpc_port,
         verifier=TokenVerifier(settings.auth_public_key),
@@ -83,10 +118,12 @@ def build(definition: ServiceDefinition) -> GrpcServer:
         public_methods=definition.public_methods,
     )
     server.drain_seconds = settings.shutdown_drain_seconds
-    server.workers = [relay.run, *(consumer.run for consumer in consumers)]
+    server.shutdown_seconds = settings.shutdown_seconds
+    server.worker_down_seconds = settings.worker_down_seconds
+    server.workers = workers
     server.on_stop = [
         *definition.on_stop,
-        lambda: None if dead_letters.flush(10) == 0 else log.warning("dead letters left unflushed"),
+        lambda: None if dead_letters.flush(2) == 0 else log.warning("dead letters left unflushed"),
         database.dispose,
         relay_engine.dispose,
         shutdown_tracing,

@@ -144,6 +144,16 @@ class CommonSettings:
     topic_prefix: str = ""
     # After turning NOT_SERVING on SIGTERM, keep serving this long so load balancers notice, then drain.
     shutdown_drain_seconds: float = 5.0
+    # The whole stop fits in this; keep it under the pod's terminationGracePeriodSeconds (30).
+    shutdown_seconds: float = 25.0
+    # A background worker failing for longer than this turns the service NOT_SERVING (and so restarted).
+    worker_down_seconds: float = 120.0
+    # Prometheus metrics on this port (0: not served).
+    metrics_port: int = 0
+    # Housekeeping: published outbox rows kept this many days, inbox rows (redelivery guard) this many.
+    outbox_retention_days: int = 7
+    inbox_retention_days: int = 30
+    housekeeping_interval_seconds: float = 600.0
 
 
 def read_kafka(env: EnvReader) -> KafkaSettings:
@@ -176,4 +186,11 @@ def read_common(env: EnvReader, service_name: str, default_port: int) -> CommonS
         consumer_group_prefix=env.optional("KAFKA_CONSUMER_GROUP_PREFIX"),
         topic_prefix=env.optional("KAFKA_TOPIC_PREFIX"),
         shutdown_drain_seconds=env.integer("SHUTDOWN_DRAIN_SECONDS", 5, minimum=0, maximum=120),
+        shutdown_seconds=env.integer("SHUTDOWN_SECONDS", 25, minimum=1, maximum=600),
+        worker_down_seconds=env.integer("WORKER_DOWN_SECONDS", 120, minimum=1, maximum=86400),
+        metrics_port=env.integer("METRICS_PORT", 0, minimum=0, maximum=65535),
+        outbox_retention_days=env.integer("OUTBOX_RETENTION_DAYS", 7, minimum=1, maximum=3650),
+        # Longer than Kafka keeps events (7 days by default): a redelivery must still find its inbox row.
+        inbox_retention_days=env.integer("INBOX_RETENTION_DAYS", 30, minimum=8, maximum=3650),
+        housekeeping_interval_seconds=env.integer("HOUSEKEEPING_INTERVAL_SECONDS", 600, minimum=1, maximum=86400),
     )

@@ -8,6 +8,7 @@ from platform_runtime.db import Database
 from platform_runtime.grpc_server import GrpcServer
 from platform_runtime.pii import BlindIndex, FieldCipher
 from platform_runtime.service import ServiceDefinition, build
+from platform_runtime.supervisor import Worker
 from services.registry.adapters.orm import metadata
 from services.registry.entrypoints import consumers, grpc_api, survey_api, workers
 from services.registry.service_layer.casework import CaseworkService
@@ -35,7 +36,9 @@ def build_service(settings: RegistrySettings, database: Database | None = None) 
     return build_services(settings, database).registry
 
 
-def _definition(settings: RegistrySettings, database: Database, services: Services) -> ServiceDefinition:
+def _definition(
+    settings: RegistrySettings, database: Database, services: Services, workers: list[Worker] | None = None
+) -> ServiceDefinition:
     return ServiceDefinition(
         settings=settings.common,
         database=database,
@@ -44,6 +47,7 @@ def _definition(settings: RegistrySettings, database: Database, services: Servic
             SurveyService(services.registry, services.casework, database, BlindIndex(settings.blind_index_key)),
         ),
         consumers=consumers.consumers(services.registry, services.casework),
+        workers=workers or [],
     )
 
 
@@ -55,10 +59,8 @@ def definition(settings: RegistrySettings) -> ServiceDefinition:
 
 def server(settings: RegistrySettings) -> GrpcServer:
     """The whole registry process: the runtime's server plus the periodic case work (overdue visits,
-    categories derived again each day). ServiceDefinition has no place for extra workers, so the worker
-    is added to the built server."""
+    categories derived again each day)."""
     database = Database.connect(settings.common.database_url, metadata)
     services = build_services(settings, database)
-    built = build(_definition(settings, database, services))
-    built.workers.append(workers.casework_worker(services.registry, services.casework, settings.visit_check_seconds))
-    return built
+    casework = workers.casework_worker(services.registry, services.casework, settings.visit_check_seconds)
+    return build(_definition(settings, database, services, [casework]))

@@ -9,6 +9,7 @@ from platform_runtime.db import Database, utcnow
 from platform_runtime.grpc_server import GrpcServer
 from platform_runtime.pii import BlindIndex, FieldCipher
 from platform_runtime.service import ServiceDefinition, build
+from platform_runtime.supervisor import Worker
 from services.reporting.adapters.orm import metadata
 from services.reporting.adapters.registry_client import GrpcChildDirectory
 from services.reporting.entrypoints import grpc_api
@@ -36,12 +37,15 @@ def build_service(
     )
 
 
-def _definition(settings: ReportingSettings, database: Database, service: ReportingService) -> ServiceDefinition:
+def _definition(
+    settings: ReportingSettings, database: Database, service: ReportingService, workers: list[Worker] | None = None
+) -> ServiceDefinition:
     return ServiceDefinition(
         settings=settings.common,
         database=database,
         register=grpc_api.register(service),
         public_methods=grpc_api.PUBLIC_METHODS,
+        workers=workers or [],
     )
 
 
@@ -54,6 +58,4 @@ def server(settings: ReportingSettings, *, now: Callable[[], datetime] = utcnow)
     """The whole process: gRPC, the outbox relay (the runtime's) and the deadline checker (ours)."""
     database = Database.connect(settings.common.database_url, metadata)
     service = build_service(settings, database, now=now)
-    built = build(_definition(settings, database, service))
-    built.workers.append(deadline_checker(service, settings.deadline_check_seconds))
-    return built
+    return build(_definition(settings, database, service, [deadline_checker(service, settings.deadline_check_seconds)]))

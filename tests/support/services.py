@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import grpc
 from sqlalchemy import MetaData, create_engine, pool, text
 
-from platform_runtime.consumer import IdempotentConsumer, make_consumer
+from platform_runtime.consumer import IdempotentConsumer
 from platform_runtime.db import Database
 from platform_runtime.grpc_server import GrpcServer
 from platform_runtime.migrations import upgrade
@@ -116,17 +116,12 @@ def service_database(postgres_url: str, service: str, metadata: MetaData) -> Ite
 @contextmanager
 def consumer_under_test(spec: ConsumerSpec, database: Database, kafka: KafkaSettings) -> Iterator[IdempotentConsumer]:
     """The service's consumer, driven message by message with `process()`; one try before dead letters."""
-    kafka_consumer = make_consumer(kafka.client_config(), spec.group_id)
-    try:
-        yield IdempotentConsumer(
-            group_id=spec.group_id,
-            database=database,
-            consumer=kafka_consumer,
-            dead_letters=make_producer(kafka, f"{spec.group_id}-test-dlt"),
-            handlers=spec.handlers,
-            topics=spec.topics,
-            max_attempts=1,
-            retry_delay=0,
-        )
-    finally:
-        kafka_consumer.close()
+    yield IdempotentConsumer(
+        group_id=spec.group_id,
+        database=database,
+        dead_letters=make_producer(kafka, f"{spec.group_id}-test-dlt"),
+        handlers=spec.handlers,
+        topics=spec.topics,
+        max_attempts=1,
+        retry_delay=0,
+    )

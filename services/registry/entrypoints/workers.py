@@ -2,15 +2,45 @@
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Callable
 from datetime import date
 
+from platform_runtime.supervisor import Worker, for_each_tenant, periodic
 from services.registry.service_layer.casework import OVERDUE_BATCH, CaseworkService
 from services.registry.service_layer.services import RegistryService
 
-log = logging.getLogger(__name__)
+NAME = "registry-casework"
+
+
+def casework_round(
+    registry: RegistryService, casework: CaseworkService, today: Callable[[], date] = date.today
+) -> Callable[[], None]:
+    """One round: raise the overdue visits of every town; once a day per town, derive every child's
+    categories again. Each town on its own: a town that fails is tried again next round, the others go on.
+
+    Several replicas may run it: each overdue visit is raised once (rows are locked and marked), and
+    deriving again is idempotent (one derivation per child at a time)."""
+    derived_on: dict[str, date] = {}
+
+    def raise_overdue(tenant: str) -> None:
+        while casework.raise_overdue_visits(tenant) == OVERDUE_BATCH:
+            pass  # a full batch: there may be more
+
+    def derive_again(tenant: str) -> None:
+        day = today()
+        if derived_on.get(tenant) == day:
+            return
+        after = casework.rederive_categories(tenant)
+        while after:
+            after = casework.rederive_categories(tenant, after)
+        derived_on[tenant] = day
+
+    def run_once() -> None:
+        towns = registry.tenant_codes()
+        for_each_tenant(f"{NAME}.overdue-visits", towns, raise_overdue)
+        for_each_tenant(f"{NAME}.derive-categories", towns, derive_again)
+
+    return run_once
 
 
 def casework_worker(
@@ -18,35 +48,6 @@ def casework_worker(
     casework: CaseworkService,
     interval_seconds: float,
     today: Callable[[], date] = date.today,
-) -> Callable[[threading.Event], None]:
-    """A worker for GrpcServer.workers. Every `interval_seconds` (and at start) it raises the overdue
-    visits of every town; once a day it derives every child's categories again.
-
-    Several replicas may run it: each overdue visit is raised once (rows are locked and marked), and
-    deriving again is idempotent (one derivation per child at a time)."""
-    derived_on: date | None = None
-
-    def run_once() -> None:
-        nonlocal derived_on
-        towns = registry.tenant_codes()
-        for tenant in towns:
-            while casework.raise_overdue_visits(tenant) == OVERDUE_BATCH:
-                pass  # a full batch: there may be more
-        if derived_on != today():
-            for tenant in towns:
-                after = casework.rederive_categories(tenant)
-                while after:
-                    after = casework.rederive_categories(tenant, after)
-            derived_on = today()
-
-    def run(stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                run_once()
-            except Exception:
-                # The next round tries again: nothing is marked done before it is done.
-                log.exception("periodic case work failed")
-            stop.wait(interval_seconds)
-
-    run.__qualname__ = "casework_worker"
-    return run
+) -> Worker:
+    """The supervised worker: a round every `interval_seconds` (and at start)."""
+    return periodic(NAME, interval_seconds, casework_round(registry, casework, today))

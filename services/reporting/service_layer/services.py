@@ -334,19 +334,18 @@ class ReportingService:
             uow.commit()
             return self._stored(repository, row, report)
 
-    def raise_breaches(self) -> int:
-        """Announce every missed time limit not announced yet (DeadlineBreached): once per report and milestone.
+    def tenants_with_reports(self) -> list[str]:
+        """Every town that has reports; the periodic deadline check goes through them one by one."""
+        with self._database.platform_session() as session:
+            # The receipt index is the one table that names every town with reports (it holds no report data).
+            return list(session.scalars(select(ReceiptRecord.tenant_id).distinct()))
 
-        Run periodically by a worker thread; replicas may run it at the same time (rows are locked, and a
+    def raise_breaches_of(self, tenant: str) -> int:
+        """Announce the town's missed time limits not announced yet (DeadlineBreached): once per report and
+        milestone. Run periodically by a worker; replicas may run it at the same time (rows are locked, and a
         replica skips the rows another one holds). Returns how many breaches were announced.
         """
         now = self._now()
-        with self._database.platform_session() as session:
-            # The receipt index is the one table that names every town with reports (it holds no report data).
-            tenants = list(session.scalars(select(ReceiptRecord.tenant_id).distinct()))
-        return sum(self._raise_breaches_of(tenant, now) for tenant in tenants)
-
-    def _raise_breaches_of(self, tenant: str, now: datetime) -> int:
         with self._database.unit_of_work(tenant) as uow:
             repository = ReportRepository(uow.session, self._cipher, tenant)
             due = uow.session.execute(

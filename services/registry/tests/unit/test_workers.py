@@ -1,10 +1,13 @@
 """The registry's periodic worker: overdue visits every round, categories derived again once a day."""
 
-import threading
 from datetime import date
 from typing import Any
 
-from services.registry.entrypoints.workers import casework_worker
+import pytest
+
+from platform_runtime.metrics import TENANT_ROUND_FAILURES
+from platform_runtime.supervisor import EveryTenantFailed
+from services.registry.entrypoints.workers import casework_round
 from services.registry.service_layer.casework import OVERDUE_BATCH
 
 
@@ -31,47 +34,53 @@ class FakeCasework:
         return "child200" if not after_child_id and tenant == "110111008" else ""
 
 
-def run_rounds(worker: Any, rounds: int) -> None:
-    stop = threading.Event()
-    calls = {"n": 0}
-    original_wait = stop.wait
-
-    def wait(timeout: float | None = None) -> bool:
-        calls["n"] += 1
-        if calls["n"] >= rounds:
-            stop.set()
-        return original_wait(0)
-
-    stop.wait = wait  # type: ignore[method-assign]
-    worker(stop)
+def run_rounds(round_of_work: Any, rounds: int) -> None:
+    for _ in range(rounds):
+        round_of_work()
 
 
 def test_every_round_raises_overdue_visits_until_a_batch_is_not_full() -> None:
     casework = FakeCasework()
-    run_rounds(casework_worker(FakeRegistry(), casework, 0.01), rounds=1)  # type: ignore[arg-type]
+    run_rounds(casework_round(FakeRegistry(), casework), rounds=1)  # type: ignore[arg-type]
     assert casework.overdue_calls == ["110111008", "110111008", "110111009"]
 
 
 def test_categories_are_derived_again_once_a_day() -> None:
     today = {"day": date(2024, 6, 1)}
     casework = FakeCasework()
-    worker = casework_worker(FakeRegistry(), casework, 0.01, today=lambda: today["day"])  # type: ignore[arg-type]
-    run_rounds(worker, rounds=3)
+    round_of_work = casework_round(FakeRegistry(), casework, today=lambda: today["day"])  # type: ignore[arg-type]
+    run_rounds(round_of_work, rounds=3)
     assert casework.rederived == [("110111008", ""), ("110111008", "child200"), ("110111009", "")]
     today["day"] = date(2024, 6, 2)
-    run_rounds(worker, rounds=1)
+    run_rounds(round_of_work, rounds=1)
     assert len(casework.rederived) == 6
 
 
-def test_a_failing_round_does_not_stop_the_worker() -> None:
-    class Broken(FakeRegistry):
-        def __init__(self) -> None:
-            self.calls = 0
+def test_one_towns_failure_never_keeps_the_other_towns_from_their_turn() -> None:
+    class OneTownBroken(FakeCasework):
+        def raise_overdue_visits(self, tenant: str) -> int:
+            if tenant == "110111008":
+                raise RuntimeError("a bad row in this town")
+            return super().raise_overdue_visits(tenant)
 
-        def tenant_codes(self) -> list[str]:
-            self.calls += 1
+        def rederive_categories(self, tenant: str, after_child_id: str = "") -> str:
+            if tenant == "110111008":
+                raise RuntimeError("a bad row in this town")
+            return super().rederive_categories(tenant, after_child_id)
+
+    casework = OneTownBroken()
+    failures = TENANT_ROUND_FAILURES.labels("registry-casework.overdue-visits", "110111008")
+    before = failures._value.get()
+    run_rounds(casework_round(FakeRegistry(), casework), rounds=2)  # type: ignore[arg-type]
+    assert casework.overdue_calls == ["110111009", "110111009"]
+    assert casework.rederived == [("110111009", "")]  # once a day; the broken town is tried every round
+    assert failures._value.get() == before + 2
+
+
+def test_a_round_that_fails_for_every_town_fails_the_worker() -> None:
+    class Broken(FakeCasework):
+        def raise_overdue_visits(self, tenant: str) -> int:
             raise RuntimeError("database down")
 
-    registry = Broken()
-    run_rounds(casework_worker(registry, FakeCasework(), 0.01), rounds=3)  # type: ignore[arg-type]
-    assert registry.calls == 3
+    with pytest.raises(EveryTenantFailed):
+        casework_round(FakeRegistry(), Broken())()  # type: ignore[arg-type]
