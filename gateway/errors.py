@@ -26,6 +26,7 @@ STATUS_FOR_CODE = {
     "PERMISSION_DENIED": 403,
     "NOT_FOUND": 404,
     "FAILED_PRECONDITION": 409,
+    "ABORTED": 409,
     "ALREADY_EXISTS": 409,
     "RESOURCE_EXHAUSTED": 429,
     "UNIMPLEMENTED": 503,
@@ -33,12 +34,13 @@ STATUS_FOR_CODE = {
     "DEADLINE_EXCEEDED": 504,
 }
 CALLER_CODES = frozenset(
-    {"INVALID_ARGUMENT", "PERMISSION_DENIED", "NOT_FOUND", "FAILED_PRECONDITION", "RESOURCE_EXHAUSTED"}
+    {"INVALID_ARGUMENT", "PERMISSION_DENIED", "NOT_FOUND", "FAILED_PRECONDITION", "ABORTED", "RESOURCE_EXHAUSTED"}
 )
 CODE_FOR_DOMAIN_ERROR: list[tuple[type[domain.DomainError], str]] = [
     (domain.InvalidInput, "INVALID_ARGUMENT"),
     (domain.NotFound, "NOT_FOUND"),
     (domain.Conflict, "FAILED_PRECONDITION"),
+    (domain.ConcurrentUpdate, "ABORTED"),
     (domain.PermissionDenied, "PERMISSION_DENIED"),
     (domain.Unauthenticated, "UNAUTHENTICATED"),
     (domain.RateLimited, "RESOURCE_EXHAUSTED"),

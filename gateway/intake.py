@@ -9,6 +9,7 @@ field violations; everything else is the reporting service's to judge.
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta, timezone
 from enum import Enum
@@ -62,6 +63,16 @@ _SEX_TO_PROTO = {Sex.MALE: common_pb2.SEX_MALE, Sex.FEMALE: common_pb2.SEX_FEMAL
 def now_for_form() -> str:
     """Now, as a form's `datetime-local` field shows it (Beijing time): the default for `occurred_at`."""
     return datetime.now(CHINA_TIME).strftime("%Y-%m-%dT%H:%M")
+
+
+IDEMPOTENCY_FIELD = "idempotency_key"  # the report forms' hidden field
+IDEMPOTENCY_HEADER = "Idempotency-Key"  # the REST API's
+
+
+def new_idempotency_key() -> str:
+    """Minted when a report form is shown: posting that form again (a retry after a timeout, a double
+    click) is the same submission, and the reporting service returns the first report."""
+    return secrets.token_urlsafe(18)
 
 
 def channel_to_proto(channel: Channel) -> reporting_pb2.Channel.ValueType:
@@ -160,8 +171,13 @@ def moment(value: str, field: str) -> timestamp_pb2.Timestamp:
     return stamp
 
 
-def build_request(payload: Mapping[str, Any], *, default_division: str) -> reporting_pb2.SubmitReportRequest:
-    """Raises `InvalidInput` for what cannot be parsed; the reporting service validates the rest."""
+def build_request(
+    payload: Mapping[str, Any], *, default_division: str, idempotency_key: str | None = None
+) -> reporting_pb2.SubmitReportRequest:
+    """Raises `InvalidInput` for what cannot be parsed; the reporting service validates the rest.
+
+    Every submission carries an idempotency key (the agencies' external reference, one mechanism for all):
+    the form's or the client's, else a fresh one, which only this request knows."""
     read = _Reader()
     child: Mapping[str, Any] = payload.get("child") or {}
     place: Mapping[str, Any] = payload.get("place") or {}
@@ -193,6 +209,7 @@ def build_request(payload: Mapping[str, Any], *, default_division: str) -> repor
         situation_types=read.codes(SituationType, payload.get("situation_types", []), "situation_types"),
         facts=read.codes(Fact, payload.get("facts", []), "facts"),
         narrative=read.text(payload, "narrative"),
+        external_reference=(idempotency_key or "").strip() or new_idempotency_key(),
     )
     # Without scripts the form shows every reporter field; those that do not apply to the chosen channel
     # are left out rather than refused, and an anonymous report never carries a reporter, whatever was typed.

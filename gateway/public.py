@@ -29,12 +29,12 @@ def town(components: Components, code: str, client_ip: str) -> Town:
 
 
 def submit(
-    components: Components, town_code: str, payload: Mapping[str, Any], client_ip: str
+    components: Components, town_code: str, payload: Mapping[str, Any], client_ip: str, idempotency_key: str | None
 ) -> reporting_pb2.SubmitReportResponse:
     where = town(components, town_code, client_ip)
     if payload.get("channel") not in PUBLIC_CHANNEL_VALUES:
         raise InvalidInput.single("channel", "choose anonymous or named")
-    request = intake.build_request(payload, default_division=where.code)
+    request = intake.build_request(payload, default_division=where.code, idempotency_key=idempotency_key)
     key = f"public-report:{client_ip}"
     if components.limiter.exceeded(key, PUBLIC_REPORTS):
         raise RateLimited(PUBLIC_REPORTS.window_seconds)

@@ -86,7 +86,8 @@ def submit_report() -> Reply:
     user = current_user()
     if not roles.can_submit(user.role):
         abort(403)
-    request_pb = intake.build_request(_body(), default_division=user.tenant)
+    key = request.headers.get(intake.IDEMPOTENCY_HEADER)
+    request_pb = intake.build_request(_body(), default_division=user.tenant, idempotency_key=key)
     reply = components().backends.submit_report(caller(), request_pb)
     return jsonify(presenters.submitted(reply)), 201
 
@@ -179,7 +180,7 @@ def mark_read(notification_id: str) -> Reply:
 @bp.route("/public/<town_code>/reports", methods=["POST"])
 @csrf_exempt
 def public_report(town_code: str) -> Reply:
-    reply = public.submit(components(), town_code, _body(), client_ip())
+    reply = public.submit(components(), town_code, _body(), client_ip(), request.headers.get(intake.IDEMPOTENCY_HEADER))
     return jsonify(presenters.public_receipt(reply)), 201
 
 

@@ -56,6 +56,7 @@ def _form_defaults(user: User) -> dict[str, Any]:
         "reporter": reporter,
         "situation_types": [],
         "facts": [],
+        intake.IDEMPOTENCY_FIELD: intake.new_idempotency_key(),
     }
 
 
@@ -83,7 +84,9 @@ def new_report() -> Page:
         return _report_form(user, _form_defaults(user), {})
     payload = intake.payload_from_form(request.form)
     try:
-        request_pb = intake.build_request(payload, default_division=user.tenant)
+        request_pb = intake.build_request(
+            payload, default_division=user.tenant, idempotency_key=request.form.get(intake.IDEMPOTENCY_FIELD)
+        )
         reply = components().backends.submit_report(caller(), request_pb)
     except (InvalidInput, BackendError) as exc:
         errors = intake.form_errors(exc)

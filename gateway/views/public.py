@@ -32,11 +32,16 @@ def _form(town: Any, values: dict[str, Any], errors: dict[str, list[str]]) -> st
 def report(town_code: str) -> str | tuple[str, int]:
     town = public.town(components(), town_code, client_ip())
     if request.method == "GET":
-        defaults = {"channel": Channel.PUBLIC_ANONYMOUS.value, "occurred_at": intake.now_for_form()}
+        defaults = {
+            "channel": Channel.PUBLIC_ANONYMOUS.value,
+            "occurred_at": intake.now_for_form(),
+            intake.IDEMPOTENCY_FIELD: intake.new_idempotency_key(),
+        }
         return _form(town, defaults | {"situation_types": [], "facts": []}, {})
     payload = intake.payload_from_form(request.form)
     try:
-        reply = public.submit(components(), town.code, payload, client_ip())
+        key = request.form.get(intake.IDEMPOTENCY_FIELD)
+        reply = public.submit(components(), town.code, payload, client_ip(), key)
     except (InvalidInput, BackendError) as exc:
         errors = intake.form_errors(exc)
         if errors is None:
