@@ -29,11 +29,12 @@ from minorprot.common.v1 import common_pb2
 from opentelemetry import propagate, trace
 from sqlalchemy import exc as sql_errors
 from sqlalchemy import insert, select
+from sqlalchemy.orm.exc import StaleDataError
 
 from platform_runtime import metrics
 from platform_runtime.auth import Principal, Role
 from platform_runtime.db import Database, UnitOfWork
-from platform_runtime.errors import DomainError
+from platform_runtime.errors import ConcurrentUpdate, DomainError
 from platform_runtime.supervisor import Backoff, WorkerContext
 from platform_runtime.tenancy import acting_as
 from platform_runtime.topics import dead_letter_topic
@@ -43,6 +44,9 @@ tracer = trace.get_tracer(__name__)
 
 # A handler applies one event inside the given unit of work; it must not commit.
 Handler = Callable[[common_pb2.EventEnvelope, UnitOfWork], None]
+
+# How often an idle consumer checks that the broker answers.
+PROBE_SECONDS = 10.0
 
 # Status codes of a service call that say "not now", not "never".
 _TRANSIENT_GRPC = {
@@ -65,6 +69,8 @@ def is_transient(error: BaseException) -> bool:
     """Whether waiting and trying again can make this error go away."""
     if isinstance(error, TransientFailure | KafkaException | ConnectionError | TimeoutError):
         return True
+    if isinstance(error, ConcurrentUpdate | StaleDataError):
+        return True  # lost a race on a version check: the next try reads the winner's state
     if isinstance(error, sql_errors.OperationalError | sql_errors.InterfaceError | sql_errors.DisconnectionError):
         return True  # connection lost, server shutting down, serialization failure, deadlock, lock timeout
     if isinstance(error, sql_errors.TimeoutError):
@@ -120,19 +126,19 @@ class IdempotentConsumer:
         consumer.subscribe(self._topics)
         backoff = Backoff(self._retry_delay, self._max_backoff)
         uncommitted: Message | None = None
-        last_error_at = 0.0
+        last_probe = 0.0
         try:
             while not context.stop.is_set():
                 message = consumer.poll(0.5)
                 if message is None:
                     if uncommitted is not None:
                         uncommitted = self._commit(consumer, uncommitted, context)
-                    elif time.monotonic() - last_error_at > 5:
-                        context.healthy()
+                    elif time.monotonic() - last_probe > PROBE_SECONDS:
+                        self._probe(consumer, context)
+                        last_probe = time.monotonic()
                     continue
                 if (client_error := message.error()) is not None:
                     self._client_error(client_error, context)
-                    last_error_at = time.monotonic()
                     continue
                 try:
                     self.process(message)
@@ -140,7 +146,6 @@ class IdempotentConsumer:
                     log.warning("%s: will try %s again: %s", self.group_id, _position(message), failure.__cause__)
                     context.failed(failure.__cause__ or failure)
                     metrics.CONSUMER_RETRIES.labels(self.group_id).inc()
-                    last_error_at = time.monotonic()
                     _rewind(consumer, message)
                     context.wait(backoff.next())
                     continue
@@ -166,6 +171,16 @@ class IdempotentConsumer:
             metrics.COMMIT_FAILURES.labels(self.group_id).inc()
             context.failed(error)
             return message
+
+    def _probe(self, consumer: Consumer, context: WorkerContext) -> None:
+        """An idle consumer asks the broker for its topics' metadata: the answer tells whether it could
+        consume, which a quiet poll does not (it is as quiet with the broker away)."""
+        try:
+            consumer.list_topics(self._topics[0], timeout=5)
+        except KafkaException as error:
+            context.failed(f"kafka unreachable: {error}")
+            return
+        context.healthy()
 
     def _client_error(self, error: KafkaError, context: WorkerContext) -> None:
         if error.fatal():

@@ -66,6 +66,10 @@ class StackConfig:
     def grpc_port(self, service: str) -> int:
         return SERVICES[service] + self.port_offset
 
+    def metrics_port(self, service: str) -> int:
+        """Prometheus metrics of a service: its gRPC port + 100 (registry 50151, ...)."""
+        return self.grpc_port(service) + 100
+
     @property
     def gateway_port(self) -> int:
         return GATEWAY_PORT + self.port_offset
@@ -92,6 +96,8 @@ class StackConfig:
         env["GRPC_PORT" if component != "gateway" else "HTTP_PORT"] = str(
             self.gateway_port if component == "gateway" else self.grpc_port(component)
         )
+        if component in SERVICES:
+            env["METRICS_PORT"] = str(self.metrics_port(component))
         env |= dict(self.extra_env)
         return env
 

@@ -71,6 +71,9 @@ PodDisruptionBudget, HorizontalPodAutoscaler, NetworkPolicy and the migration ho
 {{- $v := .values -}}
 LOG_LEVEL: {{ $root.Values.logLevel | quote }}
 {{ ternary "GRPC_PORT" "HTTP_PORT" (eq $v.protocol "grpc") }}: {{ $v.port | quote }}
+{{- if eq $v.protocol "grpc" }}
+METRICS_PORT: "9464"
+{{- end }}
 {{ include "minorprot.otel.envData" . | trim }}
 {{- if include "minorprot.kafka.uses" . }}
 {{ include "minorprot.kafka.envData" . | trim }}
@@ -176,6 +179,12 @@ ports:
   - name: {{ (index .ports 0).name }}
     containerPort: {{ $v.port }}
     protocol: TCP
+  {{- if eq $v.protocol "grpc" }}
+  # Prometheus metrics: workers up or down, retries, dead letters, the outbox backlog.
+  - name: metrics
+    containerPort: 9464
+    protocol: TCP
+  {{- end }}
 envFrom:
   - configMapRef:
       name: {{ include "minorprot.componentFullname" . }}-env
