@@ -55,7 +55,7 @@ buf: tools ## buf lint and buf breaking against main
 	if git rev-parse --verify -q main >/dev/null; then buf breaking --against '.git#branch=main'; fi
 
 unit: setup ## unit tests (no servers)
-	.venv/bin/pytest -q -m "not integration and not e2e"
+	.venv/bin/pytest -q -m "not integration and not e2e and not faults"
 
 integration: setup postgres kafka ## integration tests against real PostgreSQL and Kafka
 	.venv/bin/pytest -q -m integration
@@ -66,7 +66,12 @@ e2e: setup postgres kafka ## end-to-end tests: every service as its own process,
 test: setup tools postgres kafka lint typecheck buf ## everything CI runs: lint, types, buf, all tests
 	.venv/bin/pytest -q
 
+faults: setup postgres kafka ## the fault suite at full size (2,000+ reports through broker, service and database faults)
+	FAULTS_REPORTS=$${FAULTS_REPORTS:-2000} FAULTS_RATE=$${FAULTS_RATE:-6} FAULTS_BROKER_DOWN=$${FAULTS_BROKER_DOWN:-15} \
+	  FAULTS_POSTGRES_DOWN=$${FAULTS_POSTGRES_DOWN:-10} FAULTS_SETTLE=$${FAULTS_SETTLE:-600} \
+	  .venv/bin/pytest -q -s -m faults tests/faults
+
 bench: setup postgres kafka ## benchmarks: each figure printed beside its baseline
 	$(PY) -m bench
 
-.PHONY: help setup tools proto kafka postgres up reset lint typecheck buf unit integration e2e test bench
+.PHONY: help setup tools proto kafka postgres up reset lint typecheck buf unit integration e2e test faults bench

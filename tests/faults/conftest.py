@@ -1,0 +1,195 @@
+"""The fault suite's stack: every service its own process on real PostgreSQL and the real Kafka broker, and the
+helpers that break and mend the shared broker, the shared PostgreSQL and single services.
+
+The broker and PostgreSQL are the machine's shared ones (scripts/kafka.sh, scripts/postgres.sh): whatever
+happens, a fault that stopped one starts it again before the test goes on or fails (`started_again`), and the
+session ends by making sure both run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from platform_runtime.local_stack import SERVICES, Stack, StackConfig, dev_secrets
+from platform_runtime.provision import ProvisionedDatabase
+from platform_runtime.settings import KafkaSettings
+from tests.support.infra import DISTRICT, PILOT_TENANT, ROOT, isolated_kafka_env
+from tests.support.services import migrated_database
+from tests.support.stack import database_urls
+
+PORT_OFFSET = 400  # clear of `make up` (0), the browser test (100), the e2e stack (200) and the bench (300)
+COMPONENTS = [*SERVICES, "gateway"]
+SUMMARIES: list[str] = []  # printed again at the end of the run, so `pytest -q` shows the counts too
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if SUMMARIES:
+        terminalreporter.section("fault suite")
+        for line in SUMMARIES:
+            terminalreporter.write_line(line)
+
+
+def script(name: str, command: str, timeout: float = 180) -> None:
+    """scripts/kafka.sh or scripts/postgres.sh; they wait until the server answers (start) or is gone (stop)."""
+    completed = subprocess.run(
+        [f"scripts/{name}.sh", command], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"scripts/{name}.sh {command} failed ({completed.returncode}): {completed.stderr[-2000:]}")
+
+
+def shared_infrastructure_is_ours() -> str:
+    """Why this run may not stop the broker or PostgreSQL ("" when it may)."""
+    if os.environ.get("TEST_KAFKA_BOOTSTRAP_SERVERS"):
+        return "TEST_KAFKA_BOOTSTRAP_SERVERS names a broker scripts/kafka.sh does not run"
+    if os.environ.get("TEST_POSTGRES_URL"):
+        return "TEST_POSTGRES_URL names a PostgreSQL scripts/postgres.sh does not run"
+    return ""
+
+
+@contextmanager
+def started_again(name: str) -> Iterator[None]:
+    """Whatever happens inside, `scripts/<name>.sh start` runs on the way out (a no-op if it runs)."""
+    try:
+        yield
+    finally:
+        script(name, "start")
+
+
+@dataclass
+class FaultStack:
+    stack: Stack
+    databases: dict[str, ProvisionedDatabase]
+    password: str
+    kafka: KafkaSettings
+    topic_prefix: str
+    events: list[str] = field(default_factory=list)  # what was done to the stack, with times, for the summary
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.stack.config.gateway_port}"
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        token: str = "",
+        body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30,
+    ) -> tuple[int, Any]:
+        """(status, JSON reply); raises OSError when no HTTP answer came (refused, reset, timed out)."""
+        request = urllib.request.Request(  # noqa: S310 - loopback only
+            self.base_url + path,
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Content-Type": "application/json"}
+            | ({"Authorization": f"Bearer {token}"} if token else {})
+            | (headers or {}),
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as reply:  # noqa: S310
+                return reply.status, json.loads(reply.read() or b"null")
+        except urllib.error.HTTPError as error:
+            raw = error.read()
+            try:
+                return error.code, json.loads(raw or b"null")
+            except ValueError:
+                return error.code, raw.decode("utf-8", "replace")[:500]
+
+    def login(self, username: str = "caseworker") -> str:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status, reply = self.call(
+                    "POST", "/api/v1/token", body={"username": username, "password": self.password}
+                )
+                if status == 200:
+                    return str(reply["access_token"])
+            except OSError:
+                status, reply = 0, "no answer"
+            if time.monotonic() > deadline:
+                raise AssertionError(f"cannot log in as {username}: {status} {reply}")
+            time.sleep(1)
+
+    def note(self, what: str) -> None:
+        self.events.append(f"{time.strftime('%H:%M:%S')} {what}")
+        print(f"faults: {self.events[-1]}", flush=True)
+
+    def env(self, component: str = "registry") -> dict[str, str]:
+        return self.stack.config.environment(component)
+
+    # -- faults ------------------------------------------------------------------------------------------------
+
+    def wait_healthy(self, timeout: float = 120) -> None:
+        self.stack.wait_healthy(timeout=timeout)
+
+    def kill_and_restart(self, component: str, down_for: float = 1.0) -> None:
+        """SIGKILL one component (no drain, no flush), then start it again through the Stack and wait for it."""
+        process = self.stack.processes[component]
+        process.kill()
+        process.wait(30)
+        self.note(f"SIGKILL {component} (pid {process.pid}, exit {process.returncode})")
+        time.sleep(down_for)
+        self.stack.start([component])
+        self.wait_healthy()
+        self.note(f"{component} restarted and healthy")
+
+    def restart(self, server: str, down_for: float) -> None:
+        """Stop the shared broker (`kafka`) or PostgreSQL (`postgres`), keep it down, start it, wait for the stack."""
+        with started_again(server):
+            script(server, "stop")
+            self.note(f"{server} stopped")
+            time.sleep(down_for)
+        self.note(f"{server} started")
+        self.wait_healthy()
+
+
+@pytest.fixture(scope="session")
+def fault_stack(
+    tmp_path_factory: pytest.TempPathFactory, postgres_url: str, kafka: KafkaSettings
+) -> Iterator[FaultStack]:
+    """One stack for the whole fault suite (the dead-letter test and the fault run share it)."""
+    data_dir: Path = tmp_path_factory.mktemp("faults")
+    databases = {service: migrated_database(postgres_url, service) for service in SERVICES}
+    kafka_env = isolated_kafka_env(kafka)
+    config = StackConfig(
+        data_dir=data_dir,
+        kafka_bootstrap=kafka.bootstrap_servers,
+        port_offset=PORT_OFFSET,
+        database_urls=database_urls(databases),
+        extra_env=kafka_env,
+    )
+    stack = Stack(config)
+    stack.migrate(["gateway"])  # the services were migrated as their owner roles above
+    stack.run_once("registry", "onboard-tenant", "--code", PILOT_TENANT, "--name", "良乡镇", "--district", DISTRICT)
+    password = dev_secrets(data_dir)["DEMO_PASSWORD"]
+    stack.run_once("gateway", "seed-demo", "--tenant", PILOT_TENANT, extra_env={"DEMO_PASSWORD": password})
+    stack.start(COMPONENTS)
+    try:
+        stack.wait_healthy(timeout=120)
+        yield FaultStack(stack, databases, password, kafka, kafka_env["KAFKA_TOPIC_PREFIX"])
+    finally:
+        stack.stop()
+        print(f"fault suite logs in {data_dir / 'logs'}")
+        if not shared_infrastructure_is_ours():
+            # Never leave the machine's broker or PostgreSQL stopped for the next tests.
+            script("kafka", "start")
+            script("postgres", "start")
+
+
+def new_key() -> str:
+    return uuid.uuid4().hex
