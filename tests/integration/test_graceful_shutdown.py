@@ -1,4 +1,5 @@
-"""On SIGTERM a service reports NOT_SERVING first, keeps answering while load balancers notice, then stops."""
+"""On SIGTERM a service reports NOT_SERVING first, keeps answering while load balancers notice, then stops
+inside the pod's grace period."""
 
 from __future__ import annotations
 
@@ -49,12 +50,15 @@ def test_sigterm_turns_health_not_serving_then_exits(tmp_path: Path, kafka: Kafk
             assert process.poll() is None and time.monotonic() < deadline, "registry did not come up"
             time.sleep(0.2)
         process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
         seen = set()
         while process.poll() is None and time.monotonic() < deadline + 30:
             seen.add(health(port))
             time.sleep(0.1)
         assert health_pb2.HealthCheckResponse.NOT_SERVING in seen
         assert process.wait(30) == 0
+        # Inside the pod's terminationGracePeriodSeconds (30), or Kubernetes would SIGKILL it mid-drain.
+        assert time.monotonic() - signalled < 30
     finally:
         if process.poll() is None:
             process.kill()
