@@ -18,6 +18,8 @@ the consumer goes on and commits again later (a redelivery in between is dropped
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -314,6 +316,16 @@ def make_consumer(config: dict[str, Any], group_id: str) -> Consumer:
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "isolation.level": "read_committed",
+            # Static membership: after a broker restart the coordinator reloads the group with this consumer's
+            # old member, and a dynamic member would rejoin under a new id and wait (no partitions, so no crisis
+            # alerts) until the old one's session timed out. With a stable instance id it takes its own place back
+            # at once; a supervisor restart in this process keeps the id too. The pid keeps two processes on one
+            # host apart (they would fence each other off).
+            "group.instance.id": f"{group_id}@{socket.gethostname()}:{os.getpid()}",
+            # A static member does not leave the group when it closes: its partitions go to the other replicas
+            # once its session times out, so keep that short (heartbeats come from librdkafka's own thread).
+            "session.timeout.ms": 6000,  # the broker's minimum by default
+            "heartbeat.interval.ms": 1500,
         }
     )
     return consumer

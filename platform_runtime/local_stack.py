@@ -67,8 +67,8 @@ class StackConfig:
         return SERVICES[service] + self.port_offset
 
     def metrics_port(self, service: str) -> int:
-        """Prometheus metrics of a service: its gRPC port + 100 (registry 50151, ...)."""
-        return self.grpc_port(service) + 100
+        """Prometheus metrics of a service: its gRPC port + 1000 (registry 51051, ...), clear of every stack's gRPC ports."""
+        return self.grpc_port(service) + 1000
 
     @property
     def gateway_port(self) -> int:

@@ -459,14 +459,6 @@ def test_nothing_is_lost_or_doubled_through_broker_service_and_database_faults(f
     assert not result["lost"] and not doubled, summary
 
 
-@pytest.mark.xfail(
-    reason="issue 9, platform_runtime consumer (being reworked now): after a broker restart the coordinator reloads "
-    "each group with its old member, the consumer rejoins under a new member id, and the rebalance waits for the old "
-    "member's session to time out (librdkafka's default session.timeout.ms, 45 s); measured 51-56 s (reduced runs) "
-    "and 20.6 s (full run). Static membership (group.instance.id), a shorter session timeout or the new group "
-    "protocol would fix it.",
-    strict=False,
-)
 def test_a_crisis_report_after_the_last_broker_restart_reaches_the_inbox_within_seconds() -> None:
     if "crisis_latency" not in CRISIS:
         pytest.skip("the fault run did not get as far as the last broker restart")
