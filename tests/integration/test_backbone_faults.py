@@ -110,7 +110,7 @@ def supervised(*workers: Worker, down_after: float = 120) -> Iterator[Supervisor
         supervisor.stop(15)
 
 
-class FlakyCommits(Consumer):  # type: ignore[misc]
+class FlakyCommits(Consumer):
     """A real Kafka consumer whose offset commits first fail with the broker's own error codes."""
 
     def __init__(self, config: dict[str, Any], failures: list[int]) -> None:

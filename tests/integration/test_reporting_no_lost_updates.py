@@ -62,9 +62,11 @@ def test_two_people_link_one_report_to_two_children_at_once_and_one_wins(stack: 
         )
         assert codes.count(grpc.StatusCode.OK) == 1 and set(codes) - {grpc.StatusCode.OK} <= LOSER_CODES, codes
         winner = (first, second)[codes.index(grpc.StatusCode.OK)]
-        stored = stack.reporting_stub().GetReport(
-            reporting_pb2.GetReportRequest(report_id=report.report_id), metadata=stack.auth(Role.CASEWORKER)
-        ).report
+        stored = (
+            stack.reporting_stub()
+            .GetReport(reporting_pb2.GetReportRequest(report_id=report.report_id), metadata=stack.auth(Role.CASEWORKER))
+            .report
+        )
         assert stored.child_id == winner
         assert [event.child_id for event in stack.events(events_pb2.ReportLinked, report.report_id)] == [winner]
 

@@ -150,7 +150,7 @@ def day(value: date) -> common_pb2.Date:
     return common_pb2.Date(year=value.year, month=value.month, day=value.day)
 
 
-def new_case(stack: Stack, name: str, **staff: str) -> str:
+def new_case(stack: Stack, name: str, responsible_person: str = "", social_worker: str = "") -> str:
     """A child of the pilot town in assessment, with named staff; returns the child id."""
     caseworker = stack.auth(Role.CASEWORKER)
     request = registry_pb2.RegisterChildRequest(
@@ -164,7 +164,12 @@ def new_case(stack: Stack, name: str, **staff: str) -> str:
     casework.ChangeCaseStatus(
         casework_pb2.ChangeCaseStatusRequest(child_id=child_id, status="assessing"), metadata=caseworker
     )
-    casework.AssignCase(casework_pb2.AssignCaseRequest(child_id=child_id, **staff), metadata=caseworker)
+    casework.AssignCase(
+        casework_pb2.AssignCaseRequest(
+            child_id=child_id, responsible_person=responsible_person, social_worker=social_worker
+        ),
+        metadata=caseworker,
+    )
     return child_id
 
 
