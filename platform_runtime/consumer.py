@@ -18,8 +18,6 @@ the consumer goes on and commits again later (a redelivery in between is dropped
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -165,8 +163,8 @@ class IdempotentConsumer:
             return None
         except KafkaException as error:
             kafka_error = error.args[0] if error.args else None
-            if isinstance(kafka_error, KafkaError) and kafka_error.fatal():
-                raise
+            if isinstance(kafka_error, KafkaError) and _is_fatal(kafka_error):
+                raise  # the client is unusable: the supervisor starts a new one (resuming at the committed offset)
             # NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS, a rebalance, a timeout: the effect is committed
             # in the database already; the offset follows later, and a redelivery meanwhile is a duplicate.
             log.warning("%s: commit of %s failed, will commit again: %s", self.group_id, _position(message), error)
@@ -185,7 +183,7 @@ class IdempotentConsumer:
         context.healthy()
 
     def _client_error(self, error: KafkaError, context: WorkerContext) -> None:
-        if error.fatal():
+        if _is_fatal(error):
             raise KafkaException(error)
         if error.code() == KafkaError._PARTITION_EOF:
             return
@@ -282,6 +280,11 @@ class IdempotentConsumer:
             raise TransientFailure(f"could not write to {dead_letter_topic(topic)}")
 
 
+def _is_fatal(error: KafkaError) -> bool:
+    # A commit on a client already in a fatal state fails with the code _FATAL but without the fatal flag.
+    return bool(error.fatal()) or error.code() == KafkaError._FATAL
+
+
 def _position(message: Message) -> str:
     return f"{message.topic()}[{message.partition()}]@{message.offset()}"
 
@@ -316,14 +319,11 @@ def make_consumer(config: dict[str, Any], group_id: str) -> Consumer:
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "isolation.level": "read_committed",
-            # Static membership: after a broker restart the coordinator reloads the group with this consumer's
-            # old member, and a dynamic member would rejoin under a new id and wait (no partitions, so no crisis
-            # alerts) until the old one's session timed out. With a stable instance id it takes its own place back
-            # at once; a supervisor restart in this process keeps the id too. The pid keeps two processes on one
-            # host apart (they would fence each other off).
-            "group.instance.id": f"{group_id}@{socket.gethostname()}:{os.getpid()}",
-            # A static member does not leave the group when it closes: its partitions go to the other replicas
-            # once its session times out, so keep that short (heartbeats come from librdkafka's own thread).
+            # After a broker restart the coordinator reloads the group with this consumer's old member, and the
+            # consumer rejoins under a new id: its partitions wait until the old member's session times out.
+            # librdkafka's 45 s default held crisis alerts that long. (Static membership, group.instance.id,
+            # would rejoin at once, but a commit still in flight under the old member id then fences the client
+            # off for good: a fatal error on every broker restart.) Heartbeats come from librdkafka's own thread.
             "session.timeout.ms": 6000,  # the broker's minimum by default
             "heartbeat.interval.ms": 1500,
         }

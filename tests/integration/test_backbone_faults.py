@@ -162,6 +162,7 @@ def test_commit_and_database_failures_are_retried_and_only_permanent_ones_are_de
         KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
         KafkaError.REBALANCE_IN_PROGRESS,
         KafkaError._TIMED_OUT,
+        KafkaError._FATAL,  # the client is done for (e.g. fenced): a new one must take over
     ]
 
     def new_consumer() -> Consumer:
@@ -196,6 +197,7 @@ def test_commit_and_database_failures_are_retried_and_only_permanent_ones_are_de
         assert attempts["bug"] == 3  # unknown: a few tries, then parked
         eventually(lambda: committed_to_the_end(kafka, group, topic), what="offsets committed to the end")
         assert metrics.COMMIT_FAILURES.labels(group)._value.get() == commits_failed_before + 4
+        assert supervisor.states["consumer"].restarts == 1  # after the fatal one, with a new client
         eventually(lambda: supervisor.states["consumer"].down_since is None, what="the consumer well again")
 
         letters = DeadLetters(kafka, prefix).read([REPORTING_REPORT])
