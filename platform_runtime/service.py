@@ -156,6 +156,16 @@ def migrate(service_package: str, *, append_only_tables: tuple[str, ...] = ()) -
     log.info("%s migrated", service_package)
 
 
+@dataclass(frozen=True)
+class Command:
+    """A service's own command beside `serve` and `migrate` (seeding, onboarding, imports from files)."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, Any], int]  # (arguments, the service's settings) -> exit status
+
+
 def command_line(
     package: str,
     load_settings: Callable[[], Any],
@@ -163,17 +173,24 @@ def command_line(
     argv: list[str] | None = None,
     *,
     append_only_tables: tuple[str, ...] = (),
+    commands: tuple[Command, ...] = (),
 ) -> int:
-    """`python -m services.<name> serve | migrate` for a service whose settings have a `common` part."""
+    """`python -m services.<name> serve | migrate | <its own commands>`, the same for every service whose
+    settings have a `common` part."""
     parser = argparse.ArgumentParser(prog=f"python -m {package}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="run the gRPC server, the outbox relay and the consumers")
-    commands.add_parser("migrate", help="apply the database migrations (owner role)")
+    parsers = parser.add_subparsers(dest="command", required=True)
+    parsers.add_parser("serve", help="run the gRPC server, the outbox relay, the consumers and the periodic work")
+    parsers.add_parser("migrate", help="apply the database migrations (owner role)")
+    for command in commands:
+        command.add_arguments(parsers.add_parser(command.name, help=command.help))
     args = parser.parse_args(argv)
     if args.command == "migrate":
         migrate(package, append_only_tables=append_only_tables)
         return 0
     settings = load_settings()
-    start_observability(settings.common)
-    serve(definition(settings))
-    return 0
+    if args.command == "serve":
+        start_observability(settings.common)
+        serve(definition(settings))
+        return 0
+    (chosen,) = (command for command in commands if command.name == args.command)
+    return chosen.run(args, settings)

@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from platform_runtime.db import Database
-from platform_runtime.grpc_server import GrpcServer
 from platform_runtime.pii import BlindIndex, FieldCipher
-from platform_runtime.service import ServiceDefinition, build
-from platform_runtime.supervisor import Worker
+from platform_runtime.service import ServiceDefinition
 from services.registry.adapters.orm import metadata
 from services.registry.entrypoints import consumers, grpc_api, survey_api, workers
 from services.registry.service_layer.casework import CaseworkService
@@ -36,9 +34,12 @@ def build_service(settings: RegistrySettings, database: Database | None = None) 
     return build_services(settings, database).registry
 
 
-def _definition(
-    settings: RegistrySettings, database: Database, services: Services, workers: list[Worker] | None = None
-) -> ServiceDefinition:
+def definition(settings: RegistrySettings, *, periodic_work: bool = True) -> ServiceDefinition:
+    """The whole registry process: gRPC, relay, consumers and, with `periodic_work`, the periodic case work
+    (overdue visits, categories derived again each day). Tests that drive time themselves leave it out."""
+    database = Database.connect(settings.common.database_url, metadata)
+    services = build_services(settings, database)
+    periodic = [workers.casework_worker(services.registry, services.casework, settings.visit_check_seconds)]
     return ServiceDefinition(
         settings=settings.common,
         database=database,
@@ -47,20 +48,5 @@ def _definition(
             SurveyService(services.registry, services.casework, database, BlindIndex(settings.blind_index_key)),
         ),
         consumers=consumers.consumers(services.registry, services.casework),
-        workers=workers or [],
+        workers=periodic if periodic_work else [],
     )
-
-
-def definition(settings: RegistrySettings) -> ServiceDefinition:
-    """gRPC, relay and consumers: what the runtime builds for every service (no registry-only workers)."""
-    database = Database.connect(settings.common.database_url, metadata)
-    return _definition(settings, database, build_services(settings, database))
-
-
-def server(settings: RegistrySettings) -> GrpcServer:
-    """The whole registry process: the runtime's server plus the periodic case work (overdue visits,
-    categories derived again each day)."""
-    database = Database.connect(settings.common.database_url, metadata)
-    services = build_services(settings, database)
-    casework = workers.casework_worker(services.registry, services.casework, settings.visit_check_seconds)
-    return build(_definition(settings, database, services, [casework]))

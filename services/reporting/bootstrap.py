@@ -6,10 +6,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from platform_runtime.db import Database, utcnow
-from platform_runtime.grpc_server import GrpcServer
 from platform_runtime.pii import BlindIndex, FieldCipher
-from platform_runtime.service import ServiceDefinition, build
-from platform_runtime.supervisor import Worker
+from platform_runtime.service import ServiceDefinition
 from services.reporting.adapters.orm import metadata
 from services.reporting.adapters.registry_client import GrpcChildDirectory
 from services.reporting.entrypoints import grpc_api
@@ -37,25 +35,16 @@ def build_service(
     )
 
 
-def _definition(
-    settings: ReportingSettings, database: Database, service: ReportingService, workers: list[Worker] | None = None
+def definition(
+    settings: ReportingSettings, *, now: Callable[[], datetime] = utcnow, periodic_work: bool = True
 ) -> ServiceDefinition:
+    """The whole process: gRPC, the outbox relay (the runtime's) and, with `periodic_work`, the deadline checker."""
+    database = Database.connect(settings.common.database_url, metadata)
+    service = build_service(settings, database, now=now)
     return ServiceDefinition(
         settings=settings.common,
         database=database,
         register=grpc_api.register(service),
         public_methods=grpc_api.PUBLIC_METHODS,
-        workers=workers or [],
+        workers=[deadline_checker(service, settings.deadline_check_seconds)] if periodic_work else [],
     )
-
-
-def definition(settings: ReportingSettings) -> ServiceDefinition:
-    database = Database.connect(settings.common.database_url, metadata)
-    return _definition(settings, database, build_service(settings, database))
-
-
-def server(settings: ReportingSettings, *, now: Callable[[], datetime] = utcnow) -> GrpcServer:
-    """The whole process: gRPC, the outbox relay (the runtime's) and the deadline checker (ours)."""
-    database = Database.connect(settings.common.database_url, metadata)
-    service = build_service(settings, database, now=now)
-    return build(_definition(settings, database, service, [deadline_checker(service, settings.deadline_check_seconds)]))

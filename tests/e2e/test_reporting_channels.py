@@ -37,9 +37,9 @@ from platform_runtime.events import unpack
 from platform_runtime.local_stack import dev_secrets
 from platform_runtime.settings import KafkaSettings
 from platform_runtime.topics import REPORTING_REPORT
-from services.reporting.tests.stack import eventually
 from tests.e2e.conftest import RunningStack
 from tests.support.infra import DISTRICT, PILOT_TENANT
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 

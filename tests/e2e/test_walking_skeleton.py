@@ -9,9 +9,7 @@ registry, referral and notify, Kafka hops included; and that another town sees n
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -23,20 +21,10 @@ from sqlalchemy import create_engine, text
 
 from tests.e2e.conftest import RunningStack
 from tests.support.infra import PILOT_TENANT
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 T = TypeVar("T")
-
-
-def eventually(check: Callable[[], T | None], timeout: float = 60, what: str = "") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.3)
 
 
 def rows(url: str, tenant: str, sql: str, **params: Any) -> list[Any]:

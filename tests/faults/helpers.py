@@ -17,10 +17,7 @@ from platform_runtime.events import PendingEvent, to_envelope
 from platform_runtime.outbox import make_producer
 from platform_runtime.settings import KafkaSettings
 from tests.e2e import test_walking_skeleton as walking_skeleton
-from tests.e2e.test_walking_skeleton import eventually
 from tests.support.infra import PILOT_TENANT, ROOT
-
-__all__ = ["eventually"]
 
 
 def rows(url: str, sql: str, tenant: str = PILOT_TENANT, **params: Any) -> list[Any]:

@@ -42,7 +42,6 @@ from platform_runtime.topics import (
 from tests.faults.conftest import FaultStack
 from tests.faults.helpers import (
     dead_letters_tool,
-    eventually,
     execute,
     header,
     publish,
@@ -51,6 +50,7 @@ from tests.faults.helpers import (
     rows,
 )
 from tests.support.infra import PILOT_TENANT
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.faults
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,18 +41,11 @@ from platform_runtime.topics import REPORTING_REPORT
 from services.reporting.adapters.orm import metadata
 from tests.support.infra import PILOT_TENANT, ROOT, Secrets, isolated_kafka_env
 from tests.support.services import migrated_database, service_env
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
 EVENT_TYPE = wrappers_pb2.StringValue.DESCRIPTOR.full_name
-
-
-def eventually(check: Callable[[], Any], timeout: float = 60, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-    return found
 
 
 @pytest.fixture

@@ -13,8 +13,9 @@ from minorprot.reporting.v1 import events_pb2, reporting_pb2
 
 from platform_runtime.auth import Role
 from platform_runtime.settings import KafkaSettings
-from services.reporting.tests.stack import Stack, eventually, report_request, running_stack
 from tests.support.infra import Secrets
+from tests.support.reporting_stack import Stack, report_request, running_stack
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -18,8 +18,8 @@ from minorprot.reporting.v1 import events_pb2, reporting_pb2
 
 from platform_runtime.auth import Role
 from platform_runtime.settings import KafkaSettings
-from services.reporting.tests.stack import Stack, refused, report_request, running_stack, timestamp
 from tests.support.infra import Secrets
+from tests.support.reporting_stack import Stack, refused, report_request, running_stack, timestamp
 
 pytestmark = pytest.mark.integration
 

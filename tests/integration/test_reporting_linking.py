@@ -17,8 +17,9 @@ from stdnum.cn import ric
 
 from platform_runtime.auth import Role
 from platform_runtime.settings import KafkaSettings
-from services.reporting.tests.stack import Stack, eventually, refused, report_request, running_stack
 from tests.support.infra import OTHER_TENANT, Secrets
+from tests.support.reporting_stack import Stack, refused, report_request, running_stack
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -14,9 +14,9 @@ from minorprot.reporting.v1 import events_pb2, reporting_pb2
 
 from platform_runtime.auth import Role
 from platform_runtime.settings import KafkaSettings
-from services.reporting.tests.stack import Stack, report_request, running_stack
 from tests.support.infra import Secrets
 from tests.support.race import race
+from tests.support.reporting_stack import Stack, report_request, running_stack
 
 pytestmark = pytest.mark.integration
 

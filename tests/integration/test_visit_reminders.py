@@ -8,8 +8,7 @@ checker, published by the relay, consumed by notify and read back through `Notif
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -34,6 +33,7 @@ from platform_runtime.settings import EnvReader, KafkaSettings
 from platform_runtime.topics import REGISTRY_CASE
 from tests.support.infra import DISTRICT, OTHER_TENANT, PILOT_TENANT, Secrets, isolated_kafka_env
 from tests.support.services import Running, bearer, migrated_database, service_env
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -98,17 +98,6 @@ def registry_events(stack: Stack, kind: type[M], child_id: str) -> list[tuple[An
     return found
 
 
-def eventually(check: Callable[[], T | None], what: str, timeout: float = 45) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
 @contextmanager
 def serving(server: GrpcServer, database: ProvisionedDatabase) -> Iterator[Running]:
     server.start()
@@ -130,7 +119,9 @@ def stack(postgres_url: str, kafka: KafkaSettings, secrets: Secrets) -> Iterator
     with ExitStack() as stack:
         db = migrated_database(postgres_url, "registry", APPEND_ONLY_TABLES)
         env = service_env(db, kafka, secrets, VISIT_CHECK_INTERVAL_SECONDS="1", **isolated)
-        registry = stack.enter_context(serving(registry_bootstrap.server(registry_settings(EnvReader(env))), db))
+        registry = stack.enter_context(
+            serving(build(registry_bootstrap.definition(registry_settings(EnvReader(env)))), db)
+        )
 
         db = migrated_database(postgres_url, "notify")
         env = service_env(db, kafka, secrets, **isolated)
@@ -199,14 +190,18 @@ def test_an_overdue_visit_reaches_the_holders_of_the_case_in_its_town_only(stack
     child_id = new_case(stack, "吴小东", responsible_person="王专人", social_worker="李社工")
     due = assess_high_risk(stack, child_id, days_ago=20)
 
-    (reminder,) = eventually(lambda: stack.about(Role.CASEWORKER, child_id, OVERDUE), "the caseworkers reminded")
+    (reminder,) = eventually(
+        lambda: stack.about(Role.CASEWORKER, child_id, OVERDUE), what="the caseworkers reminded", timeout=45
+    )
     assert reminder.title == "随访逾期 Follow-up visit overdue: 13 天 days"
     assert reminder.priority == notify_pb2.PRIORITY_URGENT
     assert (reminder.tenant, reminder.recipient_role, reminder.subject_type) == (PILOT_TENANT, "caseworker", "child")
     assert due.isoformat() in reminder.body and "社工 李社工" in reminder.body and "专人 王专人" in reminder.body
     assert "吴小东" not in reminder.title + reminder.body  # the child by id only
     # The responsible person named by the village committee: the village's inbox (child directors).
-    (village,) = eventually(lambda: stack.about(Role.CHILD_DIRECTOR, child_id, OVERDUE), "the village reminded")
+    (village,) = eventually(
+        lambda: stack.about(Role.CHILD_DIRECTOR, child_id, OVERDUE), what="the village reminded", timeout=45
+    )
     assert village.notification_id != reminder.notification_id
     assert stack.about(Role.TOWN_ADMIN, child_id) == []
 
@@ -217,7 +212,7 @@ def test_an_overdue_visit_reaches_the_holders_of_the_case_in_its_town_only(stack
 def test_a_visit_delivered_twice_or_raised_again_for_its_due_date_is_one_reminder(stack: Stack) -> None:
     child_id = new_case(stack, "郑小龙", social_worker="李社工")
     assess_high_risk(stack, child_id, days_ago=10)
-    eventually(lambda: stack.about(Role.CASEWORKER, child_id, OVERDUE), "the first reminder")
+    eventually(lambda: stack.about(Role.CASEWORKER, child_id, OVERDUE), what="the first reminder", timeout=45)
     ((row, raised),) = registry_events(stack, events_pb2.VisitOverdue, child_id)
 
     # Kafka delivers the same message again (a relay retry, a consumer restart before its commit) ...
@@ -243,7 +238,8 @@ def test_a_visit_delivered_twice_or_raised_again_for_its_due_date_is_one_reminde
     # Both are on the child's partition in that order: once the second is applied, so is the first.
     eventually(
         lambda: owner_rows(stack.notify.database, "SELECT 1 FROM inbox WHERE event_id = :e", e=again.event_id),
-        "notify to apply the repeated event",
+        what="notify to apply the repeated event",
+        timeout=45,
     )
     assert len(stack.about(Role.CASEWORKER, child_id, OVERDUE)) == 1
     assert stack.about(Role.CHILD_DIRECTOR, child_id) == []  # nobody of the village is named on this case
@@ -256,7 +252,9 @@ def test_holders_hear_of_their_new_case_and_of_its_closing_but_not_of_routine_st
         metadata=stack.auth(Role.CASEWORKER),
     )
 
-    closed = eventually(lambda: stack.about(Role.CASEWORKER, child_id, "个案已结案"), "the closing told")
+    closed = eventually(
+        lambda: stack.about(Role.CASEWORKER, child_id, "个案已结案"), what="the closing told", timeout=45
+    )
     # The closing comes after the assignment and the move into assessment on the child's partition.
     titles = sorted(n.title for n in stack.about(Role.CASEWORKER, child_id))
     assert titles == ["个案分配 Case assigned", "个案已结案 Case closed"]

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 
 import pytest
 
 from platform_runtime.metrics import WORKER_RESTARTS, WORKER_UP
 from platform_runtime.supervisor import Backoff, Supervisor, Worker, WorkerContext, periodic
-
-
-def eventually(check: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.02)
+from tests.support.waiting import eventually
 
 
 def test_a_worker_that_raises_is_restarted_and_counted() -> None:

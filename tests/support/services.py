@@ -69,7 +69,7 @@ def running_registry(postgres_url: str, kafka: KafkaSettings, secrets: Secrets) 
 
     db = migrated_database(postgres_url, "registry", APPEND_ONLY_TABLES)
     settings = load_settings(EnvReader(service_env(db, kafka, secrets)))
-    server = build(bootstrap.definition(settings))
+    server = build(bootstrap.definition(settings, periodic_work=False))
     server.start()
     try:
         yield Running(server, db)
@@ -86,7 +86,7 @@ def running_reporting(
 
     db = migrated_database(postgres_url, "reporting")
     settings = load_settings(EnvReader(service_env(db, kafka, secrets, REGISTRY_TARGET=registry_target)))
-    server = build(bootstrap.definition(settings))
+    server = build(bootstrap.definition(settings, periodic_work=False))
     server.start()
     try:
         yield Running(server, db)

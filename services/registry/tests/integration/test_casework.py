@@ -25,6 +25,7 @@ from platform_runtime.consumer import IdempotentConsumer
 from platform_runtime.db import Database
 from platform_runtime.events import PendingEvent, to_envelope, unpack
 from platform_runtime.pii import BlindIndex, FieldCipher
+from platform_runtime.service import build
 from platform_runtime.settings import EnvReader, KafkaSettings
 from platform_runtime.tenancy import acting_as
 from platform_runtime.topics import REFERRAL_REFERRAL
@@ -57,7 +58,7 @@ def registry(postgres_url: str, kafka: KafkaSettings, secrets: Secrets) -> Itera
     # The whole process as `serve` builds it, the overdue-visit checker included (every second here).
     db = migrated_database(postgres_url, "registry", APPEND_ONLY_TABLES)
     settings = load_settings(EnvReader(service_env(db, kafka, secrets, VISIT_CHECK_INTERVAL_SECONDS="1")))
-    server = bootstrap.server(settings)
+    server = build(bootstrap.definition(settings))
     server.start()
     try:
         directory = registry_pb2_grpc.TenantDirectoryServiceStub(grpc.insecure_channel(f"127.0.0.1:{server.port}"))

@@ -64,7 +64,7 @@ THIRD_TENANT = "110111010"  # a town of its own for the test that checks every c
 def registry_on(db: ProvisionedDatabase, kafka: KafkaSettings, secrets: Secrets) -> Iterator[Running]:
     """The registry in this process on an existing database, on topics of its own."""
     settings = load_settings(EnvReader(service_env(db, kafka, secrets, **isolated_kafka_env(kafka))))
-    server = build(bootstrap.definition(settings))
+    server = build(bootstrap.definition(settings, periodic_work=False))
     server.start()
     try:
         yield Running(server, db)

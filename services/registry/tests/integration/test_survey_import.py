@@ -49,7 +49,7 @@ def running_registry_with_survey(postgres_url: str, kafka: KafkaSettings, secret
     nobody else's business."""
     db = migrated_database(postgres_url, "registry", APPEND_ONLY_TABLES)
     settings = load_settings(EnvReader(service_env(db, kafka, secrets, **isolated_kafka_env(kafka))))
-    server = build(bootstrap.definition(settings))
+    server = build(bootstrap.definition(settings, periodic_work=False))
     server.start()
     try:
         yield Running(server, db)
