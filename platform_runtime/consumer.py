@@ -326,6 +326,7 @@ def make_consumer(config: dict[str, Any], group_id: str) -> Consumer:
             # off for good: a fatal error on every broker restart.) Heartbeats come from librdkafka's own thread.
             "session.timeout.ms": 6000,  # the broker's minimum by default
             "heartbeat.interval.ms": 1500,
+            "reconnect.backoff.max.ms": 1000,  # back within a second of a broker restart (default: up to 10 s)
         }
     )
     return consumer

@@ -35,6 +35,8 @@ def make_producer(kafka: KafkaSettings, client_id: str, *, retry_until_acknowled
         "acks": "all",
         "linger.ms": 5,
         "compression.type": "lz4",
+        # Back within a second of a broker restart (librdkafka's default waits up to 10 s between tries).
+        "reconnect.backoff.max.ms": 1000,
     }
     if retry_until_acknowledged:
         config["message.timeout.ms"] = 0  # infinite
