@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from platform_runtime.events import PendingEvent
 from platform_runtime.messaging import inbox_table, outbox_table, write_outbox_rows
+from platform_runtime.unit_of_work import AbstractUnitOfWork
 
 TENANT_KEY = "tenant"
 DISTRICT_KEY = "district"
@@ -62,16 +63,14 @@ def _set_tenant_guard(session: Session, _transaction: SessionTransaction, connec
 event.listen(Session, "after_begin", _set_tenant_guard)
 
 
-class UnitOfWork:
-    """One business transaction for one tenant: the state change and its events commit together or not at all."""
+class UnitOfWork(AbstractUnitOfWork):
+    """One business transaction for one tenant: the state change and its events commit together or not at all.
+
+    The real unit of work: a SQLAlchemy session whose events become outbox rows in the same transaction."""
 
     def __init__(self, database: Database, tenant: str, *, district: str = "") -> None:
-        if not tenant and not district:
-            raise ValueError("a unit of work needs a tenant (or a district for district-wide reads)")
+        super().__init__(tenant, district=district)
         self._database = database
-        self.tenant = tenant
-        self.district = district
-        self._events: list[PendingEvent] = []
         self._session: Session | None = None
 
     @property
@@ -80,32 +79,19 @@ class UnitOfWork:
             raise RuntimeError("unit of work used outside its 'with' block")
         return self._session
 
-    def __enter__(self) -> UnitOfWork:
+    def _begin(self) -> None:
         self._session = self._database.session_factory(info={TENANT_KEY: self.tenant, DISTRICT_KEY: self.district})
-        self._events = []
-        return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        try:
-            self.rollback()
-        finally:
-            self.session.close()
-            self._session = None
+    def _end(self) -> None:
+        self.session.close()
+        self._session = None
 
-    def publish(self, pending: PendingEvent) -> None:
-        """Queue an event; it is written to the outbox in the same transaction at commit."""
-        if pending.tenant != self.tenant:
-            raise ValueError("an event must belong to the unit of work's tenant")
-        self._events.append(pending)
-
-    def commit(self) -> None:
-        if self._events:
-            write_outbox_rows(self.session, self._database.outbox, self._events)
-            self._events = []
+    def _commit(self, events: list[PendingEvent]) -> None:
+        if events:
+            write_outbox_rows(self.session, self._database.outbox, events)
         self.session.commit()
 
-    def rollback(self) -> None:
-        self._events = []
+    def _rollback(self) -> None:
         self.session.rollback()
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from google.protobuf import any_pb2, timestamp_pb2
 from google.protobuf.message import Message
 from minorprot.common.v1 import common_pb2
+
+M = TypeVar("M", bound=Message)
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,8 @@ def to_envelope(pending: PendingEvent, event_id: str) -> common_pb2.EventEnvelop
     )
 
 
-def unpack(envelope: common_pb2.EventEnvelope, message_type: type[Message]) -> Message:
+def unpack(envelope: common_pb2.EventEnvelope, message_type: type[M]) -> M:
+    """The envelope's payload as `message_type`; raises ValueError if it holds another message."""
     message = message_type()
     if not envelope.payload.Unpack(message):
         raise ValueError(f"payload is {envelope.payload.TypeName()}, not {message_type.DESCRIPTOR.full_name}")

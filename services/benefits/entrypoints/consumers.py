@@ -23,7 +23,6 @@ GROUP = "benefits"
 def consumers(service: BenefitsService) -> list[ConsumerSpec]:
     def child_registered(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
         event = unpack(envelope, registry_events.ChildRegistered)
-        assert isinstance(event, registry_events.ChildRegistered)
         service.child_registered(uow, messages.registered_child(event, envelope.occurred_at.ToDatetime(tzinfo=UTC)))
 
     return [

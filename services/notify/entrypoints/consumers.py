@@ -5,9 +5,6 @@ Handlers act only inside the given unit of work; the idempotent consumer commits
 
 from __future__ import annotations
 
-from typing import TypeVar
-
-from google.protobuf.message import Message
 from minorprot.common.v1 import common_pb2
 from minorprot.referral.v1 import events_pb2 as referral_events
 from minorprot.registry.v1 import events_pb2 as registry_events
@@ -21,38 +18,31 @@ from services.notify.adapters import messages
 from services.notify.service_layer.services import NotifyService
 
 GROUP = "notify"
-M = TypeVar("M", bound=Message)
-
-
-def _event(envelope: common_pb2.EventEnvelope, kind: type[M]) -> M:
-    event = unpack(envelope, kind)
-    assert isinstance(event, kind)
-    return event
 
 
 def consumers(service: NotifyService) -> list[ConsumerSpec]:
     def referral_opened(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
-        event = _event(envelope, referral_events.ReferralOpened)
+        event = unpack(envelope, referral_events.ReferralOpened)
         service.referral_opened(uow, messages.opened_referral(event))
 
     def crisis_declared(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
-        event = _event(envelope, reporting_events.CrisisDeclared)
+        event = unpack(envelope, reporting_events.CrisisDeclared)
         service.crisis_declared(uow, messages.declared_crisis(event))
 
     def deadline_breached(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
-        event = _event(envelope, reporting_events.DeadlineBreached)
+        event = unpack(envelope, reporting_events.DeadlineBreached)
         service.deadline_breached(uow, messages.breached_deadline(event))
 
     def visit_overdue(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
-        event = _event(envelope, registry_events.VisitOverdue)
+        event = unpack(envelope, registry_events.VisitOverdue)
         service.visit_overdue(uow, messages.overdue_visit(event))
 
     def case_status_changed(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
-        event = _event(envelope, registry_events.CaseStatusChanged)
+        event = unpack(envelope, registry_events.CaseStatusChanged)
         service.case_status_changed(uow, messages.changed_case_status(event))
 
     def case_assigned(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
-        event = _event(envelope, registry_events.CaseAssigned)
+        event = unpack(envelope, registry_events.CaseAssigned)
         service.case_assigned(uow, messages.assigned_case(event))
 
     return [

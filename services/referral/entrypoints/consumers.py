@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC
-from typing import TypeVar
 
-from google.protobuf.message import Message
 from minorprot.common.v1 import common_pb2
 from minorprot.reporting.v1 import events_pb2 as reporting_events
 
@@ -17,22 +15,15 @@ from services.referral.adapters import messages
 from services.referral.service_layer.services import ReferralService
 
 GROUP = "referral"
-M = TypeVar("M", bound=Message)
-
-
-def _event(envelope: common_pb2.EventEnvelope, kind: type[M]) -> M:
-    event = unpack(envelope, kind)
-    assert isinstance(event, kind)
-    return event
 
 
 def consumers(service: ReferralService) -> list[ConsumerSpec]:
     def report_submitted(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
-        event = _event(envelope, reporting_events.ReportSubmitted)
+        event = unpack(envelope, reporting_events.ReportSubmitted)
         service.open_referrals(uow, messages.submitted_report(event, envelope.occurred_at.ToDatetime(tzinfo=UTC)))
 
     def report_linked(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
-        event = _event(envelope, reporting_events.ReportLinked)
+        event = unpack(envelope, reporting_events.ReportLinked)
         service.link_child(uow, event.report_id, event.child_id, envelope.occurred_at.ToDatetime(tzinfo=UTC))
 
     return [

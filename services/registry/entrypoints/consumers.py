@@ -31,7 +31,6 @@ _PROGRESS = {
 def consumers(service: RegistryService, casework: CaseworkService) -> list[ConsumerSpec]:
     def report_linked(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
         event = unpack(envelope, reporting_events.ReportLinked)
-        assert isinstance(event, reporting_events.ReportLinked)
         situations = "、".join(event.situation_types) or "—"
         service.link_report(
             uow,
@@ -71,7 +70,6 @@ def consumers(service: RegistryService, casework: CaseworkService) -> list[Consu
 
     def insurance_enrolled(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
         event = unpack(envelope, benefits_events.InsuranceEnrolled)
-        assert isinstance(event, benefits_events.InsuranceEnrolled)
         enrolment = event.enrolment
         until = enrolment.covered_until
         service.record_on_timeline(
