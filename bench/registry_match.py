@@ -9,7 +9,7 @@ generate, 13 to load, 3 for the probes). Loading goes around the API on
 purpose: RegisterChild records a child in about 20 ms (case file, timeline, change history, derived
 categories, events), so a million would take most of a day. The loader uses the service layer's own
 functions for everything matching depends on (FieldCipher, BlindIndex and mask_identity_number for the
-identity number; common.record_facts, matching.index_keys and common.match_key_digest for the blocking
+identity number; match_keys.record_facts, matching.index_keys and match_keys.match_key_digest for the blocking
 keys, as store_match_keys does) and writes children, family_members and child_match_keys with COPY in
 batches of BENCH_BATCH, as the database superuser (COPY FROM does not run under row-level security).
 Case files, timelines and events, which MatchChild never reads, are not written. The tables are then
@@ -50,7 +50,8 @@ from platform_runtime.telemetry import setup_tracing
 from services.registry.adapters.orm import ChildRecord
 from services.registry.domain import matching, synthetic
 from services.registry.domain.codes import Relationship, Sex
-from services.registry.service_layer.common import IDENTITY_FIELD, match_key_digest, record_facts
+from services.registry.service_layer.match_keys import match_key_digest, record_facts
+from services.registry.service_layer.scope import IDENTITY_FIELD
 from tests.support.infra import DISTRICT, PILOT_TENANT, Secrets, start_kafka, start_postgres
 from tests.support.services import bearer, running_registry
 
@@ -116,7 +117,7 @@ def load_register(dsn: str, secrets: Secrets, children: Sequence[synthetic.Synth
                 )
                 rows.append(_child_row(record, number, cipher, now))
                 members += [_member_row(record, parent.name, parent.relationship, now) for parent in child.parents]
-                # Parents count as guardians for matching (common.guardian_names), as store_match_keys reads them.
+                # Parents count as guardians for matching (family_facts.guardian_names), as store_match_keys reads them.
                 facts = record_facts(record, child.guardian_names)
                 keys += [
                     (record.tenant_id, key, child_id)

@@ -56,26 +56,20 @@ from services.registry.domain.codes import (
     parse_code,
 )
 from services.registry.domain.family import FamilyMember, check_member
-from services.registry.service_layer.common import (
+from services.registry.service_layer.categories import CATEGORY_FIELDS, categories_of, refresh_categories
+from services.registry.service_layer.child_in_work import ChildInWork
+from services.registry.service_layer.family_facts import FAMILY_FIELDS, member_facts, write_member_facts
+from services.registry.service_layer.history import columns, field_changes
+from services.registry.service_layer.match_keys import store_match_keys
+from services.registry.service_layer.scope import (
     CASE_MANAGER_ROLES,
     CASEWORK_ROLES,
-    CATEGORY_FIELDS,
-    FAMILY_FIELDS,
     READER_ROLES,
-    ChildInWork,
     Scope,
-    categories_of,
     check_version,
     clean_text,
-    columns,
-    field_changes,
-    member_facts,
     no_lost_updates,
-    refresh_categories,
     require_purpose,
-    reschedule_visits,
-    store_match_keys,
-    write_member_facts,
 )
 from services.registry.service_layer.views import (
     AssessmentView,
@@ -93,6 +87,7 @@ from services.registry.service_layer.views import (
     PlanGoalView,
     VisitView,
 )
+from services.registry.service_layer.visit_schedule import reschedule_visits
 
 OVERDUE_BATCH = 200
 REDERIVE_BATCH = 200

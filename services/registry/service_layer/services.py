@@ -42,29 +42,27 @@ from services.registry.domain.codes import CaseStatus, DisabilityGrade, Disabili
 from services.registry.domain.errors import InvalidInput as InvalidIdentity
 from services.registry.domain.identity import cross_check_identity, normalize_identity_number, parse_identity_number
 from services.registry.service_layer import casework, villages
-from services.registry.service_layer.common import (
+from services.registry.service_layer.categories import categories_of, refresh_categories
+from services.registry.service_layer.child_in_work import ChildInWork
+from services.registry.service_layer.child_views import child_view, child_views
+from services.registry.service_layer.history import columns, field_changes
+from services.registry.service_layer.match_keys import (
+    PARENT_RELATIONSHIPS,
+    RECORD_FACT_COLUMNS,
+    match_key_digest,
+    record_facts,
+    store_match_keys,
+)
+from services.registry.service_layer.scope import (
     CASEWORK_ROLES,
     IDENTITY_FIELD,
     INTAKE_ROLES,
     MERGE_ROLES,
-    PARENT_RELATIONSHIPS,
     READER_ROLES,
-    RECORD_FACT_COLUMNS,
-    ChildInWork,
     Scope,
-    categories_of,
     check_version,
-    child_view,
-    child_views,
-    columns,
-    field_changes,
-    match_key_digest,
     no_lost_updates,
-    record_facts,
-    refresh_categories,
     require_purpose,
-    reschedule_visits,
-    store_match_keys,
 )
 from services.registry.service_layer.views import (
     Candidate,
@@ -79,6 +77,7 @@ from services.registry.service_layer.views import (
     Village,
     VillagesSet,
 )
+from services.registry.service_layer.visit_schedule import reschedule_visits
 
 __all__ = ["IDENTITY_FIELD", "INTAKE_ROLES", "READER_ROLES", "RegistryService"]
 

@@ -75,17 +75,15 @@ from services.registry.service_layer.casework import (
     record_category,
     record_family_member,
 )
-from services.registry.service_layer.common import (
+from services.registry.service_layer.child_in_work import ChildInWork
+from services.registry.service_layer.child_views import child_views
+from services.registry.service_layer.match_keys import PARENT_RELATIONSHIPS, RECORD_FACT_COLUMNS, record_facts
+from services.registry.service_layer.scope import (
     CASEWORK_ROLES,
     IDENTITY_FIELD,
-    PARENT_RELATIONSHIPS,
     READER_ROLES,
-    RECORD_FACT_COLUMNS,
     BulkScope,
-    ChildInWork,
     Scope,
-    child_views,
-    record_facts,
     require_purpose,
 )
 from services.registry.service_layer.services import (

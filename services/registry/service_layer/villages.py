@@ -16,7 +16,7 @@ from sqlalchemy import Select, select
 
 from platform_runtime import errors
 from services.registry.adapters.orm import VillageRecord
-from services.registry.service_layer.common import Scope
+from services.registry.service_layer.scope import Scope
 from services.registry.service_layer.views import Village, VillagesSet
 
 MAX_NAME_CHARS = 100

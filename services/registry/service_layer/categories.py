@@ -1,0 +1,180 @@
+"""Difficulty categories: each child's current ones, and the rule-based ones derived again from the child
+and family as they are today (ChildCategoriesChanged when they change).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from datetime import date, timedelta
+
+from minorprot.registry.v1 import events_pb2
+from sqlalchemy import inspect as inspect_state
+from sqlalchemy import or_, select
+
+from platform_runtime.db import new_id
+from platform_runtime.topics import REGISTRY_CHILD
+from services.registry.adapters.orm import (
+    CategoryRecord,
+    ChildRecord,
+)
+from services.registry.domain import rules
+from services.registry.domain.codes import (
+    CategorySource,
+    DifficultyCategory,
+)
+from services.registry.domain.family import FamilyMember, child_snapshot
+from services.registry.service_layer.family_facts import member_facts
+from services.registry.service_layer.history import columns, field_changes
+from services.registry.service_layer.scope import Scope
+
+
+def current_categories(scope: Scope, child_ids: Collection[str]) -> dict[str, tuple[str, ...]]:
+    """Each child's categories valid today, in the code list's order."""
+    if not child_ids:
+        return {}
+    rows = scope.session.execute(
+        select(CategoryRecord.child_id, CategoryRecord.category).where(
+            CategoryRecord.tenant_id == scope.tenant,
+            CategoryRecord.child_id.in_(list(child_ids)),
+            CategoryRecord.valid_from <= scope.today,
+            or_(CategoryRecord.valid_to.is_(None), CategoryRecord.valid_to >= scope.today),
+        )
+    )
+    found: dict[str, set[str]] = {}
+    for child_id, category in rows:
+        found.setdefault(child_id, set()).add(category)
+    return {child_id: in_code_order(codes) for child_id, codes in found.items()}
+
+
+_CATEGORY_ORDER = {category.value: index for index, category in enumerate(DifficultyCategory)}
+
+
+def in_code_order(codes: Iterable[str]) -> tuple[str, ...]:
+    """Category codes, each once, in the code list's order."""
+    return tuple(sorted(set(codes), key=_CATEGORY_ORDER.__getitem__))
+
+
+def is_current(row: CategoryRecord, today: date) -> bool:
+    """The category applies on `today` (as current_categories selects them: valid_to is the last day)."""
+    return row.valid_from <= today and (row.valid_to is None or row.valid_to >= today)
+
+
+def categories_of(scope: Scope, child_id: str) -> tuple[str, ...]:
+    return current_categories(scope, [child_id]).get(child_id, ())
+
+
+CATEGORY_FIELDS = (
+    "category",
+    "source",
+    "evidence",
+    "evidence_document",
+    "valid_from",
+    "valid_to",
+    "rule_code",
+    "reason",
+)
+
+
+def refresh_categories(scope: Scope, child: ChildRecord, before: tuple[str, ...]) -> tuple[str, ...]:
+    """Derive the rule-based categories again from the child and family as they are today, and announce
+    the change of the child's current categories (typed or derived) since `before`. Returns them."""
+    # One derivation per child at a time (PostgreSQL row lock): two at once would both add the same row.
+    scope.session.execute(select(ChildRecord.id).where(ChildRecord.id == child.id).with_for_update())
+    members = [member_facts(m) for m in scope.family(child.id)]
+    open_rows = scope.session.scalars(
+        select(CategoryRecord).where(
+            CategoryRecord.tenant_id == scope.tenant,
+            CategoryRecord.child_id == child.id,
+            CategoryRecord.source == CategorySource.RULE.value,
+            or_(CategoryRecord.valid_to.is_(None), CategoryRecord.valid_to >= scope.today),
+        )
+    )
+    derive_categories(scope, child, members, open_rows)
+    after = categories_of(scope, child.id)
+    announce_categories(scope, child.id, before, after)
+    return after
+
+
+def derive_categories(
+    scope: Scope, child: ChildRecord, members: Sequence[FamilyMember], open_rule_rows: Iterable[CategoryRecord]
+) -> tuple[list[CategoryRecord], list[CategoryRecord]]:
+    """The rule-based categories derived again from the child and its family (`members`) as they are today,
+    set against the child's rule-based rows still open: a row whose rule no longer applies ends, one whose
+    rule or reason changed is updated, a newly derived category gets a row; each change goes into the change
+    history. Returns the rows removed (begun today, so they never were) and the rows added."""
+    snapshot = child_snapshot(
+        birth_date=child.birth_date,
+        household_registration_code=child.household_division_code,
+        district_code=scope.tenant[:6],
+        members=members,
+        on=scope.today,
+    )
+    derived = {d.category: d for d in rules.evaluate(rules.DEFAULT_RULES, snapshot, scope.today)} if snapshot else {}
+    removed: list[CategoryRecord] = []
+    added: list[CategoryRecord] = []
+    for row in open_rule_rows:
+        still = derived.pop(DifficultyCategory(row.category), None)
+        if still is None:
+            if _end_derived(scope, row):
+                removed.append(row)
+        elif (still.rule_code, still.reason) != (row.rule_code, row.reason):
+            old = columns(row, CATEGORY_FIELDS)
+            row.rule_code, row.reason = still.rule_code, still.reason
+            scope.record_change(
+                child.id, "category", row.id, "updated", field_changes(old, columns(row, CATEGORY_FIELDS))
+            )
+    for new in derived.values():
+        row = CategoryRecord(
+            id=new_id(),
+            tenant_id=scope.tenant,
+            child_id=child.id,
+            category=new.category.value,
+            source=CategorySource.RULE.value,
+            evidence="",
+            evidence_document="",
+            # The day the rule found it: the facts may have held earlier, unknown to the register.
+            valid_from=scope.today,
+            valid_to=None,
+            rule_code=new.rule_code,
+            reason=new.reason,
+            recorded_by=scope.caller.user_id,
+            recorded_at=scope.now,
+        )
+        scope.session.add(row)
+        scope.record_change(child.id, "category", row.id, "derived", field_changes({}, columns(row, CATEGORY_FIELDS)))
+        added.append(row)
+    return removed, added
+
+
+def announce_categories(scope: Scope, child_id: str, before: tuple[str, ...], after: tuple[str, ...]) -> None:
+    """ChildCategoriesChanged, when the child's current categories (typed or derived) are not `before`."""
+    if after != before:
+        scope.publish(
+            REGISTRY_CHILD,
+            child_id,
+            events_pb2.ChildCategoriesChanged(
+                child_id=child_id,
+                categories=list(after),
+                added=[c for c in after if c not in before],
+                removed=[c for c in before if c not in after],
+            ),
+        )
+
+
+def _end_derived(scope: Scope, row: CategoryRecord) -> bool:
+    """A rule no longer applies: the category ended yesterday, or never was if it began today (True: the
+    row is gone)."""
+    yesterday = scope.today - timedelta(days=1)
+    if yesterday < row.valid_from:
+        if inspect_state(row).pending:  # added in this same transaction and not written yet
+            scope.session.expunge(row)
+        else:
+            scope.session.delete(row)
+        scope.record_change(
+            row.child_id, "category", row.id, "removed", field_changes(columns(row, CATEGORY_FIELDS), {})
+        )
+        return True
+    old = columns(row, CATEGORY_FIELDS)
+    row.valid_to = yesterday
+    scope.record_change(row.child_id, "category", row.id, "ended", field_changes(old, columns(row, CATEGORY_FIELDS)))
+    return False

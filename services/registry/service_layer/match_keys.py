@@ -1,0 +1,97 @@
+"""What matching reads of a child (its facts) and the blocking keys stored for it (child_match_keys, as
+HMACs: they hold personal data).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Protocol
+
+from sqlalchemy import delete
+
+from platform_runtime.pii import BlindIndex
+from services.registry.adapters.orm import (
+    ChildMatchKey,
+    ChildRecord,
+)
+from services.registry.domain import matching
+from services.registry.domain.codes import (
+    Relationship,
+    Sex,
+)
+from services.registry.service_layer.family_facts import guardian_names
+from services.registry.service_layer.scope import Scope
+
+
+class FactColumns(Protocol):
+    """What matching reads of a child: a ChildRecord, or a row of RECORD_FACT_COLUMNS."""
+
+    @property
+    def legal_name(self) -> str: ...
+    @property
+    def other_names(self) -> list[str] | None: ...
+    @property
+    def identity_number_index(self) -> str | None: ...
+    @property
+    def birth_date(self) -> date | None: ...
+    @property
+    def sex(self) -> str: ...
+    @property
+    def residence_division_code(self) -> str: ...
+    @property
+    def household_division_code(self) -> str: ...
+    @property
+    def school(self) -> str: ...
+
+
+# The columns record_facts reads (and the id): matching selects these, not whole records.
+RECORD_FACT_COLUMNS = (
+    ChildRecord.id,
+    ChildRecord.legal_name,
+    ChildRecord.other_names,
+    ChildRecord.identity_number_index,
+    ChildRecord.birth_date,
+    ChildRecord.sex,
+    ChildRecord.residence_division_code,
+    ChildRecord.household_division_code,
+    ChildRecord.school,
+)
+# Whose names a report may give as the child's guardians (besides members recorded as guardian).
+PARENT_RELATIONSHIPS = tuple(r.value for r in Relationship if r.is_parent)
+
+
+def record_facts(record: FactColumns, guardians: tuple[str, ...] = ()) -> matching.ChildFacts:
+    sex = Sex(record.sex)
+    return matching.ChildFacts(
+        name=record.legal_name or None,
+        other_names=tuple(record.other_names or ()),
+        identity_key=record.identity_number_index,
+        birth_date=record.birth_date,
+        sex=sex if sex.is_known else None,
+        guardian_names=guardians,
+        division_code=record.residence_division_code or record.household_division_code or None,
+        school=record.school or None,
+    )
+
+
+def match_key_digest(blind_index: BlindIndex, key: str) -> str:
+    # Match keys hold pinyin, birth dates and guardians' names: personal data, stored only as HMACs.
+    return blind_index.digest(key, field="match_key")
+
+
+def store_match_keys(scope: Scope, blind_index: BlindIndex, record: ChildRecord) -> None:
+    """The blocking keys of the child as recorded now (a merged duplicate gets none: it is never proposed)."""
+    scope.session.execute(delete(ChildMatchKey).where(ChildMatchKey.child_id == record.id))
+    if record.merged_into is not None:
+        return
+    add_match_keys(scope, blind_index, record, guardian_names(scope.family(record.id)))
+
+
+def add_match_keys(scope: Scope, blind_index: BlindIndex, record: ChildRecord, guardians: tuple[str, ...]) -> None:
+    for key in match_key_digests(blind_index, record, guardians):
+        scope.session.add(ChildMatchKey(tenant_id=record.tenant_id, match_key=key, child_id=record.id))
+
+
+def match_key_digests(blind_index: BlindIndex, record: ChildRecord, guardians: tuple[str, ...]) -> list[str]:
+    facts = record_facts(record, guardians)
+    return sorted({match_key_digest(blind_index, k) for k in matching.index_keys(facts)})

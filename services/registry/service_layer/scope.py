@@ -1,0 +1,290 @@
+"""The scope every registry use case acts in: who may do what (the roles), the checks on what a caller
+gives (a purpose, text), lost-update refusal, and `Scope` itself: one use case's unit of work, caller and
+day, with the record keeping that goes with every change (change history, audit, timeline, events).
+`BulkScope` keeps that record keeping for many children at once (the survey).
+
+Everything here runs inside the caller's unit of work, so a change and its history, events and derived
+facts commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+
+from google.protobuf.message import Message
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from platform_runtime import errors
+from platform_runtime.auth import Principal, Role
+from platform_runtime.db import UnitOfWork
+from platform_runtime.events import PendingEvent
+from services.registry.adapters.orm import (
+    AuditRecord,
+    CaseFileRecord,
+    ChangeRecord,
+    ChildRecord,
+    FamilyMemberRecord,
+    TimelineRecord,
+)
+
+# Who may read the register and case files: the town's and district's child-protection staff.
+READER_ROLES = frozenset({Role.CASEWORKER, Role.TOWN_ADMIN, Role.CHILD_DIRECTOR, Role.DISTRICT_OFFICER, Role.SYSTEM})
+# Reports reach the registry on behalf of their reporters: those may match a child and register a
+# provisional one (the answer goes to the reporting service, never back to the reporter).
+INTAKE_ROLES = READER_ROLES | {Role.MANDATED_REPORTER, Role.AGENCY_OFFICER, Role.AGENCY_SYSTEM}
+# Who records what they find: family facts, categories, visits, the child's details. Village child
+# directors survey and visit; the district supervises and reads, it does not keep the towns' files.
+CASEWORK_ROLES = frozenset({Role.CASEWORKER, Role.TOWN_ADMIN, Role.CHILD_DIRECTOR, Role.SYSTEM})
+# Who manages the case: status, named staff, assessments and the assistance plan (the town's duty).
+CASE_MANAGER_ROLES = frozenset({Role.CASEWORKER, Role.TOWN_ADMIN, Role.SYSTEM})
+# A merge is a person's judgement, never a job's.
+MERGE_ROLES = frozenset({Role.CASEWORKER, Role.TOWN_ADMIN})
+
+MIN_PURPOSE_CHARS = 4
+MAX_MERGE_CHAIN = 50  # merges of merges; far beyond any real chain, it only stops a corrupt loop
+IDENTITY_FIELD = "identity_number"
+
+
+def require_purpose(purpose: str, what: str = "this case file") -> str:
+    purpose = purpose.strip()
+    if len(purpose) < MIN_PURPOSE_CHARS:
+        raise errors.InvalidInput(f"say why you open {what} (it is recorded)", "purpose")
+    return purpose
+
+
+def clean_text(value: str, field: str, *, max_chars: int, required: bool = False) -> str:
+    value = value.strip()
+    if required and not value:
+        raise errors.InvalidInput("is required", field)
+    if len(value) > max_chars:
+        raise errors.InvalidInput(f"must be at most {max_chars} characters", field)
+    return value
+
+
+def check_version(record: ChildRecord | CaseFileRecord, expected: int | None, what: str) -> None:
+    """Refuse an edit the caller based on an older version of the record than the current one."""
+    if expected is not None and record.version != expected:
+        raise errors.ConcurrentUpdate(
+            f"{what} was changed by someone else since you read it (version {expected}, now {record.version}): "
+            "reload it and try again"
+        )
+
+
+@contextmanager
+def no_lost_updates() -> Iterator[None]:
+    """Around a unit of work: a row another transaction changed after we read it (version_id_col) is a lost
+    race for the caller, not an internal error."""
+    try:
+        yield
+    except StaleDataError as exc:
+        raise errors.ConcurrentUpdate(
+            "the child's record or case file was changed by someone else at the same time: reload it and try again"
+        ) from exc
+
+
+class Scope:
+    """One use case at work: its unit of work, its caller and the day it acts on."""
+
+    def __init__(self, uow: UnitOfWork, caller: Principal, *, today: date, now: datetime) -> None:
+        self.uow = uow
+        self.caller = caller
+        self.today = today
+        self.now = now
+
+    def commit(self) -> None:
+        self.uow.commit()
+
+    @property
+    def session(self) -> Session:
+        return self.uow.session
+
+    @property
+    def tenant(self) -> str:
+        return self.uow.tenant
+
+    def child(self, child_id: str, *, follow_merges: bool = True) -> ChildRecord:
+        """The child, or the record it was merged into (events and links keep old ids working)."""
+        record = self.session.get(ChildRecord, child_id) if child_id else None
+        # Another tenant's child is reported as absent, not forbidden: its existence is not disclosed.
+        if record is None or record.tenant_id != self.tenant:
+            raise errors.NotFound("no such child in this town")
+        for _ in range(MAX_MERGE_CHAIN):
+            if not follow_merges or record.merged_into is None:
+                return record
+            survivor = self.session.get(ChildRecord, record.merged_into)
+            if survivor is None:
+                raise errors.NotFound("no such child in this town")
+            record = survivor
+        raise errors.Conflict("the merge chain of this record is too long; ask an administrator")
+
+    def merged_ids(self, child_id: str) -> list[str]:
+        """Every record merged into this one, directly or through other merges."""
+        found: list[str] = []
+        frontier = [child_id]
+        while frontier and len(found) < MAX_MERGE_CHAIN:
+            frontier = list(
+                self.session.scalars(
+                    select(ChildRecord.id).where(
+                        ChildRecord.tenant_id == self.tenant, ChildRecord.merged_into.in_(frontier)
+                    )
+                )
+            )
+            found += frontier
+        return found
+
+    def case_file(self, child_id: str) -> CaseFileRecord:
+        return self.session.scalars(
+            select(CaseFileRecord).where(CaseFileRecord.tenant_id == self.tenant, CaseFileRecord.child_id == child_id)
+        ).one()
+
+    def family(self, child_id: str) -> list[FamilyMemberRecord]:
+        return list(
+            self.session.scalars(
+                select(FamilyMemberRecord)
+                .where(FamilyMemberRecord.tenant_id == self.tenant, FamilyMemberRecord.child_id == child_id)
+                .order_by(FamilyMemberRecord.created_at, FamilyMemberRecord.id)
+            )
+        )
+
+    def publish(self, topic: str, aggregate_id: str, payload: Message, aggregate_type: str = "child") -> None:
+        self.uow.publish(PendingEvent(topic, self.tenant, aggregate_type, aggregate_id, payload))
+
+    def record_change(
+        self, child_id: str, entity_type: str, entity_id: str, action: str, changes: Mapping[str, list[object]]
+    ) -> None:
+        """Keep who changed what and when, in the same transaction as the change itself."""
+        if not changes and action == "updated":
+            return  # nothing changed: nothing to keep
+        self.session.add(
+            ChangeRecord(
+                tenant_id=self.tenant,
+                child_id=child_id,
+                at=self.now,
+                actor=self.caller.user_id,
+                role=self.caller.role.value,
+                entity_type=entity_type,
+                entity_id=entity_id,
+                action=action,
+                changes=dict(changes),
+            )
+        )
+
+    def audit(self, action: str, subject_type: str, subject_id: str, purpose: str = "") -> None:
+        self.session.add(
+            AuditRecord(
+                tenant_id=self.tenant,
+                at=self.now,
+                actor=self.caller.user_id,
+                role=self.caller.role.value,
+                action=action,
+                subject_type=subject_type,
+                subject_id=subject_id,
+                purpose=purpose,
+            )
+        )
+
+    def audit_reads(self, action: str, subject_type: str, subject_ids: Sequence[str], purpose: str = "") -> None:
+        """One audit row per record shown, in one statement: every read of a child's data is recorded."""
+        if not subject_ids:
+            return
+        self.session.execute(
+            insert(AuditRecord),
+            [
+                {
+                    "tenant_id": self.tenant,
+                    "at": self.now,
+                    "actor": self.caller.user_id,
+                    "role": self.caller.role.value,
+                    "action": action,
+                    "subject_type": subject_type,
+                    "subject_id": subject_id,
+                    "purpose": purpose,
+                }
+                for subject_id in subject_ids
+            ],
+        )
+
+    def add_timeline(
+        self,
+        child_id: str,
+        kind: str,
+        summary: str,
+        source: str,
+        reference_id: str,
+        *,
+        at: datetime | None = None,
+    ) -> None:
+        self.session.add(
+            TimelineRecord(
+                tenant_id=self.tenant,
+                child_id=child_id,
+                at=at or self.now,
+                kind=kind,
+                summary=summary,
+                source_service=source,
+                reference_id=reference_id,
+            )
+        )
+
+
+class BulkScope(Scope):
+    """A Scope for recording many children in one transaction (the survey): their change history and
+    timeline entries wait as plain rows, and `write_rows` inserts them all at once (ChildInWork.write_records
+    calls it, after the new children's records they refer to), which saves an ORM object and a flush each."""
+
+    def __init__(self, uow: UnitOfWork, caller: Principal, *, today: date, now: datetime) -> None:
+        super().__init__(uow, caller, today=today, now=now)
+        self._changes: list[dict[str, object]] = []
+        self._timeline: list[dict[str, object]] = []
+
+    def record_change(
+        self, child_id: str, entity_type: str, entity_id: str, action: str, changes: Mapping[str, list[object]]
+    ) -> None:
+        if not changes and action == "updated":
+            return  # nothing changed: nothing to keep (as Scope.record_change)
+        self._changes.append(
+            {
+                "tenant_id": self.tenant,
+                "child_id": child_id,
+                "at": self.now,
+                "actor": self.caller.user_id,
+                "role": self.caller.role.value,
+                "entity_type": entity_type,
+                "entity_id": entity_id,
+                "action": action,
+                "changes": dict(changes),
+            }
+        )
+
+    def add_timeline(
+        self,
+        child_id: str,
+        kind: str,
+        summary: str,
+        source: str,
+        reference_id: str,
+        *,
+        at: datetime | None = None,
+    ) -> None:
+        self._timeline.append(
+            {
+                "tenant_id": self.tenant,
+                "child_id": child_id,
+                "at": at or self.now,
+                "kind": kind,
+                "summary": summary,
+                "source_service": source,
+                "reference_id": reference_id,
+            }
+        )
+
+    def write_rows(self) -> None:
+        """Insert the change history and timeline entries kept so far, in the order they were made."""
+        for table, rows in ((ChangeRecord, self._changes), (TimelineRecord, self._timeline)):
+            if rows:
+                self.session.connection().execute(insert(table), rows)
+                rows.clear()
