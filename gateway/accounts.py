@@ -21,7 +21,7 @@ from gateway import passwords
 from gateway.limits import LOGIN_FAILURES, AttemptLimiter
 from gateway.models import SessionRecord, UserRecord
 from platform_runtime.auth import Principal, Role
-from services.reporting.domain.model import AgencyKind
+from platform_runtime.vocabulary import AgencyKind
 
 SESSION_SECONDS = 8 * 3600  # one working day; the cookie dies with the browser besides
 # Roles a person can hold; public, system and agency-system principals are never users.

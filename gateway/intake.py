@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -22,17 +22,19 @@ from werkzeug.datastructures import MultiDict
 
 from gateway.clients import BackendError
 from platform_runtime.errors import FieldViolation, InvalidInput
-from services.reporting.domain.model import (
+from platform_runtime.vocabulary import (
+    CHINA_STANDARD_TIME,
+    KNOWN_SEXES,
     MANDATORY_REPORTING_SITUATIONS,
     AgencyKind,
     Channel,
     Fact,
+    LabelledEnum,
     ReporterRole,
-    Sex,
     SituationType,
 )
+from platform_runtime.vocabulary_messages import sex_to_proto
 
-CHINA_TIME = timezone(timedelta(hours=8), "CST")
 E = TypeVar("E", bound=Enum)
 
 # The service names some fields differently from the form; errors are shown beside the form's field.
@@ -45,9 +47,9 @@ _LIST_FIELDS = ("situation_types", "facts")
 _NAME_SEPARATORS = re.compile(r"[,，、;；\s]+")
 
 
-def choices(members: Iterable[Enum]) -> list[tuple[str, str]]:
+def choices(members: Iterable[LabelledEnum]) -> list[tuple[str, str]]:
     """(value, "中文 English") pairs for selects and checkboxes: the staff's word first, English beside."""
-    return [(m.value, f"{m.label_zh} {m.name.replace('_', ' ').capitalize()}") for m in members]  # type: ignore[attr-defined]
+    return [(m.value, f"{m.label} {m.name.replace('_', ' ').capitalize()}") for m in members]
 
 
 SITUATION_GROUPS = (
@@ -57,12 +59,16 @@ SITUATION_GROUPS = (
         choices(s for s in SituationType if s in MANDATORY_REPORTING_SITUATIONS),
     ),
 )
-_SEX_TO_PROTO = {Sex.MALE: common_pb2.SEX_MALE, Sex.FEMALE: common_pb2.SEX_FEMALE}
+# A report says male, female or nothing. The portal and its API name a sex by the contract's name
+# (`male`), shown with the portal's short label (the register's GB/T labels are 男性 and 女性).
+SEX_LABELS = {"male": "男", "female": "女", "unknown": "未知", "unspecified": ""}
+SEX_CODES = {sex.code: sex for sex in KNOWN_SEXES}
+SEX_CHOICES = [(sex.code, f"{SEX_LABELS[sex.code]} {sex.name.capitalize()}") for sex in KNOWN_SEXES]
 
 
 def now_for_form() -> str:
     """Now, as a form's `datetime-local` field shows it (Beijing time): the default for `occurred_at`."""
-    return datetime.now(CHINA_TIME).strftime("%Y-%m-%dT%H:%M")
+    return datetime.now(CHINA_STANDARD_TIME).strftime("%Y-%m-%dT%H:%M")
 
 
 IDEMPOTENCY_FIELD = "idempotency_key"  # the report forms' hidden field
@@ -154,7 +160,7 @@ class _Reader:
             return None
         stamp = timestamp_pb2.Timestamp()
         # A form's local time is Beijing time; the JSON API may give an explicit offset.
-        stamp.FromDatetime(parsed if parsed.tzinfo else parsed.replace(tzinfo=CHINA_TIME))
+        stamp.FromDatetime(parsed if parsed.tzinfo else parsed.replace(tzinfo=CHINA_STANDARD_TIME))
         return stamp
 
     def codes(self, kind: type[E], values: Any, field: str) -> list[str]:
@@ -185,13 +191,16 @@ def build_request(
     channel = read.enum(Channel, read.text(payload, "channel"), "channel")
     if channel is None and not read.violations:
         read.violations.append(FieldViolation("channel", "is required"))
-    sex = read.enum(Sex, read.text(child, "sex"), "child.sex")
+    sex_code = read.text(child, "sex")
+    sex = SEX_CODES.get(sex_code)
+    if sex_code and sex is None:
+        read.violations.append(FieldViolation("child.sex", f"unknown value {sex_code!r}"))
     guardians = child.get("guardian_names", [])
     request = reporting_pb2.SubmitReportRequest(
         channel=channel_to_proto(channel) if channel else reporting_pb2.CHANNEL_UNSPECIFIED,
         child=reporting_pb2.ChildDescription(
             name=read.text(child, "name"),
-            sex=_SEX_TO_PROTO[sex] if sex else common_pb2.SEX_UNSPECIFIED,
+            sex=sex_to_proto(sex) if sex else common_pb2.SEX_UNSPECIFIED,
             birth_date=read.day(read.text(child, "birth_date"), "child.birth_date"),
             approximate_age=read.integer(child.get("approximate_age"), "child.approximate_age"),
             identity_number=read.text(child, "identity_number").upper(),

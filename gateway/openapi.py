@@ -1,5 +1,5 @@
 """The OpenAPI 3 description of /api/v1, served at /api/v1/openapi.json. Code lists come from the
-reporting model, so the document cannot drift from what the service accepts.
+shared vocabulary (`platform_runtime.vocabulary`), so the document cannot drift from what the service accepts.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from enum import Enum
 from typing import Any
 
 from gateway.handling import MILESTONES
-from services.reporting.domain.model import AgencyKind, Channel, Fact, ReporterRole, Sex, SituationType
+from platform_runtime.vocabulary import KNOWN_SEXES, AgencyKind, Channel, Fact, ReporterRole, SituationType
 
 
 def _codes(kind: type[Enum]) -> dict[str, Any]:
@@ -220,7 +220,7 @@ def document() -> dict[str, Any]:
                             "type": "object",
                             "properties": {
                                 "name": _STRING,
-                                "sex": _codes(Sex),
+                                "sex": {"type": "string", "enum": [sex.code for sex in KNOWN_SEXES]},
                                 "birth_date": {"type": "string", "format": "date"},
                                 "approximate_age": {"type": "integer", "minimum": 0, "maximum": 17},
                                 "identity_number": _STRING,

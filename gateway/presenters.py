@@ -5,7 +5,6 @@ Codes keep their English value and gain the Chinese label staff use; times are I
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Any
 
 from google.protobuf import timestamp_pb2
@@ -16,17 +15,24 @@ from minorprot.registry.v1 import registry_pb2
 from minorprot.reporting.v1 import reporting_pb2
 
 from gateway.handling import MILESTONES
-from gateway.intake import CHINA_TIME
-from services.reporting.domain.model import Channel, Fact, ReportStatus, SituationType, Urgency
+from gateway.intake import SEX_LABELS
+from platform_runtime.vocabulary import (
+    CHINA_STANDARD_TIME,
+    Channel,
+    Fact,
+    LabelledEnum,
+    ReportStatus,
+    SituationType,
+    Urgency,
+)
 
-SEX_LABELS = {"male": "男", "female": "女", "unknown": "未知", "unspecified": ""}
 PRIORITY_LABELS = {"normal": "一般", "urgent": "紧急", "crisis": "危机", "unspecified": ""}
 
 
 def when(stamp: timestamp_pb2.Timestamp) -> str:
     if not (stamp.seconds or stamp.nanos):
         return ""
-    return stamp.ToDatetime(tzinfo=CHINA_TIME).isoformat(timespec="minutes")
+    return stamp.ToDatetime(tzinfo=CHINA_STANDARD_TIME).isoformat(timespec="minutes")
 
 
 def day(value: common_pb2.Date) -> str:
@@ -38,9 +44,9 @@ def _code(enum_name: str, prefix: str) -> str:
     return enum_name.removeprefix(prefix).lower()
 
 
-def _coded(kind: type[Enum], value: str) -> dict[str, str]:
+def _coded(kind: type[LabelledEnum], value: str) -> dict[str, str]:
     try:
-        label: str = kind(value).label_zh  # type: ignore[attr-defined]
+        label = kind(value).label
     except ValueError:
         label = value  # a code newer than this gateway: show it rather than fail
     return {"code": value, "label": label}

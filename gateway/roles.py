@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from platform_runtime.auth import Role
-from services.reporting.domain.model import Channel, ReporterRole
+from platform_runtime.vocabulary import Channel, ReporterRole
 
 _STAFF = (
     Channel.STAFF_HOTLINE,

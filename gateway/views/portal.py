@@ -14,7 +14,7 @@ from gateway.clients import BackendError
 from gateway.security import caller, components, current_user, login_required, require_role
 from platform_runtime.auth import Role
 from platform_runtime.errors import InvalidInput
-from services.reporting.domain.model import AgencyKind, Fact, ReporterRole, Sex
+from platform_runtime.vocabulary import AgencyKind, Fact, ReporterRole
 
 bp = Blueprint("portal", __name__)
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def _report_form(user: User, values: dict[str, Any], errors: dict[str, list[str]
         values=values,
         errors=errors,
         channels=intake.choices(roles.channels_for(user.role)),
-        sexes=intake.choices(Sex),
+        sexes=intake.SEX_CHOICES,
         situation_groups=intake.SITUATION_GROUPS,
         facts=intake.choices(Fact),
         reporter_roles=intake.choices(ReporterRole),

@@ -10,7 +10,7 @@ from gateway import intake, presenters, public, roles
 from gateway.clients import BackendError
 from gateway.security import client_ip, components
 from platform_runtime.errors import InvalidInput
-from services.reporting.domain.model import Channel, Fact, Sex
+from platform_runtime.vocabulary import Channel, Fact
 
 bp = Blueprint("public", __name__, url_prefix="/public")
 
@@ -24,7 +24,7 @@ def _form(town: Any, values: dict[str, Any], errors: dict[str, list[str]]) -> st
         channels=intake.choices(roles.PUBLIC_CHANNELS),
         situation_groups=intake.SITUATION_GROUPS,
         facts=intake.choices(Fact),
-        sexes=intake.choices(Sex),
+        sexes=intake.SEX_CHOICES,
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from gateway.intake import CHINA_TIME
+from platform_runtime.vocabulary import CHINA_STANDARD_TIME
 from tests.e2e.conftest import RunningStack
 from tests.support.infra import PILOT_TENANT
 
@@ -79,7 +79,7 @@ def test_the_public_form_posted_twice_is_one_report(platform: RunningStack) -> N
         "channel": "public_anonymous",
         "child.description": "穿蓝色校服的男孩,约9岁",
         "place.text": "良乡镇公交站",
-        "occurred_at": (datetime.now(CHINA_TIME) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+        "occurred_at": (datetime.now(CHINA_STANDARD_TIME) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
         "situation_types": "wandering",
         "narrative": narrative,
     }

@@ -30,13 +30,13 @@ from minorprot.common.v1 import common_pb2
 from minorprot.reporting.v1 import events_pb2, reporting_pb2, reporting_pb2_grpc
 from stdnum.cn import ric
 
-from gateway.intake import CHINA_TIME
 from platform_runtime.auth import Principal, Role, TokenIssuer
 from platform_runtime.consumer import make_consumer
 from platform_runtime.events import unpack
 from platform_runtime.local_stack import dev_secrets
 from platform_runtime.settings import KafkaSettings
 from platform_runtime.topics import REPORTING_REPORT
+from platform_runtime.vocabulary import CHINA_STANDARD_TIME
 from tests.e2e.conftest import RunningStack
 from tests.support.infra import DISTRICT, PILOT_TENANT
 from tests.support.waiting import eventually
@@ -134,7 +134,7 @@ def public_fields(**changes: str | list[str]) -> dict[str, str | list[str]]:
         "channel": "public_anonymous",
         "child.description": "穿蓝色校服的男孩,约9岁",
         "place.text": "良乡镇公交站",
-        "occurred_at": (datetime.now(CHINA_TIME) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+        "occurred_at": (datetime.now(CHINA_STANDARD_TIME) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
         "situation_types": ["wandering"],
         "narrative": "连续几天看到这个孩子晚上独自在公交站,没有大人。",
     }

@@ -2,9 +2,7 @@ import pytest
 
 from gateway import roles
 from platform_runtime.auth import Role
-from services.referral.service_layer.services import STAFF_ROLES as REFERRAL_STAFF_ROLES
-from services.reporting.domain.model import Channel
-from services.reporting.service_layer.services import CHANNELS_BY_ROLE, READER_ROLES
+from platform_runtime.vocabulary import Channel
 
 
 @pytest.mark.parametrize(
@@ -28,15 +26,5 @@ def test_staff_see_every_staff_channel_but_not_the_public_ones() -> None:
         assert offered == set(Channel) - set(roles.PUBLIC_CHANNELS)
 
 
-def test_the_portal_offers_only_what_the_reporting_service_accepts() -> None:
-    for role, offered in roles.STAFF_CHANNELS.items():
-        assert set(offered) <= CHANNELS_BY_ROLE[role], role
-    assert set(roles.PUBLIC_CHANNELS) == CHANNELS_BY_ROLE[Role.PUBLIC]
-    # Every role the service lets submit (and a person can hold) gets a form.
-    for role in CHANNELS_BY_ROLE.keys() - {Role.PUBLIC, Role.AGENCY_SYSTEM}:
-        assert roles.can_submit(role), role
-
-
-def test_readers_match_the_services() -> None:
-    assert roles.REPORT_READERS == READER_ROLES
-    assert set(REFERRAL_STAFF_ROLES) == roles.REFERRAL_READERS
+# Whether the portal agrees with the services: tests/test_gateway_roles_match_services.py (the gateway
+# imports no service, its tests neither).

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta, timezone
+from datetime import date, timedelta
 from enum import StrEnum
-
-# Ages are counted in Beijing calendar days (China has no DST).
-CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ from platform_runtime.db import Database, UnitOfWork, new_id, utcnow
 from platform_runtime.events import PendingEvent
 from platform_runtime.tenancy import require_role
 from platform_runtime.topics import BENEFITS_ENTITLEMENT
+from platform_runtime.vocabulary import CHINA_STANDARD_TIME
 from services.benefits.adapters import messages
 from services.benefits.adapters.orm import InsuranceEnrolmentRecord
 from services.benefits.domain.insurance import (
-    CHINA_STANDARD_TIME,
     INSURANCE_POLICIES,
     Child,
     Ineligible,

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from enum import StrEnum
 
-# Times people read are Beijing time (China has no DST).
-CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
+from platform_runtime.vocabulary import CHINA_STANDARD_TIME
 
 # The milestones of the contract (`reporting.v1.Milestone`), as staff name them.
 MILESTONE_LABELS = {

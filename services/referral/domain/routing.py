@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta, timezone
+from datetime import date, timedelta
 from enum import StrEnum
 
 from services.referral.domain.agencies import (
@@ -21,9 +21,6 @@ from services.referral.domain.agencies import (
     TOWN_GOVERNMENT,
     WOMENS_FEDERATION,
 )
-
-# Rules take effect by calendar day in Beijing (China has no DST).
-CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 
 # The nine situations of the 2020 mandatory-reporting rules (强制报告): each obliges an immediate police report.
 MANDATORY_REPORTING_SITUATIONS = frozenset(

@@ -19,6 +19,7 @@ from platform_runtime.db import Database, UnitOfWork, new_id, utcnow
 from platform_runtime.events import PendingEvent
 from platform_runtime.tenancy import require_role
 from platform_runtime.topics import REFERRAL_REFERRAL
+from platform_runtime.vocabulary import CHINA_STANDARD_TIME
 from services.referral.adapters import messages
 from services.referral.adapters.orm import ReferralRecord, ReportLinkRecord
 from services.referral.domain.agencies import DIRECTORY
@@ -29,7 +30,7 @@ from services.referral.domain.lifecycle import (
     advance,
     clean_text,
 )
-from services.referral.domain.routing import CHINA_STANDARD_TIME, ROUTING_RULES, RoutingRule, route
+from services.referral.domain.routing import ROUTING_RULES, RoutingRule, route
 from services.referral.service_layer.views import ReferralView, SubmittedReport
 
 STAFF_ROLES = (Role.CASEWORKER, Role.TOWN_ADMIN, Role.DISTRICT_OFFICER)

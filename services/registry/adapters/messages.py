@@ -11,6 +11,7 @@ from minorprot.common.v1 import common_pb2
 from minorprot.registry.v1 import casework_pb2, registry_pb2
 
 from platform_runtime.errors import InvalidInput
+from platform_runtime.vocabulary_messages import sex_from_proto, sex_to_proto
 from services.registry.domain.assessment import DomainFinding
 from services.registry.domain.codes import (
     AssessmentDomain,
@@ -18,7 +19,6 @@ from services.registry.domain.codes import (
     DisabilityType,
     GuardianStatus,
     Relationship,
-    Sex,
     parse_code,
 )
 from services.registry.domain.family import FamilyMember
@@ -47,19 +47,6 @@ from services.registry.service_layer.views import (
     VisitView,
 )
 
-_SEX_TO_PROTO = {
-    Sex.MALE: common_pb2.SEX_MALE,
-    Sex.FEMALE: common_pb2.SEX_FEMALE,
-    Sex.UNKNOWN: common_pb2.SEX_UNKNOWN,
-    Sex.UNSPECIFIED: common_pb2.SEX_UNSPECIFIED,
-}
-_SEX_FROM_PROTO = {
-    common_pb2.SEX_MALE: Sex.MALE,
-    common_pb2.SEX_FEMALE: Sex.FEMALE,
-    common_pb2.SEX_UNKNOWN: Sex.UNKNOWN,
-    common_pb2.SEX_UNSPECIFIED: Sex.UNKNOWN,
-}
-
 
 def to_date(value: common_pb2.Date, field: str = "birth_date") -> date | None:
     if not value.year:
@@ -80,17 +67,13 @@ def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
     return stamp
 
 
-def sex_from_proto(value: int) -> Sex:
-    return _SEX_FROM_PROTO.get(common_pb2.Sex.ValueType(value), Sex.UNKNOWN)
-
-
 def child(view: ChildView) -> registry_pb2.Child:
     return registry_pb2.Child(
         child_id=view.child_id,
         tenant=view.tenant,
         legal_name=view.legal_name,
         other_names=list(view.other_names),
-        sex=_SEX_TO_PROTO[view.sex],
+        sex=sex_to_proto(view.sex),
         birth_date=from_date(view.birth_date),
         identity_number_masked=view.identity_number_masked,
         ethnicity_code=view.ethnicity_code,

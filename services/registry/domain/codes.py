@@ -7,52 +7,17 @@ the value is a stable English snake_case name.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from enum import StrEnum
 from typing import TypeVar
 
+# The labelled-enum mechanism and `Sex` (GB/T 2261.1) are the shared vocabulary's, named here too; the
+# register's own code lists below use the same mechanism.
+from platform_runtime.vocabulary import LabelledEnum as LabelledEnum
+from platform_runtime.vocabulary import Sex as Sex
+from platform_runtime.vocabulary import set_labels
 from services.registry.domain.errors import InvalidInput
 
-
-class LabelledEnum(StrEnum):
-    """A StrEnum whose members have a Chinese `label` (set once, below each enum)."""
-
-    @property
-    def label(self) -> str:
-        return _LABELS[type(self)][self]
-
-
 _E = TypeVar("_E", bound=LabelledEnum)
-# One table per enum class: members of different enums may share a value ("1"), and StrEnum
-# members hash like their value, so a single table would mix them up.
-_LABELS: dict[type[LabelledEnum], Mapping[LabelledEnum, str]] = {}
-
-
-def _set_labels(enum_class: type[_E], labels: Mapping[_E, str]) -> None:
-    missing = [member.name for member in enum_class if member not in labels]
-    if missing:
-        raise RuntimeError(f"{enum_class.__name__}: no label for {missing}")
-    table: dict[LabelledEnum, str] = {member: labels[member] for member in enum_class}
-    _LABELS[enum_class] = table
-
-
-class Sex(LabelledEnum):
-    """GB/T 2261.1-2003 codes."""
-
-    UNKNOWN = "0"
-    MALE = "1"
-    FEMALE = "2"
-    UNSPECIFIED = "9"
-
-    @property
-    def is_known(self) -> bool:
-        return self in (Sex.MALE, Sex.FEMALE)
-
-
-_set_labels(
-    Sex,
-    {Sex.UNKNOWN: "未知的性别", Sex.MALE: "男性", Sex.FEMALE: "女性", Sex.UNSPECIFIED: "未说明的性别"},
-)
+_set_labels = set_labels
 
 
 class Ethnicity(LabelledEnum):

@@ -10,6 +10,7 @@ from google.protobuf import timestamp_pb2
 from minorprot.common.v1 import common_pb2
 from minorprot.reporting.v1 import events_pb2, reporting_pb2
 
+from platform_runtime.vocabulary_messages import known_sex_from_proto, sex_to_proto
 from services.reporting.domain.deadlines import Breach, Deadline, Milestone
 from services.reporting.domain.errors import InvalidInput, Violation
 from services.reporting.domain.model import (
@@ -21,7 +22,6 @@ from services.reporting.domain.model import (
     Report,
     Reporter,
     ReporterRole,
-    Sex,
     SituationType,
     Submission,
     Urgency,
@@ -48,8 +48,6 @@ URGENCY = {
     Urgency.URGENT: reporting_pb2.URGENCY_URGENT,
     Urgency.CRISIS: reporting_pb2.URGENCY_CRISIS,
 }
-SEX = {common_pb2.SEX_MALE: Sex.MALE, common_pb2.SEX_FEMALE: Sex.FEMALE}
-SEX_TO_PROTO = {value: key for key, value in SEX.items()}
 MILESTONE = {
     reporting_pb2.MILESTONE_ACKNOWLEDGE: Milestone.ACKNOWLEDGE,
     reporting_pb2.MILESTONE_FIRST_CONTACT: Milestone.FIRST_CONTACT,
@@ -98,7 +96,7 @@ def submission(request: reporting_pb2.SubmitReportRequest) -> Submission:
     child_pb = request.child
     child = ChildInfo(
         name=child_pb.name or None,
-        sex=SEX.get(child_pb.sex),
+        sex=known_sex_from_proto(child_pb.sex),
         birth_date=_date(child_pb.birth_date, "child.birth_date", violations),
         approximate_age=child_pb.approximate_age or None,
         identity_number=child_pb.identity_number or None,
@@ -169,7 +167,7 @@ def candidate(value: ChildCandidate) -> reporting_pb2.LinkCandidate:
         score=value.score,
         reasons=list(value.reasons),
         name=value.name,
-        sex=SEX_TO_PROTO.get(value.sex, common_pb2.SEX_UNKNOWN) if value.sex else common_pb2.SEX_UNKNOWN,
+        sex=sex_to_proto(value.sex),
         birth_date=_proto_date(value.birth_date),
         identity_number_masked=value.identity_number_masked,
         residence_division_code=value.residence_division_code,
@@ -207,7 +205,7 @@ def report(
         child_id=value.child_id or "",
         child=reporting_pb2.ChildDescription(
             name=child.name or "",
-            sex=SEX_TO_PROTO.get(child.sex, common_pb2.SEX_UNKNOWN) if child.sex else common_pb2.SEX_UNKNOWN,
+            sex=sex_to_proto(child.sex),
             birth_date=_proto_date(child.birth_date),
             approximate_age=child.approximate_age or 0,
             description=child.description or "",
@@ -244,6 +242,6 @@ def receipt_reply(view: ReporterView) -> reporting_pb2.LookupReceiptResponse:
     return reporting_pb2.LookupReceiptResponse(
         receipt_number=view.receipt,
         received_at=_timestamp(received),
-        status=view.status.label_zh,
+        status=view.status.label,
         outcome_notice=view.outcome_notice or "",
     )

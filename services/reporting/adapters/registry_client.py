@@ -9,11 +9,10 @@ from minorprot.common.v1 import common_pb2
 from minorprot.registry.v1 import registry_pb2, registry_pb2_grpc
 
 from platform_runtime.grpc_client import service_channel
-from services.reporting.domain.model import ChildInfo, Place, Sex
+from platform_runtime.vocabulary_messages import known_sex_from_proto, sex_to_proto
+from services.reporting.domain.model import ChildInfo, Place
 from services.reporting.service_layer.ports import ChildCandidate, ChildDirectoryUnavailable
 
-_SEX = {Sex.MALE: common_pb2.SEX_MALE, Sex.FEMALE: common_pb2.SEX_FEMALE}
-_SEX_FROM_PROTO = {value: key for key, value in _SEX.items()}
 TIMEOUT_SECONDS = 5.0
 
 
@@ -33,7 +32,7 @@ def _candidate(found: registry_pb2.MatchCandidate) -> ChildCandidate:
         score=found.score,
         reasons=tuple(found.reasons),
         name=child.legal_name,
-        sex=_SEX_FROM_PROTO.get(child.sex),
+        sex=known_sex_from_proto(child.sex),
         birth_date=_from_date(child.birth_date),
         identity_number_masked=child.identity_number_masked,
         residence_division_code=child.residence_division_code,
@@ -52,7 +51,7 @@ class GrpcChildDirectory:
             identity_number=child.identity_number or "",
             birth_date=_date(child),
             approximate_age=child.approximate_age or 0,
-            sex=_SEX.get(child.sex, common_pb2.SEX_UNKNOWN) if child.sex else common_pb2.SEX_UNKNOWN,
+            sex=sex_to_proto(child.sex),
             guardian_names=list(child.guardian_names),
             division_code=place.division_code,
             school=child.school or "",
@@ -66,7 +65,7 @@ class GrpcChildDirectory:
     def register_provisional(self, child: ChildInfo, place: Place) -> str:
         request = registry_pb2.RegisterChildRequest(
             legal_name=child.name or "",
-            sex=_SEX.get(child.sex, common_pb2.SEX_UNKNOWN) if child.sex else common_pb2.SEX_UNKNOWN,
+            sex=sex_to_proto(child.sex),
             birth_date=_date(child),
             identity_number=child.identity_number or "",
             residence_division_code=place.division_code,

@@ -1,4 +1,5 @@
-"""Reports in and out of the database: the domain's Report <-> the encrypted row, and its deadlines."""
+"""Reports in and out of the database: the domain's Report <-> the encrypted row, and its deadlines
+(`service_layer.ports.ReportRepository` on SQLAlchemy)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from platform_runtime.pii import FieldCipher
-from services.reporting.adapters.orm import DeadlineRecord, ReportRecord
+from services.reporting.adapters.orm import DeadlineRecord, ReceiptRecord, ReportRecord, TriageRuleSetRecord
 from services.reporting.domain.deadlines import Deadline, Milestone
 from services.reporting.domain.model import (
     AgencyKind,
@@ -29,6 +30,8 @@ from services.reporting.domain.model import (
     Submission,
     Urgency,
 )
+from services.reporting.domain.triage import TriageRuleSet, rule_set_from_dict
+from services.reporting.service_layer.ports import ReportEntry
 
 
 def _aware(value: datetime) -> datetime:
@@ -48,7 +51,17 @@ class ReportRepository:
     def _open(self, token: str, field: str) -> str:
         return self._cipher.decrypt(token, tenant=self._tenant, field=field)
 
-    def add(self, report: Report, *, submitted_by: str, reasons: tuple[str, ...], crisis: bool, ref: str) -> None:
+    def add(
+        self,
+        report: Report,
+        *,
+        submitted_by: str,
+        reasons: tuple[str, ...],
+        crisis: bool,
+        reference: str,
+        deadlines: Iterable[Deadline],
+        receipt_digest: str,
+    ) -> None:
         submission = report.submission
         self._session.add(
             ReportRecord(
@@ -73,23 +86,67 @@ class ReportRepository:
                     if submission.reporter
                     else None
                 ),
-                external_reference=ref or None,
+                external_reference=reference or None,
                 submitted_by=submitted_by,
             )
+        )
+        self._add_deadlines(report.report_id, deadlines)
+        self._session.add(
+            ReceiptRecord(receipt_hash=receipt_digest, tenant_id=self._tenant, report_id=report.report_id)
         )
 
     def record(self, report_id: str) -> ReportRecord | None:
         row = self._session.get(ReportRecord, report_id)
         return row if row is not None and row.tenant_id == self._tenant else None
 
-    def by_external_reference(self, channel: Channel, ref: str) -> ReportRecord | None:
-        return self._session.scalars(
+    def get(self, report_id: str) -> ReportEntry | None:
+        row = self.record(report_id)
+        return None if row is None else self._entry(row)
+
+    def by_external_reference(self, channel: Channel, reference: str) -> ReportEntry | None:
+        row = self._session.scalars(
             select(ReportRecord).where(
                 ReportRecord.tenant_id == self._tenant,
                 ReportRecord.channel == channel.value,
-                ReportRecord.external_reference == ref,
+                ReportRecord.external_reference == reference,
             )
         ).first()
+        return None if row is None else self._entry(row)
+
+    def version(self, report_id: str) -> int:
+        row = self.record(report_id)
+        if row is None:
+            raise LookupError(report_id)
+        return row.version
+
+    def recent(self, limit: int) -> list[ReportEntry]:
+        rows = self._session.scalars(
+            select(ReportRecord)
+            .where(ReportRecord.tenant_id == self._tenant)
+            .order_by(ReportRecord.received_at.desc())
+            .limit(limit)
+        )
+        return [self._entry(row) for row in rows]
+
+    def linked_to_child(self, child_id: str, *, since: datetime, excluding: str) -> list[Report]:
+        # Only linked reports have a group: the others need not be read (nor decrypted) at all.
+        rows = self._session.scalars(
+            select(ReportRecord).where(
+                ReportRecord.tenant_id == self._tenant,
+                ReportRecord.child_id == child_id,
+                ReportRecord.received_at >= since,
+                ReportRecord.id != excluding,
+                ReportRecord.group_id.is_not(None),
+            )
+        )
+        return [self.to_domain(row) for row in rows]
+
+    def triage_rule_sets(self) -> list[TriageRuleSet]:
+        rows = self._session.scalars(select(TriageRuleSetRecord).where(TriageRuleSetRecord.tenant_id == self._tenant))
+        return [rule_set_from_dict(row.rules) for row in rows]
+
+    def _entry(self, row: ReportRecord) -> ReportEntry:
+        return ReportEntry(self.to_domain(row), row.crisis, tuple(row.triage_reasons), row.version)
 
     def to_domain(self, row: ReportRecord, receipt: str = "") -> Report:
         reporter = json.loads(self._open(row.reporter_cipher, "reporter")) if row.reporter_cipher else None
@@ -118,7 +175,7 @@ class ReportRepository:
             attention_reason=row.attention_reason,
         )
 
-    def save_state(self, report: Report) -> None:
+    def save(self, report: Report) -> None:
         row = self.record(report.report_id)
         if row is None:
             raise LookupError(report.report_id)
@@ -130,7 +187,7 @@ class ReportRepository:
 
     # -- deadlines --------------------------------------------------------------------------------------------
 
-    def add_deadlines(self, report_id: str, deadlines: Iterable[Deadline]) -> None:
+    def _add_deadlines(self, report_id: str, deadlines: Iterable[Deadline]) -> None:
         for deadline in deadlines:
             self._session.add(
                 DeadlineRecord(
@@ -151,11 +208,43 @@ class ReportRepository:
         )
         return list(self._session.scalars(query.with_for_update() if lock else query))
 
-    def deadlines(self, report_ids: Iterable[str]) -> dict[str, tuple[Deadline, ...]]:
+    def deadlines(self, report_ids: Iterable[str], *, lock: bool = False) -> dict[str, tuple[Deadline, ...]]:
         found: dict[str, list[Deadline]] = {}
-        for row in self.deadline_records(report_ids):
+        for row in self.deadline_records(report_ids, lock=lock):
             found.setdefault(row.report_id, []).append(deadline_of(row))
         return {report_id: tuple(deadlines) for report_id, deadlines in found.items()}
+
+    def complete_deadline(self, report_id: str, milestone: Milestone, at: datetime, *, by: str) -> None:
+        row = self._deadline_record(report_id, milestone)
+        row.completed_at = at.astimezone(UTC)
+        row.completed_by = by
+
+    def mark_breach_raised(self, report_id: str, milestone: Milestone, at: datetime) -> None:
+        self._deadline_record(report_id, milestone).breach_raised_at = at
+
+    def due_breaches(self, now: datetime, limit: int) -> list[tuple[Report, Deadline]]:
+        due = self._session.execute(
+            select(DeadlineRecord, ReportRecord)
+            .join(ReportRecord, ReportRecord.id == DeadlineRecord.report_id)
+            .where(
+                DeadlineRecord.tenant_id == self._tenant,
+                DeadlineRecord.completed_at.is_(None),
+                DeadlineRecord.breach_raised_at.is_(None),
+                DeadlineRecord.due_at < now,
+                ReportRecord.status != ReportStatus.CLOSED.value,
+            )
+            .order_by(DeadlineRecord.due_at)
+            .limit(limit)
+            .with_for_update(of=DeadlineRecord, skip_locked=True)
+        ).all()
+        return [(self.to_domain(report), deadline_of(record)) for record, report in due]
+
+    def _deadline_record(self, report_id: str, milestone: Milestone) -> DeadlineRecord:
+        # Read (and locked) by `deadlines` or `due_breaches` in this transaction: the session has it already.
+        row = self._session.get(DeadlineRecord, (report_id, milestone.value))
+        if row is None or row.tenant_id != self._tenant:
+            raise LookupError(f"{report_id}/{milestone.value}")
+        return row
 
 
 def deadline_of(row: DeadlineRecord) -> Deadline:
@@ -169,7 +258,7 @@ def deadline_of(row: DeadlineRecord) -> Deadline:
 
 def _child_to_json(child: ChildInfo) -> dict[str, Any]:
     data = asdict(child)
-    data["sex"] = child.sex.value if child.sex else None
+    data["sex"] = child.sex.code if child.sex else None  # "male" or "female", as stored from the start
     data["birth_date"] = child.birth_date.isoformat() if child.birth_date else None
     data["guardian_names"] = list(child.guardian_names)
     return data
@@ -178,7 +267,7 @@ def _child_to_json(child: ChildInfo) -> dict[str, Any]:
 def _child_from_json(data: dict[str, Any]) -> ChildInfo:
     return ChildInfo(
         name=data.get("name"),
-        sex=Sex(data["sex"]) if data.get("sex") else None,
+        sex=Sex[data["sex"].upper()] if data.get("sex") else None,
         birth_date=date.fromisoformat(data["birth_date"]) if data.get("birth_date") else None,
         approximate_age=data.get("approximate_age"),
         identity_number=data.get("identity_number"),

@@ -9,8 +9,8 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import date
-from enum import Enum
 
+from platform_runtime.vocabulary import LabelledEnum, set_labels
 from services.reporting.domain.errors import InvalidInput, RateLimited
 from services.reporting.domain.model import CHINA_STANDARD_TIME, Report, ReportStatus
 
@@ -70,23 +70,18 @@ def _times_x(value: int) -> int:
     return value ^ _GF32_MODULUS if value & 0b100000 else value
 
 
-class ReporterStatus(Enum):
+class ReporterStatus(LabelledEnum):
     """The coarse status a reporter sees; internal steps and failures are not shown."""
 
     RECEIVED = "received"
     IN_HANDLING = "in_handling"
     CLOSED = "closed"
 
-    @property
-    def label_zh(self) -> str:
-        return _REPORTER_STATUS_LABELS[self]
 
-
-_REPORTER_STATUS_LABELS = {
-    ReporterStatus.RECEIVED: "已受理",
-    ReporterStatus.IN_HANDLING: "处理中",
-    ReporterStatus.CLOSED: "已办结",
-}
+set_labels(
+    ReporterStatus,
+    {ReporterStatus.RECEIVED: "已受理", ReporterStatus.IN_HANDLING: "处理中", ReporterStatus.CLOSED: "已办结"},
+)
 _REPORTER_STATUS = {
     ReportStatus.RECEIVED: ReporterStatus.RECEIVED,
     ReportStatus.TRIAGED: ReporterStatus.RECEIVED,

@@ -35,14 +35,14 @@ LABELLED_ENUMS = [
 @pytest.mark.parametrize("enum", LABELLED_ENUMS)
 def test_every_member_has_a_chinese_label(enum):
     for member in enum:
-        assert member.label_zh.strip()
+        assert member.label.strip()
 
 
 def test_situation_types_are_the_plan_categories_and_the_nine_mandatory_situations():
     assert len(PLAN_CATEGORIES) == 8
     assert len(MANDATORY_REPORTING_SITUATIONS) == 9
     assert set(SituationType) == PLAN_CATEGORIES | MANDATORY_REPORTING_SITUATIONS
-    assert SituationType.ORGANISED_BEGGING.label_zh == "被组织乞讨"
+    assert SituationType.ORGANISED_BEGGING.label == "被组织乞讨"
 
 
 def test_police_report_is_required_for_any_mandatory_situation():

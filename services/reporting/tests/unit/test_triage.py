@@ -253,7 +253,7 @@ def test_child_wandering_alone_goes_to_the_city_centre(agency):
     escort = escort_for(police_report(S.WANDERING, facts=[Fact.CHILD_ALONE], age=8, agency=agency))
     assert escort is not None
     assert escort.destination is EscortDestination.CITY_MINOR_RESCUE_CENTRE
-    assert escort.destination.label_zh == "市未成年人救助保护中心"
+    assert escort.destination.label == "市未成年人救助保护中心"
     assert not escort.dna_sampling
 
 
@@ -262,7 +262,7 @@ def test_aged_6_or_more_with_minor_offences_goes_to_the_second_centre():
     escort = escort_for(police_report(S.WANDERING, facts=facts, age=6))
     assert escort is not None
     assert escort.destination is EscortDestination.CITY_SECOND_MINOR_RESCUE_CENTRE
-    assert escort.destination.label_zh == "市第二未成年人救助保护中心"
+    assert escort.destination.label == "市第二未成年人救助保护中心"
     younger = escort_for(police_report(S.WANDERING, facts=facts, age=5))
     assert younger is not None
     assert younger.destination is EscortDestination.CITY_MINOR_RESCUE_CENTRE
