@@ -10,7 +10,7 @@ from platform_runtime.service import ServiceDefinition
 from services.registry.adapters.orm import metadata
 from services.registry.entrypoints import consumers, grpc_api, survey_api, workers
 from services.registry.service_layer.casework import CaseworkService
-from services.registry.service_layer.services import RegistryService
+from services.registry.service_layer.registry import RegistryService
 from services.registry.service_layer.survey import SurveyService
 from services.registry.settings import RegistrySettings
 

@@ -17,7 +17,7 @@ from platform_runtime.service import ConsumerSpec
 from platform_runtime.topics import BENEFITS_ENTITLEMENT, REFERRAL_REFERRAL, REPORTING_REPORT
 from services.registry.domain.plans import ReferralProgress
 from services.registry.service_layer.casework import CaseworkService
-from services.registry.service_layer.services import RegistryService
+from services.registry.service_layer.registry import RegistryService
 
 GROUP = "registry"
 

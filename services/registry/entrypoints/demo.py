@@ -8,7 +8,7 @@ from datetime import date
 from platform_runtime.consumer import system_principal
 from platform_runtime.tenancy import acting_as
 from services.registry.domain.synthetic import generate_children
-from services.registry.service_layer.services import RegistryService
+from services.registry.service_layer.registry import RegistryService
 from services.registry.service_layer.views import RegisterChild
 
 

@@ -9,7 +9,7 @@ from minorprot.registry.v1 import casework_pb2, casework_pb2_grpc, registry_pb2,
 
 from services.registry.adapters import messages
 from services.registry.service_layer.casework import CaseworkService
-from services.registry.service_layer.services import RegistryService
+from services.registry.service_layer.registry import RegistryService
 
 
 class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):

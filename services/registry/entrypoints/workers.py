@@ -7,7 +7,7 @@ from datetime import date
 
 from platform_runtime.supervisor import Worker, for_each_tenant, periodic
 from services.registry.service_layer.casework import OVERDUE_BATCH, CaseworkService
-from services.registry.service_layer.services import RegistryService
+from services.registry.service_layer.registry import RegistryService
 
 NAME = "registry-casework"
 

@@ -9,7 +9,7 @@ facts commit together or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 
@@ -20,14 +20,16 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from platform_runtime import errors
 from platform_runtime.auth import Principal, Role
-from platform_runtime.db import UnitOfWork
+from platform_runtime.db import Database, UnitOfWork, utcnow
 from platform_runtime.events import PendingEvent
+from platform_runtime.pii import BlindIndex, FieldCipher
 from services.registry.adapters.orm import (
     AuditRecord,
     CaseFileRecord,
     ChangeRecord,
     ChildRecord,
     FamilyMemberRecord,
+    TenantRecord,
     TimelineRecord,
 )
 
@@ -288,3 +290,30 @@ class BulkScope(Scope):
             if rows:
                 self.session.connection().execute(insert(table), rows)
                 rows.clear()
+
+
+class RegistryUseCases:
+    """What the RegistryService's parts (tenants.py, children.py, matching.py, merges.py, case_files.py)
+    share: the database, the identity number's keys and the clock."""
+
+    def __init__(
+        self,
+        database: Database,
+        cipher: FieldCipher,
+        blind_index: BlindIndex,
+        *,
+        today: Callable[[], date] = date.today,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._database = database
+        self._cipher = cipher
+        self._blind_index = blind_index
+        self._today = today
+        self._now = now
+
+    def _scope(self, uow: UnitOfWork, caller: Principal) -> Scope:
+        return Scope(uow, caller, today=self._today(), now=self._now())
+
+    def _require_tenant(self, uow: UnitOfWork, caller: Principal) -> None:
+        if uow.session.get(TenantRecord, caller.tenant) is None:
+            raise errors.Conflict(f"town {caller.tenant} is not onboarded")

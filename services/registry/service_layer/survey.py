@@ -14,9 +14,9 @@ An import goes through the file in batches of rows, each batch in one transactio
    file are left out of these matches, so that a dry run, the real import and an import finished after
    an interruption give the same outcomes;
 5. the rest is ACCEPTED and, unless it is a dry run, recorded by the use cases' own work inside the
-   batch's transaction: RegistryService.record_child, then casework.record_family_member for the parents
-   and guardian and casework.record_category (source "survey") for each category. These are what
-   RegisterChild, AddFamilyMember and AddCategory do, so a child gets the same records, change history,
+   batch's transaction: RegistryService.record_children, with the parents and guardian and each category
+   (source "survey"). It does what RegisterChild, AddFamilyMember and AddCategory do (the latter two by
+   casework.record_family_member and casework.record_category), so a child gets the same records, change history,
    derived categories, match keys and events (ChildRegistered, CaseFileOpened, ChildCategoriesChanged)
    as through the API, without a query or a transaction of its own.
 A batch's children and the outcomes of its rows commit together, so an import stopped anywhere (an error,
@@ -72,12 +72,12 @@ from services.registry.service_layer.casework import (
     CaseworkService,
     CheckedCategory,
     check_category,
-    record_category,
-    record_family_member,
 )
-from services.registry.service_layer.child_in_work import ChildInWork
 from services.registry.service_layer.child_views import child_views
+from services.registry.service_layer.children import DIVISION_FIELDS, ChildRefused, NewChild
 from services.registry.service_layer.match_keys import PARENT_RELATIONSHIPS, RECORD_FACT_COLUMNS, record_facts
+from services.registry.service_layer.matching import CANDIDATE_MIN_SCORE, MAX_CANDIDATES_SCORED, SELECTIVE_KEY_PREFIXES
+from services.registry.service_layer.registry import RegistryService
 from services.registry.service_layer.scope import (
     CASEWORK_ROLES,
     IDENTITY_FIELD,
@@ -85,13 +85,6 @@ from services.registry.service_layer.scope import (
     BulkScope,
     Scope,
     require_purpose,
-)
-from services.registry.service_layer.services import (
-    CANDIDATE_MIN_SCORE,
-    DIVISION_FIELDS,
-    MAX_CANDIDATES_SCORED,
-    SELECTIVE_KEY_PREFIXES,
-    RegistryService,
 )
 from services.registry.service_layer.survey_rows import COLUMNS, DATA_SHEET, CheckedRow
 from services.registry.service_layer.views import ChildView, MatchProbe, NewCategory
@@ -447,28 +440,25 @@ class SurveyService:
     def _record(self, scope: Scope, rows: list[_Row], results: list[RowResult]) -> list[RowResult]:
         """Each accepted row's child with its family and categories, by the use cases' in-transaction work."""
         by_number = {row.number: row for row in rows}
-        recorded: list[RowResult] = []
-        children: list[ChildInWork] = []
-        for result in results:
-            if result.outcome is not RowOutcome.ACCEPTED:
-                recorded.append(result)
-                continue
-            row = by_number[result.row_number]
-            try:
-                child, _ = self._registry.record_child(scope, row.checked.command, row.identity_number)
-                for member in row.checked.family:
-                    record_family_member(scope, child, member)
-                for category in row.categories:
-                    record_category(scope, child, category)
-            except errors.DomainError as refusal:  # the checks of `_validated` make this rare
-                field_code = refusal.violations[0].field if isinstance(refusal, errors.InvalidInput) else ""
-                problem = _problem(field_code, f"could not be recorded: {refusal}")
-                raise _RowRefused(RowResult(row.number, RowOutcome.REJECTED, (problem,))) from refusal
-            child.store_match_keys(self._blind_index)
-            children.append(child)
-            recorded.append(replace(result, child_id=child.child_id))
-        ChildInWork.write_records(scope, children)
-        return recorded
+        accepted = [by_number[result.row_number] for result in results if result.outcome is RowOutcome.ACCEPTED]
+        try:
+            recorded = self._registry.record_children(
+                scope,
+                [
+                    NewChild(row.checked.command, row.identity_number, row.checked.family, row.categories)
+                    for row in accepted
+                ],
+            )
+        except ChildRefused as refused:  # the checks of `_validated` make this rare
+            row, refusal = accepted[refused.index], refused.refusal
+            field_code = refusal.violations[0].field if isinstance(refusal, errors.InvalidInput) else ""
+            problem = _problem(field_code, f"could not be recorded: {refusal}")
+            raise _RowRefused(RowResult(row.number, RowOutcome.REJECTED, (problem,))) from refusal
+        child_ids = iter([child.child_id for child, _ in recorded])
+        return [
+            replace(result, child_id=next(child_ids)) if result.outcome is RowOutcome.ACCEPTED else result
+            for result in results
+        ]
 
     def _keep(self, scope: Scope, run: _Run, results: list[RowResult]) -> None:
         """The rows' outcomes, and the import's counts so far, in the batch's transaction; refused if the

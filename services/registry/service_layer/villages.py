@@ -22,6 +22,11 @@ from services.registry.service_layer.views import Village, VillagesSet
 MAX_NAME_CHARS = 100
 
 
+def division_ok(code: str, lengths: tuple[int, ...] = (9, 12)) -> bool:
+    """A GB/T 2260 division code of one of these lengths (9: a town, 12: a village; 6: a district)."""
+    return code.isdigit() and len(code) in lengths
+
+
 def set_villages(scope: Scope, villages: Sequence[Village]) -> VillagesSet:
     """The town's villages become exactly `villages`: new ones added, names updated, the missing retired."""
     wanted = _checked(scope.tenant, villages)

@@ -34,7 +34,7 @@ from services.registry.adapters.orm import APPEND_ONLY_TABLES, metadata
 from services.registry.domain.rules import add_months
 from services.registry.entrypoints.consumers import consumers
 from services.registry.service_layer.casework import CaseworkService
-from services.registry.service_layer.services import RegistryService
+from services.registry.service_layer.registry import RegistryService
 from services.registry.settings import load_settings
 from tests.support.infra import DISTRICT, OTHER_TENANT, PILOT_TENANT, Secrets
 from tests.support.services import Running, bearer, consumer_under_test, migrated_database, service_env

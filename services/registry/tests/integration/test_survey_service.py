@@ -29,8 +29,9 @@ from services.registry.domain.codes import Sex
 from services.registry.domain.family import FamilyMember
 from services.registry.domain.matching import rank_candidates
 from services.registry.service_layer.casework import CaseworkService
+from services.registry.service_layer.matching import CANDIDATE_MIN_SCORE
+from services.registry.service_layer.registry import RegistryService
 from services.registry.service_layer.scope import Scope
-from services.registry.service_layer.services import CANDIDATE_MIN_SCORE, RegistryService
 from services.registry.service_layer.survey import (
     STALE_AFTER,
     ImportOptions,
