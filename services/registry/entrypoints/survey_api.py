@@ -16,14 +16,14 @@ from minorprot.registry.v1 import survey_pb2, survey_pb2_grpc
 
 from platform_runtime import errors
 from services.registry.adapters.messages import timestamp
-from services.registry.service_layer.survey import (
+from services.registry.service_layer.survey import SurveyService
+from services.registry.service_layer.survey_results import (
     ImportOptions,
     ImportProgress,
     ImportStatus,
     ImportView,
     RowOutcome,
     RowResult,
-    SurveyService,
 )
 
 log = logging.getLogger(__name__)

@@ -599,7 +599,7 @@ class CaseworkService:
             return views, (str(rows[-1].id) if more else "")
 
 
-# --- the in-transaction work of AddFamilyMember and AddCategory (also the survey's, see survey.py) -----------
+# --- the in-transaction work of AddFamilyMember and AddCategory (also the survey's, see survey_import.py) -----------
 
 
 def record_family_member(

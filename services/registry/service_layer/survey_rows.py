@@ -3,7 +3,7 @@
 This is the spreadsheet half of a row's validation: cells that are not dates, codes that are not in the
 code lists, required cells left empty, division codes outside the town. The record's own rules (identity
 number checksum, birth date and sex against the number, a birth date in the future, lengths, disability
-type with grade...) are not repeated here: survey.py applies RegistryService's, the ones RegisterChild
+type with grade...) are not repeated here: survey_import.py applies RegistryService's, the ones RegisterChild
 applies. A cell with a problem is left out of the command, so each problem is reported once.
 """
 

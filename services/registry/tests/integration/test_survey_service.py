@@ -29,19 +29,12 @@ from services.registry.domain.codes import Sex
 from services.registry.domain.family import FamilyMember
 from services.registry.domain.matching import rank_candidates
 from services.registry.service_layer.casework import CaseworkService
-from services.registry.service_layer.matching import CANDIDATE_MIN_SCORE
+from services.registry.service_layer.matching import CANDIDATE_MIN_SCORE, BatchMatcher, name_count
 from services.registry.service_layer.registry import RegistryService
 from services.registry.service_layer.scope import Scope
-from services.registry.service_layer.survey import (
-    STALE_AFTER,
-    ImportOptions,
-    ImportStatus,
-    RowOutcome,
-    RowResult,
-    SurveyService,
-    _Matcher,
-    _name_count,
-)
+from services.registry.service_layer.survey import SurveyService
+from services.registry.service_layer.survey_results import ImportOptions, ImportStatus, RowOutcome, RowResult
+from services.registry.service_layer.survey_runs import STALE_AFTER
 from services.registry.service_layer.views import MatchProbe, RegisterChild, Village
 from services.registry.tests.integration.test_survey_batches import csv_of, survey_csv
 from tests.support.infra import DISTRICT, PILOT_TENANT
@@ -204,12 +197,12 @@ def test_the_batched_matching_finds_what_match_child_finds(embedded: Embedded) -
         }
         with embedded.database.unit_of_work(PILOT_TENANT) as uow:
             scope = Scope(uow, CASEWORKER, today=date.today(), now=T0)
-            found = _Matcher(embedded.registry).candidates(scope, probes)
+            found = BatchMatcher(embedded.registry).candidates(scope, probes)
     batched = {
         n: [
             (r.record_id, round(r.result.score, 9))
             for r in rank_candidates(
-                facts, candidates, min_score=CANDIDATE_MIN_SCORE, limit=50, name_count=_name_count(counts)
+                facts, candidates, min_score=CANDIDATE_MIN_SCORE, limit=50, name_count=name_count(counts)
             )
         ]
         for n, (facts, candidates, counts) in found.items()

@@ -16,7 +16,8 @@ from services.registry.domain.codes import DifficultyCategory, Relationship, Sex
 from services.registry.domain.identity import make_identity_number
 from services.registry.service_layer.casework import CaseworkService
 from services.registry.service_layer.registry import RegistryService
-from services.registry.service_layer.survey import SurveyService, _InFileIndex, _Row
+from services.registry.service_layer.survey import SurveyService
+from services.registry.service_layer.survey_import import _InFileIndex, _Row
 from services.registry.service_layer.survey_rows import COLUMNS, in_town, map_header, read_row
 
 TOWN = "110111008"
