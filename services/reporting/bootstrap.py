@@ -10,6 +10,7 @@ from platform_runtime.pii import BlindIndex, FieldCipher
 from platform_runtime.service import ServiceDefinition
 from services.reporting.adapters.orm import metadata
 from services.reporting.adapters.registry_client import GrpcChildDirectory
+from services.reporting.adapters.unit_of_work import SqlReportStore
 from services.reporting.entrypoints import grpc_api
 from services.reporting.entrypoints.deadline_checker import deadline_checker
 from services.reporting.service_layer.ports import ChildDirectory
@@ -25,8 +26,9 @@ def build_service(
     now: Callable[[], datetime] = utcnow,
 ) -> ReportingService:
     return ReportingService(
-        database or Database.connect(settings.common.database_url, metadata),
-        FieldCipher(settings.pii_keys),
+        SqlReportStore(
+            database or Database.connect(settings.common.database_url, metadata), FieldCipher(settings.pii_keys)
+        ),
         BlindIndex(settings.blind_index_key),
         children or GrpcChildDirectory(settings.registry_target),
         auto_link_threshold=settings.auto_link_threshold,

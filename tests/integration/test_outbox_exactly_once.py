@@ -28,6 +28,7 @@ from platform_runtime.topics import REPORTING_REPORT, dead_letter_topic
 from services.registry.adapters.orm import TimelineRecord
 from services.reporting.adapters.orm import metadata
 from services.reporting.adapters.registry_client import GrpcChildDirectory
+from services.reporting.adapters.unit_of_work import SqlReportStore
 from services.reporting.domain.model import Channel, ChildInfo, Place, Sex, SituationType, Submission
 from services.reporting.service_layer.services import ReportingService
 from tests.support.infra import PILOT_TENANT, ROOT, TOPIC_PREFIX, Secrets
@@ -75,8 +76,7 @@ def test_relay_deaths_lose_nothing_and_apply_once(
     reporting_db = migrated_database(postgres_url, "reporting")
     database = Database.connect(reporting_db.app_url, metadata)
     service = ReportingService(
-        database,
-        FieldCipher(decode_keyring(secrets.pii_keys)),
+        SqlReportStore(database, FieldCipher(decode_keyring(secrets.pii_keys))),
         BlindIndex(decode_key(secrets.blind_index_key)),
         GrpcChildDirectory(registry.target),
     )

@@ -7,11 +7,15 @@ from enum import Enum
 from typing import TypeVar
 
 from google.protobuf import timestamp_pb2
+from google.protobuf.message import Message
 from minorprot.common.v1 import common_pb2
 from minorprot.reporting.v1 import events_pb2, reporting_pb2
 
+from platform_runtime.events import PendingEvent
+from platform_runtime.topics import REPORTING_REPORT
 from platform_runtime.vocabulary_messages import known_sex_from_proto, sex_to_proto
-from services.reporting.domain.deadlines import Breach, Deadline, Milestone
+from services.reporting.domain import events
+from services.reporting.domain.deadlines import Deadline, Milestone
 from services.reporting.domain.errors import InvalidInput, Violation
 from services.reporting.domain.model import (
     AgencyKind,
@@ -176,20 +180,6 @@ def candidate(value: ChildCandidate) -> reporting_pb2.LinkCandidate:
     )
 
 
-def deadline_breached(value: Report, breach: Breach) -> events_pb2.DeadlineBreached:
-    event = events_pb2.DeadlineBreached(
-        report_id=value.report_id,
-        child_id=value.child_id or "",
-        milestone=MILESTONE_TO_PROTO[breach.milestone],
-        urgency=URGENCY[value.urgency] if value.urgency else reporting_pb2.URGENCY_UNSPECIFIED,
-        due_at=_timestamp(breach.due_at),
-        division_code=value.submission.place.division_code,
-    )
-    if breach.completed_at is not None:
-        event.completed_at.CopyFrom(_timestamp(breach.completed_at))
-    return event
-
-
 def report(
     value: Report, reasons: tuple[str, ...] | list[str], crisis: bool, *, reporter: bool
 ) -> reporting_pb2.Report:
@@ -245,3 +235,53 @@ def receipt_reply(view: ReporterView) -> reporting_pb2.LookupReceiptResponse:
         status=view.status.label,
         outcome_notice=view.outcome_notice or "",
     )
+
+
+# -- events ---------------------------------------------------------------------------------------------------
+
+
+def pending(tenant: str, event: events.ReportEvent) -> PendingEvent:
+    """A domain event as the outbox takes it: on `reporting.report`, keyed by its report."""
+    return PendingEvent(REPORTING_REPORT, tenant, "report", event.report_id, event_message(event))
+
+
+def event_message(event: events.ReportEvent) -> Message:
+    match event:
+        case events.ReportSubmitted():
+            return events_pb2.ReportSubmitted(report=report(event.report, event.reasons, event.crisis, reporter=False))
+        case events.CrisisDeclared():
+            return events_pb2.CrisisDeclared(
+                report_id=event.report_id,
+                division_code=event.division_code,
+                situation_types=sorted(s.value for s in event.situations),
+                reasons=list(event.reasons),
+                required_actions=[a.value for a in event.actions],
+            )
+        case events.ReportLinked():
+            return events_pb2.ReportLinked(
+                report_id=event.report_id,
+                child_id=event.child_id,
+                group_id=event.group_id,
+                situation_types=sorted(s.value for s in event.situations),
+                urgency=_urgency(event.urgency),
+            )
+        case events.DeadlineBreached():
+            return _deadline_breached(event)
+
+
+def _urgency(value: Urgency | None) -> reporting_pb2.Urgency.ValueType:
+    return URGENCY[value] if value else reporting_pb2.URGENCY_UNSPECIFIED
+
+
+def _deadline_breached(event: events.DeadlineBreached) -> events_pb2.DeadlineBreached:
+    message = events_pb2.DeadlineBreached(
+        report_id=event.report_id,
+        child_id=event.child_id or "",
+        milestone=MILESTONE_TO_PROTO[event.milestone],
+        urgency=_urgency(event.urgency),
+        due_at=_timestamp(event.due_at),
+        division_code=event.division_code,
+    )
+    if event.completed_at is not None:
+        message.completed_at.CopyFrom(_timestamp(event.completed_at))
+    return message

@@ -1,12 +1,23 @@
-"""What the reporting use cases need from the outside world, as interfaces (adapters implement them)."""
+"""What the reporting use cases need from the outside world, as interfaces (adapters implement them).
+
+The store of reports (`ReportStore`: units of work with their `ReportRepository`) is implemented on
+SQLAlchemy in `adapters/` and in memory in `tests/unit/fakes.py`; the register of children is the registry,
+reached over gRPC (`adapters/registry_client.py`).
+"""
 
 from __future__ import annotations
 
+import abc
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Protocol
 
-from services.reporting.domain.model import ChildInfo, Place, Sex
+from platform_runtime.unit_of_work import AbstractUnitOfWork
+from services.reporting.domain.deadlines import Deadline, Milestone
+from services.reporting.domain.events import ReportEvent
+from services.reporting.domain.model import Channel, ChildInfo, Place, Report, Sex
+from services.reporting.domain.triage import TriageRuleSet
 
 
 @dataclass(frozen=True)
@@ -36,4 +47,100 @@ class ChildDirectory(Protocol):
 
     def current_id(self, child_id: str) -> str | None:
         """The id of the child's record (the surviving one if it was merged), None if not in the caller's town."""
+        ...
+
+
+# -- the store of reports -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportEntry:
+    """A stored report, the triage outcome recorded when it arrived, and the version it was read at."""
+
+    report: Report
+    crisis: bool
+    reasons: tuple[str, ...]
+    version: int
+
+
+class DuplicateReport(Exception):
+    """At commit: another report with the same external reference was stored first (a resubmission race)."""
+
+
+class ReportRepository(Protocol):
+    """The reports of one town, their time limits and triage rules, inside one unit of work.
+
+    A saved report is checked at commit against the version it was read at: if another transaction changed
+    it meanwhile, the commit raises `ConcurrentUpdate` and nothing is kept."""
+
+    def add(
+        self,
+        report: Report,
+        *,
+        submitted_by: str,
+        reasons: tuple[str, ...],
+        crisis: bool,
+        reference: str,
+        deadlines: Iterable[Deadline],
+        receipt_digest: str,
+    ) -> None: ...
+
+    def get(self, report_id: str) -> ReportEntry | None: ...
+
+    def by_external_reference(self, channel: Channel, reference: str) -> ReportEntry | None: ...
+
+    def save(self, report: Report) -> None:
+        """Keep the report's state (status, child, group, attention reason, outcome notice)."""
+        ...
+
+    def version(self, report_id: str) -> int:
+        """The stored version now (after a commit, the new one)."""
+        ...
+
+    def recent(self, limit: int) -> list[ReportEntry]:
+        """The latest reports received, newest first."""
+        ...
+
+    def linked_to_child(self, child_id: str, *, since: datetime, excluding: str) -> list[Report]:
+        """The town's reports linked (and so grouped) to `child_id`, received since `since`."""
+        ...
+
+    def deadlines(self, report_ids: Iterable[str], *, lock: bool = False) -> dict[str, tuple[Deadline, ...]]:
+        """Each report's time limits in due order; `lock` holds them (FOR UPDATE) when a breach may be raised."""
+        ...
+
+    def complete_deadline(self, report_id: str, milestone: Milestone, at: datetime, *, by: str) -> None: ...
+
+    def mark_breach_raised(self, report_id: str, milestone: Milestone, at: datetime) -> None: ...
+
+    def due_breaches(self, now: datetime, limit: int) -> list[tuple[Report, Deadline]]:
+        """Open time limits of open reports past due and not announced yet, earliest first, locked; those
+        another transaction holds are skipped."""
+        ...
+
+    def triage_rule_sets(self) -> list[TriageRuleSet]: ...
+
+
+class ReportingUnitOfWork(AbstractUnitOfWork):
+    """One transaction of one town: its reports change, and the domain events of the change are kept with
+    it (the outbox) or not at all."""
+
+    @property
+    @abc.abstractmethod
+    def reports(self) -> ReportRepository: ...
+
+    @abc.abstractmethod
+    def emit(self, event: ReportEvent) -> None:
+        """Queue a domain event, published with the change at commit."""
+
+
+class ReportStore(Protocol):
+    def unit_of_work(self, tenant: str) -> ReportingUnitOfWork: ...
+
+    def tenants_with_reports(self) -> list[str]:
+        """Every town that has reports (the periodic deadline check goes through them)."""
+        ...
+
+    def receipt(self, digest: str) -> tuple[str, str] | None:
+        """The (town, report id) of a receipt's keyed hash; receipt lookups come without a town."""
         ...

@@ -2,6 +2,10 @@
 
 A report is stored (with its events, crisis included) in one transaction BEFORE anything downstream is
 asked, so a registry outage can delay linking but never lose a report or hold back a crisis.
+
+The use cases see the store only through its ports (`ReportStore`, a unit of work per transaction with its
+`ReportRepository`) and emit domain events (`domain/events.py`): no SQL and no protobuf here, so they are
+unit-tested on in-memory fakes.
 """
 
 from __future__ import annotations
@@ -9,28 +13,18 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-
-from minorprot.reporting.v1 import events_pb2, reporting_pb2
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.exc import StaleDataError
+from datetime import datetime, timedelta
 
 from platform_runtime import errors
 from platform_runtime.auth import Principal, Role
-from platform_runtime.db import Database, UnitOfWork, utcnow
-from platform_runtime.events import PendingEvent
-from platform_runtime.pii import BlindIndex, FieldCipher
+from platform_runtime.db import utcnow
+from platform_runtime.pii import BlindIndex
 from platform_runtime.tenancy import current_principal
-from platform_runtime.topics import REPORTING_REPORT
-from services.reporting.adapters import messages
-from services.reporting.adapters.orm import DeadlineRecord, ReceiptRecord, ReportRecord, TriageRuleSetRecord
-from services.reporting.adapters.repository import ReportRepository, deadline_of
 from services.reporting.domain import errors as domain_errors
-from services.reporting.domain.deadlines import Milestone, deadlines_for, reach
+from services.reporting.domain import events
+from services.reporting.domain.deadlines import Deadline, Milestone, deadlines_for, reach
 from services.reporting.domain.grouping import GroupingFacts, find_group
 from services.reporting.domain.model import AgencyKind, Channel, Report, ReportStatus, Submission
 from services.reporting.domain.receipts import (
@@ -40,15 +34,17 @@ from services.reporting.domain.receipts import (
     parse_receipt,
     reporter_view,
 )
-from services.reporting.domain.triage import (
-    TriageDecision,
-    TriageRuleSet,
-    rule_set_from_dict,
-    select_rule_set,
-    triage,
-)
+from services.reporting.domain.triage import select_rule_set, triage
 from services.reporting.domain.validation import validate_submission
-from services.reporting.service_layer.ports import ChildCandidate, ChildDirectory, ChildDirectoryUnavailable
+from services.reporting.service_layer.ports import (
+    ChildCandidate,
+    ChildDirectory,
+    ChildDirectoryUnavailable,
+    DuplicateReport,
+    ReportEntry,
+    ReportingUnitOfWork,
+    ReportStore,
+)
 from services.reporting.service_layer.views import StoredReport, SubmitOutcome
 
 RECEIPT_FIELD = "receipt"
@@ -77,8 +73,7 @@ AUTO_LINK_ROLES = frozenset(CHANNELS_BY_ROLE) - {Role.PUBLIC}
 class ReportingService:
     def __init__(
         self,
-        database: Database,
-        cipher: FieldCipher,
+        store: ReportStore,
         blind_index: BlindIndex,
         children: ChildDirectory,
         *,
@@ -86,8 +81,7 @@ class ReportingService:
         receipt_lookups_per_minute: int = 10,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._database = database
-        self._cipher = cipher
+        self._store = store
         self._blind_index = blind_index
         self._children = children
         self._auto_link_threshold = auto_link_threshold
@@ -107,9 +101,8 @@ class ReportingService:
         reference = _scoped_reference(caller, external_reference)
         if reference and (first := self._resubmitted(caller.tenant, submission.channel, reference)):
             return first  # an agency system resending a report gets the first one back, not a duplicate
-        with self._database.unit_of_work(caller.tenant) as uow:
-            repository = ReportRepository(uow.session, self._cipher, caller.tenant)
-            decision = triage(submission, select_rule_set(self._rule_sets(uow), caller.tenant, now))
+        with self._store.unit_of_work(caller.tenant) as uow:
+            decision = triage(submission, select_rule_set(uow.reports.triage_rule_sets(), caller.tenant, now))
             receipt = new_receipt()
             report = Report(
                 report_id=uuid.uuid4().hex,
@@ -119,26 +112,20 @@ class ReportingService:
                 submission=submission,
             )
             report.record_triage(decision.urgency, decision.rule_codes)
-            deadlines = deadlines_for(now, decision.urgency)
-            repository.add(
+            uow.reports.add(
                 report,
                 submitted_by=caller.user_id,
                 reasons=decision.reasons,
                 crisis=decision.crisis is not None,
-                ref=reference,
+                reference=reference,
+                deadlines=deadlines_for(now, decision.urgency),
+                receipt_digest=self._blind_index.digest(receipt, field=RECEIPT_FIELD),
             )
-            repository.add_deadlines(report.report_id, deadlines)
-            uow.session.add(
-                ReceiptRecord(
-                    receipt_hash=self._blind_index.digest(receipt, field=RECEIPT_FIELD),
-                    tenant_id=caller.tenant,
-                    report_id=report.report_id,
-                )
-            )
-            self._publish_submitted(uow, report, decision)
+            for event in events.submitted(report, decision):
+                uow.emit(event)
             try:
                 uow.commit()
-            except IntegrityError:
+            except DuplicateReport:
                 # The same agency report arrived twice at once and the other copy was stored first.
                 first = self._resubmitted(caller.tenant, submission.channel, reference) if reference else None
                 if first is None:
@@ -154,42 +141,9 @@ class ReportingService:
         return SubmitOutcome(stored, receipt)
 
     def _resubmitted(self, tenant: str, channel: Channel, reference: str) -> SubmitOutcome | None:
-        with self._database.unit_of_work(tenant) as uow:
-            repository = ReportRepository(uow.session, self._cipher, tenant)
-            row = repository.by_external_reference(channel, reference)
-            return None if row is None else SubmitOutcome(self._stored(repository, row), "")
-
-    def _publish_submitted(self, uow: UnitOfWork, report: Report, decision: TriageDecision) -> None:
-        crisis = decision.crisis is not None
-        uow.publish(
-            PendingEvent(
-                REPORTING_REPORT,
-                report.tenant_id,
-                "report",
-                report.report_id,
-                events_pb2.ReportSubmitted(report=messages.report(report, decision.reasons, crisis, reporter=False)),
-            )
-        )
-        if decision.crisis is not None:
-            uow.publish(
-                PendingEvent(
-                    REPORTING_REPORT,
-                    report.tenant_id,
-                    "report",
-                    report.report_id,
-                    events_pb2.CrisisDeclared(
-                        report_id=report.report_id,
-                        division_code=report.submission.place.division_code,
-                        situation_types=sorted(s.value for s in report.submission.situations),
-                        reasons=list(decision.crisis.reasons),
-                        required_actions=[a.value for a in decision.crisis.actions],
-                    ),
-                )
-            )
-
-    def _rule_sets(self, uow: UnitOfWork) -> list[TriageRuleSet]:
-        rows = uow.session.scalars(select(TriageRuleSetRecord).where(TriageRuleSetRecord.tenant_id == uow.tenant))
-        return [rule_set_from_dict(row.rules) for row in rows]
+        with self._store.unit_of_work(tenant) as uow:
+            entry = uow.reports.by_external_reference(channel, reference)
+            return None if entry is None else SubmitOutcome(self._stored(uow, entry), "")
 
     # -- linking to the register ----------------------------------------------------------------------------
 
@@ -246,66 +200,27 @@ class ReportingService:
     def _link(self, tenant: str, report_id: str, child_id: str, expected_version: int | None = None) -> StoredReport:
         """Tie a report to a child and group it with the recent reports about the same child.
 
-        Two links of one report at once (two people, or a person and the automatic link): the row's version
+        Two links of one report at once (two people, or a person and the automatic link): the report's version
         lets one through; the other gets ConcurrentUpdate, or Conflict if it read the report already linked."""
-        with _lost_race(), self._database.unit_of_work(tenant) as uow:
-            repository = ReportRepository(uow.session, self._cipher, tenant)
-            row = _row(repository, report_id)
-            _check_version(row.version, expected_version)
-            report = repository.to_domain(row)
+        with self._store.unit_of_work(tenant) as uow:
+            entry = _entry(uow, report_id)
+            _check_version(entry.version, expected_version)
+            report = entry.report
+            # Only reports linked to the same child are grouped with it.
+            others = uow.reports.linked_to_child(
+                child_id, since=report.received_at - GROUPING_WINDOW, excluding=report.report_id
+            )
             group = find_group(
-                replace(GroupingFacts.of(report), child_id=child_id),
-                [GroupingFacts.of(repository.to_domain(other)) for other in self._recent(uow, report, child_id)],
+                replace(GroupingFacts.of(report), child_id=child_id), [GroupingFacts.of(other) for other in others]
             )
             report.link(child_id, group.group_id if group else report.report_id)
-            repository.save_state(report)
-            uow.publish(
-                PendingEvent(
-                    REPORTING_REPORT,
-                    tenant,
-                    "report",
-                    report_id,
-                    events_pb2.ReportLinked(
-                        report_id=report_id,
-                        child_id=child_id,
-                        group_id=report.group_id or "",
-                        situation_types=sorted(s.value for s in report.submission.situations),
-                        urgency=messages.URGENCY[report.urgency]
-                        if report.urgency
-                        else reporting_pb2.URGENCY_UNSPECIFIED,
-                    ),
-                )
-            )
+            uow.reports.save(report)
+            uow.emit(events.linked(report))
             uow.commit()
-            return self._stored(repository, row, report)
-
-    def _recent(self, uow: UnitOfWork, report: Report, child_id: str) -> list[ReportRecord]:
-        """The grouped reports `report` may join once linked to `child_id`.
-
-        Only linked reports have a group, and two linked reports are grouped only when they are about the
-        same child: the others need not be read (nor decrypted) at all.
-        """
-        return list(
-            uow.session.scalars(
-                select(ReportRecord).where(
-                    ReportRecord.tenant_id == uow.tenant,
-                    ReportRecord.child_id == child_id,
-                    ReportRecord.received_at >= report.received_at - GROUPING_WINDOW,
-                    ReportRecord.id != report.report_id,
-                    ReportRecord.group_id.is_not(None),
-                )
-            )
-        )
+            return self._stored(uow, entry)
 
     def _flag(self, caller: Principal, report_id: str, reason: str) -> StoredReport:
-        with _lost_race(), self._database.unit_of_work(caller.tenant) as uow:
-            repository = ReportRepository(uow.session, self._cipher, caller.tenant)
-            row = _row(repository, report_id)
-            report = repository.to_domain(row)
-            report.flag_for_attention(reason)
-            repository.save_state(report)
-            uow.commit()
-            return self._stored(repository, row, report)
+        return self._change_as(caller, report_id, lambda report: report.flag_for_attention(reason))
 
     # -- time limits ----------------------------------------------------------------------------------------
 
@@ -313,76 +228,46 @@ class ReportingService:
         """Staff reached a milestone (now, or at an earlier `at`); one reached late announces its breach."""
         caller = _staff()
         now = self._now()
-        with _lost_race(), self._database.unit_of_work(caller.tenant) as uow:
-            repository = ReportRepository(uow.session, self._cipher, caller.tenant)
-            row = _row(repository, report_id)
-            report = repository.to_domain(row)
+        with self._store.unit_of_work(caller.tenant) as uow:
+            entry = _entry(uow, report_id)
+            report = entry.report
             if report.status is ReportStatus.CLOSED:
                 raise errors.Conflict("the report is closed")
-            records = repository.deadline_records([report_id], lock=True)
-            reached = reach(
-                [deadline_of(r) for r in records], milestone, at or now, received_at=report.received_at, now=now
-            )
-            for record, deadline in zip(records, reached, strict=True):
-                if record.completed_at is None and deadline.completed_at is not None:
-                    record.completed_at = deadline.completed_at.astimezone(UTC)
-                    record.completed_by = caller.user_id
-                self._announce_breach(uow, report, record, now)
+            current = uow.reports.deadlines([report_id], lock=True).get(report_id, ())
+            reached = reach(current, milestone, at or now, received_at=report.received_at, now=now)
+            for before, after in zip(current, reached, strict=True):
+                if before.completed_at is None and after.completed_at is not None:
+                    uow.reports.complete_deadline(report_id, after.milestone, after.completed_at, by=caller.user_id)
+                self._announce_breach(uow, report, after, now)
             if report.status is ReportStatus.LINKED:
                 report.start_handling()  # someone is working on it now
-            repository.save_state(report)
+            uow.reports.save(report)
             uow.commit()
-            return self._stored(repository, row, report)
+            return self._stored(uow, entry)
 
     def tenants_with_reports(self) -> list[str]:
         """Every town that has reports; the periodic deadline check goes through them one by one."""
-        with self._database.platform_session() as session:
-            # The receipt index is the one table that names every town with reports (it holds no report data).
-            return list(session.scalars(select(ReceiptRecord.tenant_id).distinct()))
+        return self._store.tenants_with_reports()
 
     def raise_breaches_of(self, tenant: str) -> int:
         """Announce the town's missed time limits not announced yet (DeadlineBreached): once per report and
-        milestone. Run periodically by a worker; replicas may run it at the same time (rows are locked, and a
-        replica skips the rows another one holds). Returns how many breaches were announced.
+        milestone. Run periodically by a worker; replicas may run it at the same time (the time limits are
+        locked, and a replica skips those another one holds). Returns how many breaches were announced.
         """
         now = self._now()
-        with self._database.unit_of_work(tenant) as uow:
-            repository = ReportRepository(uow.session, self._cipher, tenant)
-            due = uow.session.execute(
-                select(DeadlineRecord, ReportRecord)
-                .join(ReportRecord, ReportRecord.id == DeadlineRecord.report_id)
-                .where(
-                    DeadlineRecord.tenant_id == tenant,
-                    DeadlineRecord.completed_at.is_(None),
-                    DeadlineRecord.breach_raised_at.is_(None),
-                    DeadlineRecord.due_at < now,
-                    ReportRecord.status != ReportStatus.CLOSED.value,
-                )
-                .order_by(DeadlineRecord.due_at)
-                .limit(BREACHES_PER_ROUND)
-                .with_for_update(of=DeadlineRecord, skip_locked=True)
-            ).all()
-            raised = sum(
-                self._announce_breach(uow, repository.to_domain(report), record, now) for record, report in due
-            )
+        with self._store.unit_of_work(tenant) as uow:
+            due = uow.reports.due_breaches(now, BREACHES_PER_ROUND)
+            raised = sum(self._announce_breach(uow, report, deadline, now) for report, deadline in due)
             uow.commit()
             return raised
 
-    def _announce_breach(self, uow: UnitOfWork, report: Report, record: DeadlineRecord, now: datetime) -> bool:
-        """Publish DeadlineBreached if the deadline is missed and not announced yet; the caller holds its row lock."""
-        breach = deadline_of(record).breach_to_raise(now)
+    def _announce_breach(self, uow: ReportingUnitOfWork, report: Report, deadline: Deadline, now: datetime) -> bool:
+        """Emit DeadlineBreached if the deadline is missed and not announced yet; the caller holds its lock."""
+        breach = deadline.breach_to_raise(now)
         if breach is None:
             return False
-        record.breach_raised_at = now
-        uow.publish(
-            PendingEvent(
-                REPORTING_REPORT,
-                report.tenant_id,
-                "report",
-                report.report_id,
-                messages.deadline_breached(report, breach),
-            )
-        )
+        uow.reports.mark_breach_raised(report.report_id, deadline.milestone, now)
+        uow.emit(events.deadline_breached(report, breach))
         return True
 
     # -- telling the reporter and closing -------------------------------------------------------------------
@@ -394,15 +279,15 @@ class ReportingService:
         return self._change(report_id, Report.close)
 
     def _change(self, report_id: str, change: Callable[[Report], None]) -> StoredReport:
-        caller = _staff()
-        with _lost_race(), self._database.unit_of_work(caller.tenant) as uow:
-            repository = ReportRepository(uow.session, self._cipher, caller.tenant)
-            row = _row(repository, report_id)
-            report = repository.to_domain(row)
-            change(report)
-            repository.save_state(report)
+        return self._change_as(_staff(), report_id, change)
+
+    def _change_as(self, caller: Principal, report_id: str, change: Callable[[Report], None]) -> StoredReport:
+        with self._store.unit_of_work(caller.tenant) as uow:
+            entry = _entry(uow, report_id)
+            change(entry.report)
+            uow.reports.save(entry.report)
             uow.commit()
-            return self._stored(repository, row, report)
+            return self._stored(uow, entry)
 
     # -- reading --------------------------------------------------------------------------------------------
 
@@ -410,62 +295,52 @@ class ReportingService:
         return self._read(_staff().tenant, report_id)
 
     def _read(self, tenant: str, report_id: str) -> StoredReport:
-        with self._database.unit_of_work(tenant) as uow:
-            repository = ReportRepository(uow.session, self._cipher, tenant)
-            return self._stored(repository, _row(repository, report_id))
+        with self._store.unit_of_work(tenant) as uow:
+            return self._stored(uow, _entry(uow, report_id))
 
     def list_recent(self, page_size: int) -> list[StoredReport]:
         caller = _staff()
         now = self._now()
-        with self._database.unit_of_work(caller.tenant) as uow:
-            repository = ReportRepository(uow.session, self._cipher, caller.tenant)
-            rows = list(
-                uow.session.scalars(
-                    select(ReportRecord)
-                    .where(ReportRecord.tenant_id == caller.tenant)
-                    .order_by(ReportRecord.received_at.desc())
-                    .limit(min(max(page_size or 50, 1), 200))
-                )
-            )
-            deadlines = repository.deadlines(row.id for row in rows)
+        with self._store.unit_of_work(caller.tenant) as uow:
+            entries = uow.reports.recent(min(max(page_size or 50, 1), 200))
+            deadlines = uow.reports.deadlines(entry.report.report_id for entry in entries)
             return [
                 StoredReport(
-                    repository.to_domain(row),
-                    row.crisis,
-                    tuple(row.triage_reasons),
-                    deadlines.get(row.id, ()),
+                    entry.report,
+                    entry.crisis,
+                    entry.reasons,
+                    deadlines.get(entry.report.report_id, ()),
                     now,
-                    row.version,
+                    entry.version,
                 )
-                for row in rows
+                for entry in entries
             ]
 
-    def _stored(self, repository: ReportRepository, row: ReportRecord, report: Report | None = None) -> StoredReport:
+    def _stored(self, uow: ReportingUnitOfWork, entry: ReportEntry) -> StoredReport:
+        """The report as it stands in `uow` (after a commit: as committed, with its new version)."""
+        report_id = entry.report.report_id
         return StoredReport(
-            report or repository.to_domain(row),
-            row.crisis,
-            tuple(row.triage_reasons),
-            repository.deadlines([row.id]).get(row.id, ()),
+            entry.report,
+            entry.crisis,
+            entry.reasons,
+            uow.reports.deadlines([report_id]).get(report_id, ()),
             self._now(),
-            row.version,
+            uow.reports.version(report_id),
         )
 
     def lookup_receipt(self, text: str, client: str) -> ReporterView:
         """Public: status and outcome notice for a receipt, and nothing about the child or family."""
         self._limiter.acquire(client, time.monotonic())
         receipt = parse_receipt(text)
-        digest = self._blind_index.digest(receipt, field=RECEIPT_FIELD)
-        with self._database.platform_session() as session:
-            found = session.get(ReceiptRecord, digest)
-            if found is None:
+        found = self._store.receipt(self._blind_index.digest(receipt, field=RECEIPT_FIELD))
+        if found is None:
+            raise errors.NotFound("no report has this receipt number")
+        tenant, report_id = found
+        with self._store.unit_of_work(tenant) as uow:
+            entry = uow.reports.get(report_id)
+            if entry is None:
                 raise errors.NotFound("no report has this receipt number")
-            tenant, report_id = found.tenant_id, found.report_id
-        with self._database.unit_of_work(tenant) as uow:
-            repository = ReportRepository(uow.session, self._cipher, tenant)
-            row = repository.record(report_id)
-            if row is None:
-                raise errors.NotFound("no report has this receipt number")
-            return reporter_view(repository.to_domain(row, receipt=receipt))
+            return reporter_view(replace(entry.report, receipt=receipt))
 
 
 def _staff() -> Principal:
@@ -483,23 +358,11 @@ def _check_version(current: int, expected: int | None) -> None:
         )
 
 
-@contextmanager
-def _lost_race() -> Iterator[None]:
-    """Around a unit of work that changes a report: another transaction changed the row after we read it
-    (the version no longer matched), so nothing was applied; the caller reloads and decides again."""
-    try:
-        yield
-    except StaleDataError as exc:
-        raise errors.ConcurrentUpdate(
-            "the report was changed by someone else at the same time: reload it and try again"
-        ) from exc
-
-
-def _row(repository: ReportRepository, report_id: str) -> ReportRecord:
-    row = repository.record(report_id)
-    if row is None:
+def _entry(uow: ReportingUnitOfWork, report_id: str) -> ReportEntry:
+    entry = uow.reports.get(report_id)
+    if entry is None:
         raise errors.NotFound("no such report in this town")
-    return row
+    return entry
 
 
 def _validate(submission: Submission, now: datetime, tenant: str) -> None:
