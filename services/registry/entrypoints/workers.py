@@ -6,7 +6,8 @@ from collections.abc import Callable
 from datetime import date
 
 from platform_runtime.supervisor import Worker, for_each_tenant, periodic
-from services.registry.service_layer.casework import OVERDUE_BATCH, CaseworkService
+from services.registry.service_layer.casework import CaseworkService
+from services.registry.service_layer.follow_up_visits import OVERDUE_BATCH
 from services.registry.service_layer.registry import RegistryService
 
 NAME = "registry-casework"

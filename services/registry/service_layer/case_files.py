@@ -19,8 +19,12 @@ from services.registry.adapters.orm import (
     ChildRecord,
     TimelineRecord,
 )
-from services.registry.service_layer import casework
+from services.registry.service_layer.assessments import assessment_views
+from services.registry.service_layer.assistance_plans import plan_views
+from services.registry.service_layer.category_entries import category_views
 from services.registry.service_layer.child_views import child_views
+from services.registry.service_layer.family import family_views
+from services.registry.service_layer.follow_up_visits import visit_views
 from services.registry.service_layer.scope import (
     READER_ROLES,
     RegistryUseCases,
@@ -59,12 +63,12 @@ class CaseFileUseCases(RegistryUseCases):
                     TimelineItem(t.at, t.kind, t.summary, t.source_service, t.reference_id) for t in timeline
                 ),
                 status_reason=case.status_reason,
-                family=tuple(casework.family_views(scope, child.id)),
-                categories=tuple(casework.category_views(scope, child.id)),
-                assessments=tuple(casework.assessment_views(scope, child.id)),
+                family=tuple(family_views(scope, child.id)),
+                categories=tuple(category_views(scope, child.id)),
+                assessments=tuple(assessment_views(scope, child.id)),
                 risk_level=case.risk_level,
-                plan=tuple(casework.plan_views(scope, child.id)),
-                visits=tuple(casework.visit_views(scope, child.id)),
+                plan=tuple(plan_views(scope, child.id)),
+                visits=tuple(visit_views(scope, child.id)),
                 next_visit_due=case.next_visit_due,
                 merged_child_ids=tuple(merged_ids),
                 version=case.version,

@@ -30,10 +30,11 @@ from services.registry.domain.errors import InvalidInput as InvalidIdentity
 from services.registry.domain.family import FamilyMember
 from services.registry.domain.identity import cross_check_identity, parse_identity_number
 from services.registry.service_layer import villages
-from services.registry.service_layer.casework import CheckedCategory, record_category, record_family_member
 from services.registry.service_layer.categories import categories_of, refresh_categories
+from services.registry.service_layer.category_entries import CheckedCategory, record_category
 from services.registry.service_layer.child_in_work import ChildInWork
 from services.registry.service_layer.child_views import child_view, child_views
+from services.registry.service_layer.family import record_family_member
 from services.registry.service_layer.history import columns, field_changes
 from services.registry.service_layer.match_keys import (
     store_match_keys,

@@ -1,7 +1,7 @@
 """RegistryService: the register's use cases, one file each job, each in a unit of work scoped to the
 caller's tenant. Towns and villages: tenants.py; children: children.py; MatchChild: matching.py; merges:
 merges.py; the case file as a whole and what other services' events add to it: case_files.py. (Casework on
-the case file is CaseworkService, casework.py; the survey is SurveyService, survey_import.py.)
+the case file is CaseworkService, casework.py; the survey is SurveyService, survey.py and survey_import.py.)
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from google.protobuf.message import Message
 from sqlalchemy import insert, select
@@ -23,6 +23,7 @@ from platform_runtime.auth import Principal, Role
 from platform_runtime.db import Database, UnitOfWork, utcnow
 from platform_runtime.events import PendingEvent
 from platform_runtime.pii import BlindIndex, FieldCipher
+from platform_runtime.tenancy import require_role
 from services.registry.adapters.orm import (
     AuditRecord,
     CaseFileRecord,
@@ -317,3 +318,41 @@ class RegistryUseCases:
     def _require_tenant(self, uow: UnitOfWork, caller: Principal) -> None:
         if uow.session.get(TenantRecord, caller.tenant) is None:
             raise errors.Conflict(f"town {caller.tenant} is not onboarded")
+
+
+SHORT_TEXT, LONG_TEXT = 100, 4000
+
+
+def past_or_today(day: date | None, today: date, field: str) -> date:
+    if day is None:
+        return today
+    if day > today:
+        raise errors.InvalidInput("is in the future", field)
+    if day < today - timedelta(days=366 * 5):
+        raise errors.InvalidInput("is more than five years ago", field)
+    return day
+
+
+class CaseworkUseCases:
+    """What the CaseworkService's parts (family.py, category_entries.py, case_status.py, assessments.py,
+    assistance_plans.py, follow_up_visits.py, history.py) share: the database, the match keys' key, the clock."""
+
+    def __init__(
+        self,
+        database: Database,
+        blind_index: BlindIndex,
+        *,
+        today: Callable[[], date] = date.today,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._database = database
+        self._blind_index = blind_index
+        self._today = today
+        self._now = now
+
+    @contextmanager
+    def _scope(self, roles: frozenset[Role]) -> Iterator[Scope]:
+        """The caller's unit of work, once their role allows the use case."""
+        caller = require_role(*roles)
+        with no_lost_updates(), self._database.unit_of_work(caller.tenant) as uow:
+            yield Scope(uow, caller, today=self._today(), now=self._now())

@@ -16,7 +16,7 @@ An import goes through the file in batches of rows, each batch in one transactio
 5. the rest is ACCEPTED and, unless it is a dry run, recorded by the use cases' own work inside the
    batch's transaction: RegistryService.record_children, with the parents and guardian and each category
    (source "survey"). It does what RegisterChild, AddFamilyMember and AddCategory do (the latter two by
-   casework.record_family_member and casework.record_category), so a child gets the same records, change history,
+   family.record_family_member and category_entries.record_category), so a child gets the same records, change history,
    derived categories, match keys and events (ChildRegistered, CaseFileOpened, ChildCategoriesChanged)
    as through the API, without a query or a transaction of its own.
 A batch's children and the outcomes of its rows commit together, so an import stopped anywhere (an error,
@@ -51,10 +51,7 @@ from services.registry.domain.codes import (
 from services.registry.domain.family import FamilyMember, check_member
 from services.registry.domain.matching import DEFAULT_THRESHOLD, RankedCandidate, normalize_name
 from services.registry.service_layer import survey_rows, villages
-from services.registry.service_layer.casework import (
-    CheckedCategory,
-    check_category,
-)
+from services.registry.service_layer.category_entries import CheckedCategory, check_category
 from services.registry.service_layer.children import DIVISION_FIELDS, ChildRefused, NewChild
 from services.registry.service_layer.matching import (
     BatchMatcher,

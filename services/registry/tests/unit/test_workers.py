@@ -8,7 +8,7 @@ import pytest
 from platform_runtime.metrics import TENANT_ROUND_FAILURES
 from platform_runtime.supervisor import EveryTenantFailed
 from services.registry.entrypoints.workers import casework_round
-from services.registry.service_layer.casework import OVERDUE_BATCH
+from services.registry.service_layer.follow_up_visits import OVERDUE_BATCH
 
 
 class FakeRegistry:
