@@ -4,16 +4,11 @@ scored) is here, for MatchChild and the survey's batches alike.
 
 from __future__ import annotations
 
-import functools
-from collections import Counter
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from sqlalchemy import Select, String, and_, any_, bindparam, func, null, or_, select
-from sqlalchemy import case as case_when
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Integer, Select, String, and_, column, func, null, or_, select, values
 from sqlalchemy.engine import Row
-from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
 from platform_runtime.tenancy import require_role
@@ -22,7 +17,6 @@ from services.registry.adapters.orm import (
     ChildRecord,
     FamilyMemberRecord,
 )
-from services.registry.adapters.survey_orm import SurveyImportRowRecord
 from services.registry.domain import matching
 from services.registry.domain.identity import normalize_identity_number
 from services.registry.domain.matching import RankedCandidate
@@ -48,50 +42,151 @@ AUTO_MATCH_LIMIT = 10
 CANDIDATE_MIN_SCORE = 0.3  # below this a record is not worth showing a person
 MAX_CANDIDATES_SCORED = 200  # the records sharing the most blocking keys with the probe are scored
 SELECTIVE_KEY_PREFIXES = ("id:", "gd:")
+KEYS_PER_STATEMENT = 2000  # a batch's probe keys in one statement at most (drivers limit its parameters)
 
 
-@functools.cache
-def _candidates_statement(with_guardians: bool) -> Select[Any]:
-    """MatchChild's one statement, built once (parameters: tenant, keys, selective_keys, sound_key).
+Found = tuple[matching.ChildFacts, list[tuple[str, matching.ChildFacts]], dict[str, int]]
+
+
+def choose_candidates(
+    scope: Scope,
+    digest: Callable[[str], str],
+    probes: Mapping[int, matching.ChildFacts],
+    *,
+    leaving_out: Select[tuple[str]] | None = None,
+) -> dict[int, Found]:
+    """Candidate choice, for MatchChild (one probe) and the survey's batches (many) alike: for each probe,
+    its facts, the records sharing a blocking key with it as the facts scoring needs, and how many records
+    share its name's sound key (how common the name is: `matching.NameCount`).
 
     Records sharing a selective key (identity number, a guardian's name) come first, then those sharing the
     most keys, so a common name's many records never push the true candidate out of the
-    MAX_CANDIDATES_SCORED scored. Guardians' names are joined only when the report names some: otherwise
-    they cannot count."""
-    tenant = bindparam("tenant", type_=String)
-    shared = func.count()
-    by_selective_key = func.max(
-        case_when((ChildMatchKey.match_key.in_(bindparam("selective_keys", expanding=True)), 1), else_=0)
+    MAX_CANDIDATES_SCORED scored. Guardians' names are joined only for probes naming some: otherwise they
+    cannot count. One statement for a probe, one for each KEYS_PER_STATEMENT keys of a batch. `leaving_out`
+    selects children the register is taken without (candidates and name counts alike)."""
+    found: dict[int, Found] = {}
+    keyed: dict[int, tuple[dict[str, str], str, str]] = {}  # probe -> ({digest: key}, sound key, its digest)
+    for n, facts in probes.items():
+        (name, *_) = facts.names or ("",)  # a report gives one name
+        sound_key = matching.name_sound_key(name) if name else ""
+        found[n] = (facts, [], {sound_key: 0} if name else {})
+        keys = {digest(k): k for k in matching.lookup_keys(facts)}
+        if keys:
+            keyed[n] = (keys, sound_key, digest(sound_key) if name else "")
+    chunk: list[int] = []
+    size = 0
+    for n, (keys, _, _) in keyed.items():
+        chunk.append(n)
+        size += len(keys)
+        if size >= KEYS_PER_STATEMENT or n == next(reversed(keyed)):
+            with_guardians = {m for m in chunk if probes[m].guardian_names}
+            statement = _candidates_statement(scope.tenant, {m: keyed[m] for m in chunk}, with_guardians, leaving_out)
+            rows: dict[tuple[int, str], tuple[Row[Any], list[str]]] = {}
+            for row in scope.session.execute(statement):
+                entry = rows.get((row.probe, row.id))
+                if entry is None:
+                    entry = rows[row.probe, row.id] = (row, [])
+                if row.guardian_name:
+                    entry[1].append(row.guardian_name)
+            for (m, child_id), (columns, names) in rows.items():
+                _, candidates, name_counts = found[m]
+                candidates.append((child_id, record_facts(columns, tuple(names))))
+                if name_counts:
+                    name_counts[keyed[m][1]] = columns.sharing_the_name
+            chunk, size = [], 0
+    return found
+
+
+def _candidates_statement(
+    tenant: str,
+    keyed: Mapping[int, tuple[dict[str, str], str, str]],
+    with_guardians: Collection[int],
+    leaving_out: Select[tuple[str]] | None,
+) -> Select[Any]:
+    """choose_candidates' one statement for these probes: their keys and name sound keys as VALUES, each
+    probe's records ranked (row_number over the probe), the first MAX_CANDIDATES_SCORED kept."""
+    probe_keys = (
+        values(column("probe", Integer), column("match_key", String), column("selective", Integer), name="probe_keys")
+        .data(
+            [
+                (n, key_digest, int(key.startswith(SELECTIVE_KEY_PREFIXES)))
+                for n, (keys, _, _) in keyed.items()
+                for key_digest, key in keys.items()
+            ]
+        )
+        .cte("probe_keys")
     )
+    probe_names = (
+        values(
+            column("probe", Integer), column("sound_key", String), column("with_guardians", Integer), name="probe_names"
+        )
+        .data([(n, sound_digest, int(n in with_guardians)) for n, (_, _, sound_digest) in keyed.items()])
+        .cte("probe_names")
+    )
+    kept: list[ColumnElement[bool]] = []
+    if leaving_out is not None:
+        kept.append(~leaving_out.where(leaving_out.selected_columns[0] == ChildMatchKey.child_id).exists())
+    shared = func.count()
+    by_selective_key = func.max(probe_keys.c.selective)
     ranked = (
-        select(ChildMatchKey.child_id)
-        .where(ChildMatchKey.tenant_id == tenant, ChildMatchKey.match_key.in_(bindparam("keys", expanding=True)))
-        .group_by(ChildMatchKey.child_id)
-        .order_by(by_selective_key.desc(), shared.desc(), ChildMatchKey.child_id)
-        .limit(MAX_CANDIDATES_SCORED)
+        select(
+            probe_keys.c.probe,
+            ChildMatchKey.child_id,
+            func.row_number()
+            .over(
+                partition_by=probe_keys.c.probe,
+                order_by=(by_selective_key.desc(), shared.desc(), ChildMatchKey.child_id),
+            )
+            .label("place"),
+        )
+        .join_from(probe_keys, ChildMatchKey, ChildMatchKey.match_key == probe_keys.c.match_key)
+        .where(ChildMatchKey.tenant_id == tenant, *kept)
+        .group_by(probe_keys.c.probe, ChildMatchKey.child_id)
         .cte("ranked")
     )
-    sharing_the_name = (
-        select(func.count())
-        .where(ChildMatchKey.tenant_id == tenant, ChildMatchKey.match_key == bindparam("sound_key"))
-        .scalar_subquery()
+    name_counts = (
+        select(
+            probe_names.c.probe,
+            probe_names.c.with_guardians,
+            func.count(ChildMatchKey.child_id).label("sharing_the_name"),
+        )
+        .join_from(
+            probe_names,
+            ChildMatchKey,
+            and_(ChildMatchKey.tenant_id == tenant, ChildMatchKey.match_key == probe_names.c.sound_key, *kept),
+            isouter=True,
+        )
+        .group_by(probe_names.c.probe, probe_names.c.with_guardians)
+        .cte("name_counts")
     )
     guardian_name = FamilyMemberRecord.name if with_guardians else null()
     statement = (
-        select(*RECORD_FACT_COLUMNS, guardian_name.label("guardian_name"), sharing_the_name.label("sharing_the_name"))
-        .join(ranked, ranked.c.child_id == ChildRecord.id)
-        .where(ChildRecord.tenant_id == tenant, ChildRecord.merged_into.is_(None))
+        select(
+            ranked.c.probe,
+            *RECORD_FACT_COLUMNS,
+            guardian_name.label("guardian_name"),
+            name_counts.c.sharing_the_name,
+        )
+        .join_from(ranked, ChildRecord, ChildRecord.id == ranked.c.child_id)
+        .join(name_counts, name_counts.c.probe == ranked.c.probe)
+        .where(
+            ranked.c.place <= MAX_CANDIDATES_SCORED,
+            ChildRecord.tenant_id == tenant,
+            ChildRecord.merged_into.is_(None),
+        )
     )
     if with_guardians:
         statement = statement.outerjoin(
             FamilyMemberRecord,
             and_(
+                name_counts.c.with_guardians == 1,
                 FamilyMemberRecord.tenant_id == tenant,
                 FamilyMemberRecord.child_id == ChildRecord.id,
                 or_(FamilyMemberRecord.guardian, FamilyMemberRecord.relationship.in_(PARENT_RELATIONSHIPS)),
             ),
         )
-    return statement
+    # In each probe's rank order: scoring keeps the order of candidates scoring the same.
+    return statement.order_by(ranked.c.probe, ranked.c.place)
 
 
 class MatchUseCases(RegistryUseCases):
@@ -106,7 +201,7 @@ class MatchUseCases(RegistryUseCases):
             return []
         with self._database.unit_of_work(caller.tenant) as uow:
             scope = self._scope(uow, caller)
-            candidates, name_counts = self._candidates(scope, facts, keys)
+            _, candidates, name_counts = choose_candidates(scope, self._key_digest, {0: facts})[0]
             ranked = matching.rank_candidates(
                 facts,
                 candidates,
@@ -129,32 +224,6 @@ class MatchUseCases(RegistryUseCases):
             uow.commit()
             return [Candidate(views[r.record_id], r.result.score, r.result.reasons) for r in ranked]
 
-    def _candidates(
-        self, scope: Scope, facts: matching.ChildFacts, keys: frozenset[str]
-    ) -> tuple[list[tuple[str, matching.ChildFacts]], dict[str, int]]:
-        """The records sharing a blocking key with the probe, as the facts scoring needs, and how many records
-        share the probe's name sound key (how common the name is: `matching.NameCount`), in one statement."""
-        digests = {self._key_digest(k): k for k in keys}
-        (name, *_) = facts.names or ("",)  # a report gives one name
-        parameters = {
-            "tenant": scope.tenant,
-            "keys": list(digests),
-            "selective_keys": [d for d, k in digests.items() if k.startswith(SELECTIVE_KEY_PREFIXES)],
-            "sound_key": self._key_digest(matching.name_sound_key(name)) if name else "",
-        }
-        rows: dict[str, tuple[Row[Any], list[str]]] = {}
-        sharing_the_name = 0
-        for row in scope.session.execute(_candidates_statement(bool(facts.guardian_names)), parameters):
-            entry = rows.get(row.id)
-            if entry is None:
-                entry = rows[row.id] = (row, [])
-                sharing_the_name = row.sharing_the_name
-            if row.guardian_name:
-                entry[1].append(row.guardian_name)
-        candidates = [(child_id, record_facts(columns, tuple(names))) for child_id, (columns, names) in rows.items()]
-        # A name agreeing in sound has the same sound key (sorted syllables): the probe's is the one counted.
-        return candidates, ({matching.name_sound_key(name): sharing_the_name} if name else {})
-
     def _key_digest(self, key: str) -> str:
         return match_key_digest(self._blind_index, key)
 
@@ -174,10 +243,9 @@ class MatchUseCases(RegistryUseCases):
 
 
 class BatchMatcher:
-    """MatchChild (RegistryService.match_child) for a batch of rows at once: the same blocking keys, the
-    same candidates (RegistryService._candidates: the records sharing a selective key first, then those
-    sharing the most keys, at most MAX_CANDIDATES_SCORED), name counts and scores, in four queries a
-    batch instead of a statement a row (test_survey_service checks it against MatchChild itself).
+    """MatchChild (RegistryService.match_child) for a batch of rows at once: the same probe facts, the same
+    candidate choice (choose_candidates), name counts and scores, in one statement a batch (a few for a large
+    one) instead of a statement a row.
 
     `leaving_out` selects children the register is taken without (candidates and name counts alike):
     the survey leaves out the children its file registered, so that a dry run, an import and an import
@@ -188,87 +256,15 @@ class BatchMatcher:
         self._leaving_out = leaving_out
         self._digests: dict[str, str] = {}
 
-    def _kept(self, child_id: InstrumentedAttribute[str]) -> list[ColumnElement[bool]]:
-        if self._leaving_out is None:
-            return []
-        return [~self._leaving_out.where(SurveyImportRowRecord.child_id == child_id).exists()]
-
     def _digest(self, key: str) -> str:
         if (found := self._digests.get(key)) is None:
             found = self._digests[key] = self._registry._key_digest(key)
         return found
 
-    def candidates(
-        self, scope: Scope, probes: Mapping[int, MatchProbe]
-    ) -> dict[int, tuple[matching.ChildFacts, list[tuple[str, matching.ChildFacts]], dict[str, int]]]:
-        """For each probe: its facts, its candidates (as _candidates gives them) and its name counts."""
+    def candidates(self, scope: Scope, probes: Mapping[int, MatchProbe]) -> dict[int, Found]:
+        """For each probe: its facts, its candidates and its name counts (choose_candidates)."""
         facts = {n: self._registry._probe_facts(probe) for n, probe in probes.items()}
-        keys = {n: matching.lookup_keys(found) for n, found in facts.items()}
-        sound_keys = {n: sorted({matching.name_sound_key(name) for name in found.names}) for n, found in facts.items()}
-        postings: dict[str, list[str]] = {}
-        for part in _parts({self._digest(k) for found in keys.values() for k in found}):
-            for key, child_id in scope.session.execute(
-                select(ChildMatchKey.match_key, ChildMatchKey.child_id).where(
-                    ChildMatchKey.tenant_id == scope.tenant,
-                    _among(scope, ChildMatchKey.match_key, part),
-                    *self._kept(ChildMatchKey.child_id),
-                )
-            ):
-                postings.setdefault(key, []).append(child_id)
-        chosen: dict[int, list[str]] = {}
-        for n, found in keys.items():
-            shared: Counter[str] = Counter()
-            selective: set[str] = set()
-            for key in found:
-                for child_id in postings.get(self._digest(key), ()):
-                    shared[child_id] += 1
-                    if key.startswith(SELECTIVE_KEY_PREFIXES):
-                        selective.add(child_id)
-            ordered = sorted(shared, key=lambda c: (c not in selective, -shared[c], c))
-            chosen[n] = ordered[:MAX_CANDIDATES_SCORED]
-        records: dict[str, Any] = {}
-        for part in _parts({c for ids in chosen.values() for c in ids}):
-            for record in scope.session.execute(
-                select(*RECORD_FACT_COLUMNS).where(
-                    ChildRecord.tenant_id == scope.tenant,
-                    _among(scope, ChildRecord.id, part),
-                    ChildRecord.merged_into.is_(None),
-                )
-            ):
-                records[record.id] = record
-        guardians: dict[str, list[str]] = {}
-        for part in _parts({c for n, ids in chosen.items() if facts[n].guardian_names for c in ids}):
-            for child_id, name in scope.session.execute(
-                select(FamilyMemberRecord.child_id, FamilyMemberRecord.name).where(
-                    FamilyMemberRecord.tenant_id == scope.tenant,
-                    _among(scope, FamilyMemberRecord.child_id, part),
-                    or_(FamilyMemberRecord.guardian, FamilyMemberRecord.relationship.in_(PARENT_RELATIONSHIPS)),
-                )
-            ):
-                if name:
-                    guardians.setdefault(child_id, []).append(name)
-        counts: dict[str, int] = {}
-        for part in _parts({self._digest(k) for found in sound_keys.values() for k in found}):
-            for key, count in scope.session.execute(
-                select(ChildMatchKey.match_key, func.count())
-                .where(
-                    ChildMatchKey.tenant_id == scope.tenant,
-                    _among(scope, ChildMatchKey.match_key, part),
-                    *self._kept(ChildMatchKey.child_id),
-                )
-                .group_by(ChildMatchKey.match_key)
-            ):
-                counts[key] = int(count)
-        found_for: dict[int, tuple[matching.ChildFacts, list[tuple[str, matching.ChildFacts]], dict[str, int]]] = {}
-        for n, probe_facts in facts.items():
-            with_guardians = bool(probe_facts.guardian_names)
-            candidates = [
-                (c, record_facts(records[c], tuple(guardians.get(c, ())) if with_guardians else ()))
-                for c in chosen[n]
-                if c in records
-            ]
-            found_for[n] = (probe_facts, candidates, {k: counts.get(self._digest(k), 0) for k in sound_keys[n]})
-        return found_for
+        return choose_candidates(scope, self._digest, facts, leaving_out=self._leaving_out)
 
     def best(self, scope: Scope, probes: Mapping[int, MatchProbe]) -> dict[int, RankedCandidate[str] | None]:
         """Each probe's best candidate, if it scores at least CANDIDATE_MIN_SCORE (MatchChild's first)."""
@@ -287,17 +283,3 @@ class BatchMatcher:
 
 def name_count(counts: Mapping[str, int]) -> matching.NameCount:
     return lambda sound_key: counts.get(sound_key, 0)
-
-
-def _among(scope: Scope, column: InstrumentedAttribute[str], values: list[str]) -> ColumnElement[bool]:
-    """column IN values; on PostgreSQL = ANY(one array), cheaper to send than thousands of parameters."""
-    if scope.session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, values, type_=postgresql.ARRAY(String)))
-    return column.in_(values)
-
-
-def _parts(values: Collection[str], size: int = 2000) -> Iterator[list[str]]:
-    """Values for IN lists, a few thousand at a time (SQLite and drivers limit the parameters of a statement)."""
-    ordered = sorted(values)
-    for start in range(0, len(ordered), size):
-        yield ordered[start : start + size]
