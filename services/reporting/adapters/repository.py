@@ -44,6 +44,10 @@ class ReportRepository:
         self._session = session
         self._cipher = cipher
         self._tenant = tenant
+        # The rows read in this transaction, held: the session's identity map holds them only weakly, and a
+        # row read again after it was dropped comes with another transaction's version, whose check then
+        # passes (a lost update). Held, a saved report is checked against the version it was read at.
+        self._held: set[object] = set()
 
     def _seal(self, value: str, field: str) -> str:
         return self._cipher.encrypt(value, tenant=self._tenant, field=field)
@@ -97,7 +101,10 @@ class ReportRepository:
 
     def record(self, report_id: str) -> ReportRecord | None:
         row = self._session.get(ReportRecord, report_id)
-        return row if row is not None and row.tenant_id == self._tenant else None
+        if row is None or row.tenant_id != self._tenant:
+            return None
+        self._held.add(row)
+        return row
 
     def get(self, report_id: str) -> ReportEntry | None:
         row = self.record(report_id)
@@ -146,6 +153,7 @@ class ReportRepository:
         return [rule_set_from_dict(row.rules) for row in rows]
 
     def _entry(self, row: ReportRecord) -> ReportEntry:
+        self._held.add(row)
         return ReportEntry(self.to_domain(row), row.crisis, tuple(row.triage_reasons), row.version)
 
     def to_domain(self, row: ReportRecord, receipt: str = "") -> Report:
@@ -206,7 +214,9 @@ class ReportRepository:
             .where(DeadlineRecord.tenant_id == self._tenant, DeadlineRecord.report_id.in_(list(report_ids)))
             .order_by(DeadlineRecord.report_id, DeadlineRecord.due_at)
         )
-        return list(self._session.scalars(query.with_for_update() if lock else query))
+        rows = list(self._session.scalars(query.with_for_update() if lock else query))
+        self._held.update(rows)
+        return rows
 
     def deadlines(self, report_ids: Iterable[str], *, lock: bool = False) -> dict[str, tuple[Deadline, ...]]:
         found: dict[str, list[Deadline]] = {}
@@ -237,6 +247,7 @@ class ReportRepository:
             .limit(limit)
             .with_for_update(of=DeadlineRecord, skip_locked=True)
         ).all()
+        self._held.update(row for pair in due for row in pair)
         return [(self.to_domain(report), deadline_of(record)) for record, report in due]
 
     def _deadline_record(self, report_id: str, milestone: Milestone) -> DeadlineRecord:
