@@ -4,10 +4,13 @@ scored) is here, for MatchChild and the survey's batches alike.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from sqlalchemy import Integer, Select, String, and_, column, func, null, or_, select, values
+from sqlalchemy import Integer, Select, String, and_, bindparam, cast, func, null, or_, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -80,9 +83,15 @@ def choose_candidates(
         size += len(keys)
         if size >= KEYS_PER_STATEMENT or n == next(reversed(keyed)):
             with_guardians = {m for m in chunk if probes[m].guardian_names}
-            statement = _candidates_statement(scope.tenant, {m: keyed[m] for m in chunk}, with_guardians, leaving_out)
+            dialect = scope.session.get_bind().dialect.name
+            statement = (
+                _cached_statement(dialect, bool(with_guardians))
+                if leaving_out is None
+                else _candidates_statement(dialect, bool(with_guardians), leaving_out)
+            )
+            parameters = _statement_parameters(dialect, scope.tenant, {m: keyed[m] for m in chunk}, with_guardians)
             rows: dict[tuple[int, str], tuple[Row[Any], list[str]]] = {}
-            for row in scope.session.execute(statement):
+            for row in scope.session.execute(statement, parameters):
                 entry = rows.get((row.probe, row.id))
                 if entry is None:
                     entry = rows[row.probe, row.id] = (row, [])
@@ -97,32 +106,64 @@ def choose_candidates(
     return found
 
 
-def _candidates_statement(
-    tenant: str,
-    keyed: Mapping[int, tuple[dict[str, str], str, str]],
-    with_guardians: Collection[int],
-    leaving_out: Select[tuple[str]] | None,
-) -> Select[Any]:
-    """choose_candidates' one statement for these probes: their keys and name sound keys as VALUES, each
-    probe's records ranked (row_number over the probe), the first MAX_CANDIDATES_SCORED kept."""
-    probe_keys = (
-        values(column("probe", Integer), column("match_key", String), column("selective", Integer), name="probe_keys")
-        .data(
-            [
-                (n, key_digest, int(key.startswith(SELECTIVE_KEY_PREFIXES)))
-                for n, (keys, _, _) in keyed.items()
-                for key_digest, key in keys.items()
-            ]
+def _statement_parameters(
+    dialect: str, tenant: str, keyed: Mapping[int, tuple[dict[str, str], str, str]], with_guardians: Collection[int]
+) -> dict[str, object]:
+    """The probes' keys and name sound keys as the statement's few parameters (whatever their number)."""
+    key_rows = [
+        (n, key_digest, int(key.startswith(SELECTIVE_KEY_PREFIXES)))
+        for n, (keys, _, _) in keyed.items()
+        for key_digest, key in keys.items()
+    ]
+    name_rows = [(n, sound_digest, int(n in with_guardians)) for n, (_, _, sound_digest) in keyed.items()]
+    if dialect == "postgresql":
+        return {
+            "tenant": tenant,
+            **{
+                f"key_{name}": list(c)
+                for name, c in zip(("probe", "match_key", "selective"), zip(*key_rows, strict=True), strict=True)
+            },
+            **{
+                f"name_{name}": list(c)
+                for name, c in zip(("probe", "sound_key", "with_guardians"), zip(*name_rows, strict=True), strict=True)
+            },
+        }
+    return {"tenant": tenant, "key_rows": json.dumps(key_rows), "name_rows": json.dumps(name_rows)}
+
+
+def _rows_parameter(dialect: str, kind: str, columns: tuple[tuple[str, Any], ...]) -> Select[Any]:
+    """A parameter of rows as a table: on PostgreSQL one array a column (unnest), elsewhere JSON (json_each)."""
+    if dialect == "postgresql":
+        return select(
+            *(
+                func.unnest(bindparam(f"{kind}_{name}", type_=postgresql.ARRAY(type_))).label(name)
+                for name, type_ in columns
+            )
         )
-        .cte("probe_keys")
-    )
-    probe_names = (
-        values(
-            column("probe", Integer), column("sound_key", String), column("with_guardians", Integer), name="probe_names"
+    rows = func.json_each(bindparam(f"{kind}_rows", type_=String)).table_valued("value")
+    return select(
+        *(
+            cast(func.json_extract(rows.c.value, f"$[{i}]"), type_).label(name)
+            for i, (name, type_) in enumerate(columns)
         )
-        .data([(n, sound_digest, int(n in with_guardians)) for n, (_, _, sound_digest) in keyed.items()])
-        .cte("probe_names")
     )
+
+
+@functools.cache
+def _cached_statement(dialect: str, with_guardians: bool) -> Select[Any]:
+    return _candidates_statement(dialect, with_guardians, None)
+
+
+def _candidates_statement(dialect: str, with_guardians: bool, leaving_out: Select[tuple[str]] | None) -> Select[Any]:
+    """choose_candidates' statement (parameters: _statement_parameters): each probe's records ranked
+    (row_number over the probe), the first MAX_CANDIDATES_SCORED kept, with the probe's name count."""
+    tenant = bindparam("tenant", type_=String)
+    probe_keys = _rows_parameter(
+        dialect, "key", (("probe", Integer()), ("match_key", String()), ("selective", Integer()))
+    ).cte("probe_keys")
+    probe_names = _rows_parameter(
+        dialect, "name", (("probe", Integer()), ("sound_key", String()), ("with_guardians", Integer()))
+    ).cte("probe_names")
     kept: list[ColumnElement[bool]] = []
     if leaving_out is not None:
         kept.append(~leaving_out.where(leaving_out.selected_columns[0] == ChildMatchKey.child_id).exists())
