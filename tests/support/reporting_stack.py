@@ -8,7 +8,6 @@ Reporting runs as its `serve` command composes it (deadline checker included) on
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -87,17 +86,6 @@ class Stack:
         return found
 
 
-def eventually(check: Callable[[], T | None], timeout: float = 30, what: str = "") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
 def refused(call: Callable[[], object]) -> grpc.StatusCode:
     """The status code of a call that must fail."""
     try:
@@ -132,11 +120,13 @@ def running_stack(postgres_url: str, kafka: KafkaSettings, secrets: Secrets, **r
     with ExitStack() as stack:
         db = migrated_database(postgres_url, "registry", APPEND_ONLY_TABLES)
         settings = registry_settings(EnvReader(service_env(db, kafka, secrets, **isolated)))
-        registry = stack.enter_context(_serving(build(registry_bootstrap.definition(settings)), db))
+        registry = stack.enter_context(
+            _serving(build(registry_bootstrap.definition(settings, periodic_work=False)), db)
+        )
 
         db = migrated_database(postgres_url, "reporting")
         env = service_env(db, kafka, secrets, REGISTRY_TARGET=registry.target, **isolated, **reporting_env)
-        server = reporting_bootstrap.server(reporting_settings(EnvReader(env)), now=clock)
+        server = build(reporting_bootstrap.definition(reporting_settings(EnvReader(env)), now=clock))
         reporting = stack.enter_context(_serving(server, db))
 
         db = migrated_database(postgres_url, "notify")
