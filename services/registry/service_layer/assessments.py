@@ -7,22 +7,9 @@ from datetime import date
 from sqlalchemy import select
 
 from platform_runtime.db import new_id
-from services.registry.adapters.orm import (
-    AssessmentRecord,
-)
-from services.registry.domain.assessment import (
-    DomainFinding,
-    check_assessment_allowed,
-    check_findings,
-    risk_level,
-)
-from services.registry.domain.codes import (
-    AssessmentDomain,
-    AssessmentKind,
-    CaseStatus,
-    RiskLevel,
-    parse_code,
-)
+from services.registry.adapters.orm import AssessmentRecord
+from services.registry.domain.assessment import DomainFinding, check_assessment_allowed, check_findings, risk_level
+from services.registry.domain.codes import AssessmentDomain, AssessmentKind, CaseStatus, RiskLevel, parse_code
 from services.registry.service_layer.history import CASE_FIELDS, columns, field_changes
 from services.registry.service_layer.scope import (
     CASE_MANAGER_ROLES,
@@ -33,10 +20,7 @@ from services.registry.service_layer.scope import (
     clean_text,
     past_or_today,
 )
-from services.registry.service_layer.views import (
-    AssessmentView,
-    NewAssessment,
-)
+from services.registry.service_layer.views import AssessmentView, NewAssessment
 from services.registry.service_layer.visit_schedule import reschedule_visits
 
 ASSESSMENT_FIELDS = ("kind", "assessed_on", "assessor", "domains", "risk_level", "risk_reasons", "summary")

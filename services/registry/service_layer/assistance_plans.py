@@ -11,34 +11,13 @@ from sqlalchemy import select
 from platform_runtime import errors
 from platform_runtime.db import UnitOfWork, new_id
 from platform_runtime.tenancy import current_principal
-from services.registry.adapters.orm import (
-    PlanActionRecord,
-    PlanGoalRecord,
-    ReferralProgressRecord,
-)
+from services.registry.adapters.orm import PlanActionRecord, PlanGoalRecord, ReferralProgressRecord
 from services.registry.domain import plans
 from services.registry.domain.casefile import require_open
-from services.registry.domain.codes import (
-    ActionStatus,
-    CaseStatus,
-    GoalStatus,
-    OwnerKind,
-    parse_code,
-)
+from services.registry.domain.codes import ActionStatus, CaseStatus, GoalStatus, OwnerKind, parse_code
 from services.registry.service_layer.history import columns, field_changes
-from services.registry.service_layer.scope import (
-    CASE_MANAGER_ROLES,
-    LONG_TEXT,
-    CaseworkUseCases,
-    Scope,
-    clean_text,
-)
-from services.registry.service_layer.views import (
-    NewPlanAction,
-    PlanActionChange,
-    PlanActionView,
-    PlanGoalView,
-)
+from services.registry.service_layer.scope import CASE_MANAGER_ROLES, LONG_TEXT, CaseworkUseCases, Scope, clean_text
+from services.registry.service_layer.views import NewPlanAction, PlanActionChange, PlanActionView, PlanGoalView
 
 GOAL_FIELDS = ("description", "status")
 

@@ -7,16 +7,9 @@ from sqlalchemy import func, select
 
 from platform_runtime.db import new_id
 from platform_runtime.topics import REGISTRY_CASE
-from services.registry.adapters.orm import (
-    AssessmentRecord,
-    PlanActionRecord,
-)
+from services.registry.adapters.orm import AssessmentRecord, PlanActionRecord
 from services.registry.domain.casefile import CaseProgress, check_transition
-from services.registry.domain.codes import (
-    ActionStatus,
-    CaseStatus,
-    parse_code,
-)
+from services.registry.domain.codes import ActionStatus, CaseStatus, parse_code
 from services.registry.service_layer.history import CASE_FIELDS, columns, field_changes
 from services.registry.service_layer.scope import (
     CASE_MANAGER_ROLES,
@@ -27,10 +20,7 @@ from services.registry.service_layer.scope import (
     check_version,
     clean_text,
 )
-from services.registry.service_layer.views import (
-    CaseStaff,
-    CaseStatusView,
-)
+from services.registry.service_layer.views import CaseStaff, CaseStatusView
 from services.registry.service_layer.visit_schedule import reschedule_visits
 
 

@@ -10,15 +10,8 @@ from datetime import date
 from sqlalchemy import delete, insert, select
 
 from platform_runtime.pii import BlindIndex
-from services.registry.adapters.orm import (
-    CategoryRecord,
-    ChildMatchKey,
-    ChildRecord,
-    FamilyMemberRecord,
-)
-from services.registry.domain.codes import (
-    CategorySource,
-)
+from services.registry.adapters.orm import CategoryRecord, ChildMatchKey, ChildRecord, FamilyMemberRecord
+from services.registry.domain.codes import CategorySource
 from services.registry.service_layer.categories import announce_categories, derive_categories, in_code_order, is_current
 from services.registry.service_layer.family_facts import guardian_names, member_facts
 from services.registry.service_layer.match_keys import add_match_keys, match_key_digests

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.registry.adapters.orm import (
-    ChildRecord,
-)
-from services.registry.domain.codes import (
-    Sex,
-)
+from services.registry.adapters.orm import ChildRecord
+from services.registry.domain.codes import Sex
 from services.registry.service_layer.categories import current_categories
 from services.registry.service_layer.scope import Scope
 from services.registry.service_layer.views import ChildView, ContactPerson

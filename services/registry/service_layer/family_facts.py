@@ -4,15 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from services.registry.adapters.orm import (
-    FamilyMemberRecord,
-)
-from services.registry.domain.codes import (
-    DisabilityGrade,
-    DisabilityType,
-    GuardianStatus,
-    Relationship,
-)
+from services.registry.adapters.orm import FamilyMemberRecord
+from services.registry.domain.codes import DisabilityGrade, DisabilityType, GuardianStatus, Relationship
 from services.registry.domain.family import FamilyMember
 
 FAMILY_FIELDS = (

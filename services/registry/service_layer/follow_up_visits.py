@@ -11,15 +11,10 @@ from sqlalchemy import or_, select
 from platform_runtime.consumer import system_principal
 from platform_runtime.db import new_id
 from platform_runtime.topics import REGISTRY_CASE
-from services.registry.adapters.orm import (
-    CaseFileRecord,
-    VisitRecord,
-)
+from services.registry.adapters.orm import CaseFileRecord, VisitRecord
 from services.registry.domain import visits
 from services.registry.domain.casefile import require_open
-from services.registry.domain.codes import (
-    CaseStatus,
-)
+from services.registry.domain.codes import CaseStatus
 from services.registry.service_layer.history import columns, field_changes
 from services.registry.service_layer.scope import (
     CASEWORK_ROLES,
@@ -30,10 +25,7 @@ from services.registry.service_layer.scope import (
     clean_text,
     past_or_today,
 )
-from services.registry.service_layer.views import (
-    NewVisit,
-    VisitView,
-)
+from services.registry.service_layer.views import NewVisit, VisitView
 from services.registry.service_layer.visit_schedule import reschedule_visits
 
 OVERDUE_BATCH = 200

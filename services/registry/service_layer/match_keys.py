@@ -10,15 +10,9 @@ from typing import Protocol
 from sqlalchemy import delete
 
 from platform_runtime.pii import BlindIndex
-from services.registry.adapters.orm import (
-    ChildMatchKey,
-    ChildRecord,
-)
+from services.registry.adapters.orm import ChildMatchKey, ChildRecord
 from services.registry.domain import matching
-from services.registry.domain.codes import (
-    Relationship,
-    Sex,
-)
+from services.registry.domain.codes import Relationship, Sex
 from services.registry.service_layer.family_facts import guardian_names
 from services.registry.service_layer.scope import Scope
 

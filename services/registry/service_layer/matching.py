@@ -15,11 +15,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import ColumnElement
 
 from platform_runtime.tenancy import require_role
-from services.registry.adapters.orm import (
-    ChildMatchKey,
-    ChildRecord,
-    FamilyMemberRecord,
-)
+from services.registry.adapters.orm import ChildMatchKey, ChildRecord, FamilyMemberRecord
 from services.registry.domain import matching
 from services.registry.domain.identity import normalize_identity_number
 from services.registry.domain.matching import RankedCandidate
@@ -30,16 +26,8 @@ from services.registry.service_layer.match_keys import (
     match_key_digest,
     record_facts,
 )
-from services.registry.service_layer.scope import (
-    IDENTITY_FIELD,
-    INTAKE_ROLES,
-    RegistryUseCases,
-    Scope,
-)
-from services.registry.service_layer.views import (
-    Candidate,
-    MatchProbe,
-)
+from services.registry.service_layer.scope import IDENTITY_FIELD, INTAKE_ROLES, RegistryUseCases, Scope
+from services.registry.service_layer.views import Candidate, MatchProbe
 
 AUTO_MATCH_LIMIT = 10
 CANDIDATE_MIN_SCORE = 0.3  # below this a record is not worth showing a person

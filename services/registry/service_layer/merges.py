@@ -8,21 +8,11 @@ from platform_runtime import errors
 from platform_runtime.db import new_id
 from platform_runtime.tenancy import require_role
 from platform_runtime.topics import REGISTRY_CHILD
-from services.registry.adapters.orm import (
-    ChildRecord,
-)
+from services.registry.adapters.orm import ChildRecord
 from services.registry.service_layer.child_views import child_views
-from services.registry.service_layer.match_keys import (
-    store_match_keys,
-)
-from services.registry.service_layer.scope import (
-    MERGE_ROLES,
-    RegistryUseCases,
-    Scope,
-)
-from services.registry.service_layer.views import (
-    ChildView,
-)
+from services.registry.service_layer.match_keys import store_match_keys
+from services.registry.service_layer.scope import MERGE_ROLES, RegistryUseCases, Scope
+from services.registry.service_layer.views import ChildView
 from services.registry.service_layer.visit_schedule import reschedule_visits
 
 

@@ -44,24 +44,15 @@ from platform_runtime import errors
 from platform_runtime.tenancy import require_role
 from services.registry.adapters.spreadsheets import read_table
 from services.registry.adapters.survey_orm import SurveyImportRecord, SurveyImportRowRecord
-from services.registry.domain.codes import (
-    CategorySource,
-    Relationship,
-)
+from services.registry.domain.codes import CategorySource, Relationship
 from services.registry.domain.family import FamilyMember, check_member
 from services.registry.domain.matching import DEFAULT_THRESHOLD, RankedCandidate, normalize_name
 from services.registry.service_layer import survey_rows, villages
 from services.registry.service_layer.category_entries import CheckedCategory, check_category
-from services.registry.service_layer.children import DIVISION_FIELDS, ChildRefused, NewChild
-from services.registry.service_layer.matching import (
-    BatchMatcher,
-)
-from services.registry.service_layer.scope import (
-    CASEWORK_ROLES,
-    IDENTITY_FIELD,
-    BulkScope,
-    Scope,
-)
+from services.registry.service_layer.child_fields import DIVISION_FIELDS
+from services.registry.service_layer.children import ChildRefused, NewChild
+from services.registry.service_layer.matching import BatchMatcher
+from services.registry.service_layer.scope import CASEWORK_ROLES, IDENTITY_FIELD, BulkScope, Scope
 from services.registry.service_layer.survey_results import (
     DEFAULT_PROGRESS_EVERY,
     ImportOptions,
@@ -232,7 +223,7 @@ class SurveyImport(SurveyRuns):
         problems = {row.number: [row_problem(v.field, v.message) for v in row.checked.problems] for row in rows}
         for number, found in in_file_problems.items():
             problems[number] += found
-        # RegisterChild's check of the town's villages (children._check_villages), their list read once a batch.
+        # RegisterChild's check of the town's villages (child_fields.check_villages), their list read once a batch.
         current = villages.current_village_codes(scope)
         for row in rows:
             codes = {name: getattr(row.checked.command, name) for name in sorted(DIVISION_FIELDS)}

@@ -25,9 +25,7 @@ from platform_runtime.db import Database, new_id, utcnow
 from platform_runtime.pii import BlindIndex
 from services.registry.adapters.orm import TenantRecord
 from services.registry.adapters.survey_orm import SurveyImportRecord, SurveyImportRowRecord
-from services.registry.service_layer.casework import (
-    CaseworkService,
-)
+from services.registry.service_layer.casework import CaseworkService
 from services.registry.service_layer.registry import RegistryService
 from services.registry.service_layer.survey_results import ImportOptions, ImportStatus, RowOutcome
 

@@ -12,20 +12,10 @@ from platform_runtime.auth import Role
 from platform_runtime.tenancy import current_principal, require_role
 from platform_runtime.topics import PLATFORM_TENANT
 from services.registry.adapters import messages
-from services.registry.adapters.orm import (
-    TenantRecord,
-)
+from services.registry.adapters.orm import TenantRecord
 from services.registry.service_layer import villages
-from services.registry.service_layer.scope import (
-    CASEWORK_ROLES,
-    READER_ROLES,
-    RegistryUseCases,
-)
-from services.registry.service_layer.views import (
-    TenantView,
-    Village,
-    VillagesSet,
-)
+from services.registry.service_layer.scope import CASEWORK_ROLES, READER_ROLES, RegistryUseCases
+from services.registry.service_layer.views import TenantView, Village, VillagesSet
 
 
 class TenantUseCases(RegistryUseCases):

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from services.registry.adapters.orm import (
-    AssessmentRecord,
-    CaseFileRecord,
-    ChildRecord,
-    VisitRecord,
-)
+from services.registry.adapters.orm import AssessmentRecord, CaseFileRecord, ChildRecord, VisitRecord
 from services.registry.domain import visits
-from services.registry.domain.codes import (
-    CaseStatus,
-    RiskLevel,
-)
+from services.registry.domain.codes import CaseStatus, RiskLevel
 from services.registry.service_layer.scope import Scope
 
 
