@@ -67,8 +67,9 @@ class StackConfig:
         return SERVICES[service] + self.port_offset
 
     def metrics_port(self, service: str) -> int:
-        """Prometheus metrics of a service: its gRPC port + 1000 (registry 51051, ...), clear of every stack's gRPC ports."""
-        return self.grpc_port(service) + 1000
+        """Prometheus metrics of a service: its gRPC port - 30000 (registry 20051, ...), below the range the
+        kernel hands out to outgoing connections, so no client socket ever holds it when the service starts."""
+        return self.grpc_port(service) - 30000
 
     @property
     def gateway_port(self) -> int:

@@ -52,6 +52,12 @@ TENANT_ROUND_FAILURES = Counter(
 
 def serve_metrics(port: int) -> None:
     """Serve /metrics on `port` in a daemon thread (0: metrics are not served)."""
-    if port:
+    if not port:
+        return
+    try:
         start_http_server(port)
-        log.info("metrics on port %d", port)
+    except OSError:
+        # Metrics are for watching the service, not for serving it: a taken port must not stop it.
+        log.exception("metrics cannot be served on port %d; the service runs without them", port)
+        return
+    log.info("metrics on port %d", port)
