@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 import urllib.error
@@ -22,13 +23,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka.admin import AdminClient
 
 from platform_runtime.local_stack import SERVICES, Stack, StackConfig, dev_secrets
 from platform_runtime.provision import ProvisionedDatabase
 from platform_runtime.settings import KafkaSettings
-from tests.support.infra import DISTRICT, PILOT_TENANT, ROOT, isolated_kafka_env
+from tests.support.infra import DISTRICT, PILOT_TENANT, ROOT, TOPIC_PREFIX, isolated_kafka_env
 from tests.support.services import migrated_database
 from tests.support.stack import database_urls
+
+# The names isolated_kafka_env and the test run's TOPIC_PREFIX give topics: t + 10 hex digits + '.'
+TEST_TOPIC = re.compile(r"^t[0-9a-f]{10}\.")
 
 PORT_OFFSET = 400  # clear of `make up` (0), the browser test (100), the e2e stack (200) and the bench (300)
 COMPONENTS = [*SERVICES, "gateway"]
@@ -158,6 +163,23 @@ class FaultStack:
         self.wait_healthy()
 
 
+def delete_finished_test_topics(kafka: KafkaSettings) -> None:
+    """Drop the topics earlier test stacks left on the broker (every stack makes its own): a broker restart loads
+    every partition it holds before it serves any, so thousands of stale ones would be timed as the platform's
+    recovery. The suite restarts the shared broker anyway, so nothing else may be using it meanwhile."""
+    admin = AdminClient(dict(kafka.client_config()))
+    stale = [
+        name
+        for name in admin.list_topics(timeout=30).topics
+        if TEST_TOPIC.match(name) and not name.startswith(TOPIC_PREFIX)
+    ]
+    for future in admin.delete_topics(stale, operation_timeout=120).values() if stale else []:
+        try:
+            future.result(timeout=180)
+        except Exception as error:  # already gone, or deleted by another run: either way not ours to keep
+            print(f"faults: could not delete a stale test topic: {error}")
+
+
 @pytest.fixture(scope="session")
 def fault_stack(
     tmp_path_factory: pytest.TempPathFactory, postgres_url: str, kafka: KafkaSettings
@@ -165,6 +187,7 @@ def fault_stack(
     """One stack for the whole fault suite (the dead-letter test and the fault run share it)."""
     data_dir: Path = tmp_path_factory.mktemp("faults")
     databases = {service: migrated_database(postgres_url, service) for service in SERVICES}
+    delete_finished_test_topics(kafka)
     kafka_env = isolated_kafka_env(kafka)
     config = StackConfig(
         data_dir=data_dir,
