@@ -160,7 +160,6 @@ def _crisis_report_id(value: bytes) -> str | None:
     if envelope.event_type != CRISIS:
         return None
     event = unpack(envelope, events_pb2.CrisisDeclared)
-    assert isinstance(event, events_pb2.CrisisDeclared)
     return event.report_id
 
 

@@ -156,7 +156,6 @@ def crisis_events(platform: RunningStack, report_ids: set[str], timeout: float =
             envelope = common_pb2.EventEnvelope.FromString(message.value() or b"")
             if envelope.event_type == events_pb2.CrisisDeclared.DESCRIPTOR.full_name:
                 event = unpack(envelope, events_pb2.CrisisDeclared)
-                assert isinstance(event, events_pb2.CrisisDeclared)
                 found[event.report_id] = event
     finally:
         consumer.close()

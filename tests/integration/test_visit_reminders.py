@@ -93,7 +93,6 @@ def registry_events(stack: Stack, kind: type[M], child_id: str) -> list[tuple[An
         envelope = common_pb2.EventEnvelope.FromString(row.envelope)
         if envelope.event_type == kind.DESCRIPTOR.full_name:
             event = unpack(envelope, kind)
-            assert isinstance(event, kind)
             found.append((row, event))
     return found
 

@@ -80,7 +80,6 @@ class Stack:
             envelope = common_pb2.EventEnvelope.FromString(raw)
             if envelope.event_type == kind.DESCRIPTOR.full_name:
                 event = unpack(envelope, kind)
-                assert isinstance(event, kind)
                 if not report_id or getattr(event, "report_id", "") == report_id:
                     found.append(event)
         return found
