@@ -32,6 +32,8 @@ USER_ROLES = frozenset(
         Role.CHILD_DIRECTOR,
         Role.MANDATED_REPORTER,
         Role.DISTRICT_OFFICER,
+        Role.DISTRICT_ADMIN,
+        Role.LEADING_GROUP_OFFICE,
         Role.AGENCY_OFFICER,
         Role.FINANCE_AUDITOR,
     }

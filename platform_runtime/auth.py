@@ -28,6 +28,8 @@ class Role(StrEnum):
     CHILD_DIRECTOR = "child_director"  # village child director (儿童主任)
     MANDATED_REPORTER = "mandated_reporter"  # teacher, doctor, community worker
     DISTRICT_OFFICER = "district_officer"  # district civil affairs: reads across the district's towns
+    DISTRICT_ADMIN = "district_admin"  # keeps the district's agency directory, routing rules and policies
+    LEADING_GROUP_OFFICE = "leading_group_office"  # the district leading group's office: oversees all referrals
     AGENCY_OFFICER = "agency_officer"  # an officer of a member unit (police, education, ...)
     AGENCY_SYSTEM = "agency_system"  # an agency's own system submitting over gRPC
     FINANCE_AUDITOR = "finance_auditor"

@@ -23,15 +23,18 @@ _sym_db = _symbol_database.Default()
 
 
 from minorprot.benefits.v1 import benefits_pb2 as minorprot_dot_benefits_dot_v1_dot_benefits__pb2
+from minorprot.common.v1 import common_pb2 as minorprot_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"minorprot/benefits/v1/events.proto\x12\x15minorprot.benefits.v1\x1a$minorprot/benefits/v1/benefits.proto\"Q\n\x11InsuranceEnrolled\x12<\n\tenrolment\x18\x01 \x01(\x0b\x32).minorprot.benefits.v1.InsuranceEnrolmentb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"minorprot/benefits/v1/events.proto\x12\x15minorprot.benefits.v1\x1a$minorprot/benefits/v1/benefits.proto\x1a minorprot/common/v1/common.proto\"Q\n\x11InsuranceEnrolled\x12<\n\tenrolment\x18\x01 \x01(\x0b\x32).minorprot.benefits.v1.InsuranceEnrolment\"\xc1\x01\n\x12\x45ntitlementChanged\x12\x16\n\x0e\x65ntitlement_id\x18\x01 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x02 \x01(\t\x12\x14\n\x0c\x62\x65nefit_code\x18\x03 \x01(\t\x12\x0e\n\x06\x63hange\x18\x04 \x01(\t\x12/\n\x0c\x65\x66\x66\x65\x63tive_on\x18\x05 \x01(\x0b\x32\x19.minorprot.common.v1.Date\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x1a\n\x12monthly_amount_fen\x18\x07 \x01(\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'minorprot.benefits.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INSURANCEENROLLED']._serialized_start=99
-  _globals['_INSURANCEENROLLED']._serialized_end=180
+  _globals['_INSURANCEENROLLED']._serialized_start=133
+  _globals['_INSURANCEENROLLED']._serialized_end=214
+  _globals['_ENTITLEMENTCHANGED']._serialized_start=217
+  _globals['_ENTITLEMENTCHANGED']._serialized_end=410
 # @@protoc_insertion_point(module_scope)

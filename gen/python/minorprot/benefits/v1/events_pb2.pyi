@@ -6,6 +6,7 @@ isort:skip_file
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from minorprot.benefits.v1 import benefits_pb2 as _benefits_pb2
+from minorprot.common.v1 import common_pb2 as _common_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -38,3 +39,47 @@ class InsuranceEnrolled(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___InsuranceEnrolled: _TypeAlias = InsuranceEnrolled  # noqa: Y015
+
+@_typing.final
+class EntitlementChanged(_message.Message):
+    """Topic benefits.entitlement: an entitlement started, changed, was suspended or ended, for notify (the
+    responsible caseworker is told) and the ledger.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTITLEMENT_ID_FIELD_NUMBER: _builtins.int
+    CHILD_ID_FIELD_NUMBER: _builtins.int
+    BENEFIT_CODE_FIELD_NUMBER: _builtins.int
+    CHANGE_FIELD_NUMBER: _builtins.int
+    EFFECTIVE_ON_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    MONTHLY_AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    entitlement_id: _builtins.str
+    child_id: _builtins.str
+    benefit_code: _builtins.str
+    change: _builtins.str
+    """started | changed | suspended | ended"""
+    reason: _builtins.str
+    monthly_amount_fen: _builtins.int
+    """Monthly amount in fen (integer), 0 when suspended or ended."""
+    @_builtins.property
+    def effective_on(self) -> _common_pb2.Date: ...
+    def __init__(
+        self,
+        *,
+        entitlement_id: _builtins.str = ...,
+        child_id: _builtins.str = ...,
+        benefit_code: _builtins.str = ...,
+        change: _builtins.str = ...,
+        effective_on: _common_pb2.Date | None = ...,
+        reason: _builtins.str = ...,
+        monthly_amount_fen: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["effective_on", b"effective_on"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["benefit_code", b"benefit_code", "change", b"change", "child_id", b"child_id", "effective_on", b"effective_on", "entitlement_id", b"entitlement_id", "monthly_amount_fen", b"monthly_amount_fen", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EntitlementChanged: _TypeAlias = EntitlementChanged  # noqa: Y015

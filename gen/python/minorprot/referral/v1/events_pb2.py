@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from minorprot.referral.v1 import referral_pb2 as minorprot_dot_referral_dot_v1_dot_referral__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"minorprot/referral/v1/events.proto\x12\x15minorprot.referral.v1\x1a$minorprot/referral/v1/referral.proto\"C\n\x0eReferralOpened\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\"E\n\x10ReferralAccepted\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\"W\n\x11ReferralCompleted\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\x12\x0f\n\x07outcome\x18\x02 \x01(\t\"J\n\x15ReferralLinkedToChild\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referralb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"minorprot/referral/v1/events.proto\x12\x15minorprot.referral.v1\x1a$minorprot/referral/v1/referral.proto\"C\n\x0eReferralOpened\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\"E\n\x10ReferralAccepted\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\"W\n\x11ReferralCompleted\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\x12\x0f\n\x07outcome\x18\x02 \x01(\t\"J\n\x15ReferralLinkedToChild\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\"A\n\x0cReferralSent\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\"U\n\x10ReferralRejected\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\x12\x0e\n\x06reason\x18\x02 \x01(\t\"W\n\x10ReferralReturned\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\x12\x10\n\x08question\x18\x02 \x01(\t\"U\n\x12ReferralProgressed\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\x12\x0c\n\x04note\x18\x02 \x01(\t\"e\n\x12ReferralReassigned\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\x12\x1c\n\x14previous_agency_code\x18\x02 \x01(\t\"V\n\x11ReferralCancelled\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\x12\x0e\n\x06reason\x18\x02 \x01(\t\"z\n\x11ReferralEscalated\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\x12\x0c\n\x04step\x18\x02 \x01(\x05\x12\x14\n\x0c\x65scalated_to\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\x92\x01\n\x1b\x42\x65nefitApplicationRequested\x12\x13\n\x0breferral_id\x18\x01 \x01(\t\x12\x11\n\treport_id\x18\x02 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x03 \x01(\t\x12\x14\n\x0c\x62\x65nefit_code\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x13\n\x0b\x61gency_code\x18\x06 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,4 +40,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REFERRALCOMPLETED']._serialized_end=326
   _globals['_REFERRALLINKEDTOCHILD']._serialized_start=328
   _globals['_REFERRALLINKEDTOCHILD']._serialized_end=402
+  _globals['_REFERRALSENT']._serialized_start=404
+  _globals['_REFERRALSENT']._serialized_end=469
+  _globals['_REFERRALREJECTED']._serialized_start=471
+  _globals['_REFERRALREJECTED']._serialized_end=556
+  _globals['_REFERRALRETURNED']._serialized_start=558
+  _globals['_REFERRALRETURNED']._serialized_end=645
+  _globals['_REFERRALPROGRESSED']._serialized_start=647
+  _globals['_REFERRALPROGRESSED']._serialized_end=732
+  _globals['_REFERRALREASSIGNED']._serialized_start=734
+  _globals['_REFERRALREASSIGNED']._serialized_end=835
+  _globals['_REFERRALCANCELLED']._serialized_start=837
+  _globals['_REFERRALCANCELLED']._serialized_end=923
+  _globals['_REFERRALESCALATED']._serialized_start=925
+  _globals['_REFERRALESCALATED']._serialized_end=1047
+  _globals['_BENEFITAPPLICATIONREQUESTED']._serialized_start=1050
+  _globals['_BENEFITAPPLICATIONREQUESTED']._serialized_end=1196
 # @@protoc_insertion_point(module_scope)

@@ -103,3 +103,223 @@ class ReferralLinkedToChild(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReferralLinkedToChild: _TypeAlias = ReferralLinkedToChild  # noqa: Y015
+
+@_typing.final
+class ReferralSent(_message.Message):
+    """Topic referral.referral: the referral reached the agency (its inbox, stream or webhook)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def referral(self) -> _referral_pb2.Referral: ...
+    def __init__(
+        self,
+        *,
+        referral: _referral_pb2.Referral | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["referral", b"referral"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["referral", b"referral"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReferralSent: _TypeAlias = ReferralSent  # noqa: Y015
+
+@_typing.final
+class ReferralRejected(_message.Message):
+    """Topic referral.referral: the agency refused it; the referral is routed again or escalated."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    @_builtins.property
+    def referral(self) -> _referral_pb2.Referral: ...
+    def __init__(
+        self,
+        *,
+        referral: _referral_pb2.Referral | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["referral", b"referral"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "referral", b"referral"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReferralRejected: _TypeAlias = ReferralRejected  # noqa: Y015
+
+@_typing.final
+class ReferralReturned(_message.Message):
+    """Topic referral.referral: the agency needs more information before it can act."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_FIELD_NUMBER: _builtins.int
+    QUESTION_FIELD_NUMBER: _builtins.int
+    question: _builtins.str
+    @_builtins.property
+    def referral(self) -> _referral_pb2.Referral: ...
+    def __init__(
+        self,
+        *,
+        referral: _referral_pb2.Referral | None = ...,
+        question: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["referral", b"referral"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["question", b"question", "referral", b"referral"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReferralReturned: _TypeAlias = ReferralReturned  # noqa: Y015
+
+@_typing.final
+class ReferralProgressed(_message.Message):
+    """Topic referral.referral: the agency recorded progress (an update or an outcome document)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    note: _builtins.str
+    @_builtins.property
+    def referral(self) -> _referral_pb2.Referral: ...
+    def __init__(
+        self,
+        *,
+        referral: _referral_pb2.Referral | None = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["referral", b"referral"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["note", b"note", "referral", b"referral"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReferralProgressed: _TypeAlias = ReferralProgressed  # noqa: Y015
+
+@_typing.final
+class ReferralReassigned(_message.Message):
+    """Topic referral.referral: moved to another agency."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_FIELD_NUMBER: _builtins.int
+    PREVIOUS_AGENCY_CODE_FIELD_NUMBER: _builtins.int
+    previous_agency_code: _builtins.str
+    @_builtins.property
+    def referral(self) -> _referral_pb2.Referral: ...
+    def __init__(
+        self,
+        *,
+        referral: _referral_pb2.Referral | None = ...,
+        previous_agency_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["referral", b"referral"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["previous_agency_code", b"previous_agency_code", "referral", b"referral"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReferralReassigned: _TypeAlias = ReferralReassigned  # noqa: Y015
+
+@_typing.final
+class ReferralCancelled(_message.Message):
+    """Topic referral.referral: withdrawn by the referrer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    @_builtins.property
+    def referral(self) -> _referral_pb2.Referral: ...
+    def __init__(
+        self,
+        *,
+        referral: _referral_pb2.Referral | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["referral", b"referral"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "referral", b"referral"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReferralCancelled: _TypeAlias = ReferralCancelled  # noqa: Y015
+
+@_typing.final
+class ReferralEscalated(_message.Message):
+    """Topic referral.referral: past its time limit, escalated one step (raised once per step), for notify."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
+    ESCALATED_TO_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    step: _builtins.int
+    """1 = the agency's supervising level, 2 = the leading group office, ..."""
+    escalated_to: _builtins.str
+    """An agency code, or "leading_group_office"."""
+    reason: _builtins.str
+    @_builtins.property
+    def referral(self) -> _referral_pb2.Referral: ...
+    def __init__(
+        self,
+        *,
+        referral: _referral_pb2.Referral | None = ...,
+        step: _builtins.int = ...,
+        escalated_to: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["referral", b"referral"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["escalated_to", b"escalated_to", "reason", b"reason", "referral", b"referral", "step", b"step"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReferralEscalated: _TypeAlias = ReferralEscalated  # noqa: Y015
+
+@_typing.final
+class BenefitApplicationRequested(_message.Message):
+    """Topic referral.referral: the family-poverty route asks civil affairs for a benefit application; the
+    benefits service consumes it and opens an application draft (it may arrive before benefits can act).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_ID_FIELD_NUMBER: _builtins.int
+    REPORT_ID_FIELD_NUMBER: _builtins.int
+    CHILD_ID_FIELD_NUMBER: _builtins.int
+    BENEFIT_CODE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    AGENCY_CODE_FIELD_NUMBER: _builtins.int
+    referral_id: _builtins.str
+    report_id: _builtins.str
+    child_id: _builtins.str
+    """May be empty while the report is not linked to a registered child."""
+    benefit_code: _builtins.str
+    """A hint from the rule (e.g. "basic_living"); benefits decides."""
+    reason: _builtins.str
+    agency_code: _builtins.str
+    def __init__(
+        self,
+        *,
+        referral_id: _builtins.str = ...,
+        report_id: _builtins.str = ...,
+        child_id: _builtins.str = ...,
+        benefit_code: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        agency_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency_code", b"agency_code", "benefit_code", b"benefit_code", "child_id", b"child_id", "reason", b"reason", "referral_id", b"referral_id", "report_id", b"report_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BenefitApplicationRequested: _TypeAlias = BenefitApplicationRequested  # noqa: Y015

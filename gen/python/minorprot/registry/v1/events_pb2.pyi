@@ -230,6 +230,9 @@ class CaseStatusChanged(_message.Message):
     RESPONSIBLE_PERSON_FIELD_NUMBER: _builtins.int
     SOCIAL_WORKER_FIELD_NUMBER: _builtins.int
     CHILD_DIRECTOR_FIELD_NUMBER: _builtins.int
+    RESPONSIBLE_USER_ID_FIELD_NUMBER: _builtins.int
+    SOCIAL_WORKER_USER_ID_FIELD_NUMBER: _builtins.int
+    CHILD_DIRECTOR_USER_ID_FIELD_NUMBER: _builtins.int
     case_id: _builtins.str
     child_id: _builtins.str
     from_status: _builtins.str
@@ -239,6 +242,10 @@ class CaseStatusChanged(_message.Message):
     """The named staff holding the case when its status changed, for notify (any may be empty)."""
     social_worker: _builtins.str
     child_director: _builtins.str
+    responsible_user_id: _builtins.str
+    """The portal user ids of the same staff (empty where a name has no account), for notify."""
+    social_worker_user_id: _builtins.str
+    child_director_user_id: _builtins.str
     def __init__(
         self,
         *,
@@ -250,10 +257,13 @@ class CaseStatusChanged(_message.Message):
         responsible_person: _builtins.str = ...,
         social_worker: _builtins.str = ...,
         child_director: _builtins.str = ...,
+        responsible_user_id: _builtins.str = ...,
+        social_worker_user_id: _builtins.str = ...,
+        child_director_user_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "child_director", b"child_director", "child_id", b"child_id", "from_status", b"from_status", "reason", b"reason", "responsible_person", b"responsible_person", "social_worker", b"social_worker", "to_status", b"to_status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "child_director", b"child_director", "child_director_user_id", b"child_director_user_id", "child_id", b"child_id", "from_status", b"from_status", "reason", b"reason", "responsible_person", b"responsible_person", "responsible_user_id", b"responsible_user_id", "social_worker", b"social_worker", "social_worker_user_id", b"social_worker_user_id", "to_status", b"to_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -275,6 +285,9 @@ class CaseAssigned(_message.Message):
     PREVIOUS_RESPONSIBLE_PERSON_FIELD_NUMBER: _builtins.int
     PREVIOUS_SOCIAL_WORKER_FIELD_NUMBER: _builtins.int
     PREVIOUS_CHILD_DIRECTOR_FIELD_NUMBER: _builtins.int
+    RESPONSIBLE_USER_ID_FIELD_NUMBER: _builtins.int
+    SOCIAL_WORKER_USER_ID_FIELD_NUMBER: _builtins.int
+    CHILD_DIRECTOR_USER_ID_FIELD_NUMBER: _builtins.int
     case_id: _builtins.str
     child_id: _builtins.str
     responsible_person: _builtins.str
@@ -285,6 +298,10 @@ class CaseAssigned(_message.Message):
     """The named staff before it."""
     previous_social_worker: _builtins.str
     previous_child_director: _builtins.str
+    responsible_user_id: _builtins.str
+    """The portal user ids of the staff after the change (empty where a name has no account), for notify."""
+    social_worker_user_id: _builtins.str
+    child_director_user_id: _builtins.str
     def __init__(
         self,
         *,
@@ -296,10 +313,13 @@ class CaseAssigned(_message.Message):
         previous_responsible_person: _builtins.str = ...,
         previous_social_worker: _builtins.str = ...,
         previous_child_director: _builtins.str = ...,
+        responsible_user_id: _builtins.str = ...,
+        social_worker_user_id: _builtins.str = ...,
+        child_director_user_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "child_director", b"child_director", "child_id", b"child_id", "previous_child_director", b"previous_child_director", "previous_responsible_person", b"previous_responsible_person", "previous_social_worker", b"previous_social_worker", "responsible_person", b"responsible_person", "social_worker", b"social_worker"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "child_director", b"child_director", "child_director_user_id", b"child_director_user_id", "child_id", b"child_id", "previous_child_director", b"previous_child_director", "previous_responsible_person", b"previous_responsible_person", "previous_social_worker", b"previous_social_worker", "responsible_person", b"responsible_person", "responsible_user_id", b"responsible_user_id", "social_worker", b"social_worker", "social_worker_user_id", b"social_worker_user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -319,6 +339,9 @@ class VisitOverdue(_message.Message):
     RESPONSIBLE_PERSON_FIELD_NUMBER: _builtins.int
     SOCIAL_WORKER_FIELD_NUMBER: _builtins.int
     CHILD_DIRECTOR_FIELD_NUMBER: _builtins.int
+    RESPONSIBLE_USER_ID_FIELD_NUMBER: _builtins.int
+    SOCIAL_WORKER_USER_ID_FIELD_NUMBER: _builtins.int
+    CHILD_DIRECTOR_USER_ID_FIELD_NUMBER: _builtins.int
     case_id: _builtins.str
     child_id: _builtins.str
     days_overdue: _builtins.int
@@ -327,6 +350,10 @@ class VisitOverdue(_message.Message):
     """Whom to remind (any may be empty)."""
     social_worker: _builtins.str
     child_director: _builtins.str
+    responsible_user_id: _builtins.str
+    """The portal user ids of the same staff (empty where a name has no account), for notify."""
+    social_worker_user_id: _builtins.str
+    child_director_user_id: _builtins.str
     @_builtins.property
     def due_on(self) -> _common_pb2.Date: ...
     def __init__(
@@ -340,10 +367,13 @@ class VisitOverdue(_message.Message):
         responsible_person: _builtins.str = ...,
         social_worker: _builtins.str = ...,
         child_director: _builtins.str = ...,
+        responsible_user_id: _builtins.str = ...,
+        social_worker_user_id: _builtins.str = ...,
+        child_director_user_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["due_on", b"due_on"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "child_director", b"child_director", "child_id", b"child_id", "days_overdue", b"days_overdue", "due_on", b"due_on", "responsible_person", b"responsible_person", "risk_level", b"risk_level", "social_worker", b"social_worker"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "child_director", b"child_director", "child_director_user_id", b"child_director_user_id", "child_id", b"child_id", "days_overdue", b"days_overdue", "due_on", b"due_on", "responsible_person", b"responsible_person", "responsible_user_id", b"responsible_user_id", "risk_level", b"risk_level", "social_worker", b"social_worker", "social_worker_user_id", b"social_worker_user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
