@@ -24,6 +24,7 @@ def serve() -> None:
     import waitress  # type: ignore[import-untyped]
     from opentelemetry.instrumentation.flask import FlaskInstrumentor
 
+    from gateway.tracing import path_only
     from platform_runtime.telemetry import instrument_engine, setup_logging, setup_tracing, shutdown_tracing
 
     settings = load_settings()
@@ -32,7 +33,7 @@ def serve() -> None:
     components = bootstrap.build(settings)
     instrument_engine(components.engine)
     app = create_app(settings, components)
-    FlaskInstrumentor().instrument_app(app)  # type: ignore[no-untyped-call]
+    FlaskInstrumentor().instrument_app(app, response_hook=path_only)  # type: ignore[no-untyped-call]
     server = waitress.create_server(app, listen=f"*:{settings.http_port}", threads=WSGI_THREADS, ident=SERVICE_NAME)
 
     def stop(signum: int, _frame: FrameType | None) -> None:

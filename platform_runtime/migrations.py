@@ -48,7 +48,7 @@ def upgrade(
     command.upgrade(alembic_config(service_package, migration_url), "head")
     if not migration_url.startswith("postgresql"):
         return
-    engine = create_engine(migration_url, poolclass=pool.NullPool)
+    engine = create_engine(migration_url, poolclass=pool.NullPool, hide_parameters=True)
     with engine.begin() as connection:
         app_role = make_url(app_url).username if app_url else None
         if app_role:
@@ -74,7 +74,7 @@ def run_env(metadata: MetaData) -> None:
     url = context.config.get_main_option("sqlalchemy.url")
     if url is None:
         raise RuntimeError("sqlalchemy.url is not set")
-    engine = create_engine(url, poolclass=pool.NullPool)
+    engine = create_engine(url, poolclass=pool.NullPool, hide_parameters=True)
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             # Never queue behind long transactions in production: fail and retry the rollout instead.

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import os
+import unicodedata
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -61,6 +62,16 @@ class BlindIndex:
     def digest(self, value: str, *, field: str) -> str:
         # The field name is mixed in so equal values in different fields do not share an index value.
         return hmac.new(self._key, f"{field}|{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def normalize_identity_number(raw: str) -> str:
+    """Canonical form: full-width characters folded (NFKC), all whitespace removed, `x` -> `X`.
+
+    Every service normalises before checking or storing, so `１１０１…` typed on a Chinese keyboard and
+    `1101…` are one number to the checks, the blind index and matching.
+    """
+    folded = unicodedata.normalize("NFKC", raw)
+    return "".join(folded.split()).upper()
 
 
 def mask_identity_number(number: str) -> str:

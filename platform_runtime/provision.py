@@ -29,7 +29,7 @@ def provision(superuser_url: str, database: str, *, recreate: bool = False) -> P
     if not database.replace("_", "").isalnum():
         raise ValueError(f"unsafe database name {database!r}")
     owner, app, relay = f"{database}_owner", f"{database}_app", f"{database}_relay"
-    engine = create_engine(superuser_url, isolation_level="AUTOCOMMIT", poolclass=pool.NullPool)
+    engine = create_engine(superuser_url, isolation_level="AUTOCOMMIT", poolclass=pool.NullPool, hide_parameters=True)
     with engine.connect() as connection:
         exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": database}).first()
         if exists and recreate:

@@ -16,13 +16,13 @@ Decisions:
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
 
+from platform_runtime.pii import normalize_identity_number
 from services.registry.domain.codes import Sex
 from services.registry.domain.errors import InvalidInput
 
@@ -42,12 +42,6 @@ class IdentityNumber:
     birth_date: date = field(repr=False)
     sex: Sex
     address_code_known: bool
-
-
-def normalize_identity_number(raw: str) -> str:
-    """Canonical form: full-width characters folded (NFKC), all whitespace removed, `x` -> `X`."""
-    folded = unicodedata.normalize("NFKC", raw)
-    return "".join(folded.split()).upper()
 
 
 def parse_identity_number(

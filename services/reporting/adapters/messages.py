@@ -12,6 +12,7 @@ from minorprot.common.v1 import common_pb2
 from minorprot.reporting.v1 import events_pb2, reporting_pb2
 
 from platform_runtime.events import PendingEvent
+from platform_runtime.pii import normalize_identity_number
 from platform_runtime.topics import REPORTING_REPORT
 from platform_runtime.vocabulary_messages import known_sex_from_proto, sex_to_proto
 from services.reporting.domain import events
@@ -103,7 +104,7 @@ def submission(request: reporting_pb2.SubmitReportRequest) -> Submission:
         sex=known_sex_from_proto(child_pb.sex),
         birth_date=_date(child_pb.birth_date, "child.birth_date", violations),
         approximate_age=child_pb.approximate_age or None,
-        identity_number=child_pb.identity_number or None,
+        identity_number=normalize_identity_number(child_pb.identity_number) or None,
         description=child_pb.description or None,
         school=child_pb.school or None,
         guardian_names=tuple(n for n in child_pb.guardian_names if n.strip()),

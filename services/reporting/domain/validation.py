@@ -50,11 +50,11 @@ PROVINCE_CODES = frozenset(
         *("71", "81", "82"),
     }
 )
-_DIVISION_CODE = re.compile(r"\d{9}|\d{12}")
-_MOBILE = re.compile(r"(?:\+86)?1[3-9]\d{9}")
+_DIVISION_CODE = re.compile(r"\d{9}|\d{12}", re.ASCII)
+_MOBILE = re.compile(r"(?:\+86)?1[3-9]\d{9}", re.ASCII)
 # Area code (010, 0571, ...), an optional hyphen, a 7-8 digit local number, an optional extension.
-_LANDLINE = re.compile(r"0\d{2,3}-?[2-9]\d{6,7}(?:-\d{1,6})?")
-_IDENTITY_NUMBER = re.compile(r"\d{17}[\dX]")
+_LANDLINE = re.compile(r"0\d{2,3}-?[2-9]\d{6,7}(?:-\d{1,6})?", re.ASCII)
+_IDENTITY_NUMBER = re.compile(r"\d{17}[\dX]", re.ASCII)
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK_CHARS = "10X98765432"
 

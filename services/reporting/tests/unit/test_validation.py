@@ -2,8 +2,11 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+from minorprot.reporting.v1 import reporting_pb2
 from stdnum.cn import ric
 
+from services.reporting.adapters import messages
 from services.reporting.domain.errors import InvalidInput
 from services.reporting.domain.model import AgencyKind, Channel, Reporter, ReporterRole
 from services.reporting.domain.validation import (
@@ -284,3 +287,21 @@ def test_identity_number_must_agree_with_the_birth_date():
 def test_long_child_fields_and_too_many_guardians_are_rejected():
     found = problems(submission(child=child(name="名" * 51, school="校" * 101, guardian_names=tuple(["张三"] * 11))))
     assert {"child.name", "child.school", "child.guardian_names"} <= found.keys()
+
+
+def test_digits_of_other_scripts_are_not_digits_of_an_identity_number_or_phone():
+    number = identity_number("11011120150301123")
+    arabic_indic = number.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    assert "17 digits" in (identity_number_problem(arabic_indic, NOW.date()) or "")
+    assert not is_valid_phone("١٣٩١٢٣٤٥٦٧٨")
+
+
+def test_a_full_width_identity_number_is_folded_before_it_is_checked_and_stored():
+    number = identity_number("11011120150301123")
+    full_width = " ".join(number).translate(str.maketrans("0123456789X", "０１２３４５６７８９Ｘ"))
+    request = reporting_pb2.SubmitReportRequest(
+        channel=reporting_pb2.CHANNEL_MANDATED_REPORTER,
+        child=reporting_pb2.ChildDescription(identity_number=full_width),
+        occurred_at=Timestamp(seconds=int(NOW.timestamp())),
+    )
+    assert messages.submission(request).child.identity_number == number
