@@ -173,6 +173,9 @@ def case_file(view: CaseFileView) -> registry_pb2.CaseFile:
         responsible_person=view.responsible_person,
         social_worker=view.social_worker,
         child_director=view.child_director,
+        responsible_user_id=view.responsible_user_id,
+        social_worker_user_id=view.social_worker_user_id,
+        child_director_user_id=view.child_director_user_id,
         timeline=[
             registry_pb2.TimelineEntry(
                 at=timestamp(item.at),
@@ -271,7 +274,14 @@ def category_entry(view: CategoryView) -> registry_pb2.CategoryEntry:
 
 
 def case_staff(request: casework_pb2.AssignCaseRequest) -> CaseStaff:
-    return CaseStaff(request.responsible_person, request.social_worker, request.child_director)
+    return CaseStaff(
+        request.responsible_person,
+        request.social_worker,
+        request.child_director,
+        request.responsible_user_id,
+        request.social_worker_user_id,
+        request.child_director_user_id,
+    )
 
 
 def new_assessment(request: casework_pb2.RecordAssessmentRequest) -> NewAssessment:

@@ -97,6 +97,10 @@ class CaseFileRecord(Base):
     responsible_person: Mapped[str] = mapped_column(String(100), default="")
     social_worker: Mapped[str] = mapped_column(String(100), default="")
     child_director: Mapped[str] = mapped_column(String(100), default="")
+    # Added in 0008: the portal users named above (gateway account ids).
+    responsible_user_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    social_worker_user_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    child_director_user_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # Added in 0002.
     status_reason: Mapped[str] = mapped_column(Text, default="", server_default="")

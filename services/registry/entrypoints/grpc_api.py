@@ -9,6 +9,7 @@ from minorprot.registry.v1 import casework_pb2, casework_pb2_grpc, registry_pb2,
 
 from services.registry.adapters import messages
 from services.registry.service_layer.casework import CaseworkService
+from services.registry.service_layer.children import ChildFilters
 from services.registry.service_layer.registry import RegistryService
 
 
@@ -31,7 +32,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     def ListChildren(
         self, request: registry_pb2.ListChildrenRequest, context: grpc.ServicerContext
     ) -> registry_pb2.ListChildrenResponse:
-        children, token = self._service.list_children(request.page_size, request.page_token)
+        filters = ChildFilters(request.division_code, request.category, request.case_status)
+        children, token = self._service.list_children(request.page_size, request.page_token, filters)
         return registry_pb2.ListChildrenResponse(children=[messages.child(c) for c in children], next_page_token=token)
 
     def MatchChild(
@@ -143,13 +145,7 @@ class CaseworkServicer(casework_pb2_grpc.CaseworkServiceServicer):
         case_id, staff, version = self._service.assign_case(
             request.child_id, messages.case_staff(request), messages.expected_version(request)
         )
-        return casework_pb2.AssignCaseResponse(
-            case_id=case_id,
-            responsible_person=staff.responsible_person,
-            social_worker=staff.social_worker,
-            child_director=staff.child_director,
-            version=version,
-        )
+        return casework_pb2.AssignCaseResponse(case_id=case_id, version=version, **staff.event_fields())
 
     def ChangeCaseStatus(
         self, request: casework_pb2.ChangeCaseStatusRequest, context: grpc.ServicerContext

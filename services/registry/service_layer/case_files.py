@@ -48,6 +48,9 @@ class CaseFileUseCases(RegistryUseCases):
                 responsible_person=case.responsible_person,
                 social_worker=case.social_worker,
                 child_director=case.child_director,
+                responsible_user_id=case.responsible_user_id,
+                social_worker_user_id=case.social_worker_user_id,
+                child_director_user_id=case.child_director_user_id,
                 timeline=tuple(
                     TimelineItem(t.at, t.kind, t.summary, t.source_service, t.reference_id) for t in timeline
                 ),

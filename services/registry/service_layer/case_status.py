@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from platform_runtime.db import new_id
 from platform_runtime.topics import REGISTRY_CASE
-from services.registry.adapters.orm import AssessmentRecord, PlanActionRecord
+from services.registry.adapters.orm import AssessmentRecord, CaseFileRecord, PlanActionRecord
 from services.registry.domain.casefile import CaseProgress, check_transition
 from services.registry.domain.codes import ActionStatus, CaseStatus, parse_code
 from services.registry.service_layer.history import CASE_FIELDS, columns, field_changes
@@ -20,30 +20,32 @@ from services.registry.service_layer.scope import (
     check_version,
     clean_text,
 )
-from services.registry.service_layer.views import CaseStaff, CaseStatusView
+from services.registry.service_layer.views import STAFF_FIELDS, CaseStaff, CaseStatusView
 from services.registry.service_layer.visit_schedule import reschedule_visits
+
+USER_ID = 64  # a gateway account id
 
 
 class CaseStatusUseCases(CaseworkUseCases):
     def assign_case(
         self, child_id: str, staff: CaseStaff, expected_version: int | None = None
     ) -> tuple[str, CaseStaff, int]:
-        names = {
-            name: clean_text(getattr(staff, name), name, max_chars=SHORT_TEXT)
-            for name in ("responsible_person", "social_worker", "child_director")
+        values = {
+            name: clean_text(getattr(staff, name), name, max_chars=USER_ID if name.endswith("_user_id") else SHORT_TEXT)
+            for name in STAFF_FIELDS
         }
         with self._scope(CASE_MANAGER_ROLES) as scope:
             child = scope.child(child_id)
             case = scope.case_file(child.id)
             check_version(case, expected_version, "the case file")
             old = columns(case, CASE_FIELDS)
-            before = CaseStaff(case.responsible_person, case.social_worker, case.child_director)
-            for name, value in names.items():
+            before = staff_of(case)
+            for name, value in values.items():
                 setattr(case, name, value)
             scope.record_change(
                 child.id, "case_file", case.id, "updated", field_changes(old, columns(case, CASE_FIELDS))
             )
-            after = CaseStaff(case.responsible_person, case.social_worker, case.child_director)
+            after = staff_of(case)
             if after != before:  # notify tells the newly named
                 scope.publish(
                     REGISTRY_CASE,
@@ -51,12 +53,10 @@ class CaseStatusUseCases(CaseworkUseCases):
                     events_pb2.CaseAssigned(
                         case_id=case.id,
                         child_id=child.id,
-                        responsible_person=after.responsible_person,
-                        social_worker=after.social_worker,
-                        child_director=after.child_director,
                         previous_responsible_person=before.responsible_person,
                         previous_social_worker=before.social_worker,
                         previous_child_director=before.child_director,
+                        **after.event_fields(),
                     ),
                 )
             scope.commit()
@@ -92,13 +92,15 @@ class CaseStatusUseCases(CaseworkUseCases):
                     from_status=current.value,
                     to_status=target.value,
                     reason=reason,
-                    responsible_person=case.responsible_person,
-                    social_worker=case.social_worker,
-                    child_director=case.child_director,
+                    **staff_of(case).event_fields(),
                 ),
             )
             scope.commit()
             return CaseStatusView(case.id, target, case.next_visit_due, case.version)
+
+
+def staff_of(case: CaseFileRecord) -> CaseStaff:
+    return CaseStaff(**{name: getattr(case, name) for name in STAFF_FIELDS})
 
 
 def _progress(scope: Scope, child_id: str) -> CaseProgress:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 
 from minorprot.registry.v1 import events_pb2
-from sqlalchemy import select
+from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from platform_runtime import errors
@@ -19,8 +19,8 @@ from platform_runtime.db import new_id
 from platform_runtime.tenancy import require_role
 from platform_runtime.topics import REGISTRY_CASE, REGISTRY_CHILD
 from services.registry.adapters import messages
-from services.registry.adapters.orm import CaseFileRecord, ChildRecord
-from services.registry.domain.codes import CaseStatus
+from services.registry.adapters.orm import CaseFileRecord, CategoryRecord, ChildRecord
+from services.registry.domain.codes import CaseStatus, DifficultyCategory, parse_code
 from services.registry.domain.family import FamilyMember
 from services.registry.service_layer.categories import categories_of, refresh_categories
 from services.registry.service_layer.category_entries import CheckedCategory, record_category
@@ -248,10 +248,14 @@ class ChildUseCases(ChildFields):
             uow.commit()
             return view, (record.id if record.id != child_id else "")
 
-    def list_children(self, page_size: int, page_token: str) -> tuple[list[ChildView], str]:
+    def list_children(
+        self, page_size: int, page_token: str, filters: ChildFilters | None = None
+    ) -> tuple[list[ChildView], str]:
         caller = require_role(*READER_ROLES)
         size = min(max(page_size or 50, 1), 500)
+        filters = filters or ChildFilters()
         with self._database.unit_of_work(caller.tenant) as uow:
+            scope = self._scope(uow, caller)
             query = (
                 select(ChildRecord)
                 .where(ChildRecord.tenant_id == caller.tenant, ChildRecord.merged_into.is_(None))
@@ -259,11 +263,54 @@ class ChildUseCases(ChildFields):
             )
             if page_token:
                 query = query.where(ChildRecord.id > page_token)
+            query = _filtered(query, scope, filters)
             rows = list(uow.session.scalars(query.limit(size + 1)))
             more = len(rows) > size
             rows = rows[:size]
-            scope = self._scope(uow, caller)
             views = child_views(scope, rows)
             scope.audit_reads("list_children", "child", [row.id for row in rows])
             uow.commit()
             return views, (rows[-1].id if more else "")
+
+
+@dataclass(frozen=True)
+class ChildFilters:
+    """The register's search filters; empty ones do not filter."""
+
+    division_code: str = ""
+    category: str = ""
+    case_status: str = ""
+
+
+def _filtered(query: Select[tuple[ChildRecord]], scope: Scope, filters: ChildFilters) -> Select[tuple[ChildRecord]]:
+    if filters.division_code:
+        code = filters.division_code.strip()
+        if not code.isdigit() or len(code) > 12:
+            raise errors.InvalidInput("division_code", "a division code is up to 12 digits")
+        query = query.where(
+            or_(
+                ChildRecord.residence_division_code.startswith(code),
+                ChildRecord.household_division_code.startswith(code),
+            )
+        )
+    if filters.category:
+        category = parse_code(DifficultyCategory, filters.category, "category").value
+        query = query.where(
+            exists().where(
+                CategoryRecord.tenant_id == scope.tenant,
+                CategoryRecord.child_id == ChildRecord.id,
+                CategoryRecord.category == category,
+                CategoryRecord.valid_from <= scope.today,
+                or_(CategoryRecord.valid_to.is_(None), CategoryRecord.valid_to >= scope.today),
+            )
+        )
+    if filters.case_status:
+        status = parse_code(CaseStatus, filters.case_status, "case_status").value
+        query = query.where(
+            exists().where(
+                CaseFileRecord.tenant_id == scope.tenant,
+                CaseFileRecord.child_id == ChildRecord.id,
+                CaseFileRecord.status == status,
+            )
+        )
+    return query

@@ -15,6 +15,7 @@ from services.registry.adapters.orm import CaseFileRecord, VisitRecord
 from services.registry.domain import visits
 from services.registry.domain.casefile import require_open
 from services.registry.domain.codes import CaseStatus
+from services.registry.service_layer.case_status import staff_of
 from services.registry.service_layer.history import columns, field_changes
 from services.registry.service_layer.scope import (
     CASEWORK_ROLES,
@@ -98,9 +99,7 @@ class VisitUseCases(CaseworkUseCases):
                         due_on=common_pb2.Date(year=due.year, month=due.month, day=due.day),
                         days_overdue=late,
                         risk_level=case.risk_level,
-                        responsible_person=case.responsible_person,
-                        social_worker=case.social_worker,
-                        child_director=case.child_director,
+                        **staff_of(case).event_fields(),
                     ),
                 )
                 case.overdue_raised_for = due

@@ -15,7 +15,17 @@ from services.registry.service_layer.scope import READER_ROLES, CaseworkUseCases
 from services.registry.service_layer.views import ChangeView
 
 # The case file's fields as the change history shows them.
-CASE_FIELDS = ("status", "status_reason", "responsible_person", "social_worker", "child_director", "risk_level")
+CASE_FIELDS = (
+    "status",
+    "status_reason",
+    "responsible_person",
+    "social_worker",
+    "child_director",
+    "responsible_user_id",
+    "social_worker_user_id",
+    "child_director_user_id",
+    "risk_level",
+)
 
 
 def jsonable(value: object) -> object:

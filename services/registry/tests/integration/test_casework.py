@@ -430,16 +430,24 @@ def test_the_case_goes_through_its_status_machine(register, casework, as_casewor
     ]
 
 
-def test_named_staff_are_assigned(register, casework, as_caseworker):
+def test_named_staff_are_assigned(register, casework, as_caseworker, registry):
     child = new_child(register, as_caseworker, "黄小飞")
-    casework.AssignCase(
+    reply = casework.AssignCase(
         casework_pb2.AssignCaseRequest(
             child_id=child.child_id,
             responsible_person="村委会 王主任",
             social_worker="李社工",
             child_director="张儿童主任",
+            responsible_user_id="u-wang",
+            social_worker_user_id="u-li",
+            child_director_user_id="u-zhang",
         ),
         metadata=as_caseworker,
+    )
+    assert (reply.responsible_user_id, reply.social_worker_user_id, reply.child_director_user_id) == (
+        "u-wang",
+        "u-li",
+        "u-zhang",
     )
     file = case_file(register, as_caseworker, child.child_id)
     assert (file.responsible_person, file.social_worker, file.child_director) == (
@@ -447,6 +455,71 @@ def test_named_staff_are_assigned(register, casework, as_caseworker):
         "李社工",
         "张儿童主任",
     )
+    assert (file.responsible_user_id, file.social_worker_user_id, file.child_director_user_id) == (
+        "u-wang",
+        "u-li",
+        "u-zhang",
+    )
+    (assigned,) = events(registry, events_pb2.CaseAssigned, child.child_id)
+    assert (assigned.social_worker, assigned.social_worker_user_id, assigned.child_director_user_id) == (
+        "李社工",
+        "u-li",
+        "u-zhang",
+    )
+    casework.ChangeCaseStatus(
+        casework_pb2.ChangeCaseStatusRequest(child_id=child.child_id, status="assessing"), metadata=as_caseworker
+    )
+    (changed,) = events(registry, events_pb2.CaseStatusChanged, child.child_id)
+    assert (changed.responsible_user_id, changed.social_worker_user_id) == ("u-wang", "u-li")
+    # Changing only a user id is a change too; an over-long id is refused.
+    casework.AssignCase(
+        casework_pb2.AssignCaseRequest(child_id=child.child_id, social_worker="李社工", social_worker_user_id="u-li2"),
+        metadata=as_caseworker,
+    )
+    assert len(events(registry, events_pb2.CaseAssigned, child.child_id)) == 2
+    error = refused(
+        casework.AssignCase,
+        casework_pb2.AssignCaseRequest(child_id=child.child_id, social_worker_user_id="x" * 65),
+        as_caseworker,
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_the_register_is_searched_by_village_category_and_case_status(register, casework, as_caseworker):
+    village = PILOT_TENANT + "201"
+    found_here = new_child(register, as_caseworker, "邹小村", residence_division_code=village)
+    elsewhere = new_child(register, as_caseworker, "邹小外")
+    for member in (FATHER_IMPRISONED, MOTHER_MISSING):
+        casework.AddFamilyMember(
+            casework_pb2.AddFamilyMemberRequest(child_id=found_here.child_id, member=member), metadata=as_caseworker
+        )
+    casework.ChangeCaseStatus(
+        casework_pb2.ChangeCaseStatusRequest(child_id=found_here.child_id, status="assessing"), metadata=as_caseworker
+    )
+
+    def ids(**filters: str) -> set[str]:
+        found: set[str] = set()
+        token = ""
+        while True:
+            reply = register.ListChildren(
+                registry_pb2.ListChildrenRequest(page_size=2, page_token=token, **filters), metadata=as_caseworker
+            )
+            found |= {c.child_id for c in reply.children}
+            token = reply.next_page_token
+            if not token:
+                return found
+
+    by_village = ids(division_code=village)
+    assert found_here.child_id in by_village and elsewhere.child_id not in by_village
+    category = next(iter(case_file(register, as_caseworker, found_here.child_id).child.categories))
+    by_category = ids(category=category)
+    assert found_here.child_id in by_category and elsewhere.child_id not in by_category
+    assessing = ids(case_status="assessing", division_code=PILOT_TENANT)
+    assert found_here.child_id in assessing and elsewhere.child_id not in assessing
+    assert elsewhere.child_id in ids(case_status="identified")
+    for bad in ({"category": "nonsense"}, {"case_status": "nope"}, {"division_code": "11' OR 1=1"}):
+        error = refused(register.ListChildren, registry_pb2.ListChildrenRequest(**bad), as_caseworker)
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, bad
 
 
 def test_an_overdue_visit_is_raised_once_for_notify(register, casework, as_caseworker, registry):

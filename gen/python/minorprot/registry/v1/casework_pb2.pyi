@@ -285,12 +285,19 @@ class AssignCaseRequest(_message.Message):
     SOCIAL_WORKER_FIELD_NUMBER: _builtins.int
     CHILD_DIRECTOR_FIELD_NUMBER: _builtins.int
     EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    RESPONSIBLE_USER_ID_FIELD_NUMBER: _builtins.int
+    SOCIAL_WORKER_USER_ID_FIELD_NUMBER: _builtins.int
+    CHILD_DIRECTOR_USER_ID_FIELD_NUMBER: _builtins.int
     child_id: _builtins.str
     responsible_person: _builtins.str
     social_worker: _builtins.str
     child_director: _builtins.str
     expected_version: _builtins.int
     """The CaseFile.version the caller read: ABORTED if the case file changed since."""
+    responsible_user_id: _builtins.str
+    """The portal users named (gateway account ids), beside the names above; empty: named by text only."""
+    social_worker_user_id: _builtins.str
+    child_director_user_id: _builtins.str
     def __init__(
         self,
         *,
@@ -299,10 +306,13 @@ class AssignCaseRequest(_message.Message):
         social_worker: _builtins.str = ...,
         child_director: _builtins.str = ...,
         expected_version: _builtins.int | None = ...,
+        responsible_user_id: _builtins.str = ...,
+        social_worker_user_id: _builtins.str = ...,
+        child_director_user_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "child_director", b"child_director", "child_id", b"child_id", "expected_version", b"expected_version", "responsible_person", b"responsible_person", "social_worker", b"social_worker"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "child_director", b"child_director", "child_director_user_id", b"child_director_user_id", "child_id", b"child_id", "expected_version", b"expected_version", "responsible_person", b"responsible_person", "responsible_user_id", b"responsible_user_id", "social_worker", b"social_worker", "social_worker_user_id", b"social_worker_user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__expected_version: _TypeAlias = _typing.Literal["expected_version"]  # noqa: Y015
     _WhichOneofArgType__expected_version: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version"]  # noqa: Y015
@@ -319,12 +329,18 @@ class AssignCaseResponse(_message.Message):
     SOCIAL_WORKER_FIELD_NUMBER: _builtins.int
     CHILD_DIRECTOR_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    RESPONSIBLE_USER_ID_FIELD_NUMBER: _builtins.int
+    SOCIAL_WORKER_USER_ID_FIELD_NUMBER: _builtins.int
+    CHILD_DIRECTOR_USER_ID_FIELD_NUMBER: _builtins.int
     case_id: _builtins.str
     responsible_person: _builtins.str
     social_worker: _builtins.str
     child_director: _builtins.str
     version: _builtins.int
     """The case file's version after the change."""
+    responsible_user_id: _builtins.str
+    social_worker_user_id: _builtins.str
+    child_director_user_id: _builtins.str
     def __init__(
         self,
         *,
@@ -333,10 +349,13 @@ class AssignCaseResponse(_message.Message):
         social_worker: _builtins.str = ...,
         child_director: _builtins.str = ...,
         version: _builtins.int = ...,
+        responsible_user_id: _builtins.str = ...,
+        social_worker_user_id: _builtins.str = ...,
+        child_director_user_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "child_director", b"child_director", "responsible_person", b"responsible_person", "social_worker", b"social_worker", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "child_director", b"child_director", "child_director_user_id", b"child_director_user_id", "responsible_person", b"responsible_person", "responsible_user_id", b"responsible_user_id", "social_worker", b"social_worker", "social_worker_user_id", b"social_worker_user_id", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

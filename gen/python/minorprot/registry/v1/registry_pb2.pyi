@@ -284,17 +284,31 @@ class ListChildrenRequest(_message.Message):
 
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    DIVISION_CODE_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    CASE_STATUS_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     page_token: _builtins.str
+    division_code: _builtins.str
+    """Filters (all optional, combined with AND). A division code matches the residence or the household
+    registration at that code or below it (a village's 12 digits, or the town's 9).
+    """
+    category: _builtins.str
+    """A current difficulty category (codes.DifficultyCategory)."""
+    case_status: _builtins.str
+    """The case status (identified, assessing, ...)."""
     def __init__(
         self,
         *,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        division_code: _builtins.str = ...,
+        category: _builtins.str = ...,
+        case_status: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_status", b"case_status", "category", b"category", "division_code", b"division_code", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -492,6 +506,9 @@ class CaseFile(_message.Message):
     NEXT_VISIT_DUE_FIELD_NUMBER: _builtins.int
     MERGED_CHILD_IDS_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    RESPONSIBLE_USER_ID_FIELD_NUMBER: _builtins.int
+    SOCIAL_WORKER_USER_ID_FIELD_NUMBER: _builtins.int
+    CHILD_DIRECTOR_USER_ID_FIELD_NUMBER: _builtins.int
     case_id: _builtins.str
     status: _builtins.str
     """identified, assessing, plan_active, monitoring, closed, transferred."""
@@ -505,6 +522,10 @@ class CaseFile(_message.Message):
     """low, medium, high; empty before the first assessment."""
     version: _builtins.int
     """Of the case file itself (status, staff, risk level, visit schedule), not of the child's record."""
+    responsible_user_id: _builtins.str
+    """The portal users named as the staff above (gateway account ids; empty when named by text only)."""
+    social_worker_user_id: _builtins.str
+    child_director_user_id: _builtins.str
     @_builtins.property
     def child(self) -> Global___Child: ...
     @_builtins.property
@@ -555,10 +576,13 @@ class CaseFile(_message.Message):
         next_visit_due: _common_pb2.Date | None = ...,
         merged_child_ids: _abc.Iterable[_builtins.str] | None = ...,
         version: _builtins.int = ...,
+        responsible_user_id: _builtins.str = ...,
+        social_worker_user_id: _builtins.str = ...,
+        child_director_user_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "next_visit_due", b"next_visit_due"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assessments", b"assessments", "case_id", b"case_id", "categories", b"categories", "child", b"child", "child_director", b"child_director", "family", b"family", "merged_child_ids", b"merged_child_ids", "next_visit_due", b"next_visit_due", "plan", b"plan", "responsible_person", b"responsible_person", "risk_level", b"risk_level", "social_worker", b"social_worker", "status", b"status", "status_reason", b"status_reason", "timeline", b"timeline", "version", b"version", "visits", b"visits"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assessments", b"assessments", "case_id", b"case_id", "categories", b"categories", "child", b"child", "child_director", b"child_director", "child_director_user_id", b"child_director_user_id", "family", b"family", "merged_child_ids", b"merged_child_ids", "next_visit_due", b"next_visit_due", "plan", b"plan", "responsible_person", b"responsible_person", "responsible_user_id", b"responsible_user_id", "risk_level", b"risk_level", "social_worker", b"social_worker", "social_worker_user_id", b"social_worker_user_id", "status", b"status", "status_reason", b"status_reason", "timeline", b"timeline", "version", b"version", "visits", b"visits"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
