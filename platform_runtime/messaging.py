@@ -2,11 +2,16 @@
 
 Outbox: events written in the same transaction as the state change; the relay publishes them.
 Inbox: ids of events a consumer group has applied, written in the same transaction as the effect.
+
+A transaction that writes outbox rows wakes the relay when it commits (ADR 0019): on PostgreSQL a NOTIFY in
+the same transaction (delivered at commit, to whichever replica listens), on SQLite an in-process signal
+after the commit (the embedded default runs the relay in the service's own process).
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from datetime import UTC, datetime
 
@@ -22,11 +27,53 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    event,
     insert,
+    text,
 )
 from sqlalchemy.orm import Session
 
 from platform_runtime.events import PendingEvent, to_envelope
+
+OUTBOX_CHANNEL = "outbox"  # NOTIFY channel; channels are per database and each service has its own
+_WROTE_OUTBOX = "wrote_outbox"  # session.info flag: signal the in-process relay after this commit
+
+
+class CommitSignal:
+    """Commits that wrote outbox rows, counted, for relays in the same process (SQLite) to wait on.
+
+    A relay notes `generation` before it reads the outbox and waits for a later one, so a commit that lands
+    between its read and its wait still wakes it."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self.generation = 0
+
+    def notify(self) -> None:
+        with self._condition:
+            self.generation += 1
+            self._condition.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> bool:
+        """True when a commit after `seen` happened; False after `timeout`."""
+        with self._condition:
+            return self._condition.wait_for(lambda: self.generation != seen, timeout)
+
+
+OUTBOX_COMMITS = CommitSignal()
+
+
+def _after_commit(session: Session) -> None:
+    if session.info.pop(_WROTE_OUTBOX, False):
+        OUTBOX_COMMITS.notify()
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_WROTE_OUTBOX, None)
+
+
+event.listen(Session, "after_commit", _after_commit)
+event.listen(Session, "after_rollback", _after_rollback)
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -83,3 +130,7 @@ def write_outbox_rows(session: Session, outbox: Table, events: list[PendingEvent
             }
         )
     session.execute(insert(outbox), rows)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))  # sent at commit; dropped with a rollback
+    else:
+        session.info[_WROTE_OUTBOX] = True

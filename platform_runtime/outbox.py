@@ -3,12 +3,17 @@
 At-least-once by construction: a row is marked only after Kafka acknowledged it (idempotent producer,
 acks=all). A relay killed after the send but before the mark sends the row again on restart; consumers
 drop the repeat by event id (their inbox), so each event takes effect exactly once.
+
+The relay is woken by the commit that wrote the rows (ADR 0019): it LISTENs on PostgreSQL while it is the
+publisher, and waits on the in-process signal on SQLite; the poll interval is only the fallback (a lost
+notification, rows written by some other path).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,6 +24,7 @@ from opentelemetry import propagate, trace
 from sqlalchemy import Connection, Engine, Table, func, select, text, update
 
 from platform_runtime import metrics
+from platform_runtime.messaging import OUTBOX_CHANNEL, OUTBOX_COMMITS
 from platform_runtime.settings import KafkaSettings
 from platform_runtime.supervisor import WorkerContext
 
@@ -220,24 +226,47 @@ class OutboxRelay:
             if context.wait(2.0):
                 return
         log.info("outbox relay of %s is the publisher", self._service)
+        self._listen(connection)
         while not context.stop.is_set():
             self._export_backlog(connection)
             self._round_ok = True
+            seen = OUTBOX_COMMITS.generation  # before the read: a commit after it still wakes the wait below
             published = self.publish_pending(connection, context)
             if self._round_ok:
                 context.healthy()
             if published < self._batch_size:
-                context.wait(self._poll_interval)
+                self._wait_for_commit(connection, seen, context.stop)
         # Drain what is already committed before the process goes away (publish_pending gives up soon).
         while self.publish_pending(connection, context):
             pass
 
+    def _listen(self, connection: Connection) -> None:
+        if connection.dialect.name == "postgresql":
+            with connection.begin():
+                connection.execute(text(f"LISTEN {OUTBOX_CHANNEL}"))
+
+    def _wait_for_commit(self, connection: Connection, seen: int, stop: threading.Event) -> None:
+        """Until a commit wrote outbox rows, the poll interval passed (the fallback), or the process stops."""
+        deadline = time.monotonic() + self._poll_interval
+        raw: Any = connection.connection.driver_connection
+        while not stop.is_set() and (remaining := deadline - time.monotonic()) > 0:
+            slice_ = min(remaining, 0.25)  # short slices: a stop is seen soon whatever the poll interval
+            if connection.dialect.name != "postgresql":
+                if OUTBOX_COMMITS.wait(seen, slice_):
+                    return
+            # Idle between transactions, so the server delivers at once; psycopg keeps the notifications that
+            # arrived while the relay was busy and hands them out first (one wake for many commits).
+            elif list(raw.notifies(timeout=slice_, stop_after=1)):
+                return
+
     def _step_down(self, connection: Connection) -> None:
-        """Release the lock before the connection goes back to the pool, where it would keep holding it."""
+        """Release the lock (and stop listening) before the connection goes back to the pool, where it would
+        keep holding it."""
         if connection.dialect.name != "postgresql":
             return
         try:
             with connection.begin():
+                connection.execute(text("UNLISTEN *"))
                 connection.execute(text("SELECT pg_advisory_unlock_all()"))
         except Exception:
             connection.invalidate()  # closed, not pooled: the server drops its locks with it
