@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, MetaData, Table, create_engine, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 from platform_runtime.events import PendingEvent
 from platform_runtime.messaging import inbox_table, outbox_table, write_outbox_rows
@@ -97,6 +98,10 @@ class UnitOfWork(AbstractUnitOfWork):
 
     def _rollback(self) -> None:
         self.session.rollback()
+
+    def _is_lost_race(self, error: BaseException) -> bool:
+        # An UPDATE whose version column no longer matched (version_id_col): another transaction won.
+        return isinstance(error, StaleDataError)
 
 
 @dataclass

@@ -5,6 +5,10 @@ that they belong to that tenant); an implementation says how a transaction begin
 away. `platform_runtime.db.UnitOfWork` is the real one (a SQLAlchemy session; the events become outbox rows
 in the same transaction). `FakeUnitOfWork` keeps everything in memory, for service-layer tests without a
 database: it records the events each commit would have written, how often it committed and rolled back.
+
+A lost race (a row another transaction changed after this one read it) is `ConcurrentUpdate` for every caller,
+whether the store notices it at commit or at an earlier flush inside the `with` block: implementations only say
+which of their store's errors means that (`_is_lost_race`).
 """
 
 from __future__ import annotations
@@ -12,12 +16,18 @@ from __future__ import annotations
 import abc
 from typing import Self
 
+from platform_runtime.errors import ConcurrentUpdate
 from platform_runtime.events import PendingEvent
+
+LOST_RACE = "a record was changed by someone else at the same time: reload it and try again"
 
 
 class AbstractUnitOfWork(abc.ABC):
     """Use as `with ... as uow:`; nothing is kept unless `commit()` is called, and the state change and its
     events commit together or not at all."""
+
+    # What the loser of a race is told; a service may name what was changed.
+    lost_race_message = LOST_RACE
 
     def __init__(self, tenant: str, *, district: str = "") -> None:
         if not tenant and not district:
@@ -36,11 +46,14 @@ class AbstractUnitOfWork(abc.ABC):
         self._begin()
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, _type: object, error: BaseException | None, _traceback: object) -> None:
         try:
             self.rollback()
         finally:
             self._end()
+        if error is not None and self._is_lost_race(error):
+            # Found by a flush inside the block: the caller reloads and decides again, as after a commit.
+            raise ConcurrentUpdate(self.lost_race_message) from error
 
     def publish(self, pending: PendingEvent) -> None:
         """Queue an event; it is kept with the state change at commit."""
@@ -50,11 +63,21 @@ class AbstractUnitOfWork(abc.ABC):
 
     def commit(self) -> None:
         events, self._events = self._events, []
-        self._commit(events)
+        try:
+            self._commit(events)
+        except Exception as error:
+            if self._is_lost_race(error):
+                # Another transaction changed what we read (its version moved): nothing was kept.
+                raise ConcurrentUpdate(self.lost_race_message) from error
+            raise
 
     def rollback(self) -> None:
         self._events = []
         self._rollback()
+
+    def _is_lost_race(self, error: BaseException) -> bool:
+        """Whether `error` is the store saying a row read here was changed by another transaction meanwhile."""
+        return False
 
     @abc.abstractmethod
     def _begin(self) -> None:

@@ -1,10 +1,18 @@
-"""The unit of work's contract, on the in-memory fake every service-layer test can use; `unpack` is typed."""
+"""The unit of work's contract, on the in-memory fake every service-layer test can use (and a lost race on the
+SQLAlchemy one); `unpack` is typed."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from minorprot.reporting.v1 import events_pb2
+from sqlalchemy import Column, Integer, MetaData, String, Table, select
+from sqlalchemy.orm import registry
+from sqlalchemy.orm.exc import StaleDataError
 
+from platform_runtime.db import Database, add_messaging_tables
+from platform_runtime.errors import ConcurrentUpdate
 from platform_runtime.events import PendingEvent, to_envelope, unpack
 from platform_runtime.unit_of_work import AbstractUnitOfWork, FakeUnitOfWork
 
@@ -99,3 +107,71 @@ def test_unpack_returns_the_type_asked_for() -> None:
     assert event.report_id == "r9"  # typed: no isinstance needed
     with pytest.raises(ValueError, match="CrisisDeclared"):
         unpack(envelope, events_pb2.ReportLinked)
+
+
+class _StaleAtCommit(FakeUnitOfWork):
+    """A store that finds, at commit, that a row it read was changed by another transaction."""
+
+    lost_race_message = "the thing was changed meanwhile"
+
+    def _apply(self) -> None:
+        raise StaleDataError("UPDATE statement on table 'things' expected to update 1 row(s); 0 were matched.")
+
+    def _is_lost_race(self, error: BaseException) -> bool:
+        return isinstance(error, StaleDataError)
+
+
+def test_a_lost_race_at_commit_is_a_concurrent_update_and_keeps_nothing() -> None:
+    with _StaleAtCommit(TOWN) as uow:
+        uow.publish(crisis())
+        with pytest.raises(ConcurrentUpdate, match="the thing was changed meanwhile") as raised:
+            uow.commit()
+    assert isinstance(raised.value.__cause__, StaleDataError)
+    assert uow.committed == [] and uow.commits == 0
+
+
+def test_a_lost_race_found_inside_the_block_is_a_concurrent_update_too() -> None:
+    unit = _StaleAtCommit(TOWN)
+    with pytest.raises(ConcurrentUpdate), unit:
+        raise StaleDataError("found by a flush before a query")
+    assert not unit.active
+    # Errors that are not lost races pass through unchanged.
+    with pytest.raises(RuntimeError, match="boom"), _StaleAtCommit(TOWN):
+        raise RuntimeError("boom")
+
+
+def test_the_sqlalchemy_unit_of_work_turns_a_lost_version_race_into_concurrent_update(tmp_path: Path) -> None:
+    metadata = MetaData()
+    add_messaging_tables(metadata)
+    things = Table(
+        "things", metadata, Column("id", String, primary_key=True), Column("name", String), Column("version", Integer)
+    )
+
+    class Thing:
+        id: str
+        name: str
+        version: int
+
+    registry().map_imperatively(Thing, things, version_id_col=things.c.version)
+    database = Database.connect(f"sqlite:///{tmp_path / 'race.db'}", metadata)
+    metadata.create_all(database.engine)
+    with database.engine.begin() as connection:
+        connection.execute(things.insert().values(id="t1", name="first", version=1))
+    try:
+        with database.unit_of_work(TOWN) as slow:
+            read = slow.session.get(Thing, "t1")
+            assert read is not None
+            with database.unit_of_work(TOWN) as fast:  # reads the same version and commits first
+                winner = fast.session.get(Thing, "t1")
+                assert winner is not None
+                winner.name = "fast"
+                fast.commit()
+            read.name = "slow"
+            slow.publish(crisis())
+            with pytest.raises(ConcurrentUpdate, match="changed by someone else"):
+                slow.commit()
+        with database.engine.connect() as connection:
+            assert connection.execute(select(things.c.name, things.c.version)).one() == ("fast", 2)
+            assert connection.execute(select(database.outbox)).all() == []  # the loser's event went with it
+    finally:
+        database.dispose()

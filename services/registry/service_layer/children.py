@@ -44,7 +44,6 @@ from services.registry.service_layer.scope import (
     READER_ROLES,
     Scope,
     check_version,
-    no_lost_updates,
 )
 from services.registry.service_layer.views import ChildView, RegisterChild, UpdateChild
 
@@ -209,7 +208,7 @@ class ChildUseCases(ChildFields):
         unknown = sorted(command.fields - UPDATABLE_FIELDS)
         if unknown or not command.fields:
             raise errors.InvalidInput(f"name the fields to change, among {sorted(UPDATABLE_FIELDS)}", "update_mask")
-        with no_lost_updates(), self._database.unit_of_work(caller.tenant) as uow:
+        with self._unit_of_work(caller.tenant) as uow:
             scope = self._scope(uow, caller)
             record = scope.child(command.child_id)
             check_version(record, command.expected_version, "the child's record")

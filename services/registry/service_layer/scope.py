@@ -1,5 +1,5 @@
 """The scope every registry use case acts in: who may do what (the roles), the checks on what a caller
-gives (a purpose, text), lost-update refusal, and `Scope` itself: one use case's unit of work, caller and
+gives (a purpose, text), the version a caller read, and `Scope` itself: one use case's unit of work, caller and
 day, with the record keeping that goes with every change (change history, audit, timeline, events).
 `BulkScope` keeps that record keeping for many children at once (the survey).
 
@@ -16,7 +16,6 @@ from datetime import date, datetime, timedelta
 from google.protobuf.message import Message
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from platform_runtime import errors
 from platform_runtime.auth import Principal, Role
@@ -33,6 +32,7 @@ from services.registry.adapters.orm import (
     TenantRecord,
     TimelineRecord,
 )
+from services.registry.adapters.unit_of_work import SqlRegistryUnitOfWork
 
 # Who may read the register and case files: the town's and district's child-protection staff.
 READER_ROLES = frozenset({Role.CASEWORKER, Role.TOWN_ADMIN, Role.CHILD_DIRECTOR, Role.DISTRICT_OFFICER, Role.SYSTEM})
@@ -75,18 +75,6 @@ def check_version(record: ChildRecord | CaseFileRecord, expected: int | None, wh
             f"{what} was changed by someone else since you read it (version {expected}, now {record.version}): "
             "reload it and try again"
         )
-
-
-@contextmanager
-def no_lost_updates() -> Iterator[None]:
-    """Around a unit of work: a row another transaction changed after we read it (version_id_col) is a lost
-    race for the caller, not an internal error."""
-    try:
-        yield
-    except StaleDataError as exc:
-        raise errors.ConcurrentUpdate(
-            "the child's record or case file was changed by someone else at the same time: reload it and try again"
-        ) from exc
 
 
 class Scope:
@@ -315,6 +303,10 @@ class RegistryUseCases:
     def _scope(self, uow: UnitOfWork, caller: Principal) -> Scope:
         return Scope(uow, caller, today=self._today(), now=self._now())
 
+    def _unit_of_work(self, tenant: str) -> SqlRegistryUnitOfWork:
+        """A unit of work whose lost race (ConcurrentUpdate) names the child's record or case file."""
+        return SqlRegistryUnitOfWork(self._database, tenant)
+
     def _require_tenant(self, uow: UnitOfWork, caller: Principal) -> None:
         if uow.session.get(TenantRecord, caller.tenant) is None:
             raise errors.Conflict(f"town {caller.tenant} is not onboarded")
@@ -354,5 +346,5 @@ class CaseworkUseCases:
     def _scope(self, roles: frozenset[Role]) -> Iterator[Scope]:
         """The caller's unit of work, once their role allows the use case."""
         caller = require_role(*roles)
-        with no_lost_updates(), self._database.unit_of_work(caller.tenant) as uow:
+        with SqlRegistryUnitOfWork(self._database, caller.tenant) as uow:
             yield Scope(uow, caller, today=self._today(), now=self._now())

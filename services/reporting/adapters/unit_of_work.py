@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.exc import StaleDataError
 
-from platform_runtime import errors
 from platform_runtime.db import Database, UnitOfWork
 from platform_runtime.pii import FieldCipher
 from services.reporting.adapters import messages
@@ -20,6 +18,8 @@ LOST_RACE = "the report was changed by someone else at the same time: reload it 
 
 
 class SqlReportingUnitOfWork(UnitOfWork, ReportingUnitOfWork):
+    lost_race_message = LOST_RACE  # the runtime's unit of work raises ConcurrentUpdate with it
+
     def __init__(self, database: Database, cipher: FieldCipher, tenant: str) -> None:
         super().__init__(database, tenant)
         self._cipher = cipher
@@ -45,10 +45,6 @@ class SqlReportingUnitOfWork(UnitOfWork, ReportingUnitOfWork):
     def commit(self) -> None:
         try:
             super().commit()
-        except StaleDataError as exc:
-            # Another transaction changed the report after we read it (its version no longer matched), so
-            # nothing was applied; the caller reloads and decides again.
-            raise errors.ConcurrentUpdate(LOST_RACE) from exc
         except IntegrityError as exc:
             raise DuplicateReport(str(exc.orig)) from exc
 
