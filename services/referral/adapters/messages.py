@@ -10,7 +10,7 @@ from minorprot.reporting.v1 import events_pb2 as reporting_events
 from minorprot.reporting.v1 import reporting_pb2
 
 from services.referral.domain.routing import ReportFacts, Urgency
-from services.referral.service_layer.views import ReferralView, SubmittedReport
+from services.referral.service_layer.views import EntryView, ReferralView, SubmittedReport
 
 URGENCY = {
     reporting_pb2.URGENCY_NORMAL: Urgency.NORMAL,
@@ -56,5 +56,21 @@ def referral(view: ReferralView) -> referral_pb2.Referral:
         opened_at=timestamp(view.opened_at),
         due_at=timestamp(view.due_at),
         urgent=view.urgent,
+        version=view.version,
+        escalated_step=view.escalated_step,
+        last_note=view.last_note,
+        outcome=view.outcome,
+        updated_at=timestamp(view.updated_at) if view.updated_at else None,
+    )
+
+
+def entry(view: EntryView) -> referral_pb2.ReferralEntry:
+    return referral_pb2.ReferralEntry(
+        action=view.action,
+        at=timestamp(view.at),
+        by=view.by,
+        agency_code=view.agency_code,
+        text=view.text,
+        status=view.status,
         version=view.version,
     )

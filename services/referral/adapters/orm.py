@@ -39,6 +39,18 @@ class ReferralRecord(Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     completed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     outcome: Mapped[str] = mapped_column(Text, default="")
+    # 0004: the full lifecycle. `deadline_from` is when the current time limit started (sent or accepted);
+    # `due_at` its end; `escalated_step` the escalation steps raised for this limit (0, 1, 2).
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    deadline_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    escalated_step: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    accept_within_seconds: Mapped[int] = mapped_column(Integer, server_default="432000", default=432000)
+    complete_within_seconds: Mapped[int] = mapped_column(Integer, server_default="2592000", default=2592000)
+    reroute_to: Mapped[str] = mapped_column(String(40), server_default="", default="")
+    # The last reason, question, answer or note, as the agency or referrer wrote it.
+    last_note: Mapped[str] = mapped_column(Text, server_default="", default="")
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # Optimistic concurrency: every ORM update checks and bumps it (UPDATE ... WHERE version = :read), so a
     # change based on a stale read fails instead of overwriting; added in 0002, existing rows start at 1.
     version: Mapped[int] = mapped_column(Integer, server_default="1")
@@ -48,7 +60,41 @@ class ReferralRecord(Base):
         Index("ux_referrals_report_agency", "tenant_id", "report_id", "agency_code", unique=True),
         Index("ix_referrals_child", "tenant_id", "child_id"),
         Index("ix_referrals_opened", "tenant_id", "opened_at"),
+        # The escalation worker asks for the town's referrals whose limit has passed.
+        Index("ix_referrals_due", "tenant_id", "status", "due_at"),
+        Index("ix_referrals_agency", "agency_code", "tenant_id", "status"),
     )
+
+
+class ReferralEntryRecord(Base):
+    """What happened to a referral, in order: every move with who made it and what they wrote (the history
+    the referral page shows; progress notes live here)."""
+
+    __tablename__ = "referral_entries"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(12))
+    referral_id: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    by: Mapped[str] = mapped_column(String(100))
+    agency_code: Mapped[str] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20))
+    version: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (Index("ix_referral_entries_referral", "tenant_id", "referral_id", "at"),)
+
+
+class AgencyCommandRecord(Base):
+    """A change an agency asked for under its own idempotency key: the same key again gets the same answer
+    instead of a second change (or an error for a retried accept)."""
+
+    __tablename__ = "agency_commands"
+    tenant_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    agency_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    referral_id: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class ReportLinkRecord(Base):
@@ -63,6 +109,14 @@ class ReportLinkRecord(Base):
     linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-TENANT_TABLES = ("referrals", "report_links", "outbox", "inbox")
+class ReferralTownRecord(Base):
+    """Every town with referrals: the periodic escalation check goes through them. A platform table (no RLS):
+    it names towns, nothing of their referrals."""
+
+    __tablename__ = "referral_towns"
+    tenant_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+
+
+TENANT_TABLES = ("referrals", "report_links", "referral_entries", "agency_commands", "outbox", "inbox")
 
 add_messaging_tables(metadata)

@@ -70,6 +70,10 @@ class RoutingRule:
     crisis_only: bool = False
     # Applies only when no other rule routed the report (someone must always look at it).
     fallback: bool = False
+    # Once accepted, the time the agency has to complete it.
+    complete_within: timedelta = timedelta(days=30)
+    # Where the referral goes when this agency rejects it; empty: to the leading group office.
+    reroute_to: str = ""
 
     def in_effect(self, day: date) -> bool:
         return self.effective_from <= day and (self.effective_until is None or day <= self.effective_until)
@@ -89,6 +93,8 @@ class Route:
     rule_code: str
     due_in: timedelta
     urgent: bool
+    complete_within: timedelta = timedelta(days=30)
+    reroute_to: str = ""
 
 
 # A report triaged urgent or crisis is urgent for every unit it goes to: none of them may take a week.
@@ -177,7 +183,15 @@ def route(report: ReportFacts, day: date, rules: Iterable[RoutingRule] = ROUTING
         if rule.agency_code not in DIRECTORY:
             raise ValueError(f"rule {rule.code} names unknown agency {rule.agency_code}")
         due_in = min(rule.due_in, URGENT_REPORT_DUE_IN) if report_urgent else rule.due_in
-        candidate = Route(rule.agency_code, rule.reason, rule.code, due_in, rule.urgent or report_urgent)
+        candidate = Route(
+            rule.agency_code,
+            rule.reason,
+            rule.code,
+            due_in,
+            rule.urgent or report_urgent,
+            rule.complete_within,
+            rule.reroute_to,
+        )
         current = routes.get(rule.agency_code)
         if current is None or candidate.due_in < current.due_in:
             routes[rule.agency_code] = candidate

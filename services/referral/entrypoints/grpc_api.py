@@ -8,12 +8,22 @@ import grpc
 from minorprot.referral.v1 import referral_pb2, referral_pb2_grpc
 
 from services.referral.adapters import messages
+from services.referral.domain.lifecycle import Action
 from services.referral.service_layer.services import ReferralService
 
+_Versioned = (
+    referral_pb2.AcceptReferralRequest
+    | referral_pb2.RejectReferralRequest
+    | referral_pb2.ReturnReferralRequest
+    | referral_pb2.AddProgressRequest
+    | referral_pb2.CompleteReferralRequest
+    | referral_pb2.AnswerReferralRequest
+    | referral_pb2.CancelReferralRequest
+    | referral_pb2.ReassignReferralRequest
+)
 
-def _expected_version(
-    request: referral_pb2.AcceptReferralRequest | referral_pb2.CompleteReferralRequest,
-) -> int | None:
+
+def _expected_version(request: _Versioned) -> int | None:
     # proto3 `optional`: unset means the caller asked for no check (the row lock still orders two changes).
     return request.expected_version if request.HasField("expected_version") else None
 
@@ -31,26 +41,100 @@ class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
     def GetReferral(
         self, request: referral_pb2.GetReferralRequest, context: grpc.ServicerContext
     ) -> referral_pb2.GetReferralResponse:
+        detail = self._service.referral_detail(request.referral_id)
         return referral_pb2.GetReferralResponse(
-            referral=messages.referral(self._service.get_referral(request.referral_id))
+            referral=messages.referral(detail.referral), entries=[messages.entry(entry) for entry in detail.entries]
         )
+
+    def ListDistrictReferrals(
+        self, request: referral_pb2.ListDistrictReferralsRequest, context: grpc.ServicerContext
+    ) -> referral_pb2.ListDistrictReferralsResponse:
+        views = self._service.list_district(
+            status=request.status,
+            agency_code=request.agency_code,
+            overdue_only=request.overdue_only,
+            escalated_only=request.escalated_only,
+        )
+        return referral_pb2.ListDistrictReferralsResponse(referrals=[messages.referral(view) for view in views])
+
+    def AnswerReferral(
+        self, request: referral_pb2.AnswerReferralRequest, context: grpc.ServicerContext
+    ) -> referral_pb2.AnswerReferralResponse:
+        view = self._service.act_as_referrer(
+            Action.ANSWER, request.referral_id, request.answer, expected_version=_expected_version(request)
+        )
+        return referral_pb2.AnswerReferralResponse(referral=messages.referral(view))
+
+    def CancelReferral(
+        self, request: referral_pb2.CancelReferralRequest, context: grpc.ServicerContext
+    ) -> referral_pb2.CancelReferralResponse:
+        view = self._service.act_as_referrer(
+            Action.CANCEL, request.referral_id, request.reason, expected_version=_expected_version(request)
+        )
+        return referral_pb2.CancelReferralResponse(referral=messages.referral(view))
+
+    def ReassignReferral(
+        self, request: referral_pb2.ReassignReferralRequest, context: grpc.ServicerContext
+    ) -> referral_pb2.ReassignReferralResponse:
+        view = self._service.act_as_referrer(
+            Action.REASSIGN,
+            request.referral_id,
+            request.reason,
+            expected_version=_expected_version(request),
+            agency_code=request.agency_code,
+        )
+        return referral_pb2.ReassignReferralResponse(referral=messages.referral(view))
 
 
 class AgencyServicer(referral_pb2_grpc.AgencyServiceServicer):
     def __init__(self, service: ReferralService) -> None:
         self._service = service
 
+    def ListAgencyReferrals(
+        self, request: referral_pb2.ListAgencyReferralsRequest, context: grpc.ServicerContext
+    ) -> referral_pb2.ListAgencyReferralsResponse:
+        page = self._service.list_for_agency(
+            status=request.status, due=request.due, page_size=request.page_size, page_token=request.page_token
+        )
+        return referral_pb2.ListAgencyReferralsResponse(
+            referrals=[messages.referral(view) for view in page.referrals], next_page_token=page.next_page_token
+        )
+
+    def _act(self, action: Action, request: _Versioned, referral_id: str, text: str, key: str) -> referral_pb2.Referral:
+        view = self._service.act_as_agency(
+            action, referral_id, text, expected_version=_expected_version(request), idempotency_key=key
+        )
+        return messages.referral(view)
+
     def AcceptReferral(
         self, request: referral_pb2.AcceptReferralRequest, context: grpc.ServicerContext
     ) -> referral_pb2.AcceptReferralResponse:
-        view = self._service.accept(request.referral_id, request.note, _expected_version(request))
-        return referral_pb2.AcceptReferralResponse(referral=messages.referral(view))
+        referral = self._act(Action.ACCEPT, request, request.referral_id, request.note, request.idempotency_key)
+        return referral_pb2.AcceptReferralResponse(referral=referral)
+
+    def RejectReferral(
+        self, request: referral_pb2.RejectReferralRequest, context: grpc.ServicerContext
+    ) -> referral_pb2.RejectReferralResponse:
+        referral = self._act(Action.REJECT, request, request.referral_id, request.reason, request.idempotency_key)
+        return referral_pb2.RejectReferralResponse(referral=referral)
+
+    def ReturnReferral(
+        self, request: referral_pb2.ReturnReferralRequest, context: grpc.ServicerContext
+    ) -> referral_pb2.ReturnReferralResponse:
+        referral = self._act(Action.RETURN, request, request.referral_id, request.question, request.idempotency_key)
+        return referral_pb2.ReturnReferralResponse(referral=referral)
+
+    def AddProgress(
+        self, request: referral_pb2.AddProgressRequest, context: grpc.ServicerContext
+    ) -> referral_pb2.AddProgressResponse:
+        referral = self._act(Action.PROGRESS, request, request.referral_id, request.note, request.idempotency_key)
+        return referral_pb2.AddProgressResponse(referral=referral)
 
     def CompleteReferral(
         self, request: referral_pb2.CompleteReferralRequest, context: grpc.ServicerContext
     ) -> referral_pb2.CompleteReferralResponse:
-        view = self._service.complete(request.referral_id, request.outcome, _expected_version(request))
-        return referral_pb2.CompleteReferralResponse(referral=messages.referral(view))
+        referral = self._act(Action.COMPLETE, request, request.referral_id, request.outcome, request.idempotency_key)
+        return referral_pb2.CompleteReferralResponse(referral=referral)
 
 
 def register(service: ReferralService) -> Callable[[grpc.Server], list[str]]:

@@ -1,17 +1,25 @@
-"""The referral use cases. Each runs in a unit of work scoped to one tenant; events go through the outbox.
+"""The referral use cases. Each change runs in a unit of work scoped to one town; events go through the outbox.
 
 Reports become referrals by the routing rules (consumers call `open_referrals` / `link_child` inside the
-consumer's unit of work). Township staff read referrals; an agency moves only referrals addressed to it.
+consumer's unit of work); a referral is opened and sent to its agency in the same transaction. An agency
+(officer or its own system) moves only referrals addressed to it in its district; the referrer (town staff)
+answers, cancels and reassigns; the leading group office sees the district's referrals and reassigns the
+ones escalated to it. A periodic worker escalates referrals past their time limit, once per step.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from google.protobuf.message import Message
-from minorprot.referral.v1 import events_pb2
-from sqlalchemy import select
+from minorprot.referral.v1 import events_pb2, referral_pb2
+from sqlalchemy import Select, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 
 from platform_runtime import errors
 from platform_runtime.auth import Principal, Role
@@ -21,21 +29,46 @@ from platform_runtime.tenancy import require_role
 from platform_runtime.topics import REFERRAL_REFERRAL
 from platform_runtime.vocabulary import CHINA_STANDARD_TIME
 from services.referral.adapters import messages
-from services.referral.adapters.orm import ReferralRecord, ReportLinkRecord
+from services.referral.adapters.orm import (
+    AgencyCommandRecord,
+    ReferralEntryRecord,
+    ReferralRecord,
+    ReferralTownRecord,
+    ReportLinkRecord,
+)
 from services.referral.domain.agencies import DIRECTORY
 from services.referral.domain.lifecycle import (
-    NOTE_MAX_CHARS,
-    OUTCOME_MAX_CHARS,
+    AGENCY_ACTIONS,
+    AWAITING_AGENCY,
+    LAST_STEP,
+    LEADING_GROUP_OFFICE,
+    REFERRER_ACTIONS,
+    WORKING,
+    Action,
     ReferralStatus,
+    action_text,
     advance,
-    clean_text,
+    escalated_to,
+    escalation_due,
+    limited,
 )
-from services.referral.domain.routing import ROUTING_RULES, RoutingRule, route
-from services.referral.service_layer.views import ReferralView, SubmittedReport
+from services.referral.domain.routing import ROUTING_RULES, Route, RoutingRule, route
+from services.referral.service_layer.views import (
+    EntryView,
+    ReferralDetail,
+    ReferralPage,
+    ReferralView,
+    SubmittedReport,
+)
 
 STAFF_ROLES = (Role.CASEWORKER, Role.TOWN_ADMIN, Role.DISTRICT_OFFICER)
 AGENCY_ROLES = (Role.AGENCY_OFFICER, Role.AGENCY_SYSTEM)
 LIST_LIMIT = 500
+PAGE_SIZE_MAX = 200
+IDEMPOTENCY_KEY_MAX = 100
+ESCALATIONS_PER_ROUND = 200
+# "Due soon" in the agency's inbox: within a day of the limit.
+DUE_SOON = timedelta(days=1)
 
 
 class ReferralService:
@@ -53,43 +86,53 @@ class ReferralService:
     # -- events from reporting (called by consumers inside their unit of work; they commit) ------------------
 
     def open_referrals(self, uow: UnitOfWork, report: SubmittedReport) -> list[ReferralView]:
-        """Open one referral per routed agency that the report does not have yet."""
+        """Open and send one referral per routed agency that the report does not have yet."""
         day = report.received_at.astimezone(CHINA_STANDARD_TIME).date()
         # A link that overtook the report (another relay replica published it first) names the child.
         link = uow.session.get(ReportLinkRecord, (uow.tenant, report.report_id))
         child_id = link.child_id if link else report.child_id
-        existing = set(
-            uow.session.scalars(
-                select(ReferralRecord.agency_code).where(
-                    ReferralRecord.tenant_id == uow.tenant, ReferralRecord.report_id == report.report_id
-                )
-            )
-        )
+        existing = self._agencies_of(uow, report.report_id)
         opened = []
         for planned in route(report.facts, day, self._rules):
             if planned.agency_code in existing:
                 continue
-            record = ReferralRecord(
-                id=new_id(),
-                tenant_id=uow.tenant,
-                report_id=report.report_id,
-                child_id=child_id or None,
-                agency_code=planned.agency_code,
-                agency_name=DIRECTORY[planned.agency_code].name_zh,
-                status=ReferralStatus.OPENED.value,
-                reason=planned.reason,
-                rule_code=planned.rule_code,
-                urgent=planned.urgent,
-                opened_at=self._now(),
-                # The clock runs from when the town learnt of the child, not from when this consumer caught up.
-                due_at=report.received_at + planned.due_in,
-                version=1,  # now, not at the flush: the event below shows it
-            )
-            uow.session.add(record)
-            view = _view(record)
-            self._publish(uow, view, events_pb2.ReferralOpened(referral=messages.referral(view)))
-            opened.append(view)
+            # The clock runs from when the town learnt of the child, not from when this consumer caught up.
+            opened.append(self._open(uow, report.report_id, child_id, planned, report.received_at))
         return opened
+
+    def _open(
+        self, uow: UnitOfWork, report_id: str, child_id: str | None, planned: Route, clock_from: datetime
+    ) -> ReferralView:
+        now = self._now()
+        record = ReferralRecord(
+            id=new_id(),
+            tenant_id=uow.tenant,
+            report_id=report_id,
+            child_id=child_id or None,
+            agency_code=planned.agency_code,
+            agency_name=DIRECTORY[planned.agency_code].name_zh,
+            status=ReferralStatus.OPENED.value,
+            reason=planned.reason,
+            rule_code=planned.rule_code,
+            urgent=planned.urgent,
+            opened_at=now,
+            deadline_from=clock_from,
+            due_at=clock_from + planned.due_in,
+            accept_within_seconds=int(planned.due_in.total_seconds()),
+            complete_within_seconds=int(planned.complete_within.total_seconds()),
+            reroute_to=planned.reroute_to,
+            escalated_step=0,
+            last_note="",
+            updated_at=now,
+            version=1,  # now, not at the flush: the event below shows it
+        )
+        uow.session.add(record)
+        _add_town(uow)
+        view = _view(record)
+        self._entry(uow, record, "open", "routing", planned.reason)
+        self._publish(uow, view, events_pb2.ReferralOpened(referral=messages.referral(view)))
+        # In the agency's inbox (and stream) as soon as this commits: sent in the same transaction.
+        return self._move(uow, record, Action.SEND, "routing", "")
 
     def link_child(self, uow: UnitOfWork, report_id: str, child_id: str, linked_at: datetime) -> None:
         """The report now concerns a known child: so do its referrals, and the child's case file hears of
@@ -117,7 +160,7 @@ class ReferralService:
             view = _view(record)
             self._publish(uow, view, events_pb2.ReferralLinkedToChild(referral=messages.referral(view)))
 
-    # -- township staff ------------------------------------------------------------------------------------
+    # -- township staff and the leading group office: reading ----------------------------------------------
 
     def list_referrals(self, child_id: str = "", report_id: str = "") -> list[ReferralView]:
         caller = require_role(*STAFF_ROLES)
@@ -133,43 +176,325 @@ class ReferralService:
             return [_view(row) for row in rows]
 
     def get_referral(self, referral_id: str) -> ReferralView:
-        caller = require_role(*STAFF_ROLES)
-        with self._database.unit_of_work(caller.tenant) as uow:
-            return _view(self._referral(uow, referral_id))
+        return self.referral_detail(referral_id).referral
+
+    def referral_detail(self, referral_id: str) -> ReferralDetail:
+        """The referral and its history, for town staff, the leading group office or the agency it is addressed
+        to (each sees only what is theirs)."""
+        caller = require_role(*STAFF_ROLES, Role.LEADING_GROUP_OFFICE, *AGENCY_ROLES)
+        tenant = self._tenant_for(caller, referral_id)
+        with self._database.unit_of_work(tenant) as uow:
+            record = self._referral(uow, referral_id)
+            if caller.role in AGENCY_ROLES:
+                _check_addressed(caller, record)
+            return ReferralDetail(_view(record), self._entries(uow, record.id))
+
+    def list_district(
+        self, *, status: str = "", agency_code: str = "", overdue_only: bool = False, escalated_only: bool = False
+    ) -> list[ReferralView]:
+        """The leading group office's view: every referral of the district, the most pressing first."""
+        caller = require_role(Role.LEADING_GROUP_OFFICE)
+        with self._database.unit_of_work("", district=caller.district) as uow:
+            query = _in_district(select(ReferralRecord), caller.district)
+            if status:
+                query = query.where(ReferralRecord.status == ReferralStatus(_status(status)).value)
+            if agency_code:
+                query = query.where(ReferralRecord.agency_code == agency_code)
+            if overdue_only:
+                query = query.where(ReferralRecord.status.in_(_limited_values()), ReferralRecord.due_at <= self._now())
+            if escalated_only:
+                query = query.where(ReferralRecord.escalated_step > 0)
+            rows = uow.session.scalars(query.order_by(ReferralRecord.due_at, ReferralRecord.id).limit(LIST_LIMIT))
+            return [_view(row) for row in rows]
 
     # -- agencies ------------------------------------------------------------------------------------------
 
-    def accept(self, referral_id: str, note: str = "", expected_version: int | None = None) -> ReferralView:
+    def list_for_agency(
+        self, *, status: str = "", due: str = "", page_size: int = 50, page_token: str = ""
+    ) -> ReferralPage:
+        """The referrals addressed to the caller's agency in its district, newest first, a page at a time.
+        `due`: "" (any), "overdue" (past the limit) or "soon" (within a day of it)."""
         caller = require_role(*AGENCY_ROLES)
-        note = clean_text(note, "note", NOTE_MAX_CHARS, required=False)
-        with self._database.unit_of_work(caller.tenant) as uow:
-            record = self._addressed_to(uow, caller, referral_id, expected_version)
-            record.status = advance(ReferralStatus(record.status), ReferralStatus.ACCEPTED).value
-            record.accepted_at = self._now()
-            record.accepted_by = caller.user_id
-            record.accept_note = note
-            uow.session.flush()  # the update bumps the version the view and event show
-            view = _view(record)
-            self._publish(uow, view, events_pb2.ReferralAccepted(referral=messages.referral(view)))
+        agency = _agency_of(caller)
+        if not 0 <= page_size <= PAGE_SIZE_MAX:
+            raise errors.InvalidInput.single("page_size", f"must be between 1 and {PAGE_SIZE_MAX}")
+        page_size = page_size or 50
+        now = self._now()
+        with self._database.unit_of_work("", district=caller.district) as uow:
+            query = _in_district(select(ReferralRecord), caller.district).where(ReferralRecord.agency_code == agency)
+            if status:
+                query = query.where(ReferralRecord.status == _status(status))
+            if due == "overdue":
+                query = query.where(ReferralRecord.status.in_(_limited_values()), ReferralRecord.due_at <= now)
+            elif due == "soon":
+                query = query.where(
+                    ReferralRecord.status.in_(_limited_values()),
+                    ReferralRecord.due_at > now,
+                    ReferralRecord.due_at <= now + DUE_SOON,
+                )
+            elif due:
+                raise errors.InvalidInput.single("due", "must be empty, 'overdue' or 'soon'")
+            if page_token:
+                opened_at, last_id = _read_page_token(page_token)
+                query = query.where(
+                    (ReferralRecord.opened_at < opened_at)
+                    | ((ReferralRecord.opened_at == opened_at) & (ReferralRecord.id > last_id))
+                )
+            rows = list(
+                uow.session.scalars(
+                    query.order_by(ReferralRecord.opened_at.desc(), ReferralRecord.id).limit(page_size + 1)
+                )
+            )
+            more = len(rows) > page_size
+            rows = rows[:page_size]
+            return ReferralPage([_view(row) for row in rows], _page_token(rows[-1]) if more else "")
+
+    def act_as_agency(
+        self,
+        action: Action,
+        referral_id: str,
+        text: str = "",
+        *,
+        expected_version: int | None = None,
+        idempotency_key: str = "",
+    ) -> ReferralView:
+        """Accept, reject, return, add progress to or complete a referral addressed to the caller's agency.
+        The same `idempotency_key` again (a retry) changes nothing and answers with the referral as it is."""
+        caller = require_role(*AGENCY_ROLES)
+        if action not in AGENCY_ACTIONS:
+            raise errors.InvalidInput.single("action", f"an agency cannot {action.value} a referral")
+        text = action_text(action, text)
+        key = idempotency_key.strip()
+        if len(key) > IDEMPOTENCY_KEY_MAX:
+            raise errors.InvalidInput.single("idempotency_key", f"must be at most {IDEMPOTENCY_KEY_MAX} characters")
+        tenant = self._tenant_for(caller, referral_id)
+        try:
+            return self._agency_change(caller, tenant, action, referral_id, text, expected_version, key)
+        except IntegrityError:
+            if not key:
+                raise
+            # The same key raced in on another connection and won: answer as for a retry.
+            return self._agency_change(caller, tenant, action, referral_id, text, expected_version, key)
+
+    def _agency_change(
+        self,
+        caller: Principal,
+        tenant: str,
+        action: Action,
+        referral_id: str,
+        text: str,
+        expected_version: int | None,
+        key: str,
+    ) -> ReferralView:
+        with self._database.unit_of_work(tenant) as uow:
+            # Locked, so two concurrent changes cannot both move the same referral (the second sees the first).
+            record = self._referral(uow, referral_id, for_update=True)
+            _check_addressed(caller, record)
+            if key:
+                done = uow.session.get(AgencyCommandRecord, (tenant, caller.agency, key))
+                if done is not None:
+                    if (done.referral_id, done.action) != (referral_id, action.value):
+                        raise errors.InvalidInput.single("idempotency_key", "was already used for another change")
+                    return _view(record)
+            _check_version(record, expected_version)
+            view = self._move(uow, record, action, caller.user_id, text)
+            if key:
+                uow.session.add(
+                    AgencyCommandRecord(
+                        tenant_id=tenant,
+                        agency_code=caller.agency,
+                        idempotency_key=key,
+                        referral_id=referral_id,
+                        action=action.value,
+                        at=self._now(),
+                    )
+                )
             uow.commit()
             return view
+
+    # Kept for the callers of the first API (accept and complete only).
+    def accept(self, referral_id: str, note: str = "", expected_version: int | None = None) -> ReferralView:
+        return self.act_as_agency(Action.ACCEPT, referral_id, note, expected_version=expected_version)
 
     def complete(self, referral_id: str, outcome: str, expected_version: int | None = None) -> ReferralView:
-        caller = require_role(*AGENCY_ROLES)
-        outcome = clean_text(outcome, "outcome", OUTCOME_MAX_CHARS, required=True)
-        with self._database.unit_of_work(caller.tenant) as uow:
-            record = self._addressed_to(uow, caller, referral_id, expected_version)
-            record.status = advance(ReferralStatus(record.status), ReferralStatus.COMPLETED).value
-            record.completed_at = self._now()
-            record.completed_by = caller.user_id
-            record.outcome = outcome
-            uow.session.flush()  # the update bumps the version the view and event show
-            view = _view(record)
-            self._publish(uow, view, events_pb2.ReferralCompleted(referral=messages.referral(view), outcome=outcome))
+        return self.act_as_agency(Action.COMPLETE, referral_id, outcome, expected_version=expected_version)
+
+    # -- the referrer: answer a question, cancel, reassign -------------------------------------------------
+
+    def act_as_referrer(
+        self,
+        action: Action,
+        referral_id: str,
+        text: str = "",
+        *,
+        expected_version: int | None = None,
+        agency_code: str = "",
+    ) -> ReferralView:
+        """Town staff answer a returned referral, cancel or reassign one of their town's referrals; the leading
+        group office reassigns any referral of the district (the ones escalated to it)."""
+        caller = require_role(*STAFF_ROLES, Role.LEADING_GROUP_OFFICE)
+        if action not in REFERRER_ACTIONS:
+            raise errors.InvalidInput.single("action", f"the referrer cannot {action.value} a referral")
+        if caller.role is Role.LEADING_GROUP_OFFICE and action is not Action.REASSIGN:
+            raise errors.PermissionDenied("the leading group office reassigns; the town answers and cancels")
+        text = action_text(action, text)
+        if action is Action.REASSIGN and agency_code not in DIRECTORY:
+            raise errors.InvalidInput.single("agency_code", "is not a member unit of the directory")
+        tenant = self._tenant_for(caller, referral_id)
+        with self._database.unit_of_work(tenant) as uow:
+            record = self._referral(uow, referral_id, for_update=True)
+            _check_version(record, expected_version)
+            if action is Action.REASSIGN:
+                view = self._reassign(uow, record, caller.user_id, agency_code, text)
+            else:
+                view = self._move(uow, record, action, caller.user_id, text)
             uow.commit()
             return view
 
+    def _reassign(self, uow: UnitOfWork, record: ReferralRecord, by: str, agency_code: str, text: str) -> ReferralView:
+        previous = record.agency_code
+        if agency_code == previous:
+            raise errors.InvalidInput.single("agency_code", "the referral is already addressed to this unit")
+        if agency_code in self._agencies_of(uow, record.report_id):
+            raise errors.Conflict("this report already has a referral to that unit")
+        advance(ReferralStatus(record.status), Action.REASSIGN)
+        record.agency_code = agency_code
+        record.agency_name = DIRECTORY[agency_code].name_zh
+        record.accepted_at = record.accepted_by = None
+        record.reroute_to = ""
+        now = self._now()
+        record.status = ReferralStatus.SENT.value
+        record.sent_at = record.deadline_from = record.updated_at = now
+        record.due_at = now + timedelta(seconds=record.accept_within_seconds)
+        record.escalated_step = 0
+        record.last_note = text
+        uow.session.flush()
+        view = _view(record)
+        self._entry(uow, record, Action.REASSIGN.value, by, text or f"from {previous}")
+        self._publish(
+            uow, view, events_pb2.ReferralReassigned(referral=messages.referral(view), previous_agency_code=previous)
+        )
+        self._publish(uow, view, events_pb2.ReferralSent(referral=messages.referral(view)))
+        return view
+
+    # -- the one place a referral moves --------------------------------------------------------------------
+
+    def _move(self, uow: UnitOfWork, record: ReferralRecord, action: Action, by: str, text: str) -> ReferralView:
+        """Apply `action` (not reassign) to a locked referral: state, time limit, history and event."""
+        now = self._now()
+        record.status = advance(ReferralStatus(record.status), action).value
+        record.updated_at = now
+        if text:
+            record.last_note = text
+        if action is Action.SEND or action is Action.ANSWER:
+            record.sent_at = now if action is Action.SEND else record.sent_at
+            if action is Action.ANSWER:  # the question stopped the clock: the agency has its full time again
+                self._restart_limit(record, now, record.accept_within_seconds)
+        elif action is Action.ACCEPT:
+            record.accepted_at, record.accepted_by, record.accept_note = now, by, text
+            self._restart_limit(record, now, record.complete_within_seconds)
+        elif action is Action.COMPLETE:
+            record.completed_at, record.completed_by, record.outcome = now, by, text
+        uow.session.flush()  # the update bumps the version the view and event show
+        view = _view(record)
+        self._entry(uow, record, action.value, by, text)
+        self._publish(uow, view, _event_of(action, messages.referral(view), text))
+        if action is Action.REJECT:
+            self._after_rejection(uow, record, text)
+        return view
+
+    @staticmethod
+    def _restart_limit(record: ReferralRecord, now: datetime, seconds: int) -> None:
+        record.deadline_from = now
+        record.due_at = now + timedelta(seconds=seconds)
+        record.escalated_step = 0
+
+    def _after_rejection(self, uow: UnitOfWork, record: ReferralRecord, reason: str) -> None:
+        """Re-route to the rule's next unit, or, with none (or that unit already has it), escalate to the
+        leading group office, which reassigns it."""
+        target = record.reroute_to
+        if target and target in DIRECTORY and target not in self._agencies_of(uow, record.report_id):
+            window = timedelta(seconds=record.accept_within_seconds)
+            planned = Route(
+                target,
+                f"{record.reason}(由{record.agency_name}退回后转介 re-routed after rejection: {reason})",
+                record.rule_code,
+                window,
+                record.urgent,
+                timedelta(seconds=record.complete_within_seconds),
+            )
+            self._open(uow, record.report_id, record.child_id, planned, self._now())
+            return
+        self._escalate(uow, record, LAST_STEP, f"rejected by {record.agency_code}: {reason}")
+
+    # -- time limits ---------------------------------------------------------------------------------------
+
+    def towns_with_referrals(self) -> list[str]:
+        with self._database.platform_session() as session:
+            return list(session.scalars(select(ReferralTownRecord.tenant_id).order_by(ReferralTownRecord.tenant_id)))
+
+    def escalate_overdue(self, tenant: str) -> int:
+        """Escalate the town's referrals past their limit, one step each at most, each step once: the step is
+        stored with the event in one transaction, so a restart or a second replica never raises it again
+        (replicas skip the rows another one holds). Returns how many were escalated."""
+        now = self._now()
+        with self._database.unit_of_work(tenant) as uow:
+            candidates = uow.session.scalars(
+                select(ReferralRecord)
+                .where(
+                    ReferralRecord.tenant_id == tenant,
+                    ReferralRecord.status.in_(_limited_values()),
+                    ReferralRecord.due_at <= now,
+                    ReferralRecord.escalated_step < LAST_STEP,
+                )
+                .order_by(ReferralRecord.due_at)
+                .limit(ESCALATIONS_PER_ROUND)
+                .with_for_update(skip_locked=True)
+            ).all()
+            raised = 0
+            for record in candidates:
+                step = escalation_due(
+                    ReferralStatus(record.status),
+                    _aware(record.deadline_from or record.opened_at),
+                    _aware(record.due_at),
+                    record.escalated_step,
+                    now,
+                )
+                if step:
+                    what = "accepted" if ReferralStatus(record.status) in AWAITING_AGENCY else "completed"
+                    self._escalate(uow, record, step, f"not {what} by {_aware(record.due_at).isoformat()}")
+                    raised += 1
+            uow.commit()
+            return raised
+
+    def _escalate(self, uow: UnitOfWork, record: ReferralRecord, step: int, reason: str) -> None:
+        now = self._now()
+        record.escalated_step = step
+        record.escalated_at = record.updated_at = now
+        uow.session.flush()
+        view = _view(record)
+        to = escalated_to(step, record.agency_code)
+        self._entry(uow, record, "escalate", "system", f"→ {to}: {reason}")
+        self._publish(
+            uow,
+            view,
+            events_pb2.ReferralEscalated(referral=messages.referral(view), step=step, escalated_to=to, reason=reason),
+        )
+
     # -- helpers -------------------------------------------------------------------------------------------
+
+    def _tenant_for(self, caller: Principal, referral_id: str) -> str:
+        """The town whose unit of work holds the referral: the caller's own town for town staff; any town of the
+        caller's district for an agency or the leading group office (another district's: NotFound)."""
+        if caller.role not in AGENCY_ROLES and caller.role is not Role.LEADING_GROUP_OFFICE:
+            return caller.tenant
+        with self._database.unit_of_work("", district=caller.district) as uow:
+            tenant = uow.session.scalar(
+                _in_district(select(ReferralRecord.tenant_id), caller.district).where(ReferralRecord.id == referral_id)
+            )
+        if tenant is None:
+            raise errors.NotFound("no such referral in this district")
+        return tenant
 
     def _referral(self, uow: UnitOfWork, referral_id: str, *, for_update: bool = False) -> ReferralRecord:
         record = uow.session.get(ReferralRecord, referral_id, with_for_update=for_update)
@@ -178,22 +503,129 @@ class ReferralService:
             raise errors.NotFound("no such referral in this town")
         return record
 
-    def _addressed_to(
-        self, uow: UnitOfWork, caller: Principal, referral_id: str, expected_version: int | None
-    ) -> ReferralRecord:
-        # Locked, so two concurrent accepts cannot both move the same referral (the second sees it accepted).
-        record = self._referral(uow, referral_id, for_update=True)
-        if not caller.agency or caller.agency != record.agency_code:
-            raise errors.PermissionDenied("this referral is addressed to another agency")
-        if expected_version is not None and record.version != expected_version:
-            raise errors.ConcurrentUpdate(
-                f"the referral was changed since you read it (version {expected_version}, now {record.version}): "
-                "reload it and try again"
+    @staticmethod
+    def _agencies_of(uow: UnitOfWork, report_id: str) -> set[str]:
+        return set(
+            uow.session.scalars(
+                select(ReferralRecord.agency_code).where(
+                    ReferralRecord.tenant_id == uow.tenant, ReferralRecord.report_id == report_id
+                )
             )
-        return record
+        )
+
+    def _entry(self, uow: UnitOfWork, record: ReferralRecord, action: str, by: str, text: str) -> None:
+        uow.session.add(
+            ReferralEntryRecord(
+                id=new_id(),
+                tenant_id=record.tenant_id,
+                referral_id=record.id,
+                action=action,
+                at=self._now(),
+                by=by,
+                agency_code=record.agency_code,
+                text=text,
+                status=record.status,
+                version=record.version,
+            )
+        )
+
+    @staticmethod
+    def _entries(uow: UnitOfWork, referral_id: str) -> list[EntryView]:
+        rows = uow.session.scalars(
+            select(ReferralEntryRecord)
+            .where(ReferralEntryRecord.tenant_id == uow.tenant, ReferralEntryRecord.referral_id == referral_id)
+            .order_by(ReferralEntryRecord.at, ReferralEntryRecord.version)
+        )
+        return [
+            EntryView(row.action, _aware(row.at), row.by, row.agency_code, row.text, row.status, row.version)
+            for row in rows
+        ]
 
     def _publish(self, uow: UnitOfWork, view: ReferralView, payload: Message) -> None:
         uow.publish(PendingEvent(REFERRAL_REFERRAL, uow.tenant, "referral", view.referral_id, payload))
+
+
+def _event_of(action: Action, referral: referral_pb2.Referral, text: str) -> Message:
+    """The event that tells the others of a move (reassign and escalate have their own)."""
+    if action is Action.SEND or action is Action.ANSWER:
+        return events_pb2.ReferralSent(referral=referral)
+    if action is Action.ACCEPT:
+        return events_pb2.ReferralAccepted(referral=referral)
+    if action is Action.REJECT:
+        return events_pb2.ReferralRejected(referral=referral, reason=text)
+    if action is Action.RETURN:
+        return events_pb2.ReferralReturned(referral=referral, question=text)
+    if action is Action.PROGRESS:
+        return events_pb2.ReferralProgressed(referral=referral, note=text)
+    if action is Action.COMPLETE:
+        return events_pb2.ReferralCompleted(referral=referral, outcome=text)
+    if action is Action.CANCEL:
+        return events_pb2.ReferralCancelled(referral=referral, reason=text)
+    raise ValueError(f"{action} has an event of its own")
+
+
+def _agency_of(caller: Principal) -> str:
+    if not caller.agency:
+        raise errors.PermissionDenied("this token names no agency")
+    return caller.agency
+
+
+def _check_addressed(caller: Principal, record: ReferralRecord) -> None:
+    if _agency_of(caller) != record.agency_code:
+        raise errors.PermissionDenied("this referral is addressed to another agency")
+
+
+def _check_version(record: ReferralRecord, expected_version: int | None) -> None:
+    if expected_version is not None and record.version != expected_version:
+        raise errors.ConcurrentUpdate(
+            f"the referral was changed since you read it (version {expected_version}, now {record.version}): "
+            "reload it and try again"
+        )
+
+
+Q = TypeVar("Q", Select[tuple[ReferralRecord]], Select[tuple[str]])
+
+
+def _in_district(query: Q, district: str) -> Q:
+    # Row-level security keeps PostgreSQL to the district; SQLite has none, so the query says it too.
+    if len(district) != 6 or not district.isdigit():
+        raise errors.PermissionDenied("this token names no district")
+    return query.where(ReferralRecord.tenant_id.startswith(district, autoescape=True))
+
+
+def _status(value: str) -> str:
+    try:
+        return ReferralStatus(value).value
+    except ValueError:
+        raise errors.InvalidInput.single("status", f"must be one of {', '.join(ReferralStatus)}") from None
+
+
+def _limited_values() -> list[str]:
+    return [status.value for status in ReferralStatus if limited(status)]
+
+
+def _page_token(record: ReferralRecord) -> str:
+    return base64.urlsafe_b64encode(f"{_aware(record.opened_at).isoformat()}|{record.id}".encode()).decode()
+
+
+def _read_page_token(token: str) -> tuple[datetime, str]:
+    try:
+        opened_at, last_id = base64.urlsafe_b64decode(token.encode()).decode().split("|")
+        return datetime.fromisoformat(opened_at), last_id
+    except (ValueError, UnicodeDecodeError):
+        raise errors.InvalidInput.single("page_token", "is not a token this service gave") from None
+
+
+def _add_town(uow: UnitOfWork) -> None:
+    values = {"tenant_id": uow.tenant}
+    dialect = uow.session.get_bind().dialect.name
+    table = ReferralTownRecord
+    if dialect == "postgresql":
+        uow.session.execute(pg_insert(table).values(values).on_conflict_do_nothing())
+    elif dialect == "sqlite":
+        uow.session.execute(sqlite_insert(table).values(values).on_conflict_do_nothing())
+    else:  # pragma: no cover - the two stores the platform runs on
+        uow.session.execute(insert(table).values(values))
 
 
 def _aware(value: datetime) -> datetime:
@@ -212,7 +644,14 @@ def _view(record: ReferralRecord) -> ReferralView:
         reason=record.reason,
         rule_code=record.rule_code,
         urgent=record.urgent,
-        opened_at=record.opened_at,
-        due_at=record.due_at,
+        opened_at=_aware(record.opened_at),
+        due_at=_aware(record.due_at),
         version=record.version,
+        escalated_step=record.escalated_step or 0,
+        last_note=record.last_note or "",
+        outcome=record.outcome or "",
+        updated_at=_aware(record.updated_at) if record.updated_at else None,
     )
+
+
+__all__ = ["LEADING_GROUP_OFFICE", "WORKING", "ReferralService"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from services.referral.domain.lifecycle import ReferralStatus
@@ -34,3 +34,32 @@ class ReferralView:
     opened_at: datetime
     due_at: datetime
     version: int = 0
+    escalated_step: int = 0
+    last_note: str = ""
+    outcome: str = ""
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class EntryView:
+    """One step of a referral's history."""
+
+    action: str
+    at: datetime
+    by: str
+    agency_code: str
+    text: str
+    status: str
+    version: int
+
+
+@dataclass(frozen=True)
+class ReferralDetail:
+    referral: ReferralView
+    entries: list[EntryView] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReferralPage:
+    referrals: list[ReferralView]
+    next_page_token: str = ""

@@ -1,77 +1,206 @@
-"""An agency accepts and completes the referrals addressed to it, and only those, only forward."""
+"""The whole life of a referral against PostgreSQL: the agency it is addressed to (in its district, and only it)
+accepts, rejects, returns, updates and completes; the referrer answers, cancels and reassigns; the leading group
+office takes what is rejected. Every move is in the history and leaves its event in the outbox."""
+
+from datetime import timedelta
+from typing import Any
 
 import pytest
 from minorprot.referral.v1 import events_pb2 as referral_events
 
 from platform_runtime import errors
-from platform_runtime.auth import Role
+from platform_runtime.auth import Principal, Role
 from platform_runtime.tenancy import acting_as
-from services.referral.domain.lifecycle import ReferralStatus
+from services.referral.domain.lifecycle import Action, ReferralStatus
+from services.referral.domain.routing import PILOT_START, RoutingRule
+from services.referral.entrypoints.consumers import consumers
+from services.referral.service_layer.services import ReferralService
+from services.referral.service_layer.views import ReferralView
 from services.referral.tests.integration.builders import OTHER_TENANT, PILOT_TENANT, caller, submitted
 from tests.support.events import events_of, message
+from tests.support.services import consumer_under_test
 
 pytestmark = pytest.mark.integration
 
 EDUCATION = caller(Role.AGENCY_OFFICER, agency="education")
 EDUCATION_SYSTEM = caller(Role.AGENCY_SYSTEM, agency="education")
+CASEWORKER = caller(Role.CASEWORKER)
+OFFICE = caller(Role.LEADING_GROUP_OFFICE)
+ANOTHER_DISTRICT = "110112001"
 
 
 @pytest.fixture
 def referral_id(consumer, service):
     consumer.process(message(submitted("report1", ["out_of_school"]), "event1"))
-    with acting_as(caller(Role.CASEWORKER)):
+    with acting_as(CASEWORKER):
         (referral,) = service.list_referrals(report_id="report1")
     return referral.referral_id
 
 
-def test_the_addressed_agency_accepts_then_completes(service, database, referral_id):
-    with acting_as(EDUCATION):
-        accepted = service.accept(referral_id, "劝返小组已联系家长")
+def act(
+    service: ReferralService, who: Principal, action: Action, referral_id: str, text: str = "", **options: Any
+) -> ReferralView:
+    with acting_as(who):
+        if action in (Action.ANSWER, Action.CANCEL, Action.REASSIGN):
+            return service.act_as_referrer(action, referral_id, text, **options)
+        return service.act_as_agency(action, referral_id, text, **options)
+
+
+def test_the_addressed_agency_accepts_updates_then_completes(service, database, referral_id):
+    accepted = act(service, EDUCATION, Action.ACCEPT, referral_id, "劝返小组已联系家长")
     assert accepted.status is ReferralStatus.ACCEPTED
-    with acting_as(EDUCATION_SYSTEM):
-        completed = service.complete(referral_id, "已复学 back at school")
-    assert completed.status is ReferralStatus.COMPLETED
+    progressed = act(service, EDUCATION_SYSTEM, Action.PROGRESS, referral_id, "家访一次 visited the family")
+    assert progressed.status is ReferralStatus.IN_PROGRESS
+    act(service, EDUCATION, Action.PROGRESS, referral_id, "已联系学校 the school agreed")
+    completed = act(service, EDUCATION_SYSTEM, Action.COMPLETE, referral_id, "已复学 back at school")
+    assert (completed.status, completed.outcome) == (ReferralStatus.COMPLETED, "已复学 back at school")
 
     (accepted_event,) = events_of(database, PILOT_TENANT, referral_events.ReferralAccepted)
     assert accepted_event.referral.status == "accepted"
+    notes = [e.note for e in events_of(database, PILOT_TENANT, referral_events.ReferralProgressed)]
+    assert notes == ["家访一次 visited the family", "已联系学校 the school agreed"]
     (completed_event,) = events_of(database, PILOT_TENANT, referral_events.ReferralCompleted)
-    assert completed_event.referral.status == "completed"
     assert completed_event.outcome == "已复学 back at school"
     with acting_as(caller(Role.TOWN_ADMIN)):
-        assert service.get_referral(referral_id).status is ReferralStatus.COMPLETED
+        detail = service.referral_detail(referral_id)
+    assert detail.referral.status is ReferralStatus.COMPLETED
+    assert [e.action for e in detail.entries] == ["open", "send", "accept", "progress", "progress", "complete"]
+    assert [e.version for e in detail.entries] == [1, 2, 3, 4, 5, 6]
 
 
-def test_a_referral_is_not_completed_before_it_is_accepted(service, referral_id):
+def test_a_returned_referral_waits_for_the_answer_then_has_its_full_time_again(service, database, referral_id):
+    returned = act(service, EDUCATION, Action.RETURN, referral_id, "孩子现在住在哪里? where does the child live now?")
+    assert returned.status is ReferralStatus.RETURNED
+    (event,) = events_of(database, PILOT_TENANT, referral_events.ReferralReturned)
+    assert event.question.startswith("孩子现在住在哪里")
     with acting_as(EDUCATION), pytest.raises(errors.Conflict):
-        service.complete(referral_id, "done")
+        service.act_as_agency(Action.ACCEPT, referral_id)  # the referrer's turn
+
+    answered = act(service, CASEWORKER, Action.ANSWER, referral_id, "住在外婆家 with the grandmother")
+    assert answered.status is ReferralStatus.SENT
+    assert answered.last_note == "住在外婆家 with the grandmother"
+    assert answered.due_at > answered.opened_at + timedelta(days=4)  # five days from the answer
+    sent_again = events_of(database, PILOT_TENANT, referral_events.ReferralSent)[-1]
+    assert sent_again.referral.version == answered.version
+    assert act(service, EDUCATION, Action.ACCEPT, referral_id).status is ReferralStatus.ACCEPTED
+
+
+def test_a_rejection_with_no_next_unit_is_escalated_to_the_office_which_reassigns_it(service, database, referral_id):
+    rejected = act(service, EDUCATION, Action.REJECT, referral_id, "not of school age")
+    assert rejected.status is ReferralStatus.REJECTED
+    (rejection,) = events_of(database, PILOT_TENANT, referral_events.ReferralRejected)
+    assert rejection.reason == "not of school age"
+    (escalation,) = events_of(database, PILOT_TENANT, referral_events.ReferralEscalated)
+    assert (escalation.escalated_to, escalation.step) == ("leading_group_office", 2)
+    assert "not of school age" in escalation.reason
+
+    with acting_as(OFFICE):
+        (seen,) = service.list_district(escalated_only=True)
+    assert seen.referral_id == referral_id
+    reassigned = act(service, OFFICE, Action.REASSIGN, referral_id, "町政府先评估", agency_code="town_government")
+    assert (reassigned.status, reassigned.agency_code, reassigned.agency_name) == (
+        ReferralStatus.SENT,
+        "town_government",
+        "试点乡镇(街道)政府",
+    )
+    (moved,) = events_of(database, PILOT_TENANT, referral_events.ReferralReassigned)
+    assert (moved.previous_agency_code, moved.referral.agency_code) == ("education", "town_government")
+    with acting_as(EDUCATION), pytest.raises(errors.PermissionDenied):
+        service.act_as_agency(Action.ACCEPT, referral_id)
+    town = caller(Role.AGENCY_OFFICER, agency="town_government")
+    assert act(service, town, Action.ACCEPT, referral_id).status is ReferralStatus.ACCEPTED
+
+
+def test_a_rejection_goes_on_to_the_rule_s_next_unit(database, kafka):
+    rules = (
+        RoutingRule(
+            "SCHOOLING_EDUCATION",
+            "education",
+            "失学辍学",
+            timedelta(days=5),
+            PILOT_START,
+            any_of_situations=frozenset({"out_of_school"}),
+            reroute_to="civil_affairs",
+        ),
+    )
+    service = ReferralService(database, rules=rules)
+    (spec,) = consumers(service)
+    with consumer_under_test(spec, database, kafka) as consumer:
+        consumer.process(message(submitted("report-r", ["out_of_school"]), "event-r"))
+    with acting_as(CASEWORKER):
+        (first,) = service.list_referrals(report_id="report-r")
+    act(service, EDUCATION, Action.REJECT, first.referral_id, "not ours")
+
+    with acting_as(CASEWORKER):
+        referrals = {r.agency_code: r for r in service.list_referrals(report_id="report-r")}
+    assert referrals["education"].status is ReferralStatus.REJECTED
+    assert referrals["civil_affairs"].status is ReferralStatus.SENT
+    assert "not ours" in referrals["civil_affairs"].reason
+    assert events_of(database, PILOT_TENANT, referral_events.ReferralEscalated) == []
+
+
+def test_the_referrer_cancels_and_the_agency_can_no_longer_act(service, database, referral_id):
+    cancelled = act(service, CASEWORKER, Action.CANCEL, referral_id, "家长已自行办理复学")
+    assert cancelled.status is ReferralStatus.CANCELLED
+    (event,) = events_of(database, PILOT_TENANT, referral_events.ReferralCancelled)
+    assert event.reason == "家长已自行办理复学"
+    with acting_as(EDUCATION), pytest.raises(errors.Conflict):
+        service.act_as_agency(Action.ACCEPT, referral_id)
+
+
+def test_the_agency_cannot_cancel_and_the_office_only_reassigns(service, referral_id):
+    with acting_as(EDUCATION), pytest.raises(errors.PermissionDenied):
+        service.act_as_referrer(Action.CANCEL, referral_id, "x")
+    with acting_as(OFFICE), pytest.raises(errors.PermissionDenied):
+        service.act_as_referrer(Action.CANCEL, referral_id, "x")
+    with acting_as(CASEWORKER), pytest.raises(errors.InvalidInput):
+        service.act_as_referrer(Action.REASSIGN, referral_id, agency_code="no_such_unit")
+    with acting_as(CASEWORKER), pytest.raises(errors.InvalidInput):
+        service.act_as_referrer(Action.ACCEPT, referral_id)
+
+
+def test_a_retried_change_with_the_same_key_changes_nothing(service, database, referral_id):
+    first = act(service, EDUCATION_SYSTEM, Action.ACCEPT, referral_id, idempotency_key="k-1", expected_version=2)
+    again = act(service, EDUCATION_SYSTEM, Action.ACCEPT, referral_id, idempotency_key="k-1", expected_version=2)
+    assert again == first
+    assert len(events_of(database, PILOT_TENANT, referral_events.ReferralAccepted)) == 1
+    with pytest.raises(errors.InvalidInput, match="idempotency_key"):
+        act(service, EDUCATION_SYSTEM, Action.COMPLETE, referral_id, "done", idempotency_key="k-1")
+    # Another agency's key of the same name is its own.
+    with acting_as(caller(Role.AGENCY_SYSTEM, agency="police")), pytest.raises(errors.PermissionDenied):
+        service.act_as_agency(Action.ACCEPT, referral_id, idempotency_key="k-1")
 
 
 def test_a_referral_is_accepted_once(service, database, referral_id):
-    with acting_as(EDUCATION):
-        service.accept(referral_id)
-        with pytest.raises(errors.Conflict):
-            service.accept(referral_id)
+    act(service, EDUCATION, Action.ACCEPT, referral_id)
+    with acting_as(EDUCATION), pytest.raises(errors.Conflict):
+        service.act_as_agency(Action.ACCEPT, referral_id)
     assert len(events_of(database, PILOT_TENANT, referral_events.ReferralAccepted)) == 1
 
 
-def test_a_completion_states_its_outcome(service, referral_id):
+def test_stating_the_outcome_reason_and_question_is_required(service, referral_id):
     with acting_as(EDUCATION):
-        service.accept(referral_id)
-        with pytest.raises(errors.InvalidInput):
-            service.complete(referral_id, "  ")
+        for action, field in ((Action.REJECT, "reason"), (Action.RETURN, "question")):
+            with pytest.raises(errors.InvalidInput, match=field):
+                service.act_as_agency(action, referral_id, "  ")
+        service.act_as_agency(Action.ACCEPT, referral_id)
+        with pytest.raises(errors.InvalidInput, match="outcome"):
+            service.act_as_agency(Action.COMPLETE, referral_id, "  ")
 
 
 def test_another_agency_may_not_touch_it(service, referral_id):
     with acting_as(caller(Role.AGENCY_OFFICER, agency="police")), pytest.raises(errors.PermissionDenied):
-        service.accept(referral_id)
+        service.act_as_agency(Action.ACCEPT, referral_id)
+    with acting_as(caller(Role.AGENCY_OFFICER, agency="police")), pytest.raises(errors.PermissionDenied):
+        service.referral_detail(referral_id)
     with acting_as(caller(Role.AGENCY_SYSTEM)), pytest.raises(errors.PermissionDenied):
-        service.accept(referral_id)  # a token without an agency claim
+        service.act_as_agency(Action.ACCEPT, referral_id)  # a token without an agency claim
 
 
-@pytest.mark.parametrize("role", [Role.CASEWORKER, Role.TOWN_ADMIN, Role.PUBLIC])
-def test_township_staff_do_not_accept_for_an_agency(service, referral_id, role):
+@pytest.mark.parametrize("role", [Role.CASEWORKER, Role.TOWN_ADMIN, Role.PUBLIC, Role.LEADING_GROUP_OFFICE])
+def test_others_do_not_act_for_an_agency(service, referral_id, role):
     with acting_as(caller(role, agency="education")), pytest.raises(errors.PermissionDenied):
-        service.accept(referral_id)
+        service.act_as_agency(Action.ACCEPT, referral_id)
 
 
 def test_agencies_do_not_read_the_townships_lists(service, referral_id):
@@ -79,7 +208,47 @@ def test_agencies_do_not_read_the_townships_lists(service, referral_id):
         service.list_referrals()
 
 
-def test_the_same_agency_in_another_town_does_not_find_it(service, referral_id):
+def test_the_agency_acts_across_the_towns_of_its_district(service, referral_id):
+    # The district's education commission may sign in under any of the district's towns.
     elsewhere = caller(Role.AGENCY_OFFICER, tenant=OTHER_TENANT, agency="education")
-    with acting_as(elsewhere), pytest.raises(errors.NotFound):
-        service.accept(referral_id)
+    assert act(service, elsewhere, Action.ACCEPT, referral_id).status is ReferralStatus.ACCEPTED
+
+
+def test_another_district_does_not_find_it(service, referral_id):
+    for who in (
+        caller(Role.AGENCY_OFFICER, tenant=ANOTHER_DISTRICT, agency="education"),
+        caller(Role.LEADING_GROUP_OFFICE, tenant=ANOTHER_DISTRICT),
+    ):
+        with acting_as(who), pytest.raises(errors.NotFound):
+            service.referral_detail(referral_id)
+    with acting_as(caller(Role.AGENCY_OFFICER, tenant=ANOTHER_DISTRICT, agency="education")):
+        assert service.list_for_agency().referrals == []
+        with pytest.raises(errors.NotFound):
+            service.act_as_agency(Action.ACCEPT, referral_id)
+    with acting_as(caller(Role.LEADING_GROUP_OFFICE, tenant=ANOTHER_DISTRICT)):
+        assert service.list_district() == []
+    with acting_as(caller(Role.CASEWORKER, tenant=OTHER_TENANT)), pytest.raises(errors.NotFound):
+        service.act_as_referrer(Action.CANCEL, referral_id, "not my town's")
+
+
+def test_the_agency_lists_its_referrals_page_by_page(service, consumer):
+    for number in range(5):
+        consumer.process(message(submitted(f"report-p{number}", ["out_of_school"]), f"event-p{number}"))
+    consumer.process(message(submitted("report-police", ["organised_begging"]), "event-police"))
+    seen: list[str] = []
+    token = ""
+    with acting_as(EDUCATION):
+        while True:
+            page = service.list_for_agency(page_size=2, page_token=token)
+            assert len(page.referrals) <= 2
+            seen += [r.referral_id for r in page.referrals]
+            assert {r.agency_code for r in page.referrals} <= {"education"}
+            token = page.next_page_token
+            if not token:
+                break
+        assert len(seen) == len(set(seen)) == 5
+        assert service.list_for_agency(status="accepted").referrals == []
+        with pytest.raises(errors.InvalidInput):
+            service.list_for_agency(status="nonsense")
+        with pytest.raises(errors.InvalidInput):
+            service.list_for_agency(page_token="!!")

@@ -44,17 +44,23 @@ def test_a_submitted_report_opens_its_referrals_once(consumer, service, database
 
     (referral,) = referrals_of(service, report_id="report1")
     assert (referral.agency_code, referral.agency_name) == ("education", "区教委")
-    assert referral.status is ReferralStatus.OPENED
+    assert referral.status is ReferralStatus.SENT  # opened and sent to the agency in one transaction
     assert referral.rule_code == "SCHOOLING_EDUCATION"
     assert referral.due_at == RECEIVED + timedelta(days=5)
     assert referral.child_id == ""
 
-    (row,) = outbox_rows(database, PILOT_TENANT)
-    assert row.topic == "referral.referral"
-    assert row.message_key == f"{PILOT_TENANT}:{referral.referral_id}"
+    rows = outbox_rows(database, PILOT_TENANT)
+    assert [row.event_type for row in rows] == [
+        "minorprot.referral.v1.ReferralOpened",
+        "minorprot.referral.v1.ReferralSent",
+    ]
+    assert {row.topic for row in rows} == {"referral.referral"}
+    assert {row.message_key for row in rows} == {f"{PILOT_TENANT}:{referral.referral_id}"}
     (opened,) = events_of(database, PILOT_TENANT, referral_events.ReferralOpened)
     assert opened.referral.referral_id == referral.referral_id
-    assert opened.referral.agency_code == "education"
+    assert (opened.referral.agency_code, opened.referral.status, opened.referral.version) == ("education", "opened", 1)
+    (sent,) = events_of(database, PILOT_TENANT, referral_events.ReferralSent)
+    assert (sent.referral.status, sent.referral.version) == ("sent", 2)
     with database.unit_of_work(PILOT_TENANT) as uow:
         assert len(uow.session.execute(select(database.inbox)).all()) == 1
 
@@ -65,7 +71,7 @@ def test_a_report_delivered_again_under_a_new_event_id_opens_no_second_referral(
     consumer.process(message(event, "event2"))
 
     assert [r.agency_code for r in referrals_of(service, report_id="report1")] == ["civil_affairs"]
-    assert len(outbox_rows(database, PILOT_TENANT)) == 1
+    assert len(outbox_rows(database, PILOT_TENANT)) == 2  # opened and sent, once
 
 
 def test_a_crisis_opens_urgent_referrals_due_at_once(consumer, service):

@@ -39,7 +39,7 @@ def test_staff_read_and_the_agency_moves_its_referral(channel, consumer, secrets
 
     listed = referrals.ListReferrals(referral_pb2.ListReferralsRequest(report_id="report1"), metadata=staff)
     (referral,) = listed.referrals
-    assert (referral.agency_name, referral.status) == ("区教委", "opened")
+    assert (referral.agency_name, referral.status) == ("区教委", "sent")
 
     education = auth(secrets.token(role=Role.AGENCY_SYSTEM, agency="education"))
     accepted = agencies.AcceptReferral(
@@ -103,7 +103,7 @@ def test_an_agency_moving_a_referral_it_read_before_a_change_is_aborted(channel,
         referral_pb2.ListReferralsRequest(report_id="report-v"), metadata=staff
     )
     (read,) = listed.referrals
-    assert read.version == 1
+    assert read.version == 2  # opened, then sent
     agencies = referral_pb2_grpc.AgencyServiceStub(channel)
     education = auth(secrets.token(role=Role.AGENCY_SYSTEM, agency="education"))
 
@@ -111,7 +111,7 @@ def test_an_agency_moving_a_referral_it_read_before_a_change_is_aborted(channel,
         referral_pb2.AcceptReferralRequest(referral_id=read.referral_id, expected_version=read.version),
         metadata=education,
     ).referral
-    assert (accepted.status, accepted.version) == ("accepted", 2)
+    assert (accepted.status, accepted.version) == ("accepted", 3)
     with pytest.raises(grpc.RpcError) as stale:
         agencies.CompleteReferral(
             referral_pb2.CompleteReferralRequest(
@@ -126,7 +126,7 @@ def test_an_agency_moving_a_referral_it_read_before_a_change_is_aborted(channel,
         ),
         metadata=education,
     ).referral
-    assert (completed.status, completed.version) == ("completed", 3)
+    assert (completed.status, completed.version) == ("completed", 4)
 
 
 def test_two_accepts_at_once_move_the_referral_once(channel, consumer, secrets):
@@ -144,3 +144,86 @@ def test_two_accepts_at_once_move_the_referral_once(channel, consumer, secrets):
     )
     codes = race(accept, accept)
     assert sorted(code.name for code in codes) == ["ABORTED", "OK"]
+
+
+def test_the_whole_lifecycle_over_grpc(channel, consumer, secrets):
+    consumer.process(message(submitted("report-l", ["out_of_school"]), "event-l"))
+    referrals = referral_pb2_grpc.ReferralServiceStub(channel)
+    agencies = referral_pb2_grpc.AgencyServiceStub(channel)
+    staff = auth(secrets.token(role=Role.CASEWORKER))
+    education = auth(secrets.token(role=Role.AGENCY_SYSTEM, agency="education", tenant="110111009"))
+
+    (listed,) = agencies.ListAgencyReferrals(referral_pb2.ListAgencyReferralsRequest(), metadata=education).referrals
+    referral_id = listed.referral_id
+    returned = agencies.ReturnReferral(
+        referral_pb2.ReturnReferralRequest(referral_id=referral_id, question="哪所学校?", idempotency_key="r1"),
+        metadata=education,
+    ).referral
+    assert returned.status == "returned"
+    answered = referrals.AnswerReferral(
+        referral_pb2.AnswerReferralRequest(
+            referral_id=referral_id, answer="良乡二小", expected_version=returned.version
+        ),
+        metadata=staff,
+    ).referral
+    assert (answered.status, answered.last_note) == ("sent", "良乡二小")
+    accept = referral_pb2.AcceptReferralRequest(referral_id=referral_id, idempotency_key="a1")
+    first = agencies.AcceptReferral(accept, metadata=education).referral
+    assert agencies.AcceptReferral(accept, metadata=education).referral == first  # a retry: the same answer
+    progressed = agencies.AddProgress(
+        referral_pb2.AddProgressRequest(referral_id=referral_id, note="已家访", idempotency_key="p1"),
+        metadata=education,
+    ).referral
+    assert progressed.status == "in_progress"
+    agencies.CompleteReferral(
+        referral_pb2.CompleteReferralRequest(referral_id=referral_id, outcome="已复学", idempotency_key="c1"),
+        metadata=education,
+    )
+    detail = referrals.GetReferral(referral_pb2.GetReferralRequest(referral_id=referral_id), metadata=education)
+    assert detail.referral.outcome == "已复学"
+    assert [e.action for e in detail.entries] == ["open", "send", "return", "answer", "accept", "progress", "complete"]
+
+
+def test_a_rejected_referral_reaches_the_office_which_reassigns_it_over_grpc(channel, consumer, secrets):
+    consumer.process(message(submitted("report-j", ["out_of_school"]), "event-j"))
+    agencies = referral_pb2_grpc.AgencyServiceStub(channel)
+    referrals = referral_pb2_grpc.ReferralServiceStub(channel)
+    education = auth(secrets.token(role=Role.AGENCY_OFFICER, agency="education"))
+    (listed,) = agencies.ListAgencyReferrals(referral_pb2.ListAgencyReferralsRequest(), metadata=education).referrals
+    agencies.RejectReferral(
+        referral_pb2.RejectReferralRequest(referral_id=listed.referral_id, reason="已毕业"), metadata=education
+    )
+    office = auth(secrets.token(role=Role.LEADING_GROUP_OFFICE))
+    (escalated,) = referrals.ListDistrictReferrals(
+        referral_pb2.ListDistrictReferralsRequest(escalated_only=True), metadata=office
+    ).referrals
+    assert (escalated.status, escalated.escalated_step) == ("rejected", 2)
+    moved = referrals.ReassignReferral(
+        referral_pb2.ReassignReferralRequest(referral_id=listed.referral_id, agency_code="human_resources"),
+        metadata=office,
+    ).referral
+    assert (moved.agency_code, moved.status) == ("human_resources", "sent")
+
+
+def test_another_district_s_agency_and_office_are_refused(channel, consumer, secrets):
+    consumer.process(message(submitted("report-d", ["out_of_school"]), "event-d"))
+    staff = auth(secrets.token(role=Role.CASEWORKER))
+    (referral,) = (
+        referral_pb2_grpc.ReferralServiceStub(channel)
+        .ListReferrals(referral_pb2.ListReferralsRequest(), metadata=staff)
+        .referrals
+    )
+    elsewhere = auth(secrets.token(role=Role.AGENCY_SYSTEM, agency="education", tenant="110112001"))
+    agencies = referral_pb2_grpc.AgencyServiceStub(channel)
+    assert not agencies.ListAgencyReferrals(referral_pb2.ListAgencyReferralsRequest(), metadata=elsewhere).referrals
+    with pytest.raises(grpc.RpcError) as refused:
+        agencies.AcceptReferral(
+            referral_pb2.AcceptReferralRequest(referral_id=referral.referral_id), metadata=elsewhere
+        )
+    assert refused.value.code() is grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as refused:
+        referral_pb2_grpc.ReferralServiceStub(channel).GetReferral(
+            referral_pb2.GetReferralRequest(referral_id=referral.referral_id),
+            metadata=auth(secrets.token(role=Role.LEADING_GROUP_OFFICE, tenant="110112001")),
+        )
+    assert refused.value.code() is grpc.StatusCode.NOT_FOUND

@@ -36,6 +36,10 @@ class Referral(_message.Message):
     DUE_AT_FIELD_NUMBER: _builtins.int
     URGENT_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    ESCALATED_STEP_FIELD_NUMBER: _builtins.int
+    LAST_NOTE_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
     referral_id: _builtins.str
     tenant: _builtins.str
     report_id: _builtins.str
@@ -48,10 +52,17 @@ class Referral(_message.Message):
     urgent: _builtins.bool
     version: _builtins.int
     """Goes up by one with every change of the referral."""
+    escalated_step: _builtins.int
+    """Escalation steps raised for the current time limit: 1 the agency's supervising level, 2 the office."""
+    last_note: _builtins.str
+    """The last reason, question, answer or note written on it."""
+    outcome: _builtins.str
     @_builtins.property
     def opened_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def due_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -68,14 +79,58 @@ class Referral(_message.Message):
         due_at: _timestamp_pb2.Timestamp | None = ...,
         urgent: _builtins.bool = ...,
         version: _builtins.int = ...,
+        escalated_step: _builtins.int = ...,
+        last_note: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["due_at", b"due_at", "opened_at", b"opened_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["due_at", b"due_at", "opened_at", b"opened_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency_code", b"agency_code", "agency_name", b"agency_name", "child_id", b"child_id", "due_at", b"due_at", "opened_at", b"opened_at", "reason", b"reason", "referral_id", b"referral_id", "report_id", b"report_id", "rule_code", b"rule_code", "status", b"status", "tenant", b"tenant", "urgent", b"urgent", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency_code", b"agency_code", "agency_name", b"agency_name", "child_id", b"child_id", "due_at", b"due_at", "escalated_step", b"escalated_step", "last_note", b"last_note", "opened_at", b"opened_at", "outcome", b"outcome", "reason", b"reason", "referral_id", b"referral_id", "report_id", b"report_id", "rule_code", b"rule_code", "status", b"status", "tenant", b"tenant", "updated_at", b"updated_at", "urgent", b"urgent", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Referral: _TypeAlias = Referral  # noqa: Y015
+
+@_typing.final
+class ReferralEntry(_message.Message):
+    """One step of a referral's history."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTION_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    BY_FIELD_NUMBER: _builtins.int
+    AGENCY_CODE_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    action: _builtins.str
+    by: _builtins.str
+    agency_code: _builtins.str
+    text: _builtins.str
+    status: _builtins.str
+    version: _builtins.int
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        action: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        by: _builtins.str = ...,
+        agency_code: _builtins.str = ...,
+        text: _builtins.str = ...,
+        status: _builtins.str = ...,
+        version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "agency_code", b"agency_code", "at", b"at", "by", b"by", "status", b"status", "text", b"text", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReferralEntry: _TypeAlias = ReferralEntry  # noqa: Y015
 
 @_typing.final
 class ListReferralsRequest(_message.Message):
@@ -143,6 +198,105 @@ class GetReferralResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     REFERRAL_FIELD_NUMBER: _builtins.int
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def referral(self) -> Global___Referral: ...
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReferralEntry]: ...
+    def __init__(
+        self,
+        *,
+        referral: Global___Referral | None = ...,
+        entries: _abc.Iterable[Global___ReferralEntry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["referral", b"referral"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "referral", b"referral"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetReferralResponse: _TypeAlias = GetReferralResponse  # noqa: Y015
+
+@_typing.final
+class ListDistrictReferralsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    AGENCY_CODE_FIELD_NUMBER: _builtins.int
+    OVERDUE_ONLY_FIELD_NUMBER: _builtins.int
+    ESCALATED_ONLY_FIELD_NUMBER: _builtins.int
+    status: _builtins.str
+    agency_code: _builtins.str
+    overdue_only: _builtins.bool
+    escalated_only: _builtins.bool
+    def __init__(
+        self,
+        *,
+        status: _builtins.str = ...,
+        agency_code: _builtins.str = ...,
+        overdue_only: _builtins.bool = ...,
+        escalated_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency_code", b"agency_code", "escalated_only", b"escalated_only", "overdue_only", b"overdue_only", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDistrictReferralsRequest: _TypeAlias = ListDistrictReferralsRequest  # noqa: Y015
+
+@_typing.final
+class ListDistrictReferralsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRALS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def referrals(self) -> _containers.RepeatedCompositeFieldContainer[Global___Referral]: ...
+    def __init__(
+        self,
+        *,
+        referrals: _abc.Iterable[Global___Referral] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["referrals", b"referrals"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDistrictReferralsResponse: _TypeAlias = ListDistrictReferralsResponse  # noqa: Y015
+
+@_typing.final
+class AnswerReferralRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_ID_FIELD_NUMBER: _builtins.int
+    ANSWER_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    referral_id: _builtins.str
+    answer: _builtins.str
+    expected_version: _builtins.int
+    def __init__(
+        self,
+        *,
+        referral_id: _builtins.str = ...,
+        answer: _builtins.str = ...,
+        expected_version: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "answer", b"answer", "expected_version", b"expected_version", "referral_id", b"referral_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__expected_version: _TypeAlias = _typing.Literal["expected_version"]  # noqa: Y015
+    _WhichOneofArgType__expected_version: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_version) -> _WhichOneofReturnType__expected_version | None: ...
+
+Global___AnswerReferralRequest: _TypeAlias = AnswerReferralRequest  # noqa: Y015
+
+@_typing.final
+class AnswerReferralResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def referral(self) -> Global___Referral: ...
     def __init__(
@@ -156,7 +310,159 @@ class GetReferralResponse(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___GetReferralResponse: _TypeAlias = GetReferralResponse  # noqa: Y015
+Global___AnswerReferralResponse: _TypeAlias = AnswerReferralResponse  # noqa: Y015
+
+@_typing.final
+class CancelReferralRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    referral_id: _builtins.str
+    reason: _builtins.str
+    expected_version: _builtins.int
+    def __init__(
+        self,
+        *,
+        referral_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        expected_version: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version", "reason", b"reason", "referral_id", b"referral_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__expected_version: _TypeAlias = _typing.Literal["expected_version"]  # noqa: Y015
+    _WhichOneofArgType__expected_version: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_version) -> _WhichOneofReturnType__expected_version | None: ...
+
+Global___CancelReferralRequest: _TypeAlias = CancelReferralRequest  # noqa: Y015
+
+@_typing.final
+class CancelReferralResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def referral(self) -> Global___Referral: ...
+    def __init__(
+        self,
+        *,
+        referral: Global___Referral | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["referral", b"referral"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["referral", b"referral"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelReferralResponse: _TypeAlias = CancelReferralResponse  # noqa: Y015
+
+@_typing.final
+class ReassignReferralRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_ID_FIELD_NUMBER: _builtins.int
+    AGENCY_CODE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    referral_id: _builtins.str
+    agency_code: _builtins.str
+    reason: _builtins.str
+    expected_version: _builtins.int
+    def __init__(
+        self,
+        *,
+        referral_id: _builtins.str = ...,
+        agency_code: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        expected_version: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "agency_code", b"agency_code", "expected_version", b"expected_version", "reason", b"reason", "referral_id", b"referral_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__expected_version: _TypeAlias = _typing.Literal["expected_version"]  # noqa: Y015
+    _WhichOneofArgType__expected_version: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_version) -> _WhichOneofReturnType__expected_version | None: ...
+
+Global___ReassignReferralRequest: _TypeAlias = ReassignReferralRequest  # noqa: Y015
+
+@_typing.final
+class ReassignReferralResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def referral(self) -> Global___Referral: ...
+    def __init__(
+        self,
+        *,
+        referral: Global___Referral | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["referral", b"referral"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["referral", b"referral"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReassignReferralResponse: _TypeAlias = ReassignReferralResponse  # noqa: Y015
+
+@_typing.final
+class ListAgencyReferralsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    DUE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    status: _builtins.str
+    """A Referral.status, or empty for any."""
+    due: _builtins.str
+    """"", "overdue" (past its limit) or "soon" (within a day of it)."""
+    page_size: _builtins.int
+    """1..200; 0 means 50."""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        status: _builtins.str = ...,
+        due: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["due", b"due", "page_size", b"page_size", "page_token", b"page_token", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAgencyReferralsRequest: _TypeAlias = ListAgencyReferralsRequest  # noqa: Y015
+
+@_typing.final
+class ListAgencyReferralsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRALS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
+    @_builtins.property
+    def referrals(self) -> _containers.RepeatedCompositeFieldContainer[Global___Referral]: ...
+    def __init__(
+        self,
+        *,
+        referrals: _abc.Iterable[Global___Referral] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "referrals", b"referrals"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAgencyReferralsResponse: _TypeAlias = ListAgencyReferralsResponse  # noqa: Y015
 
 @_typing.final
 class AcceptReferralRequest(_message.Message):
@@ -165,20 +471,24 @@ class AcceptReferralRequest(_message.Message):
     REFERRAL_ID_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
     EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     referral_id: _builtins.str
     note: _builtins.str
     expected_version: _builtins.int
     """The Referral.version the caller read: ABORTED if the referral changed since."""
+    idempotency_key: _builtins.str
+    """The same key again (a retry) changes nothing and returns the referral as it is."""
     def __init__(
         self,
         *,
         referral_id: _builtins.str = ...,
         note: _builtins.str = ...,
         expected_version: _builtins.int | None = ...,
+        idempotency_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version", "note", b"note", "referral_id", b"referral_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version", "idempotency_key", b"idempotency_key", "note", b"note", "referral_id", b"referral_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__expected_version: _TypeAlias = _typing.Literal["expected_version"]  # noqa: Y015
     _WhichOneofArgType__expected_version: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version"]  # noqa: Y015
@@ -213,20 +523,23 @@ class CompleteReferralRequest(_message.Message):
     REFERRAL_ID_FIELD_NUMBER: _builtins.int
     OUTCOME_FIELD_NUMBER: _builtins.int
     EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     referral_id: _builtins.str
     outcome: _builtins.str
     expected_version: _builtins.int
     """The Referral.version the caller read: ABORTED if the referral changed since."""
+    idempotency_key: _builtins.str
     def __init__(
         self,
         *,
         referral_id: _builtins.str = ...,
         outcome: _builtins.str = ...,
         expected_version: _builtins.int | None = ...,
+        idempotency_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version", "outcome", b"outcome", "referral_id", b"referral_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version", "idempotency_key", b"idempotency_key", "outcome", b"outcome", "referral_id", b"referral_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__expected_version: _TypeAlias = _typing.Literal["expected_version"]  # noqa: Y015
     _WhichOneofArgType__expected_version: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version"]  # noqa: Y015
@@ -253,3 +566,153 @@ class CompleteReferralResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CompleteReferralResponse: _TypeAlias = CompleteReferralResponse  # noqa: Y015
+
+@_typing.final
+class RejectReferralRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    referral_id: _builtins.str
+    reason: _builtins.str
+    expected_version: _builtins.int
+    idempotency_key: _builtins.str
+    def __init__(
+        self,
+        *,
+        referral_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        expected_version: _builtins.int | None = ...,
+        idempotency_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version", "idempotency_key", b"idempotency_key", "reason", b"reason", "referral_id", b"referral_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__expected_version: _TypeAlias = _typing.Literal["expected_version"]  # noqa: Y015
+    _WhichOneofArgType__expected_version: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_version) -> _WhichOneofReturnType__expected_version | None: ...
+
+Global___RejectReferralRequest: _TypeAlias = RejectReferralRequest  # noqa: Y015
+
+@_typing.final
+class RejectReferralResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def referral(self) -> Global___Referral: ...
+    def __init__(
+        self,
+        *,
+        referral: Global___Referral | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["referral", b"referral"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["referral", b"referral"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectReferralResponse: _TypeAlias = RejectReferralResponse  # noqa: Y015
+
+@_typing.final
+class ReturnReferralRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_ID_FIELD_NUMBER: _builtins.int
+    QUESTION_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    referral_id: _builtins.str
+    question: _builtins.str
+    expected_version: _builtins.int
+    idempotency_key: _builtins.str
+    def __init__(
+        self,
+        *,
+        referral_id: _builtins.str = ...,
+        question: _builtins.str = ...,
+        expected_version: _builtins.int | None = ...,
+        idempotency_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version", "idempotency_key", b"idempotency_key", "question", b"question", "referral_id", b"referral_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__expected_version: _TypeAlias = _typing.Literal["expected_version"]  # noqa: Y015
+    _WhichOneofArgType__expected_version: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_version) -> _WhichOneofReturnType__expected_version | None: ...
+
+Global___ReturnReferralRequest: _TypeAlias = ReturnReferralRequest  # noqa: Y015
+
+@_typing.final
+class ReturnReferralResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def referral(self) -> Global___Referral: ...
+    def __init__(
+        self,
+        *,
+        referral: Global___Referral | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["referral", b"referral"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["referral", b"referral"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReturnReferralResponse: _TypeAlias = ReturnReferralResponse  # noqa: Y015
+
+@_typing.final
+class AddProgressRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_ID_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    referral_id: _builtins.str
+    note: _builtins.str
+    expected_version: _builtins.int
+    idempotency_key: _builtins.str
+    def __init__(
+        self,
+        *,
+        referral_id: _builtins.str = ...,
+        note: _builtins.str = ...,
+        expected_version: _builtins.int | None = ...,
+        idempotency_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version", "idempotency_key", b"idempotency_key", "note", b"note", "referral_id", b"referral_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__expected_version: _TypeAlias = _typing.Literal["expected_version"]  # noqa: Y015
+    _WhichOneofArgType__expected_version: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_version) -> _WhichOneofReturnType__expected_version | None: ...
+
+Global___AddProgressRequest: _TypeAlias = AddProgressRequest  # noqa: Y015
+
+@_typing.final
+class AddProgressResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def referral(self) -> Global___Referral: ...
+    def __init__(
+        self,
+        *,
+        referral: Global___Referral | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["referral", b"referral"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["referral", b"referral"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddProgressResponse: _TypeAlias = AddProgressResponse  # noqa: Y015

@@ -45,6 +45,26 @@ class ReferralServiceStub:
                 request_serializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.GetReferralRequest.SerializeToString,
                 response_deserializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.GetReferralResponse.FromString,
                 _registered_method=True)
+        self.ListDistrictReferrals = channel.unary_unary(
+                '/minorprot.referral.v1.ReferralService/ListDistrictReferrals',
+                request_serializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.ListDistrictReferralsRequest.SerializeToString,
+                response_deserializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.ListDistrictReferralsResponse.FromString,
+                _registered_method=True)
+        self.AnswerReferral = channel.unary_unary(
+                '/minorprot.referral.v1.ReferralService/AnswerReferral',
+                request_serializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.AnswerReferralRequest.SerializeToString,
+                response_deserializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.AnswerReferralResponse.FromString,
+                _registered_method=True)
+        self.CancelReferral = channel.unary_unary(
+                '/minorprot.referral.v1.ReferralService/CancelReferral',
+                request_serializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.CancelReferralRequest.SerializeToString,
+                response_deserializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.CancelReferralResponse.FromString,
+                _registered_method=True)
+        self.ReassignReferral = channel.unary_unary(
+                '/minorprot.referral.v1.ReferralService/ReassignReferral',
+                request_serializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.ReassignReferralRequest.SerializeToString,
+                response_deserializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.ReassignReferralResponse.FromString,
+                _registered_method=True)
 
 
 class ReferralServiceServicer:
@@ -52,13 +72,43 @@ class ReferralServiceServicer:
     """
 
     def ListReferrals(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Town staff: their town's referrals.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetReferral(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Town staff, the leading group office, or the agency it is addressed to; with its history.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDistrictReferrals(self, request, context):
+        """The leading group office: every referral of its district.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AnswerReferral(self, request, context):
+        """The referrer answers a returned referral (it is sent again).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelReferral(self, request, context):
+        """The referrer withdraws it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReassignReferral(self, request, context):
+        """Town staff or the leading group office move it to another member unit.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -75,6 +125,26 @@ def add_ReferralServiceServicer_to_server(servicer, server):
                     servicer.GetReferral,
                     request_deserializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.GetReferralRequest.FromString,
                     response_serializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.GetReferralResponse.SerializeToString,
+            ),
+            'ListDistrictReferrals': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDistrictReferrals,
+                    request_deserializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.ListDistrictReferralsRequest.FromString,
+                    response_serializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.ListDistrictReferralsResponse.SerializeToString,
+            ),
+            'AnswerReferral': grpc.unary_unary_rpc_method_handler(
+                    servicer.AnswerReferral,
+                    request_deserializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.AnswerReferralRequest.FromString,
+                    response_serializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.AnswerReferralResponse.SerializeToString,
+            ),
+            'CancelReferral': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelReferral,
+                    request_deserializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.CancelReferralRequest.FromString,
+                    response_serializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.CancelReferralResponse.SerializeToString,
+            ),
+            'ReassignReferral': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReassignReferral,
+                    request_deserializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.ReassignReferralRequest.FromString,
+                    response_serializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.ReassignReferralResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -142,9 +212,118 @@ class ReferralService:
             metadata,
             _registered_method=True)
 
+    @staticmethod
+    def ListDistrictReferrals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.referral.v1.ReferralService/ListDistrictReferrals',
+            minorprot_dot_referral_dot_v1_dot_referral__pb2.ListDistrictReferralsRequest.SerializeToString,
+            minorprot_dot_referral_dot_v1_dot_referral__pb2.ListDistrictReferralsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AnswerReferral(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.referral.v1.ReferralService/AnswerReferral',
+            minorprot_dot_referral_dot_v1_dot_referral__pb2.AnswerReferralRequest.SerializeToString,
+            minorprot_dot_referral_dot_v1_dot_referral__pb2.AnswerReferralResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelReferral(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.referral.v1.ReferralService/CancelReferral',
+            minorprot_dot_referral_dot_v1_dot_referral__pb2.CancelReferralRequest.SerializeToString,
+            minorprot_dot_referral_dot_v1_dot_referral__pb2.CancelReferralResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReassignReferral(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.referral.v1.ReferralService/ReassignReferral',
+            minorprot_dot_referral_dot_v1_dot_referral__pb2.ReassignReferralRequest.SerializeToString,
+            minorprot_dot_referral_dot_v1_dot_referral__pb2.ReassignReferralResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
 
 class AgencyServiceStub:
-    """The edge for the agencies' own systems.
+    """The edge for the agencies (their officers in the portal and their own systems): only referrals addressed
+    to the caller's agency in its district. Every change is idempotent by the caller's idempotency_key.
     """
 
     def __init__(self, channel):
@@ -153,10 +332,30 @@ class AgencyServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.ListAgencyReferrals = channel.unary_unary(
+                '/minorprot.referral.v1.AgencyService/ListAgencyReferrals',
+                request_serializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.ListAgencyReferralsRequest.SerializeToString,
+                response_deserializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.ListAgencyReferralsResponse.FromString,
+                _registered_method=True)
         self.AcceptReferral = channel.unary_unary(
                 '/minorprot.referral.v1.AgencyService/AcceptReferral',
                 request_serializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.AcceptReferralRequest.SerializeToString,
                 response_deserializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.AcceptReferralResponse.FromString,
+                _registered_method=True)
+        self.RejectReferral = channel.unary_unary(
+                '/minorprot.referral.v1.AgencyService/RejectReferral',
+                request_serializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.RejectReferralRequest.SerializeToString,
+                response_deserializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.RejectReferralResponse.FromString,
+                _registered_method=True)
+        self.ReturnReferral = channel.unary_unary(
+                '/minorprot.referral.v1.AgencyService/ReturnReferral',
+                request_serializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.ReturnReferralRequest.SerializeToString,
+                response_deserializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.ReturnReferralResponse.FromString,
+                _registered_method=True)
+        self.AddProgress = channel.unary_unary(
+                '/minorprot.referral.v1.AgencyService/AddProgress',
+                request_serializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.AddProgressRequest.SerializeToString,
+                response_deserializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.AddProgressResponse.FromString,
                 _registered_method=True)
         self.CompleteReferral = channel.unary_unary(
                 '/minorprot.referral.v1.AgencyService/CompleteReferral',
@@ -166,10 +365,35 @@ class AgencyServiceStub:
 
 
 class AgencyServiceServicer:
-    """The edge for the agencies' own systems.
+    """The edge for the agencies (their officers in the portal and their own systems): only referrals addressed
+    to the caller's agency in its district. Every change is idempotent by the caller's idempotency_key.
     """
 
+    def ListAgencyReferrals(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def AcceptReferral(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RejectReferral(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReturnReferral(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddProgress(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -184,10 +408,30 @@ class AgencyServiceServicer:
 
 def add_AgencyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'ListAgencyReferrals': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAgencyReferrals,
+                    request_deserializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.ListAgencyReferralsRequest.FromString,
+                    response_serializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.ListAgencyReferralsResponse.SerializeToString,
+            ),
             'AcceptReferral': grpc.unary_unary_rpc_method_handler(
                     servicer.AcceptReferral,
                     request_deserializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.AcceptReferralRequest.FromString,
                     response_serializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.AcceptReferralResponse.SerializeToString,
+            ),
+            'RejectReferral': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectReferral,
+                    request_deserializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.RejectReferralRequest.FromString,
+                    response_serializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.RejectReferralResponse.SerializeToString,
+            ),
+            'ReturnReferral': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReturnReferral,
+                    request_deserializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.ReturnReferralRequest.FromString,
+                    response_serializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.ReturnReferralResponse.SerializeToString,
+            ),
+            'AddProgress': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddProgress,
+                    request_deserializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.AddProgressRequest.FromString,
+                    response_serializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.AddProgressResponse.SerializeToString,
             ),
             'CompleteReferral': grpc.unary_unary_rpc_method_handler(
                     servicer.CompleteReferral,
@@ -203,8 +447,36 @@ def add_AgencyServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AgencyService:
-    """The edge for the agencies' own systems.
+    """The edge for the agencies (their officers in the portal and their own systems): only referrals addressed
+    to the caller's agency in its district. Every change is idempotent by the caller's idempotency_key.
     """
+
+    @staticmethod
+    def ListAgencyReferrals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.referral.v1.AgencyService/ListAgencyReferrals',
+            minorprot_dot_referral_dot_v1_dot_referral__pb2.ListAgencyReferralsRequest.SerializeToString,
+            minorprot_dot_referral_dot_v1_dot_referral__pb2.ListAgencyReferralsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def AcceptReferral(request,
@@ -223,6 +495,87 @@ class AgencyService:
             '/minorprot.referral.v1.AgencyService/AcceptReferral',
             minorprot_dot_referral_dot_v1_dot_referral__pb2.AcceptReferralRequest.SerializeToString,
             minorprot_dot_referral_dot_v1_dot_referral__pb2.AcceptReferralResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectReferral(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.referral.v1.AgencyService/RejectReferral',
+            minorprot_dot_referral_dot_v1_dot_referral__pb2.RejectReferralRequest.SerializeToString,
+            minorprot_dot_referral_dot_v1_dot_referral__pb2.RejectReferralResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReturnReferral(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.referral.v1.AgencyService/ReturnReferral',
+            minorprot_dot_referral_dot_v1_dot_referral__pb2.ReturnReferralRequest.SerializeToString,
+            minorprot_dot_referral_dot_v1_dot_referral__pb2.ReturnReferralResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddProgress(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.referral.v1.AgencyService/AddProgress',
+            minorprot_dot_referral_dot_v1_dot_referral__pb2.AddProgressRequest.SerializeToString,
+            minorprot_dot_referral_dot_v1_dot_referral__pb2.AddProgressResponse.FromString,
             options,
             channel_credentials,
             insecure,

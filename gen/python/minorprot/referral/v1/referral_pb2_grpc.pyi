@@ -34,7 +34,17 @@ class ReferralServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> ReferralServiceAsyncStub: ...
     ListReferrals: _grpc.UnaryUnaryMultiCallable[_referral_pb2.ListReferralsRequest, _referral_pb2.ListReferralsResponse]
+    """Town staff: their town's referrals."""
     GetReferral: _grpc.UnaryUnaryMultiCallable[_referral_pb2.GetReferralRequest, _referral_pb2.GetReferralResponse]
+    """Town staff, the leading group office, or the agency it is addressed to; with its history."""
+    ListDistrictReferrals: _grpc.UnaryUnaryMultiCallable[_referral_pb2.ListDistrictReferralsRequest, _referral_pb2.ListDistrictReferralsResponse]
+    """The leading group office: every referral of its district."""
+    AnswerReferral: _grpc.UnaryUnaryMultiCallable[_referral_pb2.AnswerReferralRequest, _referral_pb2.AnswerReferralResponse]
+    """The referrer answers a returned referral (it is sent again)."""
+    CancelReferral: _grpc.UnaryUnaryMultiCallable[_referral_pb2.CancelReferralRequest, _referral_pb2.CancelReferralResponse]
+    """The referrer withdraws it."""
+    ReassignReferral: _grpc.UnaryUnaryMultiCallable[_referral_pb2.ReassignReferralRequest, _referral_pb2.ReassignReferralResponse]
+    """Town staff or the leading group office move it to another member unit."""
 
 @_typing.type_check_only
 class ReferralServiceAsyncStub(ReferralServiceStub):
@@ -42,7 +52,17 @@ class ReferralServiceAsyncStub(ReferralServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListReferrals: _aio.UnaryUnaryMultiCallable[_referral_pb2.ListReferralsRequest, _referral_pb2.ListReferralsResponse]  # type: ignore[assignment]
+    """Town staff: their town's referrals."""
     GetReferral: _aio.UnaryUnaryMultiCallable[_referral_pb2.GetReferralRequest, _referral_pb2.GetReferralResponse]  # type: ignore[assignment]
+    """Town staff, the leading group office, or the agency it is addressed to; with its history."""
+    ListDistrictReferrals: _aio.UnaryUnaryMultiCallable[_referral_pb2.ListDistrictReferralsRequest, _referral_pb2.ListDistrictReferralsResponse]  # type: ignore[assignment]
+    """The leading group office: every referral of its district."""
+    AnswerReferral: _aio.UnaryUnaryMultiCallable[_referral_pb2.AnswerReferralRequest, _referral_pb2.AnswerReferralResponse]  # type: ignore[assignment]
+    """The referrer answers a returned referral (it is sent again)."""
+    CancelReferral: _aio.UnaryUnaryMultiCallable[_referral_pb2.CancelReferralRequest, _referral_pb2.CancelReferralResponse]  # type: ignore[assignment]
+    """The referrer withdraws it."""
+    ReassignReferral: _aio.UnaryUnaryMultiCallable[_referral_pb2.ReassignReferralRequest, _referral_pb2.ReassignReferralResponse]  # type: ignore[assignment]
+    """Town staff or the leading group office move it to another member unit."""
 
 class ReferralServiceServicer(metaclass=_abc_1.ABCMeta):
     """Referrals (帮扶转介) among the member units."""
@@ -52,37 +72,92 @@ class ReferralServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _referral_pb2.ListReferralsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_referral_pb2.ListReferralsResponse, _abc.Awaitable[_referral_pb2.ListReferralsResponse]]: ...
+    ) -> _typing.Union[_referral_pb2.ListReferralsResponse, _abc.Awaitable[_referral_pb2.ListReferralsResponse]]:
+        """Town staff: their town's referrals."""
 
     @_abc_1.abstractmethod
     def GetReferral(
         self,
         request: _referral_pb2.GetReferralRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_referral_pb2.GetReferralResponse, _abc.Awaitable[_referral_pb2.GetReferralResponse]]: ...
+    ) -> _typing.Union[_referral_pb2.GetReferralResponse, _abc.Awaitable[_referral_pb2.GetReferralResponse]]:
+        """Town staff, the leading group office, or the agency it is addressed to; with its history."""
+
+    @_abc_1.abstractmethod
+    def ListDistrictReferrals(
+        self,
+        request: _referral_pb2.ListDistrictReferralsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_referral_pb2.ListDistrictReferralsResponse, _abc.Awaitable[_referral_pb2.ListDistrictReferralsResponse]]:
+        """The leading group office: every referral of its district."""
+
+    @_abc_1.abstractmethod
+    def AnswerReferral(
+        self,
+        request: _referral_pb2.AnswerReferralRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_referral_pb2.AnswerReferralResponse, _abc.Awaitable[_referral_pb2.AnswerReferralResponse]]:
+        """The referrer answers a returned referral (it is sent again)."""
+
+    @_abc_1.abstractmethod
+    def CancelReferral(
+        self,
+        request: _referral_pb2.CancelReferralRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_referral_pb2.CancelReferralResponse, _abc.Awaitable[_referral_pb2.CancelReferralResponse]]:
+        """The referrer withdraws it."""
+
+    @_abc_1.abstractmethod
+    def ReassignReferral(
+        self,
+        request: _referral_pb2.ReassignReferralRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_referral_pb2.ReassignReferralResponse, _abc.Awaitable[_referral_pb2.ReassignReferralResponse]]:
+        """Town staff or the leading group office move it to another member unit."""
 
 def add_ReferralServiceServicer_to_server(servicer: ReferralServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
 class AgencyServiceStub:
-    """The edge for the agencies' own systems."""
+    """The edge for the agencies (their officers in the portal and their own systems): only referrals addressed
+    to the caller's agency in its district. Every change is idempotent by the caller's idempotency_key.
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> AgencyServiceAsyncStub: ...
+    ListAgencyReferrals: _grpc.UnaryUnaryMultiCallable[_referral_pb2.ListAgencyReferralsRequest, _referral_pb2.ListAgencyReferralsResponse]
     AcceptReferral: _grpc.UnaryUnaryMultiCallable[_referral_pb2.AcceptReferralRequest, _referral_pb2.AcceptReferralResponse]
+    RejectReferral: _grpc.UnaryUnaryMultiCallable[_referral_pb2.RejectReferralRequest, _referral_pb2.RejectReferralResponse]
+    ReturnReferral: _grpc.UnaryUnaryMultiCallable[_referral_pb2.ReturnReferralRequest, _referral_pb2.ReturnReferralResponse]
+    AddProgress: _grpc.UnaryUnaryMultiCallable[_referral_pb2.AddProgressRequest, _referral_pb2.AddProgressResponse]
     CompleteReferral: _grpc.UnaryUnaryMultiCallable[_referral_pb2.CompleteReferralRequest, _referral_pb2.CompleteReferralResponse]
 
 @_typing.type_check_only
 class AgencyServiceAsyncStub(AgencyServiceStub):
-    """The edge for the agencies' own systems."""
+    """The edge for the agencies (their officers in the portal and their own systems): only referrals addressed
+    to the caller's agency in its district. Every change is idempotent by the caller's idempotency_key.
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
+    ListAgencyReferrals: _aio.UnaryUnaryMultiCallable[_referral_pb2.ListAgencyReferralsRequest, _referral_pb2.ListAgencyReferralsResponse]  # type: ignore[assignment]
     AcceptReferral: _aio.UnaryUnaryMultiCallable[_referral_pb2.AcceptReferralRequest, _referral_pb2.AcceptReferralResponse]  # type: ignore[assignment]
+    RejectReferral: _aio.UnaryUnaryMultiCallable[_referral_pb2.RejectReferralRequest, _referral_pb2.RejectReferralResponse]  # type: ignore[assignment]
+    ReturnReferral: _aio.UnaryUnaryMultiCallable[_referral_pb2.ReturnReferralRequest, _referral_pb2.ReturnReferralResponse]  # type: ignore[assignment]
+    AddProgress: _aio.UnaryUnaryMultiCallable[_referral_pb2.AddProgressRequest, _referral_pb2.AddProgressResponse]  # type: ignore[assignment]
     CompleteReferral: _aio.UnaryUnaryMultiCallable[_referral_pb2.CompleteReferralRequest, _referral_pb2.CompleteReferralResponse]  # type: ignore[assignment]
 
 class AgencyServiceServicer(metaclass=_abc_1.ABCMeta):
-    """The edge for the agencies' own systems."""
+    """The edge for the agencies (their officers in the portal and their own systems): only referrals addressed
+    to the caller's agency in its district. Every change is idempotent by the caller's idempotency_key.
+    """
+
+    @_abc_1.abstractmethod
+    def ListAgencyReferrals(
+        self,
+        request: _referral_pb2.ListAgencyReferralsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_referral_pb2.ListAgencyReferralsResponse, _abc.Awaitable[_referral_pb2.ListAgencyReferralsResponse]]: ...
 
     @_abc_1.abstractmethod
     def AcceptReferral(
@@ -90,6 +165,27 @@ class AgencyServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _referral_pb2.AcceptReferralRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_referral_pb2.AcceptReferralResponse, _abc.Awaitable[_referral_pb2.AcceptReferralResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RejectReferral(
+        self,
+        request: _referral_pb2.RejectReferralRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_referral_pb2.RejectReferralResponse, _abc.Awaitable[_referral_pb2.RejectReferralResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ReturnReferral(
+        self,
+        request: _referral_pb2.ReturnReferralRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_referral_pb2.ReturnReferralResponse, _abc.Awaitable[_referral_pb2.ReturnReferralResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def AddProgress(
+        self,
+        request: _referral_pb2.AddProgressRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_referral_pb2.AddProgressResponse, _abc.Awaitable[_referral_pb2.AddProgressResponse]]: ...
 
     @_abc_1.abstractmethod
     def CompleteReferral(
