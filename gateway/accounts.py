@@ -18,12 +18,21 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import passwords
-from gateway.limits import LOGIN_FAILURES, AttemptLimiter
+from gateway.limits import (
+    ACCOUNT_FAILURES,
+    ACCOUNT_LOCK_MAX_SECONDS,
+    ACCOUNT_LOCK_SECONDS,
+    ADDRESS_LOGIN_FAILURES,
+    LOGIN_FAILURES,
+    AttemptLimiter,
+)
 from gateway.models import SessionRecord, UserRecord
 from platform_runtime.auth import Principal, Role
 from platform_runtime.vocabulary import AgencyKind
 
-SESSION_SECONDS = 8 * 3600  # one working day; the cookie dies with the browser besides
+SESSION_SECONDS = 8 * 3600  # absolute: one working day; the cookie dies with the browser besides
+IDLE_SECONDS = 30 * 60  # a portal left open on a shared office computer signs out after half an hour
+_LAST_SEEN_RESOLUTION = 60
 # Roles a person can hold; public, system and agency-system principals are never users.
 USER_ROLES = frozenset(
     {
@@ -147,20 +156,31 @@ class UserService:
     # -- signing in -----------------------------------------------------------------------------------------
 
     def authenticate(self, username: str, password: str, client_ip: str) -> User:
-        key = f"login:{username.strip().lower()}:{client_ip}"
-        if self._limiter.exceeded(key, LOGIN_FAILURES):
+        name = username.strip().lower()
+        pair_key, address_key, account_key = f"login:{name}:{client_ip}", f"login-ip:{client_ip}", f"account:{name}"
+        locked_until = self._limiter.locked_until(
+            account_key, ACCOUNT_FAILURES, ACCOUNT_LOCK_SECONDS, ACCOUNT_LOCK_MAX_SECONDS
+        )
+        if (
+            self._limiter.exceeded(pair_key, LOGIN_FAILURES)
+            or self._limiter.exceeded(address_key, ADDRESS_LOGIN_FAILURES)
+            or locked_until > self._clock()
+        ):
             raise LoginThrottled
         with self._sessions() as session:
-            row = session.scalar(select(UserRecord).where(UserRecord.username == username.strip().lower()))
+            row = session.scalar(select(UserRecord).where(UserRecord.username == name))
             # Verify even for an unknown user, so the answer takes as long either way.
             ok = passwords.verify_password(password, row.password_hash if row else passwords.DUMMY_HASH)
             if row is None or not ok or not row.active:
-                self._limiter.record(key, LOGIN_FAILURES)
+                self._limiter.record(pair_key, LOGIN_FAILURES)
+                self._limiter.record(address_key, ADDRESS_LOGIN_FAILURES)
+                self._limiter.record(account_key, ACCOUNT_FAILURES)
                 raise LoginFailed
             if passwords.needs_rehash(row.password_hash):
                 row.password_hash = passwords.hash_password(password)
                 session.commit()
-            self._limiter.clear(key)
+            self._limiter.clear(pair_key)
+            self._limiter.clear(account_key)
             return _user(row)
 
     def open_session(self, user: User) -> str:
@@ -175,6 +195,7 @@ class UserService:
                     user_id=user.user_id,
                     created_at=now,
                     expires_at=now + SESSION_SECONDS,
+                    last_seen_at=now,
                 )
             )
             session.commit()
@@ -183,8 +204,12 @@ class UserService:
     def resolve_session(self, raw: str) -> User | None:
         with self._sessions() as session:
             found = session.get(SessionRecord, _hash_session_id(raw))
-            if found is None or found.expires_at < self._clock():
+            now = int(self._clock())
+            if found is None or found.expires_at < now or found.last_seen_at + IDLE_SECONDS < now:
                 return None
+            if now - found.last_seen_at >= _LAST_SEEN_RESOLUTION:
+                found.last_seen_at = now  # not at every request: one write a minute keeps the idle clock honest
+                session.commit()
             row = session.get(UserRecord, found.user_id)
             return _user(row) if row is not None and row.active else None
 
@@ -198,6 +223,16 @@ class UserService:
             row = session.get(UserRecord, user_id)
             return _user(row) if row is not None and row.active else None
 
+    def town_users(self, tenant: str) -> list[User]:
+        """The town's active users, by name: whom a case can name as its staff, and the town's user list."""
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(UserRecord)
+                .where(UserRecord.tenant_id == tenant, UserRecord.active.is_(True))
+                .order_by(UserRecord.display_name, UserRecord.username)
+            )
+            return [_user(row) for row in rows]
+
     # -- managing users -------------------------------------------------------------------------------------
 
     def save_user(self, new: NewUser, password: str) -> tuple[User, bool]:
@@ -205,9 +240,7 @@ class UserService:
 
         Returns the user and whether it was created. Raises UserProblems listing every problem.
         """
-        problems = user_problems(new)
-        if len(password) < 8:
-            problems.append("password must be at least 8 characters")
+        problems = user_problems(new) + passwords.password_problems(password, new.username)
         if problems:
             raise UserProblems("; ".join(problems))
         username = new.username.lower()
@@ -228,5 +261,8 @@ class UserService:
             row.phone = new.phone
             row.organisation = new.organisation
             row.active = True
+            if not created:
+                # A reset ends every open session: it is often done because someone else knew the password.
+                session.execute(delete(SessionRecord).where(SessionRecord.user_id == row.id))
             session.commit()
             return _user(row), created

@@ -6,13 +6,13 @@ import logging
 from typing import Any
 
 from flask import Flask, g, request
-from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from gateway import bootstrap, errors, roles, security
 from gateway.bootstrap import Components
+from gateway.proxies import TrustedProxyFix
 from gateway.settings import GatewaySettings, load_settings
-from gateway.views import api, auth, health, portal, public
+from gateway.views import api, auth, health, portal, public, register
 
 SESSION_COOKIE = "minorprot_session"
 log = logging.getLogger("gateway.http")
@@ -62,7 +62,7 @@ def create_app(settings: GatewaySettings | None = None, components: Components |
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     if settings.proxy_hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)  # type: ignore[method-assign]
+        app.wsgi_app = TrustedProxyFix(app.wsgi_app, settings.proxy_hops, settings.trusted_proxies)  # type: ignore[method-assign]
     app.extensions["gateway"] = components
     app.before_request(security.load_user)
     app.before_request(security.check_csrf)
@@ -75,7 +75,7 @@ def create_app(settings: GatewaySettings | None = None, components: Components |
         can_submit=roles.can_submit,
         roles=roles,
     )
-    for blueprint in (health.bp, auth.bp, portal.bp, public.bp, api.bp):
+    for blueprint in (health.bp, auth.bp, portal.bp, public.bp, api.bp, register.bp):
         app.register_blueprint(blueprint)
     errors.register(app)
     return app

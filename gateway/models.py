@@ -44,6 +44,8 @@ class SessionRecord(Base):
     user_id: Mapped[str] = mapped_column(String(32), ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[int] = mapped_column(Integer, index=True)
+    # For the idle timeout (accounts.IDLE_SECONDS); updated at most once a minute.
+    last_seen_at: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class AttemptRecord(Base):

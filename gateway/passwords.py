@@ -7,9 +7,11 @@ still verify (`needs_rehash` tells when to upgrade one at the next login).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
+from pathlib import Path
 
 LOG2_N = 15  # n = 32768, r = 8: 32 MiB and ~0.1 s per hash, the OWASP minimum for scrypt
 R = 8
@@ -17,6 +19,10 @@ P = 1
 SALT_BYTES = 16
 KEY_BYTES = 32
 _MAXMEM = 256 * 1024 * 1024
+# Long enough to resist guessing offline; passphrases welcome. The ceiling only bounds the hashing work.
+MIN_LENGTH = 12
+MAX_LENGTH = 128
+_COMMON_PASSWORDS = Path(__file__).parent / "wordlists" / "common-passwords.txt"
 
 
 def _derive(password: str, salt: bytes, log2_n: int, r: int, p: int) -> bytes:
@@ -51,3 +57,24 @@ def needs_rehash(stored: str) -> bool:
 
 # Verified against when the username is unknown, so a miss costs as long as a wrong password.
 DUMMY_HASH = "scrypt$15$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+
+@functools.cache
+def _common_passwords() -> frozenset[str]:
+    lines = _COMMON_PASSWORDS.read_text(encoding="utf-8").splitlines()
+    return frozenset(line for line in lines if line and not line.startswith("#"))
+
+
+def password_problems(password: str, username: str) -> list[str]:
+    """Why a new password is refused (empty when it is acceptable): length, breached lists, the username."""
+    problems = []
+    if len(password) < MIN_LENGTH:
+        problems.append(f"password must be at least {MIN_LENGTH} characters")
+    if len(password) > MAX_LENGTH:
+        problems.append(f"password must be at most {MAX_LENGTH} characters")
+    folded = password.strip().lower()
+    if folded in _common_passwords() or len(set(folded)) < 4:
+        problems.append("password is too common (it appears in breached-password lists or repeats a few characters)")
+    if username and username.lower() in folded:
+        problems.append("password must not contain the username")
+    return problems

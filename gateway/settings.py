@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import serialization
 
+from gateway.proxies import Network, parse_networks
 from platform_runtime.settings import EnvReader, pem_or_file
 
 SERVICE_NAME = "gateway"
@@ -49,6 +50,9 @@ class GatewaySettings:
     session_cookie_secure: bool = False
     # How many reverse proxies in front of us may set X-Forwarded-For (0: trust none, use the peer address).
     proxy_hops: int = 0
+    # The proxies' addresses or networks (TRUSTED_PROXIES, comma-separated): forwarded headers from anyone
+    # else are ignored. Required when PROXY_HOPS > 0.
+    trusted_proxies: tuple[Network, ...] = ()
     access_token_seconds: int = 900
     grpc_timeout_seconds: float = 10.0
     log_level: str = "INFO"
@@ -72,10 +76,13 @@ def load_settings(env: EnvReader | None = None) -> GatewaySettings:
         benefits_target=env.required("BENEFITS_TARGET"),
         session_cookie_secure=env.parsed("SESSION_COOKIE_SECURE", _boolean, False),
         proxy_hops=env.integer("PROXY_HOPS", 0, maximum=5),
+        trusted_proxies=env.parsed("TRUSTED_PROXIES", parse_networks, ()),
         access_token_seconds=env.integer("ACCESS_TOKEN_SECONDS", 900, minimum=60, maximum=3600),
         grpc_timeout_seconds=float(env.integer("GRPC_TIMEOUT_SECONDS", 10, minimum=1, maximum=120)),
         log_level=env.optional("LOG_LEVEL", "INFO").upper(),
     )
+    if settings.proxy_hops and not settings.trusted_proxies:
+        env.problems.append("TRUSTED_PROXIES must name the proxies' addresses when PROXY_HOPS > 0")
     if settings.auth_private_key and settings.auth_public_key:
         problem = _key_problem(settings.auth_private_key, settings.auth_public_key)
         if problem:

@@ -7,6 +7,7 @@ from sqlalchemy.orm import sessionmaker
 
 from gateway.accounts import (
     DEMO_USERS,
+    IDLE_SECONDS,
     SESSION_SECONDS,
     LoginFailed,
     LoginThrottled,
@@ -14,7 +15,13 @@ from gateway.accounts import (
     UserProblems,
     UserService,
 )
-from gateway.limits import LOGIN_FAILURES, AttemptLimiter
+from gateway.limits import (
+    ACCOUNT_FAILURES,
+    ACCOUNT_LOCK_SECONDS,
+    ADDRESS_LOGIN_FAILURES,
+    LOGIN_FAILURES,
+    AttemptLimiter,
+)
 from gateway.models import SessionRecord
 from gateway.settings import GatewaySettings
 from gateway.tests.unit.conftest import PASSWORD
@@ -56,16 +63,64 @@ def test_a_wrong_password_and_an_unknown_user_fail_alike(users: UserService, use
     assert str(raised.value) == ""
 
 
-def test_repeated_failures_lock_that_user_from_that_address_for_a_while(users: UserService, clock: Clock) -> None:
+def test_repeated_failures_lock_the_account_from_every_address_with_a_growing_back_off(
+    users: UserService, clock: Clock
+) -> None:
+    for attempt in range(ACCOUNT_FAILURES.attempts):
+        with pytest.raises(LoginFailed):
+            users.authenticate("caseworker", "wrong", f"10.0.0.{attempt}")  # a different address each time
+    for address in ("10.0.0.1", "10.9.9.9"):
+        with pytest.raises(LoginThrottled):
+            users.authenticate("caseworker", PASSWORD, address)  # even the right password waits, from anywhere
+    assert users.authenticate("town_admin", PASSWORD, "10.0.0.1")  # another account is not locked
+    clock.now += ACCOUNT_LOCK_SECONDS + 1
+    with pytest.raises(LoginFailed):
+        users.authenticate("caseworker", "wrong again", "10.0.0.7")  # one more failure doubles the lock
+    clock.now += ACCOUNT_LOCK_SECONDS + 1
+    with pytest.raises(LoginThrottled):
+        users.authenticate("caseworker", PASSWORD, "10.0.0.1")
+    clock.now += ACCOUNT_LOCK_SECONDS
+    assert users.authenticate("caseworker", PASSWORD, "10.0.0.1")
+    with pytest.raises(LoginFailed):
+        users.authenticate("caseworker", "wrong", "10.0.0.1")  # success starts the count again: no lock
+    assert users.authenticate("caseworker", PASSWORD, "10.0.0.1")
+
+
+def test_one_user_failing_from_one_address_waits_out_the_window(users: UserService, clock: Clock) -> None:
     for _ in range(LOGIN_FAILURES.attempts):
         with pytest.raises(LoginFailed):
             users.authenticate("caseworker", "wrong", "10.0.0.1")
+    clock.now += ACCOUNT_LOCK_SECONDS + 1  # the account lock is over, the address+user window is not
     with pytest.raises(LoginThrottled):
-        users.authenticate("caseworker", PASSWORD, "10.0.0.1")  # even the right password waits
-    assert users.authenticate("caseworker", PASSWORD, "10.0.0.2")  # another address is not locked out
-    assert users.authenticate("town_admin", PASSWORD, "10.0.0.1")  # nor another user
-    clock.now += LOGIN_FAILURES.window_seconds + 1
+        users.authenticate("caseworker", PASSWORD, "10.0.0.1")
+    clock.now += LOGIN_FAILURES.window_seconds
     assert users.authenticate("caseworker", PASSWORD, "10.0.0.1")
+
+
+def test_password_spraying_from_one_address_is_throttled(users: UserService) -> None:
+    for n in range(ADDRESS_LOGIN_FAILURES.attempts):
+        with pytest.raises(LoginFailed):
+            users.authenticate(f"guess{n}", "Spring2026!!", "10.6.6.6")  # one password against many usernames
+    with pytest.raises(LoginThrottled):
+        users.authenticate("teacher", PASSWORD, "10.6.6.6")
+    assert users.authenticate("teacher", PASSWORD, "10.0.0.1")
+
+
+def test_a_password_reset_ends_the_open_sessions(users: UserService) -> None:
+    raw = users.open_session(users.authenticate("caseworker", PASSWORD, "10.0.0.1"))
+    other = users.open_session(users.authenticate("town_admin", PASSWORD, "10.0.0.1"))
+    users.save_user(replace(DEMO_USERS[0], tenant="110111008"), "a new long passphrase")
+    assert users.resolve_session(raw) is None
+    assert users.resolve_session(other) is not None
+
+
+def test_a_session_left_idle_ends(users: UserService, clock: Clock) -> None:
+    raw = users.open_session(users.authenticate("caseworker", PASSWORD, "10.0.0.1"))
+    for _ in range(6):  # in use: an hour and a half of clicks 15 minutes apart
+        clock.now += 15 * 60
+        assert users.resolve_session(raw) is not None
+    clock.now += IDLE_SECONDS + 1
+    assert users.resolve_session(raw) is None
 
 
 def test_a_session_lasts_a_working_day_and_ends_at_logout(users: UserService, clock: Clock) -> None:
@@ -102,7 +157,11 @@ def test_saving_a_user_again_resets_their_password(users: UserService) -> None:
         (NewUser("someone", "X", Role.CASEWORKER, "110111"), PASSWORD, "9-digit"),
         (NewUser("someone", "X", Role.AGENCY_OFFICER, "110111008"), PASSWORD, "needs an agency"),
         (NewUser("someone", "X", Role.CASEWORKER, "110111008", agency="police"), PASSWORD, "only agency officers"),
-        (NewUser("someone", "X", Role.CASEWORKER, "110111008"), "short", "at least 8"),
+        (NewUser("someone", "X", Role.CASEWORKER, "110111008"), "short", "at least 12"),
+        (NewUser("someone", "X", Role.CASEWORKER, "110111008"), "1qaz2wsx3edc", "too common"),
+        (NewUser("someone", "X", Role.CASEWORKER, "110111008"), "Password1234", "too common"),
+        (NewUser("someone", "X", Role.CASEWORKER, "110111008"), "aaaaaaaaaaaaaaaa", "too common"),
+        (NewUser("someone", "X", Role.CASEWORKER, "110111008"), "someone's own words", "username"),
         (NewUser("caseworker", "X", Role.CASEWORKER, "110111009"), PASSWORD, "already belongs to town 110111008"),
     ],
 )
