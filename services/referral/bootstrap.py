@@ -6,6 +6,7 @@ from platform_runtime.db import Database
 from platform_runtime.service import ServiceDefinition
 from services.referral.adapters.orm import metadata
 from services.referral.entrypoints import consumers, grpc_api
+from services.referral.entrypoints.escalation import escalation_worker
 from services.referral.service_layer.services import ReferralService
 from services.referral.settings import ReferralSettings
 
@@ -14,7 +15,8 @@ def build_service(settings: ReferralSettings, database: Database | None = None) 
     return ReferralService(database or Database.connect(settings.common.database_url, metadata))
 
 
-def definition(settings: ReferralSettings) -> ServiceDefinition:
+def definition(settings: ReferralSettings, *, periodic_work: bool = True) -> ServiceDefinition:
+    """The whole process: gRPC, relay, consumers and, with `periodic_work`, the escalation of overdue referrals."""
     database = Database.connect(settings.common.database_url, metadata)
     service = build_service(settings, database)
     return ServiceDefinition(
@@ -22,4 +24,5 @@ def definition(settings: ReferralSettings) -> ServiceDefinition:
         database=database,
         register=grpc_api.register(service),
         consumers=consumers.consumers(service),
+        workers=[escalation_worker(service, settings.escalation_check_seconds)] if periodic_work else [],
     )
