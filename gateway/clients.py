@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import grpc
 from minorprot.notify.v1 import notify_pb2, notify_pb2_grpc
 from minorprot.referral.v1 import referral_pb2, referral_pb2_grpc
-from minorprot.registry.v1 import registry_pb2, registry_pb2_grpc
+from minorprot.registry.v1 import casework_pb2, casework_pb2_grpc, registry_pb2, registry_pb2_grpc
 from minorprot.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 
 from platform_runtime.errors import FieldViolation
@@ -75,6 +75,28 @@ class Backends(Protocol):
 
     def list_tenants(self, caller: Caller, district_code: str) -> list[registry_pb2.Tenant]: ...
 
+    # The register and casework (gateway/views/register.py).
+
+    def list_children(
+        self, caller: Caller, request: registry_pb2.ListChildrenRequest
+    ) -> registry_pb2.ListChildrenResponse: ...
+
+    def match_child(
+        self, caller: Caller, request: registry_pb2.MatchChildRequest
+    ) -> list[registry_pb2.MatchCandidate]: ...
+
+    def register_child(self, caller: Caller, request: registry_pb2.RegisterChildRequest) -> registry_pb2.Child: ...
+
+    def list_villages(self, caller: Caller) -> list[registry_pb2.Village]: ...
+
+    def casework(self, caller: Caller, method: str, request: Any) -> Any:
+        """One CaseworkService call by its RPC name (CASEWORK_METHODS): its reply as the service sent it."""
+        ...
+
+    def list_changes(
+        self, caller: Caller, request: casework_pb2.ListChangesRequest
+    ) -> casework_pb2.ListChangesResponse: ...
+
     def list_referrals(self, caller: Caller, child_id: str, report_id: str) -> list[referral_pb2.Referral]: ...
 
     def list_inbox(self, caller: Caller, unread_only: bool) -> list[notify_pb2.Notification]: ...
@@ -82,6 +104,23 @@ class Backends(Protocol):
     def mark_read(self, caller: Caller, notification_id: str) -> notify_pb2.Notification: ...
 
     def close(self) -> None: ...
+
+
+# The CaseworkService calls the portal makes, by RPC name, with their request types (a view may call no other).
+CASEWORK_METHODS: dict[str, type[Any]] = {
+    "AddFamilyMember": casework_pb2.AddFamilyMemberRequest,
+    "RemoveFamilyMember": casework_pb2.RemoveFamilyMemberRequest,
+    "AddCategory": casework_pb2.AddCategoryRequest,
+    "EndCategory": casework_pb2.EndCategoryRequest,
+    "AssignCase": casework_pb2.AssignCaseRequest,
+    "ChangeCaseStatus": casework_pb2.ChangeCaseStatusRequest,
+    "RecordAssessment": casework_pb2.RecordAssessmentRequest,
+    "AddPlanGoal": casework_pb2.AddPlanGoalRequest,
+    "UpdatePlanGoal": casework_pb2.UpdatePlanGoalRequest,
+    "AddPlanAction": casework_pb2.AddPlanActionRequest,
+    "UpdatePlanAction": casework_pb2.UpdatePlanActionRequest,
+    "RecordVisit": casework_pb2.RecordVisitRequest,
+}
 
 
 def _violations(error: grpc.RpcError) -> tuple[FieldViolation, ...]:
@@ -107,6 +146,7 @@ class GrpcBackends:
         self._channels = {name: grpc.insecure_channel(target) for name, target in targets.items()}
         self._registry = registry_pb2_grpc.RegistryServiceStub(self._channels["registry"])
         self._tenants = registry_pb2_grpc.TenantDirectoryServiceStub(self._channels["registry"])
+        self._casework = casework_pb2_grpc.CaseworkServiceStub(self._channels["registry"])
         self._reporting = reporting_pb2_grpc.ReportingServiceStub(self._channels["reporting"])
         self._referral = referral_pb2_grpc.ReferralServiceStub(self._channels["referral"])
         self._notify = notify_pb2_grpc.NotifyServiceStub(self._channels["notify"])
@@ -173,6 +213,35 @@ class GrpcBackends:
     def list_tenants(self, caller: Caller, district_code: str) -> list[registry_pb2.Tenant]:
         request = registry_pb2.ListTenantsRequest(district_code=district_code)
         return list(self._call(self._tenants.ListTenants, request, caller).tenants)
+
+    def list_children(
+        self, caller: Caller, request: registry_pb2.ListChildrenRequest
+    ) -> registry_pb2.ListChildrenResponse:
+        reply: registry_pb2.ListChildrenResponse = self._call(self._registry.ListChildren, request, caller)
+        return reply
+
+    def match_child(self, caller: Caller, request: registry_pb2.MatchChildRequest) -> list[registry_pb2.MatchCandidate]:
+        return list(self._call(self._registry.MatchChild, request, caller).candidates)
+
+    def register_child(self, caller: Caller, request: registry_pb2.RegisterChildRequest) -> registry_pb2.Child:
+        child: registry_pb2.Child = self._call(self._registry.RegisterChild, request, caller).child
+        return child
+
+    def list_villages(self, caller: Caller) -> list[registry_pb2.Village]:
+        request = registry_pb2.ListVillagesRequest(include_retired=False)
+        return list(self._call(self._tenants.ListVillages, request, caller).villages)
+
+    def casework(self, caller: Caller, method: str, request: Any) -> Any:
+        expected = CASEWORK_METHODS[method]  # KeyError: a programming error, never user input
+        if not isinstance(request, expected):
+            raise TypeError(f"{method} takes {expected.__name__}")
+        return self._call(getattr(self._casework, method), request, caller)
+
+    def list_changes(
+        self, caller: Caller, request: casework_pb2.ListChangesRequest
+    ) -> casework_pb2.ListChangesResponse:
+        reply: casework_pb2.ListChangesResponse = self._call(self._casework.ListChanges, request, caller)
+        return reply
 
     def list_referrals(self, caller: Caller, child_id: str, report_id: str) -> list[referral_pb2.Referral]:
         request = referral_pb2.ListReferralsRequest(child_id=child_id, report_id=report_id)

@@ -8,10 +8,11 @@ from typing import Any
 from google.protobuf import timestamp_pb2
 from minorprot.notify.v1 import notify_pb2
 from minorprot.referral.v1 import referral_pb2
-from minorprot.registry.v1 import registry_pb2
+from minorprot.registry.v1 import casework_pb2, registry_pb2
 from minorprot.reporting.v1 import reporting_pb2
 
-from gateway.clients import BackendError, Caller
+from gateway.clients import CASEWORK_METHODS, BackendError, Caller
+from platform_runtime.errors import FieldViolation
 
 RECEIPT = "R-T242F2X-Q4KERV3-R7HPCPW"
 
@@ -29,6 +30,12 @@ class FakeBackends:
     )
     inbox: list[notify_pb2.Notification] = field(default_factory=list)
     fail: dict[str, BackendError] = field(default_factory=dict)  # method name -> error to raise
+    children: list[registry_pb2.Child] = field(default_factory=list)
+    case_files: dict[str, registry_pb2.CaseFile] = field(default_factory=dict)
+    villages: list[registry_pb2.Village] = field(
+        default_factory=lambda: [registry_pb2.Village(code="110111008201", name="东关村")]
+    )
+    changes: list[casework_pb2.ChangeEntry] = field(default_factory=list)
 
     def _record(self, name: str, caller: Caller, request: Any) -> None:
         self.calls.append((name, caller, request))
@@ -119,9 +126,88 @@ class FakeBackends:
         self._record("get_case_file", caller, (child_id, purpose))
         if len(purpose) < 4:
             raise BackendError("INVALID_ARGUMENT", "say why you open this case file (it is recorded)")
+        if child_id in self.case_files:
+            return self.case_files[child_id]
         return registry_pb2.CaseFile(
             case_id="case1", child=registry_pb2.Child(child_id=child_id, legal_name="张小明"), status="identified"
         )
+
+    # -- the register -----------------------------------------------------------------------------------------
+
+    def add_child(self, name: str, **fields: Any) -> registry_pb2.Child:
+        """A child in the fake register with its case file (what RegisterChild would have made)."""
+        child = registry_pb2.Child(
+            child_id=f"c{len(self.children) + 1:04d}", tenant="110111008", legal_name=name, **fields
+        )
+        self.children.append(child)
+        self.case_files[child.child_id] = registry_pb2.CaseFile(
+            case_id=f"case-{child.child_id}", child=child, status="identified"
+        )
+        return child
+
+    def list_children(
+        self, caller: Caller, request: registry_pb2.ListChildrenRequest
+    ) -> registry_pb2.ListChildrenResponse:
+        self._record("list_children", caller, request)
+        found = [
+            c
+            for c in self.children
+            if c.child_id > request.page_token
+            and (not request.division_code or c.residence_division_code.startswith(request.division_code))
+            and (not request.category or request.category in c.categories)
+            and (not request.case_status or self.case_files[c.child_id].status == request.case_status)
+        ]
+        size = request.page_size or 50
+        more = len(found) > size
+        return registry_pb2.ListChildrenResponse(
+            children=found[:size], next_page_token=found[size - 1].child_id if more else ""
+        )
+
+    def match_child(self, caller: Caller, request: registry_pb2.MatchChildRequest) -> list[registry_pb2.MatchCandidate]:
+        self._record("match_child", caller, request)
+        return [
+            registry_pb2.MatchCandidate(child=c, score=0.9, reasons=["姓名相同 same name"])
+            for c in self.children
+            if request.name and c.legal_name == request.name
+        ]
+
+    def register_child(self, caller: Caller, request: registry_pb2.RegisterChildRequest) -> registry_pb2.Child:
+        self._record("register_child", caller, request)
+        if not request.legal_name:
+            raise BackendError(
+                "INVALID_ARGUMENT", "legal_name: required", (FieldViolation("legal_name", "姓名必填 required"),)
+            )
+        return self.add_child(request.legal_name, residence_division_code=request.residence_division_code)
+
+    def list_villages(self, caller: Caller) -> list[registry_pb2.Village]:
+        self._record("list_villages", caller, None)
+        return list(self.villages)
+
+    def casework(self, caller: Caller, method: str, request: Any) -> Any:
+        expected = CASEWORK_METHODS[method]
+        assert isinstance(request, expected), (method, request)
+        self._record(method, caller, request)
+        child_id = getattr(request, "child_id", "")
+        case = self.case_files.get(child_id)
+        if method == "RecordVisit" and case is not None:
+            case.visits.insert(0, registry_pb2.Visit(visit_id="v1", child_id=child_id, findings=request.findings))
+        if method == "AssignCase" and case is not None:
+            for name in ("responsible_person", "social_worker", "child_director"):
+                setattr(case, name, getattr(request, name))
+                setattr(
+                    case,
+                    f"{name.replace('_person', '')}_user_id",
+                    getattr(request, f"{name.replace('_person', '')}_user_id"),
+                )
+        if method == "ChangeCaseStatus" and case is not None:
+            case.status = request.status
+        return None
+
+    def list_changes(
+        self, caller: Caller, request: casework_pb2.ListChangesRequest
+    ) -> casework_pb2.ListChangesResponse:
+        self._record("list_changes", caller, request)
+        return casework_pb2.ListChangesResponse(changes=self.changes)
 
     def list_tenants(self, caller: Caller, district_code: str) -> list[registry_pb2.Tenant]:
         self._record("list_tenants", caller, district_code)

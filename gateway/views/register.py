@@ -1,0 +1,240 @@
+"""The classified register (分类台账) in the portal: search, registering a child after the duplicate check,
+and the child's case file in tabs with the casework forms.
+
+Every read of a case file names its purpose and the registry audits it. The purpose is asked when a case
+file is opened and kept in the (signed) session for that child, so the tabs and the forms' results are read
+again with it, each read audited; opening another child asks again.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from minorprot.registry.v1 import casework_pb2, registry_pb2
+from werkzeug.wrappers import Response
+
+from gateway import casework_forms, register_codes, roles
+from gateway.clients import BackendError
+from gateway.presenters import day, when
+from gateway.security import caller, components, current_user, login_required, require_role
+from platform_runtime.errors import InvalidInput
+from platform_runtime.vocabulary import CHINA_STANDARD_TIME
+
+bp = Blueprint("register", __name__)
+log = logging.getLogger(__name__)
+Page = str | tuple[str, int] | Response
+
+PAGE_SIZE = 20
+TABS = (
+    ("profile", "基本信息 Profile"),
+    ("family", "家庭与监护 Family"),
+    ("categories", "困境类别 Categories"),
+    ("case", "档案状态与责任人 Case & staff"),
+    ("assessments", "评估 Assessments"),
+    ("plan", "帮扶计划 Plan"),
+    ("visits", "随访 Visits"),
+    ("timeline", "时间线 Timeline"),
+    ("history", "变更记录 History"),
+)
+PURPOSES_KEPT = 20  # children whose purpose the session remembers
+# The service's refusals a form shows above itself rather than as an error page.
+FORM_ERRORS = frozenset({"INVALID_ARGUMENT", "FAILED_PRECONDITION", "ABORTED", "NOT_FOUND"})
+
+
+@bp.app_template_filter("day")
+def _day(value: Any) -> str:
+    return day(value)
+
+
+@bp.app_template_filter("stamp")
+def _stamp(value: Any) -> str:
+    return when(value)[:16].replace("T", " ")
+
+
+@bp.app_context_processor
+def _codes() -> dict[str, Any]:
+    return {"codes": register_codes, "label": register_codes.label}
+
+
+def _today() -> str:
+    return datetime.now(CHINA_STANDARD_TIME).date().isoformat()
+
+
+# -- search --------------------------------------------------------------------------------------------------
+
+
+@bp.route("/register")
+@login_required
+def search() -> Page:
+    require_role(roles.CASE_FILE_READERS)
+    backends = components().backends
+    args = {
+        name: request.args.get(name, "").strip()[:100]
+        for name in ("name", "identity_number", "village", "category", "status")
+    }
+    page_token = request.args.get("page_token", "")[:64]
+    villages = backends.list_villages(caller())
+    next_token = ""
+    if args["name"] or args["identity_number"]:
+        # Names are matched as the registry matches reports: pinyin, homophones, other names.
+        probe = registry_pb2.MatchChildRequest(name=args["name"], identity_number=args["identity_number"], limit=50)
+        found = [c.child for c in backends.match_child(caller(), probe)]
+        found = [child for child in found if _passes(child, args["village"], args["category"])]
+    else:
+        reply = backends.list_children(
+            caller(),
+            registry_pb2.ListChildrenRequest(
+                page_size=PAGE_SIZE,
+                page_token=page_token,
+                division_code=args["village"],
+                category=args["category"],
+                case_status=args["status"],
+            ),
+        )
+        found, next_token = list(reply.children), reply.next_page_token
+    return render_template(
+        "register/search.html",
+        children=found,
+        args=args,
+        next_token=next_token,
+        villages=villages,
+        village_names={v.code: v.name for v in villages},
+        searched_by_name=bool(args["name"] or args["identity_number"]),
+    )
+
+
+def _passes(child: registry_pb2.Child, village: str, category: str) -> bool:
+    in_village = not village or any(
+        code.startswith(village) for code in (child.residence_division_code, child.household_division_code)
+    )
+    return in_village and (not category or category in child.categories)
+
+
+# -- registering a child -------------------------------------------------------------------------------------
+
+
+@bp.route("/register/new", methods=["GET", "POST"])
+@login_required
+def new_child() -> Page:
+    require_role(roles.REGISTER_KEEPERS)
+    backends = components().backends
+    villages = backends.list_villages(caller())
+    if request.method == "GET":
+        return render_template("register/new.html", values={}, errors={}, candidates=[], villages=villages)
+    form = request.form
+    try:
+        child_request = casework_forms.child_request(form)
+        if form.get("confirmed") != "yes":
+            candidates = backends.match_child(caller(), casework_forms.duplicate_probe(child_request))
+            if candidates:
+                # Shown before anything is saved: open the existing record, or confirm it is another child.
+                return render_template(
+                    "register/new.html", values=form, errors={}, candidates=candidates, villages=villages
+                )
+        child = backends.register_child(caller(), child_request)
+    except (InvalidInput, BackendError) as exc:
+        errors = _field_errors(exc)
+        return render_template("register/new.html", values=form, errors=errors, candidates=[], villages=villages), 400
+    flash(f"已登记 Registered: {child.legal_name}")
+    return redirect(url_for("register.child", child_id=child.child_id))
+
+
+def _field_errors(exc: Exception) -> dict[str, list[str]]:
+    if isinstance(exc, BackendError) and exc.code not in FORM_ERRORS:
+        raise exc
+    violations = exc.violations if isinstance(exc, (InvalidInput, BackendError)) else ()
+    errors: dict[str, list[str]] = {}
+    for violation in violations:
+        errors.setdefault(violation.field or "_", []).append(violation.message)
+    if not errors:
+        errors["_"] = [exc.message if isinstance(exc, BackendError) else str(exc)]
+    return errors
+
+
+# -- the child's case file -----------------------------------------------------------------------------------
+
+
+def _purposes() -> dict[str, str]:
+    kept = session.get("case_purposes")
+    return dict(kept) if isinstance(kept, dict) else {}
+
+
+def _remember_purpose(child_id: str, purpose: str) -> None:
+    kept = _purposes()
+    kept.pop(child_id, None)
+    kept[child_id] = purpose
+    session["case_purposes"] = dict(list(kept.items())[-PURPOSES_KEPT:])
+
+
+@bp.route("/register/children/<child_id>", methods=["GET", "POST"])
+@login_required
+def child(child_id: str) -> Page:
+    require_role(roles.CASE_FILE_READERS)
+    tab = request.args.get("tab", "profile")
+    if tab not in dict(TABS):
+        abort(404)
+    if request.method == "POST":
+        purpose = request.form.get("purpose", "").strip()
+    else:
+        purpose = _purposes().get(child_id, "")
+        if not purpose:
+            return render_template("register/purpose.html", child_id=child_id, tab=tab, purpose="", error="")
+    backends = components().backends
+    try:
+        case = backends.get_case_file(caller(), child_id, purpose)
+    except BackendError as exc:
+        if exc.code != "INVALID_ARGUMENT":
+            raise
+        return render_template(
+            "register/purpose.html", child_id=child_id, tab=tab, purpose=purpose, error=exc.message
+        ), 400
+    _remember_purpose(child_id, purpose)
+    changes: list[casework_pb2.ChangeEntry] = []
+    if tab == "history":
+        history = casework_pb2.ListChangesRequest(child_id=child_id, purpose=purpose, page_size=200)
+        changes = list(backends.list_changes(caller(), history).changes)
+    user = current_user()
+    staff_users = components().users.town_users(user.tenant) if tab == "case" else []
+    return render_template(
+        "register/child.html",
+        case=case,
+        child=case.child,
+        tab=tab,
+        tabs=TABS,
+        purpose=purpose,
+        changes=changes,
+        staff_users=staff_users,
+        today=_today(),
+        can_edit=user.role in roles.CASE_WORKERS,
+        can_manage=user.role in roles.CASE_MANAGERS,
+        overdue=bool(case.HasField("next_visit_due") and day(case.next_visit_due) < _today()),
+    )
+
+
+@bp.route("/register/children/<child_id>/<form_name>", methods=["POST"])
+@login_required
+def casework(child_id: str, form_name: str) -> Response:
+    user = require_role(roles.CASE_WORKERS)
+    tab = casework_forms.TAB_OF_FORM.get(form_name)
+    if tab is None:
+        abort(404)
+    if form_name in ("status", "staff") and user.role not in roles.CASE_MANAGERS:
+        abort(403)
+    try:
+        if form_name == "staff":
+            method, change = casework_forms.assign_staff(
+                child_id, request.form, components().users.town_users(user.tenant)
+            )
+        else:
+            method, change = casework_forms.FORMS[form_name](child_id, request.form)
+        components().backends.casework(caller(), method, change)
+        flash("已保存 Saved")
+    except (InvalidInput, BackendError) as exc:
+        errors = _field_errors(exc)
+        for field, messages in errors.items():
+            for message in messages:
+                flash(f"{field}: {message}" if field != "_" else message, "error")
+    return redirect(url_for("register.child", child_id=child_id, tab=tab))
