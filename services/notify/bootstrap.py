@@ -6,20 +6,29 @@ from platform_runtime.db import Database
 from platform_runtime.service import ServiceDefinition
 from services.notify.adapters.orm import metadata
 from services.notify.entrypoints import consumers, grpc_api
+from services.notify.entrypoints.delivery_workers import delivery_workers
+from services.notify.service_layer.deliveries import DeliveryService
+from services.notify.service_layer.directory import DirectoryService
 from services.notify.service_layer.services import NotifyService
 from services.notify.settings import NotifySettings
 
 
 def build_service(settings: NotifySettings, database: Database | None = None) -> NotifyService:
-    return NotifyService(database or Database.connect(settings.common.database_url, metadata))
+    return NotifyService(
+        database or Database.connect(settings.common.database_url, metadata),
+        channels=settings.channels,
+        portal_url=settings.portal_url,
+    )
 
 
 def definition(settings: NotifySettings) -> ServiceDefinition:
     database = Database.connect(settings.common.database_url, metadata)
     service = build_service(settings, database)
+    deliveries = DeliveryService(database)
     return ServiceDefinition(
         settings=settings.common,
         database=database,
-        register=grpc_api.register(service),
+        register=grpc_api.register(service, deliveries, DirectoryService(database)),
         consumers=consumers.consumers(service),
+        workers=delivery_workers(deliveries, settings),
     )

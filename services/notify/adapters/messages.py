@@ -12,6 +12,8 @@ from minorprot.registry.v1 import events_pb2 as registry_events
 from minorprot.reporting.v1 import events_pb2 as reporting_events
 from minorprot.reporting.v1 import reporting_pb2
 
+from services.notify.adapters.orm import AgencyContactRecord, ContactRecord, DeliveryRecord
+from services.notify.domain.channels import Channel
 from services.notify.domain.templates import (
     AssignedCase,
     BreachedDeadline,
@@ -46,6 +48,7 @@ def opened_referral(event: referral_events.ReferralOpened) -> OpenedReferral:
         reason=referral.reason,
         due_at=referral.due_at.ToDatetime(tzinfo=UTC),
         urgent=referral.urgent,
+        agency_code=referral.agency_code,
     )
 
 
@@ -74,6 +77,19 @@ def _date(value: common_pb2.Date) -> date:
     return date(value.year, value.month, value.day)  # an unset date is refused (ValueError): not applicable
 
 
+def _staff(
+    event: registry_events.VisitOverdue | registry_events.CaseStatusChanged | registry_events.CaseAssigned,
+) -> NamedStaff:
+    return NamedStaff(
+        event.responsible_person,
+        event.social_worker,
+        event.child_director,
+        event.responsible_user_id,
+        event.social_worker_user_id,
+        event.child_director_user_id,
+    )
+
+
 def overdue_visit(event: registry_events.VisitOverdue) -> OverdueVisit:
     return OverdueVisit(
         case_id=event.case_id,
@@ -81,7 +97,7 @@ def overdue_visit(event: registry_events.VisitOverdue) -> OverdueVisit:
         due_on=_date(event.due_on),
         days_overdue=event.days_overdue,
         risk_level=event.risk_level,
-        staff=NamedStaff(event.responsible_person, event.social_worker, event.child_director),
+        staff=_staff(event),
     )
 
 
@@ -91,7 +107,7 @@ def changed_case_status(event: registry_events.CaseStatusChanged) -> ChangedCase
         child_id=event.child_id,
         from_status=event.from_status,
         to_status=event.to_status,
-        staff=NamedStaff(event.responsible_person, event.social_worker, event.child_director),
+        staff=_staff(event),
     )
 
 
@@ -99,7 +115,7 @@ def assigned_case(event: registry_events.CaseAssigned) -> AssignedCase:
     return AssignedCase(
         case_id=event.case_id,
         child_id=event.child_id,
-        staff=NamedStaff(event.responsible_person, event.social_worker, event.child_director),
+        staff=_staff(event),
         previous=NamedStaff(
             event.previous_responsible_person, event.previous_social_worker, event.previous_child_director
         ),
@@ -121,4 +137,56 @@ def notification(view: NotificationView) -> notify_pb2.Notification:
     )
     if view.read_at is not None:
         message.read_at.CopyFrom(timestamp(view.read_at))
+    if view.acknowledged_at is not None:
+        message.acknowledged_at.CopyFrom(timestamp(view.acknowledged_at))
+        message.acknowledged_by = view.acknowledged_by
     return message
+
+
+def delivery(record: DeliveryRecord) -> notify_pb2.Delivery:
+    message = notify_pb2.Delivery(
+        delivery_id=record.id,
+        event_type=record.event_type,
+        recipient=record.recipient,
+        channel=record.channel,
+        status=record.status,
+        attempts=record.attempts,
+        last_error=record.last_error,
+        title=record.title,
+        subject_type=record.subject_type,
+        subject_id=record.subject_id,
+        created_at=timestamp(record.created_at),
+    )
+    if record.sent_at is not None:
+        message.sent_at.CopyFrom(timestamp(record.sent_at))
+    return message
+
+
+def contact(record: ContactRecord) -> notify_pb2.Contact:
+    return notify_pb2.Contact(
+        user_id=record.user_id,
+        display_name=record.display_name,
+        role=record.role,
+        phone=record.phone or "",
+        email=record.email or "",
+        channels_off=[channel for channel in (record.channels_off or "").split(",") if channel],
+        quiet_from=record.quiet_from or "",
+        quiet_until=record.quiet_until or "",
+    )
+
+
+def subscriptions(found: list[tuple[str, str, tuple[Channel, ...]]]) -> list[notify_pb2.Subscription]:
+    return [
+        notify_pb2.Subscription(event_type=event_type, recipient=recipient, channels=[c.value for c in channels])
+        for event_type, recipient, channels in found
+    ]
+
+
+def duty_day(on: date, user_id: str, display_name: str) -> notify_pb2.DutyDay:
+    return notify_pb2.DutyDay(
+        date=common_pb2.Date(year=on.year, month=on.month, day=on.day), user_id=user_id, display_name=display_name
+    )
+
+
+def agency_contact(record: AgencyContactRecord) -> notify_pb2.AgencyContact:
+    return notify_pb2.AgencyContact(agency_code=record.agency_code, channel=record.channel, address=record.address)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
+from typing import TypeVar
 
-from sqlalchemy import Date, DateTime, Index, MetaData, String, Text
+from sqlalchemy import Date, DateTime, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from platform_runtime.db import add_messaging_tables
+from platform_runtime.db import UnitOfWork, add_messaging_tables
 
 metadata = MetaData()
 
@@ -32,6 +34,9 @@ class NotificationRecord(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     read_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # Acknowledging says "I am on it" (a crisis alert must be acknowledged; reading is not enough).
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     __table_args__ = (
         Index("ix_notifications_role", "tenant_id", "recipient_role", "created_at"),
         Index("ix_notifications_user", "tenant_id", "recipient_user", "created_at"),
@@ -51,6 +56,116 @@ class VisitReminderRecord(Base):
     reminded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-TENANT_TABLES = ("notifications", "visit_reminders", "outbox", "inbox")
+class DeliveryRecord(Base):
+    """One message to one recipient on one channel, kept until it is sent or has failed for good. An event
+    gives at most one per recipient and channel (the unique key), however often it is consumed."""
+
+    __tablename__ = "deliveries"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(12))
+    event_id: Mapped[str] = mapped_column(String(80))
+    recipient: Mapped[str] = mapped_column(String(120))  # user:<id>, role:<role>, agency:<code>
+    channel: Mapped[str] = mapped_column(String(10))
+    address: Mapped[str] = mapped_column(String(300))  # e-mail, phone, URL; empty in-app
+    notification_id: Mapped[str] = mapped_column(String(32))
+    event_type: Mapped[str] = mapped_column(String(40))
+    priority: Mapped[str] = mapped_column(String(10))
+    subject_type: Mapped[str] = mapped_column(String(30))
+    subject_id: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)  # what leaves the portal: a short text and a link, nothing more
+    status: Mapped[str] = mapped_column(String(10))  # pending, sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    provider_id: Mapped[str] = mapped_column(String(120), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # quiet hours hold a message back
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "event_id", "recipient", "channel", name="uq_deliveries_once"),
+        Index("ix_deliveries_status", "tenant_id", "status", "created_at"),
+        Index("ix_deliveries_subject", "tenant_id", "subject_type", "subject_id"),
+    )
+
+
+class DeliveryQueueRecord(Base):
+    """The deliveries waiting for their channel's worker, across towns: ids and times only (no personal data),
+    so it has no row-level security and a worker finds every town's due work in one query."""
+
+    __tablename__ = "delivery_queue"
+    delivery_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(12))
+    channel: Mapped[str] = mapped_column(String(10))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_delivery_queue_due", "channel", "due_at"),)
+
+
+class ContactRecord(Base):
+    """A person of the town as notify reaches them: contact details, the channels they turned off, quiet hours."""
+
+    __tablename__ = "contacts"
+    tenant_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(30))
+    phone: Mapped[str] = mapped_column(String(20), default="")
+    email: Mapped[str] = mapped_column(String(200), default="")
+    channels_off: Mapped[str] = mapped_column(String(60), default="")  # comma-separated channels
+    quiet_from: Mapped[str] = mapped_column(String(5), default="")  # HH:MM Beijing time; empty: none
+    quiet_until: Mapped[str] = mapped_column(String(5), default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_contacts_role", "tenant_id", "role"),)
+
+
+class SubscriptionRecord(Base):
+    """Which event type goes to which recipients on which channels, per town (district defaults copied in)."""
+
+    __tablename__ = "subscriptions"
+    tenant_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(40), primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(120), primary_key=True)  # role:x, responsible, duty_officer,...
+    channels: Mapped[str] = mapped_column(String(60))  # comma-separated
+
+
+class DutyRotaRecord(Base):
+    """The town's duty officer of each day (值班表), Beijing dates."""
+
+    __tablename__ = "duty_rota"
+    tenant_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    on_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(100))
+
+
+class AgencyContactRecord(Base):
+    """Where an agency is told of its referrals: an e-mail box, a duty phone, its system's webhook."""
+
+    __tablename__ = "agency_contacts"
+    tenant_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    agency_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(10), primary_key=True)
+    address: Mapped[str] = mapped_column(String(300))
+
+
+R = TypeVar("R")
+
+
+def detached(uow: UnitOfWork, rows: Iterable[R]) -> list[R]:
+    """Rows that stay readable after their read-only unit of work ends (its rollback would expire them)."""
+    found = list(rows)
+    uow.session.expunge_all()
+    return found
+
+
+TENANT_TABLES = (
+    "notifications",
+    "visit_reminders",
+    "deliveries",
+    "contacts",
+    "subscriptions",
+    "duty_rota",
+    "agency_contacts",
+    "outbox",
+    "inbox",
+)
 
 add_messaging_tables(metadata)

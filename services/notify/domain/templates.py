@@ -67,6 +67,7 @@ class OpenedReferral:
     reason: str
     due_at: datetime
     urgent: bool
+    agency_code: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,17 @@ class NamedStaff:
     responsible_person: str = ""  # 专人 named by the village or residents' committee
     social_worker: str = ""
     child_director: str = ""
+    # Their portal accounts (empty where a name has no account): notify tells these people by name.
+    responsible_user_id: str = ""
+    social_worker_user_id: str = ""
+    child_director_user_id: str = ""
+
+    def user_ids(
+        self, fields: Iterable[str] = ("responsible_person", "social_worker", "child_director")
+    ) -> tuple[str, ...]:
+        """The accounts of the named staff in `fields` (the accounts of everyone named by default)."""
+        accounts = (getattr(self, f"{field.removesuffix('_person')}_user_id") for field in fields)
+        return tuple(dict.fromkeys(account for account in accounts if account))
 
     def named_anew(self, previous: NamedStaff) -> tuple[str, ...]:
         """The fields naming someone who was not named there before (a name removed is not among them)."""
@@ -131,6 +143,11 @@ class AssignedCase:
     child_id: str
     staff: NamedStaff
     previous: NamedStaff
+
+
+def outbound_text(content: Content, link: str) -> str:
+    """What leaves the portal (e-mail, SMS, webhook): the title and a link, never the body's details."""
+    return f"【未成年人保护】{content.title}\n详情请登录平台查看 details in the portal: {link}"
 
 
 def _beijing(value: datetime) -> str:

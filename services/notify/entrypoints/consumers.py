@@ -23,27 +23,27 @@ GROUP = "notify"
 def consumers(service: NotifyService) -> list[ConsumerSpec]:
     def referral_opened(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
         event = unpack(envelope, referral_events.ReferralOpened)
-        service.referral_opened(uow, messages.opened_referral(event))
+        service.referral_opened(uow, envelope.event_id, messages.opened_referral(event))
 
     def crisis_declared(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
         event = unpack(envelope, reporting_events.CrisisDeclared)
-        service.crisis_declared(uow, messages.declared_crisis(event))
+        service.crisis_declared(uow, envelope.event_id, messages.declared_crisis(event))
 
     def deadline_breached(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
         event = unpack(envelope, reporting_events.DeadlineBreached)
-        service.deadline_breached(uow, messages.breached_deadline(event))
+        service.deadline_breached(uow, envelope.event_id, messages.breached_deadline(event))
 
     def visit_overdue(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
         event = unpack(envelope, registry_events.VisitOverdue)
-        service.visit_overdue(uow, messages.overdue_visit(event))
+        service.visit_overdue(uow, envelope.event_id, messages.overdue_visit(event))
 
     def case_status_changed(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
         event = unpack(envelope, registry_events.CaseStatusChanged)
-        service.case_status_changed(uow, messages.changed_case_status(event))
+        service.case_status_changed(uow, envelope.event_id, messages.changed_case_status(event))
 
     def case_assigned(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
         event = unpack(envelope, registry_events.CaseAssigned)
-        service.case_assigned(uow, messages.assigned_case(event))
+        service.case_assigned(uow, envelope.event_id, messages.assigned_case(event))
 
     return [
         ConsumerSpec(

@@ -3,17 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 
 import grpc
+from minorprot.common.v1 import common_pb2
 from minorprot.notify.v1 import notify_pb2, notify_pb2_grpc
 
+from platform_runtime import errors
+from platform_runtime.db import utcnow
 from services.notify.adapters import messages
+from services.notify.domain.audience import EVENT_TYPES
+from services.notify.service_layer.deliveries import DeliveryService
+from services.notify.service_layer.directory import DirectoryService
+from services.notify.service_layer.recipients import beijing_date
 from services.notify.service_layer.services import NotifyService
 
 
+def _date(value: common_pb2.Date, field: str) -> date:
+    try:
+        return date(value.year, value.month, value.day)
+    except ValueError as error:
+        raise errors.InvalidInput.single(field, "not a date") from error
+
+
 class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
-    def __init__(self, service: NotifyService) -> None:
+    def __init__(self, service: NotifyService, deliveries: DeliveryService, directory: DirectoryService) -> None:
         self._service = service
+        self._deliveries = deliveries
+        self._directory = directory
 
     def ListInbox(
         self, request: notify_pb2.ListInboxRequest, context: grpc.ServicerContext
@@ -27,10 +44,96 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         view = self._service.mark_read(request.notification_id)
         return notify_pb2.MarkReadResponse(notification=messages.notification(view))
 
+    def Acknowledge(
+        self, request: notify_pb2.AcknowledgeRequest, context: grpc.ServicerContext
+    ) -> notify_pb2.AcknowledgeResponse:
+        view = self._service.acknowledge(request.notification_id)
+        return notify_pb2.AcknowledgeResponse(notification=messages.notification(view))
 
-def register(service: NotifyService) -> Callable[[grpc.Server], list[str]]:
+    def ListDeliveries(
+        self, request: notify_pb2.ListDeliveriesRequest, context: grpc.ServicerContext
+    ) -> notify_pb2.ListDeliveriesResponse:
+        found = self._deliveries.list_deliveries(
+            status=request.status,
+            subject_type=request.subject_type,
+            subject_id=request.subject_id,
+            page_size=request.page_size,
+        )
+        return notify_pb2.ListDeliveriesResponse(deliveries=[messages.delivery(record) for record in found])
+
+    def ResendDelivery(
+        self, request: notify_pb2.ResendDeliveryRequest, context: grpc.ServicerContext
+    ) -> notify_pb2.ResendDeliveryResponse:
+        return notify_pb2.ResendDeliveryResponse(
+            delivery=messages.delivery(self._deliveries.resend(request.delivery_id))
+        )
+
+    def GetMyContact(
+        self, request: notify_pb2.GetMyContactRequest, context: grpc.ServicerContext
+    ) -> notify_pb2.GetMyContactResponse:
+        return notify_pb2.GetMyContactResponse(contact=messages.contact(self._directory.my_contact()))
+
+    def UpdateMyContact(
+        self, request: notify_pb2.UpdateMyContactRequest, context: grpc.ServicerContext
+    ) -> notify_pb2.UpdateMyContactResponse:
+        given = request.contact
+        record = self._directory.update_my_contact(
+            phone=given.phone,
+            email=given.email,
+            channels_off=list(given.channels_off),
+            quiet_from=given.quiet_from,
+            quiet_until=given.quiet_until,
+        )
+        return notify_pb2.UpdateMyContactResponse(contact=messages.contact(record))
+
+    def ListSubscriptions(
+        self, request: notify_pb2.ListSubscriptionsRequest, context: grpc.ServicerContext
+    ) -> notify_pb2.ListSubscriptionsResponse:
+        return notify_pb2.ListSubscriptionsResponse(
+            subscriptions=messages.subscriptions(self._directory.list_subscriptions()), event_types=EVENT_TYPES
+        )
+
+    def SetSubscription(
+        self, request: notify_pb2.SetSubscriptionRequest, context: grpc.ServicerContext
+    ) -> notify_pb2.SetSubscriptionResponse:
+        given = request.subscription
+        found = self._directory.set_subscription(given.event_type, given.recipient, list(given.channels))
+        return notify_pb2.SetSubscriptionResponse(subscriptions=messages.subscriptions(found))
+
+    def ListDutyRota(
+        self, request: notify_pb2.ListDutyRotaRequest, context: grpc.ServicerContext
+    ) -> notify_pb2.ListDutyRotaResponse:
+        start = _date(request.from_date, "from_date") if request.HasField("from_date") else beijing_date(utcnow())
+        days = self._directory.duty_rota(start, request.days)
+        return notify_pb2.ListDutyRotaResponse(days=[messages.duty_day(*day) for day in days])
+
+    def SetDutyOfficer(
+        self, request: notify_pb2.SetDutyOfficerRequest, context: grpc.ServicerContext
+    ) -> notify_pb2.SetDutyOfficerResponse:
+        day = self._directory.set_duty_officer(_date(request.date, "date"), request.user_id)
+        return notify_pb2.SetDutyOfficerResponse(day=messages.duty_day(*day))
+
+    def ListAgencyContacts(
+        self, request: notify_pb2.ListAgencyContactsRequest, context: grpc.ServicerContext
+    ) -> notify_pb2.ListAgencyContactsResponse:
+        return notify_pb2.ListAgencyContactsResponse(
+            contacts=[messages.agency_contact(record) for record in self._directory.agency_contacts()]
+        )
+
+    def SetAgencyContact(
+        self, request: notify_pb2.SetAgencyContactRequest, context: grpc.ServicerContext
+    ) -> notify_pb2.SetAgencyContactResponse:
+        given = request.contact
+        found = self._directory.set_agency_contact(given.agency_code, given.channel, given.address)
+        return notify_pb2.SetAgencyContactResponse(contacts=[messages.agency_contact(record) for record in found])
+
+
+def register(
+    service: NotifyService, deliveries: DeliveryService, directory: DirectoryService
+) -> Callable[[grpc.Server], list[str]]:
     def add(server: grpc.Server) -> list[str]:
-        notify_pb2_grpc.add_NotifyServiceServicer_to_server(NotifyServicer(service), server)
+        servicer = NotifyServicer(service, deliveries, directory)  # type: ignore[abstract]  # crises next
+        notify_pb2_grpc.add_NotifyServiceServicer_to_server(servicer, server)
         return [notify_pb2.DESCRIPTOR.services_by_name["NotifyService"].full_name]
 
     return add

@@ -14,14 +14,15 @@ from minorprot.notify.v1 import events_pb2
 from sqlalchemy import or_, select
 
 from platform_runtime import errors
-from platform_runtime.auth import Role
+from platform_runtime.auth import Principal
 from platform_runtime.db import Database, UnitOfWork, new_id, utcnow
 from platform_runtime.events import PendingEvent
 from platform_runtime.tenancy import require_role
 from platform_runtime.topics import NOTIFY_DELIVERY
 from services.notify.adapters import messages
-from services.notify.adapters.orm import NotificationRecord, VisitReminderRecord
+from services.notify.adapters.orm import DeliveryQueueRecord, DeliveryRecord, NotificationRecord, VisitReminderRecord
 from services.notify.domain import recipients, templates
+from services.notify.domain.channels import Channel, DeliveryStatus
 from services.notify.domain.templates import (
     AssignedCase,
     BreachedDeadline,
@@ -32,31 +33,43 @@ from services.notify.domain.templates import (
     OverdueVisit,
     Priority,
 )
+from services.notify.service_layer.recipients import Concerned, Resolver, Target
 from services.notify.service_layer.views import NotificationView
 
-IN_APP = "in_app"
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 
 
 class NotifyService:
-    def __init__(self, database: Database, *, now: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        now: Callable[[], datetime] = utcnow,
+        channels: frozenset[Channel] = frozenset(Channel),
+        portal_url: str = "http://127.0.0.1:8080",
+    ) -> None:
         self._database = database
         self._now = now
+        self._channels = channels
+        self._portal_url = portal_url.rstrip("/")
+        # Called in the acknowledging transaction (the crisis escalation stops there).
+        self.on_acknowledged: list[Callable[[UnitOfWork, NotificationRecord, str, datetime], None]] = []
 
     # -- events from other services ------------------------------------------------------------------------
 
-    def referral_opened(self, uow: UnitOfWork, referral: OpenedReferral) -> list[NotificationView]:
-        return self._notify(uow, templates.referral_opened(referral), recipients.REFERRAL_OPENED_ROLES)
+    def referral_opened(self, uow: UnitOfWork, event_id: str, referral: OpenedReferral) -> list[NotificationView]:
+        concerned = Concerned(agency_code=referral.agency_code)
+        return self._tell(uow, event_id, "referral_opened", templates.referral_opened(referral), concerned)
 
-    def crisis_declared(self, uow: UnitOfWork, crisis: DeclaredCrisis) -> list[NotificationView]:
-        return self._notify(uow, templates.crisis_declared(crisis), recipients.CRISIS_DECLARED_ROLES)
+    def crisis_declared(self, uow: UnitOfWork, event_id: str, crisis: DeclaredCrisis) -> list[NotificationView]:
+        return self._tell(uow, event_id, "crisis_declared", templates.crisis_declared(crisis), Concerned())
 
-    def deadline_breached(self, uow: UnitOfWork, breach: BreachedDeadline) -> list[NotificationView]:
-        roles = recipients.CRISIS_DEADLINE_BREACHED_ROLES if breach.crisis else recipients.DEADLINE_BREACHED_ROLES
-        return self._notify(uow, templates.deadline_breached(breach), roles)
+    def deadline_breached(self, uow: UnitOfWork, event_id: str, breach: BreachedDeadline) -> list[NotificationView]:
+        event_type = "crisis_deadline_breached" if breach.crisis else "deadline_breached"
+        return self._tell(uow, event_id, event_type, templates.deadline_breached(breach), Concerned())
 
-    def visit_overdue(self, uow: UnitOfWork, visit: OverdueVisit) -> list[NotificationView]:
+    def visit_overdue(self, uow: UnitOfWork, event_id: str, visit: OverdueVisit) -> list[NotificationView]:
         """One reminder per child and due date: a due date raised again (a new event) reminds nobody again.
         Two replicas racing on the same visit collide on the reminder's key; the loser's retry finds it."""
         if uow.session.get(VisitReminderRecord, (uow.tenant, visit.child_id, visit.due_on)) is not None:
@@ -70,45 +83,128 @@ class NotifyService:
                 reminded_at=self._now(),
             )
         )
-        return self._notify(uow, templates.visit_overdue(visit), recipients.holders(visit.staff))
+        concerned = Concerned(visit.staff.user_ids(), recipients.holders(visit.staff))
+        return self._tell(uow, event_id, "visit_overdue", templates.visit_overdue(visit), concerned)
 
-    def case_status_changed(self, uow: UnitOfWork, change: ChangedCaseStatus) -> list[NotificationView]:
+    def case_status_changed(self, uow: UnitOfWork, event_id: str, change: ChangedCaseStatus) -> list[NotificationView]:
         if not recipients.status_change_is_told(change.from_status, change.to_status):
             return []
-        return self._notify(uow, templates.case_status_changed(change), recipients.holders(change.staff))
+        concerned = Concerned(change.staff.user_ids(), recipients.holders(change.staff))
+        return self._tell(uow, event_id, "case_status_changed", templates.case_status_changed(change), concerned)
 
-    def case_assigned(self, uow: UnitOfWork, assigned: AssignedCase) -> list[NotificationView]:
+    def case_assigned(self, uow: UnitOfWork, event_id: str, assigned: AssignedCase) -> list[NotificationView]:
         roles = recipients.newly_named(assigned.staff, assigned.previous)
-        return self._notify(uow, templates.case_assigned(assigned), roles) if roles else []
+        if not roles:
+            return []
+        concerned = Concerned(assigned.staff.user_ids(assigned.staff.named_anew(assigned.previous)), roles)
+        return self._tell(uow, event_id, "case_assigned", templates.case_assigned(assigned), concerned)
 
-    def _notify(self, uow: UnitOfWork, content: Content, roles: Iterable[Role]) -> list[NotificationView]:
+    def _tell(
+        self, uow: UnitOfWork, event_id: str, event_type: str, content: Content, concerned: Concerned
+    ) -> list[NotificationView]:
+        now = self._now()
+        targets = Resolver(uow.session, uow.tenant, self._channels, now).resolve(event_type, concerned)
+        return self.deliver(uow, event_id, event_type, content, targets, now)
+
+    def deliver(
+        self,
+        uow: UnitOfWork,
+        event_id: str,
+        event_type: str,
+        content: Content,
+        targets: Iterable[Target],
+        now: datetime,
+    ) -> list[NotificationView]:
+        """One delivery per target, unless this event already gave one to the same recipient on the same
+        channel. In-app ones are in the inbox at once; the others wait in the queue for their channel's worker."""
+        done = set(
+            uow.session.execute(
+                select(DeliveryRecord.recipient, DeliveryRecord.channel).where(
+                    DeliveryRecord.tenant_id == uow.tenant, DeliveryRecord.event_id == event_id
+                )
+            ).tuples()
+        )
+        text = templates.outbound_text(content, self.link(content.subject_type, content.subject_id))
         created = []
-        for role in roles:
-            record = NotificationRecord(
+        for target in targets:
+            if (target.recipient, target.channel.value) in done:
+                continue
+            done.add((target.recipient, target.channel.value))
+            delivery = DeliveryRecord(
                 id=new_id(),
                 tenant_id=uow.tenant,
-                recipient_role=role.value,
-                recipient_user="",
-                title=content.title,
-                body=content.body,
+                event_id=event_id,
+                recipient=target.recipient,
+                channel=target.channel.value,
+                address=target.address,
+                notification_id="",
+                event_type=event_type,
                 priority=content.priority.value,
                 subject_type=content.subject_type,
                 subject_id=content.subject_id,
-                created_at=self._now(),
+                title=content.title,
+                text=text,
+                status=DeliveryStatus.PENDING.value,
+                attempts=0,
+                last_error="",
+                provider_id="",
+                created_at=now,
+                not_before=target.not_before or now,
             )
-            uow.session.add(record)
-            view = _view(record)
-            uow.publish(
-                PendingEvent(
-                    NOTIFY_DELIVERY,
-                    uow.tenant,
-                    "notification",
-                    record.id,
-                    events_pb2.NotificationDelivered(notification=messages.notification(view), channel=IN_APP),
+            uow.session.add(delivery)
+            if target.channel is Channel.IN_APP:
+                created.append(self._in_app(uow, delivery, content, now))
+            else:
+                uow.session.add(
+                    DeliveryQueueRecord(
+                        delivery_id=delivery.id,
+                        tenant_id=uow.tenant,
+                        channel=delivery.channel,
+                        due_at=delivery.not_before,
+                    )
                 )
-            )
-            created.append(view)
         return created
+
+    def _in_app(self, uow: UnitOfWork, delivery: DeliveryRecord, content: Content, now: datetime) -> NotificationView:
+        kind, _, who = delivery.recipient.partition(":")
+        record = NotificationRecord(
+            id=new_id(),
+            tenant_id=uow.tenant,
+            recipient_role=who if kind == "role" else "",
+            recipient_user=who if kind == "user" else "",
+            title=content.title,
+            body=content.body,
+            priority=content.priority.value,
+            subject_type=content.subject_type,
+            subject_id=content.subject_id,
+            created_at=now,
+        )
+        uow.session.add(record)
+        delivery.notification_id = record.id
+        delivery.status = DeliveryStatus.SENT.value
+        delivery.attempts = 1
+        delivery.sent_at = now
+        view = _view(record)
+        uow.publish(
+            PendingEvent(
+                NOTIFY_DELIVERY,
+                uow.tenant,
+                "notification",
+                record.id,
+                events_pb2.NotificationDelivered(
+                    notification=messages.notification(view),
+                    channel=Channel.IN_APP.value,
+                    delivery_id=delivery.id,
+                    status=DeliveryStatus.SENT.value,
+                    recipient=delivery.recipient,
+                    attempts=1,
+                ),
+            )
+        )
+        return view
+
+    def link(self, subject_type: str, subject_id: str) -> str:
+        return f"{self._portal_url}/notifications/about/{subject_type}/{subject_id}"
 
     # -- the caller's inbox --------------------------------------------------------------------------------
 
@@ -133,18 +229,39 @@ class NotifyService:
     def mark_read(self, notification_id: str) -> NotificationView:
         caller = require_role(*recipients.INBOX_ROLES)
         with self._database.unit_of_work(caller.tenant) as uow:
-            record = uow.session.get(NotificationRecord, notification_id)
-            if record is None or record.tenant_id != caller.tenant:
-                raise errors.NotFound("no such notification in this town")
-            if not recipients.addressed_to(
-                record.recipient_role, record.recipient_user, role=caller.role.value, user_id=caller.user_id
-            ):
-                raise errors.PermissionDenied("this notification is addressed to someone else")
+            record = _addressed_to_caller(uow, caller, notification_id)
             if record.read_at is None:  # marking twice keeps the first reader
                 record.read_at = self._now()
                 record.read_by = caller.user_id
                 uow.commit()
             return _view(record)
+
+    def acknowledge(self, notification_id: str) -> NotificationView:
+        """ "I am on it": read and acknowledged (the first one stands); a crisis alert stops escalating."""
+        caller = require_role(*recipients.INBOX_ROLES)
+        with self._database.unit_of_work(caller.tenant) as uow:
+            record = _addressed_to_caller(uow, caller, notification_id)
+            now = self._now()
+            if record.acknowledged_at is None:
+                record.acknowledged_at = now
+                record.acknowledged_by = caller.user_id
+                record.read_at = record.read_at or now
+                record.read_by = record.read_by or caller.user_id
+                for hook in self.on_acknowledged:
+                    hook(uow, record, caller.user_id, now)
+                uow.commit()
+            return _view(record)
+
+
+def _addressed_to_caller(uow: UnitOfWork, caller: Principal, notification_id: str) -> NotificationRecord:
+    record = uow.session.get(NotificationRecord, notification_id)
+    if record is None or record.tenant_id != caller.tenant:
+        raise errors.NotFound("no such notification in this town")
+    if not recipients.addressed_to(
+        record.recipient_role, record.recipient_user, role=caller.role.value, user_id=caller.user_id
+    ):
+        raise errors.PermissionDenied("this notification is addressed to someone else")
+    return record
 
 
 def _view(record: NotificationRecord) -> NotificationView:
@@ -160,4 +277,6 @@ def _view(record: NotificationRecord) -> NotificationView:
         subject_id=record.subject_id,
         created_at=record.created_at,
         read_at=record.read_at,
+        acknowledged_at=record.acknowledged_at,
+        acknowledged_by=record.acknowledged_by or "",
     )

@@ -21,3 +21,5 @@ class NotificationView:
     subject_id: str
     created_at: datetime
     read_at: datetime | None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str = ""

@@ -7,6 +7,8 @@ from minorprot.notify.v1 import notify_pb2, notify_pb2_grpc
 from platform_runtime.auth import Role, TokenVerifier
 from platform_runtime.grpc_server import build_server
 from services.notify.entrypoints import grpc_api
+from services.notify.service_layer.deliveries import DeliveryService
+from services.notify.service_layer.directory import DirectoryService
 from services.notify.tests.integration.builders import referral_opened
 from tests.support.events import message
 
@@ -14,9 +16,12 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def stub(service, secrets):
+def stub(service, database, secrets):
     server = build_server(
-        port=0, verifier=TokenVerifier(secrets.public_key), register=grpc_api.register(service), bind_host="127.0.0.1"
+        port=0,
+        verifier=TokenVerifier(secrets.public_key),
+        register=grpc_api.register(service, DeliveryService(database), DirectoryService(database)),
+        bind_host="127.0.0.1",
     )
     server.start()
     with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:

@@ -3,8 +3,11 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from minorprot.notify.v1 import notify_pb2 as _notify_pb2
 import builtins as _builtins
 import sys
@@ -19,13 +22,23 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class NotificationDelivered(_message.Message):
-    """Topic notify.delivery"""
+    """Topic notify.delivery: a notification was put in an inbox (channel in_app), or a message was handed to its
+    channel (status sent) or given up on (status failed).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     NOTIFICATION_FIELD_NUMBER: _builtins.int
     CHANNEL_FIELD_NUMBER: _builtins.int
+    DELIVERY_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    RECIPIENT_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
     channel: _builtins.str
+    delivery_id: _builtins.str
+    status: _builtins.str
+    recipient: _builtins.str
+    attempts: _builtins.int
     @_builtins.property
     def notification(self) -> _notify_pb2.Notification: ...
     def __init__(
@@ -33,11 +46,87 @@ class NotificationDelivered(_message.Message):
         *,
         notification: _notify_pb2.Notification | None = ...,
         channel: _builtins.str = ...,
+        delivery_id: _builtins.str = ...,
+        status: _builtins.str = ...,
+        recipient: _builtins.str = ...,
+        attempts: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["notification", b"notification"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "notification", b"notification"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "channel", b"channel", "delivery_id", b"delivery_id", "notification", b"notification", "recipient", b"recipient", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___NotificationDelivered: _TypeAlias = NotificationDelivered  # noqa: Y015
+
+@_typing.final
+class CrisisEscalated(_message.Message):
+    """Topic notify.delivery: an unacknowledged crisis alert went up a step (for the report's timeline)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CRISIS_ID_FIELD_NUMBER: _builtins.int
+    REPORT_ID_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    RECIPIENTS_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    crisis_id: _builtins.str
+    report_id: _builtins.str
+    step: _builtins.int
+    level: _builtins.str
+    @_builtins.property
+    def recipients(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        crisis_id: _builtins.str = ...,
+        report_id: _builtins.str = ...,
+        step: _builtins.int = ...,
+        level: _builtins.str = ...,
+        recipients: _abc.Iterable[_builtins.str] | None = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "crisis_id", b"crisis_id", "level", b"level", "recipients", b"recipients", "report_id", b"report_id", "step", b"step"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CrisisEscalated: _TypeAlias = CrisisEscalated  # noqa: Y015
+
+@_typing.final
+class CrisisAcknowledged(_message.Message):
+    """Topic notify.delivery: someone acknowledged a crisis alert; the escalation stops."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CRISIS_ID_FIELD_NUMBER: _builtins.int
+    REPORT_ID_FIELD_NUMBER: _builtins.int
+    ACKNOWLEDGED_BY_FIELD_NUMBER: _builtins.int
+    VIA_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    crisis_id: _builtins.str
+    report_id: _builtins.str
+    acknowledged_by: _builtins.str
+    via: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        crisis_id: _builtins.str = ...,
+        report_id: _builtins.str = ...,
+        acknowledged_by: _builtins.str = ...,
+        via: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledged_by", b"acknowledged_by", "at", b"at", "crisis_id", b"crisis_id", "report_id", b"report_id", "via", b"via"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CrisisAcknowledged: _TypeAlias = CrisisAcknowledged  # noqa: Y015

@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class NotifyServiceStub:
-    """Notifications to the people of a tenant: the in-app inbox first.
+    """Notifications to the people of a tenant: the in-app inbox, e-mail, SMS and agencies' webhooks; who is told
+    what (subscriptions, the duty rota, contact details), and crisis alerts that must be acknowledged.
     """
 
     def __init__(self, channel):
@@ -45,10 +46,86 @@ class NotifyServiceStub:
                 request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.MarkReadRequest.SerializeToString,
                 response_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.MarkReadResponse.FromString,
                 _registered_method=True)
+        self.Acknowledge = channel.unary_unary(
+                '/minorprot.notify.v1.NotifyService/Acknowledge',
+                request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.AcknowledgeRequest.SerializeToString,
+                response_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.AcknowledgeResponse.FromString,
+                _registered_method=True)
+        self.ListDeliveries = channel.unary_unary(
+                '/minorprot.notify.v1.NotifyService/ListDeliveries',
+                request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListDeliveriesRequest.SerializeToString,
+                response_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListDeliveriesResponse.FromString,
+                _registered_method=True)
+        self.ResendDelivery = channel.unary_unary(
+                '/minorprot.notify.v1.NotifyService/ResendDelivery',
+                request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ResendDeliveryRequest.SerializeToString,
+                response_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ResendDeliveryResponse.FromString,
+                _registered_method=True)
+        self.GetMyContact = channel.unary_unary(
+                '/minorprot.notify.v1.NotifyService/GetMyContact',
+                request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.GetMyContactRequest.SerializeToString,
+                response_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.GetMyContactResponse.FromString,
+                _registered_method=True)
+        self.UpdateMyContact = channel.unary_unary(
+                '/minorprot.notify.v1.NotifyService/UpdateMyContact',
+                request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.UpdateMyContactRequest.SerializeToString,
+                response_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.UpdateMyContactResponse.FromString,
+                _registered_method=True)
+        self.ListSubscriptions = channel.unary_unary(
+                '/minorprot.notify.v1.NotifyService/ListSubscriptions',
+                request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListSubscriptionsRequest.SerializeToString,
+                response_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListSubscriptionsResponse.FromString,
+                _registered_method=True)
+        self.SetSubscription = channel.unary_unary(
+                '/minorprot.notify.v1.NotifyService/SetSubscription',
+                request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SetSubscriptionRequest.SerializeToString,
+                response_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SetSubscriptionResponse.FromString,
+                _registered_method=True)
+        self.ListDutyRota = channel.unary_unary(
+                '/minorprot.notify.v1.NotifyService/ListDutyRota',
+                request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListDutyRotaRequest.SerializeToString,
+                response_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListDutyRotaResponse.FromString,
+                _registered_method=True)
+        self.SetDutyOfficer = channel.unary_unary(
+                '/minorprot.notify.v1.NotifyService/SetDutyOfficer',
+                request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SetDutyOfficerRequest.SerializeToString,
+                response_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SetDutyOfficerResponse.FromString,
+                _registered_method=True)
+        self.ListAgencyContacts = channel.unary_unary(
+                '/minorprot.notify.v1.NotifyService/ListAgencyContacts',
+                request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListAgencyContactsRequest.SerializeToString,
+                response_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListAgencyContactsResponse.FromString,
+                _registered_method=True)
+        self.SetAgencyContact = channel.unary_unary(
+                '/minorprot.notify.v1.NotifyService/SetAgencyContact',
+                request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SetAgencyContactRequest.SerializeToString,
+                response_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SetAgencyContactResponse.FromString,
+                _registered_method=True)
+        self.ListCrises = channel.unary_unary(
+                '/minorprot.notify.v1.NotifyService/ListCrises',
+                request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListCrisesRequest.SerializeToString,
+                response_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListCrisesResponse.FromString,
+                _registered_method=True)
+        self.AcknowledgeCrisis = channel.unary_unary(
+                '/minorprot.notify.v1.NotifyService/AcknowledgeCrisis',
+                request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.AcknowledgeCrisisRequest.SerializeToString,
+                response_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.AcknowledgeCrisisResponse.FromString,
+                _registered_method=True)
+        self.ReceiveSmsReply = channel.unary_unary(
+                '/minorprot.notify.v1.NotifyService/ReceiveSmsReply',
+                request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ReceiveSmsReplyRequest.SerializeToString,
+                response_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ReceiveSmsReplyResponse.FromString,
+                _registered_method=True)
+        self.PreviewTemplate = channel.unary_unary(
+                '/minorprot.notify.v1.NotifyService/PreviewTemplate',
+                request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.PreviewTemplateRequest.SerializeToString,
+                response_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.PreviewTemplateResponse.FromString,
+                _registered_method=True)
 
 
 class NotifyServiceServicer:
-    """Notifications to the people of a tenant: the in-app inbox first.
+    """Notifications to the people of a tenant: the in-app inbox, e-mail, SMS and agencies' webhooks; who is told
+    what (subscriptions, the duty rota, contact details), and crisis alerts that must be acknowledged.
     """
 
     def ListInbox(self, request, context):
@@ -60,6 +137,103 @@ class NotifyServiceServicer:
 
     def MarkRead(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Acknowledge(self, request, context):
+        """"I am on it": also acknowledges the crisis the notification is about.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDeliveries(self, request, context):
+        """Deliveries of the caller's town (town administrator): by status or subject; failed ones can be sent again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResendDelivery(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMyContact(self, request, context):
+        """The caller's own contact details and preferences.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateMyContact(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSubscriptions(self, request, context):
+        """Who is told what in the caller's town (read: town staff; change: town administrator).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetSubscription(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDutyRota(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetDutyOfficer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAgencyContacts(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetAgencyContact(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCrises(self, request, context):
+        """Crisis alerts of the caller's town: who was told when, and who acknowledged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcknowledgeCrisis(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReceiveSmsReply(self, request, context):
+        """A reply to a crisis SMS, passed on by the gateway's inbound carrier route (system callers only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PreviewTemplate(self, request, context):
+        """A template rendered with sample data, as it would leave the portal.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -77,6 +251,81 @@ def add_NotifyServiceServicer_to_server(servicer, server):
                     request_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.MarkReadRequest.FromString,
                     response_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.MarkReadResponse.SerializeToString,
             ),
+            'Acknowledge': grpc.unary_unary_rpc_method_handler(
+                    servicer.Acknowledge,
+                    request_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.AcknowledgeRequest.FromString,
+                    response_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.AcknowledgeResponse.SerializeToString,
+            ),
+            'ListDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDeliveries,
+                    request_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListDeliveriesRequest.FromString,
+                    response_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListDeliveriesResponse.SerializeToString,
+            ),
+            'ResendDelivery': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResendDelivery,
+                    request_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ResendDeliveryRequest.FromString,
+                    response_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ResendDeliveryResponse.SerializeToString,
+            ),
+            'GetMyContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMyContact,
+                    request_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.GetMyContactRequest.FromString,
+                    response_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.GetMyContactResponse.SerializeToString,
+            ),
+            'UpdateMyContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateMyContact,
+                    request_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.UpdateMyContactRequest.FromString,
+                    response_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.UpdateMyContactResponse.SerializeToString,
+            ),
+            'ListSubscriptions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSubscriptions,
+                    request_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListSubscriptionsRequest.FromString,
+                    response_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListSubscriptionsResponse.SerializeToString,
+            ),
+            'SetSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetSubscription,
+                    request_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SetSubscriptionRequest.FromString,
+                    response_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SetSubscriptionResponse.SerializeToString,
+            ),
+            'ListDutyRota': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDutyRota,
+                    request_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListDutyRotaRequest.FromString,
+                    response_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListDutyRotaResponse.SerializeToString,
+            ),
+            'SetDutyOfficer': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetDutyOfficer,
+                    request_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SetDutyOfficerRequest.FromString,
+                    response_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SetDutyOfficerResponse.SerializeToString,
+            ),
+            'ListAgencyContacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAgencyContacts,
+                    request_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListAgencyContactsRequest.FromString,
+                    response_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListAgencyContactsResponse.SerializeToString,
+            ),
+            'SetAgencyContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAgencyContact,
+                    request_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SetAgencyContactRequest.FromString,
+                    response_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SetAgencyContactResponse.SerializeToString,
+            ),
+            'ListCrises': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCrises,
+                    request_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListCrisesRequest.FromString,
+                    response_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListCrisesResponse.SerializeToString,
+            ),
+            'AcknowledgeCrisis': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcknowledgeCrisis,
+                    request_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.AcknowledgeCrisisRequest.FromString,
+                    response_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.AcknowledgeCrisisResponse.SerializeToString,
+            ),
+            'ReceiveSmsReply': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReceiveSmsReply,
+                    request_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ReceiveSmsReplyRequest.FromString,
+                    response_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ReceiveSmsReplyResponse.SerializeToString,
+            ),
+            'PreviewTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewTemplate,
+                    request_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.PreviewTemplateRequest.FromString,
+                    response_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.PreviewTemplateResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'minorprot.notify.v1.NotifyService', rpc_method_handlers)
@@ -86,7 +335,8 @@ def add_NotifyServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class NotifyService:
-    """Notifications to the people of a tenant: the in-app inbox first.
+    """Notifications to the people of a tenant: the in-app inbox, e-mail, SMS and agencies' webhooks; who is told
+    what (subscriptions, the duty rota, contact details), and crisis alerts that must be acknowledged.
     """
 
     @staticmethod
@@ -133,6 +383,411 @@ class NotifyService:
             '/minorprot.notify.v1.NotifyService/MarkRead',
             minorprot_dot_notify_dot_v1_dot_notify__pb2.MarkReadRequest.SerializeToString,
             minorprot_dot_notify_dot_v1_dot_notify__pb2.MarkReadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Acknowledge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.notify.v1.NotifyService/Acknowledge',
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.AcknowledgeRequest.SerializeToString,
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.AcknowledgeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.notify.v1.NotifyService/ListDeliveries',
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.ListDeliveriesRequest.SerializeToString,
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.ListDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResendDelivery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.notify.v1.NotifyService/ResendDelivery',
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.ResendDeliveryRequest.SerializeToString,
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.ResendDeliveryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMyContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.notify.v1.NotifyService/GetMyContact',
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.GetMyContactRequest.SerializeToString,
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.GetMyContactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateMyContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.notify.v1.NotifyService/UpdateMyContact',
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.UpdateMyContactRequest.SerializeToString,
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.UpdateMyContactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSubscriptions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.notify.v1.NotifyService/ListSubscriptions',
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.ListSubscriptionsRequest.SerializeToString,
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.ListSubscriptionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.notify.v1.NotifyService/SetSubscription',
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.SetSubscriptionRequest.SerializeToString,
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.SetSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDutyRota(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.notify.v1.NotifyService/ListDutyRota',
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.ListDutyRotaRequest.SerializeToString,
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.ListDutyRotaResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetDutyOfficer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.notify.v1.NotifyService/SetDutyOfficer',
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.SetDutyOfficerRequest.SerializeToString,
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.SetDutyOfficerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAgencyContacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.notify.v1.NotifyService/ListAgencyContacts',
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.ListAgencyContactsRequest.SerializeToString,
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.ListAgencyContactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetAgencyContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.notify.v1.NotifyService/SetAgencyContact',
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.SetAgencyContactRequest.SerializeToString,
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.SetAgencyContactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCrises(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.notify.v1.NotifyService/ListCrises',
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.ListCrisesRequest.SerializeToString,
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.ListCrisesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcknowledgeCrisis(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.notify.v1.NotifyService/AcknowledgeCrisis',
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.AcknowledgeCrisisRequest.SerializeToString,
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.AcknowledgeCrisisResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReceiveSmsReply(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.notify.v1.NotifyService/ReceiveSmsReply',
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.ReceiveSmsReplyRequest.SerializeToString,
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.ReceiveSmsReplyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.notify.v1.NotifyService/PreviewTemplate',
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.PreviewTemplateRequest.SerializeToString,
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.PreviewTemplateResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -27,7 +27,9 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class NotifyServiceStub:
-    """Notifications to the people of a tenant: the in-app inbox first."""
+    """Notifications to the people of a tenant: the in-app inbox, e-mail, SMS and agencies' webhooks; who is told
+    what (subscriptions, the duty rota, contact details), and crisis alerts that must be acknowledged.
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -36,18 +38,66 @@ class NotifyServiceStub:
     ListInbox: _grpc.UnaryUnaryMultiCallable[_notify_pb2.ListInboxRequest, _notify_pb2.ListInboxResponse]
     """The caller's inbox: notifications to the caller or to the caller's role in the caller's tenant."""
     MarkRead: _grpc.UnaryUnaryMultiCallable[_notify_pb2.MarkReadRequest, _notify_pb2.MarkReadResponse]
+    Acknowledge: _grpc.UnaryUnaryMultiCallable[_notify_pb2.AcknowledgeRequest, _notify_pb2.AcknowledgeResponse]
+    """"I am on it": also acknowledges the crisis the notification is about."""
+    ListDeliveries: _grpc.UnaryUnaryMultiCallable[_notify_pb2.ListDeliveriesRequest, _notify_pb2.ListDeliveriesResponse]
+    """Deliveries of the caller's town (town administrator): by status or subject; failed ones can be sent again."""
+    ResendDelivery: _grpc.UnaryUnaryMultiCallable[_notify_pb2.ResendDeliveryRequest, _notify_pb2.ResendDeliveryResponse]
+    GetMyContact: _grpc.UnaryUnaryMultiCallable[_notify_pb2.GetMyContactRequest, _notify_pb2.GetMyContactResponse]
+    """The caller's own contact details and preferences."""
+    UpdateMyContact: _grpc.UnaryUnaryMultiCallable[_notify_pb2.UpdateMyContactRequest, _notify_pb2.UpdateMyContactResponse]
+    ListSubscriptions: _grpc.UnaryUnaryMultiCallable[_notify_pb2.ListSubscriptionsRequest, _notify_pb2.ListSubscriptionsResponse]
+    """Who is told what in the caller's town (read: town staff; change: town administrator)."""
+    SetSubscription: _grpc.UnaryUnaryMultiCallable[_notify_pb2.SetSubscriptionRequest, _notify_pb2.SetSubscriptionResponse]
+    ListDutyRota: _grpc.UnaryUnaryMultiCallable[_notify_pb2.ListDutyRotaRequest, _notify_pb2.ListDutyRotaResponse]
+    SetDutyOfficer: _grpc.UnaryUnaryMultiCallable[_notify_pb2.SetDutyOfficerRequest, _notify_pb2.SetDutyOfficerResponse]
+    ListAgencyContacts: _grpc.UnaryUnaryMultiCallable[_notify_pb2.ListAgencyContactsRequest, _notify_pb2.ListAgencyContactsResponse]
+    SetAgencyContact: _grpc.UnaryUnaryMultiCallable[_notify_pb2.SetAgencyContactRequest, _notify_pb2.SetAgencyContactResponse]
+    ListCrises: _grpc.UnaryUnaryMultiCallable[_notify_pb2.ListCrisesRequest, _notify_pb2.ListCrisesResponse]
+    """Crisis alerts of the caller's town: who was told when, and who acknowledged."""
+    AcknowledgeCrisis: _grpc.UnaryUnaryMultiCallable[_notify_pb2.AcknowledgeCrisisRequest, _notify_pb2.AcknowledgeCrisisResponse]
+    ReceiveSmsReply: _grpc.UnaryUnaryMultiCallable[_notify_pb2.ReceiveSmsReplyRequest, _notify_pb2.ReceiveSmsReplyResponse]
+    """A reply to a crisis SMS, passed on by the gateway's inbound carrier route (system callers only)."""
+    PreviewTemplate: _grpc.UnaryUnaryMultiCallable[_notify_pb2.PreviewTemplateRequest, _notify_pb2.PreviewTemplateResponse]
+    """A template rendered with sample data, as it would leave the portal."""
 
 @_typing.type_check_only
 class NotifyServiceAsyncStub(NotifyServiceStub):
-    """Notifications to the people of a tenant: the in-app inbox first."""
+    """Notifications to the people of a tenant: the in-app inbox, e-mail, SMS and agencies' webhooks; who is told
+    what (subscriptions, the duty rota, contact details), and crisis alerts that must be acknowledged.
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListInbox: _aio.UnaryUnaryMultiCallable[_notify_pb2.ListInboxRequest, _notify_pb2.ListInboxResponse]  # type: ignore[assignment]
     """The caller's inbox: notifications to the caller or to the caller's role in the caller's tenant."""
     MarkRead: _aio.UnaryUnaryMultiCallable[_notify_pb2.MarkReadRequest, _notify_pb2.MarkReadResponse]  # type: ignore[assignment]
+    Acknowledge: _aio.UnaryUnaryMultiCallable[_notify_pb2.AcknowledgeRequest, _notify_pb2.AcknowledgeResponse]  # type: ignore[assignment]
+    """"I am on it": also acknowledges the crisis the notification is about."""
+    ListDeliveries: _aio.UnaryUnaryMultiCallable[_notify_pb2.ListDeliveriesRequest, _notify_pb2.ListDeliveriesResponse]  # type: ignore[assignment]
+    """Deliveries of the caller's town (town administrator): by status or subject; failed ones can be sent again."""
+    ResendDelivery: _aio.UnaryUnaryMultiCallable[_notify_pb2.ResendDeliveryRequest, _notify_pb2.ResendDeliveryResponse]  # type: ignore[assignment]
+    GetMyContact: _aio.UnaryUnaryMultiCallable[_notify_pb2.GetMyContactRequest, _notify_pb2.GetMyContactResponse]  # type: ignore[assignment]
+    """The caller's own contact details and preferences."""
+    UpdateMyContact: _aio.UnaryUnaryMultiCallable[_notify_pb2.UpdateMyContactRequest, _notify_pb2.UpdateMyContactResponse]  # type: ignore[assignment]
+    ListSubscriptions: _aio.UnaryUnaryMultiCallable[_notify_pb2.ListSubscriptionsRequest, _notify_pb2.ListSubscriptionsResponse]  # type: ignore[assignment]
+    """Who is told what in the caller's town (read: town staff; change: town administrator)."""
+    SetSubscription: _aio.UnaryUnaryMultiCallable[_notify_pb2.SetSubscriptionRequest, _notify_pb2.SetSubscriptionResponse]  # type: ignore[assignment]
+    ListDutyRota: _aio.UnaryUnaryMultiCallable[_notify_pb2.ListDutyRotaRequest, _notify_pb2.ListDutyRotaResponse]  # type: ignore[assignment]
+    SetDutyOfficer: _aio.UnaryUnaryMultiCallable[_notify_pb2.SetDutyOfficerRequest, _notify_pb2.SetDutyOfficerResponse]  # type: ignore[assignment]
+    ListAgencyContacts: _aio.UnaryUnaryMultiCallable[_notify_pb2.ListAgencyContactsRequest, _notify_pb2.ListAgencyContactsResponse]  # type: ignore[assignment]
+    SetAgencyContact: _aio.UnaryUnaryMultiCallable[_notify_pb2.SetAgencyContactRequest, _notify_pb2.SetAgencyContactResponse]  # type: ignore[assignment]
+    ListCrises: _aio.UnaryUnaryMultiCallable[_notify_pb2.ListCrisesRequest, _notify_pb2.ListCrisesResponse]  # type: ignore[assignment]
+    """Crisis alerts of the caller's town: who was told when, and who acknowledged."""
+    AcknowledgeCrisis: _aio.UnaryUnaryMultiCallable[_notify_pb2.AcknowledgeCrisisRequest, _notify_pb2.AcknowledgeCrisisResponse]  # type: ignore[assignment]
+    ReceiveSmsReply: _aio.UnaryUnaryMultiCallable[_notify_pb2.ReceiveSmsReplyRequest, _notify_pb2.ReceiveSmsReplyResponse]  # type: ignore[assignment]
+    """A reply to a crisis SMS, passed on by the gateway's inbound carrier route (system callers only)."""
+    PreviewTemplate: _aio.UnaryUnaryMultiCallable[_notify_pb2.PreviewTemplateRequest, _notify_pb2.PreviewTemplateResponse]  # type: ignore[assignment]
+    """A template rendered with sample data, as it would leave the portal."""
 
 class NotifyServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Notifications to the people of a tenant: the in-app inbox first."""
+    """Notifications to the people of a tenant: the in-app inbox, e-mail, SMS and agencies' webhooks; who is told
+    what (subscriptions, the duty rota, contact details), and crisis alerts that must be acknowledged.
+    """
 
     @_abc_1.abstractmethod
     def ListInbox(
@@ -63,5 +113,117 @@ class NotifyServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _notify_pb2.MarkReadRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_notify_pb2.MarkReadResponse, _abc.Awaitable[_notify_pb2.MarkReadResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def Acknowledge(
+        self,
+        request: _notify_pb2.AcknowledgeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notify_pb2.AcknowledgeResponse, _abc.Awaitable[_notify_pb2.AcknowledgeResponse]]:
+        """"I am on it": also acknowledges the crisis the notification is about."""
+
+    @_abc_1.abstractmethod
+    def ListDeliveries(
+        self,
+        request: _notify_pb2.ListDeliveriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notify_pb2.ListDeliveriesResponse, _abc.Awaitable[_notify_pb2.ListDeliveriesResponse]]:
+        """Deliveries of the caller's town (town administrator): by status or subject; failed ones can be sent again."""
+
+    @_abc_1.abstractmethod
+    def ResendDelivery(
+        self,
+        request: _notify_pb2.ResendDeliveryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notify_pb2.ResendDeliveryResponse, _abc.Awaitable[_notify_pb2.ResendDeliveryResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetMyContact(
+        self,
+        request: _notify_pb2.GetMyContactRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notify_pb2.GetMyContactResponse, _abc.Awaitable[_notify_pb2.GetMyContactResponse]]:
+        """The caller's own contact details and preferences."""
+
+    @_abc_1.abstractmethod
+    def UpdateMyContact(
+        self,
+        request: _notify_pb2.UpdateMyContactRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notify_pb2.UpdateMyContactResponse, _abc.Awaitable[_notify_pb2.UpdateMyContactResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListSubscriptions(
+        self,
+        request: _notify_pb2.ListSubscriptionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notify_pb2.ListSubscriptionsResponse, _abc.Awaitable[_notify_pb2.ListSubscriptionsResponse]]:
+        """Who is told what in the caller's town (read: town staff; change: town administrator)."""
+
+    @_abc_1.abstractmethod
+    def SetSubscription(
+        self,
+        request: _notify_pb2.SetSubscriptionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notify_pb2.SetSubscriptionResponse, _abc.Awaitable[_notify_pb2.SetSubscriptionResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListDutyRota(
+        self,
+        request: _notify_pb2.ListDutyRotaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notify_pb2.ListDutyRotaResponse, _abc.Awaitable[_notify_pb2.ListDutyRotaResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetDutyOfficer(
+        self,
+        request: _notify_pb2.SetDutyOfficerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notify_pb2.SetDutyOfficerResponse, _abc.Awaitable[_notify_pb2.SetDutyOfficerResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListAgencyContacts(
+        self,
+        request: _notify_pb2.ListAgencyContactsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notify_pb2.ListAgencyContactsResponse, _abc.Awaitable[_notify_pb2.ListAgencyContactsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetAgencyContact(
+        self,
+        request: _notify_pb2.SetAgencyContactRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notify_pb2.SetAgencyContactResponse, _abc.Awaitable[_notify_pb2.SetAgencyContactResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListCrises(
+        self,
+        request: _notify_pb2.ListCrisesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notify_pb2.ListCrisesResponse, _abc.Awaitable[_notify_pb2.ListCrisesResponse]]:
+        """Crisis alerts of the caller's town: who was told when, and who acknowledged."""
+
+    @_abc_1.abstractmethod
+    def AcknowledgeCrisis(
+        self,
+        request: _notify_pb2.AcknowledgeCrisisRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notify_pb2.AcknowledgeCrisisResponse, _abc.Awaitable[_notify_pb2.AcknowledgeCrisisResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ReceiveSmsReply(
+        self,
+        request: _notify_pb2.ReceiveSmsReplyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notify_pb2.ReceiveSmsReplyResponse, _abc.Awaitable[_notify_pb2.ReceiveSmsReplyResponse]]:
+        """A reply to a crisis SMS, passed on by the gateway's inbound carrier route (system callers only)."""
+
+    @_abc_1.abstractmethod
+    def PreviewTemplate(
+        self,
+        request: _notify_pb2.PreviewTemplateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notify_pb2.PreviewTemplateResponse, _abc.Awaitable[_notify_pb2.PreviewTemplateResponse]]:
+        """A template rendered with sample data, as it would leave the portal."""
 
 def add_NotifyServiceServicer_to_server(servicer: NotifyServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
