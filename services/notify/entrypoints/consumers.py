@@ -13,8 +13,9 @@ from minorprot.reporting.v1 import events_pb2 as reporting_events
 from platform_runtime.db import UnitOfWork
 from platform_runtime.events import unpack
 from platform_runtime.service import ConsumerSpec
-from platform_runtime.topics import REFERRAL_REFERRAL, REGISTRY_CASE, REPORTING_REPORT
+from platform_runtime.topics import PLATFORM_TENANT, REFERRAL_REFERRAL, REGISTRY_CASE, REPORTING_REPORT
 from services.notify.adapters import messages
+from services.notify.service_layer.directory import copy_defaults
 from services.notify.service_layer.services import NotifyService
 
 GROUP = "notify"
@@ -45,10 +46,14 @@ def consumers(service: NotifyService) -> list[ConsumerSpec]:
         event = unpack(envelope, registry_events.CaseAssigned)
         service.case_assigned(uow, envelope.event_id, messages.assigned_case(event))
 
+    def tenant_onboarded(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
+        unpack(envelope, registry_events.TenantOnboarded)
+        copy_defaults(uow)
+
     return [
         ConsumerSpec(
             group_id=GROUP,
-            topics=[REFERRAL_REFERRAL, REPORTING_REPORT, REGISTRY_CASE],
+            topics=[REFERRAL_REFERRAL, REPORTING_REPORT, REGISTRY_CASE, PLATFORM_TENANT],
             handlers={
                 referral_events.ReferralOpened.DESCRIPTOR.full_name: referral_opened,
                 reporting_events.CrisisDeclared.DESCRIPTOR.full_name: crisis_declared,
@@ -56,6 +61,7 @@ def consumers(service: NotifyService) -> list[ConsumerSpec]:
                 registry_events.VisitOverdue.DESCRIPTOR.full_name: visit_overdue,
                 registry_events.CaseStatusChanged.DESCRIPTOR.full_name: case_status_changed,
                 registry_events.CaseAssigned.DESCRIPTOR.full_name: case_assigned,
+                registry_events.TenantOnboarded.DESCRIPTOR.full_name: tenant_onboarded,
             },
         )
     ]

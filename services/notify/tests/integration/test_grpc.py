@@ -2,6 +2,7 @@
 
 import grpc
 import pytest
+from minorprot.common.v1 import common_pb2
 from minorprot.notify.v1 import notify_pb2, notify_pb2_grpc
 
 from platform_runtime.auth import Role, TokenVerifier
@@ -9,7 +10,7 @@ from platform_runtime.grpc_server import build_server
 from services.notify.entrypoints import grpc_api
 from services.notify.service_layer.deliveries import DeliveryService
 from services.notify.service_layer.directory import DirectoryService
-from services.notify.tests.integration.builders import referral_opened
+from services.notify.tests.integration.builders import OTHER_TENANT, referral_opened
 from tests.support.events import message
 
 pytestmark = pytest.mark.integration
@@ -70,3 +71,99 @@ def test_a_caller_without_a_valid_token_is_unauthenticated(stub, metadata):
     with pytest.raises(grpc.RpcError) as refused:
         stub.ListInbox(notify_pb2.ListInboxRequest(), metadata=metadata)
     assert refused.value.code() is grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_people_keep_their_contact_details_and_the_town_admin_edits_rota_and_subscriptions(stub, secrets):
+    caseworker = auth(secrets.token(role=Role.CASEWORKER, user="cw1"))
+    admin = auth(secrets.token(role=Role.TOWN_ADMIN, user="admin1"))
+    contact = notify_pb2.Contact(phone="13800000001", email="cw1@town.example", channels_off=["email"])
+    saved = stub.UpdateMyContact(notify_pb2.UpdateMyContactRequest(contact=contact), metadata=caseworker).contact
+    assert (saved.user_id, saved.role, list(saved.channels_off)) == ("cw1", "caseworker", ["email"])
+    assert stub.GetMyContact(notify_pb2.GetMyContactRequest(), metadata=caseworker).contact.phone == "13800000001"
+
+    day = common_pb2.Date(year=2026, month=12, day=5)
+    set_day = stub.SetDutyOfficer(notify_pb2.SetDutyOfficerRequest(date=day, user_id="cw1"), metadata=admin).day
+    assert (set_day.user_id, set_day.display_name) == ("cw1", "cw1")
+    rota = stub.ListDutyRota(notify_pb2.ListDutyRotaRequest(from_date=day, days=2), metadata=caseworker).days
+    assert [d.user_id for d in rota] == ["cw1", ""]
+
+    subscription = notify_pb2.Subscription(event_type="deadline_breached", recipient="duty_officer", channels=["sms"])
+    found = stub.SetSubscription(notify_pb2.SetSubscriptionRequest(subscription=subscription), metadata=admin)
+    mine = [s for s in found.subscriptions if s.event_type == "deadline_breached"]
+    assert sorted((s.recipient, tuple(s.channels)) for s in mine) == [
+        ("duty_officer", ("sms",)),
+        ("role:caseworker", ("in_app",)),
+    ]
+    listed = stub.ListSubscriptions(notify_pb2.ListSubscriptionsRequest(), metadata=caseworker)
+    assert "crisis_declared" in listed.event_types
+    assert len(listed.subscriptions) == len(found.subscriptions)
+
+    # Another town sees its own (the district's defaults), not this town's edit or rota.
+    other = auth(secrets.token(tenant=OTHER_TENANT, role=Role.TOWN_ADMIN))
+    theirs = stub.ListSubscriptions(notify_pb2.ListSubscriptionsRequest(), metadata=other).subscriptions
+    assert not any(s.event_type == "deadline_breached" and s.recipient == "duty_officer" for s in theirs)
+    assert (
+        stub.ListDutyRota(notify_pb2.ListDutyRotaRequest(from_date=day, days=1), metadata=other).days[0].user_id == ""
+    )
+
+
+@pytest.mark.parametrize(
+    ("call", "request_", "code"),
+    [
+        (
+            "SetSubscription",
+            notify_pb2.SetSubscriptionRequest(
+                subscription=notify_pb2.Subscription(
+                    event_type="crisis_declared", recipient="role:caseworker", channels=["sms"]
+                )
+            ),
+            "PERMISSION_DENIED",
+        ),
+        (
+            "SetDutyOfficer",
+            notify_pb2.SetDutyOfficerRequest(date=common_pb2.Date(year=2026, month=12, day=5), user_id="x"),
+            "PERMISSION_DENIED",
+        ),
+    ],
+)
+def test_a_caseworker_may_not_edit_the_towns_settings(stub, secrets, call, request_, code):
+    with pytest.raises(grpc.RpcError) as denied:
+        getattr(stub, call)(request_, metadata=auth(secrets.token(role=Role.CASEWORKER)))
+    assert denied.value.code().name == code
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        notify_pb2.SetSubscriptionRequest(
+            subscription=notify_pb2.Subscription(
+                event_type="no_such_event", recipient="role:caseworker", channels=["sms"]
+            )
+        ),
+        notify_pb2.SetSubscriptionRequest(
+            subscription=notify_pb2.Subscription(
+                event_type="crisis_declared", recipient="role:public", channels=["sms"]
+            )
+        ),
+        notify_pb2.SetSubscriptionRequest(
+            subscription=notify_pb2.Subscription(
+                event_type="crisis_declared", recipient="duty_officer", channels=["pigeon"]
+            )
+        ),
+        notify_pb2.SetDutyOfficerRequest(date=common_pb2.Date(year=2026, month=2, day=30), user_id="cw1"),
+        notify_pb2.SetDutyOfficerRequest(date=common_pb2.Date(year=2026, month=2, day=3), user_id="nobody"),
+        notify_pb2.SetAgencyContactRequest(
+            contact=notify_pb2.AgencyContact(agency_code="police", channel="webhook", address="ftp://x")
+        ),
+    ],
+)
+def test_bad_input_is_refused_field_by_field(stub, secrets, request_):
+    admin = auth(secrets.token(role=Role.TOWN_ADMIN, user="admin1"))
+    call = {
+        notify_pb2.SetSubscriptionRequest: stub.SetSubscription,
+        notify_pb2.SetDutyOfficerRequest: stub.SetDutyOfficer,
+        notify_pb2.SetAgencyContactRequest: stub.SetAgencyContact,
+    }[type(request_)]
+    with pytest.raises(grpc.RpcError) as refused:
+        call(request_, metadata=admin)
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
