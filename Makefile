@@ -21,9 +21,9 @@ $(STAMP): requirements.txt gen/python/pyproject.toml pyproject.toml
 
 setup: $(STAMP) ## create .venv with the pinned dependencies (once; again when requirements change)
 
-tools: ## build buf and helm (Go module proxy) into .cache/bin, install Chromium (Debian) for browser tests
-	scripts/install-buf.sh & buf=$$!; scripts/install-helm.sh & helm=$$!; \
-	scripts/install-browser.sh; wait $$buf && wait $$helm
+tools: ## build buf, helm and gitleaks (Go module proxy) into .cache/bin, install Chromium (Debian) for browser tests
+	scripts/install-buf.sh & buf=$$!; scripts/install-helm.sh & helm=$$!; scripts/install-gitleaks.sh & leaks=$$!; \
+	scripts/install-browser.sh; wait $$buf && wait $$helm && wait $$leaks
 
 proto: setup ## regenerate gen/python from proto/ (never edit gen/ by hand)
 	scripts/gen-proto.sh
@@ -63,7 +63,10 @@ integration: setup postgres kafka ## integration tests against real PostgreSQL a
 e2e: setup postgres kafka ## end-to-end tests: every service as its own process, a real browser
 	.venv/bin/pytest -q -m e2e
 
-test: setup tools postgres kafka lint typecheck buf ## everything CI runs: lint, types, buf, all tests
+secrets: tools ## gitleaks over the whole git history (a person-checked false positive goes in .gitleaksignore)
+	gitleaks git --no-banner --redact .
+
+test: setup tools postgres kafka lint typecheck buf secrets ## everything CI runs: lint, types, buf, secret scan, all tests
 	.venv/bin/pytest -q
 
 faults: setup postgres kafka ## the fault suite at full size (2,000+ reports through broker, service and database faults)
@@ -74,4 +77,4 @@ faults: setup postgres kafka ## the fault suite at full size (2,000+ reports thr
 bench: setup postgres kafka ## benchmarks: each figure printed beside its baseline
 	$(PY) -m bench
 
-.PHONY: help setup tools proto kafka postgres up reset lint typecheck buf unit integration e2e test faults bench
+.PHONY: help setup tools proto kafka postgres up reset lint typecheck buf secrets unit integration e2e test faults bench
