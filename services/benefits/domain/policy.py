@@ -159,14 +159,15 @@ class Line:
     explanation: str
 
 
-def _days(rule: BenefitRule, grant: Grant, birth_date: date, month: date) -> set[date]:
+def _days(rule: BenefitRule, grant: Grant, birth_date: date, month: date) -> set[int]:
+    """The days (as ordinals) of `month` the grant and the rule's ages both cover."""
     first = max(month, grant.starts_on, birth_date + timedelta(days=rule.min_age_days))
     last = month_end(month)
     if grant.ends_on is not None:
         last = min(last, grant.ends_on)
     if rule.max_age_years is not None:
         last = min(last, anniversary(birth_date, rule.max_age_years) - timedelta(days=1))
-    return {first + timedelta(days=n) for n in range((last - first).days + 1)}
+    return set(range(first.toordinal(), last.toordinal() + 1))
 
 
 def _amount(rule: BenefitRule, days: int, days_in_month: int) -> int:
@@ -185,7 +186,7 @@ def month_lines(policy: PolicyVersion, birth_date: date | None, grants: Sequence
     if birth_date is None:
         return []
     days_in_month = month_end(month).day
-    eligible: dict[str, set[date]] = {}
+    eligible: dict[str, set[int]] = {}
     for grant in grants:
         rule = policy.rule_by_code.get(grant.benefit_code)
         if rule is None or rule.kind is Kind.INSURANCE:
@@ -212,7 +213,7 @@ def month_lines(policy: PolicyVersion, birth_date: date | None, grants: Sequence
         rule = policy.rule_by_code[code]
         if rule.kind is not Kind.SUPPLEMENT:
             continue
-        with_base: set[date] = set()
+        with_base: set[int] = set()
         for base in rule.stacks_on:
             with_base |= eligible.get(base, set())
         days = eligible[code] & with_base

@@ -5,20 +5,33 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import create_engine, pool, text
 
 from platform_runtime.consumer import IdempotentConsumer
 from platform_runtime.db import Database
+from platform_runtime.provision import ProvisionedDatabase
 from platform_runtime.settings import KafkaSettings
-from services.benefits.adapters.orm import metadata
+from services.benefits.adapters.orm import APPEND_ONLY_TABLES, metadata
 from services.benefits.entrypoints.consumers import consumers
 from services.benefits.service_layer.services import BenefitsService
-from tests.support.services import consumer_under_test, service_database
+from tests.support.services import consumer_under_test, migrated_database
 
 
 @pytest.fixture
-def database(postgres_url: str) -> Iterator[Database]:
-    with service_database(postgres_url, "benefits", metadata) as database:
-        yield database
+def provisioned(postgres_url: str) -> Iterator[ProvisionedDatabase]:
+    db = migrated_database(postgres_url, "benefits", APPEND_ONLY_TABLES)
+    yield db
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT", poolclass=pool.NullPool)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE "{db.name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def database(provisioned: ProvisionedDatabase) -> Iterator[Database]:
+    database = Database.connect(provisioned.app_url, metadata)
+    yield database
+    database.dispose()
 
 
 @pytest.fixture

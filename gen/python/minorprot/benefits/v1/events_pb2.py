@@ -26,7 +26,7 @@ from minorprot.benefits.v1 import benefits_pb2 as minorprot_dot_benefits_dot_v1_
 from minorprot.common.v1 import common_pb2 as minorprot_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"minorprot/benefits/v1/events.proto\x12\x15minorprot.benefits.v1\x1a$minorprot/benefits/v1/benefits.proto\x1a minorprot/common/v1/common.proto\"Q\n\x11InsuranceEnrolled\x12<\n\tenrolment\x18\x01 \x01(\x0b\x32).minorprot.benefits.v1.InsuranceEnrolment\"\xc1\x01\n\x12\x45ntitlementChanged\x12\x16\n\x0e\x65ntitlement_id\x18\x01 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x02 \x01(\t\x12\x14\n\x0c\x62\x65nefit_code\x18\x03 \x01(\t\x12\x0e\n\x06\x63hange\x18\x04 \x01(\t\x12/\n\x0c\x65\x66\x66\x65\x63tive_on\x18\x05 \x01(\x0b\x32\x19.minorprot.common.v1.Date\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x1a\n\x12monthly_amount_fen\x18\x07 \x01(\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"minorprot/benefits/v1/events.proto\x12\x15minorprot.benefits.v1\x1a$minorprot/benefits/v1/benefits.proto\x1a minorprot/common/v1/common.proto\"Q\n\x11InsuranceEnrolled\x12<\n\tenrolment\x18\x01 \x01(\x0b\x32).minorprot.benefits.v1.InsuranceEnrolment\"\xc1\x01\n\x12\x45ntitlementChanged\x12\x16\n\x0e\x65ntitlement_id\x18\x01 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x02 \x01(\t\x12\x14\n\x0c\x62\x65nefit_code\x18\x03 \x01(\t\x12\x0e\n\x06\x63hange\x18\x04 \x01(\t\x12/\n\x0c\x65\x66\x66\x65\x63tive_on\x18\x05 \x01(\x0b\x32\x19.minorprot.common.v1.Date\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x1a\n\x12monthly_amount_fen\x18\x07 \x01(\x03\"\xa8\x01\n\x16\x44isbursementRunChanged\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x10\n\x08\x64istrict\x18\x02 \x01(\t\x12)\n\x06period\x18\x03 \x01(\x0b\x32\x19.minorprot.common.v1.Date\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x12\n\nline_count\x18\x05 \x01(\x03\x12\x11\n\ttotal_fen\x18\x06 \x01(\x03\x12\n\n\x02\x62y\x18\x07 \x01(\t\"~\n\rPaymentFailed\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\treference\x18\x02 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x03 \x01(\t\x12\x14\n\x0c\x62\x65nefit_code\x18\x04 \x01(\t\x12\x12\n\namount_fen\x18\x05 \x01(\x03\x12\x0e\n\x06reason\x18\x06 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,4 +37,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INSURANCEENROLLED']._serialized_end=214
   _globals['_ENTITLEMENTCHANGED']._serialized_start=217
   _globals['_ENTITLEMENTCHANGED']._serialized_end=410
+  _globals['_DISBURSEMENTRUNCHANGED']._serialized_start=413
+  _globals['_DISBURSEMENTRUNCHANGED']._serialized_end=581
+  _globals['_PAYMENTFAILED']._serialized_start=583
+  _globals['_PAYMENTFAILED']._serialized_end=709
 # @@protoc_insertion_point(module_scope)

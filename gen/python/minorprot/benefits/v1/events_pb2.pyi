@@ -83,3 +83,85 @@ class EntitlementChanged(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EntitlementChanged: _TypeAlias = EntitlementChanged  # noqa: Y015
+
+@_typing.final
+class DisbursementRunChanged(_message.Message):
+    """Topic benefits.disbursement: a district's monthly run moved to another step (draft, computed, checked,
+    approved, paid, reconciled, closed), with its control totals at that point.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    DISTRICT_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    LINE_COUNT_FIELD_NUMBER: _builtins.int
+    TOTAL_FEN_FIELD_NUMBER: _builtins.int
+    BY_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    district: _builtins.str
+    status: _builtins.str
+    line_count: _builtins.int
+    total_fen: _builtins.int
+    """Sum of the run's lines in fen (integer)."""
+    by: _builtins.str
+    """The user who made the step (maker, checker, approver, ...)."""
+    @_builtins.property
+    def period(self) -> _common_pb2.Date:
+        """The run's month (day 1)."""
+
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+        district: _builtins.str = ...,
+        period: _common_pb2.Date | None = ...,
+        status: _builtins.str = ...,
+        line_count: _builtins.int = ...,
+        total_fen: _builtins.int = ...,
+        by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["period", b"period"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by", b"by", "district", b"district", "line_count", b"line_count", "period", b"period", "run_id", b"run_id", "status", b"status", "total_fen", b"total_fen"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DisbursementRunChanged: _TypeAlias = DisbursementRunChanged  # noqa: Y015
+
+@_typing.final
+class PaymentFailed(_message.Message):
+    """Topic benefits.disbursement: the bank returned a payment instruction as failed; it waits for a re-issue."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    CHILD_ID_FIELD_NUMBER: _builtins.int
+    BENEFIT_CODE_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    reference: _builtins.str
+    child_id: _builtins.str
+    benefit_code: _builtins.str
+    amount_fen: _builtins.int
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+        reference: _builtins.str = ...,
+        child_id: _builtins.str = ...,
+        benefit_code: _builtins.str = ...,
+        amount_fen: _builtins.int = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "benefit_code", b"benefit_code", "child_id", b"child_id", "reason", b"reason", "reference", b"reference", "run_id", b"run_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PaymentFailed: _TypeAlias = PaymentFailed  # noqa: Y015
