@@ -89,6 +89,8 @@ class Backends(Protocol):
 
     def list_villages(self, caller: Caller) -> list[registry_pb2.Village]: ...
 
+    def register_statistics(self, caller: Caller, town_code: str) -> registry_pb2.GetRegisterStatisticsResponse: ...
+
     def casework(self, caller: Caller, method: str, request: Any) -> Any:
         """One CaseworkService call by its RPC name (CASEWORK_METHODS): its reply as the service sent it."""
         ...
@@ -230,6 +232,13 @@ class GrpcBackends:
     def list_villages(self, caller: Caller) -> list[registry_pb2.Village]:
         request = registry_pb2.ListVillagesRequest(include_retired=False)
         return list(self._call(self._tenants.ListVillages, request, caller).villages)
+
+    def register_statistics(self, caller: Caller, town_code: str) -> registry_pb2.GetRegisterStatisticsResponse:
+        request = registry_pb2.GetRegisterStatisticsRequest(town_code=town_code)
+        reply: registry_pb2.GetRegisterStatisticsResponse = self._call(
+            self._registry.GetRegisterStatistics, request, caller
+        )
+        return reply
 
     def casework(self, caller: Caller, method: str, request: Any) -> Any:
         expected = CASEWORK_METHODS[method]  # KeyError: a programming error, never user input

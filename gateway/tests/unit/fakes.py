@@ -183,6 +183,32 @@ class FakeBackends:
         self._record("list_villages", caller, None)
         return list(self.villages)
 
+    def register_statistics(self, caller: Caller, town_code: str) -> registry_pb2.GetRegisterStatisticsResponse:
+        self._record("register_statistics", caller, town_code)
+        town = town_code or "110111008"
+        if not town.startswith("110111"):
+            raise BackendError("NOT_FOUND", "no such town in your district")
+        by_category: dict[str, int] = {}
+        by_village: dict[str, int] = {}
+        mine = [c for c in self.children if c.tenant == town]
+        for child in mine:
+            by_village[child.residence_division_code] = by_village.get(child.residence_division_code, 0) + 1
+            for category in child.categories:
+                by_category[category] = by_category.get(category, 0) + 1
+
+        def pairs(counts: dict[str, int]) -> list[registry_pb2.KeyCount]:
+            return [registry_pb2.KeyCount(key=k, count=v) for k, v in sorted(counts.items())]
+
+        return registry_pb2.GetRegisterStatisticsResponse(
+            town_code=town,
+            children=len(mine),
+            by_category=pairs(by_category),
+            by_village=pairs(by_village),
+            by_case_status=pairs({"identified": len(mine)} if mine else {}),
+            overdue_visits=2 if mine else 0,
+            overdue_plan_actions=1 if mine else 0,
+        )
+
     def casework(self, caller: Caller, method: str, request: Any) -> Any:
         expected = CASEWORK_METHODS[method]
         assert isinstance(request, expected), (method, request)

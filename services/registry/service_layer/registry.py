@@ -10,10 +10,13 @@ from services.registry.service_layer.case_files import CaseFileUseCases
 from services.registry.service_layer.children import ChildUseCases
 from services.registry.service_layer.matching import MatchUseCases
 from services.registry.service_layer.merges import MergeUseCases
+from services.registry.service_layer.statistics import StatisticsUseCases
 from services.registry.service_layer.tenants import TenantUseCases
 
 __all__ = ["RegistryService"]
 
 
-class RegistryService(TenantUseCases, ChildUseCases, MatchUseCases, MergeUseCases, CaseFileUseCases):
+class RegistryService(
+    TenantUseCases, ChildUseCases, MatchUseCases, MergeUseCases, CaseFileUseCases, StatisticsUseCases
+):
     """The gRPC RegistryService's and TenantDirectoryService's use cases, and what the consumers call."""

@@ -814,3 +814,61 @@ def test_categories_that_move_with_the_calendar_are_derived_again(register, regi
     ]
     assert isinstance(changed, events_pb2.ChildCategoriesChanged)
     assert list(changed.removed) == ["infant_0_3_local"]
+
+
+def test_the_register_in_numbers_for_the_dashboard(register, casework, as_caseworker, secrets):
+    def statistics(who: Any, town: str = "") -> registry_pb2.GetRegisterStatisticsResponse:
+        reply: registry_pb2.GetRegisterStatisticsResponse = register.GetRegisterStatistics(
+            registry_pb2.GetRegisterStatisticsRequest(town_code=town), metadata=who
+        )
+        return reply
+
+    before = statistics(as_caseworker)
+    village = PILOT_TENANT + "203"
+    child = new_child(register, as_caseworker, "钱小统", residence_division_code=village)
+    for member in (FATHER_IMPRISONED, MOTHER_MISSING):
+        casework.AddFamilyMember(
+            casework_pb2.AddFamilyMemberRequest(child_id=child.child_id, member=member), metadata=as_caseworker
+        )
+    casework.ChangeCaseStatus(
+        casework_pb2.ChangeCaseStatusRequest(child_id=child.child_id, status="assessing"), metadata=as_caseworker
+    )
+    casework.RecordAssessment(
+        casework_pb2.RecordAssessmentRequest(
+            child_id=child.child_id, kind="initial", assessed_on=ago(30), domains=findings(safety=4)
+        ),
+        metadata=as_caseworker,
+    )
+    goal = casework.AddPlanGoal(
+        casework_pb2.AddPlanGoalRequest(child_id=child.child_id, description="落实委托照护"), metadata=as_caseworker
+    ).goal
+    casework.AddPlanAction(
+        casework_pb2.AddPlanActionRequest(
+            goal_id=goal.goal_id, description="联系祖母", owner_kind="person", owner="李社工", due_on=ago(3)
+        ),
+        metadata=as_caseworker,
+    )
+    after = statistics(as_caseworker)
+
+    def counted(pairs: Any) -> dict[str, int]:
+        return {pair.key: pair.count for pair in pairs}
+
+    assert after.town_code == PILOT_TENANT and after.children == before.children + 1
+    assert counted(after.by_village)[village] == 1
+    assert counted(after.by_category).get(DFU, 0) == counted(before.by_category).get(DFU, 0) + 1
+    assert counted(after.by_risk_level)["high"] >= 1
+    assert counted(after.by_case_status)["assessing"] >= 1
+    assert after.overdue_visits >= before.overdue_visits + 1
+    assert after.overdue_plan_actions == before.overdue_plan_actions + 1
+
+    # The district officer may look at each town of the district; a town's staff only at their own.
+    officer = bearer(secrets.token(PILOT_TENANT, Role.DISTRICT_OFFICER, user="district"))
+    assert statistics(officer, OTHER_TENANT).town_code == OTHER_TENANT
+    error = refused(
+        register.GetRegisterStatistics, registry_pb2.GetRegisterStatisticsRequest(town_code=OTHER_TENANT), as_caseworker
+    )
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    elsewhere = refused(
+        register.GetRegisterStatistics, registry_pb2.GetRegisterStatisticsRequest(town_code="120101001"), officer
+    )
+    assert elsewhere.code() == grpc.StatusCode.NOT_FOUND
