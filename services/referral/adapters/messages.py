@@ -38,6 +38,8 @@ def submitted_report(event: reporting_events.ReportSubmitted, occurred_at: datet
             facts=frozenset(report.facts),
             urgency=URGENCY.get(report.urgency, Urgency.NORMAL),
             crisis=report.crisis,
+            # 0 is "not given" in the contract; the age alone is kept, never the description.
+            age=report.child.approximate_age or None,
         ),
     )
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date as date_type
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, Boolean, Date, DateTime, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from platform_runtime.db import add_messaging_tables
@@ -48,6 +49,8 @@ class ReferralRecord(Base):
     accept_within_seconds: Mapped[int] = mapped_column(Integer, server_default="432000", default=432000)
     complete_within_seconds: Mapped[int] = mapped_column(Integer, server_default="2592000", default=2592000)
     reroute_to: Mapped[str] = mapped_column(String(40), server_default="", default="")
+    # 0005: the district rule set version that routed it (0: the plan's built-in rules).
+    rule_set_version: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     # The last reason, question, answer or note, as the agency or referrer wrote it.
     last_note: Mapped[str] = mapped_column(Text, server_default="", default="")
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -109,6 +112,42 @@ class ReportLinkRecord(Base):
     linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class DirectoryAgencyRecord(Base):
+    """One unit of a district's directory. District data: `tenant_id` holds the district's code, so the same
+    row-level security keeps each district's directory to itself (a town's work reads it as its district)."""
+
+    __tablename__ = "directory_agencies"
+    tenant_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40))
+    level: Mapped[str] = mapped_column(String(10))
+    duties: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # {"user_ids": [...], "duty_phone": "", "email": "", "webhook": ""}
+    contacts: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    supervisor: Mapped[str] = mapped_column(String(40), default="")
+    member: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012  (read once, by the mapper)
+
+
+class RuleSetRecord(Base):
+    """One version of a district's routing rules, in effect from a day. Never changed once written: a change is
+    a new version (referrals name the version that routed them)."""
+
+    __tablename__ = "routing_rule_sets"
+    tenant_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    effective_from: Mapped[date_type] = mapped_column(Date)
+    rules: Mapped[list[dict[str, object]]] = mapped_column(JSON)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(100))
+
+
 class ReferralTownRecord(Base):
     """Every town with referrals: the periodic escalation check goes through them. A platform table (no RLS):
     it names towns, nothing of their referrals."""
@@ -117,6 +156,15 @@ class ReferralTownRecord(Base):
     tenant_id: Mapped[str] = mapped_column(String(12), primary_key=True)
 
 
-TENANT_TABLES = ("referrals", "report_links", "referral_entries", "agency_commands", "outbox", "inbox")
+TENANT_TABLES = (
+    "referrals",
+    "report_links",
+    "referral_entries",
+    "agency_commands",
+    "directory_agencies",
+    "routing_rule_sets",
+    "outbox",
+    "inbox",
+)
 
 add_messaging_tables(metadata)

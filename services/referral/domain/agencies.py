@@ -1,13 +1,32 @@
-"""The leading group's member units (领导小组成员单位) and their duties: who a referral can go to.
+"""The units a referral can go to: the leading group's member units (领导小组成员单位) with their duties, and the
+places the escort rules take children to (the district relief station, the city's two rescue centres).
 
-Data, not code: a district with other units edits this table. Codes are what an agency's token carries in
-its `agency` claim; where reporting knows the same body as an `agency_kind`, the code is the same.
+Data, not code: each district keeps its own directory (the district administrator edits it); `AGENCIES` is the
+plan's, the one a district starts from. Codes are what an agency's token carries in its `agency` claim; where
+reporting knows the same body as an `agency_kind`, the code is the same.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Level(StrEnum):
+    CITY = "city"
+    DISTRICT = "district"
+    TOWN = "town"
+
+
+@dataclass(frozen=True)
+class Contacts:
+    """Where the unit hears of its referrals: people with portal accounts, a duty phone, e-mail, a webhook."""
+
+    user_ids: tuple[str, ...] = ()
+    duty_phone: str = ""
+    email: str = ""
+    webhook: str = ""
 
 
 @dataclass(frozen=True)
@@ -16,6 +35,12 @@ class Agency:
     name_zh: str
     name_en: str
     duties: tuple[str, ...]
+    kind: str = ""  # the body's kind (police, education, ...); the code where empty
+    level: Level = Level.DISTRICT
+    contacts: Contacts = field(default_factory=Contacts)
+    # The unit that supervises this one (escalation step 1 goes to it); empty: its own leadership.
+    supervisor: str = ""
+    member: bool = True  # a member unit of the leading group (the receiving places are not)
 
 
 CIVIL_AFFAIRS = "civil_affairs"
@@ -24,6 +49,13 @@ POLICE = "police"
 EDUCATION = "education"
 WOMENS_FEDERATION = "womens_federation"
 DISABLED_PERSONS_FEDERATION = "disabled_persons_federation"
+HEALTH = "health"
+JUSTICE = "justice"
+COURT = "court"
+HUMAN_RESOURCES = "human_resources"
+RELIEF_STATION = "relief_station"
+CITY_RESCUE_CENTRE = "city_minor_rescue_centre"
+CITY_SECOND_CENTRE = "city_second_minor_rescue_centre"
 
 AGENCIES: tuple[Agency, ...] = (
     Agency(
@@ -42,7 +74,8 @@ AGENCIES: tuple[Agency, ...] = (
         TOWN_GOVERNMENT,
         "试点乡镇(街道)政府",
         "Pilot town (street) government",
-        (
+        level=Level.TOWN,
+        duties=(
             "台账管理 register management",
             "监护与需求评估、帮扶计划 assessments and tailored assistance plans",
             "指定专人 named staff for the child's affairs",
@@ -97,7 +130,7 @@ AGENCIES: tuple[Agency, ...] = (
         ("儿童权益维护 rights protection", "家庭教育计划 family education plans"),
     ),
     Agency(
-        "justice",
+        JUSTICE,
         "区司法局",
         "Justice bureau",
         (
@@ -106,13 +139,13 @@ AGENCIES: tuple[Agency, ...] = (
         ),
     ),
     Agency(
-        "human_resources",
+        HUMAN_RESOURCES,
         "区人力资源和社会保障局",
         "Human resources and social security bureau",
         ("就业扶持与技能培训 employment support and skills training",),
     ),
     Agency(
-        "health",
+        HEALTH,
         "区卫生局",
         "Health bureau",
         ("定点医院、先救治后救助 designated hospitals; treat first, settle aid later",),
@@ -130,10 +163,37 @@ AGENCIES: tuple[Agency, ...] = (
         ("残疾未成年人康复、教育、培训 rehabilitation, education and training of disabled minors",),
     ),
     Agency(
-        "court",
+        COURT,
         "区人民法院",
         "District people's court",
         ("拐卖胁迫未成年人案件、困境儿童权益案件 trafficking cases and rights cases of children in difficulty",),
+    ),
+    Agency(
+        RELIEF_STATION,
+        "区民政局救助管理站",
+        "District relief station (civil affairs; seat of the leading group office)",
+        ("身份甄别、临时庇护 identity verification and temporary shelter",),
+        kind=CIVIL_AFFAIRS,
+        supervisor=CIVIL_AFFAIRS,
+        member=False,
+    ),
+    Agency(
+        CITY_RESCUE_CENTRE,
+        "市未成年人救助保护中心",
+        "City minor rescue and protection centre",
+        ("接收独自流浪的未成年人 receives children found wandering alone",),
+        kind=CIVIL_AFFAIRS,
+        level=Level.CITY,
+        member=False,
+    ),
+    Agency(
+        CITY_SECOND_CENTRE,
+        "市第二未成年人救助保护中心",
+        "City second minor rescue and protection centre",
+        ("接收6岁以上有轻微违法行为的流浪未成年人 receives wandering children of 6 or over with minor offences",),
+        kind=CIVIL_AFFAIRS,
+        level=Level.CITY,
+        member=False,
     ),
 )
 

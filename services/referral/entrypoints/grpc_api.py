@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 
 import grpc
-from minorprot.referral.v1 import referral_pb2, referral_pb2_grpc
+from minorprot.referral.v1 import referral_pb2, referral_pb2_grpc, routing_pb2, routing_pb2_grpc
 
-from services.referral.adapters import messages
+from platform_runtime.db import utcnow
+from platform_runtime.vocabulary import CHINA_STANDARD_TIME
+from services.referral.adapters import messages, routing_messages
 from services.referral.domain.lifecycle import Action
+from services.referral.domain.routing import ReportFacts, Urgency
+from services.referral.service_layer.routing_config import RoutingConfig
 from services.referral.service_layer.services import ReferralService
 
 _Versioned = (
@@ -137,13 +142,71 @@ class AgencyServicer(referral_pb2_grpc.AgencyServiceServicer):
         return referral_pb2.CompleteReferralResponse(referral=referral)
 
 
+class RoutingAdminServicer(routing_pb2_grpc.RoutingAdminServiceServicer):
+    def __init__(self, config: RoutingConfig, today: Callable[[], date]) -> None:
+        self._config = config
+        self._today = today
+
+    def ListAgencies(
+        self, request: routing_pb2.ListAgenciesRequest, context: grpc.ServicerContext
+    ) -> routing_pb2.ListAgenciesResponse:
+        return routing_pb2.ListAgenciesResponse(
+            agencies=[routing_messages.agency(agency) for agency in self._config.list_agencies()]
+        )
+
+    def SaveAgency(
+        self, request: routing_pb2.SaveAgencyRequest, context: grpc.ServicerContext
+    ) -> routing_pb2.SaveAgencyResponse:
+        saved = self._config.save_agency(routing_messages.agency_from(request.agency))
+        return routing_pb2.SaveAgencyResponse(agency=routing_messages.agency(saved))
+
+    def ListRuleSets(
+        self, request: routing_pb2.ListRuleSetsRequest, context: grpc.ServicerContext
+    ) -> routing_pb2.ListRuleSetsResponse:
+        return routing_pb2.ListRuleSetsResponse(
+            rule_sets=[routing_messages.rule_set(rule_set) for rule_set in self._config.list_rule_sets()]
+        )
+
+    def AddRuleSet(
+        self, request: routing_pb2.AddRuleSetRequest, context: grpc.ServicerContext
+    ) -> routing_pb2.AddRuleSetResponse:
+        effective_from = routing_messages.day(request.effective_from, "effective_from", self._today())
+        saved = self._config.add_rule_set(
+            [routing_messages.rule_data(rule) for rule in request.rules], effective_from, request.note
+        )
+        return routing_pb2.AddRuleSetResponse(rule_set=routing_messages.rule_set(saved))
+
+    def PreviewRouting(
+        self, request: routing_pb2.PreviewRoutingRequest, context: grpc.ServicerContext
+    ) -> routing_pb2.PreviewRoutingResponse:
+        facts = ReportFacts(
+            situations=frozenset(request.situation_types),
+            facts=frozenset(request.facts),
+            urgency=Urgency.URGENT if request.urgent else Urgency.NORMAL,
+            crisis=request.crisis,
+            age=request.approximate_age or None,
+        )
+        version, preview = self._config.preview(
+            facts,
+            routing_messages.day(request.day, "day", self._today()),
+            version=request.version if request.HasField("version") else None,
+            rules=[routing_messages.rule_data(rule) for rule in request.draft_rules] or None,
+        )
+        return routing_messages.preview(version, preview)
+
+
 def register(service: ReferralService) -> Callable[[grpc.Server], list[str]]:
+    def today() -> date:
+        return utcnow().astimezone(CHINA_STANDARD_TIME).date()
+
     def add(server: grpc.Server) -> list[str]:
         referral_pb2_grpc.add_ReferralServiceServicer_to_server(ReferralServicer(service), server)
         referral_pb2_grpc.add_AgencyServiceServicer_to_server(AgencyServicer(service), server)
+        routing_pb2_grpc.add_RoutingAdminServiceServicer_to_server(RoutingAdminServicer(service.config, today), server)
         return [
             referral_pb2.DESCRIPTOR.services_by_name["ReferralService"].full_name,
             referral_pb2.DESCRIPTOR.services_by_name["AgencyService"].full_name,
+            routing_pb2.DESCRIPTOR.services_by_name["RoutingAdminService"].full_name,
         ]
 
     return add

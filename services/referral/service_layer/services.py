@@ -36,7 +36,6 @@ from services.referral.adapters.orm import (
     ReferralTownRecord,
     ReportLinkRecord,
 )
-from services.referral.domain.agencies import DIRECTORY
 from services.referral.domain.lifecycle import (
     AGENCY_ACTIONS,
     AWAITING_AGENCY,
@@ -52,7 +51,8 @@ from services.referral.domain.lifecycle import (
     escalation_due,
     limited,
 )
-from services.referral.domain.routing import ROUTING_RULES, Route, RoutingRule, route
+from services.referral.domain.routing import Route, RoutingRule, route
+from services.referral.service_layer.routing_config import RoutingConfig
 from services.referral.service_layer.views import (
     EntryView,
     ReferralDetail,
@@ -76,12 +76,15 @@ class ReferralService:
         self,
         database: Database,
         *,
-        rules: Iterable[RoutingRule] = ROUTING_RULES,
+        rules: Iterable[RoutingRule] | None = None,
         now: Callable[[], datetime] = utcnow,
+        config: RoutingConfig | None = None,
     ) -> None:
         self._database = database
-        self._rules = tuple(rules)
+        # Fixed rules (tests, benchmarks) instead of the district's versions.
+        self._rules = None if rules is None else tuple(rules)
         self._now = now
+        self.config = config or RoutingConfig(database, now=now)
 
     # -- events from reporting (called by consumers inside their unit of work; they commit) ------------------
 
@@ -92,25 +95,38 @@ class ReferralService:
         link = uow.session.get(ReportLinkRecord, (uow.tenant, report.report_id))
         child_id = link.child_id if link else report.child_id
         existing = self._agencies_of(uow, report.report_id)
+        district = uow.tenant[:6]
+        if self._rules is None:
+            rule_set = self.config.rules_for(district, day)
+            rules, version = rule_set.rules, rule_set.version
+        else:
+            rules, version = self._rules, 0
         opened = []
-        for planned in route(report.facts, day, self._rules):
+        for planned in route(report.facts, day, rules, self.config.directory(district)):
             if planned.agency_code in existing:
                 continue
             # The clock runs from when the town learnt of the child, not from when this consumer caught up.
-            opened.append(self._open(uow, report.report_id, child_id, planned, report.received_at))
+            opened.append(self._open(uow, report.report_id, child_id, planned, report.received_at, version))
         return opened
 
     def _open(
-        self, uow: UnitOfWork, report_id: str, child_id: str | None, planned: Route, clock_from: datetime
+        self,
+        uow: UnitOfWork,
+        report_id: str,
+        child_id: str | None,
+        planned: Route,
+        clock_from: datetime,
+        rule_set_version: int = 0,
     ) -> ReferralView:
         now = self._now()
+        directory = self.config.directory(uow.tenant[:6])
         record = ReferralRecord(
             id=new_id(),
             tenant_id=uow.tenant,
             report_id=report_id,
             child_id=child_id or None,
             agency_code=planned.agency_code,
-            agency_name=DIRECTORY[planned.agency_code].name_zh,
+            agency_name=directory[planned.agency_code].name_zh,
             status=ReferralStatus.OPENED.value,
             reason=planned.reason,
             rule_code=planned.rule_code,
@@ -121,6 +137,7 @@ class ReferralService:
             accept_within_seconds=int(planned.due_in.total_seconds()),
             complete_within_seconds=int(planned.complete_within.total_seconds()),
             reroute_to=planned.reroute_to,
+            rule_set_version=rule_set_version,
             escalated_step=0,
             last_note="",
             updated_at=now,
@@ -131,6 +148,17 @@ class ReferralService:
         view = _view(record)
         self._entry(uow, record, "open", "routing", planned.reason)
         self._publish(uow, view, events_pb2.ReferralOpened(referral=messages.referral(view)))
+        for benefit_code in planned.benefit_codes:
+            # The benefits service opens the application (it may not be able to act yet: its inbox keeps it).
+            request = events_pb2.BenefitApplicationRequested(
+                referral_id=record.id,
+                report_id=report_id,
+                child_id=child_id or "",
+                benefit_code=benefit_code,
+                reason=planned.reason,
+                agency_code=planned.agency_code,
+            )
+            self._publish(uow, view, request)
         # In the agency's inbox (and stream) as soon as this commits: sent in the same transaction.
         return self._move(uow, record, Action.SEND, "routing", "")
 
@@ -338,8 +366,8 @@ class ReferralService:
         if caller.role is Role.LEADING_GROUP_OFFICE and action is not Action.REASSIGN:
             raise errors.PermissionDenied("the leading group office reassigns; the town answers and cancels")
         text = action_text(action, text)
-        if action is Action.REASSIGN and agency_code not in DIRECTORY:
-            raise errors.InvalidInput.single("agency_code", "is not a member unit of the directory")
+        if action is Action.REASSIGN and agency_code not in self.config.directory(caller.district):
+            raise errors.InvalidInput.single("agency_code", "is not a unit of the district's directory")
         tenant = self._tenant_for(caller, referral_id)
         with self._database.unit_of_work(tenant) as uow:
             record = self._referral(uow, referral_id, for_update=True)
@@ -359,7 +387,7 @@ class ReferralService:
             raise errors.Conflict("this report already has a referral to that unit")
         advance(ReferralStatus(record.status), Action.REASSIGN)
         record.agency_code = agency_code
-        record.agency_name = DIRECTORY[agency_code].name_zh
+        record.agency_name = self.config.directory(record.tenant_id[:6])[agency_code].name_zh
         record.accepted_at = record.accepted_by = None
         record.reroute_to = ""
         now = self._now()
@@ -413,7 +441,8 @@ class ReferralService:
         """Re-route to the rule's next unit, or, with none (or that unit already has it), escalate to the
         leading group office, which reassigns it."""
         target = record.reroute_to
-        if target and target in DIRECTORY and target not in self._agencies_of(uow, record.report_id):
+        directory = self.config.directory(record.tenant_id[:6])
+        if target and target in directory and target not in self._agencies_of(uow, record.report_id):
             window = timedelta(seconds=record.accept_within_seconds)
             planned = Route(
                 target,
@@ -423,7 +452,7 @@ class ReferralService:
                 record.urgent,
                 timedelta(seconds=record.complete_within_seconds),
             )
-            self._open(uow, record.report_id, record.child_id, planned, self._now())
+            self._open(uow, record.report_id, record.child_id, planned, self._now(), record.rule_set_version)
             return
         self._escalate(uow, record, LAST_STEP, f"rejected by {record.agency_code}: {reason}")
 

@@ -26,6 +26,8 @@ def submitted(
     tenant: str = PILOT_TENANT,
     urgency: reporting_pb2.Urgency.ValueType = reporting_pb2.URGENCY_NORMAL,
     crisis: bool = False,
+    facts: tuple[str, ...] = (),
+    age: int = 0,
 ) -> PendingEvent:
     received = timestamp_pb2.Timestamp()
     received.FromDatetime(RECEIVED)
@@ -34,10 +36,13 @@ def submitted(
         tenant=tenant,
         status="triaged",
         urgency=urgency,
-        child=reporting_pb2.ChildDescription(name=CHILD_NAME, description="八岁男孩 boy of about eight"),
+        child=reporting_pb2.ChildDescription(
+            name=CHILD_NAME, description="八岁男孩 boy of about eight", approximate_age=age
+        ),
         division_code=f"{tenant}001",
         received_at=received,
         situation_types=situations,
+        facts=facts,
         crisis=crisis,
     )
     return PendingEvent(REPORTING_REPORT, tenant, "report", report_id, reporting_events.ReportSubmitted(report=report))

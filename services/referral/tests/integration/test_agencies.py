@@ -85,30 +85,44 @@ def test_a_returned_referral_waits_for_the_answer_then_has_its_full_time_again(s
     assert act(service, EDUCATION, Action.ACCEPT, referral_id).status is ReferralStatus.ACCEPTED
 
 
-def test_a_rejection_with_no_next_unit_is_escalated_to_the_office_which_reassigns_it(service, database, referral_id):
+def test_a_rejection_goes_to_the_rule_s_next_unit_then_to_the_office_which_reassigns_it(service, database, referral_id):
     rejected = act(service, EDUCATION, Action.REJECT, referral_id, "not of school age")
     assert rejected.status is ReferralStatus.REJECTED
     (rejection,) = events_of(database, PILOT_TENANT, referral_events.ReferralRejected)
     assert rejection.reason == "not of school age"
+    # The plan's schooling rule goes on to the town government.
+    with acting_as(CASEWORKER):
+        referrals = {r.agency_code: r for r in service.list_referrals(report_id="report1")}
+    town_referral = referrals["town_government"]
+    assert town_referral.status is ReferralStatus.SENT
+    assert "not of school age" in town_referral.reason
+    assert events_of(database, PILOT_TENANT, referral_events.ReferralEscalated) == []
+
+    town = caller(Role.AGENCY_OFFICER, agency="town_government")
+    act(service, town, Action.REJECT, town_referral.referral_id, "no capacity")
     (escalation,) = events_of(database, PILOT_TENANT, referral_events.ReferralEscalated)
     assert (escalation.escalated_to, escalation.step) == ("leading_group_office", 2)
-    assert "not of school age" in escalation.reason
+    assert "no capacity" in escalation.reason
 
     with acting_as(OFFICE):
         (seen,) = service.list_district(escalated_only=True)
-    assert seen.referral_id == referral_id
-    reassigned = act(service, OFFICE, Action.REASSIGN, referral_id, "町政府先评估", agency_code="town_government")
+    assert seen.referral_id == town_referral.referral_id
+    with acting_as(OFFICE), pytest.raises(errors.Conflict):  # the report has an education referral already
+        service.act_as_referrer(Action.REASSIGN, town_referral.referral_id, agency_code="education")
+    reassigned = act(
+        service, OFFICE, Action.REASSIGN, town_referral.referral_id, "民政先介入", agency_code="civil_affairs"
+    )
     assert (reassigned.status, reassigned.agency_code, reassigned.agency_name) == (
         ReferralStatus.SENT,
-        "town_government",
-        "试点乡镇(街道)政府",
+        "civil_affairs",
+        "区民政局",
     )
     (moved,) = events_of(database, PILOT_TENANT, referral_events.ReferralReassigned)
-    assert (moved.previous_agency_code, moved.referral.agency_code) == ("education", "town_government")
-    with acting_as(EDUCATION), pytest.raises(errors.PermissionDenied):
-        service.act_as_agency(Action.ACCEPT, referral_id)
-    town = caller(Role.AGENCY_OFFICER, agency="town_government")
-    assert act(service, town, Action.ACCEPT, referral_id).status is ReferralStatus.ACCEPTED
+    assert (moved.previous_agency_code, moved.referral.agency_code) == ("town_government", "civil_affairs")
+    with acting_as(town), pytest.raises(errors.PermissionDenied):
+        service.act_as_agency(Action.ACCEPT, town_referral.referral_id)
+    civil = caller(Role.AGENCY_OFFICER, agency="civil_affairs")
+    assert act(service, civil, Action.ACCEPT, town_referral.referral_id).status is ReferralStatus.ACCEPTED
 
 
 def test_a_rejection_goes_on_to_the_rule_s_next_unit(database, kafka):

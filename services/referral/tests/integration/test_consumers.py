@@ -79,7 +79,7 @@ def test_a_crisis_opens_urgent_referrals_due_at_once(consumer, service):
     consumer.process(message(event, "event1"))
 
     referrals = {r.agency_code: r for r in referrals_of(service, report_id="report2")}
-    assert set(referrals) == {"civil_affairs", "police", "womens_federation", "town_government"}
+    assert set(referrals) == {"civil_affairs", "police", "womens_federation", "town_government", "court"}
     assert all(r.urgent for r in referrals.values())
     assert referrals["police"].due_at == RECEIVED + timedelta(hours=1)
     assert referrals["civil_affairs"].rule_code == "CRISIS_RELIEF_STATION"

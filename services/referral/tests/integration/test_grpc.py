@@ -185,13 +185,13 @@ def test_the_whole_lifecycle_over_grpc(channel, consumer, secrets):
 
 
 def test_a_rejected_referral_reaches_the_office_which_reassigns_it_over_grpc(channel, consumer, secrets):
-    consumer.process(message(submitted("report-j", ["out_of_school"]), "event-j"))
+    consumer.process(message(submitted("report-j", ["intellectual_or_mental"]), "event-j"))
     agencies = referral_pb2_grpc.AgencyServiceStub(channel)
     referrals = referral_pb2_grpc.ReferralServiceStub(channel)
-    education = auth(secrets.token(role=Role.AGENCY_OFFICER, agency="education"))
-    (listed,) = agencies.ListAgencyReferrals(referral_pb2.ListAgencyReferralsRequest(), metadata=education).referrals
+    federation = auth(secrets.token(role=Role.AGENCY_OFFICER, agency="disabled_persons_federation"))
+    (listed,) = agencies.ListAgencyReferrals(referral_pb2.ListAgencyReferralsRequest(), metadata=federation).referrals
     agencies.RejectReferral(
-        referral_pb2.RejectReferralRequest(referral_id=listed.referral_id, reason="已毕业"), metadata=education
+        referral_pb2.RejectReferralRequest(referral_id=listed.referral_id, reason="已毕业"), metadata=federation
     )
     office = auth(secrets.token(role=Role.LEADING_GROUP_OFFICE))
     (escalated,) = referrals.ListDistrictReferrals(
@@ -227,3 +227,50 @@ def test_another_district_s_agency_and_office_are_refused(channel, consumer, sec
             metadata=auth(secrets.token(role=Role.LEADING_GROUP_OFFICE, tenant="110112001")),
         )
     assert refused.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+def test_the_district_administrator_keeps_the_directory_and_rules_over_grpc(channel, secrets):
+    from minorprot.referral.v1 import routing_pb2, routing_pb2_grpc
+
+    admin_stub = routing_pb2_grpc.RoutingAdminServiceStub(channel)
+    admin = auth(secrets.token(role=Role.DISTRICT_ADMIN))
+    agencies = admin_stub.ListAgencies(routing_pb2.ListAgenciesRequest(), metadata=admin).agencies
+    health = next(agency for agency in agencies if agency.code == "health")
+    health.duty_phone = "010-1234"
+    saved = admin_stub.SaveAgency(routing_pb2.SaveAgencyRequest(agency=health), metadata=admin).agency
+    assert saved.duty_phone == "010-1234"
+
+    (plan,) = admin_stub.ListRuleSets(routing_pb2.ListRuleSetsRequest(), metadata=admin).rule_sets
+    added = admin_stub.AddRuleSet(
+        routing_pb2.AddRuleSetRequest(rules=plan.rules, note="从计划开始"), metadata=admin
+    ).rule_set
+    assert (added.version, len(added.rules)) == (1, len(plan.rules))
+    escort = next(rule for rule in plan.rules if rule.code == "ESCORT_SECOND_CENTRE")
+    assert escort.min_age == 6
+    preview = admin_stub.PreviewRouting(
+        routing_pb2.PreviewRoutingRequest(
+            situation_types=["wandering"],
+            facts=["child_alone", "minor_offences"],
+            approximate_age=7,
+            draft_rules=[escort],
+        ),
+        metadata=admin,
+    )
+    assert [(route.agency_code, route.rule_code) for route in preview.routes] == [("police", "ESCORT_SECOND_CENTRE")]
+    assert preview.version == -1
+
+    with pytest.raises(grpc.RpcError) as invalid:
+        admin_stub.AddRuleSet(
+            routing_pb2.AddRuleSetRequest(effective_from="2001-01-01", rules=plan.rules), metadata=admin
+        )
+    assert invalid.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    for role in (Role.CASEWORKER, Role.AGENCY_SYSTEM):
+        with pytest.raises(grpc.RpcError) as denied:
+            admin_stub.AddRuleSet(
+                routing_pb2.AddRuleSetRequest(rules=plan.rules), metadata=auth(secrets.token(role=role))
+            )
+        assert denied.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    elsewhere = auth(secrets.token(role=Role.DISTRICT_ADMIN, tenant="110112001"))
+    assert [
+        s.version for s in admin_stub.ListRuleSets(routing_pb2.ListRuleSetsRequest(), metadata=elsewhere).rule_sets
+    ] == [0]

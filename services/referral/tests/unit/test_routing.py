@@ -2,6 +2,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from platform_runtime.errors import InvalidInput
 from services.referral.domain.agencies import AGENCIES, DIRECTORY
 from services.referral.domain.routing import (
     MANDATORY_REPORTING_SITUATIONS,
@@ -12,7 +13,11 @@ from services.referral.domain.routing import (
     Route,
     RoutingRule,
     Urgency,
+    explain,
     route,
+    rule_from_dict,
+    rule_to_dict,
+    rules_from_list,
 )
 
 DAY = date(2024, 5, 6)
@@ -33,9 +38,13 @@ def routes(
 # --- the directory ------------------------------------------------------------------------------------
 
 
-def test_the_directory_holds_the_sixteen_member_units_of_the_plan():
-    assert len(AGENCIES) == 16
-    assert len(DIRECTORY) == 16
+def test_the_directory_holds_the_sixteen_member_units_of_the_plan_and_the_receiving_places():
+    assert len([agency for agency in AGENCIES if agency.member]) == 16
+    assert {agency.code for agency in AGENCIES if not agency.member} == {
+        "relief_station",
+        "city_minor_rescue_centre",
+        "city_second_minor_rescue_centre",
+    }
     assert DIRECTORY["education"].name_zh == "区教委"
     assert DIRECTORY["civil_affairs"].name_zh == "区民政局"
     assert all(agency.duties for agency in AGENCIES)
@@ -88,23 +97,28 @@ def test_a_crisis_and_wandering_make_one_civil_affairs_referral_the_crisis_one()
     assert found["civil_affairs"].rule_code == "CRISIS_RELIEF_STATION"
 
 
-@pytest.mark.parametrize("situation", ["out_of_school", "poverty_dropout_risk"])
-def test_schooling_goes_to_the_education_commission(situation):
-    found = routes(situation)
+def test_schooling_goes_to_the_education_commission():
+    found = routes("out_of_school")
     assert set(found) == {"education"}
     assert found["education"].rule_code == "SCHOOLING_EDUCATION"
+
+
+def test_poverty_goes_to_civil_affairs_for_a_benefit_application_and_to_education():
+    found = routes("poverty_dropout_risk")
+    assert set(found) == {"education", "civil_affairs"}
+    assert found["civil_affairs"].benefit_codes == ("basic_living",)
 
 
 def test_improper_guardianship_goes_to_the_womens_federation_and_the_town():
     found = routes("improperly_guarded")
     assert set(found) == {"womens_federation", "town_government"}
-    assert found["womens_federation"].rule_code == "GUARDIANSHIP_WOMENS_FEDERATION"
+    assert found["womens_federation"].rule_code == "VIOLENCE_WOMENS_FEDERATION"
     assert found["town_government"].rule_code == "GUARDIANSHIP_TOWN"
 
 
-def test_violence_goes_to_the_womens_federation_the_town_and_the_police():
+def test_violence_goes_to_the_womens_federation_the_town_the_police_and_the_court():
     found = routes("violence_injury_signs", urgency=Urgency.URGENT)
-    assert set(found) == {"womens_federation", "town_government", "police"}
+    assert set(found) == {"womens_federation", "town_government", "police", "court"}
 
 
 def test_intellectual_or_mental_goes_to_the_disabled_persons_federation():
@@ -112,7 +126,7 @@ def test_intellectual_or_mental_goes_to_the_disabled_persons_federation():
     assert set(found) == {"disabled_persons_federation"}
 
 
-@pytest.mark.parametrize("situations", [(), ("de_facto_unattended",), ("not_a_known_code",)])
+@pytest.mark.parametrize("situations", [(), ("no_effective_guardian",), ("not_a_known_code",)])
 def test_anything_else_goes_to_the_town_for_assessment(situations):
     found = routes(*situations)
     assert set(found) == {"town_government"}
@@ -127,6 +141,79 @@ def test_the_default_is_not_added_when_another_rule_routed_the_report():
 def test_several_situations_route_to_every_agency_once_in_rule_order():
     found = route(ReportFacts(frozenset({"intellectual_or_mental", "wandering", "out_of_school"})), DAY, ROUTING_RULES)
     assert [r.agency_code for r in found] == ["civil_affairs", "education", "disabled_persons_federation"]
+
+
+def test_two_rules_for_one_unit_make_one_referral_led_by_the_more_pressing_with_both_tasks():
+    found = routes("unknown_origin_missing_trafficked", "organised_begging")
+    police = found["police"]
+    assert police.rule_code == "MANDATORY_REPORT_POLICE"
+    assert police.due_in == timedelta(hours=1)
+    assert "DNA" in police.reason and "身份甄别" in police.reason
+
+
+@pytest.mark.parametrize(
+    ("age", "facts", "centre", "escort"),
+    [
+        (8, ("child_alone",), "city_minor_rescue_centre", "ESCORT_RESCUE_CENTRE"),
+        (5, ("child_alone", "minor_offences"), "city_minor_rescue_centre", "ESCORT_RESCUE_CENTRE"),
+        (None, ("child_alone", "minor_offences"), "city_minor_rescue_centre", "ESCORT_RESCUE_CENTRE"),
+        (6, ("child_alone", "minor_offences"), "city_second_minor_rescue_centre", "ESCORT_SECOND_CENTRE"),
+        (9, ("child_alone", "begging_with_adults"), "relief_station", "ESCORT_BEGGING_RELIEF_STATION"),
+    ],
+)
+def test_the_escort_rules_choose_one_destination(age, facts, centre, escort):
+    report = ReportFacts(frozenset({"wandering"}), frozenset(facts), age=age)
+    found = {r.agency_code: r for r in route(report, DAY, ROUTING_RULES)}
+    assert found["police"].rule_code == escort
+    receiving = {"relief_station", "city_minor_rescue_centre", "city_second_minor_rescue_centre"} & set(found)
+    assert receiving == {centre}
+
+
+def test_a_working_age_street_minor_goes_to_human_resources():
+    assert "human_resources" in {
+        r.agency_code for r in route(ReportFacts(frozenset({"wandering"}), age=16), DAY, ROUTING_RULES)
+    }
+    assert "human_resources" not in {
+        r.agency_code for r in route(ReportFacts(frozenset({"wandering"}), age=15), DAY, ROUTING_RULES)
+    }
+
+
+def test_the_preview_says_why_each_rule_applied_or_not():
+    preview = explain(ReportFacts(frozenset({"wandering"}), frozenset({"child_alone"}), age=7), DAY, ROUTING_RULES)
+    verdicts = {v.rule_code: v for v in preview.verdicts}
+    assert verdicts["ESCORT_RESCUE_CENTRE"].applied
+    assert not verdicts["ESCORT_SECOND_CENTRE"].applied
+    assert "minor_offences" in verdicts["ESCORT_SECOND_CENTRE"].why
+    assert verdicts["MANDATORY_REPORT_POLICE"].why.startswith("none of the situations")
+    assert verdicts["DEFAULT_TOWN_ASSESSMENT"].why == "another rule routed the report"
+    assert len(preview.verdicts) == len(ROUTING_RULES)
+
+
+@pytest.mark.parametrize("rule", ROUTING_RULES, ids=lambda rule: rule.code)
+def test_every_plan_rule_survives_its_stored_form_and_can_be_tried_alone(rule):
+    again = rule_from_dict(rule_to_dict(rule), rule.effective_from, DIRECTORY)
+    assert again == rule
+    alone = explain(
+        ReportFacts(
+            rule.any_of_situations, rule.all_of_facts | rule.any_of_facts, crisis=rule.crisis_only, age=rule.min_age
+        ),
+        DAY,
+        (again,),
+    )
+    assert [r.agency_code for r in alone.routes] == [rule.agency_code]
+
+
+def test_a_stored_rule_with_mistakes_names_each_field():
+    with pytest.raises(InvalidInput) as invalid:
+        rules_from_list(
+            [{"code": "X", "agency_code": "ministry_of_magic", "reason": "", "due_in_minutes": 0, "min_age": 30}],
+            DAY,
+            DIRECTORY,
+        )
+    fields = {violation.field for violation in invalid.value.violations}
+    assert fields == {"rules.X.agency_code", "rules.X.reason", "rules.X.due_in_minutes", "rules.X.min_age"}
+    with pytest.raises(InvalidInput, match="at least one rule"):
+        rules_from_list([], DAY, DIRECTORY)
 
 
 # --- urgency and due times ----------------------------------------------------------------------------
