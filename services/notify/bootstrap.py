@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from platform_runtime.db import Database
 from platform_runtime.service import ServiceDefinition
 from services.notify.adapters.orm import metadata
 from services.notify.entrypoints import consumers, grpc_api
-from services.notify.entrypoints.delivery_workers import delivery_workers
+from services.notify.entrypoints.delivery_workers import delivery_workers, escalation_worker
+from services.notify.service_layer.crises import CrisisService
 from services.notify.service_layer.deliveries import DeliveryService
 from services.notify.service_layer.directory import DirectoryService
 from services.notify.service_layer.services import NotifyService
@@ -25,10 +28,14 @@ def definition(settings: NotifySettings) -> ServiceDefinition:
     database = Database.connect(settings.common.database_url, metadata)
     service = build_service(settings, database)
     deliveries = DeliveryService(database)
+    crises = CrisisService(database, service, limit=timedelta(seconds=settings.crisis_ack_seconds))
     return ServiceDefinition(
         settings=settings.common,
         database=database,
-        register=grpc_api.register(service, deliveries, DirectoryService(database)),
+        register=grpc_api.register(service, deliveries, DirectoryService(database), crises),
         consumers=consumers.consumers(service),
-        workers=delivery_workers(deliveries, settings),
+        workers=[
+            *delivery_workers(deliveries, settings),
+            escalation_worker(crises, settings.delivery_poll_ms / 1000),
+        ],
     )

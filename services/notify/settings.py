@@ -30,8 +30,10 @@ class NotifySettings:
     webhook_signing_key: bytes
     # A channel's server gets this long to answer before the attempt counts as failed (and is retried).
     channel_timeout_seconds: int
-    # How often an idle channel worker looks for due deliveries.
+    # How often an idle channel worker looks for due deliveries (and the escalation worker for due steps).
     delivery_poll_ms: int
+    # How long a crisis alert may go unacknowledged before it goes up a step.
+    crisis_ack_seconds: int
 
     @property
     def channels(self) -> frozenset[Channel]:
@@ -61,6 +63,7 @@ def load_settings(env: EnvReader | None = None) -> NotifySettings:
         webhook_signing_key=env.parsed("WEBHOOK_SIGNING_KEY", decode_key, b""),
         channel_timeout_seconds=env.integer("CHANNEL_TIMEOUT_SECONDS", 10, minimum=1, maximum=120),
         delivery_poll_ms=env.integer("DELIVERY_POLL_MS", 200, minimum=10, maximum=60_000),
+        crisis_ack_seconds=env.integer("CRISIS_ACK_SECONDS", 15 * 60, minimum=1, maximum=24 * 3600),
     )
     env.done()
     return settings

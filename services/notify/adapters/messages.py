@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from google.protobuf import timestamp_pb2
 from minorprot.common.v1 import common_pb2
@@ -25,6 +26,9 @@ from services.notify.domain.templates import (
     Priority,
 )
 from services.notify.service_layer.views import NotificationView
+
+if TYPE_CHECKING:
+    from services.notify.service_layer.crises import CrisisView
 
 PRIORITY = {
     Priority.NORMAL: notify_pb2.PRIORITY_NORMAL,
@@ -190,3 +194,29 @@ def duty_day(on: date, user_id: str, display_name: str) -> notify_pb2.DutyDay:
 
 def agency_contact(record: AgencyContactRecord) -> notify_pb2.AgencyContact:
     return notify_pb2.AgencyContact(agency_code=record.agency_code, channel=record.channel, address=record.address)
+
+
+def crisis(view: CrisisView) -> notify_pb2.Crisis:
+    record = view.crisis
+    message = notify_pb2.Crisis(
+        crisis_id=record.id,
+        report_id=record.report_id,
+        code=record.code,
+        declared_at=timestamp(record.declared_at),
+        acknowledge_by=timestamp(record.declared_at + timedelta(seconds=record.limit_seconds * max(record.step, 1))),
+        acknowledged_by=record.acknowledged_by,
+        acknowledged_via=record.acknowledged_via,
+        steps=[
+            notify_pb2.EscalationStep(
+                step=step.step,
+                level=step.level,
+                recipients=[r for r in step.recipients.split(",") if r],
+                told_at=timestamp(step.told_at),
+            )
+            for step in view.steps
+        ],
+        deliveries=[delivery(found) for found in view.deliveries],
+    )
+    if record.acknowledged_at is not None:
+        message.acknowledged_at.CopyFrom(timestamp(record.acknowledged_at))
+    return message

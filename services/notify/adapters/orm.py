@@ -146,6 +146,55 @@ class AgencyContactRecord(Base):
     address: Mapped[str] = mapped_column(String(300))
 
 
+class CrisisRecord(Base):
+    """A crisis alert that must be acknowledged; unacknowledged, it goes up the town's chain step by step."""
+
+    __tablename__ = "crises"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(12))
+    report_id: Mapped[str] = mapped_column(String(64))
+    code: Mapped[str] = mapped_column(String(8))  # replied by SMS to acknowledge
+    title: Mapped[str] = mapped_column(String(200))
+    declared_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    limit_seconds: Mapped[int] = mapped_column(Integer)
+    step: Mapped[int] = mapped_column(Integer)  # the last step taken (1: the duty officer)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    acknowledged_by: Mapped[str] = mapped_column(String(100), default="")
+    acknowledged_via: Mapped[str] = mapped_column(String(10), default="")
+    __table_args__ = (UniqueConstraint("tenant_id", "report_id", name="uq_crises_report"),)
+
+
+class CrisisStepRecord(Base):
+    """One step of a crisis's escalation: whom it told and when (the key makes a step happen once)."""
+
+    __tablename__ = "crisis_steps"
+    tenant_id: Mapped[str] = mapped_column(String(12))
+    crisis_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    step: Mapped[int] = mapped_column(Integer, primary_key=True)
+    level: Mapped[str] = mapped_column(String(30))
+    recipients: Mapped[str] = mapped_column(Text)  # comma-separated
+    told_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class EscalationTimerRecord(Base):
+    """When an open crisis goes up its next step, across towns: ids and times only (no row-level security).
+    Durable: a restarted notify finds it, and the step and the timer's move commit together."""
+
+    __tablename__ = "escalation_timers"
+    crisis_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(12))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class SmsCodeRecord(Base):
+    """An open crisis's reply code -> its town (an SMS reply comes without a town): no personal data."""
+
+    __tablename__ = "sms_codes"
+    code: Mapped[str] = mapped_column(String(8), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(12))
+    crisis_id: Mapped[str] = mapped_column(String(32))
+
+
 R = TypeVar("R")
 
 
@@ -164,6 +213,8 @@ TENANT_TABLES = (
     "subscriptions",
     "duty_rota",
     "agency_contacts",
+    "crises",
+    "crisis_steps",
     "outbox",
     "inbox",
 )

@@ -145,9 +145,13 @@ class AssignedCase:
     previous: NamedStaff
 
 
-def outbound_text(content: Content, link: str) -> str:
-    """What leaves the portal (e-mail, SMS, webhook): the title and a link, never the body's details."""
-    return f"【未成年人保护】{content.title}\n详情请登录平台查看 details in the portal: {link}"
+def outbound_text(content: Content, link: str, reply_code: str = "") -> str:
+    """What leaves the portal (e-mail, SMS, webhook): the title and a link, never the body's details; a crisis
+    alert adds the code a reply acknowledges it with."""
+    text = f"【未成年人保护】{content.title}\n详情请登录平台查看 details in the portal: {link}"
+    if reply_code:
+        text += f"\n回复 {reply_code} 确认收到 reply {reply_code} to acknowledge"
+    return text
 
 
 def _beijing(value: datetime) -> str:

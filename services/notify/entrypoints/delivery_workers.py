@@ -9,6 +9,7 @@ from __future__ import annotations
 from platform_runtime.supervisor import Worker, WorkerContext
 from services.notify.adapters.channels import HttpSmsCarrier, SmtpMailer, WebhookSender
 from services.notify.domain.channels import Channel, Sender
+from services.notify.service_layer.crises import CrisisService
 from services.notify.service_layer.deliveries import DeliveryService
 from services.notify.settings import NotifySettings
 
@@ -47,3 +48,16 @@ def delivery_worker(service: DeliveryService, channel: Channel, sender: Sender, 
 def delivery_workers(service: DeliveryService, settings: NotifySettings) -> list[Worker]:
     poll = settings.delivery_poll_ms / 1000
     return [delivery_worker(service, channel, sender, poll) for channel, sender in senders(settings).items()]
+
+
+def escalation_worker(crises: CrisisService, poll_seconds: float) -> Worker:
+    """Takes the next step of unacknowledged crises when their time runs out (durable timers in the database)."""
+
+    def run(context: WorkerContext) -> None:
+        while not context.stop.is_set():
+            taken = crises.escalate_due()
+            context.healthy()
+            if not taken:
+                context.wait(poll_seconds)
+
+    return Worker("notify-crisis-escalation", run)

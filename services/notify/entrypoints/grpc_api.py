@@ -13,6 +13,7 @@ from platform_runtime import errors
 from platform_runtime.db import utcnow
 from services.notify.adapters import messages
 from services.notify.domain.audience import EVENT_TYPES
+from services.notify.service_layer.crises import CrisisService
 from services.notify.service_layer.deliveries import DeliveryService
 from services.notify.service_layer.directory import DirectoryService
 from services.notify.service_layer.recipients import beijing_date
@@ -27,7 +28,10 @@ def _date(value: common_pb2.Date, field: str) -> date:
 
 
 class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
-    def __init__(self, service: NotifyService, deliveries: DeliveryService, directory: DirectoryService) -> None:
+    def __init__(
+        self, service: NotifyService, deliveries: DeliveryService, directory: DirectoryService, crises: CrisisService
+    ) -> None:
+        self._crises = crises
         self._service = service
         self._deliveries = deliveries
         self._directory = directory
@@ -127,12 +131,30 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         found = self._directory.set_agency_contact(given.agency_code, given.channel, given.address)
         return notify_pb2.SetAgencyContactResponse(contacts=[messages.agency_contact(record) for record in found])
 
+    def ListCrises(
+        self, request: notify_pb2.ListCrisesRequest, context: grpc.ServicerContext
+    ) -> notify_pb2.ListCrisesResponse:
+        return notify_pb2.ListCrisesResponse(
+            crises=[messages.crisis(view) for view in self._crises.list_crises(open_only=request.open_only)]
+        )
+
+    def AcknowledgeCrisis(
+        self, request: notify_pb2.AcknowledgeCrisisRequest, context: grpc.ServicerContext
+    ) -> notify_pb2.AcknowledgeCrisisResponse:
+        view = self._crises.acknowledge(crisis_id=request.crisis_id, code=request.code)
+        return notify_pb2.AcknowledgeCrisisResponse(crisis=messages.crisis(view))
+
+    def ReceiveSmsReply(
+        self, request: notify_pb2.ReceiveSmsReplyRequest, context: grpc.ServicerContext
+    ) -> notify_pb2.ReceiveSmsReplyResponse:
+        return notify_pb2.ReceiveSmsReplyResponse(crisis_id=self._crises.sms_reply(request.from_phone, request.text))
+
 
 def register(
-    service: NotifyService, deliveries: DeliveryService, directory: DirectoryService
+    service: NotifyService, deliveries: DeliveryService, directory: DirectoryService, crises: CrisisService
 ) -> Callable[[grpc.Server], list[str]]:
     def add(server: grpc.Server) -> list[str]:
-        servicer = NotifyServicer(service, deliveries, directory)  # type: ignore[abstract]  # crises next
+        servicer = NotifyServicer(service, deliveries, directory, crises)  # type: ignore[abstract]  # templates next
         notify_pb2_grpc.add_NotifyServiceServicer_to_server(servicer, server)
         return [notify_pb2.DESCRIPTOR.services_by_name["NotifyService"].full_name]
 

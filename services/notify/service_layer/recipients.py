@@ -85,6 +85,10 @@ class Resolver:
     def resolve(self, event_type: str, concerned: Concerned) -> list[Target]:
         for recipient, channels in subscriptions(self._session, self._tenant, event_type).items():
             self.add(event_type, recipient, channels, concerned)
+        return self.targets
+
+    @property
+    def targets(self) -> list[Target]:
         return list(self._targets.values())
 
     def add(self, event_type: str, recipient: str, channels: Iterable[Channel], concerned: Concerned) -> None:

@@ -55,6 +55,12 @@ class NotifyService:
         self._portal_url = portal_url.rstrip("/")
         # Called in the acknowledging transaction (the crisis escalation stops there).
         self.on_acknowledged: list[Callable[[UnitOfWork, NotificationRecord, str, datetime], None]] = []
+        # Called when a crisis is declared (the escalation chain opens); returns the SMS reply code.
+        self.on_crisis: list[Callable[[UnitOfWork, str, str, Content], str]] = []
+
+    @property
+    def channels(self) -> frozenset[Channel]:
+        return self._channels
 
     # -- events from other services ------------------------------------------------------------------------
 
@@ -63,7 +69,11 @@ class NotifyService:
         return self._tell(uow, event_id, "referral_opened", templates.referral_opened(referral), concerned)
 
     def crisis_declared(self, uow: UnitOfWork, event_id: str, crisis: DeclaredCrisis) -> list[NotificationView]:
-        return self._tell(uow, event_id, "crisis_declared", templates.crisis_declared(crisis), Concerned())
+        content = templates.crisis_declared(crisis)
+        code = ""
+        for hook in self.on_crisis:
+            code = hook(uow, event_id, crisis.report_id, content)
+        return self._tell(uow, event_id, "crisis_declared", content, Concerned(), reply_code=code)
 
     def deadline_breached(self, uow: UnitOfWork, event_id: str, breach: BreachedDeadline) -> list[NotificationView]:
         event_type = "crisis_deadline_breached" if breach.crisis else "deadline_breached"
@@ -100,11 +110,18 @@ class NotifyService:
         return self._tell(uow, event_id, "case_assigned", templates.case_assigned(assigned), concerned)
 
     def _tell(
-        self, uow: UnitOfWork, event_id: str, event_type: str, content: Content, concerned: Concerned
+        self,
+        uow: UnitOfWork,
+        event_id: str,
+        event_type: str,
+        content: Content,
+        concerned: Concerned,
+        *,
+        reply_code: str = "",
     ) -> list[NotificationView]:
         now = self._now()
         targets = Resolver(uow.session, uow.tenant, self._channels, now).resolve(event_type, concerned)
-        return self.deliver(uow, event_id, event_type, content, targets, now)
+        return self.deliver(uow, event_id, event_type, content, targets, now, reply_code=reply_code)
 
     def deliver(
         self,
@@ -114,6 +131,8 @@ class NotifyService:
         content: Content,
         targets: Iterable[Target],
         now: datetime,
+        *,
+        reply_code: str = "",
     ) -> list[NotificationView]:
         """One delivery per target, unless this event already gave one to the same recipient on the same
         channel. In-app ones are in the inbox at once; the others wait in the queue for their channel's worker."""
@@ -124,7 +143,7 @@ class NotifyService:
                 )
             ).tuples()
         )
-        text = templates.outbound_text(content, self.link(content.subject_type, content.subject_id))
+        text = templates.outbound_text(content, self.link(content.subject_type, content.subject_id), reply_code)
         created = []
         for target in targets:
             if (target.recipient, target.channel.value) in done:

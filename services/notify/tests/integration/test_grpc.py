@@ -1,5 +1,7 @@
 """The notify service over real loopback gRPC, with signed tokens."""
 
+from datetime import timedelta
+
 import grpc
 import pytest
 from minorprot.common.v1 import common_pb2
@@ -8,6 +10,7 @@ from minorprot.notify.v1 import notify_pb2, notify_pb2_grpc
 from platform_runtime.auth import Role, TokenVerifier
 from platform_runtime.grpc_server import build_server
 from services.notify.entrypoints import grpc_api
+from services.notify.service_layer.crises import CrisisService
 from services.notify.service_layer.deliveries import DeliveryService
 from services.notify.service_layer.directory import DirectoryService
 from services.notify.tests.integration.builders import OTHER_TENANT, referral_opened
@@ -21,7 +24,12 @@ def stub(service, database, secrets):
     server = build_server(
         port=0,
         verifier=TokenVerifier(secrets.public_key),
-        register=grpc_api.register(service, DeliveryService(database), DirectoryService(database)),
+        register=grpc_api.register(
+            service,
+            DeliveryService(database),
+            DirectoryService(database),
+            CrisisService(database, service, limit=timedelta(minutes=15)),
+        ),
         bind_host="127.0.0.1",
     )
     server.start()
