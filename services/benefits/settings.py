@@ -13,10 +13,16 @@ DEFAULT_PORT = 50054
 @dataclass(frozen=True)
 class BenefitsSettings:
     common: CommonSettings
+    eligibility_check_seconds: int = 3600
+    run_chunk_size: int = 2000
 
 
 def load_settings(env: EnvReader | None = None) -> BenefitsSettings:
     env = env or EnvReader()
-    settings = BenefitsSettings(common=read_common(env, SERVICE_NAME, DEFAULT_PORT))
+    settings = BenefitsSettings(
+        common=read_common(env, SERVICE_NAME, DEFAULT_PORT),
+        eligibility_check_seconds=env.integer("ELIGIBILITY_CHECK_INTERVAL_SECONDS", 3600, minimum=1, maximum=86400),
+        run_chunk_size=env.integer("DISBURSEMENT_CHUNK_SIZE", 2000, minimum=1, maximum=100_000),
+    )
     env.done()
     return settings

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 from google.protobuf import timestamp_pb2
 from minorprot.benefits.v1 import benefits_pb2
 from minorprot.common.v1 import common_pb2
 from minorprot.registry.v1 import events_pb2 as registry_events
 
+from platform_runtime.errors import FieldViolation, InvalidInput
+from services.benefits.domain.policy import BenefitRule, Combine, Kind, PolicyVersion
 from services.benefits.service_layer.views import EnrolmentView, RegisteredChild
+
+if TYPE_CHECKING:
+    from services.benefits.service_layer.applications import ApplicationView
+    from services.benefits.service_layer.catalogue import PolicyView
+    from services.benefits.service_layer.disbursement import Balance, LineView, RunView
 
 
 def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
@@ -49,4 +57,163 @@ def enrolment(view: EnrolmentView) -> benefits_pb2.InsuranceEnrolment:
         child_id=view.child_id,
         covered_until=from_date(view.covered_until),
         enrolled_at=timestamp(view.decided_at),
+    )
+
+
+def optional_date(value: common_pb2.Date, field: str) -> date | None:
+    """An optional date from a request: unset is None, an impossible one is the caller's error."""
+    if not value.year:
+        return None
+    found = to_date(value)
+    if found is None:
+        raise InvalidInput.single(field, "not a calendar date")
+    return found
+
+
+def rule_message(rule: BenefitRule) -> benefits_pb2.BenefitRule:
+    return benefits_pb2.BenefitRule(
+        code=rule.code,
+        name=rule.name,
+        kind=rule.kind.value,
+        amount_fen=rule.amount_fen,
+        fund=rule.fund,
+        min_age_days=rule.min_age_days,
+        max_age_years=rule.max_age_years or 0,
+        stacks_on=list(rule.stacks_on),
+        combine=rule.combine.value,
+        prorate=rule.prorate,
+        categories=list(rule.categories),
+        documents=list(rule.documents),
+    )
+
+
+def policy_message(view: PolicyView) -> benefits_pb2.PolicyVersion:
+    policy = view.policy
+    return benefits_pb2.PolicyVersion(
+        district=policy.district,
+        version=policy.version,
+        effective_from=from_date(policy.effective_from),
+        effective_until=from_date(policy.effective_until),
+        sample=policy.sample,
+        arrears_months=policy.arrears_months,
+        rules=[rule_message(rule) for rule in policy.rules],
+        frozen=view.frozen,
+        created_by=view.created_by,
+    )
+
+
+def policy_from(message: benefits_pb2.PolicyVersion) -> PolicyVersion:
+    """A policy from a request; every bad value is reported (validated again by the domain)."""
+    problems: list[FieldViolation] = []
+    rules = []
+    for index, rule in enumerate(message.rules):
+        try:
+            kind, combine = Kind(rule.kind), Combine(rule.combine or Combine.HIGHER.value)
+        except ValueError:
+            problems.append(
+                FieldViolation(f"rules[{index}].kind", "kind is base|supplement|insurance, combine higher|add")
+            )
+            continue
+        rules.append(
+            BenefitRule(
+                code=rule.code.strip(),
+                name=rule.name.strip(),
+                kind=kind,
+                amount_fen=rule.amount_fen,
+                fund=rule.fund.strip(),
+                min_age_days=rule.min_age_days,
+                max_age_years=rule.max_age_years or None,
+                stacks_on=tuple(rule.stacks_on),
+                combine=combine,
+                prorate=rule.prorate,
+                categories=tuple(rule.categories),
+                documents=tuple(rule.documents),
+            )
+        )
+    effective_from = optional_date(message.effective_from, "effective_from")
+    if effective_from is None:
+        problems.append(FieldViolation("effective_from", "required"))
+    if problems:
+        raise InvalidInput(problems)
+    assert effective_from is not None
+    return PolicyVersion(
+        district=message.district,
+        version=message.version,
+        effective_from=effective_from,
+        effective_until=optional_date(message.effective_until, "effective_until"),
+        rules=tuple(rules),
+        sample=message.sample,
+        arrears_months=message.arrears_months,
+    )
+
+
+def application_message(view: ApplicationView) -> benefits_pb2.Application:
+    return benefits_pb2.Application(
+        application_id=view.application_id,
+        tenant=view.tenant,
+        child_id=view.child_id,
+        benefit_code=view.benefit_code,
+        status=view.status,
+        documents=list(view.documents),
+        missing_documents=list(view.missing_documents),
+        reason=view.reason,
+        source=view.source,
+        previous_id=view.previous_id,
+        starts_on=from_date(view.starts_on),
+        submitted_on=from_date(view.submitted_on),
+        town_due_on=from_date(view.town_due_on),
+        district_due_on=from_date(view.district_due_on),
+        rejection_reason=view.rejection_reason,
+        created_by=view.created_by,
+        town_reviewed_by=view.town_reviewed_by,
+        decided_by=view.decided_by,
+        overdue=view.overdue,
+    )
+
+
+def run_message(view: RunView) -> benefits_pb2.Run:
+    return benefits_pb2.Run(
+        run_id=view.run_id,
+        district=view.district,
+        period=from_date(view.period),
+        status=view.status,
+        done=view.done,
+        total=view.total,
+        line_count=view.line_count,
+        total_fen=view.total_fen,
+        batches=view.batches,
+        created_by=view.created_by,
+        computed_by=view.computed_by,
+        checked_by=view.checked_by,
+        approved_by=view.approved_by,
+        paid_by=view.paid_by,
+        updated_at=timestamp(view.updated_at),
+    )
+
+
+def line_message(view: LineView) -> benefits_pb2.RunLine:
+    return benefits_pb2.RunLine(
+        line_id=view.line_id,
+        seq=view.seq,
+        town=view.town,
+        child_id=view.child_id,
+        benefit_code=view.benefit_code,
+        service_month=from_date(view.service_month),
+        kind=view.kind,
+        amount_fen=view.amount_fen,
+        policy_version=view.policy_version,
+        explanation=view.explanation,
+        payment_status=view.payment_status,
+        reference=view.reference,
+    )
+
+
+def balance_message(balance: Balance) -> benefits_pb2.Balance:
+    return benefits_pb2.Balance(
+        fund=balance.fund,
+        town=balance.town,
+        period=from_date(balance.period),
+        kind=balance.kind,
+        amount_fen=balance.amount_fen,
+        entries=balance.entries,
     )

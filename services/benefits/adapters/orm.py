@@ -85,7 +85,46 @@ class EntitlementRecord(Base):
     ends_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     reason: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # What stopped it: '' (open or ended by staff), 'register' (its categories ended), 'merge', 'age'.
+    stopped_by: Mapped[str] = mapped_column(String(20), default="", server_default="")
     __table_args__ = (Index("ix_entitlements_child", "tenant_id", "child_id"),)
+
+
+class ApplicationRecord(Base):
+    """An application (申报) for one benefit for one child, and its two reviews."""
+
+    __tablename__ = "applications"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(12))  # the town
+    child_id: Mapped[str] = mapped_column(String(32))
+    benefit_code: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20))
+    documents: Mapped[str] = mapped_column(Text)  # JSON list of the checklist items provided
+    reason: Mapped[str] = mapped_column(String(500))
+    source: Mapped[str] = mapped_column(String(100))  # portal:<id>, referral:<id>:<code>, registry:<child>:<code>:<day>
+    previous_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # the rejected one re-applied for
+    starts_on: Mapped[date | None] = mapped_column(Date, nullable=True)  # the requested start
+    submitted_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    town_due_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    district_due_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    town_reviewed_by: Mapped[str] = mapped_column(String(100))
+    decided_by: Mapped[str] = mapped_column(String(100))
+    decided_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    rejection_reason: Mapped[str] = mapped_column(String(500))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        Index("ux_applications_source", "tenant_id", "source", unique=True),
+        Index("ix_applications_child", "tenant_id", "child_id"),
+    )
+
+
+class TownRecord(Base):
+    """The towns with beneficiaries (no tenant data; no row-level security) for the periodic workers."""
+
+    __tablename__ = "benefit_towns"
+    tenant_id: Mapped[str] = mapped_column(String(12), primary_key=True)
 
 
 class EntitlementChangeRecord(Base):
@@ -212,6 +251,7 @@ TENANT_TABLES = (
     "beneficiaries",
     "entitlements",
     "entitlement_changes",
+    "applications",
     "disbursement_runs",
     "disbursement_lines",
     "payment_instructions",

@@ -26,6 +26,8 @@ def rules_json(policy: PolicyVersion) -> str:
                 "stacks_on": list(rule.stacks_on),
                 "combine": rule.combine.value,
                 "prorate": rule.prorate,
+                "categories": list(rule.categories),
+                "documents": list(rule.documents),
             }
             for rule in policy.rules
         ],
@@ -45,6 +47,8 @@ def rule_from(data: dict[str, Any]) -> BenefitRule:
         stacks_on=tuple(data.get("stacks_on", ())),
         combine=Combine(data.get("combine", Combine.HIGHER.value)),
         prorate=bool(data.get("prorate", True)),
+        categories=tuple(data.get("categories", ())),
+        documents=tuple(data.get("documents", ())),
     )
 
 

@@ -41,6 +41,8 @@ class BenefitRule:
     stacks_on: tuple[str, ...] = ()  # supplements: the bases they are paid with
     combine: Combine = Combine.HIGHER
     prorate: bool = True  # partial months paid by calendar days; otherwise a whole month for any day
+    categories: tuple[str, ...] = ()  # register categories (困境类别) that qualify; ending them all suspends it
+    documents: tuple[str, ...] = ()  # the application's documents checklist (申报材料)
 
 
 @dataclass(frozen=True)
@@ -245,6 +247,7 @@ def due_lines(
 BASIC_LIVING = "basic_living"
 SUPPLEMENTS = "supplements"
 INSURANCE_FUND = "infant_insurance"
+APPLY = ("申请书", "户口簿", "监护人身份证明")
 
 
 def sample_policy(district: str, effective_from: date = date(2024, 1, 1)) -> PolicyVersion:
@@ -255,17 +258,75 @@ def sample_policy(district: str, effective_from: date = date(2024, 1, 1)) -> Pol
         effective_until=None,
         sample=True,
         rules=(
-            BenefitRule("BLA_ORPHAN", "孤儿基本生活费", Kind.BASE, 144_000, BASIC_LIVING),
-            BenefitRule("BLA_NO_CARE", "事实无人抚养儿童基本生活费", Kind.BASE, 144_000, BASIC_LIVING),
-            BenefitRule("BLA_DISABLED", "重残儿童基本生活费", Kind.BASE, 120_000, BASIC_LIVING),
-            BenefitRule("BLA_ILL", "重病儿童基本生活费", Kind.BASE, 120_000, BASIC_LIVING),
-            BenefitRule("BLA_STREET", "流浪儿童基本生活费", Kind.BASE, 100_000, BASIC_LIVING),
-            BenefitRule("BLA_POOR", "低保低收入家庭儿童基本生活费", Kind.BASE, 80_000, BASIC_LIVING),
-            BenefitRule("NURSING", "家庭护理补贴", Kind.SUPPLEMENT, 30_000, SUPPLEMENTS, stacks_on=("BLA_DISABLED",)),
             BenefitRule(
-                "NUTRITION", "营养补贴", Kind.SUPPLEMENT, 20_000, SUPPLEMENTS, stacks_on=("BLA_DISABLED", "BLA_ILL")
+                "BLA_ORPHAN", "孤儿基本生活费", Kind.BASE, 144_000, BASIC_LIVING, documents=(*APPLY, "父母死亡证明")
             ),
-            BenefitRule("REHAB", "医疗康复补贴", Kind.SUPPLEMENT, 50_000, SUPPLEMENTS, stacks_on=("BLA_ILL",)),
+            BenefitRule(
+                "BLA_NO_CARE",
+                "事实无人抚养儿童基本生活费",
+                Kind.BASE,
+                144_000,
+                BASIC_LIVING,
+                categories=("de_facto_unattended_mca_2019", "de_facto_unattended"),
+                documents=(*APPLY, "父母情况证明"),
+            ),
+            BenefitRule(
+                "BLA_DISABLED",
+                "重残儿童基本生活费",
+                Kind.BASE,
+                120_000,
+                BASIC_LIVING,
+                categories=("national_own_disability",),
+                documents=(*APPLY, "残疾证"),
+            ),
+            BenefitRule(
+                "BLA_ILL", "重病儿童基本生活费", Kind.BASE, 120_000, BASIC_LIVING, documents=(*APPLY, "诊断证明")
+            ),
+            BenefitRule(
+                "BLA_STREET",
+                "流浪儿童基本生活费",
+                Kind.BASE,
+                100_000,
+                BASIC_LIVING,
+                categories=("wandering",),
+                documents=APPLY,
+            ),
+            BenefitRule(
+                "BLA_POOR",
+                "低保低收入家庭儿童基本生活费",
+                Kind.BASE,
+                80_000,
+                BASIC_LIVING,
+                categories=("poverty", "national_family_poverty"),
+                documents=(*APPLY, "低保或低收入证明"),
+            ),
+            BenefitRule(
+                "NURSING",
+                "家庭护理补贴",
+                Kind.SUPPLEMENT,
+                30_000,
+                SUPPLEMENTS,
+                stacks_on=("BLA_DISABLED",),
+                documents=(*APPLY, "残疾证"),
+            ),
+            BenefitRule(
+                "NUTRITION",
+                "营养补贴",
+                Kind.SUPPLEMENT,
+                20_000,
+                SUPPLEMENTS,
+                stacks_on=("BLA_DISABLED", "BLA_ILL"),
+                documents=APPLY,
+            ),
+            BenefitRule(
+                "REHAB",
+                "医疗康复补贴",
+                Kind.SUPPLEMENT,
+                50_000,
+                SUPPLEMENTS,
+                stacks_on=("BLA_ILL",),
+                documents=(*APPLY, "诊断证明"),
+            ),
             BenefitRule(
                 "INFANT_INSURANCE_0_3",
                 "0-3岁户籍婴幼儿重大疾病和意外伤害保险",
@@ -274,6 +335,7 @@ def sample_policy(district: str, effective_from: date = date(2024, 1, 1)) -> Pol
                 INSURANCE_FUND,
                 min_age_days=30,
                 max_age_years=3,
+                categories=("infant_0_3_local",),
             ),
         ),
     )

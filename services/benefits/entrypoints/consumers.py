@@ -1,34 +1,73 @@
-"""Kafka entrypoints: a newly registered child is considered for the 0–3 insurance.
+"""Kafka entrypoints: the register's children and their changes, and referral's benefit applications.
 
 Handlers act only inside the given unit of work; the idempotent consumer commits (and drops repeats).
 """
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, date
 
 from minorprot.common.v1 import common_pb2
+from minorprot.referral.v1 import events_pb2 as referral_events
 from minorprot.registry.v1 import events_pb2 as registry_events
 
 from platform_runtime.db import UnitOfWork
 from platform_runtime.events import unpack
 from platform_runtime.service import ConsumerSpec
-from platform_runtime.topics import REGISTRY_CHILD
+from platform_runtime.topics import REFERRAL_REFERRAL, REGISTRY_CHILD
 from services.benefits.adapters import messages
+from services.benefits.service_layer import eligibility
+from services.benefits.service_layer.register_events import RegisterFollower, beijing_day
 from services.benefits.service_layer.services import BenefitsService
 
 GROUP = "benefits"
 
 
-def consumers(service: BenefitsService) -> list[ConsumerSpec]:
+def consumers(service: BenefitsService, follower: RegisterFollower) -> list[ConsumerSpec]:
+    def day(envelope: common_pb2.EventEnvelope) -> date:
+        return beijing_day(envelope.occurred_at.ToDatetime(tzinfo=UTC))
+
     def child_registered(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
         event = unpack(envelope, registry_events.ChildRegistered)
-        service.child_registered(uow, messages.registered_child(event, envelope.occurred_at.ToDatetime(tzinfo=UTC)))
+        child = messages.registered_child(event, envelope.occurred_at.ToDatetime(tzinfo=UTC))
+        eligibility.record_child(
+            uow,
+            child.child_id,
+            birth_date=child.birth_date,
+            household_division_code=child.household_division_code,
+            at=service.now(),
+        )
+        service.child_registered(uow, child)
+
+    def categories_changed(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
+        event = unpack(envelope, registry_events.ChildCategoriesChanged)
+        follower.categories_changed(uow, event.child_id, set(event.categories), day(envelope))
+
+    def children_merged(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
+        event = unpack(envelope, registry_events.ChildrenMerged)
+        follower.merged(uow, event.surviving_child_id, event.merged_child_id, event.reason, day(envelope))
+        service.child_merged(uow, event.surviving_child_id, event.merged_child_id)
+
+    def children_unmerged(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
+        event = unpack(envelope, registry_events.ChildrenUnmerged)
+        follower.unmerged(uow, event.surviving_child_id, event.merged_child_id, day(envelope))
+
+    def application_requested(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
+        event = unpack(envelope, referral_events.BenefitApplicationRequested)
+        follower.application_requested(
+            uow, event.referral_id, event.child_id, event.benefit_code, event.reason, event.agency_code
+        )
 
     return [
         ConsumerSpec(
             group_id=GROUP,
-            topics=[REGISTRY_CHILD],
-            handlers={registry_events.ChildRegistered.DESCRIPTOR.full_name: child_registered},
+            topics=[REGISTRY_CHILD, REFERRAL_REFERRAL],
+            handlers={
+                registry_events.ChildRegistered.DESCRIPTOR.full_name: child_registered,
+                registry_events.ChildCategoriesChanged.DESCRIPTOR.full_name: categories_changed,
+                registry_events.ChildrenMerged.DESCRIPTOR.full_name: children_merged,
+                registry_events.ChildrenUnmerged.DESCRIPTOR.full_name: children_unmerged,
+                referral_events.BenefitApplicationRequested.DESCRIPTOR.full_name: application_requested,
+            },
         )
     ]

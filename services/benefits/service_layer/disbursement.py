@@ -186,11 +186,15 @@ class Disbursements:
             uow.commit()
             return _run_view(run)
 
-    def compute(self, run_id: str) -> RunView:
-        """Compute every beneficiary's lines, chunk by chunk; calling it again resumes where it stopped."""
+    def compute(self, run_id: str, max_chunks: int = 0) -> RunView:
+        """Compute every beneficiary's lines, chunk by chunk; calling it again resumes where it stopped.
+        With `max_chunks` it returns after that many (the portal shows progress and calls again)."""
         caller = require_role(*RUN_ROLES)
+        chunks = 0
         while self._compute_chunk(caller, run_id):
-            pass
+            chunks += 1
+            if chunks == max_chunks:
+                break
         return self.run(run_id)
 
     def check(self, run_id: str) -> RunView:
@@ -237,11 +241,14 @@ class Disbursements:
             uow.commit()
             return _run_view(run)
 
-    def pay(self, run_id: str) -> RunView:
+    def pay(self, run_id: str, max_chunks: int = 0) -> RunView:
         """Issue one instruction per payable line (batch 1), chunk by chunk, each with its ledger entry."""
         caller = require_role(*RUN_ROLES)
+        chunks = 0
         while self._pay_chunk(caller, run_id):
-            pass
+            chunks += 1
+            if chunks == max_chunks:
+                break
         return self.run(run_id)
 
     def payment_file(self, run_id: str, batch: int = 1) -> PaymentFile:

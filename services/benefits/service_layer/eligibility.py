@@ -11,13 +11,17 @@ from datetime import date, datetime, timedelta
 
 from minorprot.benefits.v1 import events_pb2
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from platform_runtime.db import UnitOfWork, new_id
 from platform_runtime.errors import Conflict, NotFound
 from platform_runtime.events import PendingEvent
 from platform_runtime.topics import BENEFITS_ENTITLEMENT
 from services.benefits.adapters import messages
-from services.benefits.adapters.orm import BeneficiaryRecord, EntitlementChangeRecord, EntitlementRecord
+from services.benefits.adapters.orm import BeneficiaryRecord, EntitlementChangeRecord, EntitlementRecord, TownRecord
+from services.benefits.domain.insurance import anniversary
+from services.benefits.domain.policy import Kind, PolicyVersion
 
 STARTED, CHANGED, SUSPENDED, ENDED = "started", "changed", "suspended", "ended"
 
@@ -42,6 +46,7 @@ def record_child(
     """Create or update the child's facts; any change marks the child for a look back in the next run."""
     record = beneficiary(uow, child_id)
     if record is None:
+        _note_town(uow)
         record = BeneficiaryRecord(
             id=new_id(),
             tenant_id=uow.tenant,
@@ -81,6 +86,7 @@ def start(
     *,
     at: datetime,
     monthly_amount_fen: int = 0,
+    change: str = STARTED,
 ) -> EntitlementRecord:
     """A new entitlement period; an open one of the same benefit makes this a no-op (returned as is)."""
     child = beneficiary(uow, child_id)
@@ -98,14 +104,24 @@ def start(
         ends_on=None,
         reason=reason[:300],
         created_at=at,
+        stopped_by="",
     )
     uow.session.add(record)
     child.facts_changed_at = at
-    _log(uow, record, STARTED, starts_on, reason, at, monthly_amount_fen)
+    _log(uow, record, change, starts_on, reason, at, monthly_amount_fen)
     return record
 
 
-def stop(uow: UnitOfWork, record: EntitlementRecord, last_day: date, change: str, reason: str, *, at: datetime) -> None:
+def stop(
+    uow: UnitOfWork,
+    record: EntitlementRecord,
+    last_day: date,
+    change: str,
+    reason: str,
+    *,
+    at: datetime,
+    stopped_by: str = "",
+) -> None:
     """End (or suspend) an open entitlement after `last_day`; a retroactive date becomes an adjustment."""
     if change not in (SUSPENDED, ENDED):
         raise ValueError(change)
@@ -114,6 +130,7 @@ def stop(uow: UnitOfWork, record: EntitlementRecord, last_day: date, change: str
     if last_day < record.starts_on - timedelta(days=1):
         raise Conflict("an entitlement cannot end before it starts")
     record.ends_on = last_day  # the day before it starts: it never applied
+    record.stopped_by = stopped_by
     child = beneficiary(uow, record.child_id)
     if child is not None:
         child.facts_changed_at = at
@@ -152,3 +169,126 @@ def _log(
             ),
         )
     )
+
+
+def _note_town(uow: UnitOfWork) -> None:
+    """Name the town in the (tenant-free) list the periodic workers go through."""
+    dialect = uow.session.get_bind().dialect.name
+    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(TownRecord).values(
+        tenant_id=uow.tenant
+    )
+    uow.session.execute(statement.on_conflict_do_nothing())
+
+
+# -- following the register ----------------------------------------------------------------------------------
+
+
+def open_entitlements(uow: UnitOfWork, child_id: str) -> list[EntitlementRecord]:
+    return [record for record in entitlements(uow, child_id) if record.ends_on is None]
+
+
+def categories_changed(
+    uow: UnitOfWork, policy: PolicyVersion | None, child_id: str, current: set[str], on: date, *, at: datetime
+) -> list[str]:
+    """Suspend what no current category qualifies for any more; resume what the register suspended and
+    qualifies again. Returns the benefit codes newly qualified for (the caller drafts applications)."""
+    if policy is None or beneficiary(uow, child_id) is None:
+        return []
+    qualifying = {
+        rule.code for rule in policy.rules if rule.kind is not Kind.INSURANCE and set(rule.categories) & current
+    }
+    by_category = {rule.code for rule in policy.rules if rule.categories}
+    held = entitlements(uow, child_id)
+    for record in held:
+        if record.ends_on is None and record.benefit_code in by_category and record.benefit_code not in qualifying:
+            stop(
+                uow,
+                record,
+                on - timedelta(days=1),
+                SUSPENDED,
+                "its category ended in the register",
+                at=at,
+                stopped_by="register",
+            )
+    fresh = []
+    for code in sorted(qualifying):
+        mine = [record for record in held if record.benefit_code == code]
+        if any(record.ends_on is None for record in mine):
+            continue
+        if mine and max(mine, key=lambda record: record.starts_on).stopped_by == "register":
+            start(uow, child_id, code, on, "its category is back in the register", at=at, change=STARTED)
+        elif not mine:
+            fresh.append(code)
+    return fresh
+
+
+def merged(uow: UnitOfWork, surviving_id: str, merged_id: str, on: date, reason: str, *, at: datetime) -> None:
+    """The duplicate's entitlements stop. Where the surviving record holds the same benefit, the duplicate's
+    ends where the surviving one starts (the next run recovers what was paid twice, as an adjustment);
+    otherwise it is carried over to the surviving record from the day of the merge."""
+    duplicate = beneficiary(uow, merged_id)
+    if duplicate is None or duplicate.merged_into == surviving_id:
+        return
+    duplicate.merged_into = surviving_id
+    duplicate.facts_changed_at = at
+    kept = {record.benefit_code: record for record in entitlements(uow, surviving_id)}
+    for record in entitlements(uow, merged_id):
+        twin = kept.get(record.benefit_code)
+        why = f"merged into {surviving_id}: {reason}"
+        if twin is not None:
+            last = min(record.ends_on or on - timedelta(days=1), twin.starts_on - timedelta(days=1))
+            stop(uow, record, max(last, record.starts_on - timedelta(days=1)), ENDED, why, at=at, stopped_by="merge")
+        elif record.ends_on is None:
+            stop(uow, record, on - timedelta(days=1), ENDED, why, at=at, stopped_by="merge")
+            if beneficiary(uow, surviving_id) is not None:
+                start(uow, surviving_id, record.benefit_code, on, f"carried over from {merged_id}", at=at)
+
+
+def unmerged(uow: UnitOfWork, surviving_id: str, merged_id: str, on: date, *, at: datetime) -> None:
+    """The record stands on its own again: what the merge ended starts again from the day of the unmerge."""
+    record = beneficiary(uow, merged_id)
+    if record is None or record.merged_into is None:
+        return
+    record.merged_into = None
+    record.facts_changed_at = at
+    for entitlement in entitlements(uow, merged_id):
+        if entitlement.stopped_by == "merge":
+            entitlement.stopped_by = "merge-undone"
+            start(uow, merged_id, entitlement.benefit_code, on, f"unmerged from {surviving_id}", at=at)
+
+
+def age_out(uow: UnitOfWork, policy: PolicyVersion, today: date, *, at: datetime) -> int:
+    """End the open entitlements of children past their benefit's age limit (the day before the birthday).
+    The run already pays nothing past it; this makes the end visible and tells the caseworker."""
+    ended = 0
+    rows = uow.session.execute(
+        select(EntitlementRecord, BeneficiaryRecord.birth_date)
+        .join(
+            BeneficiaryRecord,
+            (BeneficiaryRecord.tenant_id == EntitlementRecord.tenant_id)
+            & (BeneficiaryRecord.child_id == EntitlementRecord.child_id),
+        )
+        .where(
+            EntitlementRecord.tenant_id == uow.tenant,
+            EntitlementRecord.ends_on.is_(None),
+            BeneficiaryRecord.birth_date.is_not(None),
+            BeneficiaryRecord.birth_date <= today - timedelta(days=365 * 2),
+        )
+    ).all()
+    for record, birth_date in rows:
+        rule = policy.rule_by_code.get(record.benefit_code)
+        if rule is None or rule.max_age_years is None:
+            continue
+        birthday = anniversary(birth_date, rule.max_age_years)
+        if birthday <= today:
+            stop(
+                uow,
+                record,
+                birthday - timedelta(days=1),
+                ENDED,
+                f"turned {rule.max_age_years}",
+                at=at,
+                stopped_by="age",
+            )
+            ended += 1
+    return ended

@@ -19,7 +19,7 @@ from platform_runtime.tenancy import require_role
 from platform_runtime.topics import BENEFITS_ENTITLEMENT
 from platform_runtime.vocabulary import CHINA_STANDARD_TIME
 from services.benefits.adapters import messages
-from services.benefits.adapters.orm import InsuranceEnrolmentRecord
+from services.benefits.adapters.orm import BeneficiaryRecord, InsuranceEnrolmentRecord
 from services.benefits.domain.insurance import (
     INSURANCE_POLICIES,
     Child,
@@ -32,6 +32,7 @@ from services.benefits.service_layer.views import EnrolmentView, RegisteredChild
 READER_ROLES = (Role.CASEWORKER, Role.TOWN_ADMIN, Role.DISTRICT_OFFICER, Role.FINANCE_AUDITOR)
 ENROLLED = "enrolled"
 INELIGIBLE = "ineligible"
+MERGED = "merged"  # a duplicate record merged into another: not insured twice
 LIST_LIMIT = 500
 
 
@@ -74,16 +75,65 @@ class BenefitsService:
         uow.session.add(record)
         view = _view(record)
         if view.enrolled:
-            uow.publish(
-                PendingEvent(
-                    BENEFITS_ENTITLEMENT,
-                    uow.tenant,
-                    "child",
-                    child.child_id,
-                    events_pb2.InsuranceEnrolled(enrolment=messages.enrolment(view)),
-                )
-            )
+            self._announce(uow, record)
         return view
+
+    def now(self) -> datetime:
+        return self._now()
+
+    def child_merged(self, uow: UnitOfWork, surviving_id: str, merged_id: str) -> None:
+        """A merged duplicate is not insured a second time: its enrolment ends (the surviving record keeps its own)."""
+        record = self._decision(uow, merged_id)
+        if record is not None and record.status == ENROLLED:
+            record.status = MERGED
+            record.ineligible_reason = f"merged into {surviving_id}"[:60]
+
+    def redecide_too_young(self, tenant: str) -> int:
+        """Babies registered before the minimum age are decided again once they reach it (run periodically)."""
+        today = self._now().astimezone(CHINA_STANDARD_TIME).date()
+        enrolled = 0
+        with self._database.unit_of_work(tenant) as uow:
+            waiting = uow.session.execute(
+                select(InsuranceEnrolmentRecord, BeneficiaryRecord)
+                .join(
+                    BeneficiaryRecord,
+                    (BeneficiaryRecord.tenant_id == InsuranceEnrolmentRecord.tenant_id)
+                    & (BeneficiaryRecord.child_id == InsuranceEnrolmentRecord.child_id),
+                )
+                .where(
+                    InsuranceEnrolmentRecord.tenant_id == tenant,
+                    InsuranceEnrolmentRecord.ineligible_reason == Ineligible.TOO_YOUNG.value,
+                    BeneficiaryRecord.merged_into.is_(None),
+                )
+            ).all()
+            for record, child in waiting:
+                decision = decide(Child(child.birth_date, child.household_division_code), tenant, today, self._policies)
+                if not decision.eligible:
+                    continue
+                record.status, record.ineligible_reason = ENROLLED, None
+                record.covered_until, record.decided_on, record.decided_at = decision.covered_until, today, self._now()
+                self._announce(uow, record)
+                enrolled += 1
+            uow.commit()
+        return enrolled
+
+    def _decision(self, uow: UnitOfWork, child_id: str) -> InsuranceEnrolmentRecord | None:
+        return uow.session.scalar(
+            select(InsuranceEnrolmentRecord).where(
+                InsuranceEnrolmentRecord.tenant_id == uow.tenant, InsuranceEnrolmentRecord.child_id == child_id
+            )
+        )
+
+    def _announce(self, uow: UnitOfWork, record: InsuranceEnrolmentRecord) -> None:
+        uow.publish(
+            PendingEvent(
+                BENEFITS_ENTITLEMENT,
+                uow.tenant,
+                "child",
+                record.child_id,
+                events_pb2.InsuranceEnrolled(enrolment=messages.enrolment(_view(record))),
+            )
+        )
 
     # -- reading -------------------------------------------------------------------------------------------
 

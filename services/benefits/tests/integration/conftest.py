@@ -12,6 +12,7 @@ from platform_runtime.db import Database
 from platform_runtime.provision import ProvisionedDatabase
 from platform_runtime.settings import KafkaSettings
 from services.benefits.adapters.orm import APPEND_ONLY_TABLES, metadata
+from services.benefits.bootstrap import Services, build_services
 from services.benefits.entrypoints.consumers import consumers
 from services.benefits.service_layer.services import BenefitsService
 from tests.support.services import consumer_under_test, migrated_database
@@ -35,12 +36,17 @@ def database(provisioned: ProvisionedDatabase) -> Iterator[Database]:
 
 
 @pytest.fixture
-def service(database: Database) -> BenefitsService:
-    return BenefitsService(database)
+def services(database: Database) -> Services:
+    return build_services(database, chunk_size=2)
 
 
 @pytest.fixture
-def consumer(service: BenefitsService, database: Database, kafka: KafkaSettings) -> Iterator[IdempotentConsumer]:
-    (spec,) = consumers(service)
+def service(services: Services) -> BenefitsService:
+    return services.insurance
+
+
+@pytest.fixture
+def consumer(services: Services, database: Database, kafka: KafkaSettings) -> Iterator[IdempotentConsumer]:
+    (spec,) = consumers(services.insurance, services.follower)
     with consumer_under_test(spec, database, kafka) as consumer:
         yield consumer

@@ -16,9 +16,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def stub(service, secrets):
+def stub(services, secrets):
     server = build_server(
-        port=0, verifier=TokenVerifier(secrets.public_key), register=grpc_api.register(service), bind_host="127.0.0.1"
+        port=0, verifier=TokenVerifier(secrets.public_key), register=grpc_api.register(services), bind_host="127.0.0.1"
     )
     server.start()
     with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:

@@ -187,3 +187,13 @@ def test_a_bad_policy_is_refused_with_every_problem() -> None:
         "rules[1].name",
         "rules[1].stacks_on",
     }
+
+
+def test_working_days_skip_weekends_and_holidays() -> None:
+    from services.benefits.domain.applications import add_working_days, missing_documents
+
+    # Friday 3 May 2024 + 15 working days = Friday 24 May; with Monday 6 May a holiday, Monday 27 May
+    assert add_working_days(date(2024, 5, 3), 15) == date(2024, 5, 24)
+    assert add_working_days(date(2024, 5, 3), 15, {date(2024, 5, 6)}) == date(2024, 5, 27)
+    assert add_working_days(date(2024, 5, 4), 1) == date(2024, 5, 6)  # Saturday -> Monday
+    assert missing_documents(["a", "b", "c"], ["b"]) == ["a", "c"]

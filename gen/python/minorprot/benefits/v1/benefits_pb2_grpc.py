@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class BenefitsServiceStub:
-    """Child welfare classified guarantee (儿童福利分类保障).
+    """Child welfare classified guarantee (儿童福利分类保障). Amounts are integer fen everywhere.
     """
 
     def __init__(self, channel):
@@ -40,13 +40,236 @@ class BenefitsServiceStub:
                 request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListInsuranceEnrolmentsRequest.SerializeToString,
                 response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListInsuranceEnrolmentsResponse.FromString,
                 _registered_method=True)
+        self.ListPolicyVersions = channel.unary_unary(
+                '/minorprot.benefits.v1.BenefitsService/ListPolicyVersions',
+                request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListPolicyVersionsRequest.SerializeToString,
+                response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListPolicyVersionsResponse.FromString,
+                _registered_method=True)
+        self.SavePolicyVersion = channel.unary_unary(
+                '/minorprot.benefits.v1.BenefitsService/SavePolicyVersion',
+                request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.SavePolicyVersionRequest.SerializeToString,
+                response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.SavePolicyVersionResponse.FromString,
+                _registered_method=True)
+        self.CreateApplication = channel.unary_unary(
+                '/minorprot.benefits.v1.BenefitsService/CreateApplication',
+                request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.CreateApplicationRequest.SerializeToString,
+                response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.CreateApplicationResponse.FromString,
+                _registered_method=True)
+        self.UpdateApplication = channel.unary_unary(
+                '/minorprot.benefits.v1.BenefitsService/UpdateApplication',
+                request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.UpdateApplicationRequest.SerializeToString,
+                response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.UpdateApplicationResponse.FromString,
+                _registered_method=True)
+        self.SubmitApplication = channel.unary_unary(
+                '/minorprot.benefits.v1.BenefitsService/SubmitApplication',
+                request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.SubmitApplicationRequest.SerializeToString,
+                response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.SubmitApplicationResponse.FromString,
+                _registered_method=True)
+        self.ReviewApplication = channel.unary_unary(
+                '/minorprot.benefits.v1.BenefitsService/ReviewApplication',
+                request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ReviewApplicationRequest.SerializeToString,
+                response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ReviewApplicationResponse.FromString,
+                _registered_method=True)
+        self.DecideApplication = channel.unary_unary(
+                '/minorprot.benefits.v1.BenefitsService/DecideApplication',
+                request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.DecideApplicationRequest.SerializeToString,
+                response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.DecideApplicationResponse.FromString,
+                _registered_method=True)
+        self.ReapplyApplication = channel.unary_unary(
+                '/minorprot.benefits.v1.BenefitsService/ReapplyApplication',
+                request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ReapplyApplicationRequest.SerializeToString,
+                response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ReapplyApplicationResponse.FromString,
+                _registered_method=True)
+        self.WithdrawApplication = channel.unary_unary(
+                '/minorprot.benefits.v1.BenefitsService/WithdrawApplication',
+                request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.WithdrawApplicationRequest.SerializeToString,
+                response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.WithdrawApplicationResponse.FromString,
+                _registered_method=True)
+        self.GetApplication = channel.unary_unary(
+                '/minorprot.benefits.v1.BenefitsService/GetApplication',
+                request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.GetApplicationRequest.SerializeToString,
+                response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.GetApplicationResponse.FromString,
+                _registered_method=True)
+        self.ListApplications = channel.unary_unary(
+                '/minorprot.benefits.v1.BenefitsService/ListApplications',
+                request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListApplicationsRequest.SerializeToString,
+                response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListApplicationsResponse.FromString,
+                _registered_method=True)
+        self.OpenRun = channel.unary_unary(
+                '/minorprot.benefits.v1.BenefitsService/OpenRun',
+                request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.OpenRunRequest.SerializeToString,
+                response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.OpenRunResponse.FromString,
+                _registered_method=True)
+        self.AdvanceRun = channel.unary_unary(
+                '/minorprot.benefits.v1.BenefitsService/AdvanceRun',
+                request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.AdvanceRunRequest.SerializeToString,
+                response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.AdvanceRunResponse.FromString,
+                _registered_method=True)
+        self.GetRun = channel.unary_unary(
+                '/minorprot.benefits.v1.BenefitsService/GetRun',
+                request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.GetRunRequest.SerializeToString,
+                response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.GetRunResponse.FromString,
+                _registered_method=True)
+        self.ListRuns = channel.unary_unary(
+                '/minorprot.benefits.v1.BenefitsService/ListRuns',
+                request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListRunsRequest.SerializeToString,
+                response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListRunsResponse.FromString,
+                _registered_method=True)
+        self.ListRunLines = channel.unary_unary(
+                '/minorprot.benefits.v1.BenefitsService/ListRunLines',
+                request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListRunLinesRequest.SerializeToString,
+                response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListRunLinesResponse.FromString,
+                _registered_method=True)
+        self.GetPaymentFile = channel.unary_unary(
+                '/minorprot.benefits.v1.BenefitsService/GetPaymentFile',
+                request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.GetPaymentFileRequest.SerializeToString,
+                response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.GetPaymentFileResponse.FromString,
+                _registered_method=True)
+        self.ReconcileRun = channel.unary_unary(
+                '/minorprot.benefits.v1.BenefitsService/ReconcileRun',
+                request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ReconcileRunRequest.SerializeToString,
+                response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ReconcileRunResponse.FromString,
+                _registered_method=True)
+        self.ReissuePayments = channel.unary_unary(
+                '/minorprot.benefits.v1.BenefitsService/ReissuePayments',
+                request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ReissuePaymentsRequest.SerializeToString,
+                response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ReissuePaymentsResponse.FromString,
+                _registered_method=True)
+        self.ListBalances = channel.unary_unary(
+                '/minorprot.benefits.v1.BenefitsService/ListBalances',
+                request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListBalancesRequest.SerializeToString,
+                response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListBalancesResponse.FromString,
+                _registered_method=True)
 
 
 class BenefitsServiceServicer:
-    """Child welfare classified guarantee (儿童福利分类保障).
+    """Child welfare classified guarantee (儿童福利分类保障). Amounts are integer fen everywhere.
     """
 
     def ListInsuranceEnrolments(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPolicyVersions(self, request, context):
+        """The district's policy catalogue (district administrator edits; district and town staff read).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SavePolicyVersion(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateApplication(self, request, context):
+        """Applications (申报): town staff draft and submit, the town reviews, the district decides.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateApplication(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitApplication(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReviewApplication(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DecideApplication(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReapplyApplication(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WithdrawApplication(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetApplication(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApplications(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def OpenRun(self, request, context):
+        """The district's monthly disbursement runs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AdvanceRun(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRun(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRuns(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRunLines(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPaymentFile(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReconcileRun(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReissuePayments(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBalances(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -60,6 +283,106 @@ def add_BenefitsServiceServicer_to_server(servicer, server):
                     request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListInsuranceEnrolmentsRequest.FromString,
                     response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListInsuranceEnrolmentsResponse.SerializeToString,
             ),
+            'ListPolicyVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPolicyVersions,
+                    request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListPolicyVersionsRequest.FromString,
+                    response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListPolicyVersionsResponse.SerializeToString,
+            ),
+            'SavePolicyVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.SavePolicyVersion,
+                    request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.SavePolicyVersionRequest.FromString,
+                    response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.SavePolicyVersionResponse.SerializeToString,
+            ),
+            'CreateApplication': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateApplication,
+                    request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.CreateApplicationRequest.FromString,
+                    response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.CreateApplicationResponse.SerializeToString,
+            ),
+            'UpdateApplication': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateApplication,
+                    request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.UpdateApplicationRequest.FromString,
+                    response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.UpdateApplicationResponse.SerializeToString,
+            ),
+            'SubmitApplication': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitApplication,
+                    request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.SubmitApplicationRequest.FromString,
+                    response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.SubmitApplicationResponse.SerializeToString,
+            ),
+            'ReviewApplication': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReviewApplication,
+                    request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ReviewApplicationRequest.FromString,
+                    response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ReviewApplicationResponse.SerializeToString,
+            ),
+            'DecideApplication': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecideApplication,
+                    request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.DecideApplicationRequest.FromString,
+                    response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.DecideApplicationResponse.SerializeToString,
+            ),
+            'ReapplyApplication': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReapplyApplication,
+                    request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ReapplyApplicationRequest.FromString,
+                    response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ReapplyApplicationResponse.SerializeToString,
+            ),
+            'WithdrawApplication': grpc.unary_unary_rpc_method_handler(
+                    servicer.WithdrawApplication,
+                    request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.WithdrawApplicationRequest.FromString,
+                    response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.WithdrawApplicationResponse.SerializeToString,
+            ),
+            'GetApplication': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetApplication,
+                    request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.GetApplicationRequest.FromString,
+                    response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.GetApplicationResponse.SerializeToString,
+            ),
+            'ListApplications': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApplications,
+                    request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListApplicationsRequest.FromString,
+                    response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListApplicationsResponse.SerializeToString,
+            ),
+            'OpenRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.OpenRun,
+                    request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.OpenRunRequest.FromString,
+                    response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.OpenRunResponse.SerializeToString,
+            ),
+            'AdvanceRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.AdvanceRun,
+                    request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.AdvanceRunRequest.FromString,
+                    response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.AdvanceRunResponse.SerializeToString,
+            ),
+            'GetRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRun,
+                    request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.GetRunRequest.FromString,
+                    response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.GetRunResponse.SerializeToString,
+            ),
+            'ListRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRuns,
+                    request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListRunsRequest.FromString,
+                    response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListRunsResponse.SerializeToString,
+            ),
+            'ListRunLines': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRunLines,
+                    request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListRunLinesRequest.FromString,
+                    response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListRunLinesResponse.SerializeToString,
+            ),
+            'GetPaymentFile': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPaymentFile,
+                    request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.GetPaymentFileRequest.FromString,
+                    response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.GetPaymentFileResponse.SerializeToString,
+            ),
+            'ReconcileRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReconcileRun,
+                    request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ReconcileRunRequest.FromString,
+                    response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ReconcileRunResponse.SerializeToString,
+            ),
+            'ReissuePayments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReissuePayments,
+                    request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ReissuePaymentsRequest.FromString,
+                    response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ReissuePaymentsResponse.SerializeToString,
+            ),
+            'ListBalances': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBalances,
+                    request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListBalancesRequest.FromString,
+                    response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListBalancesResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'minorprot.benefits.v1.BenefitsService', rpc_method_handlers)
@@ -69,7 +392,7 @@ def add_BenefitsServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class BenefitsService:
-    """Child welfare classified guarantee (儿童福利分类保障).
+    """Child welfare classified guarantee (儿童福利分类保障). Amounts are integer fen everywhere.
     """
 
     @staticmethod
@@ -89,6 +412,546 @@ class BenefitsService:
             '/minorprot.benefits.v1.BenefitsService/ListInsuranceEnrolments',
             minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListInsuranceEnrolmentsRequest.SerializeToString,
             minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListInsuranceEnrolmentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPolicyVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.benefits.v1.BenefitsService/ListPolicyVersions',
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListPolicyVersionsRequest.SerializeToString,
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListPolicyVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SavePolicyVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.benefits.v1.BenefitsService/SavePolicyVersion',
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.SavePolicyVersionRequest.SerializeToString,
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.SavePolicyVersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateApplication(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.benefits.v1.BenefitsService/CreateApplication',
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.CreateApplicationRequest.SerializeToString,
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.CreateApplicationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateApplication(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.benefits.v1.BenefitsService/UpdateApplication',
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.UpdateApplicationRequest.SerializeToString,
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.UpdateApplicationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitApplication(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.benefits.v1.BenefitsService/SubmitApplication',
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.SubmitApplicationRequest.SerializeToString,
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.SubmitApplicationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReviewApplication(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.benefits.v1.BenefitsService/ReviewApplication',
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ReviewApplicationRequest.SerializeToString,
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ReviewApplicationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecideApplication(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.benefits.v1.BenefitsService/DecideApplication',
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.DecideApplicationRequest.SerializeToString,
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.DecideApplicationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReapplyApplication(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.benefits.v1.BenefitsService/ReapplyApplication',
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ReapplyApplicationRequest.SerializeToString,
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ReapplyApplicationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WithdrawApplication(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.benefits.v1.BenefitsService/WithdrawApplication',
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.WithdrawApplicationRequest.SerializeToString,
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.WithdrawApplicationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetApplication(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.benefits.v1.BenefitsService/GetApplication',
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.GetApplicationRequest.SerializeToString,
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.GetApplicationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApplications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.benefits.v1.BenefitsService/ListApplications',
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListApplicationsRequest.SerializeToString,
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListApplicationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OpenRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.benefits.v1.BenefitsService/OpenRun',
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.OpenRunRequest.SerializeToString,
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.OpenRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AdvanceRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.benefits.v1.BenefitsService/AdvanceRun',
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.AdvanceRunRequest.SerializeToString,
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.AdvanceRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.benefits.v1.BenefitsService/GetRun',
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.GetRunRequest.SerializeToString,
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.GetRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.benefits.v1.BenefitsService/ListRuns',
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListRunsRequest.SerializeToString,
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRunLines(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.benefits.v1.BenefitsService/ListRunLines',
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListRunLinesRequest.SerializeToString,
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListRunLinesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPaymentFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.benefits.v1.BenefitsService/GetPaymentFile',
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.GetPaymentFileRequest.SerializeToString,
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.GetPaymentFileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReconcileRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.benefits.v1.BenefitsService/ReconcileRun',
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ReconcileRunRequest.SerializeToString,
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ReconcileRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReissuePayments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.benefits.v1.BenefitsService/ReissuePayments',
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ReissuePaymentsRequest.SerializeToString,
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ReissuePaymentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBalances(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.benefits.v1.BenefitsService/ListBalances',
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListBalancesRequest.SerializeToString,
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListBalancesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -27,23 +27,69 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class BenefitsServiceStub:
-    """Child welfare classified guarantee (儿童福利分类保障)."""
+    """Child welfare classified guarantee (儿童福利分类保障). Amounts are integer fen everywhere."""
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> BenefitsServiceAsyncStub: ...
     ListInsuranceEnrolments: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.ListInsuranceEnrolmentsRequest, _benefits_pb2.ListInsuranceEnrolmentsResponse]
+    ListPolicyVersions: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.ListPolicyVersionsRequest, _benefits_pb2.ListPolicyVersionsResponse]
+    """The district's policy catalogue (district administrator edits; district and town staff read)."""
+    SavePolicyVersion: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.SavePolicyVersionRequest, _benefits_pb2.SavePolicyVersionResponse]
+    CreateApplication: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.CreateApplicationRequest, _benefits_pb2.CreateApplicationResponse]
+    """Applications (申报): town staff draft and submit, the town reviews, the district decides."""
+    UpdateApplication: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.UpdateApplicationRequest, _benefits_pb2.UpdateApplicationResponse]
+    SubmitApplication: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.SubmitApplicationRequest, _benefits_pb2.SubmitApplicationResponse]
+    ReviewApplication: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.ReviewApplicationRequest, _benefits_pb2.ReviewApplicationResponse]
+    DecideApplication: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.DecideApplicationRequest, _benefits_pb2.DecideApplicationResponse]
+    ReapplyApplication: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.ReapplyApplicationRequest, _benefits_pb2.ReapplyApplicationResponse]
+    WithdrawApplication: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.WithdrawApplicationRequest, _benefits_pb2.WithdrawApplicationResponse]
+    GetApplication: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.GetApplicationRequest, _benefits_pb2.GetApplicationResponse]
+    ListApplications: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.ListApplicationsRequest, _benefits_pb2.ListApplicationsResponse]
+    OpenRun: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.OpenRunRequest, _benefits_pb2.OpenRunResponse]
+    """The district's monthly disbursement runs."""
+    AdvanceRun: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.AdvanceRunRequest, _benefits_pb2.AdvanceRunResponse]
+    GetRun: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.GetRunRequest, _benefits_pb2.GetRunResponse]
+    ListRuns: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.ListRunsRequest, _benefits_pb2.ListRunsResponse]
+    ListRunLines: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.ListRunLinesRequest, _benefits_pb2.ListRunLinesResponse]
+    GetPaymentFile: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.GetPaymentFileRequest, _benefits_pb2.GetPaymentFileResponse]
+    ReconcileRun: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.ReconcileRunRequest, _benefits_pb2.ReconcileRunResponse]
+    ReissuePayments: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.ReissuePaymentsRequest, _benefits_pb2.ReissuePaymentsResponse]
+    ListBalances: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.ListBalancesRequest, _benefits_pb2.ListBalancesResponse]
 
 @_typing.type_check_only
 class BenefitsServiceAsyncStub(BenefitsServiceStub):
-    """Child welfare classified guarantee (儿童福利分类保障)."""
+    """Child welfare classified guarantee (儿童福利分类保障). Amounts are integer fen everywhere."""
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListInsuranceEnrolments: _aio.UnaryUnaryMultiCallable[_benefits_pb2.ListInsuranceEnrolmentsRequest, _benefits_pb2.ListInsuranceEnrolmentsResponse]  # type: ignore[assignment]
+    ListPolicyVersions: _aio.UnaryUnaryMultiCallable[_benefits_pb2.ListPolicyVersionsRequest, _benefits_pb2.ListPolicyVersionsResponse]  # type: ignore[assignment]
+    """The district's policy catalogue (district administrator edits; district and town staff read)."""
+    SavePolicyVersion: _aio.UnaryUnaryMultiCallable[_benefits_pb2.SavePolicyVersionRequest, _benefits_pb2.SavePolicyVersionResponse]  # type: ignore[assignment]
+    CreateApplication: _aio.UnaryUnaryMultiCallable[_benefits_pb2.CreateApplicationRequest, _benefits_pb2.CreateApplicationResponse]  # type: ignore[assignment]
+    """Applications (申报): town staff draft and submit, the town reviews, the district decides."""
+    UpdateApplication: _aio.UnaryUnaryMultiCallable[_benefits_pb2.UpdateApplicationRequest, _benefits_pb2.UpdateApplicationResponse]  # type: ignore[assignment]
+    SubmitApplication: _aio.UnaryUnaryMultiCallable[_benefits_pb2.SubmitApplicationRequest, _benefits_pb2.SubmitApplicationResponse]  # type: ignore[assignment]
+    ReviewApplication: _aio.UnaryUnaryMultiCallable[_benefits_pb2.ReviewApplicationRequest, _benefits_pb2.ReviewApplicationResponse]  # type: ignore[assignment]
+    DecideApplication: _aio.UnaryUnaryMultiCallable[_benefits_pb2.DecideApplicationRequest, _benefits_pb2.DecideApplicationResponse]  # type: ignore[assignment]
+    ReapplyApplication: _aio.UnaryUnaryMultiCallable[_benefits_pb2.ReapplyApplicationRequest, _benefits_pb2.ReapplyApplicationResponse]  # type: ignore[assignment]
+    WithdrawApplication: _aio.UnaryUnaryMultiCallable[_benefits_pb2.WithdrawApplicationRequest, _benefits_pb2.WithdrawApplicationResponse]  # type: ignore[assignment]
+    GetApplication: _aio.UnaryUnaryMultiCallable[_benefits_pb2.GetApplicationRequest, _benefits_pb2.GetApplicationResponse]  # type: ignore[assignment]
+    ListApplications: _aio.UnaryUnaryMultiCallable[_benefits_pb2.ListApplicationsRequest, _benefits_pb2.ListApplicationsResponse]  # type: ignore[assignment]
+    OpenRun: _aio.UnaryUnaryMultiCallable[_benefits_pb2.OpenRunRequest, _benefits_pb2.OpenRunResponse]  # type: ignore[assignment]
+    """The district's monthly disbursement runs."""
+    AdvanceRun: _aio.UnaryUnaryMultiCallable[_benefits_pb2.AdvanceRunRequest, _benefits_pb2.AdvanceRunResponse]  # type: ignore[assignment]
+    GetRun: _aio.UnaryUnaryMultiCallable[_benefits_pb2.GetRunRequest, _benefits_pb2.GetRunResponse]  # type: ignore[assignment]
+    ListRuns: _aio.UnaryUnaryMultiCallable[_benefits_pb2.ListRunsRequest, _benefits_pb2.ListRunsResponse]  # type: ignore[assignment]
+    ListRunLines: _aio.UnaryUnaryMultiCallable[_benefits_pb2.ListRunLinesRequest, _benefits_pb2.ListRunLinesResponse]  # type: ignore[assignment]
+    GetPaymentFile: _aio.UnaryUnaryMultiCallable[_benefits_pb2.GetPaymentFileRequest, _benefits_pb2.GetPaymentFileResponse]  # type: ignore[assignment]
+    ReconcileRun: _aio.UnaryUnaryMultiCallable[_benefits_pb2.ReconcileRunRequest, _benefits_pb2.ReconcileRunResponse]  # type: ignore[assignment]
+    ReissuePayments: _aio.UnaryUnaryMultiCallable[_benefits_pb2.ReissuePaymentsRequest, _benefits_pb2.ReissuePaymentsResponse]  # type: ignore[assignment]
+    ListBalances: _aio.UnaryUnaryMultiCallable[_benefits_pb2.ListBalancesRequest, _benefits_pb2.ListBalancesResponse]  # type: ignore[assignment]
 
 class BenefitsServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Child welfare classified guarantee (儿童福利分类保障)."""
+    """Child welfare classified guarantee (儿童福利分类保障). Amounts are integer fen everywhere."""
 
     @_abc_1.abstractmethod
     def ListInsuranceEnrolments(
@@ -51,5 +97,148 @@ class BenefitsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _benefits_pb2.ListInsuranceEnrolmentsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_benefits_pb2.ListInsuranceEnrolmentsResponse, _abc.Awaitable[_benefits_pb2.ListInsuranceEnrolmentsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListPolicyVersions(
+        self,
+        request: _benefits_pb2.ListPolicyVersionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_pb2.ListPolicyVersionsResponse, _abc.Awaitable[_benefits_pb2.ListPolicyVersionsResponse]]:
+        """The district's policy catalogue (district administrator edits; district and town staff read)."""
+
+    @_abc_1.abstractmethod
+    def SavePolicyVersion(
+        self,
+        request: _benefits_pb2.SavePolicyVersionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_pb2.SavePolicyVersionResponse, _abc.Awaitable[_benefits_pb2.SavePolicyVersionResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateApplication(
+        self,
+        request: _benefits_pb2.CreateApplicationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_pb2.CreateApplicationResponse, _abc.Awaitable[_benefits_pb2.CreateApplicationResponse]]:
+        """Applications (申报): town staff draft and submit, the town reviews, the district decides."""
+
+    @_abc_1.abstractmethod
+    def UpdateApplication(
+        self,
+        request: _benefits_pb2.UpdateApplicationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_pb2.UpdateApplicationResponse, _abc.Awaitable[_benefits_pb2.UpdateApplicationResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SubmitApplication(
+        self,
+        request: _benefits_pb2.SubmitApplicationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_pb2.SubmitApplicationResponse, _abc.Awaitable[_benefits_pb2.SubmitApplicationResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ReviewApplication(
+        self,
+        request: _benefits_pb2.ReviewApplicationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_pb2.ReviewApplicationResponse, _abc.Awaitable[_benefits_pb2.ReviewApplicationResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DecideApplication(
+        self,
+        request: _benefits_pb2.DecideApplicationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_pb2.DecideApplicationResponse, _abc.Awaitable[_benefits_pb2.DecideApplicationResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ReapplyApplication(
+        self,
+        request: _benefits_pb2.ReapplyApplicationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_pb2.ReapplyApplicationResponse, _abc.Awaitable[_benefits_pb2.ReapplyApplicationResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def WithdrawApplication(
+        self,
+        request: _benefits_pb2.WithdrawApplicationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_pb2.WithdrawApplicationResponse, _abc.Awaitable[_benefits_pb2.WithdrawApplicationResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetApplication(
+        self,
+        request: _benefits_pb2.GetApplicationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_pb2.GetApplicationResponse, _abc.Awaitable[_benefits_pb2.GetApplicationResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListApplications(
+        self,
+        request: _benefits_pb2.ListApplicationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_pb2.ListApplicationsResponse, _abc.Awaitable[_benefits_pb2.ListApplicationsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def OpenRun(
+        self,
+        request: _benefits_pb2.OpenRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_pb2.OpenRunResponse, _abc.Awaitable[_benefits_pb2.OpenRunResponse]]:
+        """The district's monthly disbursement runs."""
+
+    @_abc_1.abstractmethod
+    def AdvanceRun(
+        self,
+        request: _benefits_pb2.AdvanceRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_pb2.AdvanceRunResponse, _abc.Awaitable[_benefits_pb2.AdvanceRunResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetRun(
+        self,
+        request: _benefits_pb2.GetRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_pb2.GetRunResponse, _abc.Awaitable[_benefits_pb2.GetRunResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListRuns(
+        self,
+        request: _benefits_pb2.ListRunsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_pb2.ListRunsResponse, _abc.Awaitable[_benefits_pb2.ListRunsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListRunLines(
+        self,
+        request: _benefits_pb2.ListRunLinesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_pb2.ListRunLinesResponse, _abc.Awaitable[_benefits_pb2.ListRunLinesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetPaymentFile(
+        self,
+        request: _benefits_pb2.GetPaymentFileRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_pb2.GetPaymentFileResponse, _abc.Awaitable[_benefits_pb2.GetPaymentFileResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ReconcileRun(
+        self,
+        request: _benefits_pb2.ReconcileRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_pb2.ReconcileRunResponse, _abc.Awaitable[_benefits_pb2.ReconcileRunResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ReissuePayments(
+        self,
+        request: _benefits_pb2.ReissuePaymentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_pb2.ReissuePaymentsResponse, _abc.Awaitable[_benefits_pb2.ReissuePaymentsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListBalances(
+        self,
+        request: _benefits_pb2.ListBalancesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_pb2.ListBalancesResponse, _abc.Awaitable[_benefits_pb2.ListBalancesResponse]]: ...
 
 def add_BenefitsServiceServicer_to_server(servicer: BenefitsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
