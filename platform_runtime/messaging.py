@@ -28,8 +28,8 @@ from sqlalchemy import (
     Table,
     Text,
     event,
+    func,
     insert,
-    text,
 )
 from sqlalchemy.orm import Session
 
@@ -129,8 +129,9 @@ def write_outbox_rows(session: Session, outbox: Table, events: list[PendingEvent
                 "attempts": 0,
             }
         )
-    session.execute(insert(outbox), rows)
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))  # sent at commit; dropped with a rollback
+        # The NOTIFY rides on the insert (no round trip of its own); sent at commit, dropped with a rollback.
+        session.execute(insert(outbox).returning(func.pg_notify(OUTBOX_CHANNEL, "")), rows)
     else:
+        session.execute(insert(outbox), rows)
         session.info[_WROTE_OUTBOX] = True
