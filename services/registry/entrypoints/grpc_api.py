@@ -54,6 +54,25 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         view = self._service.update_child(messages.update_command(request))
         return registry_pb2.UpdateChildResponse(child=messages.child(view))
 
+    def GetRegisterStatistics(
+        self, request: registry_pb2.GetRegisterStatisticsRequest, context: grpc.ServicerContext
+    ) -> registry_pb2.GetRegisterStatisticsResponse:
+        found = self._service.register_statistics(request.town_code)
+
+        def pairs(counts: tuple[tuple[str, int], ...]) -> list[registry_pb2.KeyCount]:
+            return [registry_pb2.KeyCount(key=key, count=count) for key, count in counts]
+
+        return registry_pb2.GetRegisterStatisticsResponse(
+            town_code=found.town_code,
+            children=found.children,
+            by_category=pairs(found.by_category),
+            by_village=pairs(found.by_village),
+            by_case_status=pairs(found.by_case_status),
+            by_risk_level=pairs(found.by_risk_level),
+            overdue_visits=found.overdue_visits,
+            overdue_plan_actions=found.overdue_plan_actions,
+        )
+
     def MergeChildren(
         self, request: registry_pb2.MergeChildrenRequest, context: grpc.ServicerContext
     ) -> registry_pb2.MergeChildrenResponse:
@@ -145,7 +164,7 @@ class CaseworkServicer(casework_pb2_grpc.CaseworkServiceServicer):
         case_id, staff, version = self._service.assign_case(
             request.child_id, messages.case_staff(request), messages.expected_version(request)
         )
-        return casework_pb2.AssignCaseResponse(case_id=case_id, version=version, **staff.event_fields())
+        return casework_pb2.AssignCaseResponse(case_id=case_id, version=version, **messages.staff_fields(staff))
 
     def ChangeCaseStatus(
         self, request: casework_pb2.ChangeCaseStatusRequest, context: grpc.ServicerContext
