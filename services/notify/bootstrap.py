@@ -13,6 +13,7 @@ from services.notify.service_layer.crises import CrisisService
 from services.notify.service_layer.deliveries import DeliveryService
 from services.notify.service_layer.directory import DirectoryService
 from services.notify.service_layer.services import NotifyService
+from services.notify.service_layer.town_templates import TemplateService
 from services.notify.settings import NotifySettings
 
 
@@ -32,7 +33,7 @@ def definition(settings: NotifySettings) -> ServiceDefinition:
     return ServiceDefinition(
         settings=settings.common,
         database=database,
-        register=grpc_api.register(service, deliveries, DirectoryService(database), crises),
+        register=grpc_api.register(service, deliveries, DirectoryService(database), crises, TemplateService(database)),
         consumers=consumers.consumers(service),
         workers=[
             *delivery_workers(deliveries, settings),

@@ -14,6 +14,7 @@ from minorprot.reporting.v1 import events_pb2 as reporting_events
 from minorprot.reporting.v1 import reporting_pb2
 
 from services.notify.adapters.orm import AgencyContactRecord, ContactRecord, DeliveryRecord
+from services.notify.domain import outbound
 from services.notify.domain.channels import Channel
 from services.notify.domain.templates import (
     AssignedCase,
@@ -29,6 +30,7 @@ from services.notify.service_layer.views import NotificationView
 
 if TYPE_CHECKING:
     from services.notify.service_layer.crises import CrisisView
+    from services.notify.service_layer.town_templates import TownTemplate
 
 PRIORITY = {
     Priority.NORMAL: notify_pb2.PRIORITY_NORMAL,
@@ -176,6 +178,7 @@ def contact(record: ContactRecord) -> notify_pb2.Contact:
         channels_off=[channel for channel in (record.channels_off or "").split(",") if channel],
         quiet_from=record.quiet_from or "",
         quiet_until=record.quiet_until or "",
+        locale=record.locale or "zh-CN",
     )
 
 
@@ -220,3 +223,14 @@ def crisis(view: CrisisView) -> notify_pb2.Crisis:
     if record.acknowledged_at is not None:
         message.acknowledged_at.CopyFrom(timestamp(record.acknowledged_at))
     return message
+
+
+def template(found: TownTemplate) -> notify_pb2.Template:
+    return notify_pb2.Template(
+        event_type=found.event_type,
+        locale=found.locale,
+        subject=found.subject,
+        text=found.text,
+        overridden=found.overridden,
+        variables=list(outbound.variables(found.event_type)),
+    )

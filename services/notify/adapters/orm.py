@@ -113,6 +113,7 @@ class ContactRecord(Base):
     channels_off: Mapped[str] = mapped_column(String(60), default="")  # comma-separated channels
     quiet_from: Mapped[str] = mapped_column(String(5), default="")  # HH:MM Beijing time; empty: none
     quiet_until: Mapped[str] = mapped_column(String(5), default="")
+    locale: Mapped[str] = mapped_column(String(10), default="zh-CN", server_default="zh-CN")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     __table_args__ = (Index("ix_contacts_role", "tenant_id", "role"),)
 
@@ -155,6 +156,7 @@ class CrisisRecord(Base):
     report_id: Mapped[str] = mapped_column(String(64))
     code: Mapped[str] = mapped_column(String(8))  # replied by SMS to acknowledge
     title: Mapped[str] = mapped_column(String(200))
+    actions: Mapped[str] = mapped_column(String(300), default="", server_default="")  # as staff name them
     declared_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     limit_seconds: Mapped[int] = mapped_column(Integer)
     step: Mapped[int] = mapped_column(Integer)  # the last step taken (1: the duty officer)
@@ -195,6 +197,19 @@ class SmsCodeRecord(Base):
     crisis_id: Mapped[str] = mapped_column(String(32))
 
 
+class TemplateRecord(Base):
+    """A town's own template of a message leaving the portal (the district's are in code: outbound.py)."""
+
+    __tablename__ = "templates"
+    tenant_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(40), primary_key=True)
+    locale: Mapped[str] = mapped_column(String(10), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(400))
+    text: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 R = TypeVar("R")
 
 
@@ -215,6 +230,7 @@ TENANT_TABLES = (
     "agency_contacts",
     "crises",
     "crisis_steps",
+    "templates",
     "outbox",
     "inbox",
 )

@@ -100,6 +100,7 @@ class Person:
     channels_off: frozenset[str] = frozenset()
     quiet_from: time | None = None
     quiet_until: time | None = None
+    locale: str = "zh-CN"
 
     def address(self, channel: Channel) -> str:
         return {Channel.EMAIL: self.email, Channel.SMS: self.phone}.get(channel, "")

@@ -9,8 +9,8 @@ a child (a reason for closing, findings) is never copied into a notification.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -57,6 +57,8 @@ class Content:
     priority: Priority
     subject_type: str
     subject_id: str
+    # The few facts a message leaving the portal may carry (see outbound.py), as text.
+    facts: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -145,15 +147,6 @@ class AssignedCase:
     previous: NamedStaff
 
 
-def outbound_text(content: Content, link: str, reply_code: str = "") -> str:
-    """What leaves the portal (e-mail, SMS, webhook): the title and a link, never the body's details; a crisis
-    alert adds the code a reply acknowledges it with."""
-    text = f"【未成年人保护】{content.title}\n详情请登录平台查看 details in the portal: {link}"
-    if reply_code:
-        text += f"\n回复 {reply_code} 确认收到 reply {reply_code} to acknowledge"
-    return text
-
-
 def _beijing(value: datetime) -> str:
     return value.astimezone(CHINA_STANDARD_TIME).strftime("%Y-%m-%d %H:%M")
 
@@ -173,6 +166,7 @@ def referral_opened(referral: OpenedReferral) -> Content:
         priority=Priority.URGENT if referral.urgent else Priority.NORMAL,
         subject_type="referral",
         subject_id=referral.referral_id,
+        facts={"agency": referral.agency_name, "due": _beijing(referral.due_at)},
     )
 
 
@@ -190,6 +184,7 @@ def crisis_declared(crisis: DeclaredCrisis) -> Content:
         priority=Priority.CRISIS,
         subject_type="report",
         subject_id=crisis.report_id,
+        facts={"actions": actions},
     )
 
 
@@ -204,6 +199,7 @@ def deadline_breached(breach: BreachedDeadline) -> Content:
         priority=Priority.CRISIS if breach.crisis else Priority.URGENT,
         subject_type="report",
         subject_id=breach.report_id,
+        facts={"milestone": milestone, "due": _beijing(breach.due_at)},
     )
 
 
@@ -237,6 +233,7 @@ def visit_overdue(visit: OverdueVisit) -> Content:
         priority=Priority.URGENT,
         subject_type="child",
         subject_id=visit.child_id,
+        facts={"days_overdue": str(visit.days_overdue), "due_on": visit.due_on.isoformat()},
     )
 
 
@@ -263,6 +260,7 @@ def case_status_changed(change: ChangedCaseStatus) -> Content:
         priority=Priority.NORMAL,
         subject_type="child",
         subject_id=change.child_id,
+        facts={"status": after},
     )
 
 

@@ -18,6 +18,7 @@ from services.notify.service_layer.deliveries import DeliveryService
 from services.notify.service_layer.directory import DirectoryService
 from services.notify.service_layer.recipients import beijing_date
 from services.notify.service_layer.services import NotifyService
+from services.notify.service_layer.town_templates import TemplateService
 
 
 def _date(value: common_pb2.Date, field: str) -> date:
@@ -29,9 +30,15 @@ def _date(value: common_pb2.Date, field: str) -> date:
 
 class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
     def __init__(
-        self, service: NotifyService, deliveries: DeliveryService, directory: DirectoryService, crises: CrisisService
+        self,
+        service: NotifyService,
+        deliveries: DeliveryService,
+        directory: DirectoryService,
+        crises: CrisisService,
+        templates: TemplateService,
     ) -> None:
         self._crises = crises
+        self._templates = templates
         self._service = service
         self._deliveries = deliveries
         self._directory = directory
@@ -87,6 +94,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
             channels_off=list(given.channels_off),
             quiet_from=given.quiet_from,
             quiet_until=given.quiet_until,
+            locale=given.locale,
         )
         return notify_pb2.UpdateMyContactResponse(contact=messages.contact(record))
 
@@ -149,12 +157,36 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
     ) -> notify_pb2.ReceiveSmsReplyResponse:
         return notify_pb2.ReceiveSmsReplyResponse(crisis_id=self._crises.sms_reply(request.from_phone, request.text))
 
+    def ListTemplates(
+        self, request: notify_pb2.ListTemplatesRequest, context: grpc.ServicerContext
+    ) -> notify_pb2.ListTemplatesResponse:
+        return notify_pb2.ListTemplatesResponse(
+            templates=[messages.template(found) for found in self._templates.list_templates()]
+        )
+
+    def SetTemplate(
+        self, request: notify_pb2.SetTemplateRequest, context: grpc.ServicerContext
+    ) -> notify_pb2.SetTemplateResponse:
+        given = request.template
+        found = self._templates.set_template(given.event_type, given.locale, given.subject, given.text)
+        return notify_pb2.SetTemplateResponse(template=messages.template(found))
+
+    def PreviewTemplate(
+        self, request: notify_pb2.PreviewTemplateRequest, context: grpc.ServicerContext
+    ) -> notify_pb2.PreviewTemplateResponse:
+        rendered = self._templates.preview(request.event_type, request.locale, request.subject, request.text)
+        return notify_pb2.PreviewTemplateResponse(subject=rendered.subject, text=rendered.text)
+
 
 def register(
-    service: NotifyService, deliveries: DeliveryService, directory: DirectoryService, crises: CrisisService
+    service: NotifyService,
+    deliveries: DeliveryService,
+    directory: DirectoryService,
+    crises: CrisisService,
+    templates: TemplateService,
 ) -> Callable[[grpc.Server], list[str]]:
     def add(server: grpc.Server) -> list[str]:
-        servicer = NotifyServicer(service, deliveries, directory, crises)  # type: ignore[abstract]  # templates next
+        servicer = NotifyServicer(service, deliveries, directory, crises, templates)
         notify_pb2_grpc.add_NotifyServiceServicer_to_server(servicer, server)
         return [notify_pb2.DESCRIPTOR.services_by_name["NotifyService"].full_name]
 

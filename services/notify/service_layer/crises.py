@@ -101,6 +101,7 @@ class CrisisService:
             report_id=report_id,
             code=self._free_code(uow),
             title=content.title,
+            actions=content.facts.get("actions", "")[:300],
             declared_at=now,
             limit_seconds=int(self._limit.total_seconds()),
             step=0,
@@ -202,6 +203,7 @@ class CrisisService:
                 priority=Priority.CRISIS,
                 subject_type="report",
                 subject_id=crisis.report_id,
+                facts={"actions": crisis.actions},
             )
             self._step(uow, crisis, content, "", now)
             if crisis.step >= len(LEVELS):

@@ -23,6 +23,7 @@ from services.notify.adapters.orm import (
 from services.notify.domain import audience
 from services.notify.domain.audience import DEFAULTS, EVENT_TYPES
 from services.notify.domain.channels import Channel
+from services.notify.domain.outbound import DEFAULT_LOCALE, LOCALES
 from services.notify.domain.recipients import INBOX_ROLES
 from services.notify.service_layer.recipients import subscriptions
 
@@ -76,11 +77,19 @@ class DirectoryService:
                 channels_off="",
                 quiet_from="",
                 quiet_until="",
+                locale=DEFAULT_LOCALE,
                 updated_at=self._now(),
             )
 
     def update_my_contact(
-        self, *, phone: str, email: str, channels_off: list[str], quiet_from: str, quiet_until: str
+        self,
+        *,
+        phone: str,
+        email: str,
+        channels_off: list[str],
+        quiet_from: str,
+        quiet_until: str,
+        locale: str = DEFAULT_LOCALE,
     ) -> ContactRecord:
         caller = require_role(*INBOX_ROLES)
         problems = []
@@ -91,6 +100,8 @@ class DirectoryService:
             problems.append(errors.FieldViolation("email", "not an e-mail address"))
         if bool(quiet_from) != bool(quiet_until):
             problems.append(errors.FieldViolation("quiet_until", "quiet hours need a start and an end"))
+        if (locale or DEFAULT_LOCALE) not in LOCALES:
+            problems.append(errors.FieldViolation("locale", f"locale is one of {', '.join(LOCALES)}"))
         if problems:
             raise errors.InvalidInput(problems)
         audience.parse_clock(quiet_from, "quiet_from")
@@ -106,6 +117,7 @@ class DirectoryService:
             record.phone, record.email = phone, email
             record.channels_off = ",".join(off)
             record.quiet_from, record.quiet_until = quiet_from, quiet_until
+            record.locale = locale or DEFAULT_LOCALE
             record.updated_at = self._now()
             uow.commit()
             return record

@@ -16,6 +16,7 @@ from services.notify.adapters.orm import AgencyContactRecord, ContactRecord, Dut
 from services.notify.domain import audience
 from services.notify.domain.audience import AGENCY, DEFAULTS, DUTY_OFFICER, RESPONSIBLE, Person
 from services.notify.domain.channels import Channel
+from services.notify.domain.outbound import DEFAULT_LOCALE
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Target:
     channel: Channel
     address: str = ""
     not_before: datetime | None = None
+    locale: str = DEFAULT_LOCALE
 
 
 def subscriptions(session: Session, tenant: str, event_type: str) -> dict[str, tuple[Channel, ...]]:
@@ -59,6 +61,7 @@ def person(record: ContactRecord | None, user_id: str) -> Person:
         channels_off=frozenset(filter(None, record.channels_off.split(","))),
         quiet_from=audience.parse_clock(record.quiet_from, "quiet_from"),
         quiet_until=audience.parse_clock(record.quiet_until, "quiet_until"),
+        locale=record.locale or DEFAULT_LOCALE,
     )
 
 
@@ -154,7 +157,8 @@ class Resolver:
                 continue
             address = who.address(channel)
             if address and who.wants(channel, event_type):
-                self._put(Target(audience.user(who.user_id), channel, address, who.not_before(self._now, event_type)))
+                not_before = who.not_before(self._now, event_type)
+                self._put(Target(audience.user(who.user_id), channel, address, not_before, who.locale))
 
     def _put(self, target: Target) -> None:
         self._targets.setdefault((target.recipient, target.channel), target)

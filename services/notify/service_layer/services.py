@@ -21,7 +21,7 @@ from platform_runtime.tenancy import require_role
 from platform_runtime.topics import NOTIFY_DELIVERY
 from services.notify.adapters import messages
 from services.notify.adapters.orm import DeliveryQueueRecord, DeliveryRecord, NotificationRecord, VisitReminderRecord
-from services.notify.domain import recipients, templates
+from services.notify.domain import outbound, recipients, templates
 from services.notify.domain.channels import Channel, DeliveryStatus
 from services.notify.domain.templates import (
     AssignedCase,
@@ -34,6 +34,7 @@ from services.notify.domain.templates import (
     Priority,
 )
 from services.notify.service_layer.recipients import Concerned, Resolver, Target
+from services.notify.service_layer.town_templates import town_template
 from services.notify.service_layer.views import NotificationView
 
 DEFAULT_PAGE_SIZE = 50
@@ -143,12 +144,24 @@ class NotifyService:
                 )
             ).tuples()
         )
-        text = templates.outbound_text(content, self.link(content.subject_type, content.subject_id), reply_code)
+        facts = {
+            **content.facts,
+            "link": self.link(content.subject_type, content.subject_id),
+            "code": reply_code,
+            "town": uow.tenant,
+        }
+        rendered: dict[str, outbound.Rendered] = {}
         created = []
         for target in targets:
             if (target.recipient, target.channel.value) in done:
                 continue
             done.add((target.recipient, target.channel.value))
+            if target.channel is Channel.IN_APP:
+                title, text = content.title, ""
+            else:
+                if target.locale not in rendered:
+                    rendered[target.locale] = town_template(uow, event_type, target.locale).render(facts)
+                title, text = rendered[target.locale].subject, rendered[target.locale].text
             delivery = DeliveryRecord(
                 id=new_id(),
                 tenant_id=uow.tenant,
@@ -161,7 +174,7 @@ class NotifyService:
                 priority=content.priority.value,
                 subject_type=content.subject_type,
                 subject_id=content.subject_id,
-                title=content.title,
+                title=title,
                 text=text,
                 status=DeliveryStatus.PENDING.value,
                 attempts=0,

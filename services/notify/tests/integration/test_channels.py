@@ -100,7 +100,7 @@ def test_e_mail_reaches_a_real_smtp_server(consumer, database, deliveries, peopl
         assert deliveries.deliver_due(Channel.EMAIL, SmtpMailer("127.0.0.1", port, "noreply@minorprot.local")) == 1
     (mail,) = mailbox.messages
     assert mail["To"] == "cw1@town.example"
-    assert str(mail["Subject"]).startswith("危机报告 Crisis report")
+    assert mail["Subject"] == "【紧急】危机报告,请立即处置"
     assert mail["X-Minorprot-Delivery"] == rows(database, Channel.EMAIL)[0].id
     assert "/notifications/about/report/report9" in mail.get_content()
     assert rows(database, Channel.EMAIL)[0].status == "sent"

@@ -13,6 +13,7 @@ from services.notify.entrypoints import grpc_api
 from services.notify.service_layer.crises import CrisisService
 from services.notify.service_layer.deliveries import DeliveryService
 from services.notify.service_layer.directory import DirectoryService
+from services.notify.service_layer.town_templates import TemplateService
 from services.notify.tests.integration.builders import OTHER_TENANT, referral_opened
 from tests.support.events import message
 
@@ -29,6 +30,7 @@ def stub(service, database, secrets):
             DeliveryService(database),
             DirectoryService(database),
             CrisisService(database, service, limit=timedelta(minutes=15)),
+            TemplateService(database),
         ),
         bind_host="127.0.0.1",
     )
@@ -174,4 +176,25 @@ def test_bad_input_is_refused_field_by_field(stub, secrets, request_):
     }[type(request_)]
     with pytest.raises(grpc.RpcError) as refused:
         call(request_, metadata=admin)
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_templates_are_listed_previewed_and_overridden_over_grpc(stub, secrets):
+    admin = auth(secrets.token(role=Role.TOWN_ADMIN, user="admin1"))
+    listed = stub.ListTemplates(notify_pb2.ListTemplatesRequest(), metadata=admin).templates
+    crisis = next(t for t in listed if (t.event_type, t.locale) == ("crisis_declared", "en"))
+    assert "actions" in crisis.variables and not crisis.overridden
+    preview = stub.PreviewTemplate(
+        notify_pb2.PreviewTemplateRequest(event_type="crisis_declared", locale="en"), metadata=admin
+    )
+    assert preview.subject == "[URGENT] Crisis report: act now" and "Reply 482913" in preview.text
+    saved = stub.SetTemplate(
+        notify_pb2.SetTemplateRequest(
+            template=notify_pb2.Template(event_type="case_assigned", locale="en", subject="Yours", text="{{ link }}")
+        ),
+        metadata=admin,
+    ).template
+    assert saved.overridden
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.PreviewTemplate(notify_pb2.PreviewTemplateRequest(event_type="case_assigned", locale="fr"), metadata=admin)
     assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT

@@ -376,6 +376,7 @@ class Contact(_message.Message):
     CHANNELS_OFF_FIELD_NUMBER: _builtins.int
     QUIET_FROM_FIELD_NUMBER: _builtins.int
     QUIET_UNTIL_FIELD_NUMBER: _builtins.int
+    LOCALE_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     display_name: _builtins.str
     role: _builtins.str
@@ -384,6 +385,8 @@ class Contact(_message.Message):
     quiet_from: _builtins.str
     """Quiet hours, HH:MM Beijing time (both empty: none); crisis alerts ignore them."""
     quiet_until: _builtins.str
+    locale: _builtins.str
+    """zh-CN (the default) or en: the language of the messages that leave the portal."""
     @_builtins.property
     def channels_off(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Channels the person turned off (email, sms); crisis alerts ignore them."""
@@ -399,10 +402,11 @@ class Contact(_message.Message):
         channels_off: _abc.Iterable[_builtins.str] | None = ...,
         quiet_from: _builtins.str = ...,
         quiet_until: _builtins.str = ...,
+        locale: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channels_off", b"channels_off", "display_name", b"display_name", "email", b"email", "phone", b"phone", "quiet_from", b"quiet_from", "quiet_until", b"quiet_until", "role", b"role", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channels_off", b"channels_off", "display_name", b"display_name", "email", b"email", "locale", b"locale", "phone", b"phone", "quiet_from", b"quiet_from", "quiet_until", b"quiet_until", "role", b"role", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1038,26 +1042,147 @@ class ReceiveSmsReplyResponse(_message.Message):
 Global___ReceiveSmsReplyResponse: _TypeAlias = ReceiveSmsReplyResponse  # noqa: Y015
 
 @_typing.final
-class PreviewTemplateRequest(_message.Message):
+class Template(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     EVENT_TYPE_FIELD_NUMBER: _builtins.int
     LOCALE_FIELD_NUMBER: _builtins.int
-    CHANNEL_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    OVERRIDDEN_FIELD_NUMBER: _builtins.int
+    VARIABLES_FIELD_NUMBER: _builtins.int
     event_type: _builtins.str
     locale: _builtins.str
     """zh-CN or en"""
-    channel: _builtins.str
+    subject: _builtins.str
+    """Jinja2 sources of the subject (e-mail subject, webhook title) and the text."""
+    text: _builtins.str
+    overridden: _builtins.bool
+    """The town's own, not the district's."""
+    @_builtins.property
+    def variables(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The variables a template may use."""
+
     def __init__(
         self,
         *,
         event_type: _builtins.str = ...,
         locale: _builtins.str = ...,
-        channel: _builtins.str = ...,
+        subject: _builtins.str = ...,
+        text: _builtins.str = ...,
+        overridden: _builtins.bool = ...,
+        variables: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "event_type", b"event_type", "locale", b"locale"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_type", b"event_type", "locale", b"locale", "overridden", b"overridden", "subject", b"subject", "text", b"text", "variables", b"variables"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Template: _TypeAlias = Template  # noqa: Y015
+
+@_typing.final
+class ListTemplatesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTemplatesRequest: _TypeAlias = ListTemplatesRequest  # noqa: Y015
+
+@_typing.final
+class ListTemplatesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEMPLATES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def templates(self) -> _containers.RepeatedCompositeFieldContainer[Global___Template]: ...
+    def __init__(
+        self,
+        *,
+        templates: _abc.Iterable[Global___Template] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["templates", b"templates"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTemplatesResponse: _TypeAlias = ListTemplatesResponse  # noqa: Y015
+
+@_typing.final
+class SetTemplateRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEMPLATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def template(self) -> Global___Template:
+        """Empty subject and text: back to the district's template."""
+
+    def __init__(
+        self,
+        *,
+        template: Global___Template | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["template", b"template"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["template", b"template"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetTemplateRequest: _TypeAlias = SetTemplateRequest  # noqa: Y015
+
+@_typing.final
+class SetTemplateResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEMPLATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def template(self) -> Global___Template: ...
+    def __init__(
+        self,
+        *,
+        template: Global___Template | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["template", b"template"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["template", b"template"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetTemplateResponse: _TypeAlias = SetTemplateResponse  # noqa: Y015
+
+@_typing.final
+class PreviewTemplateRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_TYPE_FIELD_NUMBER: _builtins.int
+    LOCALE_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    event_type: _builtins.str
+    locale: _builtins.str
+    """zh-CN or en"""
+    subject: _builtins.str
+    """A draft to preview instead of the saved template (both empty: the saved one)."""
+    text: _builtins.str
+    def __init__(
+        self,
+        *,
+        event_type: _builtins.str = ...,
+        locale: _builtins.str = ...,
+        subject: _builtins.str = ...,
+        text: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_type", b"event_type", "locale", b"locale", "subject", b"subject", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1067,19 +1192,19 @@ Global___PreviewTemplateRequest: _TypeAlias = PreviewTemplateRequest  # noqa: Y0
 class PreviewTemplateResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
-    TITLE_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
     TEXT_FIELD_NUMBER: _builtins.int
-    title: _builtins.str
+    subject: _builtins.str
     text: _builtins.str
     def __init__(
         self,
         *,
-        title: _builtins.str = ...,
+        subject: _builtins.str = ...,
         text: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["text", b"text", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["subject", b"subject", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

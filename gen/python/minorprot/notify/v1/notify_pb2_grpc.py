@@ -116,6 +116,16 @@ class NotifyServiceStub:
                 request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ReceiveSmsReplyRequest.SerializeToString,
                 response_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ReceiveSmsReplyResponse.FromString,
                 _registered_method=True)
+        self.ListTemplates = channel.unary_unary(
+                '/minorprot.notify.v1.NotifyService/ListTemplates',
+                request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListTemplatesRequest.SerializeToString,
+                response_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListTemplatesResponse.FromString,
+                _registered_method=True)
+        self.SetTemplate = channel.unary_unary(
+                '/minorprot.notify.v1.NotifyService/SetTemplate',
+                request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SetTemplateRequest.SerializeToString,
+                response_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SetTemplateResponse.FromString,
+                _registered_method=True)
         self.PreviewTemplate = channel.unary_unary(
                 '/minorprot.notify.v1.NotifyService/PreviewTemplate',
                 request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.PreviewTemplateRequest.SerializeToString,
@@ -231,9 +241,22 @@ class NotifyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def PreviewTemplate(self, request, context):
-        """A template rendered with sample data, as it would leave the portal.
+    def ListTemplates(self, request, context):
+        """The messages that leave the portal (e-mail, SMS, webhook), per event type and locale: the district's
+        Jinja2 templates or the town's own (town administrator), and a preview with sample data.
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetTemplate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PreviewTemplate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -320,6 +343,16 @@ def add_NotifyServiceServicer_to_server(servicer, server):
                     servicer.ReceiveSmsReply,
                     request_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ReceiveSmsReplyRequest.FromString,
                     response_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ReceiveSmsReplyResponse.SerializeToString,
+            ),
+            'ListTemplates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTemplates,
+                    request_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListTemplatesRequest.FromString,
+                    response_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListTemplatesResponse.SerializeToString,
+            ),
+            'SetTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetTemplate,
+                    request_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SetTemplateRequest.FromString,
+                    response_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SetTemplateResponse.SerializeToString,
             ),
             'PreviewTemplate': grpc.unary_unary_rpc_method_handler(
                     servicer.PreviewTemplate,
@@ -761,6 +794,60 @@ class NotifyService:
             '/minorprot.notify.v1.NotifyService/ReceiveSmsReply',
             minorprot_dot_notify_dot_v1_dot_notify__pb2.ReceiveSmsReplyRequest.SerializeToString,
             minorprot_dot_notify_dot_v1_dot_notify__pb2.ReceiveSmsReplyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTemplates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.notify.v1.NotifyService/ListTemplates',
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.ListTemplatesRequest.SerializeToString,
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.ListTemplatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.notify.v1.NotifyService/SetTemplate',
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.SetTemplateRequest.SerializeToString,
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.SetTemplateResponse.FromString,
             options,
             channel_credentials,
             insecure,

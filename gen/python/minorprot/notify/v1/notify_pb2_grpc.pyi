@@ -58,8 +58,12 @@ class NotifyServiceStub:
     AcknowledgeCrisis: _grpc.UnaryUnaryMultiCallable[_notify_pb2.AcknowledgeCrisisRequest, _notify_pb2.AcknowledgeCrisisResponse]
     ReceiveSmsReply: _grpc.UnaryUnaryMultiCallable[_notify_pb2.ReceiveSmsReplyRequest, _notify_pb2.ReceiveSmsReplyResponse]
     """A reply to a crisis SMS, passed on by the gateway's inbound carrier route (system callers only)."""
+    ListTemplates: _grpc.UnaryUnaryMultiCallable[_notify_pb2.ListTemplatesRequest, _notify_pb2.ListTemplatesResponse]
+    """The messages that leave the portal (e-mail, SMS, webhook), per event type and locale: the district's
+    Jinja2 templates or the town's own (town administrator), and a preview with sample data.
+    """
+    SetTemplate: _grpc.UnaryUnaryMultiCallable[_notify_pb2.SetTemplateRequest, _notify_pb2.SetTemplateResponse]
     PreviewTemplate: _grpc.UnaryUnaryMultiCallable[_notify_pb2.PreviewTemplateRequest, _notify_pb2.PreviewTemplateResponse]
-    """A template rendered with sample data, as it would leave the portal."""
 
 @_typing.type_check_only
 class NotifyServiceAsyncStub(NotifyServiceStub):
@@ -91,8 +95,12 @@ class NotifyServiceAsyncStub(NotifyServiceStub):
     AcknowledgeCrisis: _aio.UnaryUnaryMultiCallable[_notify_pb2.AcknowledgeCrisisRequest, _notify_pb2.AcknowledgeCrisisResponse]  # type: ignore[assignment]
     ReceiveSmsReply: _aio.UnaryUnaryMultiCallable[_notify_pb2.ReceiveSmsReplyRequest, _notify_pb2.ReceiveSmsReplyResponse]  # type: ignore[assignment]
     """A reply to a crisis SMS, passed on by the gateway's inbound carrier route (system callers only)."""
+    ListTemplates: _aio.UnaryUnaryMultiCallable[_notify_pb2.ListTemplatesRequest, _notify_pb2.ListTemplatesResponse]  # type: ignore[assignment]
+    """The messages that leave the portal (e-mail, SMS, webhook), per event type and locale: the district's
+    Jinja2 templates or the town's own (town administrator), and a preview with sample data.
+    """
+    SetTemplate: _aio.UnaryUnaryMultiCallable[_notify_pb2.SetTemplateRequest, _notify_pb2.SetTemplateResponse]  # type: ignore[assignment]
     PreviewTemplate: _aio.UnaryUnaryMultiCallable[_notify_pb2.PreviewTemplateRequest, _notify_pb2.PreviewTemplateResponse]  # type: ignore[assignment]
-    """A template rendered with sample data, as it would leave the portal."""
 
 class NotifyServiceServicer(metaclass=_abc_1.ABCMeta):
     """Notifications to the people of a tenant: the in-app inbox, e-mail, SMS and agencies' webhooks; who is told
@@ -219,11 +227,27 @@ class NotifyServiceServicer(metaclass=_abc_1.ABCMeta):
         """A reply to a crisis SMS, passed on by the gateway's inbound carrier route (system callers only)."""
 
     @_abc_1.abstractmethod
+    def ListTemplates(
+        self,
+        request: _notify_pb2.ListTemplatesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notify_pb2.ListTemplatesResponse, _abc.Awaitable[_notify_pb2.ListTemplatesResponse]]:
+        """The messages that leave the portal (e-mail, SMS, webhook), per event type and locale: the district's
+        Jinja2 templates or the town's own (town administrator), and a preview with sample data.
+        """
+
+    @_abc_1.abstractmethod
+    def SetTemplate(
+        self,
+        request: _notify_pb2.SetTemplateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notify_pb2.SetTemplateResponse, _abc.Awaitable[_notify_pb2.SetTemplateResponse]]: ...
+
+    @_abc_1.abstractmethod
     def PreviewTemplate(
         self,
         request: _notify_pb2.PreviewTemplateRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_notify_pb2.PreviewTemplateResponse, _abc.Awaitable[_notify_pb2.PreviewTemplateResponse]]:
-        """A template rendered with sample data, as it would leave the portal."""
+    ) -> _typing.Union[_notify_pb2.PreviewTemplateResponse, _abc.Awaitable[_notify_pb2.PreviewTemplateResponse]]: ...
 
 def add_NotifyServiceServicer_to_server(servicer: NotifyServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
