@@ -15,7 +15,7 @@ from platform_runtime.auth import Principal, Role
 from platform_runtime.events import PendingEvent
 from platform_runtime.tenancy import acting_as
 from platform_runtime.topics import REFERRAL_REFERRAL
-from services.benefits.bootstrap import Services, build_services
+from services.benefits.bootstrap import Services
 from services.benefits.domain.policy import sample_policy
 from services.benefits.service_layer import eligibility
 from services.benefits.service_layer.applications import Applications

@@ -1,0 +1,243 @@
+"""Eligibility follows the register, end to end: the real registry over gRPC publishes its events through its
+outbox to Kafka, the benefits service consumes them. A category ending suspends an entitlement and its return
+resumes it; a merge stops the duplicate's entitlement and insurance; the periodic worker ends what a birthday
+ends and insures a baby once old enough."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from minorprot.benefits.v1 import events_pb2 as benefits_events
+from minorprot.common.v1 import common_pb2
+from minorprot.registry.v1 import casework_pb2, casework_pb2_grpc, registry_pb2, registry_pb2_grpc
+
+from platform_runtime.auth import Principal, Role
+from platform_runtime.db import Database
+from platform_runtime.service import build
+from platform_runtime.settings import EnvReader, KafkaSettings
+from platform_runtime.tenancy import acting_as
+from platform_runtime.vocabulary import CHINA_STANDARD_TIME
+from services.benefits import bootstrap
+from services.benefits.adapters.orm import APPEND_ONLY_TABLES, metadata
+from services.benefits.domain.policy import sample_policy
+from services.benefits.entrypoints.workers import eligibility_round
+from services.benefits.service_layer import eligibility
+from services.benefits.service_layer.applications import Applications
+from services.benefits.service_layer.register_events import RegisterFollower
+from services.benefits.service_layer.services import BenefitsService
+from services.benefits.settings import load_settings
+from tests.support.events import events_of
+from tests.support.infra import DISTRICT, PILOT_TENANT, Secrets
+from tests.support.services import Running, bearer, migrated_database, service_env
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.integration
+
+TODAY = datetime.now(UTC).astimezone(CHINA_STANDARD_TIME).date()
+ADMIN = Principal("admin", "admin", Role.DISTRICT_ADMIN, DISTRICT, DISTRICT)
+CASEWORKER = Principal("cw", "cw", Role.CASEWORKER, PILOT_TENANT, DISTRICT)
+TOWN_ADMIN = Principal("ta", "ta", Role.TOWN_ADMIN, PILOT_TENANT, DISTRICT)
+OFFICER = Principal("civil-affairs", "civil-affairs", Role.DISTRICT_OFFICER, DISTRICT, DISTRICT)
+
+
+class Benefits:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.applications = Applications(database)
+
+    def beneficiary(self, child_id: str) -> tuple[str, str | None] | None:
+        """(child id, merged into) once the benefits service knows the child."""
+        with self.database.unit_of_work(PILOT_TENANT) as uow:
+            found = eligibility.beneficiary(uow, child_id)
+            return None if found is None else (found.child_id, found.merged_into)
+
+    def entitlements(self, child_id: str) -> list[tuple[str, date, date | None, str]]:
+        with self.database.unit_of_work(PILOT_TENANT) as uow:
+            return [
+                (r.benefit_code, r.starts_on, r.ends_on, r.stopped_by) for r in eligibility.entitlements(uow, child_id)
+            ]
+
+    def drafts(self) -> list[Any]:
+        with acting_as(CASEWORKER):
+            return self.applications.list(status="draft")
+
+    def changes(self, child_id: str) -> list[tuple[str, str, str]]:
+        return [
+            (e.benefit_code, e.change, e.reason)
+            for e in events_of(self.database, PILOT_TENANT, benefits_events.EntitlementChanged)
+            if e.child_id == child_id
+        ]
+
+
+@pytest.fixture(scope="module")
+def benefits(registry: Running, postgres_url: str, kafka: KafkaSettings, secrets: Secrets) -> Iterator[Benefits]:
+    db = migrated_database(postgres_url, "benefits", APPEND_ONLY_TABLES)
+    settings = load_settings(EnvReader(service_env(db, kafka, secrets)))
+    server = build(bootstrap.definition(settings, periodic_work=False))
+    server.start()
+    database = Database.connect(db.app_url, metadata)
+    with acting_as(ADMIN):
+        bootstrap.build_services(database).catalogue.save(replace(sample_policy(DISTRICT), version=0))
+    try:
+        yield Benefits(database)
+    finally:
+        database.dispose()
+        server.stop(grace=1)
+
+
+@pytest.fixture(scope="module")
+def stubs(registry: Running) -> Iterator[tuple[Any, Any]]:
+    with registry.channel() as channel:
+        yield registry_pb2_grpc.RegistryServiceStub(channel), casework_pb2_grpc.CaseworkServiceStub(channel)
+
+
+def register(stubs: tuple[Any, Any], secrets: Secrets, name: str, born: date) -> str:
+    request = registry_pb2.RegisterChildRequest(
+        legal_name=name,
+        sex=common_pb2.SEX_MALE,
+        birth_date=common_pb2.Date(year=born.year, month=born.month, day=born.day),
+        household_division_code=PILOT_TENANT + "001",
+    )
+    return str(stubs[0].RegisterChild(request, metadata=bearer(secrets.token(PILOT_TENANT))).child.child_id)
+
+
+def known(benefits: Benefits, child_id: str) -> tuple[str, str | None]:
+    return eventually(lambda: benefits.beneficiary(child_id), what=f"benefits to learn of {child_id}")
+
+
+def test_a_category_ending_suspends_the_entitlement_and_its_return_resumes_it(benefits, stubs, secrets):
+    child = register(stubs, secrets, "赵小军", date(2013, 4, 5))
+    known(benefits, child)
+    who = bearer(secrets.token(PILOT_TENANT))
+    added = stubs[1].AddCategory(
+        casework_pb2.AddCategoryRequest(
+            child_id=child,
+            category="poverty",
+            source="survey",
+            evidence="低保户",
+            valid_from=_date(TODAY - timedelta(days=30)),
+        ),
+        metadata=who,
+    )
+    # the register's category drafts an application; the town and district approve it
+    draft = eventually(lambda: [a for a in benefits.drafts() if a.child_id == child], what="a draft")[0]
+    assert (draft.benefit_code, draft.status, draft.source.startswith(f"registry:{child}:BLA_POOR")) == (
+        "BLA_POOR",
+        "draft",
+        True,
+    )
+    apps = benefits.applications
+    with acting_as(CASEWORKER):
+        apps.update(draft.application_id, documents=["申请书", "户口簿", "监护人身份证明", "低保或低收入证明"])
+        apps.submit(draft.application_id)
+    with acting_as(TOWN_ADMIN):
+        apps.town_review(draft.application_id, approve=True)
+    with acting_as(OFFICER):
+        apps.district_decide(draft.application_id, approve=True, starts_on=TODAY.replace(day=1))
+    assert benefits.entitlements(child) == [("BLA_POOR", TODAY.replace(day=1), None, "")]
+
+    stubs[1].EndCategory(
+        casework_pb2.EndCategoryRequest(
+            entry_id=added.entry.entry_id, valid_to=_date(TODAY - timedelta(days=1)), reason="收入超过低保线"
+        ),
+        metadata=who,
+    )
+    suspended = eventually(
+        lambda: [e for e in benefits.entitlements(child) if e[2] is not None], what="the entitlement suspended"
+    )
+    assert suspended[0][3] == "register"
+    stubs[1].AddCategory(
+        casework_pb2.AddCategoryRequest(child_id=child, category="poverty", source="home_visit", evidence="再次低保"),
+        metadata=who,
+    )
+    eventually(lambda: len(benefits.entitlements(child)) == 2, what="the entitlement resumed")
+    assert [change for _, change, _ in benefits.changes(child)] == ["started", "suspended", "started"]
+    assert benefits.changes(child)[1][2] == "its category ended in the register"
+    assert benefits.entitlements(child)[-1][2] is None  # open again
+
+
+def test_a_merged_duplicate_stops_being_paid_and_insured(benefits, stubs, secrets):
+    who = bearer(secrets.token(PILOT_TENANT))
+    kept = register(stubs, secrets, "钱小宝", date(2012, 1, 1))
+    duplicate = register(stubs, secrets, "钱晓宝", date(2012, 1, 1))
+    baby = register(stubs, secrets, "孙小贝", TODAY - timedelta(days=100))
+    baby_twin = register(stubs, secrets, "孙晓贝", TODAY - timedelta(days=100))
+    for child in (kept, duplicate, baby, baby_twin):
+        known(benefits, child)
+    start = TODAY.replace(day=1) - timedelta(days=60)
+    with benefits.database.unit_of_work(PILOT_TENANT) as uow:  # both records were granted the allowance
+        for child in (kept, duplicate):
+            eligibility.start(uow, child, "BLA_ORPHAN", start, "approved", at=datetime.now(UTC))
+        uow.commit()
+    insurance = BenefitsService(benefits.database)
+
+    def insured() -> set[str]:
+        with acting_as(CASEWORKER):
+            return {e.child_id for e in insurance.list_enrolments()}
+
+    eventually(lambda: {baby, baby_twin} <= insured(), what="both babies insured")
+
+    for survivor, merged in ((kept, duplicate), (baby, baby_twin)):
+        request = registry_pb2.MergeChildrenRequest(
+            surviving_child_id=survivor, merged_child_id=merged, reason="重复登记"
+        )
+        stubs[0].MergeChildren(request, metadata=who)
+    eventually(lambda: baby_twin not in insured(), what="the merged baby's insurance to end")
+    assert baby in insured()
+    eventually(lambda: known(benefits, duplicate)[1] == kept, what="the duplicate merged")
+    # the duplicate's allowance ends where the surviving record's began: the months paid twice are recovered
+    assert benefits.entitlements(duplicate) == [("BLA_ORPHAN", start, start - timedelta(days=1), "merge")]
+    assert benefits.entitlements(kept) == [("BLA_ORPHAN", start, None, "")]
+    assert benefits.changes(duplicate)[-1][1:] == ("ended", f"merged into {kept}: 重复登记")
+
+
+def test_the_periodic_worker_ends_entitlements_at_eighteen_and_insures_a_baby_once_old_enough(benefits, stubs, secrets):
+    turning = TODAY + timedelta(days=20)  # 18 in 20 days; the worker runs 25 days from now
+    born = turning.replace(year=turning.year - 18, day=min(turning.day, 28))
+    adult = register(stubs, secrets, "李大壮", born)
+    newborn = register(stubs, secrets, "李小宝", TODAY - timedelta(days=10))
+    known(benefits, adult)
+    known(benefits, newborn)
+    with benefits.database.unit_of_work(PILOT_TENANT) as uow:
+        eligibility.start(uow, adult, "BLA_ORPHAN", date(2020, 1, 1), "approved", at=datetime.now(UTC))
+        uow.commit()
+    insurance = BenefitsService(benefits.database)
+    with acting_as(CASEWORKER):
+        eventually(lambda: newborn in _all_decided(benefits), what="the newborn decided")
+        assert newborn not in {e.child_id for e in insurance.list_enrolments()}  # too young at registration
+
+    later = datetime.now(UTC) + timedelta(days=25)
+    applications = Applications(benefits.database, now=lambda: later)
+    eligibility_round(
+        BenefitsService(benefits.database, now=lambda: later),
+        RegisterFollower(benefits.database, applications, now=lambda: later),
+    )
+    assert benefits.entitlements(adult) == [
+        ("BLA_ORPHAN", date(2020, 1, 1), _birthday(born) - timedelta(days=1), "age")
+    ]
+    assert benefits.changes(adult)[-1][1:] == ("ended", "turned 18")
+    with acting_as(CASEWORKER):
+        assert newborn in {e.child_id for e in insurance.list_enrolments()}
+
+
+def _date(day: date) -> common_pb2.Date:
+    return common_pb2.Date(year=day.year, month=day.month, day=day.day)
+
+
+def _birthday(born: date) -> date:
+    from services.benefits.domain.insurance import anniversary
+
+    return anniversary(born, 18)
+
+
+def _all_decided(benefits: Benefits) -> list[str]:
+    from sqlalchemy import select
+
+    from services.benefits.adapters.orm import InsuranceEnrolmentRecord
+
+    with benefits.database.unit_of_work(PILOT_TENANT) as uow:
+        return list(uow.session.scalars(select(InsuranceEnrolmentRecord.child_id)))
