@@ -6,7 +6,9 @@ from platform_runtime.db import Database
 from platform_runtime.service import ServiceDefinition
 from services.referral.adapters.orm import metadata
 from services.referral.entrypoints import consumers, grpc_api
+from services.referral.entrypoints.agency_edge import AgencyEdge, read_tls
 from services.referral.entrypoints.escalation import escalation_worker
+from services.referral.service_layer.credentials import AgencyCredentials
 from services.referral.service_layer.services import ReferralService
 from services.referral.settings import ReferralSettings
 
@@ -15,14 +17,33 @@ def build_service(settings: ReferralSettings, database: Database | None = None) 
     return ReferralService(database or Database.connect(settings.common.database_url, metadata))
 
 
+def build_credentials(
+    settings: ReferralSettings, service: ReferralService, database: Database
+) -> AgencyCredentials | None:
+    if not settings.agency_token_private_key:
+        return None
+    return AgencyCredentials(database, settings.agency_token_private_key, service.config)
+
+
 def definition(settings: ReferralSettings, *, periodic_work: bool = True) -> ServiceDefinition:
-    """The whole process: gRPC, relay, consumers and, with `periodic_work`, the escalation of overdue referrals."""
+    """The whole process: gRPC, relay, consumers, the agency edge (when it has a signing key) and, with
+    `periodic_work`, the escalation of overdue referrals."""
     database = Database.connect(settings.common.database_url, metadata)
     service = build_service(settings, database)
+    credentials = build_credentials(settings, service, database)
+    workers = [escalation_worker(service, settings.escalation_check_seconds)] if periodic_work else []
+    if credentials is not None:
+        edge = AgencyEdge(
+            service,
+            credentials,
+            port=settings.agency_port,
+            tls=read_tls(settings.agency_tls_cert_file, settings.agency_tls_key_file),
+        )
+        workers.append(edge.worker())
     return ServiceDefinition(
         settings=settings.common,
         database=database,
-        register=grpc_api.register(service),
+        register=grpc_api.register(service, credentials),
         consumers=consumers.consumers(service),
-        workers=[escalation_worker(service, settings.escalation_check_seconds)] if periodic_work else [],
+        workers=workers,
     )

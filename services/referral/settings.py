@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from platform_runtime.settings import CommonSettings, EnvReader, read_common
+from platform_runtime.settings import CommonSettings, EnvReader, pem_or_file, read_common
 
 SERVICE_NAME = "referral"
 DEFAULT_PORT = 50053
+# The agency API (the edge the agencies' own systems call, ADR 0014).
+DEFAULT_AGENCY_PORT = 50063
 
 
 @dataclass(frozen=True)
@@ -15,6 +17,12 @@ class ReferralSettings:
     common: CommonSettings
     # How often the overdue referrals are looked for (their escalation is at most this late).
     escalation_check_seconds: int = 60
+    # The agency API: served when a signing key is set. TLS when a certificate and key are set (the chart sets
+    # them; without, the edge is plaintext and says so in the log: for development only).
+    agency_port: int = DEFAULT_AGENCY_PORT
+    agency_token_private_key: str = ""
+    agency_tls_cert_file: str = ""
+    agency_tls_key_file: str = ""
 
 
 def load_settings(env: EnvReader | None = None) -> ReferralSettings:
@@ -22,6 +30,12 @@ def load_settings(env: EnvReader | None = None) -> ReferralSettings:
     settings = ReferralSettings(
         common=read_common(env, SERVICE_NAME, DEFAULT_PORT),
         escalation_check_seconds=env.integer("ESCALATION_CHECK_SECONDS", 60, minimum=1, maximum=3600),
+        agency_port=env.integer("AGENCY_GRPC_PORT", DEFAULT_AGENCY_PORT, minimum=0, maximum=65535),
+        agency_token_private_key=env.parsed("AGENCY_TOKEN_PRIVATE_KEY", pem_or_file, ""),
+        agency_tls_cert_file=env.optional("AGENCY_TLS_CERT_FILE"),
+        agency_tls_key_file=env.optional("AGENCY_TLS_KEY_FILE"),
     )
+    if bool(settings.agency_tls_cert_file) != bool(settings.agency_tls_key_file):
+        env.problems.append("AGENCY_TLS_CERT_FILE and AGENCY_TLS_KEY_FILE go together")
     env.done()
     return settings

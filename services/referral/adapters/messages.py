@@ -10,6 +10,7 @@ from minorprot.reporting.v1 import events_pb2 as reporting_events
 from minorprot.reporting.v1 import reporting_pb2
 
 from services.referral.domain.routing import ReportFacts, Urgency
+from services.referral.service_layer.credentials import CredentialView
 from services.referral.service_layer.views import EntryView, ReferralView, SubmittedReport
 
 URGENCY = {
@@ -75,4 +76,17 @@ def entry(view: EntryView) -> referral_pb2.ReferralEntry:
         text=view.text,
         status=view.status,
         version=view.version,
+    )
+
+
+def credential(view: CredentialView) -> referral_pb2.AgencyCredential:
+    return referral_pb2.AgencyCredential(
+        credential_id=view.credential_id,
+        agency_code=view.agency_code,
+        name=view.name,
+        issued_at=timestamp(view.issued_at),
+        issued_by=view.issued_by,
+        expires_at=timestamp(view.expires_at),
+        revoked_at=timestamp(view.revoked_at) if view.revoked_at else None,
+        revoked_by=view.revoked_by,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date as date_type
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Index, Integer, LargeBinary, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from platform_runtime.db import add_messaging_tables
@@ -148,6 +148,42 @@ class RuleSetRecord(Base):
     created_by: Mapped[str] = mapped_column(String(100))
 
 
+class AgencyCredentialRecord(Base):
+    """A credential of one agency's own system, issued by the district administrator (district data: `tenant_id`
+    is the district's code). The token itself is never stored: its `jti` is this row's id, and every call checks
+    the row, so a revoked credential is refused at once."""
+
+    __tablename__ = "agency_credentials"
+    tenant_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    agency_code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(100))
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    issued_by: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+
+class FeedEntryRecord(Base):
+    """The agencies' change feed: one row per change of a referral as its agency saw it (the referral as it was
+    then, serialized). `seq` is the agency stream's cursor; rows of one district are committed in `seq` order
+    (a lock per district held from the insert to the commit), so a reader past a seq never misses a lower one."""
+
+    __tablename__ = "referral_feed"
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    tenant_id: Mapped[str] = mapped_column(String(12))
+    agency_code: Mapped[str] = mapped_column(String(40))
+    referral_id: Mapped[str] = mapped_column(String(32))
+    # The referral left this agency (reassigned): the agency is told, not shown the rest.
+    gone: Mapped[bool] = mapped_column(Boolean, default=False)
+    snapshot: Mapped[bytes] = mapped_column(LargeBinary)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_referral_feed_agency", "agency_code", "seq"),)
+
+
 class ReferralTownRecord(Base):
     """Every town with referrals: the periodic escalation check goes through them. A platform table (no RLS):
     it names towns, nothing of their referrals."""
@@ -163,6 +199,8 @@ TENANT_TABLES = (
     "agency_commands",
     "directory_agencies",
     "routing_rule_sets",
+    "agency_credentials",
+    "referral_feed",
     "outbox",
     "inbox",
 )

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 
 import grpc
 from minorprot.referral.v1 import referral_pb2, referral_pb2_grpc, routing_pb2, routing_pb2_grpc
 
+from platform_runtime import errors
+from platform_runtime.auth import Principal
 from platform_runtime.db import utcnow
+from platform_runtime.tenancy import current_principal
 from platform_runtime.vocabulary import CHINA_STANDARD_TIME
 from services.referral.adapters import messages, routing_messages
 from services.referral.domain.lifecycle import Action
 from services.referral.domain.routing import ReportFacts, Urgency
+from services.referral.service_layer.credentials import AgencyCredentials
 from services.referral.service_layer.routing_config import RoutingConfig
 from services.referral.service_layer.services import ReferralService
+
+# How long an idle stream waits before it looks again (changes committed here wake it at once).
+STREAM_POLL_SECONDS = 0.1
 
 _Versioned = (
     referral_pb2.AcceptReferralRequest
@@ -92,8 +99,38 @@ class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
 
 
 class AgencyServicer(referral_pb2_grpc.AgencyServiceServicer):
-    def __init__(self, service: ReferralService) -> None:
+    """For the agency officers in the portal (gateway tokens, internal server) and the agencies' own systems
+    (agency credentials, the agency edge), who pass `still_valid` so an open stream ends once revoked."""
+
+    def __init__(
+        self,
+        service: ReferralService,
+        *,
+        still_valid: Callable[[Principal], bool] | None = None,
+        poll_seconds: float = STREAM_POLL_SECONDS,
+    ) -> None:
         self._service = service
+        self._still_valid = still_valid
+        self._poll = poll_seconds
+
+    def StreamReferralChanges(
+        self, request: referral_pb2.StreamReferralChangesRequest, context: grpc.ServicerContext
+    ) -> Iterator[referral_pb2.StreamReferralChangesResponse]:
+        cursor = _cursor(request.after_cursor)
+        caller = current_principal()
+        while context.is_active():
+            changes = self._service.changes_for_agency(cursor)
+            for change in changes:
+                yield referral_pb2.StreamReferralChangesResponse(
+                    cursor=str(change.seq),
+                    referral=referral_pb2.Referral.FromString(change.snapshot),
+                    gone=change.gone,
+                )
+                cursor = change.seq
+            if self._still_valid is not None and not self._still_valid(caller):
+                raise errors.Unauthenticated("this credential was revoked")
+            if not changes:
+                self._service.wait_for_changes(self._poll)
 
     def ListAgencyReferrals(
         self, request: referral_pb2.ListAgencyReferralsRequest, context: grpc.ServicerContext
@@ -140,6 +177,37 @@ class AgencyServicer(referral_pb2_grpc.AgencyServiceServicer):
     ) -> referral_pb2.CompleteReferralResponse:
         referral = self._act(Action.COMPLETE, request, request.referral_id, request.outcome, request.idempotency_key)
         return referral_pb2.CompleteReferralResponse(referral=referral)
+
+
+class CredentialServicer(referral_pb2_grpc.AgencyCredentialServiceServicer):
+    def __init__(self, credentials: AgencyCredentials | None) -> None:
+        self._credentials = credentials
+
+    def _issuer(self) -> AgencyCredentials:
+        if self._credentials is None:
+            raise errors.Conflict("this deployment has no agency API (no AGENCY_TOKEN_PRIVATE_KEY)")
+        return self._credentials
+
+    def IssueCredential(
+        self, request: referral_pb2.IssueCredentialRequest, context: grpc.ServicerContext
+    ) -> referral_pb2.IssueCredentialResponse:
+        issued = self._issuer().issue(request.agency_code, request.name, request.valid_days or 365)
+        return referral_pb2.IssueCredentialResponse(
+            credential=messages.credential(issued.credential), token=issued.token
+        )
+
+    def ListCredentials(
+        self, request: referral_pb2.ListCredentialsRequest, context: grpc.ServicerContext
+    ) -> referral_pb2.ListCredentialsResponse:
+        return referral_pb2.ListCredentialsResponse(
+            credentials=[messages.credential(view) for view in self._issuer().list()]
+        )
+
+    def RevokeCredential(
+        self, request: referral_pb2.RevokeCredentialRequest, context: grpc.ServicerContext
+    ) -> referral_pb2.RevokeCredentialResponse:
+        revoked = self._issuer().revoke(request.credential_id)
+        return referral_pb2.RevokeCredentialResponse(credential=messages.credential(revoked))
 
 
 class RoutingAdminServicer(routing_pb2_grpc.RoutingAdminServiceServicer):
@@ -195,7 +263,11 @@ class RoutingAdminServicer(routing_pb2_grpc.RoutingAdminServiceServicer):
         return routing_messages.preview(version, preview)
 
 
-def register(service: ReferralService) -> Callable[[grpc.Server], list[str]]:
+def register(
+    service: ReferralService, credentials: AgencyCredentials | None = None
+) -> Callable[[grpc.Server], list[str]]:
+    """The internal server: town staff, the office, administrators and agency officers (gateway tokens)."""
+
     def today() -> date:
         return utcnow().astimezone(CHINA_STANDARD_TIME).date()
 
@@ -203,10 +275,33 @@ def register(service: ReferralService) -> Callable[[grpc.Server], list[str]]:
         referral_pb2_grpc.add_ReferralServiceServicer_to_server(ReferralServicer(service), server)
         referral_pb2_grpc.add_AgencyServiceServicer_to_server(AgencyServicer(service), server)
         routing_pb2_grpc.add_RoutingAdminServiceServicer_to_server(RoutingAdminServicer(service.config, today), server)
+        referral_pb2_grpc.add_AgencyCredentialServiceServicer_to_server(CredentialServicer(credentials), server)
         return [
             referral_pb2.DESCRIPTOR.services_by_name["ReferralService"].full_name,
             referral_pb2.DESCRIPTOR.services_by_name["AgencyService"].full_name,
             routing_pb2.DESCRIPTOR.services_by_name["RoutingAdminService"].full_name,
+            referral_pb2.DESCRIPTOR.services_by_name["AgencyCredentialService"].full_name,
         ]
 
     return add
+
+
+def register_agency_edge(
+    service: ReferralService, credentials: AgencyCredentials, poll_seconds: float = STREAM_POLL_SECONDS
+) -> Callable[[grpc.Server], list[str]]:
+    """The agency edge: the agency API alone, for agency credentials."""
+
+    def add(server: grpc.Server) -> list[str]:
+        servicer = AgencyServicer(service, still_valid=credentials.still_valid, poll_seconds=poll_seconds)
+        referral_pb2_grpc.add_AgencyServiceServicer_to_server(servicer, server)
+        return [referral_pb2.DESCRIPTOR.services_by_name["AgencyService"].full_name]
+
+    return add
+
+
+def _cursor(text: str) -> int:
+    if not text:
+        return 0
+    if not text.isdigit() or len(text) > 19:
+        raise errors.InvalidInput.single("after_cursor", "is not a cursor this stream gave")
+    return int(text)

@@ -10,13 +10,14 @@ ones escalated to it. A periodic worker escalates referrals past their time limi
 from __future__ import annotations
 
 import base64
+import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from google.protobuf.message import Message
 from minorprot.referral.v1 import events_pb2, referral_pb2
-from sqlalchemy import Select, insert, select
+from sqlalchemy import Select, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +32,7 @@ from platform_runtime.vocabulary import CHINA_STANDARD_TIME
 from services.referral.adapters import messages
 from services.referral.adapters.orm import (
     AgencyCommandRecord,
+    FeedEntryRecord,
     ReferralEntryRecord,
     ReferralRecord,
     ReferralTownRecord,
@@ -55,6 +57,7 @@ from services.referral.domain.routing import Route, RoutingRule, route
 from services.referral.service_layer.routing_config import RoutingConfig
 from services.referral.service_layer.views import (
     EntryView,
+    FeedChange,
     ReferralDetail,
     ReferralPage,
     ReferralView,
@@ -67,6 +70,7 @@ LIST_LIMIT = 500
 PAGE_SIZE_MAX = 200
 IDEMPOTENCY_KEY_MAX = 100
 ESCALATIONS_PER_ROUND = 200
+FEED_BATCH = 200
 # "Due soon" in the agency's inbox: within a day of the limit.
 DUE_SOON = timedelta(days=1)
 
@@ -85,6 +89,7 @@ class ReferralService:
         self._rules = None if rules is None else tuple(rules)
         self._now = now
         self.config = config or RoutingConfig(database, now=now)
+        self._change_signal = threading.Condition()
 
     # -- events from reporting (called by consumers inside their unit of work; they commit) ------------------
 
@@ -338,7 +343,8 @@ class ReferralService:
                     )
                 )
             uow.commit()
-            return view
+        self._changed()
+        return view
 
     # Kept for the callers of the first API (accept and complete only).
     def accept(self, referral_id: str, note: str = "", expected_version: int | None = None) -> ReferralView:
@@ -377,7 +383,8 @@ class ReferralService:
             else:
                 view = self._move(uow, record, action, caller.user_id, text)
             uow.commit()
-            return view
+        self._changed()
+        return view
 
     def _reassign(self, uow: UnitOfWork, record: ReferralRecord, by: str, agency_code: str, text: str) -> ReferralView:
         previous = record.agency_code
@@ -403,6 +410,8 @@ class ReferralService:
             uow, view, events_pb2.ReferralReassigned(referral=messages.referral(view), previous_agency_code=previous)
         )
         self._publish(uow, view, events_pb2.ReferralSent(referral=messages.referral(view)))
+        self._feed(uow, view, agency_code=previous, gone=True)
+        self._feed(uow, view)
         return view
 
     # -- the one place a referral moves --------------------------------------------------------------------
@@ -427,6 +436,7 @@ class ReferralService:
         view = _view(record)
         self._entry(uow, record, action.value, by, text)
         self._publish(uow, view, _event_of(action, messages.referral(view), text))
+        self._feed(uow, view)
         if action is Action.REJECT:
             self._after_rejection(uow, record, text)
         return view
@@ -494,7 +504,9 @@ class ReferralService:
                     self._escalate(uow, record, step, f"not {what} by {_aware(record.due_at).isoformat()}")
                     raised += 1
             uow.commit()
-            return raised
+        if raised:
+            self._changed()
+        return raised
 
     def _escalate(self, uow: UnitOfWork, record: ReferralRecord, step: int, reason: str) -> None:
         now = self._now()
@@ -508,6 +520,50 @@ class ReferralService:
             uow,
             view,
             events_pb2.ReferralEscalated(referral=messages.referral(view), step=step, escalated_to=to, reason=reason),
+        )
+        self._feed(uow, view)
+
+    # -- the agencies' change feed (their streams) ---------------------------------------------------------
+
+    def changes_for_agency(self, after: int, limit: int = FEED_BATCH) -> list[FeedChange]:
+        """The changes of referrals addressed to the caller's agency in its district after cursor `after`, in
+        order (the stream's next batch)."""
+        caller = require_role(*AGENCY_ROLES)
+        agency = _agency_of(caller)
+        with self._database.unit_of_work("", district=caller.district) as uow:
+            rows = uow.session.execute(
+                select(FeedEntryRecord.seq, FeedEntryRecord.gone, FeedEntryRecord.snapshot)
+                .where(
+                    FeedEntryRecord.tenant_id.startswith(_district(caller.district), autoescape=True),
+                    FeedEntryRecord.agency_code == agency,
+                    FeedEntryRecord.seq > after,
+                )
+                .order_by(FeedEntryRecord.seq)
+                .limit(limit)
+            ).all()
+        return [FeedChange(row.seq, row.gone, row.snapshot) for row in rows]
+
+    def wait_for_changes(self, timeout: float) -> None:
+        """Sleep until this process commits a change or `timeout` passes (changes committed by another process
+        or by the consumer are found by the next read)."""
+        with self._change_signal:
+            self._change_signal.wait(timeout)
+
+    def _changed(self) -> None:
+        with self._change_signal:
+            self._change_signal.notify_all()
+
+    def _feed(self, uow: UnitOfWork, view: ReferralView, *, agency_code: str = "", gone: bool = False) -> None:
+        _lock_feed(uow)
+        uow.session.add(
+            FeedEntryRecord(
+                tenant_id=uow.tenant,
+                agency_code=agency_code or view.agency_code,
+                referral_id=view.referral_id,
+                gone=gone,
+                snapshot=messages.referral(view).SerializeToString(),
+                at=self._now(),
+            )
         )
 
     # -- helpers -------------------------------------------------------------------------------------------
@@ -617,9 +673,22 @@ Q = TypeVar("Q", Select[tuple[ReferralRecord]], Select[tuple[str]])
 
 def _in_district(query: Q, district: str) -> Q:
     # Row-level security keeps PostgreSQL to the district; SQLite has none, so the query says it too.
+    return query.where(ReferralRecord.tenant_id.startswith(_district(district), autoescape=True))
+
+
+def _district(district: str) -> str:
     if len(district) != 6 or not district.isdigit():
         raise errors.PermissionDenied("this token names no district")
-    return query.where(ReferralRecord.tenant_id.startswith(district, autoescape=True))
+    return district
+
+
+def _lock_feed(uow: UnitOfWork) -> None:
+    """Hold the district's feed lock to the commit, so the district's feed rows commit in `seq` order and a
+    stream past one never finds a lower one later (SQLite: one writer at a time does the same)."""
+    if uow.session.get_bind().dialect.name == "postgresql":
+        uow.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"referral_feed:{uow.tenant[:6]}"}
+        )
 
 
 def _status(value: str) -> str:

@@ -63,3 +63,12 @@ class ReferralDetail:
 class ReferralPage:
     referrals: list[ReferralView]
     next_page_token: str = ""
+
+
+@dataclass(frozen=True)
+class FeedChange:
+    """One change in an agency's stream: its cursor, and the referral as it was (serialized `Referral`)."""
+
+    seq: int
+    gone: bool
+    snapshot: bytes

@@ -1,0 +1,207 @@
+"""Credentials of the agencies' own systems (ADR 0014): signed per-agency tokens with their own audience, checked
+against the credential table on every call.
+
+The district administrator issues one per agency system; the token is shown once and never stored (its `jti` is
+the credential's id). The referral service signs them with its own Ed25519 key, apart from the gateway's, for the
+audience of the agency API only: a gateway token is not an agency credential and an agency credential opens
+nothing but the agency API. Revoking marks the row, and the next call (or the next round of an open stream) is
+refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import select
+
+from platform_runtime import errors
+from platform_runtime.auth import Principal, Role, TokenVerifier
+from platform_runtime.db import Database, new_id, utcnow
+from platform_runtime.tenancy import require_role
+from services.referral.adapters.orm import AgencyCredentialRecord
+from services.referral.domain.lifecycle import clean_text
+from services.referral.service_layer.routing_config import RoutingConfig
+
+AGENCY_ISSUER = "minorprot-referral"
+AGENCY_AUDIENCE = "minorprot-agency-api"
+ALGORITHM = "EdDSA"
+USER_PREFIX = "agency-system:"
+MAX_VALID_DAYS = 730
+
+
+@dataclass(frozen=True)
+class CredentialView:
+    credential_id: str
+    agency_code: str
+    name: str
+    issued_at: datetime
+    issued_by: str
+    expires_at: datetime
+    revoked_at: datetime | None = None
+    revoked_by: str = ""
+
+
+@dataclass(frozen=True)
+class IssuedCredential:
+    credential: CredentialView
+    token: str  # shown once
+
+
+class AgencyCredentials:
+    def __init__(
+        self,
+        database: Database,
+        private_key_pem: str,
+        config: RoutingConfig,
+        *,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._database = database
+        self._key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+        self._public = self._key.public_key()
+        self._config = config
+        self._now = now
+
+    def public_key_pem(self) -> str:
+        return self._public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode()
+
+    # -- the district administrator ------------------------------------------------------------------------
+
+    def issue(self, agency_code: str, name: str, valid_days: int = 365) -> IssuedCredential:
+        caller = require_role(Role.DISTRICT_ADMIN)
+        district = caller.district
+        name = clean_text(name, "name", 100, required=True)
+        if agency_code not in self._config.directory(district):
+            raise errors.InvalidInput.single("agency_code", "is not a unit of the district's directory")
+        if not 1 <= valid_days <= MAX_VALID_DAYS:
+            raise errors.InvalidInput.single("valid_days", f"must be from 1 to {MAX_VALID_DAYS}")
+        now = self._now()
+        record = AgencyCredentialRecord(
+            tenant_id=district,
+            id=new_id(),
+            agency_code=agency_code,
+            name=name,
+            issued_at=now,
+            issued_by=caller.user_id,
+            expires_at=now + timedelta(days=valid_days),
+        )
+        with self._database.unit_of_work(district) as uow:
+            uow.session.add(record)
+            view = _view(record)
+            uow.commit()
+        claims = {
+            "iss": AGENCY_ISSUER,
+            "aud": AGENCY_AUDIENCE,
+            "sub": USER_PREFIX + record.id,
+            "jti": record.id,
+            "name": name,
+            "agency": agency_code,
+            "district": district,
+            "iat": int(now.timestamp()),
+            "exp": int(record.expires_at.timestamp()),
+        }
+        return IssuedCredential(view, jwt.encode(claims, self._key, algorithm=ALGORITHM))  # type: ignore[arg-type]
+
+    def list(self) -> list[CredentialView]:
+        caller = require_role(Role.DISTRICT_ADMIN)
+        with self._database.unit_of_work(caller.district) as uow:
+            rows = uow.session.scalars(
+                select(AgencyCredentialRecord)
+                .where(AgencyCredentialRecord.tenant_id == caller.district)
+                .order_by(AgencyCredentialRecord.agency_code, AgencyCredentialRecord.issued_at)
+            )
+            return [_view(row) for row in rows]
+
+    def revoke(self, credential_id: str) -> CredentialView:
+        caller = require_role(Role.DISTRICT_ADMIN)
+        with self._database.unit_of_work(caller.district) as uow:
+            record = uow.session.get(AgencyCredentialRecord, (caller.district, credential_id), with_for_update=True)
+            if record is None:
+                raise errors.NotFound("no such credential in this district")
+            if record.revoked_at is None:
+                record.revoked_at, record.revoked_by = self._now(), caller.user_id
+            view = _view(record)
+            uow.commit()
+            return view
+
+    # -- every call of an agency system --------------------------------------------------------------------
+
+    def verify(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                self._public,  # type: ignore[arg-type]
+                algorithms=[ALGORITHM],
+                audience=AGENCY_AUDIENCE,
+                issuer=AGENCY_ISSUER,
+                leeway=10,
+                options={"require": ["exp", "iat", "sub", "aud", "iss", "jti"]},
+            )
+            credential_id = str(claims["jti"])
+            district = str(claims["district"])
+            agency = str(claims["agency"])
+        except jwt.ExpiredSignatureError as exc:
+            raise errors.Unauthenticated("credential expired") from exc
+        except (jwt.InvalidTokenError, KeyError, ValueError) as exc:
+            raise errors.Unauthenticated("invalid agency credential") from exc
+        if len(district) != 6 or not district.isdigit():
+            raise errors.Unauthenticated("invalid agency credential")
+        principal = Principal(
+            user_id=USER_PREFIX + credential_id,
+            display_name=str(claims.get("name", "")),
+            role=Role.AGENCY_SYSTEM,
+            tenant=district + "000",  # the district itself: an agency acts across its towns
+            district=district,
+            agency=agency,
+            token=token,
+        )
+        if not self.still_valid(principal):
+            raise errors.Unauthenticated("this credential was revoked")
+        return principal
+
+    def still_valid(self, principal: Principal) -> bool:
+        """The credential behind an agency system's principal is neither revoked nor expired (open streams ask
+        again every round)."""
+        credential_id = principal.user_id.removeprefix(USER_PREFIX)
+        with self._database.unit_of_work(principal.district) as uow:
+            record = uow.session.get(AgencyCredentialRecord, (principal.district, credential_id))
+            return (
+                record is not None
+                and record.revoked_at is None
+                and record.agency_code == principal.agency
+                and _aware(record.expires_at) > self._now()
+            )
+
+
+class AgencyTokenVerifier(TokenVerifier):
+    """The agency API's verifier: agency credentials only (the gateway's tokens have another audience)."""
+
+    def __init__(self, credentials: AgencyCredentials) -> None:
+        super().__init__(credentials.public_key_pem())
+        self._credentials = credentials
+
+    def verify(self, token: str) -> Principal:
+        return self._credentials.verify(token)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _view(record: AgencyCredentialRecord) -> CredentialView:
+    return CredentialView(
+        record.id,
+        record.agency_code,
+        record.name,
+        _aware(record.issued_at),
+        record.issued_by,
+        _aware(record.expires_at),
+        _aware(record.revoked_at) if record.revoked_at else None,
+        record.revoked_by or "",
+    )
