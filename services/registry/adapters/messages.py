@@ -1,4 +1,5 @@
-"""Translation between the registry's views and its protobuf contract (one place for both directions)."""
+"""Translation between the registry's views and its protobuf contract (one place for both directions), and its
+domain events as the outbox publishes them (`pending`)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,17 @@ from datetime import date, datetime
 from typing import Any
 
 from google.protobuf import timestamp_pb2
+from google.protobuf.message import Message
 from minorprot.common.v1 import common_pb2
-from minorprot.registry.v1 import casework_pb2, registry_pb2
+from minorprot.registry.v1 import casework_pb2, events_pb2, registry_pb2
 
 from platform_runtime.errors import InvalidInput
+from platform_runtime.events import PendingEvent
+from platform_runtime.topics import REGISTRY_CASE
 from platform_runtime.vocabulary_messages import sex_from_proto, sex_to_proto
+from services.registry.domain import events
 from services.registry.domain.assessment import DomainFinding
+from services.registry.domain.casefile import STAFF_FIELDS, CaseStaff
 from services.registry.domain.codes import (
     AssessmentDomain,
     DisabilityGrade,
@@ -26,7 +32,6 @@ from services.registry.service_layer.views import (
     AssessmentView,
     Candidate,
     CaseFileView,
-    CaseStaff,
     CategoryView,
     ChangeView,
     ChildView,
@@ -397,3 +402,47 @@ def change_entry(view: ChangeView) -> casework_pb2.ChangeEntry:
             for name, values in view.changes.items()
         ],
     )
+
+
+# -- domain events -------------------------------------------------------------------------------------------
+
+
+def pending(tenant: str, event: events.RegistryEvent) -> PendingEvent:
+    """A domain event as the outbox takes it: the case's events on `registry.case`, keyed by the child."""
+    return PendingEvent(REGISTRY_CASE, tenant, "child", event.child_id, event_message(event))
+
+
+def event_message(event: events.RegistryEvent) -> Message:
+    match event:
+        case events.CaseAssigned():
+            return events_pb2.CaseAssigned(
+                case_id=event.case_id,
+                child_id=event.child_id,
+                previous_responsible_person=event.previous.responsible_person,
+                previous_social_worker=event.previous.social_worker,
+                previous_child_director=event.previous.child_director,
+                **staff_fields(event.staff),
+            )
+        case events.CaseStatusChanged():
+            return events_pb2.CaseStatusChanged(
+                case_id=event.case_id,
+                child_id=event.child_id,
+                from_status=event.from_status.value,
+                to_status=event.to_status.value,
+                reason=event.reason,
+                **staff_fields(event.staff),
+            )
+        case events.VisitOverdue():
+            return events_pb2.VisitOverdue(
+                case_id=event.case_id,
+                child_id=event.child_id,
+                due_on=from_date(event.due_on),
+                days_overdue=event.days_overdue,
+                risk_level=event.risk_level.value if event.risk_level else "",
+                **staff_fields(event.staff),
+            )
+
+
+def staff_fields(staff: CaseStaff) -> dict[str, str]:
+    """The named staff as the case's events and AssignCaseResponse carry them (same field names)."""
+    return {name: getattr(staff, name) for name in STAFF_FIELDS}

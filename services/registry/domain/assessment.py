@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date, datetime
 
 from platform_runtime import errors
 from services.registry.domain.codes import AssessmentDomain, AssessmentKind, CaseStatus, RiskLevel
@@ -103,3 +104,34 @@ def check_assessment_allowed(kind: AssessmentKind, status: CaseStatus, previous_
         raise Conflict("the child already has an initial assessment: record a re-assessment")
     if kind is AssessmentKind.RE_ASSESSMENT and not previous_assessments:
         raise Conflict("a re-assessment needs an initial assessment first")
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """An assessment as recorded (never changed afterwards)."""
+
+    assessment_id: str
+    child_id: str
+    kind: AssessmentKind
+    assessed_on: date
+    assessor: str
+    findings: tuple[DomainFinding, ...]
+    risk: RiskResult
+    summary: str
+    recorded_by: str
+    recorded_at: datetime
+
+    @property
+    def history_key(self) -> tuple[str, str, str]:
+        return self.child_id, "assessment", self.assessment_id
+
+    def history_values(self) -> dict[str, object]:
+        return {
+            "kind": self.kind.value,
+            "assessed_on": self.assessed_on,
+            "assessor": self.assessor,
+            "domains": [{"domain": f.domain.value, "score": f.score, "finding": f.finding} for f in self.findings],
+            "risk_level": self.risk.level.value,
+            "risk_reasons": list(self.risk.reasons),
+            "summary": self.summary,
+        }

@@ -8,11 +8,12 @@ action that staff cancelled, so late or repeated events cannot undo what a perso
 from __future__ import annotations
 
 import re
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from enum import StrEnum
 
-from services.registry.domain.codes import ActionStatus, OwnerKind
-from services.registry.domain.errors import InvalidInput
+from services.registry.domain.codes import ActionStatus, GoalStatus, OwnerKind
+from services.registry.domain.errors import Conflict, InvalidInput
 
 # Agency codes as the referral service and agency tokens spell them (e.g. "civil_affairs", "education").
 _AGENCY_CODE = re.compile(r"[a-z][a-z0-9_]{1,39}")
@@ -59,3 +60,92 @@ def check_owner(kind: OwnerKind, owner: str) -> str:
 
 def is_overdue(due_on: date | None, status: ActionStatus, today: date) -> bool:
     return due_on is not None and not status.is_finished and due_on < today
+
+
+@dataclass
+class PlanGoal:
+    goal_id: str
+    child_id: str
+    description: str
+    status: GoalStatus
+    created_at: datetime
+
+    @property
+    def history_key(self) -> tuple[str, str, str]:
+        return self.child_id, "plan_goal", self.goal_id
+
+    def history_values(self) -> dict[str, object]:
+        return {"description": self.description, "status": self.status.value}
+
+    def revise(self, description: str, status: GoalStatus | None) -> None:
+        """New wording and/or status; what is not given stays."""
+        self.description = description or self.description
+        self.status = status or self.status
+
+    def require_open(self) -> None:
+        if self.status is not GoalStatus.OPEN:
+            raise Conflict(f"the goal is {self.status.value}: add actions to an open goal")
+
+
+@dataclass
+class PlanAction:
+    action_id: str
+    child_id: str
+    goal_id: str
+    description: str
+    owner_kind: OwnerKind
+    owner: str
+    due_on: date | None
+    status: ActionStatus
+    referral_id: str
+    note: str
+    updated_at: datetime
+
+    @property
+    def history_key(self) -> tuple[str, str, str]:
+        return self.child_id, "plan_action", self.action_id
+
+    def history_values(self) -> dict[str, object]:
+        return {
+            "description": self.description,
+            "owner_kind": self.owner_kind.value,
+            "owner": self.owner,
+            "due_on": self.due_on,
+            "status": self.status.value,
+            "referral_id": self.referral_id,
+            "note": self.note,
+        }
+
+    def update(self, status: ActionStatus | None, due_on: date | None, note: str, at: datetime) -> None:
+        """Staff's change; what is not given stays."""
+        self.status = status or self.status
+        self.due_on = due_on or self.due_on
+        self.note = note or self.note
+        self.updated_at = at
+
+    def follow_referral(self, progress: ReferralProgress, outcome: str, at: datetime) -> bool:
+        """Move forward with the referral it is carried out through; False when that changes nothing."""
+        status = status_after_referral(self.status, progress)
+        if status is self.status:
+            return False
+        self.status = status
+        if outcome:
+            self.note = outcome
+        self.updated_at = at
+        return True
+
+
+@dataclass(frozen=True)
+class KnownReferral:
+    """How far a referral has come as far as the registry was told, kept for actions that name it later."""
+
+    referral_id: str
+    progress: ReferralProgress
+    outcome: str
+    updated_at: datetime
+
+    def told(self, progress: ReferralProgress, outcome: str, at: datetime) -> KnownReferral | None:
+        """What is known after being told `progress`; None when that moves nothing (a late 'accepted')."""
+        if furthest(self.progress, progress) == self.progress:
+            return None
+        return KnownReferral(self.referral_id, progress, outcome, at)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from services.registry.domain.codes import CaseStatus, RiskLevel
 from services.registry.domain.errors import InvalidInput
@@ -63,3 +63,23 @@ def next_visit_due(
 def days_overdue(due: date, today: date) -> int:
     """0 on the due day itself: a visit is overdue from the day after."""
     return max((today - due).days, 0)
+
+
+@dataclass(frozen=True)
+class Visit:
+    """A follow-up visit (随访) as recorded: who went, when, what they found."""
+
+    visit_id: str
+    child_id: str
+    visited_on: date
+    visitor: str
+    findings: str
+    recorded_by: str
+    recorded_at: datetime
+
+    @property
+    def history_key(self) -> tuple[str, str, str]:
+        return self.child_id, "visit", self.visit_id
+
+    def history_values(self) -> dict[str, object]:
+        return {"visited_on": self.visited_on, "visitor": self.visitor, "findings": self.findings}

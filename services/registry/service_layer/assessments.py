@@ -4,26 +4,26 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import select
-
 from platform_runtime.db import new_id
-from services.registry.adapters.orm import AssessmentRecord
-from services.registry.domain.assessment import DomainFinding, check_assessment_allowed, check_findings, risk_level
-from services.registry.domain.codes import AssessmentDomain, AssessmentKind, CaseStatus, RiskLevel, parse_code
-from services.registry.service_layer.history import CASE_FIELDS, columns, field_changes
+from services.registry.domain.assessment import (
+    Assessment,
+    DomainFinding,
+    check_assessment_allowed,
+    check_findings,
+    risk_level,
+)
+from services.registry.domain.codes import AssessmentKind, parse_code
+from services.registry.service_layer.ports import RegistryUnitOfWork
 from services.registry.service_layer.scope import (
     CASE_MANAGER_ROLES,
     LONG_TEXT,
     SHORT_TEXT,
     CaseworkUseCases,
-    Scope,
     clean_text,
     past_or_today,
 )
 from services.registry.service_layer.views import AssessmentView, NewAssessment
-from services.registry.service_layer.visit_schedule import reschedule_visits
-
-ASSESSMENT_FIELDS = ("kind", "assessed_on", "assessor", "domains", "risk_level", "risk_reasons", "summary")
+from services.registry.service_layer.visit_schedule import schedule_visits
 
 
 class AssessmentUseCases(CaseworkUseCases):
@@ -34,78 +34,54 @@ class AssessmentUseCases(CaseworkUseCases):
             for f in command.domains
         )
         summary = clean_text(command.summary, "summary", max_chars=LONG_TEXT)
-        with self._scope(CASE_MANAGER_ROLES) as scope:
-            assessed_on = past_or_today(command.assessed_on, scope.today, "assessed_on")
-            child = scope.child(command.child_id)
-            case = scope.case_file(child.id)
-            previous = assessments_of(scope, child.id)
-            check_assessment_allowed(kind, CaseStatus(case.status), len(previous))
-            risk = risk_level(findings)
-            record = AssessmentRecord(
-                id=new_id(),
-                tenant_id=scope.tenant,
-                child_id=child.id,
-                kind=kind.value,
+        with self._work(CASE_MANAGER_ROLES) as uow:
+            assessed_on = past_or_today(command.assessed_on, uow.today, "assessed_on")
+            case = uow.case_files.for_child(uow.children.current_id(command.child_id))
+            previous = uow.assessments.of_child(case.child_id)
+            check_assessment_allowed(kind, case.status, len(previous))
+            assessment = Assessment(
+                assessment_id=new_id(),
+                child_id=case.child_id,
+                kind=kind,
                 assessed_on=assessed_on,
-                assessor=clean_text(command.assessor, "assessor", max_chars=SHORT_TEXT) or scope.caller.display_name,
-                domains=[{"domain": f.domain.value, "score": f.score, "finding": f.finding} for f in findings],
-                risk_level=risk.level.value,
-                risk_reasons=list(risk.reasons),
+                assessor=clean_text(command.assessor, "assessor", max_chars=SHORT_TEXT) or uow.caller.display_name,
+                findings=findings,
+                risk=risk_level(findings),
                 summary=summary,
-                recorded_by=scope.caller.user_id,
-                recorded_at=scope.now,
+                recorded_by=uow.caller.user_id,
+                recorded_at=uow.now,
             )
-            scope.session.add(record)
-            scope.record_change(
-                child.id, "assessment", record.id, "created", field_changes({}, columns(record, ASSESSMENT_FIELDS))
-            )
+            uow.assessments.add(assessment)
             # The latest assessment sets the risk level; one entered late for an earlier day does not.
             if all(p.assessed_on <= assessed_on for p in previous):
-                old = columns(case, CASE_FIELDS)
-                case.risk_level = risk.level.value
-                scope.record_change(
-                    child.id, "case_file", case.id, "updated", field_changes(old, columns(case, CASE_FIELDS))
-                )
-            reschedule_visits(scope, child, case)
-            scope.add_timeline(
-                child.id,
+                case.risk_level = assessment.risk.level
+            schedule_visits(uow, case)
+            uow.case_files.save(case)
+            uow.add_timeline(
+                case.child_id,
                 "assessment",
-                f"{kind.label} assessment on {assessed_on}: {risk.level.label}",
-                "registry",
-                record.id,
+                f"{kind.label} assessment on {assessed_on}: {assessment.risk.level.label}",
+                assessment.assessment_id,
             )
-            scope.commit()
-            return _assessment_view(record), case.next_visit_due
+            uow.commit()
+            return assessment_view(assessment), case.next_visit_due
 
 
-def assessment_views(scope: Scope, child_id: str) -> list[AssessmentView]:
-    return [_assessment_view(row) for row in assessments_of(scope, child_id)]
+def assessment_views(uow: RegistryUnitOfWork, child_id: str) -> list[AssessmentView]:
+    return [assessment_view(a) for a in uow.assessments.of_child(child_id)]
 
 
-def assessments_of(scope: Scope, child_id: str) -> list[AssessmentRecord]:
-    return list(
-        scope.session.scalars(
-            select(AssessmentRecord)
-            .where(AssessmentRecord.tenant_id == scope.tenant, AssessmentRecord.child_id == child_id)
-            .order_by(AssessmentRecord.assessed_on, AssessmentRecord.recorded_at)
-        )
-    )
-
-
-def _assessment_view(record: AssessmentRecord) -> AssessmentView:
+def assessment_view(assessment: Assessment) -> AssessmentView:
     return AssessmentView(
-        assessment_id=record.id,
-        child_id=record.child_id,
-        kind=AssessmentKind(record.kind),
-        assessed_on=record.assessed_on,
-        assessor=record.assessor,
-        domains=tuple(
-            DomainFinding(AssessmentDomain(str(d["domain"])), int(str(d["score"])), str(d["finding"]))
-            for d in record.domains
-        ),
-        risk_level=RiskLevel(record.risk_level),
-        risk_reasons=tuple(record.risk_reasons),
-        summary=record.summary,
-        recorded_by=record.recorded_by,
-        recorded_at=record.recorded_at,
+        assessment_id=assessment.assessment_id,
+        child_id=assessment.child_id,
+        kind=assessment.kind,
+        assessed_on=assessment.assessed_on,
+        assessor=assessment.assessor,
+        domains=assessment.findings,
+        risk_level=assessment.risk.level,
+        risk_reasons=assessment.risk.reasons,
+        summary=assessment.summary,
+        recorded_by=assessment.recorded_by,
+        recorded_at=assessment.recorded_at,
     )

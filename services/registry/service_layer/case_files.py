@@ -30,7 +30,7 @@ class CaseFileUseCases(RegistryUseCases):
         """The whole case file (audited), and the surviving id when `child_id` was merged."""
         caller = require_role(*READER_ROLES)
         purpose = require_purpose(purpose)
-        with self._database.unit_of_work(caller.tenant) as uow:
+        with self._unit_of_work(caller.tenant) as uow:
             scope = self._scope(uow, caller)
             child = scope.child(child_id)
             case = scope.case_file(child.id)
@@ -57,10 +57,10 @@ class CaseFileUseCases(RegistryUseCases):
                 status_reason=case.status_reason,
                 family=tuple(family_views(scope, child.id)),
                 categories=tuple(category_views(scope, child.id)),
-                assessments=tuple(assessment_views(scope, child.id)),
+                assessments=tuple(assessment_views(uow, child.id)),
                 risk_level=case.risk_level,
-                plan=tuple(plan_views(scope, child.id)),
-                visits=tuple(visit_views(scope, child.id)),
+                plan=tuple(plan_views(uow, child.id)),
+                visits=tuple(visit_views(uow, child.id)),
                 next_visit_due=case.next_visit_due,
                 merged_child_ids=tuple(merged_ids),
                 version=case.version,

@@ -15,10 +15,10 @@ from platform_runtime.db import new_id
 from platform_runtime.topics import REGISTRY_CHILD
 from services.registry.adapters.orm import CategoryRecord, ChildRecord
 from services.registry.domain import rules
+from services.registry.domain.changes import columns, field_changes
 from services.registry.domain.codes import CategorySource, DifficultyCategory
 from services.registry.domain.family import FamilyMember, child_snapshot
 from services.registry.service_layer.family_facts import member_facts
-from services.registry.service_layer.history import columns, field_changes
 from services.registry.service_layer.scope import Scope
 
 

@@ -13,10 +13,10 @@ from platform_runtime import errors
 from platform_runtime.consumer import system_principal
 from platform_runtime.db import new_id
 from services.registry.adapters.orm import CategoryRecord, ChildRecord
+from services.registry.domain.changes import columns, field_changes
 from services.registry.domain.codes import CategorySource, DifficultyCategory, parse_code
 from services.registry.service_layer.categories import CATEGORY_FIELDS, categories_of, refresh_categories
 from services.registry.service_layer.child_in_work import ChildInWork
-from services.registry.service_layer.history import columns, field_changes
 from services.registry.service_layer.scope import CASEWORK_ROLES, LONG_TEXT, CaseworkUseCases, Scope, clean_text
 from services.registry.service_layer.views import CategoryView, NewCategory
 

@@ -20,6 +20,7 @@ from platform_runtime.tenancy import require_role
 from platform_runtime.topics import REGISTRY_CASE, REGISTRY_CHILD
 from services.registry.adapters import messages
 from services.registry.adapters.orm import CaseFileRecord, CategoryRecord, ChildRecord
+from services.registry.domain.changes import columns, field_changes
 from services.registry.domain.codes import CaseStatus, DifficultyCategory, parse_code
 from services.registry.domain.family import FamilyMember
 from services.registry.service_layer.categories import categories_of, refresh_categories
@@ -35,7 +36,6 @@ from services.registry.service_layer.child_fields import (
 from services.registry.service_layer.child_in_work import ChildInWork
 from services.registry.service_layer.child_views import child_view, child_views
 from services.registry.service_layer.family import record_family_member
-from services.registry.service_layer.history import columns, field_changes
 from services.registry.service_layer.match_keys import store_match_keys
 from services.registry.service_layer.scope import (
     CASEWORK_ROLES,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from platform_runtime import errors
 from platform_runtime.db import new_id
 from services.registry.adapters.orm import ChildRecord, FamilyMemberRecord
+from services.registry.domain.changes import columns, field_changes
 from services.registry.domain.family import FamilyMember, check_member
 from services.registry.service_layer.categories import categories_of, refresh_categories
 from services.registry.service_layer.child_in_work import ChildInWork
 from services.registry.service_layer.family_facts import FAMILY_FIELDS, member_facts, write_member_facts
-from services.registry.service_layer.history import columns, field_changes
 from services.registry.service_layer.match_keys import store_match_keys
 from services.registry.service_layer.scope import CASEWORK_ROLES, LONG_TEXT, CaseworkUseCases, Scope, clean_text
 from services.registry.service_layer.views import FamilyMemberView

@@ -1,56 +1,15 @@
-"""The change history's values: what changed in a record, as JSON-ready [before, after] pairs
-(`Scope.record_change` keeps them).
+"""ListChanges: the change history read. What changed in a record, as JSON-ready [before, after] pairs, is
+domain/changes.py; the registry's unit of work keeps the entries (ports.ChangeTracker), and `Scope.record_change`
+for the use cases not moved to it yet.
 """
 
 from __future__ import annotations
-
-import enum
-from collections.abc import Iterable, Mapping
-from datetime import date
 
 from sqlalchemy import select
 
 from services.registry.adapters.orm import ChangeRecord
 from services.registry.service_layer.scope import READER_ROLES, CaseworkUseCases, require_purpose
 from services.registry.service_layer.views import ChangeView
-
-# The case file's fields as the change history shows them.
-CASE_FIELDS = (
-    "status",
-    "status_reason",
-    "responsible_person",
-    "social_worker",
-    "child_director",
-    "responsible_user_id",
-    "social_worker_user_id",
-    "child_director_user_id",
-    "risk_level",
-)
-
-
-def jsonable(value: object) -> object:
-    """A value as the change history stores it (JSON): codes by value, dates as ISO text."""
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, date):  # datetimes too
-        return value.isoformat()
-    if isinstance(value, list | tuple):
-        return [jsonable(item) for item in value]
-    return value
-
-
-def field_changes(before: Mapping[str, object], after: Mapping[str, object]) -> dict[str, list[object]]:
-    """{field: [before, after]} for every field whose value differs; a missing field counts as None."""
-    changed: dict[str, list[object]] = {}
-    for name in dict.fromkeys([*before, *after]):
-        old, new = jsonable(before.get(name)), jsonable(after.get(name))
-        if old != new:
-            changed[name] = [old, new]
-    return changed
-
-
-def columns(record: object, names: Iterable[str]) -> dict[str, object]:
-    return {name: getattr(record, name) for name in names}
 
 
 class ChangeHistoryUseCases(CaseworkUseCases):

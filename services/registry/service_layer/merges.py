@@ -13,7 +13,7 @@ from services.registry.service_layer.child_views import child_views
 from services.registry.service_layer.match_keys import store_match_keys
 from services.registry.service_layer.scope import MERGE_ROLES, RegistryUseCases, Scope
 from services.registry.service_layer.views import ChildView
-from services.registry.service_layer.visit_schedule import reschedule_visits
+from services.registry.service_layer.visit_schedule import schedule_visits
 
 
 class MergeUseCases(RegistryUseCases):
@@ -24,7 +24,7 @@ class MergeUseCases(RegistryUseCases):
         reason = _reason(reason)
         if surviving_id == merged_id:
             raise errors.InvalidInput("a record cannot be merged into itself", "merged_child_id")
-        with self._database.unit_of_work(caller.tenant) as uow:
+        with self._unit_of_work(caller.tenant) as uow:
             scope = self._scope(uow, caller)
             survivor = scope.child(surviving_id, follow_merges=False)
             duplicate = scope.child(merged_id, follow_merges=False)
@@ -51,7 +51,7 @@ class MergeUseCases(RegistryUseCases):
     def unmerge_children(self, merged_id: str, reason: str) -> ChildView:
         caller = require_role(*MERGE_ROLES)
         reason = _reason(reason)
-        with self._database.unit_of_work(caller.tenant) as uow:
+        with self._unit_of_work(caller.tenant) as uow:
             scope = self._scope(uow, caller)
             duplicate = scope.child(merged_id, follow_merges=False)
             if duplicate.merged_into is None:
@@ -78,7 +78,9 @@ class MergeUseCases(RegistryUseCases):
     ) -> None:
         """What a merge and an unmerge both keep up to date and on record."""
         store_match_keys(scope, self._blind_index, duplicate)
-        reschedule_visits(scope, duplicate, scope.case_file(duplicate.id))
+        case = scope.registry.case_files.for_child(duplicate.id)
+        schedule_visits(scope.registry, case, merged=duplicate.merged_into is not None)
+        scope.registry.case_files.save(case)
         pointer: list[object] = [survivor.id, None] if action == "unmerged" else [None, survivor.id]
         scope.record_change(
             duplicate.id, "child", duplicate.id, action, {"merged_into": pointer, "reason": [None, why]}

@@ -32,7 +32,10 @@ from services.registry.adapters.orm import (
     TenantRecord,
     TimelineRecord,
 )
-from services.registry.adapters.unit_of_work import SqlRegistryUnitOfWork
+from services.registry.adapters.repository import MAX_MERGE_CHAIN, child_record
+from services.registry.adapters.unit_of_work import SqlRegistryStore, SqlRegistryUnitOfWork
+from services.registry.domain.casefile import CaseFile
+from services.registry.service_layer.ports import RegistryStore, RegistryUnitOfWork
 
 # Who may read the register and case files: the town's and district's child-protection staff.
 READER_ROLES = frozenset({Role.CASEWORKER, Role.TOWN_ADMIN, Role.CHILD_DIRECTOR, Role.DISTRICT_OFFICER, Role.SYSTEM})
@@ -48,7 +51,6 @@ CASE_MANAGER_ROLES = frozenset({Role.CASEWORKER, Role.TOWN_ADMIN, Role.SYSTEM})
 MERGE_ROLES = frozenset({Role.CASEWORKER, Role.TOWN_ADMIN})
 
 MIN_PURPOSE_CHARS = 4
-MAX_MERGE_CHAIN = 50  # merges of merges; far beyond any real chain, it only stops a corrupt loop
 IDENTITY_FIELD = "identity_number"
 
 
@@ -68,7 +70,7 @@ def clean_text(value: str, field: str, *, max_chars: int, required: bool = False
     return value
 
 
-def check_version(record: ChildRecord | CaseFileRecord, expected: int | None, what: str) -> None:
+def check_version(record: ChildRecord | CaseFileRecord | CaseFile, expected: int | None, what: str) -> None:
     """Refuse an edit the caller based on an older version of the record than the current one."""
     if expected is not None and record.version != expected:
         raise errors.ConcurrentUpdate(
@@ -85,6 +87,15 @@ class Scope:
         self.caller = caller
         self.today = today
         self.now = now
+        if isinstance(uow, RegistryUnitOfWork):
+            uow.act_as(caller, today=today, now=now)
+
+    @property
+    def registry(self) -> RegistryUnitOfWork:
+        """The registry's ports in the same transaction (the use cases moved to them; ADR 0018)."""
+        if not isinstance(self.uow, RegistryUnitOfWork):
+            raise RuntimeError("this scope's unit of work is not the registry's (use RegistryUseCases._unit_of_work)")
+        return self.uow
 
     def commit(self) -> None:
         self.uow.commit()
@@ -99,18 +110,7 @@ class Scope:
 
     def child(self, child_id: str, *, follow_merges: bool = True) -> ChildRecord:
         """The child, or the record it was merged into (events and links keep old ids working)."""
-        record = self.session.get(ChildRecord, child_id) if child_id else None
-        # Another tenant's child is reported as absent, not forbidden: its existence is not disclosed.
-        if record is None or record.tenant_id != self.tenant:
-            raise errors.NotFound("no such child in this town")
-        for _ in range(MAX_MERGE_CHAIN):
-            if not follow_merges or record.merged_into is None:
-                return record
-            survivor = self.session.get(ChildRecord, record.merged_into)
-            if survivor is None:
-                raise errors.NotFound("no such child in this town")
-            record = survivor
-        raise errors.Conflict("the merge chain of this record is too long; ask an administrator")
+        return child_record(self.session, self.tenant, child_id, follow_merges=follow_merges)
 
     def merged_ids(self, child_id: str) -> list[str]:
         """Every record merged into this one, directly or through other merges."""
@@ -327,20 +327,42 @@ def past_or_today(day: date | None, today: date, field: str) -> date:
 
 class CaseworkUseCases:
     """What the CaseworkService's parts (family.py, category_entries.py, case_status.py, assessments.py,
-    assistance_plans.py, follow_up_visits.py, history.py) share: the database, the match keys' key, the clock."""
+    assistance_plans.py, follow_up_visits.py, history.py) share: the store (ports.RegistryStore), the match
+    keys' key, the clock. The parts moved to the ports (case status, assessments, plans, visits) need only the
+    store, so their tests run on the in-memory one; the others still need the database."""
 
     def __init__(
         self,
-        database: Database,
+        database: Database | None,
         blind_index: BlindIndex,
         *,
+        store: RegistryStore | None = None,
         today: Callable[[], date] = date.today,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._database = database
+        if store is None:
+            if database is None:
+                raise ValueError("casework needs a store (or the database to build the SQL one)")
+            store = SqlRegistryStore(database)
+        self._sql_database = database
+        self._store = store
         self._blind_index = blind_index
         self._today = today
         self._now = now
+
+    @property
+    def _database(self) -> Database:
+        if self._sql_database is None:
+            raise RuntimeError("this use case is not on the registry's ports yet: it needs the SQL database")
+        return self._sql_database
+
+    @contextmanager
+    def _work(self, roles: frozenset[Role]) -> Iterator[RegistryUnitOfWork]:
+        """The caller's unit of work on the registry's ports, once their role allows the use case."""
+        caller = require_role(*roles)
+        with self._store.unit_of_work(caller.tenant) as uow:
+            uow.act_as(caller, today=self._today(), now=self._now())
+            yield uow
 
     @contextmanager
     def _scope(self, roles: frozenset[Role]) -> Iterator[Scope]:

@@ -150,31 +150,6 @@ class CategoryView:
 
 
 @dataclass(frozen=True)
-class CaseStaff:
-    responsible_person: str = ""  # 专人 named by the village or residents' committee
-    social_worker: str = ""
-    child_director: str = ""
-    # The portal users named (gateway account ids): notify tells them, not only the roles' inboxes.
-    responsible_user_id: str = ""
-    social_worker_user_id: str = ""
-    child_director_user_id: str = ""
-
-    def event_fields(self) -> dict[str, str]:
-        """The staff as the case events carry them (same field names)."""
-        return {name: getattr(self, name) for name in STAFF_FIELDS}
-
-
-STAFF_FIELDS = (
-    "responsible_person",
-    "social_worker",
-    "child_director",
-    "responsible_user_id",
-    "social_worker_user_id",
-    "child_director_user_id",
-)
-
-
-@dataclass(frozen=True)
 class NewAssessment:
     child_id: str
     kind: str

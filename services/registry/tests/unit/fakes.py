@@ -1,0 +1,356 @@
+"""In-memory implementations of the registry's ports (service_layer/ports.py), for unit tests of the use cases
+moved to them (case status and staff, assessments, the assistance plan, follow-up visits).
+
+`FakeRegistryStore` keeps what was committed, town by town. Each unit of work works on its own copies and
+applies them at commit as the database would: a case file saved after another transaction changed it fails
+with ConcurrentUpdate and nothing of the unit is kept; nothing is kept without a commit. Its events are mapped
+to protobuf as the real outbox maps them (an unmappable event fails here too); the domain events, change
+history and timeline entries committed are kept in order.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TypeVar
+
+from platform_runtime import errors
+from platform_runtime.events import PendingEvent
+from platform_runtime.unit_of_work import AbstractUnitOfWork, FakeUnitOfWork
+from services.registry.adapters import messages
+from services.registry.domain.assessment import Assessment
+from services.registry.domain.casefile import CaseFile, CaseProgress
+from services.registry.domain.codes import CaseStatus
+from services.registry.domain.events import RegistryEvent
+from services.registry.domain.plans import KnownReferral, PlanAction, PlanGoal
+from services.registry.domain.visits import Visit
+from services.registry.service_layer.ports import ChangeEntry, ChangeTracker, RegistryUnitOfWork
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    child_id: str
+    kind: str
+    summary: str
+    reference_id: str
+    source: str
+    at: datetime
+
+
+@dataclass
+class Town:
+    """One town's register as committed."""
+
+    children: dict[str, str | None] = field(default_factory=dict)  # child id: the record it was merged into
+    case_files: dict[str, CaseFile] = field(default_factory=dict)  # by case id
+    assessments: list[Assessment] = field(default_factory=list)
+    visits: list[Visit] = field(default_factory=list)
+    goals: dict[str, PlanGoal] = field(default_factory=dict)
+    actions: dict[str, PlanAction] = field(default_factory=dict)
+    referrals: dict[str, KnownReferral] = field(default_factory=dict)
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    history: list[ChangeEntry] = field(default_factory=list)
+
+
+@dataclass
+class FakeRegistryStore:
+    towns: dict[str, Town] = field(default_factory=dict)
+    outbox: list[PendingEvent] = field(default_factory=list)  # as the outbox table would hold them
+    events: list[RegistryEvent] = field(default_factory=list)  # the same, as domain events
+    units: list[FakeRegistryUnitOfWork] = field(default_factory=list)
+
+    def town(self, tenant: str) -> Town:
+        return self.towns.setdefault(tenant, Town())
+
+    def add_child(
+        self, tenant: str, child_id: str, *, opened_at: datetime, status: CaseStatus = CaseStatus.IDENTIFIED
+    ) -> CaseFile:
+        """A registered child with its case file, as RegisterChild leaves them."""
+        town = self.town(tenant)
+        town.children[child_id] = None
+        case = CaseFile(f"case-{child_id}", child_id, status, opened_at)
+        town.case_files[case.case_id] = case
+        return copy.deepcopy(case)
+
+    def merge(self, tenant: str, duplicate_id: str, into: str) -> None:
+        self.town(tenant).children[duplicate_id] = into
+
+    def case_file(self, tenant: str, child_id: str) -> CaseFile:
+        (case,) = [c for c in self.town(tenant).case_files.values() if c.child_id == child_id]
+        return case
+
+    def unit_of_work(self, tenant: str) -> FakeRegistryUnitOfWork:
+        unit = FakeRegistryUnitOfWork(self, tenant)
+        self.units.append(unit)
+        return unit
+
+    def within(self, uow: AbstractUnitOfWork) -> FakeRegistryUnitOfWork:
+        if not isinstance(uow, FakeRegistryUnitOfWork):
+            raise TypeError("the fake store works within its own units of work")
+        return uow
+
+    @property
+    def commits(self) -> int:
+        return sum(unit.commits for unit in self.units)
+
+
+class _Work:
+    """What one transaction read and changed, applied to the store at commit."""
+
+    def __init__(self, town: Town) -> None:
+        self.town = town
+        self.read_cases: dict[str, CaseFile] = {}  # as read, by case id
+        self.saved_cases: dict[str, CaseFile] = {}
+        self.assessments: list[Assessment] = []
+        self.visits: list[Visit] = []
+        self.goals: dict[str, PlanGoal] = {}
+        self.actions: dict[str, PlanAction] = {}
+        self.referrals: dict[str, KnownReferral] = {}
+        self.timeline: list[TimelineEntry] = []
+        self.history: list[ChangeEntry] = []
+        self.events: list[RegistryEvent] = []
+
+    def changed(self) -> bool:
+        return any(
+            (self.saved_cases, self.assessments, self.visits, self.goals, self.actions, self.referrals, self.timeline)
+        )
+
+
+class FakeChildren:
+    def __init__(self, work: _Work) -> None:
+        self._work = work
+
+    def current_id(self, child_id: str) -> str:
+        children = self._work.town.children
+        if child_id not in children:
+            raise errors.NotFound("no such child in this town")
+        while (merged_into := children[child_id]) is not None:
+            child_id = merged_into
+        return child_id
+
+
+class FakeCaseFiles:
+    def __init__(self, work: _Work, changes: ChangeTracker) -> None:
+        self._work, self._changes = work, changes
+        self._handed_out: dict[str, CaseFile] = {}
+
+    def _hand_out(self, stored: CaseFile) -> CaseFile:
+        if stored.case_id not in self._handed_out:
+            case = self._handed_out[stored.case_id] = copy.deepcopy(stored)
+            self._work.read_cases[case.case_id] = copy.deepcopy(stored)
+            self._changes.seen(case)
+        return self._handed_out[stored.case_id]
+
+    def for_child(self, child_id: str) -> CaseFile:
+        (stored,) = [c for c in self._work.town.case_files.values() if c.child_id == child_id]
+        return self._hand_out(stored)
+
+    def save(self, case: CaseFile) -> None:
+        self._work.saved_cases[case.case_id] = case
+        self._changes.saved(case)
+
+    def progress(self, child_id: str) -> CaseProgress:
+        assessed = any(a.child_id == child_id for a in [*self._work.town.assessments, *self._work.assessments])
+        actions = {**self._work.town.actions, **self._work.actions}.values()
+        open_actions = sum(1 for a in actions if a.child_id == child_id and not a.status.is_finished)
+        return CaseProgress(assessed=assessed, open_plan_actions=open_actions)
+
+    def last_contact(self, child_id: str) -> date | None:
+        town, work = self._work.town, self._work
+        days = [v.visited_on for v in [*town.visits, *work.visits] if v.child_id == child_id]
+        days += [a.assessed_on for a in [*town.assessments, *work.assessments] if a.child_id == child_id]
+        return max(days, default=None)
+
+    def visits_overdue(self, today: date, limit: int) -> list[CaseFile]:
+        due = [
+            c
+            for c in self._work.town.case_files.values()
+            if c.next_visit_due is not None and c.next_visit_due < today and c.overdue_raised_for != c.next_visit_due
+        ]
+        due.sort(key=lambda c: (c.next_visit_due or today, c.case_id))
+        return [self._hand_out(c) for c in due[:limit]]
+
+
+class FakeAssessments:
+    def __init__(self, work: _Work, changes: ChangeTracker) -> None:
+        self._work, self._changes = work, changes
+
+    def of_child(self, child_id: str) -> list[Assessment]:
+        found = [a for a in [*self._work.town.assessments, *self._work.assessments] if a.child_id == child_id]
+        return sorted(found, key=lambda a: (a.assessed_on, a.recorded_at))
+
+    def add(self, assessment: Assessment) -> None:
+        self._work.assessments.append(assessment)
+        self._changes.created(assessment)
+
+
+class FakeVisits:
+    def __init__(self, work: _Work, changes: ChangeTracker) -> None:
+        self._work, self._changes = work, changes
+
+    def of_child(self, child_id: str) -> list[Visit]:
+        found = [v for v in [*self._work.town.visits, *self._work.visits] if v.child_id == child_id]
+        return sorted(sorted(found, key=lambda v: v.visit_id), key=lambda v: v.visited_on, reverse=True)
+
+    def add(self, visit: Visit) -> None:
+        self._work.visits.append(visit)
+        self._changes.created(visit)
+
+
+def _merged(stored: dict[K, V], changed: dict[K, V]) -> dict[K, V]:
+    return {**stored, **changed}
+
+
+class FakePlans:
+    def __init__(self, work: _Work, changes: ChangeTracker) -> None:
+        self._work, self._changes = work, changes
+
+    def goal(self, goal_id: str) -> PlanGoal | None:
+        found = _merged(self._work.town.goals, self._work.goals).get(goal_id)
+        return None if found is None else self._changes.seen(copy.deepcopy(found))
+
+    def goals_of(self, child_id: str) -> list[PlanGoal]:
+        goals = [g for g in _merged(self._work.town.goals, self._work.goals).values() if g.child_id == child_id]
+        return [self._changes.seen(copy.deepcopy(g)) for g in sorted(goals, key=lambda g: (g.created_at, g.goal_id))]
+
+    def add_goal(self, goal: PlanGoal) -> None:
+        self._work.goals[goal.goal_id] = copy.deepcopy(goal)
+        self._changes.created(goal)
+
+    def action(self, action_id: str) -> PlanAction | None:
+        found = _merged(self._work.town.actions, self._work.actions).get(action_id)
+        return None if found is None else self._changes.seen(copy.deepcopy(found))
+
+    def actions_of(self, child_id: str) -> list[PlanAction]:
+        actions = [a for a in _merged(self._work.town.actions, self._work.actions).values() if a.child_id == child_id]
+        # Undated actions last, as PostgreSQL orders NULLs.
+        actions.sort(key=lambda a: (a.due_on is None, a.due_on or date.min, a.action_id))
+        return [self._changes.seen(copy.deepcopy(a)) for a in actions]
+
+    def actions_for_referral(self, referral_id: str) -> list[PlanAction]:
+        actions = _merged(self._work.town.actions, self._work.actions).values()
+        return [self._changes.seen(copy.deepcopy(a)) for a in actions if a.referral_id == referral_id]
+
+    def add_action(self, action: PlanAction) -> None:
+        self._work.actions[action.action_id] = copy.deepcopy(action)
+        self._changes.created(action)
+
+    def save(self, item: PlanGoal | PlanAction) -> None:
+        if isinstance(item, PlanGoal):
+            self._work.goals[item.goal_id] = copy.deepcopy(item)
+        else:
+            self._work.actions[item.action_id] = copy.deepcopy(item)
+        self._changes.saved(item)
+
+    def referral(self, referral_id: str) -> KnownReferral | None:
+        return _merged(self._work.town.referrals, self._work.referrals).get(referral_id)
+
+    def keep_referral(self, known: KnownReferral) -> None:
+        self._work.referrals[known.referral_id] = known
+
+
+class FakeRegistryUnitOfWork(FakeUnitOfWork, RegistryUnitOfWork):
+    def __init__(self, store: FakeRegistryStore, tenant: str) -> None:
+        super().__init__(tenant, outbox=store.outbox)
+        self._store = store
+        self._work: _Work | None = None
+        self._repos: tuple[FakeChildren, FakeCaseFiles, FakeAssessments, FakeVisits, FakePlans] | None = None
+
+    def _repositories(self) -> tuple[FakeChildren, FakeCaseFiles, FakeAssessments, FakeVisits, FakePlans]:
+        if self._repos is None:
+            raise RuntimeError("unit of work used outside its 'with' block")
+        return self._repos
+
+    @property
+    def children(self) -> FakeChildren:
+        return self._repositories()[0]
+
+    @property
+    def case_files(self) -> FakeCaseFiles:
+        return self._repositories()[1]
+
+    @property
+    def assessments(self) -> FakeAssessments:
+        return self._repositories()[2]
+
+    @property
+    def visits(self) -> FakeVisits:
+        return self._repositories()[3]
+
+    @property
+    def plans(self) -> FakePlans:
+        return self._repositories()[4]
+
+    def _start(self) -> None:
+        work = self._work = _Work(self._store.town(self.tenant))
+        changes = self._tracker()
+        self._repos = (
+            FakeChildren(work),
+            FakeCaseFiles(work, changes),
+            FakeAssessments(work, changes),
+            FakeVisits(work, changes),
+            FakePlans(work, changes),
+        )
+
+    def _begin(self) -> None:
+        super()._begin()
+        self._start()
+
+    def _end(self) -> None:
+        super()._end()
+        self._work, self._repos = None, None
+
+    def emit(self, event: RegistryEvent) -> None:
+        self.publish(messages.pending(self.tenant, event))  # mapped now: an unmappable event fails here
+        self._current().events.append(event)
+
+    def add_timeline(
+        self,
+        child_id: str,
+        kind: str,
+        summary: str,
+        reference_id: str,
+        *,
+        source: str = "registry",
+        at: datetime | None = None,
+    ) -> None:
+        self._current().timeline.append(TimelineEntry(child_id, kind, summary, reference_id, source, at or self.now))
+
+    def _keep_change(self, entry: ChangeEntry) -> None:
+        self._current().history.append(entry)
+
+    def _current(self) -> _Work:
+        if self._work is None:
+            raise RuntimeError("unit of work used outside its 'with' block")
+        return self._work
+
+    def _apply(self) -> None:
+        work, town = self._current(), self._store.town(self.tenant)
+        # As the database: a case file saved unchanged issues no UPDATE; a changed one is written only if
+        # nobody changed it since it was read (its version), and then all of the unit's changes, or none.
+        updated = {i: c for i, c in work.saved_cases.items() if c != work.read_cases[i]}
+        if any(town.case_files[i].version != work.read_cases[i].version for i in updated):
+            raise errors.ConcurrentUpdate(self.lost_race_message)
+        for case_id, case in updated.items():
+            case.version += 1
+            town.case_files[case_id] = copy.deepcopy(case)
+        town.assessments += work.assessments
+        town.visits += work.visits
+        town.goals.update(work.goals)
+        town.actions.update(work.actions)
+        town.referrals.update(work.referrals)
+        town.timeline += work.timeline
+        town.history += work.history
+        self._store.events += work.events
+        self._start()  # what follows in the same block starts from what was just committed
+
+    def _discard(self) -> None:
+        if self._work is not None:
+            self._start()
+
+    def _has_changes(self) -> bool:
+        return self._work is not None and self._work.changed()
