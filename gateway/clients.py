@@ -53,7 +53,9 @@ class Backends(Protocol):
 
     def list_reports(self, caller: Caller, page_size: int) -> list[reporting_pb2.Report]: ...
 
-    def get_report(self, caller: Caller, report_id: str) -> reporting_pb2.Report: ...
+    def get_report(self, caller: Caller, report_id: str, purpose: str = "") -> reporting_pb2.Report: ...
+
+    def list_report_reads(self, caller: Caller, report_id: str) -> list[reporting_pb2.ReportRead]: ...
 
     def lookup_receipt(self, caller: Caller, receipt_number: str) -> reporting_pb2.LookupReceiptResponse: ...
 
@@ -90,6 +92,10 @@ class Backends(Protocol):
     def list_villages(self, caller: Caller) -> list[registry_pb2.Village]: ...
 
     def register_statistics(self, caller: Caller, town_code: str) -> registry_pb2.GetRegisterStatisticsResponse: ...
+
+    def merge_children(self, caller: Caller, surviving_id: str, merged_id: str, reason: str) -> registry_pb2.Child: ...
+
+    def unmerge_children(self, caller: Caller, merged_id: str, reason: str) -> registry_pb2.Child: ...
 
     def casework(self, caller: Caller, method: str, request: Any) -> Any:
         """One CaseworkService call by its RPC name (CASEWORK_METHODS): its reply as the service sent it."""
@@ -170,10 +176,14 @@ class GrpcBackends:
         reply = self._call(self._reporting.ListReports, reporting_pb2.ListReportsRequest(page_size=page_size), caller)
         return list(reply.reports)
 
-    def get_report(self, caller: Caller, report_id: str) -> reporting_pb2.Report:
-        reply = self._call(self._reporting.GetReport, reporting_pb2.GetReportRequest(report_id=report_id), caller)
-        report: reporting_pb2.Report = reply.report
+    def get_report(self, caller: Caller, report_id: str, purpose: str = "") -> reporting_pb2.Report:
+        request = reporting_pb2.GetReportRequest(report_id=report_id, purpose=purpose)
+        report: reporting_pb2.Report = self._call(self._reporting.GetReport, request, caller).report
         return report
+
+    def list_report_reads(self, caller: Caller, report_id: str) -> list[reporting_pb2.ReportRead]:
+        request = reporting_pb2.ListReportReadsRequest(report_id=report_id)
+        return list(self._call(self._reporting.ListReportReads, request, caller).reads)
 
     def lookup_receipt(self, caller: Caller, receipt_number: str) -> reporting_pb2.LookupReceiptResponse:
         request = reporting_pb2.LookupReceiptRequest(receipt_number=receipt_number)
@@ -239,6 +249,18 @@ class GrpcBackends:
             self._registry.GetRegisterStatistics, request, caller
         )
         return reply
+
+    def merge_children(self, caller: Caller, surviving_id: str, merged_id: str, reason: str) -> registry_pb2.Child:
+        request = registry_pb2.MergeChildrenRequest(
+            surviving_child_id=surviving_id, merged_child_id=merged_id, reason=reason
+        )
+        child: registry_pb2.Child = self._call(self._registry.MergeChildren, request, caller).surviving
+        return child
+
+    def unmerge_children(self, caller: Caller, merged_id: str, reason: str) -> registry_pb2.Child:
+        request = registry_pb2.UnmergeChildrenRequest(merged_child_id=merged_id, reason=reason)
+        child: registry_pb2.Child = self._call(self._registry.UnmergeChildren, request, caller).restored
+        return child
 
     def casework(self, caller: Caller, method: str, request: Any) -> Any:
         expected = CASEWORK_METHODS[method]  # KeyError: a programming error, never user input

@@ -75,7 +75,18 @@ def document() -> dict[str, Any]:
                 },
             },
             "/api/v1/reports/{report_id}": {
-                "get": {"summary": "One report", "parameters": [_path("report_id")], "responses": _ok(_OBJECT)}
+                "get": {
+                    "summary": "One report; with a purpose its details (narrative, reporter), and the read is logged",
+                    "parameters": [_path("report_id"), _query("purpose", "why the details are opened", required=False)],
+                    "responses": _ok(_OBJECT),
+                }
+            },
+            "/api/v1/reports/{report_id}/reads": {
+                "get": {
+                    "summary": "Administrators: who opened the report's details, when and why",
+                    "parameters": [_path("report_id")],
+                    "responses": _ok({"type": "object", "properties": {"reads": {"type": "array", "items": _OBJECT}}}),
+                }
             },
             "/api/v1/reports/{report_id}/candidates": {
                 "get": {

@@ -80,6 +80,8 @@ def report(value: reporting_pb2.Report) -> dict[str, Any]:
         "situation_types": [_coded(SituationType, code) for code in value.situation_types],
         "facts": [_coded(Fact, code) for code in value.facts],
         "narrative": value.narrative,
+        # Narrative, the child's description and guardians, and the reporter come only with a purpose.
+        "details_withheld": value.details_withheld,
         "reporter": (
             {
                 "name": value.reporter.name,
@@ -95,6 +97,16 @@ def report(value: reporting_pb2.Report) -> dict[str, Any]:
         "group_id": value.group_id,
         "deadlines": [deadline(d) for d in value.deadlines],
         "outcome_notice": value.outcome_notice,
+    }
+
+
+def report_read(value: reporting_pb2.ReportRead) -> dict[str, Any]:
+    return {
+        "actor": value.actor,
+        "role": value.role,
+        "purpose": value.purpose,
+        "saw_reporter": value.saw_reporter,
+        "at": when(value.at),
     }
 
 

@@ -34,6 +34,8 @@ PUBLIC_CHANNELS = (Channel.PUBLIC_ANONYMOUS, Channel.PUBLIC_NAMED)
 REPORT_READERS = frozenset({Role.CASEWORKER, Role.TOWN_ADMIN, Role.DISTRICT_OFFICER})
 REFERRAL_READERS = REPORT_READERS
 CASE_FILE_READERS = REPORT_READERS | {Role.CHILD_DIRECTOR}
+# Who sees the read logs of reports (reporting's AUDIT_READER_ROLES).
+AUDIT_READERS = frozenset({Role.TOWN_ADMIN, Role.DISTRICT_OFFICER})
 # Casework on a case file (the registry's CASEWORK_ROLES) and registering children; the case's status and
 # named staff are the case managers' (CASE_MANAGER_ROLES). The district reads, it does not keep the files.
 CASE_WORKERS = frozenset({Role.CASEWORKER, Role.TOWN_ADMIN, Role.CHILD_DIRECTOR})

@@ -96,7 +96,17 @@ def submit_report() -> Reply:
 @login_required
 def get_report(report_id: str) -> Reply:
     require_role(roles.REPORT_READERS)
-    return presenters.report(components().backends.get_report(caller(), report_id))
+    # ?purpose=... opens the details (narrative, reporter); the reporting service logs the read with it.
+    purpose = request.args.get("purpose", "")
+    return presenters.report(components().backends.get_report(caller(), report_id, purpose))
+
+
+@bp.route("/reports/<report_id>/reads")
+@login_required
+def report_reads(report_id: str) -> Reply:
+    require_role(roles.REPORT_READERS)
+    found = components().backends.list_report_reads(caller(), report_id)
+    return {"reads": [presenters.report_read(r) for r in found]}
 
 
 @bp.route("/reports/<report_id>/candidates")

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from gateway import handling, intake, presenters, roles
+from gateway import handling, intake, presenters, purposes, roles
 from gateway.accounts import User
 from gateway.clients import BackendError
 from gateway.security import caller, components, current_user, login_required, require_role
@@ -104,14 +104,37 @@ def reports() -> Page:
     return render_template("reports.html", reports=[presenters.report(r) for r in found])
 
 
-@bp.route("/reports/<report_id>")
+@bp.route("/reports/<report_id>", methods=["GET", "POST"])
 @login_required
 def report(report_id: str) -> Page:
+    """The report; its details (narrative, reporter) once the user has said why they open them."""
     require_role(roles.REPORT_READERS)
-    found = components().backends.get_report(caller(), report_id)
+    backends = components().backends
+    if request.method == "POST":
+        purpose = request.form.get("purpose", "").strip()
+        try:
+            backends.get_report(caller(), report_id, purpose)  # checked (and logged) by the service
+        except BackendError as exc:
+            if exc.code != "INVALID_ARGUMENT":
+                raise
+            found = backends.get_report(caller(), report_id)
+            return _report_page(found, purpose_error=exc.message), 400
+        purposes.remember("report", report_id, purpose)
+        return redirect(url_for("portal.report", report_id=report_id))
+    found = backends.get_report(caller(), report_id, purposes.remembered("report", report_id))
+    return _report_page(found)
+
+
+def _report_page(found: Any, purpose_error: str = "") -> str:
+    user = current_user()
+    reads = []
+    if user.role in roles.AUDIT_READERS:
+        reads = [presenters.report_read(r) for r in components().backends.list_report_reads(caller(), found.report_id)]
     return render_template(
         "report.html",
         report=presenters.report(found),
+        reads=reads,
+        purpose_error=purpose_error,
         milestones=handling.MILESTONE_CHOICES,
         now=intake.now_for_form(),
     )

@@ -42,7 +42,13 @@ def post(platform: RunningStack, path: str, token: str, body: dict[str, Any], ke
 def reports_with(platform: RunningStack, narrative: str) -> list[str]:
     caseworker = platform.login("caseworker", platform.password)
     _, listed = platform.call("GET", "/api/v1/reports?page_size=200", caseworker)
-    return [r["report_id"] for r in listed["reports"] if r["narrative"] == narrative]
+    found = []
+    for listed_report in listed["reports"]:  # lists carry no narrative: open each, naming why (logged)
+        report_id = listed_report["report_id"]
+        _, report = platform.call("GET", f"/api/v1/reports/{report_id}?purpose=check-for-duplicates", caseworker)
+        if report["narrative"] == narrative:
+            found.append(report_id)
+    return found
 
 
 def test_the_same_rest_request_with_the_same_idempotency_key_is_one_report(platform: RunningStack) -> None:

@@ -15,10 +15,12 @@ import grpc
 import pytest
 from minorprot.common.v1 import common_pb2
 from minorprot.reporting.v1 import events_pb2, reporting_pb2
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import ProgrammingError
 
 from platform_runtime.auth import Role
 from platform_runtime.settings import KafkaSettings
-from tests.support.infra import Secrets
+from tests.support.infra import PILOT_TENANT, Secrets
 from tests.support.reporting_stack import Stack, refused, report_request, running_stack, timestamp
 
 pytestmark = pytest.mark.integration
@@ -195,3 +197,41 @@ def test_receipt_lookups_are_rate_limited_per_address_guesses_included(stack: St
     assert lookup(stack, receipt, guesser).status == "处理中"  # the tenth lookup this minute
     assert refused(lambda: lookup(stack, receipt, guesser)) is grpc.StatusCode.RESOURCE_EXHAUSTED
     assert lookup(stack, receipt, other).status == "处理中"
+
+
+# -- reading the details ------------------------------------------------------------------------------------
+
+
+def test_details_come_only_with_a_purpose_and_every_such_read_is_kept_for_good(stack: Stack) -> None:
+    report_id = crisis_report(stack).report_id
+    stub = stack.reporting_stub()
+    plain = stub.GetReport(M.GetReportRequest(report_id=report_id), metadata=stack.auth(Role.CASEWORKER)).report
+    assert plain.details_withheld and not plain.narrative and not plain.HasField("reporter")
+    listed = stub.ListReports(M.ListReportsRequest(page_size=50), metadata=stack.auth(Role.CASEWORKER)).reports
+    assert all(r.details_withheld and not r.narrative for r in listed)
+
+    bad = M.GetReportRequest(report_id=report_id, purpose=" 看 ")
+    assert (
+        refused(lambda: stub.GetReport(bad, metadata=stack.auth(Role.CASEWORKER))) is grpc.StatusCode.INVALID_ARGUMENT
+    )
+    opened = M.GetReportRequest(report_id=report_id, purpose="首次联系前核实情况")
+    full = stub.GetReport(opened, metadata=stack.auth(Role.CASEWORKER)).report
+    assert full.narrative and not full.details_withheld and full.HasField("reporter")
+
+    caseworker_reads = M.ListReportReadsRequest(report_id=report_id)
+    assert refused(lambda: stub.ListReportReads(caseworker_reads, metadata=stack.auth(Role.CASEWORKER))) is (
+        grpc.StatusCode.PERMISSION_DENIED
+    )
+    reads = stub.ListReportReads(caseworker_reads, metadata=stack.auth(Role.TOWN_ADMIN)).reads
+    assert [(r.role, r.purpose, r.saw_reporter) for r in reads] == [("caseworker", "首次联系前核实情况", True)]
+    other_town = stack.auth(Role.TOWN_ADMIN, tenant="110111009")
+    assert refused(lambda: stub.ListReportReads(caseworker_reads, metadata=other_town)) is grpc.StatusCode.NOT_FOUND
+
+    # The read log is append-only for the service's own role: no one erases who looked.
+    engine = create_engine(stack.reporting.database.app_url)
+    try:
+        with pytest.raises(ProgrammingError), engine.begin() as connection:
+            connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": PILOT_TENANT})
+            connection.execute(text("DELETE FROM report_reads"))
+    finally:
+        engine.dispose()

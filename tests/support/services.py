@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,7 +37,18 @@ def service_env(db: ProvisionedDatabase, kafka: KafkaSettings, secrets: Secrets,
     }
 
 
-def migrated_database(postgres_url: str, service: str, append_only: tuple[str, ...] = ()) -> ProvisionedDatabase:
+def service_append_only_tables(service: str) -> tuple[str, ...]:
+    """The tables a service's app role may only insert into (its `adapters.orm.APPEND_ONLY_TABLES`, if any)."""
+    orm = importlib.import_module(f"services.{service}.adapters.orm")
+    return tuple(getattr(orm, "APPEND_ONLY_TABLES", ()))
+
+
+def migrated_database(
+    postgres_url: str, service: str, append_only: tuple[str, ...] | None = None
+) -> ProvisionedDatabase:
+    """A fresh database migrated as the service's own `migrate` command would (append-only grants included)."""
+    if append_only is None:
+        append_only = service_append_only_tables(service)
     db = fresh_database(postgres_url, service)
     upgrade(
         f"services.{service}",

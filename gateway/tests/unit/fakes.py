@@ -25,6 +25,7 @@ def stamp(seconds: int = 1_750_000_000) -> timestamp_pb2.Timestamp:
 class FakeBackends:
     calls: list[tuple[str, Caller, Any]] = field(default_factory=list)
     reports: list[reporting_pb2.Report] = field(default_factory=list)
+    report_reads: list[reporting_pb2.ReportRead] = field(default_factory=list)
     towns: list[registry_pb2.Tenant] = field(
         default_factory=lambda: [registry_pb2.Tenant(code="110111008", name="良乡镇", district_code="110111")]
     )
@@ -36,6 +37,7 @@ class FakeBackends:
         default_factory=lambda: [registry_pb2.Village(code="110111008201", name="东关村")]
     )
     changes: list[casework_pb2.ChangeEntry] = field(default_factory=list)
+    merged: dict[str, registry_pb2.CaseFile] = field(default_factory=dict)  # merged id -> its own case file
 
     def _record(self, name: str, caller: Caller, request: Any) -> None:
         self.calls.append((name, caller, request))
@@ -72,12 +74,31 @@ class FakeBackends:
         self._record("list_reports", caller, page_size)
         return list(self.reports)
 
-    def get_report(self, caller: Caller, report_id: str) -> reporting_pb2.Report:
-        self._record("get_report", caller, report_id)
+    def get_report(self, caller: Caller, report_id: str, purpose: str = "") -> reporting_pb2.Report:
+        self._record("get_report", caller, (report_id, purpose))
+        report = self._stored_report(report_id)
+        if purpose and len(purpose.strip()) < 4:
+            raise BackendError("INVALID_ARGUMENT", "say why you open this report (it is recorded)")
+        if purpose:
+            self.report_reads.append(reporting_pb2.ReportRead(actor="u1", role="caseworker", purpose=purpose))
+            return report
+        # As the service does: details only on a read that names its purpose.
+        withheld = reporting_pb2.Report()
+        withheld.CopyFrom(report)
+        withheld.narrative = ""
+        withheld.ClearField("reporter")
+        withheld.details_withheld = True
+        return withheld
+
+    def _stored_report(self, report_id: str) -> reporting_pb2.Report:
         for report in self.reports:
             if report.report_id == report_id:
                 return report
         raise BackendError("NOT_FOUND", "no such report in this town")
+
+    def list_report_reads(self, caller: Caller, report_id: str) -> list[reporting_pb2.ReportRead]:
+        self._record("list_report_reads", caller, report_id)
+        return list(self.report_reads)
 
     def lookup_receipt(self, caller: Caller, receipt_number: str) -> reporting_pb2.LookupReceiptResponse:
         self._record("lookup_receipt", caller, receipt_number)
@@ -89,7 +110,7 @@ class FakeBackends:
 
     def list_link_candidates(self, caller: Caller, report_id: str) -> list[reporting_pb2.LinkCandidate]:
         self._record("list_link_candidates", caller, report_id)
-        self.get_report(caller, report_id)
+        self._stored_report(report_id)
         return [reporting_pb2.LinkCandidate(child_id="c7", score=0.74, reasons=["姓名相同 same name"], name="张小明")]
 
     def confirm_link(self, caller: Caller, report_id: str, child_id: str) -> reporting_pb2.Report:
@@ -102,7 +123,7 @@ class FakeBackends:
 
     def record_milestone(self, caller: Caller, request: reporting_pb2.RecordMilestoneRequest) -> reporting_pb2.Report:
         self._record("record_milestone", caller, request)
-        report = self.get_report(caller, request.report_id)
+        report = self._stored_report(request.report_id)
         report.deadlines.add(milestone=request.milestone, due_at=stamp(), completed_at=stamp())
         return report
 
@@ -112,12 +133,12 @@ class FakeBackends:
 
     def close_report(self, caller: Caller, report_id: str) -> reporting_pb2.Report:
         self._record("close_report", caller, report_id)
-        if not self.get_report(caller, report_id).outcome_notice:
+        if not self._stored_report(report_id).outcome_notice:
             raise BackendError("FAILED_PRECONDITION", "give an outcome notice before closing the report")
         return self._change(caller, report_id, status="closed")
 
     def _change(self, caller: Caller, report_id: str, **fields: str) -> reporting_pb2.Report:
-        report = self.get_report(caller, report_id)
+        report = self._stored_report(report_id)
         for name, value in fields.items():
             setattr(report, name, value)
         return report
@@ -208,6 +229,31 @@ class FakeBackends:
             overdue_visits=2 if mine else 0,
             overdue_plan_actions=1 if mine else 0,
         )
+
+    def merge_children(self, caller: Caller, surviving_id: str, merged_id: str, reason: str) -> registry_pb2.Child:
+        self._record("merge_children", caller, (surviving_id, merged_id, reason))
+        if not reason:
+            raise BackendError(
+                "INVALID_ARGUMENT", "reason: say why (it is recorded)", (FieldViolation("reason", "say why"),)
+            )
+        merged = self.case_files[merged_id]
+        self.children = [c for c in self.children if c.child_id != merged_id]
+        survivor = self.case_files[surviving_id]
+        survivor.merged_child_ids.append(merged_id)
+        self.case_files[merged_id] = survivor
+        self.merged[merged_id] = merged
+        return survivor.child
+
+    def unmerge_children(self, caller: Caller, merged_id: str, reason: str) -> registry_pb2.Child:
+        self._record("unmerge_children", caller, (merged_id, reason))
+        if merged_id not in self.merged:
+            raise BackendError("FAILED_PRECONDITION", "this record is not merged")
+        restored = self.merged.pop(merged_id)
+        survivor = self.case_files[merged_id]
+        survivor.merged_child_ids.remove(merged_id)
+        self.case_files[merged_id] = restored
+        self.children.append(restored.child)
+        return restored.child
 
     def casework(self, caller: Caller, method: str, request: Any) -> Any:
         expected = CASEWORK_METHODS[method]

@@ -22,7 +22,7 @@ from datetime import date
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
 
-from platform_runtime.pii import normalize_identity_number
+from platform_runtime.pii import normalize_identity_number as normalize_identity_number  # re-exported for callers
 from services.registry.domain.codes import Sex
 from services.registry.domain.errors import InvalidInput
 

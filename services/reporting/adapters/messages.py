@@ -32,7 +32,7 @@ from services.reporting.domain.model import (
     Urgency,
 )
 from services.reporting.domain.receipts import ReporterView
-from services.reporting.service_layer.ports import ChildCandidate
+from services.reporting.service_layer.ports import ChildCandidate, ReportRead
 from services.reporting.service_layer.views import StoredReport
 
 E = TypeVar("E", bound=Enum)
@@ -159,8 +159,14 @@ def deadline(value: Deadline, now: datetime) -> reporting_pb2.MilestoneDeadline:
     return message
 
 
-def stored_report(stored: StoredReport, *, reporter: bool) -> reporting_pb2.Report:
-    message = report(stored.report, stored.reasons, stored.crisis, reporter=reporter)
+def stored_report(stored: StoredReport, *, reporter: bool, details: bool) -> reporting_pb2.Report:
+    """`details=False` withholds the narrative, the child's description and guardians, and the reporter."""
+    message = report(stored.report, stored.reasons, stored.crisis, reporter=reporter and details)
+    if not details:
+        message.narrative = ""
+        message.child.description = ""
+        del message.child.guardian_names[:]
+        message.details_withheld = True
     message.deadlines.extend(deadline(d, stored.as_of) for d in stored.deadlines)
     message.version = stored.version
     return message
@@ -226,6 +232,16 @@ def report(
             )
         )
     return message
+
+
+def report_read(value: ReportRead) -> reporting_pb2.ReportRead:
+    return reporting_pb2.ReportRead(
+        actor=value.actor,
+        role=value.role,
+        purpose=value.purpose,
+        saw_reporter=value.saw_reporter,
+        at=_timestamp(value.at),
+    )
 
 
 def receipt_reply(view: ReporterView) -> reporting_pb2.LookupReceiptResponse:

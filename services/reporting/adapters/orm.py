@@ -94,6 +94,24 @@ class DeadlineRecord(Base):
     __table_args__ = (Index("ix_report_deadlines_open", "tenant_id", "completed_at", "breach_raised_at", "due_at"),)
 
 
-TENANT_TABLES = ("reports", "report_deadlines", "triage_rule_sets", "outbox", "inbox")
+class ReportReadRecord(Base):
+    """Who read a report's narrative (and its reporter, where their role shows it), when and why.
+
+    Append-only: the app role may insert and select, never update or delete."""
+
+    __tablename__ = "report_reads"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(12))
+    report_id: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(30))
+    purpose: Mapped[str] = mapped_column(Text)
+    saw_reporter: Mapped[bool] = mapped_column(Boolean)
+    __table_args__ = (Index("ix_report_reads_report", "tenant_id", "report_id"),)
+
+
+TENANT_TABLES = ("reports", "report_deadlines", "triage_rule_sets", "report_reads", "outbox", "inbox")
+APPEND_ONLY_TABLES = ("report_reads",)
 
 add_messaging_tables(metadata)

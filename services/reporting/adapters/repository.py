@@ -13,7 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from platform_runtime.pii import FieldCipher
-from services.reporting.adapters.orm import DeadlineRecord, ReceiptRecord, ReportRecord, TriageRuleSetRecord
+from services.reporting.adapters.orm import (
+    DeadlineRecord,
+    ReceiptRecord,
+    ReportReadRecord,
+    ReportRecord,
+    TriageRuleSetRecord,
+)
 from services.reporting.domain.deadlines import Deadline, Milestone
 from services.reporting.domain.model import (
     AgencyKind,
@@ -31,7 +37,7 @@ from services.reporting.domain.model import (
     Urgency,
 )
 from services.reporting.domain.triage import TriageRuleSet, rule_set_from_dict
-from services.reporting.service_layer.ports import ReportEntry
+from services.reporting.service_layer.ports import ReportEntry, ReportRead
 
 
 def _aware(value: datetime) -> datetime:
@@ -151,6 +157,30 @@ class ReportRepository:
     def triage_rule_sets(self) -> list[TriageRuleSet]:
         rows = self._session.scalars(select(TriageRuleSetRecord).where(TriageRuleSetRecord.tenant_id == self._tenant))
         return [rule_set_from_dict(row.rules) for row in rows]
+
+    def record_read(self, read: ReportRead) -> None:
+        self._session.add(
+            ReportReadRecord(
+                tenant_id=self._tenant,
+                report_id=read.report_id,
+                at=read.at,
+                actor=read.actor,
+                role=read.role,
+                purpose=read.purpose,
+                saw_reporter=read.saw_reporter,
+            )
+        )
+
+    def reads(self, report_id: str) -> list[ReportRead]:
+        rows = self._session.scalars(
+            select(ReportReadRecord)
+            .where(ReportReadRecord.tenant_id == self._tenant, ReportReadRecord.report_id == report_id)
+            .order_by(ReportReadRecord.id)
+        )
+        return [
+            ReportRead(row.report_id, _aware(row.at), row.actor, row.role, row.purpose, row.saw_reporter)
+            for row in rows
+        ]
 
     def _entry(self, row: ReportRecord) -> ReportEntry:
         self._held.add(row)

@@ -25,9 +25,10 @@ def _client_key(context: grpc.ServicerContext) -> str:
     return str(context.peer())
 
 
-def _shown(stored: StoredReport) -> reporting_pb2.Report:
-    """The report as the caller may see it: the reporter only for roles that need to know who reported."""
-    return messages.stored_report(stored, reporter=current_principal().can_see_reporter())
+def _shown(stored: StoredReport, *, details: bool = False) -> reporting_pb2.Report:
+    """The report as the caller may see it: details only on a logged read, the reporter only to roles that
+    need to know who reported."""
+    return messages.stored_report(stored, reporter=current_principal().can_see_reporter(), details=details)
 
 
 def _expected_version(request: reporting_pb2.ConfirmLinkRequest | reporting_pb2.LinkToNewChildRequest) -> int | None:
@@ -48,7 +49,18 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
     def GetReport(
         self, request: reporting_pb2.GetReportRequest, context: grpc.ServicerContext
     ) -> reporting_pb2.GetReportResponse:
+        if request.purpose:
+            return reporting_pb2.GetReportResponse(
+                report=_shown(self._service.read(request.report_id, request.purpose), details=True)
+            )
         return reporting_pb2.GetReportResponse(report=_shown(self._service.get(request.report_id)))
+
+    def ListReportReads(
+        self, request: reporting_pb2.ListReportReadsRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.ListReportReadsResponse:
+        return reporting_pb2.ListReportReadsResponse(
+            reads=[messages.report_read(read) for read in self._service.reads(request.report_id)]
+        )
 
     def ListReports(
         self, request: reporting_pb2.ListReportsRequest, context: grpc.ServicerContext

@@ -63,6 +63,18 @@ class ReportEntry:
     version: int
 
 
+@dataclass(frozen=True)
+class ReportRead:
+    """One read of a report's narrative (and reporter, when `saw_reporter`): who, in which role, when, why."""
+
+    report_id: str
+    at: datetime
+    actor: str
+    role: str
+    purpose: str
+    saw_reporter: bool
+
+
 class DuplicateReport(Exception):
     """At commit: another report with the same external reference was stored first (a resubmission race)."""
 
@@ -119,6 +131,14 @@ class ReportRepository(Protocol):
         ...
 
     def triage_rule_sets(self) -> list[TriageRuleSet]: ...
+
+    def record_read(self, read: ReportRead) -> None:
+        """Append to the report's read log (kept with the unit of work's commit)."""
+        ...
+
+    def reads(self, report_id: str) -> list[ReportRead]:
+        """The report's read log, oldest first."""
+        ...
 
 
 class ReportingUnitOfWork(AbstractUnitOfWork):

@@ -43,6 +43,7 @@ from services.reporting.service_layer.ports import (
     DuplicateReport,
     ReportEntry,
     ReportingUnitOfWork,
+    ReportRead,
     ReportStore,
 )
 from services.reporting.service_layer.views import StoredReport, SubmitOutcome
@@ -66,6 +67,10 @@ CHANNELS_BY_ROLE: dict[Role, frozenset[Channel]] = {
 AGENCY_ROLES = frozenset({Role.AGENCY_SYSTEM, Role.AGENCY_OFFICER})
 # Township and district staff read reports and handle them: link, record milestones, notify, close.
 READER_ROLES = frozenset({Role.CASEWORKER, Role.TOWN_ADMIN, Role.DISTRICT_OFFICER})
+AUDIT_READER_ROLES = frozenset({Role.TOWN_ADMIN, Role.DISTRICT_OFFICER})
+# A read of the narrative or the reporter names its purpose, as a case-file read does (the registry's limits).
+MIN_PURPOSE_CHARS = 4
+MAX_PURPOSE_CHARS = 500
 # Public reports are linked by a person: an anonymous caller must not trigger a search of the register.
 AUTO_LINK_ROLES = frozenset(CHANNELS_BY_ROLE) - {Role.PUBLIC}
 
@@ -292,7 +297,32 @@ class ReportingService:
     # -- reading --------------------------------------------------------------------------------------------
 
     def get(self, report_id: str) -> StoredReport:
+        """The report for lists and handling; callers show it without narrative or reporter (see `read`)."""
         return self._read(_staff().tenant, report_id)
+
+    def read(self, report_id: str, purpose: str) -> StoredReport:
+        """The report to be shown whole (narrative, and the reporter to roles that see reporters); the read is
+        logged with its purpose, in the same transaction, or the report is not shown."""
+        caller = _staff()
+        purpose = _purpose(purpose)
+        with self._store.unit_of_work(caller.tenant) as uow:
+            stored = self._stored(uow, _entry(uow, report_id))
+            uow.reports.record_read(
+                ReportRead(
+                    report_id, self._now(), caller.user_id, caller.role.value, purpose, caller.can_see_reporter()
+                )
+            )
+            uow.commit()
+        return stored
+
+    def reads(self, report_id: str) -> list[ReportRead]:
+        """Who read the report, when and why: for the town's administrators and the district."""
+        caller = _staff()
+        if caller.role not in AUDIT_READER_ROLES:
+            raise errors.PermissionDenied("only administrators see who read a report")
+        with self._store.unit_of_work(caller.tenant) as uow:
+            _entry(uow, report_id)
+            return uow.reports.reads(report_id)
 
     def _read(self, tenant: str, report_id: str) -> StoredReport:
         with self._store.unit_of_work(tenant) as uow:
@@ -356,6 +386,15 @@ def _check_version(current: int, expected: int | None) -> None:
             f"the report was changed by someone else since you read it (version {expected}, now {current}): "
             "reload it and try again"
         )
+
+
+def _purpose(purpose: str) -> str:
+    purpose = purpose.strip()
+    if len(purpose) < MIN_PURPOSE_CHARS:
+        raise errors.InvalidInput("say why you open this report (it is recorded)", "purpose")
+    if len(purpose) > MAX_PURPOSE_CHARS:
+        raise errors.InvalidInput(f"must be at most {MAX_PURPOSE_CHARS} characters", "purpose")
+    return purpose
 
 
 def _entry(uow: ReportingUnitOfWork, report_id: str) -> ReportEntry:

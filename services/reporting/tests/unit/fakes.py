@@ -27,6 +27,7 @@ from services.reporting.service_layer.ports import (
     DuplicateReport,
     ReportEntry,
     ReportingUnitOfWork,
+    ReportRead,
 )
 
 
@@ -57,6 +58,7 @@ class FakeReportStore:
     deadlines: dict[tuple[str, Milestone], Deadline] = field(default_factory=dict)
     completed_by: dict[tuple[str, Milestone], str] = field(default_factory=dict)
     rule_sets: dict[str, list[TriageRuleSet]] = field(default_factory=dict)
+    reads: dict[str, list[ReportRead]] = field(default_factory=dict)  # by tenant, in order
     outbox: list[PendingEvent] = field(default_factory=list)  # as the outbox table would hold them
     events: list[ReportEvent] = field(default_factory=list)  # the same, as domain events
     units: list[FakeReportingUnitOfWork] = field(default_factory=list)
@@ -94,6 +96,7 @@ class FakeReportRepository:
         self._saved: dict[str, Report] = {}
         self._deadlines: dict[tuple[str, Milestone], Deadline] = {}
         self._completed_by: dict[tuple[str, Milestone], str] = {}
+        self._reads: list[ReportRead] = []
 
     # -- the port ---------------------------------------------------------------------------------------------
 
@@ -186,10 +189,17 @@ class FakeReportRepository:
     def triage_rule_sets(self) -> list[TriageRuleSet]:
         return list(self._store.rule_sets.get(self._tenant, []))
 
+    def record_read(self, read: ReportRead) -> None:
+        self._reads.append(read)
+
+    def reads(self, report_id: str) -> list[ReportRead]:
+        kept = self._store.reads.get(self._tenant, []) + self._reads
+        return [read for read in kept if read.report_id == report_id]
+
     # -- the transaction ----------------------------------------------------------------------------------------
 
     def has_changes(self) -> bool:
-        return bool(self._added or self._deadlines or self._changed())
+        return bool(self._added or self._deadlines or self._reads or self._changed())
 
     def apply(self) -> None:
         """Check everything first, then keep everything: a refused commit keeps nothing."""
@@ -214,6 +224,7 @@ class FakeReportRepository:
         self._store.deadlines.update(self._added_deadlines)
         self._store.deadlines.update(self._deadlines)
         self._store.completed_by.update(self._completed_by)
+        self._store.reads.setdefault(self._tenant, []).extend(self._reads)
         self.discard()
 
     def discard(self) -> None:
@@ -224,6 +235,7 @@ class FakeReportRepository:
         self._saved.clear()
         self._deadlines.clear()
         self._completed_by.clear()
+        self._reads.clear()
 
     def _changed(self) -> list[str]:
         return [

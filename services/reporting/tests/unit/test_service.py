@@ -420,6 +420,37 @@ def test_only_staff_read_reports_and_only_their_towns(service):
     assert service.get(report_id).report.report_id == report_id
 
 
+TOWN_ADMIN = Principal("u-admin", "王管理员", Role.TOWN_ADMIN, TOWN, TOWN[:6])
+
+
+def test_reading_a_reports_details_needs_a_purpose_and_is_logged_with_it(service, store, clock):
+    report_id = service.submit(named("小明")).report.report_id
+    for purpose in ("", "看看", "x" * 501):
+        with pytest.raises(errors.InvalidInput) as refused:
+            service.read(report_id, purpose)
+        assert refused.value.violations[0].field == "purpose"
+    assert not store.reads.get(TOWN)  # a refused read leaves no trace and shows nothing
+    clock.advance(minutes=5)
+    assert service.read(report_id, "首次联系前核实情况").report.report_id == report_id
+    with acting_as(TOWN_ADMIN):
+        service.read(report_id, "复核本案处置")
+        reads = service.reads(report_id)
+    assert [(r.actor, r.role, r.purpose, r.saw_reporter, r.at) for r in reads] == [
+        (CASEWORKER.user_id, "caseworker", "首次联系前核实情况", True, clock.now),
+        (TOWN_ADMIN.user_id, "town_admin", "复核本案处置", True, clock.now),
+    ]
+
+
+def test_only_administrators_see_who_read_a_report_and_only_in_their_town(service):
+    report_id = service.submit(named("小明")).report.report_id
+    with pytest.raises(errors.PermissionDenied):
+        service.reads(report_id)  # a caseworker
+    with acting_as(OTHER_CASEWORKER), pytest.raises(errors.NotFound):
+        service.read(report_id, "查看别的镇的报告")
+    with acting_as(PUBLIC), pytest.raises(errors.PermissionDenied):
+        service.read(report_id, "查看报告内容")
+
+
 def test_the_latest_reports_come_first_with_their_limits(service, clock):
     first = service.submit(named("小明")).report.report_id
     clock.advance(minutes=1)

@@ -257,6 +257,7 @@ class Report(_message.Message):
     DEADLINES_FIELD_NUMBER: _builtins.int
     OUTCOME_NOTICE_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    DETAILS_WITHHELD_FIELD_NUMBER: _builtins.int
     report_id: _builtins.str
     tenant: _builtins.str
     channel: Global___Channel.ValueType
@@ -274,6 +275,10 @@ class Report(_message.Message):
     """What the reporter is told (Minors Protection Law 2020, Art. 11)."""
     version: _builtins.int
     """Goes up by one with every change of the report (link, milestones, notice, close)."""
+    details_withheld: _builtins.bool
+    """True when narrative, child.description, child.guardian_names and reporter were left out: every
+    response but GetReport with a purpose (those reads are logged).
+    """
     @_builtins.property
     def child(self) -> Global___ChildDescription: ...
     @_builtins.property
@@ -319,10 +324,11 @@ class Report(_message.Message):
         deadlines: _abc.Iterable[Global___MilestoneDeadline] | None = ...,
         outcome_notice: _builtins.str = ...,
         version: _builtins.int = ...,
+        details_withheld: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "occurred_at", b"occurred_at", "received_at", b"received_at", "reporter", b"reporter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attention_reason", b"attention_reason", "channel", b"channel", "child", b"child", "child_id", b"child_id", "crisis", b"crisis", "deadlines", b"deadlines", "division_code", b"division_code", "facts", b"facts", "group_id", b"group_id", "narrative", b"narrative", "occurred_at", b"occurred_at", "outcome_notice", b"outcome_notice", "place_text", b"place_text", "received_at", b"received_at", "report_id", b"report_id", "reporter", b"reporter", "situation_types", b"situation_types", "status", b"status", "tenant", b"tenant", "triage_reasons", b"triage_reasons", "urgency", b"urgency", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attention_reason", b"attention_reason", "channel", b"channel", "child", b"child", "child_id", b"child_id", "crisis", b"crisis", "deadlines", b"deadlines", "details_withheld", b"details_withheld", "division_code", b"division_code", "facts", b"facts", "group_id", b"group_id", "narrative", b"narrative", "occurred_at", b"occurred_at", "outcome_notice", b"outcome_notice", "place_text", b"place_text", "received_at", b"received_at", "report_id", b"report_id", "reporter", b"reporter", "situation_types", b"situation_types", "status", b"status", "tenant", b"tenant", "triage_reasons", b"triage_reasons", "urgency", b"urgency", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -389,6 +395,29 @@ class GetReportRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     REPORT_ID_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    report_id: _builtins.str
+    purpose: _builtins.str
+    """Why the details are opened (4-500 characters), written to the report's read log; empty: no details."""
+    def __init__(
+        self,
+        *,
+        report_id: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["purpose", b"purpose", "report_id", b"report_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetReportRequest: _TypeAlias = GetReportRequest  # noqa: Y015
+
+@_typing.final
+class ListReportReadsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_ID_FIELD_NUMBER: _builtins.int
     report_id: _builtins.str
     def __init__(
         self,
@@ -401,7 +430,59 @@ class GetReportRequest(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___GetReportRequest: _TypeAlias = GetReportRequest  # noqa: Y015
+Global___ListReportReadsRequest: _TypeAlias = ListReportReadsRequest  # noqa: Y015
+
+@_typing.final
+class ReportRead(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    SAW_REPORTER_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    actor: _builtins.str
+    role: _builtins.str
+    purpose: _builtins.str
+    saw_reporter: _builtins.bool
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        actor: _builtins.str = ...,
+        role: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+        saw_reporter: _builtins.bool = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "at", b"at", "purpose", b"purpose", "role", b"role", "saw_reporter", b"saw_reporter"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportRead: _TypeAlias = ReportRead  # noqa: Y015
+
+@_typing.final
+class ListReportReadsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    READS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def reads(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReportRead]: ...
+    def __init__(
+        self,
+        *,
+        reads: _abc.Iterable[Global___ReportRead] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reads", b"reads"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListReportReadsResponse: _TypeAlias = ListReportReadsResponse  # noqa: Y015
 
 @_typing.final
 class GetReportResponse(_message.Message):

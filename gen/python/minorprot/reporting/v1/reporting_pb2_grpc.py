@@ -45,6 +45,11 @@ class ReportingServiceStub:
                 request_serializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.GetReportRequest.SerializeToString,
                 response_deserializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.GetReportResponse.FromString,
                 _registered_method=True)
+        self.ListReportReads = channel.unary_unary(
+                '/minorprot.reporting.v1.ReportingService/ListReportReads',
+                request_serializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ListReportReadsRequest.SerializeToString,
+                response_deserializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ListReportReadsResponse.FromString,
+                _registered_method=True)
         self.ListReports = channel.unary_unary(
                 '/minorprot.reporting.v1.ReportingService/ListReports',
                 request_serializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ListReportsRequest.SerializeToString,
@@ -98,7 +103,16 @@ class ReportingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetReport(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """With a purpose: the whole report (narrative, the child's description and guardians, and the reporter to
+        roles that see reporters), and the read is logged. Without: the same as in lists, details withheld.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListReportReads(self, request, context):
+        """Administrators: who read the report's details, when and why.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -171,6 +185,11 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.GetReport,
                     request_deserializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.GetReportRequest.FromString,
                     response_serializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.GetReportResponse.SerializeToString,
+            ),
+            'ListReportReads': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReportReads,
+                    request_deserializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ListReportReadsRequest.FromString,
+                    response_serializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ListReportReadsResponse.SerializeToString,
             ),
             'ListReports': grpc.unary_unary_rpc_method_handler(
                     servicer.ListReports,
@@ -268,6 +287,33 @@ class ReportingService:
             '/minorprot.reporting.v1.ReportingService/GetReport',
             minorprot_dot_reporting_dot_v1_dot_reporting__pb2.GetReportRequest.SerializeToString,
             minorprot_dot_reporting_dot_v1_dot_reporting__pb2.GetReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListReportReads(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.reporting.v1.ReportingService/ListReportReads',
+            minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ListReportReadsRequest.SerializeToString,
+            minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ListReportReadsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -35,6 +35,11 @@ class ReportingServiceStub:
     def __new__(cls, channel: _aio.Channel) -> ReportingServiceAsyncStub: ...
     SubmitReport: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.SubmitReportRequest, _reporting_pb2.SubmitReportResponse]
     GetReport: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetReportRequest, _reporting_pb2.GetReportResponse]
+    """With a purpose: the whole report (narrative, the child's description and guardians, and the reporter to
+    roles that see reporters), and the read is logged. Without: the same as in lists, details withheld.
+    """
+    ListReportReads: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.ListReportReadsRequest, _reporting_pb2.ListReportReadsResponse]
+    """Administrators: who read the report's details, when and why."""
     ListReports: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.ListReportsRequest, _reporting_pb2.ListReportsResponse]
     LookupReceipt: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.LookupReceiptRequest, _reporting_pb2.LookupReceiptResponse]
     """Public: what a reporter may see with a receipt number, and nothing about the child."""
@@ -60,6 +65,11 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     SubmitReport: _aio.UnaryUnaryMultiCallable[_reporting_pb2.SubmitReportRequest, _reporting_pb2.SubmitReportResponse]  # type: ignore[assignment]
     GetReport: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetReportRequest, _reporting_pb2.GetReportResponse]  # type: ignore[assignment]
+    """With a purpose: the whole report (narrative, the child's description and guardians, and the reporter to
+    roles that see reporters), and the read is logged. Without: the same as in lists, details withheld.
+    """
+    ListReportReads: _aio.UnaryUnaryMultiCallable[_reporting_pb2.ListReportReadsRequest, _reporting_pb2.ListReportReadsResponse]  # type: ignore[assignment]
+    """Administrators: who read the report's details, when and why."""
     ListReports: _aio.UnaryUnaryMultiCallable[_reporting_pb2.ListReportsRequest, _reporting_pb2.ListReportsResponse]  # type: ignore[assignment]
     LookupReceipt: _aio.UnaryUnaryMultiCallable[_reporting_pb2.LookupReceiptRequest, _reporting_pb2.LookupReceiptResponse]  # type: ignore[assignment]
     """Public: what a reporter may see with a receipt number, and nothing about the child."""
@@ -93,7 +103,18 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _reporting_pb2.GetReportRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_reporting_pb2.GetReportResponse, _abc.Awaitable[_reporting_pb2.GetReportResponse]]: ...
+    ) -> _typing.Union[_reporting_pb2.GetReportResponse, _abc.Awaitable[_reporting_pb2.GetReportResponse]]:
+        """With a purpose: the whole report (narrative, the child's description and guardians, and the reporter to
+        roles that see reporters), and the read is logged. Without: the same as in lists, details withheld.
+        """
+
+    @_abc_1.abstractmethod
+    def ListReportReads(
+        self,
+        request: _reporting_pb2.ListReportReadsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.ListReportReadsResponse, _abc.Awaitable[_reporting_pb2.ListReportReadsResponse]]:
+        """Administrators: who read the report's details, when and why."""
 
     @_abc_1.abstractmethod
     def ListReports(
