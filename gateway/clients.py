@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import grpc
+from minorprot.benefits.v1 import benefits_pb2, benefits_pb2_grpc
 from minorprot.notify.v1 import notify_pb2, notify_pb2_grpc
 from minorprot.referral.v1 import referral_pb2, referral_pb2_grpc
 from minorprot.registry.v1 import casework_pb2, casework_pb2_grpc, registry_pb2, registry_pb2_grpc
@@ -105,6 +106,10 @@ class Backends(Protocol):
         self, caller: Caller, request: casework_pb2.ListChangesRequest
     ) -> casework_pb2.ListChangesResponse: ...
 
+    def benefits(self, caller: Caller, method: str, request: Any) -> Any:
+        """One BenefitsService call by its RPC name (BENEFITS_METHODS): its reply as the service sent it."""
+        ...
+
     def list_referrals(self, caller: Caller, child_id: str, report_id: str) -> list[referral_pb2.Referral]: ...
 
     def list_inbox(self, caller: Caller, unread_only: bool) -> list[notify_pb2.Notification]: ...
@@ -130,6 +135,12 @@ CASEWORK_METHODS: dict[str, type[Any]] = {
     "RecordVisit": casework_pb2.RecordVisitRequest,
 }
 
+# The BenefitsService calls the portal makes (gateway/views/benefits.py), by RPC name, with their request types.
+BENEFITS_METHODS: dict[str, type[Any]] = {
+    name: getattr(benefits_pb2, f"{name}Request")
+    for name in benefits_pb2.DESCRIPTOR.services_by_name["BenefitsService"].methods_by_name
+}
+
 
 def _violations(error: grpc.RpcError) -> tuple[FieldViolation, ...]:
     for key, value in error.trailing_metadata() or ():
@@ -146,7 +157,14 @@ class GrpcBackends:
     """The real services over gRPC. Channels are made once (at bootstrap, after tracing is set up)."""
 
     def __init__(
-        self, *, registry: str, reporting: str, referral: str, notify: str, timeout_seconds: float = 10.0
+        self,
+        *,
+        registry: str,
+        reporting: str,
+        referral: str,
+        notify: str,
+        benefits: str = "",
+        timeout_seconds: float = 10.0,
     ) -> None:
         self._timeout = timeout_seconds
         # Inside the cluster the transport is secured by the mesh / NetworkPolicies; the token authenticates.
@@ -158,6 +176,9 @@ class GrpcBackends:
         self._reporting = reporting_pb2_grpc.ReportingServiceStub(self._channels["reporting"])
         self._referral = referral_pb2_grpc.ReferralServiceStub(self._channels["referral"])
         self._notify = notify_pb2_grpc.NotifyServiceStub(self._channels["notify"])
+        if benefits:
+            self._channels["benefits"] = grpc.insecure_channel(benefits)
+        self._benefits = benefits_pb2_grpc.BenefitsServiceStub(self._channels["benefits"]) if benefits else None
 
     def _call(self, method: Any, request: Any, caller: Caller) -> Any:
         try:
@@ -273,6 +294,14 @@ class GrpcBackends:
     ) -> casework_pb2.ListChangesResponse:
         reply: casework_pb2.ListChangesResponse = self._call(self._casework.ListChanges, request, caller)
         return reply
+
+    def benefits(self, caller: Caller, method: str, request: Any) -> Any:
+        expected = BENEFITS_METHODS[method]  # KeyError: a programming error, never user input
+        if not isinstance(request, expected):
+            raise TypeError(f"{method} takes {expected.__name__}")
+        if self._benefits is None:
+            raise BackendError("UNAVAILABLE", "the benefits service is not configured")
+        return self._call(getattr(self._benefits, method), request, caller)
 
     def list_referrals(self, caller: Caller, child_id: str, report_id: str) -> list[referral_pb2.Referral]:
         request = referral_pb2.ListReferralsRequest(child_id=child_id, report_id=report_id)

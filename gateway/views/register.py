@@ -192,6 +192,10 @@ def child(child_id: str) -> Page:
             "register/purpose.html", child_id=child_id, tab=tab, purpose=purpose, error=exc.message
         ), 400
     _remember_purpose(child_id, purpose)
+    if case.child.child_id != child_id:  # merged into another record: that one is the child's file now
+        _remember_purpose(case.child.child_id, purpose)
+        flash(f"此记录已合并到 This record was merged into {case.child.legal_name}")
+        return redirect(url_for("register.child", child_id=case.child.child_id, tab=tab))
     changes: list[casework_pb2.ChangeEntry] = []
     if tab == "history":
         history = casework_pb2.ListChangesRequest(child_id=child_id, purpose=purpose, page_size=200)
@@ -214,6 +218,90 @@ def child(child_id: str) -> Page:
     )
 
 
+# -- suspected duplicates: side by side, merge, undo ---------------------------------------------------------
+
+
+def _case_file_read(child_id: str) -> registry_pb2.CaseFile | None:
+    """The case file read with the purpose the user gave for this child; None when none was given yet."""
+    purpose = _purposes().get(child_id, "")
+    return components().backends.get_case_file(caller(), child_id, purpose) if purpose else None
+
+
+@bp.route("/register/children/<child_id>/duplicates")
+@login_required
+def duplicates(child_id: str) -> Page:
+    require_role(roles.CASE_MANAGERS)
+    case = _case_file_read(child_id)
+    if case is None:
+        return redirect(url_for("register.child", child_id=child_id))
+    child = case.child
+    probe = registry_pb2.MatchChildRequest(
+        name=child.legal_name,
+        sex=child.sex,
+        division_code=child.residence_division_code or child.household_division_code,
+        school=child.school,
+        guardian_names=[m.name for m in case.family if m.guardian and m.name],
+        limit=10,
+    )
+    if child.HasField("birth_date"):
+        probe.birth_date.CopyFrom(child.birth_date)
+    found = [c for c in components().backends.match_child(caller(), probe) if c.child.child_id != child.child_id]
+    return render_template("register/duplicates.html", child=child, candidates=found)
+
+
+@bp.route("/register/children/<child_id>/compare/<other_id>")
+@login_required
+def compare(child_id: str, other_id: str) -> Page:
+    require_role(roles.CASE_MANAGERS)
+    case = _case_file_read(child_id)
+    if case is None:
+        return redirect(url_for("register.child", child_id=child_id))
+    # Reading the other record is part of the same task: it is audited with the same purpose.
+    _remember_purpose(other_id, _purposes()[child_id])
+    other = components().backends.get_case_file(caller(), other_id, _purposes()[child_id])
+    return render_template("register/compare.html", left=case, right=other)
+
+
+@bp.route("/register/children/<child_id>/merge", methods=["POST"])
+@login_required
+def merge(child_id: str) -> Response:
+    require_role(roles.CASE_MANAGERS)
+    other_id = request.form.get("other_id", "")
+    surviving = request.form.get("surviving", "")
+    if surviving not in (child_id, other_id) or not other_id or other_id == child_id:
+        abort(400)
+    merged = other_id if surviving == child_id else child_id
+    try:
+        components().backends.merge_children(caller(), surviving, merged, request.form.get("reason", "").strip())
+    except BackendError as exc:
+        _flash_errors(exc)
+        return redirect(url_for("register.compare", child_id=child_id, other_id=other_id))
+    flash("已合并,可在基本信息中撤销 Merged (it can be undone from the profile)")
+    return redirect(url_for("register.child", child_id=surviving))
+
+
+@bp.route("/register/children/<child_id>/unmerge", methods=["POST"])
+@login_required
+def unmerge(child_id: str) -> Response:
+    require_role(roles.CASE_MANAGERS)
+    merged_id = request.form.get("merged_child_id", "")
+    try:
+        restored = components().backends.unmerge_children(caller(), merged_id, request.form.get("reason", "").strip())
+    except BackendError as exc:
+        _flash_errors(exc)
+        return redirect(url_for("register.child", child_id=child_id))
+    if child_id in _purposes():
+        _remember_purpose(restored.child_id, _purposes()[child_id])
+    flash(f"已撤销合并 The merge was undone: {restored.legal_name}")
+    return redirect(url_for("register.child", child_id=restored.child_id))
+
+
+def _flash_errors(exc: Exception) -> None:
+    for field, messages in _field_errors(exc).items():
+        for message in messages:
+            flash(f"{field}: {message}" if field != "_" else message, "error")
+
+
 @bp.route("/register/children/<child_id>/<form_name>", methods=["POST"])
 @login_required
 def casework(child_id: str, form_name: str) -> Response:
@@ -233,8 +321,5 @@ def casework(child_id: str, form_name: str) -> Response:
         components().backends.casework(caller(), method, change)
         flash("已保存 Saved")
     except (InvalidInput, BackendError) as exc:
-        errors = _field_errors(exc)
-        for field, messages in errors.items():
-            for message in messages:
-                flash(f"{field}: {message}" if field != "_" else message, "error")
+        _flash_errors(exc)
     return redirect(url_for("register.child", child_id=child_id, tab=tab))

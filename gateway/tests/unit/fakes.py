@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf import timestamp_pb2
+from minorprot.benefits.v1 import benefits_pb2
 from minorprot.notify.v1 import notify_pb2
 from minorprot.referral.v1 import referral_pb2
 from minorprot.registry.v1 import casework_pb2, registry_pb2
 from minorprot.reporting.v1 import reporting_pb2
 
-from gateway.clients import CASEWORK_METHODS, BackendError, Caller
+from gateway.clients import BENEFITS_METHODS, CASEWORK_METHODS, BackendError, Caller
 from platform_runtime.errors import FieldViolation
 
 RECEIPT = "R-T242F2X-Q4KERV3-R7HPCPW"
@@ -300,6 +301,13 @@ class FakeBackends:
                 notification.read_at.CopyFrom(stamp())
                 return notification
         raise BackendError("NOT_FOUND", "no such notification")
+
+    def benefits(self, caller: Caller, method: str, request: Any) -> Any:
+        """Records the call; replies with the method's empty response (the benefits views are tested in the
+        browser against the real service)."""
+        assert isinstance(request, BENEFITS_METHODS[method]), (method, request)
+        self._record(method, caller, request)
+        return getattr(benefits_pb2, f"{method}Response")()
 
     def close(self) -> None:
         pass

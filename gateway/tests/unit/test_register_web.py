@@ -266,3 +266,52 @@ def test_every_register_form_carries_the_csrf_token(
     for path in ["/register/new", *(f"/register/children/{child_id}?tab={t}" for t in ("family", "case", "plan"))]:
         page = client.get(path).get_data(as_text=True)
         assert page.count("<form") == page.count('name="csrf_token"'), path
+
+
+def test_suspected_duplicates_are_compared_side_by_side_merged_and_the_merge_undone(
+    client: FlaskClient, backends: FakeBackends
+) -> None:
+    first = backends.add_child("李小花", residence_division_code=VILLAGE)
+    second = backends.add_child("李小花", residence_division_code=VILLAGE, school="中心小学")
+    login(client)
+    # Nothing is read before the purpose is given.
+    assert client.get(f"/register/children/{first.child_id}/duplicates").status_code == 302
+    open_case_file(client, first.child_id, "核查疑似重复 checking duplicates")
+    page = client.get(f"/register/children/{first.child_id}/duplicates").get_data(as_text=True)
+    assert f'data-candidate-id="{second.child_id}"' in page and f'data-candidate-id="{first.child_id}"' not in page
+
+    compared = client.get(f"/register/children/{first.child_id}/compare/{second.child_id}").get_data(as_text=True)
+    assert 'id="compare"' in compared and 'class="differs"' in compared and "中心小学" in compared
+    _, (read_id, purpose) = backends.last("get_case_file")
+    assert (read_id, purpose) == (second.child_id, "核查疑似重复 checking duplicates")
+
+    token = csrf_from(client, f"/register/children/{first.child_id}/compare/{second.child_id}")
+    form = {"csrf_token": token, "other_id": second.child_id, "surviving": first.child_id}
+    refused = client.post(f"/register/children/{first.child_id}/merge", data=form, follow_redirects=True)
+    assert "say why" in refused.get_data(as_text=True)
+    assert (
+        client.post(f"/register/children/{first.child_id}/merge", data=form | {"surviving": "c9999"}).status_code == 400
+    )
+    merged = client.post(f"/register/children/{first.child_id}/merge", data=form | {"reason": "同一儿童 same child"})
+    assert merged.location == f"/register/children/{first.child_id}"
+    assert backends.last("merge_children")[1] == (first.child_id, second.child_id, "同一儿童 same child")
+    profile = client.get(merged.location).get_data(as_text=True)
+    assert f'data-merged-id="{second.child_id}"' in profile
+
+    undone = client.post(
+        f"/register/children/{first.child_id}/unmerge",
+        data={"csrf_token": token, "merged_child_id": second.child_id, "reason": "不是同一人 not the same"},
+    )
+    assert undone.location == f"/register/children/{second.child_id}"
+    assert second.child_id in [c.child_id for c in backends.children]
+
+
+def test_only_case_managers_merge(client: FlaskClient, backends: FakeBackends) -> None:
+    first = backends.add_child("李小花")
+    login(client, "child_director")
+    open_case_file(client, first.child_id)
+    assert client.get(f"/register/children/{first.child_id}/duplicates").status_code == 403
+    token = csrf_from(client, "/")
+    data = {"csrf_token": token, "other_id": "c0002", "surviving": first.child_id, "reason": "x"}
+    assert client.post(f"/register/children/{first.child_id}/merge", data=data).status_code == 403
+    assert client.post(f"/register/children/{first.child_id}/unmerge", data=data).status_code == 403
