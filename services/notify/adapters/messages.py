@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from google.protobuf import timestamp_pb2
+from minorprot.benefits.v1 import events_pb2 as benefits_events
 from minorprot.common.v1 import common_pb2
 from minorprot.notify.v1 import notify_pb2
 from minorprot.referral.v1 import events_pb2 as referral_events
@@ -20,7 +21,9 @@ from services.notify.domain.templates import (
     AssignedCase,
     BreachedDeadline,
     ChangedCaseStatus,
+    ChangedEntitlement,
     DeclaredCrisis,
+    EscalatedReferral,
     NamedStaff,
     OpenedReferral,
     OverdueVisit,
@@ -45,7 +48,9 @@ def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
     return stamp
 
 
-def opened_referral(event: referral_events.ReferralOpened) -> OpenedReferral:
+def opened_referral(
+    event: referral_events.ReferralOpened | referral_events.ReferralSent | referral_events.ReferralEscalated,
+) -> OpenedReferral:
     referral = event.referral
     return OpenedReferral(
         referral_id=referral.referral_id,
@@ -55,6 +60,21 @@ def opened_referral(event: referral_events.ReferralOpened) -> OpenedReferral:
         due_at=referral.due_at.ToDatetime(tzinfo=UTC),
         urgent=referral.urgent,
         agency_code=referral.agency_code,
+    )
+
+
+def escalated_referral(event: referral_events.ReferralEscalated) -> EscalatedReferral:
+    return EscalatedReferral(opened_referral(event), event.step, event.escalated_to)
+
+
+def changed_entitlement(event: benefits_events.EntitlementChanged) -> ChangedEntitlement:
+    return ChangedEntitlement(
+        entitlement_id=event.entitlement_id,
+        child_id=event.child_id,
+        benefit_code=event.benefit_code,
+        change=event.change,
+        effective_on=_date(event.effective_on),
+        monthly_amount_fen=event.monthly_amount_fen,
     )
 
 

@@ -197,6 +197,19 @@ class SmsCodeRecord(Base):
     crisis_id: Mapped[str] = mapped_column(String(32))
 
 
+class CaseHolderRecord(Base):
+    """Who holds a child's case, as the registry's case events last named them: whom a benefit change
+    concerns (benefits' events name the child, not the staff)."""
+
+    __tablename__ = "case_holders"
+    tenant_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    child_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    social_worker_user_id: Mapped[str] = mapped_column(String(100), default="")
+    responsible_user_id: Mapped[str] = mapped_column(String(100), default="")
+    child_director_user_id: Mapped[str] = mapped_column(String(100), default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class TemplateRecord(Base):
     """A town's own template of a message leaving the portal (the district's are in code: outbound.py)."""
 
@@ -231,6 +244,7 @@ TENANT_TABLES = (
     "crises",
     "crisis_steps",
     "templates",
+    "case_holders",
     "outbox",
     "inbox",
 )

@@ -170,6 +170,77 @@ def referral_opened(referral: OpenedReferral) -> Content:
     )
 
 
+@dataclass(frozen=True)
+class EscalatedReferral:
+    referral: OpenedReferral
+    step: int
+    escalated_to: str  # an agency code, or "leading_group_office"
+
+
+@dataclass(frozen=True)
+class ChangedEntitlement:
+    entitlement_id: str
+    child_id: str
+    benefit_code: str
+    change: str  # started, changed, suspended, ended
+    effective_on: date
+    monthly_amount_fen: int
+
+
+ENTITLEMENT_CHANGES = {
+    "started": "开始发放 started",
+    "changed": "标准调整 changed",
+    "suspended": "暂停发放 suspended",
+    "ended": "终止发放 ended",
+}
+
+
+def referral_sent(referral: OpenedReferral) -> Content:
+    return Content(
+        title=f"转介已送达 Referral sent to {referral.agency_name}",
+        body=f"办理期限 due: {_beijing(referral.due_at)} (北京时间)\n发现报告 report: {referral.report_id}",
+        priority=Priority.URGENT if referral.urgent else Priority.NORMAL,
+        subject_type="referral",
+        subject_id=referral.referral_id,
+        facts={"agency": referral.agency_name, "due": _beijing(referral.due_at)},
+    )
+
+
+def referral_escalated(escalated: EscalatedReferral) -> Content:
+    referral = escalated.referral
+    return Content(
+        title=f"转介督办 Referral escalated (第 {escalated.step} 级 step): {referral.agency_name}",
+        body=(
+            f"超期未办 past its time limit ({_beijing(referral.due_at)} 北京时间)\n"
+            f"督办至 escalated to: {escalated.escalated_to}\n发现报告 report: {referral.report_id}"
+        ),
+        priority=Priority.URGENT,
+        subject_type="referral",
+        subject_id=referral.referral_id,
+        facts={"agency": referral.agency_name, "step": str(escalated.step)},
+    )
+
+
+def _yuan(fen: int) -> str:
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
+def entitlement_changed(change: ChangedEntitlement) -> Content:
+    label = ENTITLEMENT_CHANGES.get(change.change, change.change)
+    return Content(
+        title=f"待遇变更 Benefit {label}: {change.benefit_code}",
+        body=(
+            f"生效日期 effective: {change.effective_on.isoformat()}\n"
+            f"月标准 monthly: {_yuan(change.monthly_amount_fen)} 元 yuan\n"
+            f"儿童 child: {change.child_id}"
+        ),
+        priority=Priority.NORMAL,
+        subject_type="child",
+        subject_id=change.child_id,
+        facts={"change": label, "effective_on": change.effective_on.isoformat()},
+    )
+
+
 def crisis_declared(crisis: DeclaredCrisis) -> Content:
     actions = _listed(ACTION_LABELS.get(action, action) for action in crisis.required_actions)
     return Content(

@@ -5,6 +5,7 @@ Handlers act only inside the given unit of work; the idempotent consumer commits
 
 from __future__ import annotations
 
+from minorprot.benefits.v1 import events_pb2 as benefits_events
 from minorprot.common.v1 import common_pb2
 from minorprot.referral.v1 import events_pb2 as referral_events
 from minorprot.registry.v1 import events_pb2 as registry_events
@@ -13,7 +14,13 @@ from minorprot.reporting.v1 import events_pb2 as reporting_events
 from platform_runtime.db import UnitOfWork
 from platform_runtime.events import unpack
 from platform_runtime.service import ConsumerSpec
-from platform_runtime.topics import PLATFORM_TENANT, REFERRAL_REFERRAL, REGISTRY_CASE, REPORTING_REPORT
+from platform_runtime.topics import (
+    BENEFITS_ENTITLEMENT,
+    PLATFORM_TENANT,
+    REFERRAL_REFERRAL,
+    REGISTRY_CASE,
+    REPORTING_REPORT,
+)
 from services.notify.adapters import messages
 from services.notify.service_layer.directory import copy_defaults
 from services.notify.service_layer.services import NotifyService
@@ -25,6 +32,18 @@ def consumers(service: NotifyService) -> list[ConsumerSpec]:
     def referral_opened(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
         event = unpack(envelope, referral_events.ReferralOpened)
         service.referral_opened(uow, envelope.event_id, messages.opened_referral(event))
+
+    def referral_sent(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
+        event = unpack(envelope, referral_events.ReferralSent)
+        service.referral_sent(uow, envelope.event_id, messages.opened_referral(event))
+
+    def referral_escalated(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
+        event = unpack(envelope, referral_events.ReferralEscalated)
+        service.referral_escalated(uow, envelope.event_id, messages.escalated_referral(event))
+
+    def entitlement_changed(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
+        event = unpack(envelope, benefits_events.EntitlementChanged)
+        service.entitlement_changed(uow, envelope.event_id, messages.changed_entitlement(event))
 
     def crisis_declared(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
         event = unpack(envelope, reporting_events.CrisisDeclared)
@@ -53,9 +72,12 @@ def consumers(service: NotifyService) -> list[ConsumerSpec]:
     return [
         ConsumerSpec(
             group_id=GROUP,
-            topics=[REFERRAL_REFERRAL, REPORTING_REPORT, REGISTRY_CASE, PLATFORM_TENANT],
+            topics=[REFERRAL_REFERRAL, REPORTING_REPORT, REGISTRY_CASE, PLATFORM_TENANT, BENEFITS_ENTITLEMENT],
             handlers={
                 referral_events.ReferralOpened.DESCRIPTOR.full_name: referral_opened,
+                referral_events.ReferralSent.DESCRIPTOR.full_name: referral_sent,
+                referral_events.ReferralEscalated.DESCRIPTOR.full_name: referral_escalated,
+                benefits_events.EntitlementChanged.DESCRIPTOR.full_name: entitlement_changed,
                 reporting_events.CrisisDeclared.DESCRIPTOR.full_name: crisis_declared,
                 reporting_events.DeadlineBreached.DESCRIPTOR.full_name: deadline_breached,
                 registry_events.VisitOverdue.DESCRIPTOR.full_name: visit_overdue,

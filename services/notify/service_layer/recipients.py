@@ -25,7 +25,7 @@ class Concerned:
 
     users: tuple[str, ...] = ()  # the named staff's accounts
     fallback_roles: tuple[Role, ...] = ()  # the inboxes told when nobody is named
-    agency_code: str = ""
+    agency_codes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,17 +112,17 @@ class Resolver:
                 self.people(event_type, [officer], channels)
             else:  # nobody on the rota today: the town administrator answers
                 self._role(event_type, Role.TOWN_ADMIN, channels)
-        elif recipient == AGENCY and concerned.agency_code:
+        elif recipient == AGENCY and concerned.agency_codes:
             rows = self._session.scalars(
                 select(AgencyContactRecord).where(
                     AgencyContactRecord.tenant_id == self._tenant,
-                    AgencyContactRecord.agency_code == concerned.agency_code,
+                    AgencyContactRecord.agency_code.in_(concerned.agency_codes),
                 )
             )
             for row in rows:
                 channel = Channel(row.channel)
                 if channel in channels:
-                    self._put(Target(f"agency:{concerned.agency_code}", channel, row.address))
+                    self._put(Target(f"agency:{row.agency_code}", channel, row.address))
 
     def people(self, event_type: str, user_ids: Iterable[str], channels: Iterable[Channel]) -> None:
         user_ids = list(dict.fromkeys(user_ids))

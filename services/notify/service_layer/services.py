@@ -14,21 +14,30 @@ from minorprot.notify.v1 import events_pb2
 from sqlalchemy import or_, select
 
 from platform_runtime import errors
-from platform_runtime.auth import Principal
+from platform_runtime.auth import Principal, Role
 from platform_runtime.db import Database, UnitOfWork, new_id, utcnow
 from platform_runtime.events import PendingEvent
 from platform_runtime.tenancy import require_role
 from platform_runtime.topics import NOTIFY_DELIVERY
 from services.notify.adapters import messages
-from services.notify.adapters.orm import DeliveryQueueRecord, DeliveryRecord, NotificationRecord, VisitReminderRecord
+from services.notify.adapters.orm import (
+    CaseHolderRecord,
+    DeliveryQueueRecord,
+    DeliveryRecord,
+    NotificationRecord,
+    VisitReminderRecord,
+)
 from services.notify.domain import outbound, recipients, templates
 from services.notify.domain.channels import Channel, DeliveryStatus
 from services.notify.domain.templates import (
     AssignedCase,
     BreachedDeadline,
     ChangedCaseStatus,
+    ChangedEntitlement,
     Content,
     DeclaredCrisis,
+    EscalatedReferral,
+    NamedStaff,
     OpenedReferral,
     OverdueVisit,
     Priority,
@@ -38,6 +47,7 @@ from services.notify.service_layer.town_templates import town_template
 from services.notify.service_layer.views import NotificationView
 
 DEFAULT_PAGE_SIZE = 50
+LEADING_GROUP = "leading_group_office"  # ReferralEscalated.escalated_to when no agency is above
 MAX_PAGE_SIZE = 200
 
 
@@ -66,8 +76,39 @@ class NotifyService:
     # -- events from other services ------------------------------------------------------------------------
 
     def referral_opened(self, uow: UnitOfWork, event_id: str, referral: OpenedReferral) -> list[NotificationView]:
-        concerned = Concerned(agency_code=referral.agency_code)
+        concerned = Concerned(agency_codes=(referral.agency_code,))
         return self._tell(uow, event_id, "referral_opened", templates.referral_opened(referral), concerned)
+
+    def referral_sent(self, uow: UnitOfWork, event_id: str, referral: OpenedReferral) -> list[NotificationView]:
+        concerned = Concerned(agency_codes=(referral.agency_code,))
+        return self._tell(uow, event_id, "referral_sent", templates.referral_sent(referral), concerned)
+
+    def referral_escalated(
+        self, uow: UnitOfWork, event_id: str, escalated: EscalatedReferral
+    ) -> list[NotificationView]:
+        """The agency and, when the step goes to another agency (its supervising level), that one too."""
+        agencies = (escalated.referral.agency_code, escalated.escalated_to)
+        concerned = Concerned(agency_codes=tuple(a for a in dict.fromkeys(agencies) if a and a != LEADING_GROUP))
+        return self._tell(uow, event_id, "referral_escalated", templates.referral_escalated(escalated), concerned)
+
+    def entitlement_changed(self, uow: UnitOfWork, event_id: str, change: ChangedEntitlement) -> list[NotificationView]:
+        """The child's caseworker, as the registry's case events last named them; the caseworkers' inbox
+        when nobody is named."""
+        holder = uow.session.get(CaseHolderRecord, (uow.tenant, change.child_id))
+        users = (holder.social_worker_user_id,) if holder and holder.social_worker_user_id else ()
+        concerned = Concerned(users, (Role.CASEWORKER,))
+        return self._tell(uow, event_id, "entitlement_changed", templates.entitlement_changed(change), concerned)
+
+    def _hold(self, uow: UnitOfWork, child_id: str, staff: NamedStaff) -> None:
+        """Remember who holds the child's case (for events that name only the child)."""
+        holder = uow.session.get(CaseHolderRecord, (uow.tenant, child_id))
+        if holder is None:
+            holder = CaseHolderRecord(tenant_id=uow.tenant, child_id=child_id)
+            uow.session.add(holder)
+        holder.social_worker_user_id = staff.social_worker_user_id
+        holder.responsible_user_id = staff.responsible_user_id
+        holder.child_director_user_id = staff.child_director_user_id
+        holder.updated_at = self._now()
 
     def crisis_declared(self, uow: UnitOfWork, event_id: str, crisis: DeclaredCrisis) -> list[NotificationView]:
         content = templates.crisis_declared(crisis)
@@ -83,6 +124,7 @@ class NotifyService:
     def visit_overdue(self, uow: UnitOfWork, event_id: str, visit: OverdueVisit) -> list[NotificationView]:
         """One reminder per child and due date: a due date raised again (a new event) reminds nobody again.
         Two replicas racing on the same visit collide on the reminder's key; the loser's retry finds it."""
+        self._hold(uow, visit.child_id, visit.staff)
         if uow.session.get(VisitReminderRecord, (uow.tenant, visit.child_id, visit.due_on)) is not None:
             return []
         uow.session.add(
@@ -98,12 +140,14 @@ class NotifyService:
         return self._tell(uow, event_id, "visit_overdue", templates.visit_overdue(visit), concerned)
 
     def case_status_changed(self, uow: UnitOfWork, event_id: str, change: ChangedCaseStatus) -> list[NotificationView]:
+        self._hold(uow, change.child_id, change.staff)
         if not recipients.status_change_is_told(change.from_status, change.to_status):
             return []
         concerned = Concerned(change.staff.user_ids(), recipients.holders(change.staff))
         return self._tell(uow, event_id, "case_status_changed", templates.case_status_changed(change), concerned)
 
     def case_assigned(self, uow: UnitOfWork, event_id: str, assigned: AssignedCase) -> list[NotificationView]:
+        self._hold(uow, assigned.child_id, assigned.staff)
         roles = recipients.newly_named(assigned.staff, assigned.previous)
         if not roles:
             return []

@@ -1,0 +1,110 @@
+"""Referral and benefits events: an agency is told of its referrals on its contact points, an escalation
+reaches the supervising agency too, and a benefit change reaches the child's caseworker by name."""
+
+from __future__ import annotations
+
+import pytest
+from minorprot.benefits.v1 import events_pb2 as benefits_events
+from minorprot.common.v1 import common_pb2
+from minorprot.referral.v1 import events_pb2 as referral_events
+from sqlalchemy import select
+
+from platform_runtime.auth import Role
+from platform_runtime.db import Database
+from platform_runtime.events import PendingEvent
+from platform_runtime.tenancy import acting_as
+from platform_runtime.topics import BENEFITS_ENTITLEMENT, REFERRAL_REFERRAL
+from services.notify.adapters.orm import DeliveryRecord, detached
+from services.notify.service_layer.directory import DirectoryService
+from services.notify.tests.integration.builders import PILOT_TENANT, caller, case_assigned, referral_opened
+from tests.support.events import message
+
+pytestmark = pytest.mark.integration
+
+
+def told(database: Database) -> set[tuple[str, str, str]]:
+    with database.unit_of_work(PILOT_TENANT) as uow:
+        rows = detached(uow, uow.session.scalars(select(DeliveryRecord)))
+    return {(row.event_type, row.recipient, row.channel) for row in rows}
+
+
+@pytest.fixture
+def agencies(database: Database) -> None:
+    directory = DirectoryService(database)
+    with acting_as(caller(Role.TOWN_ADMIN, user="admin1")):
+        directory.set_agency_contact("education", "email", "duty@edu.example")
+        directory.set_agency_contact("education", "webhook", "https://edu.example/hooks")
+        directory.set_agency_contact("education_bureau", "sms", "13700000001")
+
+
+def test_a_sent_referral_reaches_the_agencys_contact_points(consumer, database, agencies):
+    opened = referral_opened("referral1")
+    sent = PendingEvent(
+        REFERRAL_REFERRAL,
+        PILOT_TENANT,
+        "referral",
+        "referral1",
+        referral_events.ReferralSent(referral=opened.payload.referral),  # type: ignore[attr-defined]
+    )
+    consumer.process(message(sent, "event1"))
+    consumer.process(message(sent, "event1"))
+    assert told(database) == {
+        ("referral_sent", "agency:education", "email"),
+        ("referral_sent", "agency:education", "webhook"),
+    }
+
+
+def test_an_escalated_referral_reaches_the_supervising_agency_and_the_office(consumer, database, agencies):
+    opened = referral_opened("referral1")
+    escalated = PendingEvent(
+        REFERRAL_REFERRAL,
+        PILOT_TENANT,
+        "referral",
+        "referral1",
+        referral_events.ReferralEscalated(
+            referral=opened.payload.referral,  # type: ignore[attr-defined]
+            step=1,
+            escalated_to="education_bureau",
+            reason="超期 overdue",
+        ),
+    )
+    consumer.process(message(escalated, "event1"))
+    assert told(database) == {
+        ("referral_escalated", "agency:education", "email"),
+        ("referral_escalated", "agency:education", "webhook"),
+        ("referral_escalated", "agency:education_bureau", "sms"),
+        ("referral_escalated", "role:leading_group_office", "in_app"),
+    }
+
+
+def entitlement(child_id: str) -> PendingEvent:
+    return PendingEvent(
+        BENEFITS_ENTITLEMENT,
+        PILOT_TENANT,
+        "entitlement",
+        "ent1",
+        benefits_events.EntitlementChanged(
+            entitlement_id="ent1",
+            child_id=child_id,
+            benefit_code="orphan_basic",
+            change="suspended",
+            effective_on=common_pb2.Date(year=2026, month=12, day=1),
+            monthly_amount_fen=0,
+        ),
+    )
+
+
+def test_a_benefit_change_reaches_the_childs_caseworker_by_name(consumer, database, service):
+    assigned = case_assigned("child1")
+    assigned.payload.social_worker_user_id = "cw7"  # type: ignore[attr-defined]
+    consumer.process(message(assigned, "event1"))
+    consumer.process(message(entitlement("child1"), "event2"))
+    assert ("entitlement_changed", "user:cw7", "in_app") in told(database)
+    with acting_as(caller(Role.CASEWORKER, user="cw7")):
+        mine = [n for n in service.list_inbox() if n.recipient_user == "cw7"]
+    assert [n.title for n in mine] == ["待遇变更 Benefit 暂停发放 suspended: orphan_basic", "个案分配 Case assigned"]
+
+
+def test_a_benefit_change_of_a_child_nobody_holds_goes_to_the_caseworkers(consumer, database):
+    consumer.process(message(entitlement("child9"), "event1"))
+    assert told(database) == {("entitlement_changed", "role:caseworker", "in_app")}
