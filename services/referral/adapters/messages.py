@@ -42,6 +42,8 @@ def submitted_report(event: reporting_events.ReportSubmitted, occurred_at: datet
             # 0 is "not given" in the contract; the age alone is kept, never the description.
             age=report.child.approximate_age or None,
         ),
+        division_code=report.division_code,
+        place_text=report.place_text[:200],
     )
 
 
@@ -64,6 +66,7 @@ def referral(view: ReferralView) -> referral_pb2.Referral:
         last_note=view.last_note,
         outcome=view.outcome,
         updated_at=timestamp(view.updated_at) if view.updated_at else None,
+        case_facts=referral_pb2.CaseFacts(**view.case_facts) if view.case_facts else None,
     )
 
 

@@ -51,6 +51,8 @@ class ReferralRecord(Base):
     reroute_to: Mapped[str] = mapped_column(String(40), server_default="", default="")
     # 0005: the district rule set version that routed it (0: the plan's built-in rules).
     rule_set_version: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    # 0007: the minimum the agency needs (situations, facts, age, division, place; never a name).
+    case_facts: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
     # The last reason, question, answer or note, as the agency or referrer wrote it.
     last_note: Mapped[str] = mapped_column(Text, server_default="", default="")
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -13,7 +13,7 @@ import base64
 import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 from minorprot.referral.v1 import events_pb2, referral_pb2
@@ -111,7 +111,9 @@ class ReferralService:
             if planned.agency_code in existing:
                 continue
             # The clock runs from when the town learnt of the child, not from when this consumer caught up.
-            opened.append(self._open(uow, report.report_id, child_id, planned, report.received_at, version))
+            opened.append(
+                self._open(uow, report.report_id, child_id, planned, report.received_at, version, _case_facts(report))
+            )
         return opened
 
     def _open(
@@ -122,6 +124,7 @@ class ReferralService:
         planned: Route,
         clock_from: datetime,
         rule_set_version: int = 0,
+        case_facts: dict[str, Any] | None = None,
     ) -> ReferralView:
         now = self._now()
         directory = self.config.directory(uow.tenant[:6])
@@ -143,6 +146,7 @@ class ReferralService:
             complete_within_seconds=int(planned.complete_within.total_seconds()),
             reroute_to=planned.reroute_to,
             rule_set_version=rule_set_version,
+            case_facts=case_facts,
             escalated_step=0,
             last_note="",
             updated_at=now,
@@ -462,7 +466,15 @@ class ReferralService:
                 record.urgent,
                 timedelta(seconds=record.complete_within_seconds),
             )
-            self._open(uow, record.report_id, record.child_id, planned, self._now(), record.rule_set_version)
+            self._open(
+                uow,
+                record.report_id,
+                record.child_id,
+                planned,
+                self._now(),
+                record.rule_set_version,
+                dict(record.case_facts or {}),
+            )
             return
         self._escalate(uow, record, LAST_STEP, f"rejected by {record.agency_code}: {reason}")
 
@@ -726,6 +738,19 @@ def _add_town(uow: UnitOfWork) -> None:
         uow.session.execute(insert(table).values(values))
 
 
+def _case_facts(report: SubmittedReport) -> dict[str, Any]:
+    facts = report.facts
+    return {
+        "situation_types": sorted(facts.situations),
+        "facts": sorted(facts.facts),
+        "approximate_age": facts.age or 0,
+        "division_code": report.division_code,
+        "place_text": report.place_text,
+        "urgency": facts.urgency.value,
+        "crisis": facts.crisis,
+    }
+
+
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)  # SQLite gives back naive UTC
 
@@ -749,6 +774,7 @@ def _view(record: ReferralRecord) -> ReferralView:
         last_note=record.last_note or "",
         outcome=record.outcome or "",
         updated_at=_aware(record.updated_at) if record.updated_at else None,
+        case_facts=dict(record.case_facts or {}),
     )
 
 

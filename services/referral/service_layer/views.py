@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from services.referral.domain.lifecycle import ReferralStatus
 from services.referral.domain.routing import ReportFacts
@@ -17,6 +18,8 @@ class SubmittedReport:
     child_id: str
     received_at: datetime
     facts: ReportFacts
+    division_code: str = ""
+    place_text: str = ""
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class ReferralView:
     last_note: str = ""
     outcome: str = ""
     updated_at: datetime | None = None
+    # The minimum the agency needs to act: situations, facts, age, where (never a name).
+    case_facts: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

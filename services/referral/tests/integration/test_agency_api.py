@@ -100,6 +100,10 @@ def test_an_agency_system_works_its_referrals_through_the_edge(stack, consumer, 
         (referral,) = agency.ListAgencyReferrals(
             referral_pb2.ListAgencyReferralsRequest(), metadata=auth(token)
         ).referrals
+        # The minimum the agency needs to act, never the child's name.
+        assert list(referral.case_facts.situation_types) == ["out_of_school"]
+        assert referral.case_facts.division_code == "110111008001"
+        assert "张小明" not in str(referral)
         accept = referral_pb2.AcceptReferralRequest(referral_id=referral.referral_id, idempotency_key="edu-1")
         first = agency.AcceptReferral(accept, metadata=auth(token)).referral
         assert agency.AcceptReferral(accept, metadata=auth(token)).referral == first  # a retry changes nothing

@@ -40,6 +40,7 @@ class Referral(_message.Message):
     LAST_NOTE_FIELD_NUMBER: _builtins.int
     OUTCOME_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    CASE_FACTS_FIELD_NUMBER: _builtins.int
     referral_id: _builtins.str
     tenant: _builtins.str
     report_id: _builtins.str
@@ -63,6 +64,10 @@ class Referral(_message.Message):
     def due_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def case_facts(self) -> Global___CaseFacts:
+        """The minimum the agency needs to act (never the child's name or the reporter)."""
+
     def __init__(
         self,
         *,
@@ -83,14 +88,56 @@ class Referral(_message.Message):
         last_note: _builtins.str = ...,
         outcome: _builtins.str = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        case_facts: Global___CaseFacts | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["due_at", b"due_at", "opened_at", b"opened_at", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["case_facts", b"case_facts", "due_at", b"due_at", "opened_at", b"opened_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency_code", b"agency_code", "agency_name", b"agency_name", "child_id", b"child_id", "due_at", b"due_at", "escalated_step", b"escalated_step", "last_note", b"last_note", "opened_at", b"opened_at", "outcome", b"outcome", "reason", b"reason", "referral_id", b"referral_id", "report_id", b"report_id", "rule_code", b"rule_code", "status", b"status", "tenant", b"tenant", "updated_at", b"updated_at", "urgent", b"urgent", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency_code", b"agency_code", "agency_name", b"agency_name", "case_facts", b"case_facts", "child_id", b"child_id", "due_at", b"due_at", "escalated_step", b"escalated_step", "last_note", b"last_note", "opened_at", b"opened_at", "outcome", b"outcome", "reason", b"reason", "referral_id", b"referral_id", "report_id", b"report_id", "rule_code", b"rule_code", "status", b"status", "tenant", b"tenant", "updated_at", b"updated_at", "urgent", b"urgent", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Referral: _TypeAlias = Referral  # noqa: Y015
+
+@_typing.final
+class CaseFacts(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SITUATION_TYPES_FIELD_NUMBER: _builtins.int
+    FACTS_FIELD_NUMBER: _builtins.int
+    APPROXIMATE_AGE_FIELD_NUMBER: _builtins.int
+    DIVISION_CODE_FIELD_NUMBER: _builtins.int
+    PLACE_TEXT_FIELD_NUMBER: _builtins.int
+    URGENCY_FIELD_NUMBER: _builtins.int
+    CRISIS_FIELD_NUMBER: _builtins.int
+    approximate_age: _builtins.int
+    """0: not known."""
+    division_code: _builtins.str
+    place_text: _builtins.str
+    """Where the child was found or is."""
+    urgency: _builtins.str
+    crisis: _builtins.bool
+    @_builtins.property
+    def situation_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def facts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        situation_types: _abc.Iterable[_builtins.str] | None = ...,
+        facts: _abc.Iterable[_builtins.str] | None = ...,
+        approximate_age: _builtins.int = ...,
+        division_code: _builtins.str = ...,
+        place_text: _builtins.str = ...,
+        urgency: _builtins.str = ...,
+        crisis: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approximate_age", b"approximate_age", "crisis", b"crisis", "division_code", b"division_code", "facts", b"facts", "place_text", b"place_text", "situation_types", b"situation_types", "urgency", b"urgency"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CaseFacts: _TypeAlias = CaseFacts  # noqa: Y015
 
 @_typing.final
 class ReferralEntry(_message.Message):
