@@ -98,6 +98,13 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         )
         return notify_pb2.UpdateMyContactResponse(contact=messages.contact(record))
 
+    def ListContacts(
+        self, request: notify_pb2.ListContactsRequest, context: grpc.ServicerContext
+    ) -> notify_pb2.ListContactsResponse:
+        return notify_pb2.ListContactsResponse(
+            contacts=[messages.contact(record) for record in self._directory.people()]
+        )
+
     def ListSubscriptions(
         self, request: notify_pb2.ListSubscriptionsRequest, context: grpc.ServicerContext
     ) -> notify_pb2.ListSubscriptionsResponse:

@@ -94,6 +94,8 @@ def test_people_keep_their_contact_details_and_the_town_admin_edits_rota_and_sub
     day = common_pb2.Date(year=2026, month=12, day=5)
     set_day = stub.SetDutyOfficer(notify_pb2.SetDutyOfficerRequest(date=day, user_id="cw1"), metadata=admin).day
     assert (set_day.user_id, set_day.display_name) == ("cw1", "cw1")
+    people = stub.ListContacts(notify_pb2.ListContactsRequest(), metadata=admin).contacts
+    assert [(p.user_id, p.role) for p in people] == [("cw1", "caseworker")]
     rota = stub.ListDutyRota(notify_pb2.ListDutyRotaRequest(from_date=day, days=2), metadata=caseworker).days
     assert [d.user_id for d in rota] == ["cw1", ""]
 

@@ -81,6 +81,11 @@ class NotifyServiceStub:
                 request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SetSubscriptionRequest.SerializeToString,
                 response_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SetSubscriptionResponse.FromString,
                 _registered_method=True)
+        self.ListContacts = channel.unary_unary(
+                '/minorprot.notify.v1.NotifyService/ListContacts',
+                request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListContactsRequest.SerializeToString,
+                response_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListContactsResponse.FromString,
+                _registered_method=True)
         self.ListDutyRota = channel.unary_unary(
                 '/minorprot.notify.v1.NotifyService/ListDutyRota',
                 request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListDutyRotaRequest.SerializeToString,
@@ -197,6 +202,13 @@ class NotifyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListContacts(self, request, context):
+        """The town's people with contact details (whom the rota and subscriptions can name; town administrator).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListDutyRota(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -308,6 +320,11 @@ def add_NotifyServiceServicer_to_server(servicer, server):
                     servicer.SetSubscription,
                     request_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SetSubscriptionRequest.FromString,
                     response_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SetSubscriptionResponse.SerializeToString,
+            ),
+            'ListContacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListContacts,
+                    request_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListContactsRequest.FromString,
+                    response_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListContactsResponse.SerializeToString,
             ),
             'ListDutyRota': grpc.unary_unary_rpc_method_handler(
                     servicer.ListDutyRota,
@@ -605,6 +622,33 @@ class NotifyService:
             '/minorprot.notify.v1.NotifyService/SetSubscription',
             minorprot_dot_notify_dot_v1_dot_notify__pb2.SetSubscriptionRequest.SerializeToString,
             minorprot_dot_notify_dot_v1_dot_notify__pb2.SetSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListContacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.notify.v1.NotifyService/ListContacts',
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.ListContactsRequest.SerializeToString,
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.ListContactsResponse.FromString,
             options,
             channel_credentials,
             insecure,

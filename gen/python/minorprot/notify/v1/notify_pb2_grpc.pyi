@@ -49,6 +49,8 @@ class NotifyServiceStub:
     ListSubscriptions: _grpc.UnaryUnaryMultiCallable[_notify_pb2.ListSubscriptionsRequest, _notify_pb2.ListSubscriptionsResponse]
     """Who is told what in the caller's town (read: town staff; change: town administrator)."""
     SetSubscription: _grpc.UnaryUnaryMultiCallable[_notify_pb2.SetSubscriptionRequest, _notify_pb2.SetSubscriptionResponse]
+    ListContacts: _grpc.UnaryUnaryMultiCallable[_notify_pb2.ListContactsRequest, _notify_pb2.ListContactsResponse]
+    """The town's people with contact details (whom the rota and subscriptions can name; town administrator)."""
     ListDutyRota: _grpc.UnaryUnaryMultiCallable[_notify_pb2.ListDutyRotaRequest, _notify_pb2.ListDutyRotaResponse]
     SetDutyOfficer: _grpc.UnaryUnaryMultiCallable[_notify_pb2.SetDutyOfficerRequest, _notify_pb2.SetDutyOfficerResponse]
     ListAgencyContacts: _grpc.UnaryUnaryMultiCallable[_notify_pb2.ListAgencyContactsRequest, _notify_pb2.ListAgencyContactsResponse]
@@ -86,6 +88,8 @@ class NotifyServiceAsyncStub(NotifyServiceStub):
     ListSubscriptions: _aio.UnaryUnaryMultiCallable[_notify_pb2.ListSubscriptionsRequest, _notify_pb2.ListSubscriptionsResponse]  # type: ignore[assignment]
     """Who is told what in the caller's town (read: town staff; change: town administrator)."""
     SetSubscription: _aio.UnaryUnaryMultiCallable[_notify_pb2.SetSubscriptionRequest, _notify_pb2.SetSubscriptionResponse]  # type: ignore[assignment]
+    ListContacts: _aio.UnaryUnaryMultiCallable[_notify_pb2.ListContactsRequest, _notify_pb2.ListContactsResponse]  # type: ignore[assignment]
+    """The town's people with contact details (whom the rota and subscriptions can name; town administrator)."""
     ListDutyRota: _aio.UnaryUnaryMultiCallable[_notify_pb2.ListDutyRotaRequest, _notify_pb2.ListDutyRotaResponse]  # type: ignore[assignment]
     SetDutyOfficer: _aio.UnaryUnaryMultiCallable[_notify_pb2.SetDutyOfficerRequest, _notify_pb2.SetDutyOfficerResponse]  # type: ignore[assignment]
     ListAgencyContacts: _aio.UnaryUnaryMultiCallable[_notify_pb2.ListAgencyContactsRequest, _notify_pb2.ListAgencyContactsResponse]  # type: ignore[assignment]
@@ -174,6 +178,14 @@ class NotifyServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _notify_pb2.SetSubscriptionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_notify_pb2.SetSubscriptionResponse, _abc.Awaitable[_notify_pb2.SetSubscriptionResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListContacts(
+        self,
+        request: _notify_pb2.ListContactsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notify_pb2.ListContactsResponse, _abc.Awaitable[_notify_pb2.ListContactsResponse]]:
+        """The town's people with contact details (whom the rota and subscriptions can name; town administrator)."""
 
     @_abc_1.abstractmethod
     def ListDutyRota(
