@@ -12,7 +12,7 @@ from gateway import bootstrap, errors, roles, security
 from gateway.bootstrap import Components
 from gateway.proxies import TrustedProxyFix
 from gateway.settings import GatewaySettings, load_settings
-from gateway.views import api, auth, dashboard, health, portal, public, register
+from gateway.views import api, auth, benefits, dashboard, health, portal, public, register
 
 SESSION_COOKIE = "minorprot_session"
 log = logging.getLogger("gateway.http")
@@ -75,7 +75,17 @@ def create_app(settings: GatewaySettings | None = None, components: Components |
         can_submit=roles.can_submit,
         roles=roles,
     )
-    for blueprint in (health.bp, auth.bp, portal.bp, public.bp, api.bp, register.bp, dashboard.bp):
+    for blueprint in (
+        health.bp,
+        auth.bp,
+        portal.bp,
+        public.bp,
+        api.bp,
+        register.bp,
+        dashboard.bp,
+        survey.bp,
+        benefits.bp,
+    ):
         app.register_blueprint(blueprint)
     errors.register(app)
     return app

@@ -55,6 +55,7 @@ def build(settings: GatewaySettings, *, backends: Backends | None = None) -> Com
         reporting=settings.reporting_target,
         referral=settings.referral_target,
         notify=settings.notify_target,
+        benefits=settings.benefits_target,
         timeout_seconds=settings.grpc_timeout_seconds,
     )
     return Components(

@@ -8,14 +8,22 @@ field violations, so views never see grpc. Tests pass an in-process fake with th
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import grpc
 from minorprot.benefits.v1 import benefits_pb2, benefits_pb2_grpc
 from minorprot.notify.v1 import notify_pb2, notify_pb2_grpc
-from minorprot.referral.v1 import referral_pb2, referral_pb2_grpc
-from minorprot.registry.v1 import casework_pb2, casework_pb2_grpc, registry_pb2, registry_pb2_grpc
+from minorprot.referral.v1 import referral_pb2, referral_pb2_grpc, routing_pb2, routing_pb2_grpc
+from minorprot.registry.v1 import (
+    casework_pb2,
+    casework_pb2_grpc,
+    registry_pb2,
+    registry_pb2_grpc,
+    survey_pb2,
+    survey_pb2_grpc,
+)
 from minorprot.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 
 from platform_runtime.errors import FieldViolation
@@ -96,6 +104,28 @@ class Backends(Protocol):
 
     def merge_children(self, caller: Caller, surviving_id: str, merged_id: str, reason: str) -> registry_pb2.Child: ...
 
+    # The survey (gateway/views/survey.py).
+
+    def survey_template(self, caller: Caller) -> survey_pb2.GetSurveyTemplateResponse: ...
+
+    def import_survey(
+        self,
+        caller: Caller,
+        options: survey_pb2.SurveyImportOptions,
+        content: bytes,
+        on_progress: Callable[[survey_pb2.ImportSurveyResponse], None],
+    ) -> survey_pb2.SurveyImportSummary:
+        """Streams the file to the registry; `on_progress` sees every progress message; the summary at the end."""
+        ...
+
+    def list_survey_imports(self, caller: Caller, page_size: int) -> list[survey_pb2.SurveyImport]: ...
+
+    def list_survey_import_rows(
+        self, caller: Caller, request: survey_pb2.ListSurveyImportRowsRequest
+    ) -> survey_pb2.ListSurveyImportRowsResponse: ...
+
+    def export_register(self, caller: Caller, request: survey_pb2.ExportRegisterRequest) -> tuple[str, bytes]: ...
+
     def unmerge_children(self, caller: Caller, merged_id: str, reason: str) -> registry_pb2.Child: ...
 
     def casework(self, caller: Caller, method: str, request: Any) -> Any:
@@ -110,11 +140,19 @@ class Backends(Protocol):
         """One BenefitsService call by its RPC name (BENEFITS_METHODS): its reply as the service sent it."""
         ...
 
+    def referral(self, caller: Caller, method: str, request: Any) -> Any:
+        """One call of the referral service by its RPC name (REFERRAL_METHODS; gateway/views/referrals.py)."""
+        ...
+
     def list_referrals(self, caller: Caller, child_id: str, report_id: str) -> list[referral_pb2.Referral]: ...
 
     def list_inbox(self, caller: Caller, unread_only: bool) -> list[notify_pb2.Notification]: ...
 
     def mark_read(self, caller: Caller, notification_id: str) -> notify_pb2.Notification: ...
+
+    def notify(self, caller: Caller, method: str, request: Any) -> Any:
+        """One NotifyService call by its RPC name (NOTIFY_METHODS; gateway/views/notifications.py)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -135,11 +173,37 @@ CASEWORK_METHODS: dict[str, type[Any]] = {
     "RecordVisit": casework_pb2.RecordVisitRequest,
 }
 
+# The NotifyService calls the portal makes (gateway/views/notifications.py), by RPC name, with their request types.
+NOTIFY_METHODS: dict[str, type[Any]] = {
+    name: getattr(notify_pb2, f"{name}Request")
+    for name in notify_pb2.DESCRIPTOR.services_by_name["NotifyService"].methods_by_name
+}
+
 # The BenefitsService calls the portal makes (gateway/views/benefits.py), by RPC name, with their request types.
 BENEFITS_METHODS: dict[str, type[Any]] = {
     name: getattr(benefits_pb2, f"{name}Request")
     for name in benefits_pb2.DESCRIPTOR.services_by_name["BenefitsService"].methods_by_name
 }
+
+
+# The referral service's calls the portal makes (gateway/views/referrals.py), by RPC name: the service, the
+# request and the reply types. Streams are for the agencies' own systems, not the portal.
+_REFERRAL_STUBS: dict[str, Any] = {
+    "ReferralService": referral_pb2_grpc.ReferralServiceStub,
+    "AgencyService": referral_pb2_grpc.AgencyServiceStub,
+    "AgencyCredentialService": referral_pb2_grpc.AgencyCredentialServiceStub,
+    "RoutingAdminService": routing_pb2_grpc.RoutingAdminServiceStub,
+}
+REFERRAL_METHODS: dict[str, tuple[str, type[Any], type[Any]]] = {
+    method.name: (service, getattr(module, method.input_type.name), getattr(module, method.output_type.name))
+    for module in (referral_pb2, routing_pb2)
+    for service, descriptor in module.DESCRIPTOR.services_by_name.items()
+    for method in descriptor.methods
+    if not method.server_streaming
+}
+
+
+SURVEY_CHUNK_BYTES = 1024 * 1024  # the registry takes the file in chunks of at most 1 MiB
 
 
 def _violations(error: grpc.RpcError) -> tuple[FieldViolation, ...]:
@@ -173,6 +237,7 @@ class GrpcBackends:
         self._registry = registry_pb2_grpc.RegistryServiceStub(self._channels["registry"])
         self._tenants = registry_pb2_grpc.TenantDirectoryServiceStub(self._channels["registry"])
         self._casework = casework_pb2_grpc.CaseworkServiceStub(self._channels["registry"])
+        self._survey = survey_pb2_grpc.SurveyServiceStub(self._channels["registry"])
         self._reporting = reporting_pb2_grpc.ReportingServiceStub(self._channels["reporting"])
         self._referral = referral_pb2_grpc.ReferralServiceStub(self._channels["referral"])
         self._notify = notify_pb2_grpc.NotifyServiceStub(self._channels["notify"])
@@ -271,6 +336,55 @@ class GrpcBackends:
         )
         return reply
 
+    def survey_template(self, caller: Caller) -> survey_pb2.GetSurveyTemplateResponse:
+        reply: survey_pb2.GetSurveyTemplateResponse = self._call(
+            self._survey.GetSurveyTemplate, survey_pb2.GetSurveyTemplateRequest(), caller
+        )
+        return reply
+
+    def import_survey(
+        self,
+        caller: Caller,
+        options: survey_pb2.SurveyImportOptions,
+        content: bytes,
+        on_progress: Callable[[survey_pb2.ImportSurveyResponse], None],
+    ) -> survey_pb2.SurveyImportSummary:
+        def parts() -> Iterator[survey_pb2.ImportSurveyRequest]:
+            yield survey_pb2.ImportSurveyRequest(options=options)
+            for start in range(0, len(content), SURVEY_CHUNK_BYTES):
+                yield survey_pb2.ImportSurveyRequest(chunk=content[start : start + SURVEY_CHUNK_BYTES])
+
+        summary = survey_pb2.SurveyImportSummary()
+        try:
+            # A long import is one call: no deadline beyond the service's own limits.
+            for reply in self._survey.ImportSurvey(parts(), metadata=caller.metadata()):
+                on_progress(reply)
+                if reply.HasField("summary"):
+                    summary = reply.summary
+        except grpc.RpcError as error:
+            code = error.code()
+            raise BackendError(code.name if code else "UNKNOWN", error.details() or "", _violations(error)) from None
+        return summary
+
+    def list_survey_imports(self, caller: Caller, page_size: int) -> list[survey_pb2.SurveyImport]:
+        request = survey_pb2.ListSurveyImportsRequest(page_size=page_size)
+        return list(self._call(self._survey.ListSurveyImports, request, caller).imports)
+
+    def list_survey_import_rows(
+        self, caller: Caller, request: survey_pb2.ListSurveyImportRowsRequest
+    ) -> survey_pb2.ListSurveyImportRowsResponse:
+        reply: survey_pb2.ListSurveyImportRowsResponse = self._call(self._survey.ListSurveyImportRows, request, caller)
+        return reply
+
+    def export_register(self, caller: Caller, request: survey_pb2.ExportRegisterRequest) -> tuple[str, bytes]:
+        try:
+            chunks = list(self._survey.ExportRegister(request, timeout=120, metadata=caller.metadata()))
+        except grpc.RpcError as error:
+            code = error.code()
+            raise BackendError(code.name if code else "UNKNOWN", error.details() or "", _violations(error)) from None
+        name = chunks[0].file_name if chunks else "register.xlsx"
+        return name, b"".join(chunk.content for chunk in chunks)
+
     def merge_children(self, caller: Caller, surviving_id: str, merged_id: str, reason: str) -> registry_pb2.Child:
         request = registry_pb2.MergeChildrenRequest(
             surviving_child_id=surviving_id, merged_child_id=merged_id, reason=reason
@@ -303,6 +417,13 @@ class GrpcBackends:
             raise BackendError("UNAVAILABLE", "the benefits service is not configured")
         return self._call(getattr(self._benefits, method), request, caller)
 
+    def referral(self, caller: Caller, method: str, request: Any) -> Any:
+        service, expected, _reply = REFERRAL_METHODS[method]  # KeyError: a programming error, never user input
+        if not isinstance(request, expected):
+            raise TypeError(f"{method} takes {expected.__name__}")
+        stub = _REFERRAL_STUBS[service](self._channels["referral"])
+        return self._call(getattr(stub, method), request, caller)
+
     def list_referrals(self, caller: Caller, child_id: str, report_id: str) -> list[referral_pb2.Referral]:
         request = referral_pb2.ListReferralsRequest(child_id=child_id, report_id=report_id)
         return list(self._call(self._referral.ListReferrals, request, caller).referrals)
@@ -315,6 +436,12 @@ class GrpcBackends:
         request = notify_pb2.MarkReadRequest(notification_id=notification_id)
         notification: notify_pb2.Notification = self._call(self._notify.MarkRead, request, caller).notification
         return notification
+
+    def notify(self, caller: Caller, method: str, request: Any) -> Any:
+        expected = NOTIFY_METHODS[method]  # KeyError: a programming error, never user input
+        if not isinstance(request, expected):
+            raise TypeError(f"{method} takes {expected.__name__}")
+        return self._call(getattr(self._notify, method), request, caller)
 
     def close(self) -> None:
         for channel in self._channels.values():

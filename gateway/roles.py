@@ -42,6 +42,15 @@ CASE_WORKERS = frozenset({Role.CASEWORKER, Role.TOWN_ADMIN, Role.CHILD_DIRECTOR}
 REGISTER_KEEPERS = CASE_WORKERS
 CASE_MANAGERS = frozenset({Role.CASEWORKER, Role.TOWN_ADMIN})
 
+# Benefits (gateway/views/benefits.py): town staff apply, the district decides and makes the monthly runs, the
+# district administrator keeps the policy versions, the finance auditor reads the fund usage.
+BENEFIT_APPLICANTS = frozenset({Role.CASEWORKER, Role.TOWN_ADMIN})
+BENEFIT_APPLICATION_READERS = BENEFIT_APPLICANTS | {Role.DISTRICT_OFFICER}
+BENEFIT_RUNNERS = frozenset({Role.DISTRICT_OFFICER})
+BENEFIT_LEDGER_READERS = frozenset({Role.DISTRICT_OFFICER, Role.DISTRICT_ADMIN, Role.FINANCE_AUDITOR})
+BENEFIT_POLICY_READERS = BENEFIT_LEDGER_READERS | BENEFIT_APPLICANTS
+BENEFIT_USERS = BENEFIT_APPLICATION_READERS | BENEFIT_LEDGER_READERS
+
 # The reporter role a mandated reporter most likely has, preselected on the form.
 DEFAULT_REPORTER_ROLE: Mapping[Role, ReporterRole] = {
     Role.CHILD_DIRECTOR: ReporterRole.CHILD_DIRECTOR,

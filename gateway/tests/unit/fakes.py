@@ -12,7 +12,14 @@ from minorprot.referral.v1 import referral_pb2
 from minorprot.registry.v1 import casework_pb2, registry_pb2
 from minorprot.reporting.v1 import reporting_pb2
 
-from gateway.clients import BENEFITS_METHODS, CASEWORK_METHODS, BackendError, Caller
+from gateway.clients import (
+    BENEFITS_METHODS,
+    CASEWORK_METHODS,
+    NOTIFY_METHODS,
+    REFERRAL_METHODS,
+    BackendError,
+    Caller,
+)
 from platform_runtime.errors import FieldViolation
 
 RECEIPT = "R-T242F2X-Q4KERV3-R7HPCPW"
@@ -39,6 +46,7 @@ class FakeBackends:
     )
     changes: list[casework_pb2.ChangeEntry] = field(default_factory=list)
     merged: dict[str, registry_pb2.CaseFile] = field(default_factory=dict)  # merged id -> its own case file
+    referral_replies: dict[str, Any] = field(default_factory=dict)  # referral RPC name -> its reply
 
     def _record(self, name: str, caller: Caller, request: Any) -> None:
         self.calls.append((name, caller, request))
@@ -286,6 +294,12 @@ class FakeBackends:
         self._record("list_tenants", caller, district_code)
         return [town for town in self.towns if town.district_code == district_code]
 
+    def referral(self, caller: Caller, method: str, request: Any) -> Any:
+        _service, expected, reply = REFERRAL_METHODS[method]
+        assert isinstance(request, expected), (method, request)
+        self._record(method, caller, request)
+        return self.referral_replies.get(method) or reply()
+
     def list_referrals(self, caller: Caller, child_id: str, report_id: str) -> list[referral_pb2.Referral]:
         self._record("list_referrals", caller, (child_id, report_id))
         return [referral_pb2.Referral(referral_id="ref1", agency_name="区公安局", status="open", opened_at=stamp())]
@@ -301,6 +315,13 @@ class FakeBackends:
                 notification.read_at.CopyFrom(stamp())
                 return notification
         raise BackendError("NOT_FOUND", "no such notification")
+
+    def notify(self, caller: Caller, method: str, request: Any) -> Any:
+        """Records the call; replies with the method's empty response (the notifications pages are tested in
+        the browser against the real service)."""
+        assert isinstance(request, NOTIFY_METHODS[method]), (method, request)
+        self._record(method, caller, request)
+        return getattr(notify_pb2, f"{method}Response")()
 
     def benefits(self, caller: Caller, method: str, request: Any) -> Any:
         """Records the call; replies with the method's empty response (the benefits views are tested in the

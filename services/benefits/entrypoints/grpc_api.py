@@ -45,6 +45,15 @@ class BenefitsServicer(benefits_pb2_grpc.BenefitsServiceServicer):
         view = self._s.catalogue.save(messages.policy_from(request.version))
         return benefits_pb2.SavePolicyVersionResponse(version=messages.policy_message(view))
 
+    def LoadSamplePolicy(
+        self, request: benefits_pb2.LoadSamplePolicyRequest, context: Context
+    ) -> benefits_pb2.LoadSamplePolicyResponse:
+        view = self._s.catalogue.seed_sample()
+        reply = benefits_pb2.LoadSamplePolicyResponse()
+        if view is not None:
+            reply.version.CopyFrom(messages.policy_message(view))
+        return reply
+
     # -- applications --------------------------------------------------------------------------------------
 
     def CreateApplication(

@@ -278,6 +278,43 @@ class SavePolicyVersionResponse(_message.Message):
 Global___SavePolicyVersionResponse: _TypeAlias = SavePolicyVersionResponse  # noqa: Y015
 
 @_typing.final
+class LoadSamplePolicyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoadSamplePolicyRequest: _TypeAlias = LoadSamplePolicyRequest  # noqa: Y015
+
+@_typing.final
+class LoadSamplePolicyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> Global___PolicyVersion:
+        """Unset when the district already had a policy."""
+
+    def __init__(
+        self,
+        *,
+        version: Global___PolicyVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoadSamplePolicyResponse: _TypeAlias = LoadSamplePolicyResponse  # noqa: Y015
+
+@_typing.final
 class Application(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -50,6 +50,11 @@ class BenefitsServiceStub:
                 request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.SavePolicyVersionRequest.SerializeToString,
                 response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.SavePolicyVersionResponse.FromString,
                 _registered_method=True)
+        self.LoadSamplePolicy = channel.unary_unary(
+                '/minorprot.benefits.v1.BenefitsService/LoadSamplePolicy',
+                request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.LoadSamplePolicyRequest.SerializeToString,
+                response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.LoadSamplePolicyResponse.FromString,
+                _registered_method=True)
         self.CreateApplication = channel.unary_unary(
                 '/minorprot.benefits.v1.BenefitsService/CreateApplication',
                 request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.CreateApplicationRequest.SerializeToString,
@@ -161,6 +166,13 @@ class BenefitsServiceServicer:
 
     def SavePolicyVersion(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LoadSamplePolicy(self, request, context):
+        """The demo catalogue, marked as sample amounts, for a district that has no policy yet.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -292,6 +304,11 @@ def add_BenefitsServiceServicer_to_server(servicer, server):
                     servicer.SavePolicyVersion,
                     request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.SavePolicyVersionRequest.FromString,
                     response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.SavePolicyVersionResponse.SerializeToString,
+            ),
+            'LoadSamplePolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.LoadSamplePolicy,
+                    request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.LoadSamplePolicyRequest.FromString,
+                    response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.LoadSamplePolicyResponse.SerializeToString,
             ),
             'CreateApplication': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateApplication,
@@ -466,6 +483,33 @@ class BenefitsService:
             '/minorprot.benefits.v1.BenefitsService/SavePolicyVersion',
             minorprot_dot_benefits_dot_v1_dot_benefits__pb2.SavePolicyVersionRequest.SerializeToString,
             minorprot_dot_benefits_dot_v1_dot_benefits__pb2.SavePolicyVersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LoadSamplePolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.benefits.v1.BenefitsService/LoadSamplePolicy',
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.LoadSamplePolicyRequest.SerializeToString,
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.LoadSamplePolicyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -37,6 +37,8 @@ class BenefitsServiceStub:
     ListPolicyVersions: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.ListPolicyVersionsRequest, _benefits_pb2.ListPolicyVersionsResponse]
     """The district's policy catalogue (district administrator edits; district and town staff read)."""
     SavePolicyVersion: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.SavePolicyVersionRequest, _benefits_pb2.SavePolicyVersionResponse]
+    LoadSamplePolicy: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.LoadSamplePolicyRequest, _benefits_pb2.LoadSamplePolicyResponse]
+    """The demo catalogue, marked as sample amounts, for a district that has no policy yet."""
     CreateApplication: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.CreateApplicationRequest, _benefits_pb2.CreateApplicationResponse]
     """Applications (申报): town staff draft and submit, the town reviews, the district decides."""
     UpdateApplication: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.UpdateApplicationRequest, _benefits_pb2.UpdateApplicationResponse]
@@ -67,6 +69,8 @@ class BenefitsServiceAsyncStub(BenefitsServiceStub):
     ListPolicyVersions: _aio.UnaryUnaryMultiCallable[_benefits_pb2.ListPolicyVersionsRequest, _benefits_pb2.ListPolicyVersionsResponse]  # type: ignore[assignment]
     """The district's policy catalogue (district administrator edits; district and town staff read)."""
     SavePolicyVersion: _aio.UnaryUnaryMultiCallable[_benefits_pb2.SavePolicyVersionRequest, _benefits_pb2.SavePolicyVersionResponse]  # type: ignore[assignment]
+    LoadSamplePolicy: _aio.UnaryUnaryMultiCallable[_benefits_pb2.LoadSamplePolicyRequest, _benefits_pb2.LoadSamplePolicyResponse]  # type: ignore[assignment]
+    """The demo catalogue, marked as sample amounts, for a district that has no policy yet."""
     CreateApplication: _aio.UnaryUnaryMultiCallable[_benefits_pb2.CreateApplicationRequest, _benefits_pb2.CreateApplicationResponse]  # type: ignore[assignment]
     """Applications (申报): town staff draft and submit, the town reviews, the district decides."""
     UpdateApplication: _aio.UnaryUnaryMultiCallable[_benefits_pb2.UpdateApplicationRequest, _benefits_pb2.UpdateApplicationResponse]  # type: ignore[assignment]
@@ -112,6 +116,14 @@ class BenefitsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _benefits_pb2.SavePolicyVersionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_benefits_pb2.SavePolicyVersionResponse, _abc.Awaitable[_benefits_pb2.SavePolicyVersionResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def LoadSamplePolicy(
+        self,
+        request: _benefits_pb2.LoadSamplePolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_pb2.LoadSamplePolicyResponse, _abc.Awaitable[_benefits_pb2.LoadSamplePolicyResponse]]:
+        """The demo catalogue, marked as sample amounts, for a district that has no policy yet."""
 
     @_abc_1.abstractmethod
     def CreateApplication(
