@@ -12,7 +12,18 @@ from gateway import bootstrap, errors, roles, security
 from gateway.bootstrap import Components
 from gateway.proxies import TrustedProxyFix
 from gateway.settings import GatewaySettings, load_settings
-from gateway.views import api, auth, benefits, dashboard, health, portal, public, register
+from gateway.views import (
+    api,
+    auth,
+    benefits,
+    dashboard,
+    health,
+    notifications,
+    portal,
+    public,
+    register,
+    survey,
+)
 
 SESSION_COOKIE = "minorprot_session"
 log = logging.getLogger("gateway.http")
@@ -85,6 +96,7 @@ def create_app(settings: GatewaySettings | None = None, components: Components |
         dashboard.bp,
         survey.bp,
         benefits.bp,
+        notifications.bp,
     ):
         app.register_blueprint(blueprint)
     errors.register(app)

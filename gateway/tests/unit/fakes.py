@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,7 +10,7 @@ from google.protobuf import timestamp_pb2
 from minorprot.benefits.v1 import benefits_pb2
 from minorprot.notify.v1 import notify_pb2
 from minorprot.referral.v1 import referral_pb2
-from minorprot.registry.v1 import casework_pb2, registry_pb2
+from minorprot.registry.v1 import casework_pb2, registry_pb2, survey_pb2
 from minorprot.reporting.v1 import reporting_pb2
 
 from gateway.clients import (
@@ -46,6 +47,8 @@ class FakeBackends:
     )
     changes: list[casework_pb2.ChangeEntry] = field(default_factory=list)
     merged: dict[str, registry_pb2.CaseFile] = field(default_factory=dict)  # merged id -> its own case file
+    survey_imports: list[survey_pb2.SurveyImport] = field(default_factory=list)
+    survey_rows: dict[str, list[survey_pb2.SurveyRowResult]] = field(default_factory=dict)
     referral_replies: dict[str, Any] = field(default_factory=dict)  # referral RPC name -> its reply
 
     def _record(self, name: str, caller: Caller, request: Any) -> None:
@@ -238,6 +241,79 @@ class FakeBackends:
             overdue_visits=2 if mine else 0,
             overdue_plan_actions=1 if mine else 0,
         )
+
+    # -- the survey: a CSV of "name,problem" lines; a row with a problem is rejected ---------------------------
+
+    def survey_template(self, caller: Caller) -> survey_pb2.GetSurveyTemplateResponse:
+        self._record("survey_template", caller, None)
+        return survey_pb2.GetSurveyTemplateResponse(file_name="排查摸底模板.xlsx", content=b"PK-template")
+
+    def import_survey(
+        self,
+        caller: Caller,
+        options: survey_pb2.SurveyImportOptions,
+        content: bytes,
+        on_progress: Callable[[survey_pb2.ImportSurveyResponse], None],
+    ) -> survey_pb2.SurveyImportSummary:
+        self._record("import_survey", caller, (options, content))
+        lines = [line.split(",") for line in content.decode().splitlines() if line]
+        results = []
+        for number, cells in enumerate(lines, start=2):
+            problem = cells[1] if len(cells) > 1 else ""
+            results.append(
+                survey_pb2.SurveyRowResult(
+                    row_number=number,
+                    outcome=survey_pb2.SURVEY_ROW_OUTCOME_REJECTED
+                    if problem
+                    else survey_pb2.SURVEY_ROW_OUTCOME_ACCEPTED,
+                    problems=[survey_pb2.SurveyRowProblem(column="出生日期", field="birth_date", reason=problem)]
+                    if problem
+                    else [],
+                )
+            )
+            on_progress(survey_pb2.ImportSurveyResponse(rows_done=len(results), rows_total=len(lines)))
+        import_id = f"imp{len(self.survey_imports) + 1}"
+        rejected = sum(1 for r in results if r.outcome == survey_pb2.SURVEY_ROW_OUTCOME_REJECTED)
+        summary = survey_pb2.SurveyImportSummary(
+            import_id=import_id,
+            dry_run=options.dry_run,
+            rows=len(results),
+            accepted=len(results) - rejected,
+            rejected=rejected,
+        )
+        self.survey_rows[import_id] = results
+        self.survey_imports.insert(
+            0,
+            survey_pb2.SurveyImport(
+                import_id=import_id,
+                file_name=options.file_name,
+                dry_run=options.dry_run,
+                status=survey_pb2.SURVEY_IMPORT_STATUS_FINISHED,
+                rows=summary.rows,
+                accepted=summary.accepted,
+                rejected=rejected,
+            ),
+        )
+        return summary
+
+    def list_survey_imports(self, caller: Caller, page_size: int) -> list[survey_pb2.SurveyImport]:
+        self._record("list_survey_imports", caller, page_size)
+        return list(self.survey_imports)
+
+    def list_survey_import_rows(
+        self, caller: Caller, request: survey_pb2.ListSurveyImportRowsRequest
+    ) -> survey_pb2.ListSurveyImportRowsResponse:
+        self._record("list_survey_import_rows", caller, request)
+        if request.import_id not in self.survey_rows:
+            raise BackendError("NOT_FOUND", "no such import in this town")
+        rows = [r for r in self.survey_rows[request.import_id] if not request.outcomes or r.outcome in request.outcomes]
+        return survey_pb2.ListSurveyImportRowsResponse(rows=rows)
+
+    def export_register(self, caller: Caller, request: survey_pb2.ExportRegisterRequest) -> tuple[str, bytes]:
+        self._record("export_register", caller, request)
+        if len(request.purpose) < 4:
+            raise BackendError("INVALID_ARGUMENT", "purpose: say why the register is read (at least 4 characters)")
+        return "分类台账.xlsx", b"PK-register"
 
     def merge_children(self, caller: Caller, surviving_id: str, merged_id: str, reason: str) -> registry_pb2.Child:
         self._record("merge_children", caller, (surviving_id, merged_id, reason))
