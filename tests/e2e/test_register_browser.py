@@ -12,16 +12,19 @@ ended (and of a failure) in the stack's data folder.
 from __future__ import annotations
 
 import contextlib
+import io
 import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.options import Options
@@ -29,6 +32,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.select import Select
+from selenium.webdriver.support.wait import WebDriverWait
 
 from platform_runtime.local_stack import ROOT, SERVICES, Stack, StackConfig, dev_secrets
 from platform_runtime.settings import KafkaSettings
@@ -345,3 +349,127 @@ def test_every_page_fits_the_screen(portal: Portal, browser: WebDriver, size: tu
         browser.get(f"{portal.base_url}/dashboard")
         assert browser.find_element(By.ID, "chart-category").is_displayed()
         assert int(browser.find_element(By.CSS_SELECTOR, "#stat-children strong").text) >= 40
+
+
+def test_caseworker_merges_a_duplicate_side_by_side_and_undoes_it(portal: Portal, browser: WebDriver) -> None:
+    name = unique_name()
+    with recorded(browser, portal, "merge"):
+        sign_in(browser, portal, "caseworker", DESKTOP)
+        child = {"legal_name": name, "sex": "male", "birth_date": "2015-11-30", "school": "窦店小学"}
+        ids = []
+        for attempt in range(2):
+            browser.get(f"{portal.base_url}/register/new")
+            fill(browser, child | {"residence_division_code": VILLAGES[1][0]})
+            press(browser, "register-child")
+            if attempt:  # registered on purpose a second time, past the warning: the duplicate to merge
+                press(browser, "confirm-register")
+            open_case_file(browser, "核查重复记录 checking duplicates")
+            ids.append(str(browser.find_element(By.ID, "child-name").get_attribute("data-child-id")))
+        kept, duplicate = ids
+        press(browser, "find-duplicates")
+        browser.find_element(By.CSS_SELECTOR, f'#duplicates tr[data-candidate-id="{kept}"] a.compare').click()
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#compare tbody tr")) >= 10
+        browser.find_element(By.CSS_SELECTOR, f'#merge-form input[name="surviving"][value="{kept}"]').click()
+        fill(browser, {"reason": "同一儿童重复登记 registered twice"}, "#merge-form")
+        press(browser, "merge")
+        assert browser.find_element(By.ID, "child-name").get_attribute("data-child-id") == kept
+        assert browser.find_elements(By.CSS_SELECTOR, f'#merged li[data-merged-id="{duplicate}"]')
+        browser.get(f"{portal.base_url}/register?name={name}")
+        assert duplicate not in rows(browser, "#children tr[data-child-id]")
+
+        browser.get(f"{portal.base_url}/register/children/{kept}")
+        fill(browser, {"reason": "核实为两个孩子 two children after all"}, f"#unmerge-{duplicate}")
+        browser.find_element(By.CSS_SELECTOR, f"#unmerge-{duplicate} button").click()
+        assert browser.find_element(By.ID, "child-name").get_attribute("data-child-id") == duplicate
+        tab(browser, "history")
+        assert "unmerged" in browser.find_element(By.ID, "changes").text
+
+
+def portal_download(driver: WebDriver, portal: Portal, path: str) -> tuple[str, bytes]:
+    """A download the page links to, fetched with the browser's session (headless downloads are not kept)."""
+    cookie = "; ".join(f"{c['name']}={c['value']}" for c in driver.get_cookies())
+    request = urllib.request.Request(portal.base_url + path, headers={"Cookie": cookie})  # noqa: S310 - loopback
+    with urllib.request.urlopen(request, timeout=60) as reply:  # noqa: S310
+        return str(reply.headers["Content-Type"]), reply.read()
+
+
+def survey_workbook(template: bytes, rows: list[dict[str, str]]) -> bytes:
+    """The template's data sheet filled in: columns found by the field code in each header, e.g. *姓名(legal_name)."""
+    book = load_workbook(io.BytesIO(template))
+    sheet = book.worksheets[0]
+    header = [str(cell.value or "") for cell in sheet[1]]
+    columns = {title.rsplit("(", 1)[-1].rstrip(")"): index for index, title in enumerate(header)}
+    for row in rows:
+        cells = [""] * len(header)
+        for field_code, value in row.items():
+            cells[columns[field_code]] = value
+        sheet.append(cells)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_town_admin_checks_a_survey_with_planted_errors_downloads_them_and_imports_the_rest(
+    portal: Portal, browser: WebDriver, size: tuple[int, int]
+) -> None:
+    place = {"residence_division_code": VILLAGES[0][0], "household_division_code": TOWN}
+    good = [{"legal_name": unique_name(), "sex": "女", "birth_date": f"201{n}-0{n + 1}-1{n}"} | place for n in range(3)]
+    planted = [
+        {"legal_name": unique_name(), "sex": "男", "birth_date": "2999-01-01"} | place,  # born in the future
+        {"legal_name": unique_name(), "sex": "男", "birth_date": "2014-02-02", "residence_division_code": "999"},
+    ]
+    with recorded(browser, portal, f"survey-{size[0]}"):
+        sign_in(browser, portal, "town_admin", size)
+        browser.find_element(By.ID, "nav-survey").click()
+        kind, template = portal_download(browser, portal, "/survey/template.xlsx")
+        assert kind.startswith("application/vnd.openxmlformats")
+        path = portal.data_dir / f"survey-{size[0]}.xlsx"
+        path.write_bytes(survey_workbook(template, [good[0], planted[0], good[1], planted[1], good[2]]))
+
+        browser.find_element(By.CSS_SELECTOR, '#upload-form input[type="file"]').send_keys(str(path))
+        press(browser, "upload")
+        assert browser.find_elements(By.ID, "progress"), "the dry run's progress is shown"
+        WebDriverWait(browser, 60).until(
+            lambda d: d.find_element(By.ID, "job").get_attribute("data-state") != "running"
+        )
+        assert browser.find_element(By.ID, "job").get_attribute("data-state") == "done"
+        assert browser.find_element(By.ID, "summary-rejected").text == "2"
+        assert browser.find_element(By.ID, "summary-accepted").text == "3"
+        no_horizontal_scroll(browser)
+
+        href = str(browser.find_element(By.ID, "problems").get_attribute("href"))
+        kind, problems = portal_download(browser, portal, href.removeprefix(portal.base_url))
+        sheet = load_workbook(io.BytesIO(problems)).worksheets[0]
+        flagged = {row[0] for row in sheet.iter_rows(min_row=2, values_only=True)}
+        assert flagged == {3, 5}, "the planted errors, by the rows the spreadsheet shows"
+
+        press(browser, "import-now")
+        WebDriverWait(browser, 60).until(
+            lambda d: d.find_element(By.ID, "job").get_attribute("data-state") != "running"
+        )
+        assert browser.find_element(By.ID, "summary-accepted").text == "3"
+        browser.get(f"{portal.base_url}/register?name={good[1]['legal_name']}")
+        assert rows(browser, "#children tr[data-child-id]"), "the imported child is in the register"
+        browser.get(f"{portal.base_url}/survey")
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#imports tr[data-import-id]")) >= 2
+
+
+def test_another_towns_caseworker_reaches_no_survey_or_dashboard_of_the_town(
+    portal: Portal, browser: WebDriver
+) -> None:
+    with recorded(browser, portal, "other-town-survey"):
+        sign_in(browser, portal, "town_admin", DESKTOP)
+        browser.get(f"{portal.base_url}/survey")
+        import_ids = [
+            str(r.get_attribute("data-import-id"))
+            for r in browser.find_elements(By.CSS_SELECTOR, "#imports tr[data-import-id]")
+        ]
+        sign_in(browser, portal, OTHER_USER, DESKTOP)
+        browser.get(f"{portal.base_url}/survey")
+        for import_id in import_ids:
+            assert import_id not in browser.page_source
+            browser.get(f"{portal.base_url}/survey/imports/{import_id}/problems.xlsx")
+            assert "未找到" in browser.title
+        browser.get(f"{portal.base_url}/dashboard")
+        assert browser.find_element(By.CSS_SELECTOR, "#stat-children strong").text == "0"

@@ -48,7 +48,7 @@ def test_a_dry_run_shows_progress_and_offers_the_rows_to_fix_then_the_import(
     assert options.dry_run and options.file_name == "排查表.csv" and content == SURVEY
 
     problems = client.get("/survey/imports/imp1/problems.xlsx")
-    assert problems.status_code == 200 and problems.mimetype.endswith("spreadsheetml.sheet")
+    assert problems.status_code == 200 and str(problems.mimetype).endswith("spreadsheetml.sheet")
     sheet = load_workbook(io.BytesIO(problems.data)).active
     assert sheet is not None
     rows = list(sheet.iter_rows(values_only=True))
