@@ -1,0 +1,190 @@
+"""Notifications in a real browser (headless Chromium) against the notify service and the gateway as their
+own processes (SQLite, the real local Kafka): people enter their contact details, the town administrator
+puts a colleague on the duty rota, changes who is told of a missed deadline and sets an agency's contact
+point; a caseworker sees the rota and the rules but cannot change them. Each test leaves a screenshot in
+the stack's data folder (and one of a failure)."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.select import Select
+
+from platform_runtime.local_stack import Stack, StackConfig, dev_secrets
+from platform_runtime.settings import KafkaSettings
+from platform_runtime.vocabulary import CHINA_STANDARD_TIME
+from tests.support.infra import isolated_kafka_env
+
+pytestmark = pytest.mark.e2e
+
+TOWN, TOWN_NAME = "110111008", "良乡镇"
+PORT_OFFSET = 280  # clear of `make up` and of the other browser tests' stacks
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1280,1600",
+)
+
+
+@dataclass
+class Portal:
+    base_url: str
+    password: str
+    data_dir: Path
+
+
+@pytest.fixture(scope="module")
+def portal(kafka: KafkaSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
+    data_dir = tmp_path_factory.mktemp("stack")
+    config = StackConfig(
+        data_dir=data_dir,
+        kafka_bootstrap=kafka.bootstrap_servers,
+        port_offset=PORT_OFFSET,
+        extra_env=isolated_kafka_env(kafka),
+    )
+    stack = Stack(config)
+    components = ["notify", "gateway"]
+    password = dev_secrets(data_dir)["DEMO_PASSWORD"]
+    stack.migrate(components)
+    stack.run_once("gateway", "seed-demo", "--tenant", TOWN, extra_env={"DEMO_PASSWORD": password})
+    stack.start(components)
+    try:
+        stack.wait_healthy(timeout=120)
+        yield Portal(f"http://127.0.0.1:{config.gateway_port}", password, data_dir)
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
+    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and chromedriver):
+        pytest.fail("Chromium and chromedriver are needed: run scripts/install-browser.sh")
+    options = Options()
+    options.binary_location = chromium
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    driver.set_page_load_timeout(30)
+    driver.implicitly_wait(10)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@contextlib.contextmanager
+def recorded(driver: WebDriver, portal: Portal, name: str) -> Iterator[None]:
+    folder = portal.data_dir / "screenshots"
+    folder.mkdir(exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(WebDriverException):
+            driver.save_screenshot(str(folder / f"{name}-failed-{time.strftime('%H%M%S')}.png"))
+            print(f"screenshot of the failure in {folder} (page {driver.current_url})")
+        raise
+    with contextlib.suppress(WebDriverException):
+        driver.save_screenshot(str(folder / f"{name}.png"))
+
+
+def sign_in(driver: WebDriver, portal: Portal, username: str) -> None:
+    driver.delete_all_cookies()
+    driver.get(f"{portal.base_url}/login")
+    fill(driver, {"username": username, "password": portal.password})
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    assert driver.find_elements(By.ID, "whoami"), f"{username} could not sign in"
+
+
+def fill(driver: WebDriver, fields: dict[str, str], within: str = "") -> None:
+    for name, value in fields.items():
+        element = driver.find_element(By.CSS_SELECTOR, f'{within} [name="{name}"]'.strip())
+        if element.tag_name == "select":
+            Select(element).select_by_value(value)
+        else:
+            element.clear()
+            element.send_keys(value)
+
+
+def submit(driver: WebDriver, form_id: str) -> None:
+    driver.find_element(By.CSS_SELECTOR, f"#{form_id} button[type=submit]").click()
+
+
+def enter_contact_details(driver: WebDriver, portal: Portal, username: str, phone: str, email: str) -> None:
+    sign_in(driver, portal, username)
+    driver.find_element(By.ID, "nav-notifications").click()
+    driver.find_element(By.ID, "nav-me").click()
+    fill(driver, {"phone": phone, "email": email, "quiet_from": "22:00", "quiet_until": "07:00"})
+    submit(driver, "contact-form")
+    assert driver.find_element(By.ID, "saved")
+    assert driver.find_element(By.NAME, "phone").get_attribute("value") == phone
+
+
+TOMORROW = (datetime.now(CHINA_STANDARD_TIME).date() + timedelta(days=1)).isoformat()
+
+
+def test_the_town_admin_edits_the_duty_rota_and_subscriptions(portal: Portal, browser: WebDriver) -> None:
+    with recorded(browser, portal, "notify-admin"):
+        enter_contact_details(browser, portal, "caseworker", "13900000001", "caseworker@town.example")
+        enter_contact_details(browser, portal, "town_admin", "13900000002", "admin@town.example")
+
+        browser.find_element(By.ID, "nav-rota").click()
+        day = Select(browser.find_element(By.NAME, f"day-{TOMORROW}"))
+        names = [option.text for option in day.options]
+        assert any("王社工" in name for name in names), names
+        day.select_by_visible_text(next(name for name in names if "王社工" in name))
+        submit(browser, "rota-form")
+        assert browser.find_element(By.ID, "saved")
+        chosen = Select(browser.find_element(By.NAME, f"day-{TOMORROW}")).first_selected_option.text
+        assert "王社工" in chosen
+
+        browser.find_element(By.ID, "nav-subscriptions").click()
+        fill(browser, {"event_type": "deadline_breached", "recipient": "duty_officer"}, "#subscription-form")
+        browser.find_element(By.CSS_SELECTOR, '#subscription-form input[name="channels"][value="sms"]').click()
+        browser.find_element(By.CSS_SELECTOR, '#subscription-form input[name="channels"][value="in_app"]').click()
+        submit(browser, "subscription-form")
+        assert browser.find_element(By.ID, "saved")
+        row = browser.find_element(By.CSS_SELECTOR, 'tr[data-subscription="deadline_breached|duty_officer"]')
+        assert row.find_elements(By.TAG_NAME, "td")[2].text == "in_app, sms"
+
+        fill(browser, {"agency_code": "education", "channel": "email", "address": "duty@edu.example"}, "#agency-form")
+        submit(browser, "agency-form")
+        assert "duty@edu.example" in browser.find_element(By.ID, "agency-contacts").text
+
+        # Hostile input is refused with the service's reason, and nothing changes.
+        fill(browser, {"agency_code": "education", "channel": "webhook", "address": "ftp://x"}, "#agency-form")
+        submit(browser, "agency-form")
+        assert "webhook" in browser.find_element(By.ID, "errors").text
+
+
+def test_a_caseworker_sees_the_rota_and_rules_but_cannot_change_them(portal: Portal, browser: WebDriver) -> None:
+    with recorded(browser, portal, "notify-caseworker"):
+        sign_in(browser, portal, "caseworker")
+        browser.get(f"{portal.base_url}/notifications/rota")
+        assert "王社工" in browser.find_element(By.ID, "rota-table").text
+        assert not browser.find_elements(By.ID, "rota-form")
+        browser.get(f"{portal.base_url}/notifications/subscriptions")
+        assert browser.find_element(By.CSS_SELECTOR, 'tr[data-subscription="deadline_breached|duty_officer"]')
+        assert not browser.find_elements(By.ID, "subscription-form")
+        browser.get(f"{portal.base_url}/notifications/deliveries")
+        assert "403" in browser.title or "无权" in browser.page_source
