@@ -8,6 +8,7 @@ import grpc
 from minorprot.registry.v1 import casework_pb2, casework_pb2_grpc, registry_pb2, registry_pb2_grpc
 
 from services.registry.adapters import messages
+from services.registry.service_layer.audit_log import AuditQuery
 from services.registry.service_layer.casework import CaseworkService
 from services.registry.service_layer.children import ChildFilters
 from services.registry.service_layer.registry import RegistryService
@@ -71,6 +72,29 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             by_risk_level=pairs(found.by_risk_level),
             overdue_visits=found.overdue_visits,
             overdue_plan_actions=found.overdue_plan_actions,
+        )
+
+    def ListAuditEntries(
+        self, request: registry_pb2.ListAuditEntriesRequest, context: grpc.ServicerContext
+    ) -> registry_pb2.ListAuditEntriesResponse:
+        query = AuditQuery(
+            request.child_id, request.actor, request.purposeful_only, request.page_size, request.page_token
+        )
+        entries, token = self._service.list_audit_entries(query)
+        return registry_pb2.ListAuditEntriesResponse(
+            entries=[
+                registry_pb2.AuditEntry(
+                    at=messages.timestamp(e.at),
+                    actor=e.actor,
+                    role=e.role,
+                    action=e.action,
+                    subject_type=e.subject_type,
+                    subject_id=e.subject_id,
+                    purpose=e.purpose,
+                )
+                for e in entries
+            ],
+            next_page_token=token,
         )
 
     def MergeChildren(

@@ -6,6 +6,7 @@ the case file is CaseworkService, casework.py; the survey is SurveyService, surv
 
 from __future__ import annotations
 
+from services.registry.service_layer.audit_log import AuditLogUseCases
 from services.registry.service_layer.case_files import CaseFileUseCases
 from services.registry.service_layer.children import ChildUseCases
 from services.registry.service_layer.matching import MatchUseCases
@@ -17,6 +18,6 @@ __all__ = ["RegistryService"]
 
 
 class RegistryService(
-    TenantUseCases, ChildUseCases, MatchUseCases, MergeUseCases, CaseFileUseCases, StatisticsUseCases
+    TenantUseCases, ChildUseCases, MatchUseCases, MergeUseCases, CaseFileUseCases, StatisticsUseCases, AuditLogUseCases
 ):
     """The gRPC RegistryService's and TenantDirectoryService's use cases, and what the consumers call."""

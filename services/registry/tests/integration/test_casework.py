@@ -872,3 +872,43 @@ def test_the_register_in_numbers_for_the_dashboard(register, casework, as_casewo
         register.GetRegisterStatistics, registry_pb2.GetRegisterStatisticsRequest(town_code="120101001"), officer
     )
     assert elsewhere.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_the_town_administrator_reads_who_opened_which_case_file_and_why(register, as_caseworker, secrets):
+    child = new_child(register, as_caseworker, "冯小审")
+    register.GetCaseFile(
+        registry_pb2.GetCaseFileRequest(child_id=child.child_id, purpose="家访前了解情况"), metadata=as_caseworker
+    )
+    register.GetChild(registry_pb2.GetChildRequest(child_id=child.child_id), metadata=as_caseworker)
+    admin = bearer(secrets.token(PILOT_TENANT, Role.TOWN_ADMIN, user="admin.li"))
+    reply = register.ListAuditEntries(
+        registry_pb2.ListAuditEntriesRequest(child_id=child.child_id, purposeful_only=True), metadata=admin
+    )
+    (entry,) = reply.entries
+    assert (entry.actor, entry.role, entry.action, entry.purpose) == (
+        "li.sg",
+        "caseworker",
+        "read_case_file",
+        "家访前了解情况",
+    )
+    everything = register.ListAuditEntries(
+        registry_pb2.ListAuditEntriesRequest(child_id=child.child_id, page_size=1), metadata=admin
+    )
+    assert len(everything.entries) == 1 and everything.next_page_token
+    rest = register.ListAuditEntries(
+        registry_pb2.ListAuditEntriesRequest(child_id=child.child_id, page_token=everything.next_page_token),
+        metadata=admin,
+    )
+    assert rest.entries and all(e.at.seconds <= everything.entries[0].at.seconds for e in rest.entries)
+    # Reading the log is recorded too; caseworkers do not read it; another town's log is not this one.
+    mine = register.ListAuditEntries(registry_pb2.ListAuditEntriesRequest(actor="admin.li"), metadata=admin)
+    assert mine.entries[0].action == "list_audit_entries"
+    error = refused(register.ListAuditEntries, registry_pb2.ListAuditEntriesRequest(), as_caseworker)
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    other_admin = bearer(secrets.token(OTHER_TENANT, Role.TOWN_ADMIN, user="admin.zhou"))
+    other = register.ListAuditEntries(
+        registry_pb2.ListAuditEntriesRequest(child_id=child.child_id), metadata=other_admin
+    )
+    assert not other.entries
+    bad = refused(register.ListAuditEntries, registry_pb2.ListAuditEntriesRequest(page_token="x' or 1=1"), admin)
+    assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT

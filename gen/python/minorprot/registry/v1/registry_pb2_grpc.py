@@ -80,6 +80,11 @@ class RegistryServiceStub:
                 request_serializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.GetRegisterStatisticsRequest.SerializeToString,
                 response_deserializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.GetRegisterStatisticsResponse.FromString,
                 _registered_method=True)
+        self.ListAuditEntries = channel.unary_unary(
+                '/minorprot.registry.v1.RegistryService/ListAuditEntries',
+                request_serializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.ListAuditEntriesRequest.SerializeToString,
+                response_deserializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.ListAuditEntriesResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer:
@@ -146,6 +151,14 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditEntries(self, request, context):
+        """The town's audit log, newest first: who read or changed which record, when and why. Town administrators
+        only; reading it is itself recorded.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -193,6 +206,11 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.GetRegisterStatistics,
                     request_deserializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.GetRegisterStatisticsRequest.FromString,
                     response_serializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.GetRegisterStatisticsResponse.SerializeToString,
+            ),
+            'ListAuditEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEntries,
+                    request_deserializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.ListAuditEntriesRequest.FromString,
+                    response_serializer=minorprot_dot_registry_dot_v1_dot_registry__pb2.ListAuditEntriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -439,6 +457,33 @@ class RegistryService:
             '/minorprot.registry.v1.RegistryService/GetRegisterStatistics',
             minorprot_dot_registry_dot_v1_dot_registry__pb2.GetRegisterStatisticsRequest.SerializeToString,
             minorprot_dot_registry_dot_v1_dot_registry__pb2.GetRegisterStatisticsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.registry.v1.RegistryService/ListAuditEntries',
+            minorprot_dot_registry_dot_v1_dot_registry__pb2.ListAuditEntriesRequest.SerializeToString,
+            minorprot_dot_registry_dot_v1_dot_registry__pb2.ListAuditEntriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -49,6 +49,10 @@ class RegistryServiceStub:
     """Counts for a town's dashboard (no child is named, so nothing is audited): children by category,
     village, case status and risk, and the overdue visits and plan actions.
     """
+    ListAuditEntries: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ListAuditEntriesRequest, _registry_pb2.ListAuditEntriesResponse]
+    """The town's audit log, newest first: who read or changed which record, when and why. Town administrators
+    only; reading it is itself recorded.
+    """
 
 @_typing.type_check_only
 class RegistryServiceAsyncStub(RegistryServiceStub):
@@ -70,6 +74,10 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     GetRegisterStatistics: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetRegisterStatisticsRequest, _registry_pb2.GetRegisterStatisticsResponse]  # type: ignore[assignment]
     """Counts for a town's dashboard (no child is named, so nothing is audited): children by category,
     village, case status and risk, and the overdue visits and plan actions.
+    """
+    ListAuditEntries: _aio.UnaryUnaryMultiCallable[_registry_pb2.ListAuditEntriesRequest, _registry_pb2.ListAuditEntriesResponse]  # type: ignore[assignment]
+    """The town's audit log, newest first: who read or changed which record, when and why. Town administrators
+    only; reading it is itself recorded.
     """
 
 class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -143,6 +151,16 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_registry_pb2.GetRegisterStatisticsResponse, _abc.Awaitable[_registry_pb2.GetRegisterStatisticsResponse]]:
         """Counts for a town's dashboard (no child is named, so nothing is audited): children by category,
         village, case status and risk, and the overdue visits and plan actions.
+        """
+
+    @_abc_1.abstractmethod
+    def ListAuditEntries(
+        self,
+        request: _registry_pb2.ListAuditEntriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.ListAuditEntriesResponse, _abc.Awaitable[_registry_pb2.ListAuditEntriesResponse]]:
+        """The town's audit log, newest first: who read or changed which record, when and why. Town administrators
+        only; reading it is itself recorded.
         """
 
 def add_RegistryServiceServicer_to_server(servicer: RegistryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
