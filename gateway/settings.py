@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import serialization
 
 from gateway.proxies import Network, parse_networks
-from platform_runtime.settings import EnvReader, pem_or_file
+from platform_runtime.settings import EnvReader, decode_key, pem_or_file
 
 SERVICE_NAME = "gateway"
 DEFAULT_HTTP_PORT = 8080
@@ -56,6 +56,8 @@ class GatewaySettings:
     access_token_seconds: int = 900
     grpc_timeout_seconds: float = 10.0
     log_level: str = "INFO"
+    # The SMS carrier signs the replies it passes on with this key (HMAC-SHA256; empty: the inbound route is off).
+    sms_inbound_key: bytes = b""
 
 
 def load_settings(env: EnvReader | None = None) -> GatewaySettings:
@@ -80,6 +82,7 @@ def load_settings(env: EnvReader | None = None) -> GatewaySettings:
         access_token_seconds=env.integer("ACCESS_TOKEN_SECONDS", 900, minimum=60, maximum=3600),
         grpc_timeout_seconds=float(env.integer("GRPC_TIMEOUT_SECONDS", 10, minimum=1, maximum=120)),
         log_level=env.optional("LOG_LEVEL", "INFO").upper(),
+        sms_inbound_key=env.parsed("SMS_INBOUND_KEY", decode_key, b""),
     )
     if settings.proxy_hops and not settings.trusted_proxies:
         env.problems.append("TRUSTED_PROXIES must name the proxies' addresses when PROXY_HOPS > 0")

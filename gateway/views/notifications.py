@@ -6,17 +6,29 @@ again. Every call goes to the notify service, which decides what the caller may 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import time
 from datetime import date, datetime
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 from minorprot.common.v1 import common_pb2
 from minorprot.notify.v1 import notify_pb2
 from werkzeug.wrappers import Response
 
 from gateway import presenters, roles
-from gateway.clients import BackendError
-from gateway.security import caller, components, current_user, login_required, require_role
+from gateway.clients import BackendError, Caller
+from gateway.security import (
+    caller,
+    client_ip,
+    components,
+    csrf_exempt,
+    current_user,
+    login_required,
+    require_role,
+)
 from platform_runtime.auth import Role
 from platform_runtime.vocabulary import CHINA_STANDARD_TIME
 
@@ -323,3 +335,37 @@ def resend(delivery_id: str) -> Response:
     require_role(TOWN_ADMINS)
     _call("ResendDelivery", notify_pb2.ResendDeliveryRequest(delivery_id=delivery_id))
     return redirect(url_for("notifications.deliveries", status="pending"))
+
+
+# -- replies to crisis SMS, passed on by the carrier ---------------------------------------------------------
+
+# The gateway's own calls that belong to no town are made as this pseudo-town: the code in the reply tells
+# notify which town's crisis it acknowledges.
+PLATFORM_TOWN = "000000000"
+REPLY_MAX_AGE_SECONDS = 300
+
+
+@bp.route("/sms/inbound", methods=["POST"])
+@csrf_exempt
+def sms_inbound() -> tuple[Response, int]:
+    """The carrier posts {"from": phone, "text": reply} signed like our webhooks (X-Minorprot-Timestamp,
+    X-Minorprot-Signature: v1=HMAC-SHA256(SMS_INBOUND_KEY, "<timestamp>.<body>")); replays are refused."""
+    key = components().settings.sms_inbound_key
+    if not key:
+        return jsonify({"error": "the inbound SMS route is not configured"}), 404
+    body = request.get_data()
+    stamp = request.headers.get("X-Minorprot-Timestamp", "")
+    expected = "v1=" + hmac.new(key, stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    fresh = stamp.isdigit() and abs(time.time() - int(stamp)) <= REPLY_MAX_AGE_SECONDS
+    if not (fresh and hmac.compare_digest(expected, request.headers.get("X-Minorprot-Signature", ""))):
+        return jsonify({"error": "bad or stale signature"}), 401
+    try:
+        reply = json.loads(body)
+        sender, text = str(reply["from"])[:30], str(reply["text"])[:500]
+    except (ValueError, KeyError, TypeError):
+        return jsonify({"error": 'expected {"from": ..., "text": ...}'}), 400
+    system = Caller(components().tokens.for_system(PLATFORM_TOWN), client_ip())
+    found = components().backends.notify(
+        system, "ReceiveSmsReply", notify_pb2.ReceiveSmsReplyRequest(from_phone=sender, text=text)
+    )
+    return jsonify({"acknowledged": bool(found.crisis_id)}), 200

@@ -200,3 +200,17 @@ def test_templates_are_listed_previewed_and_overridden_over_grpc(stub, secrets):
     with pytest.raises(grpc.RpcError) as refused:
         stub.PreviewTemplate(notify_pb2.PreviewTemplateRequest(event_type="case_assigned", locale="fr"), metadata=admin)
     assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_sms_replies_come_only_from_the_platform(stub, secrets):
+    platform = auth(secrets.token(tenant="000000000", role=Role.SYSTEM, user="service:gateway"))
+    reply = stub.ReceiveSmsReply(
+        notify_pb2.ReceiveSmsReplyRequest(from_phone="13900000001", text="好 123456"), metadata=platform
+    )
+    assert reply.crisis_id == ""
+    with pytest.raises(grpc.RpcError) as denied:
+        stub.ReceiveSmsReply(
+            notify_pb2.ReceiveSmsReplyRequest(from_phone="13900000001", text="123456"),
+            metadata=auth(secrets.token(role=Role.TOWN_ADMIN)),
+        )
+    assert denied.value.code() is grpc.StatusCode.PERMISSION_DENIED
