@@ -21,8 +21,10 @@ from gateway.views import (
     notifications,
     portal,
     public,
+    referrals,
     register,
     survey,
+    town_admin,
 )
 
 SESSION_COOKIE = "minorprot_session"
@@ -95,8 +97,10 @@ def create_app(settings: GatewaySettings | None = None, components: Components |
         register.bp,
         dashboard.bp,
         survey.bp,
+        town_admin.bp,
         benefits.bp,
         notifications.bp,
+        referrals.bp,
     ):
         app.register_blueprint(blueprint)
     errors.register(app)

@@ -98,7 +98,15 @@ class Backends(Protocol):
 
     def register_child(self, caller: Caller, request: registry_pb2.RegisterChildRequest) -> registry_pb2.Child: ...
 
-    def list_villages(self, caller: Caller) -> list[registry_pb2.Village]: ...
+    def list_villages(self, caller: Caller, include_retired: bool = False) -> list[registry_pb2.Village]: ...
+
+    def set_villages(
+        self, caller: Caller, villages: list[registry_pb2.Village]
+    ) -> registry_pb2.SetVillagesResponse: ...
+
+    def list_audit_entries(
+        self, caller: Caller, request: registry_pb2.ListAuditEntriesRequest
+    ) -> registry_pb2.ListAuditEntriesResponse: ...
 
     def register_statistics(self, caller: Caller, town_code: str) -> registry_pb2.GetRegisterStatisticsResponse: ...
 
@@ -325,9 +333,20 @@ class GrpcBackends:
         child: registry_pb2.Child = self._call(self._registry.RegisterChild, request, caller).child
         return child
 
-    def list_villages(self, caller: Caller) -> list[registry_pb2.Village]:
-        request = registry_pb2.ListVillagesRequest(include_retired=False)
+    def list_villages(self, caller: Caller, include_retired: bool = False) -> list[registry_pb2.Village]:
+        request = registry_pb2.ListVillagesRequest(include_retired=include_retired)
         return list(self._call(self._tenants.ListVillages, request, caller).villages)
+
+    def set_villages(self, caller: Caller, villages: list[registry_pb2.Village]) -> registry_pb2.SetVillagesResponse:
+        request = registry_pb2.SetVillagesRequest(villages=villages)
+        reply: registry_pb2.SetVillagesResponse = self._call(self._tenants.SetVillages, request, caller)
+        return reply
+
+    def list_audit_entries(
+        self, caller: Caller, request: registry_pb2.ListAuditEntriesRequest
+    ) -> registry_pb2.ListAuditEntriesResponse:
+        reply: registry_pb2.ListAuditEntriesResponse = self._call(self._registry.ListAuditEntries, request, caller)
+        return reply
 
     def register_statistics(self, caller: Caller, town_code: str) -> registry_pb2.GetRegisterStatisticsResponse:
         request = registry_pb2.GetRegisterStatisticsRequest(town_code=town_code)

@@ -48,6 +48,7 @@ class FakeBackends:
     changes: list[casework_pb2.ChangeEntry] = field(default_factory=list)
     merged: dict[str, registry_pb2.CaseFile] = field(default_factory=dict)  # merged id -> its own case file
     survey_imports: list[survey_pb2.SurveyImport] = field(default_factory=list)
+    audit: list[registry_pb2.AuditEntry] = field(default_factory=list)
     survey_rows: dict[str, list[survey_pb2.SurveyRowResult]] = field(default_factory=dict)
     referral_replies: dict[str, Any] = field(default_factory=dict)  # referral RPC name -> its reply
 
@@ -212,9 +213,31 @@ class FakeBackends:
             )
         return self.add_child(request.legal_name, residence_division_code=request.residence_division_code)
 
-    def list_villages(self, caller: Caller) -> list[registry_pb2.Village]:
-        self._record("list_villages", caller, None)
-        return list(self.villages)
+    def list_villages(self, caller: Caller, include_retired: bool = False) -> list[registry_pb2.Village]:
+        self._record("list_villages", caller, include_retired)
+        return [v for v in self.villages if include_retired or not v.retired]
+
+    def set_villages(self, caller: Caller, villages: list[registry_pb2.Village]) -> registry_pb2.SetVillagesResponse:
+        self._record("set_villages", caller, villages)
+        bad = [v for v in villages if not (v.code.isdigit() and len(v.code) == 12 and v.code.startswith("110111008"))]
+        if bad:
+            raise BackendError(
+                "INVALID_ARGUMENT",
+                "villages: bad code",
+                (FieldViolation("villages", f"{bad[0].code}: 12 digits of this town"),),
+            )
+        listed = {v.code for v in villages}
+        retired = [
+            registry_pb2.Village(code=v.code, name=v.name, retired=True) for v in self.villages if v.code not in listed
+        ]
+        self.villages = [*villages, *retired]
+        return registry_pb2.SetVillagesResponse(villages=self.villages, retired=len(retired))
+
+    def list_audit_entries(
+        self, caller: Caller, request: registry_pb2.ListAuditEntriesRequest
+    ) -> registry_pb2.ListAuditEntriesResponse:
+        self._record("list_audit_entries", caller, request)
+        return registry_pb2.ListAuditEntriesResponse(entries=self.audit, next_page_token="")
 
     def register_statistics(self, caller: Caller, town_code: str) -> registry_pb2.GetRegisterStatisticsResponse:
         self._record("register_statistics", caller, town_code)

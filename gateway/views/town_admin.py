@@ -1,0 +1,137 @@
+"""Town administration: the town's villages and communities, its users and their roles, and the audit log of
+who read which case file, when and why. For the town administrator only."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from minorprot.registry.v1 import registry_pb2
+from werkzeug.wrappers import Response
+
+from gateway.accounts import NewUser, UserProblems
+from gateway.clients import BackendError
+from gateway.security import caller, components, login_required, require_role
+from platform_runtime.auth import Role
+
+bp = Blueprint("town_admin", __name__)
+Page = str | tuple[str, int] | Response
+
+ADMINS = frozenset({Role.TOWN_ADMIN})
+# The roles a town gives its own people; district and agency accounts are made by the platform's operators.
+TOWN_ROLES = (
+    (Role.CASEWORKER, "社工(儿童督导员) caseworker"),
+    (Role.CHILD_DIRECTOR, "儿童主任 child director"),
+    (Role.TOWN_ADMIN, "乡镇管理员 town administrator"),
+    (Role.MANDATED_REPORTER, "强制报告人 mandated reporter"),
+)
+ACTION_LABELS = {
+    "read_case_file": "查阅档案 read the case file",
+    "read_change_history": "查阅变更记录 read the change history",
+    "export_register": "导出台账 exported the register",
+    "read_child": "查看儿童 read the record",
+    "list_children": "浏览台账 listed the register",
+    "match_child": "查重 matched",
+    "merge_children": "合并 merged",
+    "unmerge_children": "撤销合并 unmerged",
+    "set_villages": "修改村(社区) changed the villages",
+    "list_audit_entries": "查看审计日志 read the audit log",
+}
+
+
+@bp.route("/admin")
+@login_required
+def admin() -> Page:
+    user = require_role(ADMINS)
+    villages = components().backends.list_villages(caller(), include_retired=True)
+    return render_template(
+        "register/admin.html",
+        villages=villages,
+        villages_text="\n".join(f"{v.code},{v.name}" for v in villages if not v.retired),
+        users=components().users.town_users(user.tenant),
+        town_roles=TOWN_ROLES,
+    )
+
+
+@bp.route("/admin/villages", methods=["POST"])
+@login_required
+def villages() -> Response:
+    require_role(ADMINS)
+    listed = []
+    for number, line in enumerate(request.form.get("villages", "").splitlines(), start=1):
+        if not line.strip():
+            continue
+        code, _, name = line.replace("，", ",").partition(",")
+        if not name.strip():
+            flash(f"第{number}行 line {number}: 应为 代码,名称 (code,name)", "error")
+            return redirect(url_for("town_admin.admin"))
+        listed.append(registry_pb2.Village(code=code.strip(), name=name.strip()))
+    try:
+        result = components().backends.set_villages(caller(), listed)
+    except BackendError as exc:
+        if exc.code != "INVALID_ARGUMENT":
+            raise
+        for violation in exc.violations or ():
+            flash(f"{violation.field}: {violation.message}", "error")
+        if not exc.violations:
+            flash(exc.message, "error")
+        return redirect(url_for("town_admin.admin"))
+    flash(f"已保存 Saved: 新增 {result.added} added, 改名 {result.renamed} renamed, 撤销 {result.retired} retired")
+    return redirect(url_for("town_admin.admin"))
+
+
+@bp.route("/admin/users", methods=["POST"])
+@login_required
+def add_user() -> Response:
+    admin_user = require_role(ADMINS)
+    form = request.form
+    role = next((r for r, _ in TOWN_ROLES if r.value == form.get("role")), None)
+    username = form.get("username", "").strip().lower()
+    users = components().users
+    if role is None:
+        flash("请选择角色 choose a role", "error")
+    elif any(u.username == username for u in users.town_users(admin_user.tenant)):
+        # save_user would reset that user's password: adding never changes an existing account.
+        flash(f"用户名已存在 {username} already exists", "error")
+    else:
+        new = NewUser(
+            username,
+            form.get("display_name", "").strip(),
+            role,
+            admin_user.tenant,
+            phone=form.get("phone", "").strip(),
+            organisation=form.get("organisation", "").strip(),
+        )
+        try:
+            users.save_user(new, form.get("password", ""))
+            flash(f"已添加用户 User added: {new.display_name}")
+        except UserProblems as exc:
+            flash(str(exc), "error")
+    return redirect(url_for("town_admin.admin"))
+
+
+@bp.route("/admin/audit")
+@login_required
+def audit() -> Page:
+    user = require_role(ADMINS)
+    args = {name: request.args.get(name, "").strip()[:64] for name in ("child_id", "actor", "page_token")}
+    purposeful = request.args.get("all") != "1"
+    reply = components().backends.list_audit_entries(
+        caller(),
+        registry_pb2.ListAuditEntriesRequest(
+            child_id=args["child_id"],
+            actor=args["actor"],
+            purposeful_only=purposeful,
+            page_size=100,
+            page_token=args["page_token"],
+        ),
+    )
+    users = components().users.town_users(user.tenant)
+    return render_template(
+        "register/audit.html",
+        entries=reply.entries,
+        next_token=reply.next_page_token,
+        args=args,
+        purposeful=purposeful,
+        users=users,
+        names={u.user_id: u.display_name for u in users},
+        actions=ACTION_LABELS,
+    )
