@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -30,6 +31,11 @@ from platform_runtime.auth import generate_keypair
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = {"registry": 50051, "reporting": 50052, "referral": 50053, "benefits": 50054, "notify": 50055}
 GATEWAY_PORT = 8080
+AGENCY_EDGE_PORT = 50063
+# Where notify's e-mail and SMS go locally (services/notify/local_outbox.py): files under data/outbox/.
+LOCAL_SMTP_PORT = 2525
+LOCAL_CARRIER_PORT = 8025
+LOCAL_OUTBOX = "local_outbox"
 PILOT_TENANT = ("110111008", "良乡镇", "110111")
 
 
@@ -47,6 +53,8 @@ def dev_secrets(data_dir: Path) -> dict[str, str]:
         "BLIND_INDEX_KEY": base64.b64encode(os.urandom(32)).decode(),
         "FLASK_SECRET_KEY": secrets.token_urlsafe(32),
         "DEMO_PASSWORD": secrets.token_urlsafe(9),
+        # The referral service signs the agencies' own systems' credentials with its own key (ADR 0014).
+        "AGENCY_TOKEN_PRIVATE_KEY": generate_keypair()[0],
     }
     data_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(values, indent=2))
@@ -94,11 +102,31 @@ class StackConfig:
         env.setdefault("OTEL_TRACES_EXPORTER", "none")
         for service in SERVICES:
             env[f"{service.upper()}_TARGET"] = f"127.0.0.1:{self.grpc_port(service)}"
-        env["GRPC_PORT" if component != "gateway" else "HTTP_PORT"] = str(
-            self.gateway_port if component == "gateway" else self.grpc_port(component)
-        )
+        if component != LOCAL_OUTBOX:  # the local mail server and carrier have ports of their own
+            env["GRPC_PORT" if component != "gateway" else "HTTP_PORT"] = str(
+                self.gateway_port if component == "gateway" else self.grpc_port(component)
+            )
         if component in SERVICES:
             env["METRICS_PORT"] = str(self.metrics_port(component))
+        if component == "referral":
+            # The agency edge (ADR 0014): plaintext on a developer's machine, TLS in the chart.
+            env["AGENCY_GRPC_PORT"] = str(AGENCY_EDGE_PORT + self.port_offset)
+        else:
+            env.pop("AGENCY_TOKEN_PRIVATE_KEY", None)
+        if component == "notify":
+            env |= {
+                "SMTP_HOST": "127.0.0.1",
+                "SMTP_PORT": str(LOCAL_SMTP_PORT + self.port_offset),
+                "SMS_CARRIER_URL": f"http://127.0.0.1:{LOCAL_CARRIER_PORT + self.port_offset}",
+                "SMS_CARRIER_API_KEY": "local",
+                "PORTAL_URL": f"http://127.0.0.1:{self.gateway_port}",
+            }
+        if component == LOCAL_OUTBOX:
+            env |= {
+                "LOCAL_OUTBOX_DIR": str(self.data_dir / "outbox"),
+                "LOCAL_SMTP_PORT": str(LOCAL_SMTP_PORT + self.port_offset),
+                "LOCAL_CARRIER_PORT": str(LOCAL_CARRIER_PORT + self.port_offset),
+            }
         env |= dict(self.extra_env)
         return env
 
@@ -111,6 +139,8 @@ class Stack:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def module(self, component: str) -> str:
+        if component == LOCAL_OUTBOX:
+            return "services.notify.local_outbox"
         return "gateway" if component == "gateway" else f"services.{component}"
 
     def run_once(self, component: str, *args: str, extra_env: Mapping[str, str] | None = None) -> None:
@@ -151,6 +181,15 @@ class Stack:
                 time.sleep(0.2)
 
     def _healthy(self, component: str) -> bool:
+        if component == LOCAL_OUTBOX:
+            import socket
+
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", LOCAL_SMTP_PORT + self.config.port_offset), timeout=1),
+            ):
+                return True
+            return False
         if component == "gateway":
             import urllib.request
 
@@ -195,12 +234,13 @@ def up(data_dir: Path) -> int:
     stack.run_once("registry", "seed-demo", "--tenant", code)
     password = dev_secrets(data_dir)["DEMO_PASSWORD"]
     stack.run_once("gateway", "seed-demo", "--tenant", code, extra_env={"DEMO_PASSWORD": password})
-    stack.start(ALL_COMPONENTS)
+    stack.start([LOCAL_OUTBOX, *ALL_COMPONENTS])
     try:
         stack.wait_healthy()
         print(f"\nThe portal is at http://127.0.0.1:{config.gateway_port}/")
         print(f"Demo accounts of {name} ({code}), one per role, all with the password {password}:")
         print("  caseworker, town_admin, child_director, teacher, district_officer, police_officer, finance_auditor")
+        print(f"E-mail and SMS sent by notify: {data_dir / 'outbox'} (python -m services.notify.local_outbox list)")
         print(f"Logs: {data_dir / 'logs'}. Ctrl-C stops everything.\n", flush=True)
         stopping = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -96,7 +96,15 @@ class RoutingConfig:
     # -- the district administrator ------------------------------------------------------------------------
 
     def list_agencies(self) -> list[Agency]:
-        caller = _reader()
+        """The district's directory: for everyone who sends, moves or oversees referrals."""
+        caller = require_role(
+            Role.DISTRICT_ADMIN,
+            Role.LEADING_GROUP_OFFICE,
+            Role.CASEWORKER,
+            Role.TOWN_ADMIN,
+            Role.DISTRICT_OFFICER,
+            Role.AGENCY_OFFICER,
+        )
         return sorted(self.directory(caller.district).values(), key=lambda agency: (not agency.member, agency.code))
 
     def save_agency(self, agency: Agency) -> Agency:
