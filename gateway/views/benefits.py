@@ -108,6 +108,7 @@ def applications() -> str | Response:
                     documents=request.form.getlist("documents"),
                     reason=request.form.get("reason", ""),
                     starts_on=_date(request.form.get("starts_on", "")),
+                    account_ref=request.form.get("account_ref", ""),
                 ),
             )
         except BackendError as exc:
@@ -144,6 +145,7 @@ def application(application_id: str) -> str | Response:
                     starts_on=_date(request.form.get("starts_on", "")),
                     child_id=request.form.get("child_id", "").strip(),
                     benefit_code=request.form.get("benefit_code", ""),
+                    account_ref=request.form.get("account_ref", ""),
                 ),
             ),
             "submit": ("SubmitApplication", benefits_pb2.SubmitApplicationRequest(application_id=application_id)),

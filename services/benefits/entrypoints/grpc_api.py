@@ -65,6 +65,7 @@ class BenefitsServicer(benefits_pb2_grpc.BenefitsServiceServicer):
             documents=list(request.documents),
             reason=request.reason,
             starts_on=messages.optional_date(request.starts_on, "starts_on"),
+            account_ref=request.account_ref,
         )
         return benefits_pb2.CreateApplicationResponse(application=messages.application_message(view))
 
@@ -77,6 +78,7 @@ class BenefitsServicer(benefits_pb2_grpc.BenefitsServiceServicer):
             starts_on=messages.optional_date(request.starts_on, "starts_on"),
             child_id=request.child_id,
             benefit_code=request.benefit_code,
+            account_ref=request.account_ref,
         )
         return benefits_pb2.UpdateApplicationResponse(application=messages.application_message(view))
 

@@ -78,6 +78,7 @@ class Applications:
         documents: Sequence[str] = (),
         reason: str = "",
         starts_on: date | None = None,
+        account_ref: str = "",
     ) -> ApplicationView:
         caller = require_role(*TOWN_ROLES)
         policy = self.policy(caller.district)
@@ -87,6 +88,7 @@ class Applications:
                 raise Conflict("the child already has an open application for this benefit")
             application.documents = _documents_json(documents)
             application.starts_on = starts_on
+            _set_account(uow, child_id, account_ref)
             view = self._view(policy, application)
             uow.commit()
             return view
@@ -162,6 +164,7 @@ class Applications:
         starts_on: date | None = None,
         child_id: str = "",
         benefit_code: str = "",
+        account_ref: str = "",
     ) -> ApplicationView:
         """The documents provided so far (and the requested start), while the town still holds it; a draft
         may also get its child and benefit (drafts from a referral may arrive without them)."""
@@ -184,6 +187,8 @@ class Applications:
                     if eligibility.beneficiary(uow, child_id) is None:
                         raise NotFound("the child is not in the town's register")
                     application.child_id = child_id
+            if application.child_id:
+                _set_account(uow, application.child_id, account_ref)
             application.updated_at = self._now()
             view = self._view(policy, application)
             uow.commit()
@@ -379,6 +384,18 @@ class Applications:
             decided_by=record.decided_by,
             overdue=due is not None and self._today() > due,
         )
+
+
+def _set_account(uow: UnitOfWork, child_id: str, account_ref: str) -> None:
+    """The payee account for the child's payments (the guardian's, 代发账户), when given."""
+    account_ref = account_ref.strip()
+    if not account_ref:
+        return
+    if not 4 <= len(account_ref) <= 64 or not account_ref.isprintable() or "," in account_ref:
+        raise InvalidInput.single("account_ref", "4 to 64 printable characters, no commas")
+    child = eligibility.beneficiary(uow, child_id)
+    if child is not None:
+        child.account_ref = account_ref
 
 
 def _documents(record: ApplicationRecord) -> tuple[str, ...]:

@@ -216,6 +216,22 @@ class Disbursements:
                     LedgerEntryRecord.run_id == run.id, LedgerEntryRecord.kind.in_(("entitlement", "adjustment"))
                 )
             )
+            no_account = uow.session.scalar(
+                select(func.count())
+                .select_from(DisbursementLineRecord)
+                .join(
+                    BeneficiaryRecord,
+                    (BeneficiaryRecord.tenant_id == DisbursementLineRecord.town)
+                    & (BeneficiaryRecord.child_id == DisbursementLineRecord.child_id),
+                )
+                .where(
+                    DisbursementLineRecord.run_id == run.id,
+                    DisbursementLineRecord.amount_fen > 0,
+                    BeneficiaryRecord.account_ref == "",
+                )
+            )
+            if no_account:
+                raise Conflict(f"{no_account} payable lines have no payee account: the towns record them first")
             if (count, total, ledger) != (run.line_count, run.total_fen, run.total_fen):
                 raise Conflict(
                     f"control totals differ: run {run.line_count} lines / {run.total_fen} fen, "

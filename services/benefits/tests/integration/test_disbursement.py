@@ -210,6 +210,20 @@ def test_steps_out_of_order_and_a_bad_return_file_are_refused(database, runs):
             runs.close(run.run_id)
 
 
+def test_a_payable_line_without_a_payee_account_stops_the_check(database, runs):
+    child(database, PILOT_TENANT, "orphan", date(2015, 1, 1), ("BLA_ORPHAN", MAY))
+    with database.unit_of_work(PILOT_TENANT) as uow:
+        eligibility.record_child(
+            uow, "no-account", birth_date=date(2015, 1, 1), household_division_code="110111008001", at=datetime.now(UTC)
+        )
+        eligibility.start(uow, "no-account", "BLA_POOR", MAY, "approved", at=datetime.now(UTC))
+        uow.commit()
+    with acting_as(MAKER):
+        run = runs.compute(runs.open_run(MAY).run_id)
+    with acting_as(CHECKER), pytest.raises(errors.Conflict, match="1 payable lines have no payee account"):
+        runs.check(run.run_id)
+
+
 def test_another_district_and_other_roles_see_and_do_nothing(database, runs):
     child(database, PILOT_TENANT, "orphan", date(2015, 1, 1), ("BLA_ORPHAN", MAY))
     with acting_as(MAKER):

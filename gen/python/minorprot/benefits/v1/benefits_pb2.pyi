@@ -403,9 +403,12 @@ class CreateApplicationRequest(_message.Message):
     DOCUMENTS_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     STARTS_ON_FIELD_NUMBER: _builtins.int
+    ACCOUNT_REF_FIELD_NUMBER: _builtins.int
     child_id: _builtins.str
     benefit_code: _builtins.str
     reason: _builtins.str
+    account_ref: _builtins.str
+    """The payee account's reference at the bank (代发账户); kept with the child, used by the payment file."""
     @_builtins.property
     def documents(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -418,10 +421,11 @@ class CreateApplicationRequest(_message.Message):
         documents: _abc.Iterable[_builtins.str] | None = ...,
         reason: _builtins.str = ...,
         starts_on: _common_pb2.Date | None = ...,
+        account_ref: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["starts_on", b"starts_on"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["benefit_code", b"benefit_code", "child_id", b"child_id", "documents", b"documents", "reason", b"reason", "starts_on", b"starts_on"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_ref", b"account_ref", "benefit_code", b"benefit_code", "child_id", b"child_id", "documents", b"documents", "reason", b"reason", "starts_on", b"starts_on"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -436,9 +440,11 @@ class UpdateApplicationRequest(_message.Message):
     STARTS_ON_FIELD_NUMBER: _builtins.int
     CHILD_ID_FIELD_NUMBER: _builtins.int
     BENEFIT_CODE_FIELD_NUMBER: _builtins.int
+    ACCOUNT_REF_FIELD_NUMBER: _builtins.int
     application_id: _builtins.str
     child_id: _builtins.str
     benefit_code: _builtins.str
+    account_ref: _builtins.str
     @_builtins.property
     def documents(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -451,10 +457,11 @@ class UpdateApplicationRequest(_message.Message):
         starts_on: _common_pb2.Date | None = ...,
         child_id: _builtins.str = ...,
         benefit_code: _builtins.str = ...,
+        account_ref: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["starts_on", b"starts_on"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_id", b"application_id", "benefit_code", b"benefit_code", "child_id", b"child_id", "documents", b"documents", "starts_on", b"starts_on"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_ref", b"account_ref", "application_id", b"application_id", "benefit_code", b"benefit_code", "child_id", b"child_id", "documents", b"documents", "starts_on", b"starts_on"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
