@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.integration
 __all__ = ["stack"]  # a fixture, used by name
 
 
-def client(stack_, token: str, ca_file: str, *args: str) -> list[dict[str, object]]:
+def client(stack_, token: str, ca_file: str, *args: str) -> list[dict[str, Any]]:
     out = io.StringIO()
     assert main(["--target", stack_.edge_target, "--ca-file", ca_file, "--token", token, *args], out=out) == 0
     return [json.loads(line) for line in out.getvalue().splitlines()]
@@ -43,7 +44,7 @@ def test_the_example_client_works_and_follows_referrals(stack, consumer, secrets
     cursor = tmp_path / "seen.cursor"
     head = client(stack, token, str(ca_file), "follow", "--cursor-file", str(cursor), "--count", "3")
     rest = client(stack, token, str(ca_file), "follow", "--cursor-file", str(cursor), "--count", "1")
-    changes = [(c["referral"]["report_id"], c["referral"]["status"]) for c in head + rest]  # type: ignore[index]
+    changes = [(c["referral"]["report_id"], c["referral"]["status"]) for c in head + rest]
     assert changes == [
         ("report-c0", "sent"),
         ("report-c1", "sent"),
