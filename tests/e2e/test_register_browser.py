@@ -473,3 +473,29 @@ def test_another_towns_caseworker_reaches_no_survey_or_dashboard_of_the_town(
             assert "未找到" in browser.title
         browser.get(f"{portal.base_url}/dashboard")
         assert browser.find_element(By.CSS_SELECTOR, "#stat-children strong").text == "0"
+
+
+@pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_town_admin_sees_who_read_a_case_file_and_why(
+    portal: Portal, browser: WebDriver, size: tuple[int, int]
+) -> None:
+    purpose = f"核实监护情况 {uuid.uuid4().hex[:6]}"
+    with recorded(browser, portal, f"audit-{size[0]}"):
+        sign_in(browser, portal, "caseworker", size)
+        assert not browser.find_elements(By.ID, "nav-admin")
+        browser.get(f"{portal.base_url}/register")
+        child_id = rows(browser, "#children tr[data-child-id]")[-1]
+        browser.get(f"{portal.base_url}/register/children/{child_id}")
+        open_case_file(browser, purpose)
+
+        sign_in(browser, portal, "town_admin", size)
+        browser.find_element(By.ID, "nav-admin").click()
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#villages tr[data-village]")) == len(VILLAGES)
+        assert browser.find_elements(By.CSS_SELECTOR, '#users tr[data-username="child_director"]')
+        no_horizontal_scroll(browser)
+        press(browser, "audit-link")
+        fill(browser, {"child_id": child_id}, "#audit-filters")
+        press(browser, "filter-audit")
+        reads = [r.text for r in browser.find_elements(By.CSS_SELECTOR, '#audit tr[data-action="read_case_file"]')]
+        assert any(purpose in text and "王社工" in text for text in reads), reads
+        no_horizontal_scroll(browser)
