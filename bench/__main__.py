@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from bench import registry_call, registry_match, reporting_throughput, survey_import
+from bench import matching_quality, registry_call, registry_match, reporting_throughput, survey_import
 
 BENCHMARKS = {
     "registry_call": registry_call.main,
     "reporting_throughput": reporting_throughput.main,
     "registry_match": registry_match.main,
+    "matching_quality": matching_quality.main,
     "survey_import": survey_import.main,
 }
 

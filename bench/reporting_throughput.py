@@ -35,6 +35,7 @@ from google.protobuf import timestamp_pb2
 from minorprot.common.v1 import common_pb2
 from minorprot.registry.v1 import registry_pb2, registry_pb2_grpc
 from minorprot.reporting.v1 import events_pb2, reporting_pb2, reporting_pb2_grpc
+from sqlalchemy import create_engine, text
 
 from bench.runner import Figure, print_figures
 from platform_runtime.auth import Principal, Role, TokenIssuer
@@ -74,6 +75,7 @@ class Arrivals:
     def __init__(self, consumer: Consumer, topic: str, keyed: Callable[[bytes], str | None]) -> None:
         self._consumer, self._keyed = consumer, keyed
         self.seen: dict[str, float] = {}
+        self.seen_wall: dict[str, datetime] = {}  # the same moments by the wall clock, to set beside commit times
         self.size = 0  # bytes of the last awaited message
         self._stop = threading.Event()
         consumer.subscribe([topic])
@@ -90,6 +92,7 @@ class Arrivals:
                 key = self._keyed(value)
                 if key:
                     self.seen[key] = time.perf_counter()
+                    self.seen_wall[key] = datetime.now(UTC)
                     self.size = len(value)
 
     def wait_for(self, keys: set[str], timeout: float = 120) -> None:
@@ -163,8 +166,22 @@ def _crisis_report_id(value: bytes) -> str | None:
     return event.report_id
 
 
-def platform_run(kafka: KafkaSettings, data_dir: Path) -> tuple[Run, int, int]:
-    """(the run, how many reports were linked at once, bytes of a CrisisDeclared message)."""
+def _outbox_to_kafka_ms(relay_url: str, arrivals: Arrivals, keys: set[str]) -> list[float]:
+    """From each CrisisDeclared's outbox row being written (just before its commit) to a consumer seeing it:
+    the relay's share of the latency, without the call's own work before the commit."""
+    engine = create_engine(relay_url)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT envelope, created_at FROM outbox WHERE event_type = :type"), {"type": CRISIS}
+        ).all()
+    engine.dispose()
+    written = {_crisis_report_id(bytes(envelope)): created for envelope, created in rows}
+    return [(seen - written[key]).total_seconds() * 1000 for key, seen in arrivals.seen_wall.items() if key in written]
+
+
+def platform_run(kafka: KafkaSettings, data_dir: Path) -> tuple[Run, int, int, list[float]]:
+    """(the run, how many reports were linked at once, bytes of a CrisisDeclared message, outbox row written
+    -> on Kafka in ms)."""
     postgres_url = start_postgres()
     databases = {service: migrated_database(postgres_url, service) for service in ("registry", "reporting")}
     isolated = isolated_kafka_env(kafka)
@@ -229,7 +246,10 @@ def platform_run(kafka: KafkaSettings, data_dir: Path) -> tuple[Run, int, int]:
                 return str(reply.report.report_id)
 
             run = _run_concurrently(REPORTS, submit, arrivals)
-        return run, sum(1 for report in replies if report.child_id), arrivals.size
+        relay_ms = _outbox_to_kafka_ms(
+            databases["reporting"].relay_url, arrivals, {report.report_id for report in replies}
+        )
+        return run, sum(1 for report in replies if report.child_id), arrivals.size, relay_ms
     finally:
         stack.stop()
 
@@ -264,7 +284,7 @@ def run() -> list[Figure]:
     os.environ.setdefault("OTEL_TRACES_EXPORTER", "none")
     kafka = start_kafka()
     with TemporaryDirectory(prefix="bench-reporting-") as data_dir:
-        platform, linked, size = platform_run(kafka, Path(data_dir))
+        platform, linked, size, relay_ms = platform_run(kafka, Path(data_dir))
     bare = bare_run(kafka, size)
     print(f"\n{linked} of {REPORTS} reports linked to a child at once (the rest wait for a person to confirm)")
     clients = f"{CLIENTS} clients"
@@ -301,6 +321,20 @@ def run() -> list[Figure]:
         Figure(
             "submission -> CrisisDeclared on Kafka p99",
             percentile(platform.to_kafka_ms, 0.99),
+            "bare produce -> consume p99",
+            percentile(bare.to_kafka_ms, 0.99),
+            "ms",
+        ),
+        Figure(
+            "outbox row written -> on Kafka p50 (the relay)",
+            statistics.median(relay_ms),
+            "bare produce -> consume p50",
+            statistics.median(bare.to_kafka_ms),
+            "ms",
+        ),
+        Figure(
+            "outbox row written -> on Kafka p99 (the relay)",
+            percentile(relay_ms, 0.99),
             "bare produce -> consume p99",
             percentile(bare.to_kafka_ms, 0.99),
             "ms",

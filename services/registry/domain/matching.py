@@ -141,10 +141,12 @@ def _character_pinyin(ch: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class NameAgreement:
-    """How well two names agree: a weight and the reason shown to staff."""
+    """How well two names agree: a weight and the reason shown to staff. `ceiling` caps the score of a pair
+    whose names agree only this loosely: a person confirms it, it is never linked or merged automatically."""
 
     weight: float
     reason: str
+    ceiling: float = 1.0
 
 
 EXACT = NameAgreement(5.0, "same name")
@@ -153,6 +155,13 @@ SWAPPED = NameAgreement(4.0, "given/family name swapped")
 GIVEN_CHARACTER_MISSING = NameAgreement(2.5, "one given-name character missing")
 ONE_CHARACTER_DIFFERS = NameAgreement(2.0, "one character differs (typo)")
 PINYIN_SIMILAR = NameAgreement(1.5, "name pinyin similar")
+# Below the default threshold (and reporting's automatic link): these need a person's eye.
+CONFIRM_BY_A_PERSON = 0.75
+NICKNAME = NameAgreement(1.0, "a nickname (小/阿 + a given-name character) fits", CONFIRM_BY_A_PERSON)
+ONLY_GIVEN_CHARACTER_DIFFERS = NameAgreement(
+    -1.5, "family name equal, the one given-name character differs", CONFIRM_BY_A_PERSON
+)
+NICKNAME_PREFIXES = "小阿"
 ONLY_FAMILY_NAME_EQUAL = NameAgreement(-4.0, "only the family name is equal")
 NAMES_DIFFER = NameAgreement(-5.0, "names differ")
 
@@ -175,7 +184,12 @@ def compare_names(a: str, b: str) -> NameAgreement:
         return ONE_CHARACTER_DIFFERS
     if fuzz.ratio("".join(x.pinyin), "".join(y.pinyin)) >= 90:
         return PINYIN_SIMILAR
+    if _nickname_of(x, y) or _nickname_of(y, x):
+        return NICKNAME
     if x.family_pinyin == y.family_pinyin:
+        # 王强 for 王刚: a slip of the pen, or a sibling (the birth date tells them apart, a person decides).
+        if len(x.given) == len(y.given) == 1:
+            return ONLY_GIVEN_CHARACTER_DIFFERS
         return ONLY_FAMILY_NAME_EQUAL
     return NAMES_DIFFER
 
@@ -185,6 +199,18 @@ def _swapped(x: ChineseName, y: ChineseName) -> bool:
     if not y.given:
         return False
     return x.text == y.given + y.family or x.pinyin == y.given_pinyin + y.family_pinyin
+
+
+def nickname_syllable(name: ChineseName) -> str | None:
+    """The given-name syllable of a nickname (小雨, 阿雨: 小/阿 and one character of the given name)."""
+    if len(name.text) == 2 and name.text[0] in NICKNAME_PREFIXES and name.given_pinyin:
+        return name.given_pinyin[-1]
+    return None
+
+
+def _nickname_of(nick: ChineseName, full: ChineseName) -> bool:
+    syllable = nickname_syllable(nick)
+    return syllable is not None and full.text[0] not in NICKNAME_PREFIXES and syllable in full.given_pinyin
 
 
 def _given_character_missing(short: ChineseName, long: ChineseName) -> bool:
@@ -214,6 +240,8 @@ class ChildFacts:
     name: str | None = None
     other_names: tuple[str, ...] = ()
     identity_key: str | None = None
+    # A report's: the blind indexes of the numbers one digit away from the one it gives (`one_digit_away`).
+    identity_near_keys: frozenset[str] = frozenset()
     birth_date: date | None = None
     approximate_age: int | None = None  # whole years, when only an age was given
     age_observed_on: date | None = None  # the day that age was true (the report's date)
@@ -257,11 +285,15 @@ def score_match(probe: ChildFacts, candidate: ChildFacts, *, name_count: NameCou
     """Score in [0, 1] and reasons, strongest first. With `name_count`, agreement on a common name
     counts for less than agreement on a rare one."""
     evidence: list[tuple[float, str]] = []
-    for found in (_name(probe, candidate, name_count), *(compare(probe, candidate) for compare in _COMPARISONS)):
+    agreement, named = _name(probe, candidate, name_count)
+    for found in (named, *(compare(probe, candidate) for compare in _COMPARISONS)):
         if found is not None:
             evidence.append(found)
     total = _PRIOR + sum(weight for weight, _ in evidence)
     score = 1.0 / (1.0 + math.exp(-total))
+    if agreement is not None and score > agreement.ceiling:
+        score = agreement.ceiling
+        evidence.append((0.0, "a person should confirm: the names agree only loosely"))
     ordered = sorted(evidence, key=lambda e: -abs(e[0]))  # strongest evidence first
     return MatchResult(score=score, reasons=tuple(reason for _, reason in ordered))
 
@@ -274,22 +306,26 @@ def _identity(p: ChildFacts, c: ChildFacts) -> _Evidence:
         return None
     if p.identity_key == c.identity_key:
         return 10.0, "same identity number"
+    # Two valid numbers differ in two digits at least (the check character sees to it): a registered number
+    # one digit away from the report's is that number mistyped, not another child's.
+    if c.identity_key in p.identity_near_keys:
+        return 3.0, "identity number one digit off (a typing error?)"
     return -8.0, "different identity numbers"
 
 
-def _name(p: ChildFacts, c: ChildFacts, name_count: NameCount | None) -> _Evidence:
+def _name(p: ChildFacts, c: ChildFacts, name_count: NameCount | None) -> tuple[NameAgreement | None, _Evidence]:
     if not p.names or not c.names:
-        return None
+        return None, None
     best, candidate_name = max(
         ((compare_names(a, b), b) for a in p.names for b in c.names), key=lambda found: found[0].weight
     )
     if name_count is None or best not in (EXACT, HOMOPHONE, SWAPPED):
-        return best.weight, best.reason
+        return best, (best.weight, best.reason)
     sharing = name_count(name_sound_key(candidate_name))
     if sharing <= 1:
-        return best.weight, best.reason
+        return best, (best.weight, best.reason)
     discounted = best.weight - _COMMON_NAME_DISCOUNT * math.log(sharing)
-    return discounted, f"{best.reason}, a name {sharing} children in the register share"
+    return best, (discounted, f"{best.reason}, a name {sharing} children in the register share")
 
 
 def _birth(p: ChildFacts, c: ChildFacts) -> _Evidence:
@@ -404,10 +440,12 @@ def index_keys(record: ChildFacts) -> frozenset[str]:
 
 def lookup_keys(probe: ChildFacts) -> frozenset[str]:
     """Keys to look up for a report: any register record sharing one is a candidate."""
-    keys = _identity_keys(probe) | _guardian_keys(probe)
+    keys = _identity_keys(probe) | _guardian_keys(probe) | {f"id:{key}" for key in probe.identity_near_keys}
     years = _birth_years(probe)
     for name in (parse_name(n) for n in probe.names):
         keys |= _name_keys(name, years, probe.birth_date, probe.division_code)
+        if (syllable := nickname_syllable(name)) is not None:
+            keys |= _nickname_keys(syllable, years, probe)
         if not years and not probe.division_code and not probe.guardian_names:
             keys.add(name_sound_key(name.text))  # unselective: only when nothing else is known
     return frozenset(keys)
@@ -439,7 +477,34 @@ def _name_keys(name: ChineseName, years: set[int], birth_date: date | None, divi
         keys.add(f"g:{_joined(name.given_pinyin)}:{birth_date.isoformat()}")  # wrong family character
     if division and len(division) >= 6:
         keys.add(f"d:{sound}:{division[:6]}")  # birth date wrong or unknown
+    if birth_date is not None:
+        # Only the family name right (王强 for 王刚), or only one given character (a nickname): the exact
+        # birth date makes either selective.
+        keys.add(f"fb:{family}:{birth_date.isoformat()}")
+        keys |= {f"gb:{syllable}:{birth_date.isoformat()}" for syllable in name.given_pinyin}
     return keys
+
+
+def _nickname_keys(syllable: str, years: set[int], probe: ChildFacts) -> set[str]:
+    """A nickname has no family name: the given syllable with the birth date, or with a guardian's family
+    name (a child mostly carries a parent's) and the birth year."""
+    keys = {f"gb:{syllable}:{probe.birth_date.isoformat()}"} if probe.birth_date is not None else set()
+    for guardian in probe.guardian_names:
+        family = _joined(parse_name(guardian).family_pinyin)
+        keys |= {f"fs:{family}:{syllable}:{year}" for year in years}
+    return keys
+
+
+def one_digit_away(number: str) -> list[str]:
+    """Every string one character away from an 18-character identity number (digits; X for the check)."""
+    if len(number) != 18:
+        return []
+    return [
+        number[:i] + other + number[i + 1 :]
+        for i in range(18)
+        for other in ("0123456789X" if i == 17 else "0123456789")
+        if other != number[i]
+    ]
 
 
 def _birth_years(facts: ChildFacts) -> set[int]:

@@ -261,6 +261,9 @@ class MatchUseCases(RegistryUseCases):
         return matching.ChildFacts(
             name=probe.name.strip() or None,
             identity_key=self._blind_index.digest(number, field=IDENTITY_FIELD) if number else None,
+            identity_near_keys=frozenset(
+                self._blind_index.digest(near, field=IDENTITY_FIELD) for near in matching.one_digit_away(number)
+            ),
             birth_date=probe.birth_date,
             approximate_age=probe.approximate_age or None,
             age_observed_on=self._today() if probe.approximate_age else None,

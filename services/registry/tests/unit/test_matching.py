@@ -12,8 +12,10 @@ from services.registry.domain.matching import (
     GIVEN_CHARACTER_MISSING,
     HOMOPHONE,
     NAMES_DIFFER,
+    NICKNAME,
     ONE_CHARACTER_DIFFERS,
     ONLY_FAMILY_NAME_EQUAL,
+    ONLY_GIVEN_CHARACTER_DIFFERS,
     PINYIN_SIMILAR,
     SWAPPED,
     ChildFacts,
@@ -22,6 +24,7 @@ from services.registry.domain.matching import (
     index_keys,
     lookup_keys,
     name_sound_key,
+    one_digit_away,
     parse_name,
     rank_candidates,
     read_pinyin,
@@ -80,7 +83,12 @@ def test_parse_name(name: str, family: str, given: str, pinyin: tuple[str, ...])
         ("王小明", "王大明", ONE_CHARACTER_DIFFERS),
         ("王小明", "汪小敏", ONE_CHARACTER_DIFFERS),  # one syllable differs: ming / min
         ("张伟", "臧伟", PINYIN_SIMILAR),  # zh / z confusion in a two-character name
-        ("张伟", "张强", ONLY_FAMILY_NAME_EQUAL),  # a two-character name: whole given name differs
+        # A two-character name whose given character differs: a slip or a sibling, never linked unseen.
+        ("张伟", "张强", ONLY_GIVEN_CHARACTER_DIFFERS),
+        ("张小伟", "张大强", ONLY_FAMILY_NAME_EQUAL),
+        ("小明", "王小明", NICKNAME),
+        ("阿雨", "李思雨", NICKNAME),
+        ("小雨", "李思明", NAMES_DIFFER),
         ("张伟", "李强", NAMES_DIFFER),
     ],
 )
@@ -147,6 +155,39 @@ def test_noisy_names_with_the_same_birth_date_match(name: str, reason: str) -> N
     assert reason in result.reasons
     assert "same birth date" in result.reasons
     assert "same town/street" in result.reasons
+
+
+@pytest.mark.parametrize(("reported", "registered"), [("小明", "王小明"), ("阿明", "王小明"), ("王强", "王明")])
+def test_loose_name_agreements_are_shown_but_never_called_a_match(reported: str, registered: str) -> None:
+    """A nickname, or a two-character name whose given character differs, with everything else agreeing."""
+    probe = ChildFacts(
+        name=reported,
+        birth_date=RECORD.birth_date,
+        sex=Sex.MALE,
+        guardian_names=RECORD.guardian_names,
+        division_code=RECORD.division_code,
+        school=RECORD.school,
+    )
+    result = score_match(probe, ChildFacts(**{**RECORD.__dict__, "name": registered}))
+    assert 0.3 < result.score < DEFAULT_THRESHOLD
+    assert "a person should confirm: the names agree only loosely" in result.reasons
+
+
+def test_an_identity_number_one_digit_off_is_a_typing_error_not_another_child() -> None:
+    number = "110111201503100018"
+    near = one_digit_away(number)
+    assert len(near) == 17 * 9 + 10 and number not in near and all(len(n) == 18 for n in near)
+    typed = "110111201503100048"  # one wrong sequence digit
+    probe = ChildFacts(
+        name="王小明", identity_key="typed", identity_near_keys=frozenset({"key-1"}), birth_date=RECORD.birth_date
+    )
+    assert typed[:14] == number[:14]
+    result = score_match(probe, RECORD)
+    assert result.is_match()
+    assert "identity number one digit off (a typing error?)" in result.reasons
+    assert "id:key-1" in lookup_keys(probe)
+    elsewhere = score_match(ChildFacts(**{**probe.__dict__, "identity_near_keys": frozenset()}), RECORD)
+    assert elsewhere.reasons[0] == "different identity numbers"
 
 
 def test_sex_mismatch_is_a_strong_negative() -> None:
@@ -299,6 +340,18 @@ def test_birth_date_shifted_across_new_year_still_shares_a_key() -> None:
     record = ChildFacts(name="王小明", birth_date=date(2014, 12, 20))
     probe = ChildFacts(name="王小明", birth_date=date(2015, 1, 10))
     assert shares_a_key(probe, record)
+
+
+@pytest.mark.parametrize(
+    "probe",
+    [
+        ChildFacts(name="小明", birth_date=date(2015, 3, 10)),  # a nickname and the birth date
+        ChildFacts(name="阿明", birth_date=date(2014, 3, 10), guardian_names=("王建国",)),  # and a parent
+        ChildFacts(name="王大红", birth_date=date(2015, 3, 10)),  # only the family name and the birth date right
+    ],
+)
+def test_nicknames_and_a_wrong_given_name_share_a_key_with_the_record(probe: ChildFacts) -> None:
+    assert shares_a_key(probe, RECORD)
 
 
 def test_unrelated_child_shares_no_key() -> None:
