@@ -16,11 +16,9 @@ from platform_runtime.db import Database
 from platform_runtime.service import Command, command_line
 from platform_runtime.tenancy import acting_as
 from services.referral import bootstrap
-from services.referral.adapters.orm import metadata
+from services.referral.adapters.orm import APPEND_ONLY_TABLES, metadata
 from services.referral.service_layer.credentials import AgencyCredentials
 from services.referral.settings import ReferralSettings, load_settings
-
-APPEND_ONLY_TABLES = ("routing_rule_sets", "referral_entries", "referral_feed")
 
 
 def _credentials(settings: ReferralSettings) -> AgencyCredentials:

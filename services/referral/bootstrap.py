@@ -6,7 +6,7 @@ from platform_runtime.db import Database
 from platform_runtime.service import ServiceDefinition
 from services.referral.adapters.orm import metadata
 from services.referral.entrypoints import consumers, grpc_api
-from services.referral.entrypoints.agency_edge import AgencyEdge, read_tls
+from services.referral.entrypoints.agency_edge import AgencyEdge
 from services.referral.entrypoints.escalation import escalation_worker
 from services.referral.service_layer.credentials import AgencyCredentials
 from services.referral.service_layer.services import ReferralService
@@ -37,7 +37,9 @@ def definition(settings: ReferralSettings, *, periodic_work: bool = True) -> Ser
             service,
             credentials,
             port=settings.agency_port,
-            tls=read_tls(settings.agency_tls_cert_file, settings.agency_tls_key_file),
+            tls=(settings.agency_tls_cert.encode(), settings.agency_tls_key.encode())
+            if settings.agency_tls_cert
+            else None,
         )
         workers.append(edge.worker())
     return ServiceDefinition(

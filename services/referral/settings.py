@@ -21,8 +21,9 @@ class ReferralSettings:
     # them; without, the edge is plaintext and says so in the log: for development only).
     agency_port: int = DEFAULT_AGENCY_PORT
     agency_token_private_key: str = ""
-    agency_tls_cert_file: str = ""
-    agency_tls_key_file: str = ""
+    # PEM, given inline or as a file's path (how Kubernetes mounts or injects secrets).
+    agency_tls_cert: str = ""
+    agency_tls_key: str = ""
 
 
 def load_settings(env: EnvReader | None = None) -> ReferralSettings:
@@ -32,10 +33,10 @@ def load_settings(env: EnvReader | None = None) -> ReferralSettings:
         escalation_check_seconds=env.integer("ESCALATION_CHECK_SECONDS", 60, minimum=1, maximum=3600),
         agency_port=env.integer("AGENCY_GRPC_PORT", DEFAULT_AGENCY_PORT, minimum=0, maximum=65535),
         agency_token_private_key=env.parsed("AGENCY_TOKEN_PRIVATE_KEY", pem_or_file, ""),
-        agency_tls_cert_file=env.optional("AGENCY_TLS_CERT_FILE"),
-        agency_tls_key_file=env.optional("AGENCY_TLS_KEY_FILE"),
+        agency_tls_cert=env.parsed("AGENCY_TLS_CERT", pem_or_file, ""),
+        agency_tls_key=env.parsed("AGENCY_TLS_KEY", pem_or_file, ""),
     )
-    if bool(settings.agency_tls_cert_file) != bool(settings.agency_tls_key_file):
-        env.problems.append("AGENCY_TLS_CERT_FILE and AGENCY_TLS_KEY_FILE go together")
+    if bool(settings.agency_tls_cert) != bool(settings.agency_tls_key):
+        env.problems.append("AGENCY_TLS_CERT and AGENCY_TLS_KEY go together")
     env.done()
     return settings

@@ -194,6 +194,9 @@ class ReferralTownRecord(Base):
     tenant_id: Mapped[str] = mapped_column(String(12), primary_key=True)
 
 
+# Written once, never changed: rule versions, the history of referrals, the agencies' change feed.
+APPEND_ONLY_TABLES = ("routing_rule_sets", "referral_entries", "referral_feed")
+
 TENANT_TABLES = (
     "referrals",
     "report_links",

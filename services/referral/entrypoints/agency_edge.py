@@ -66,10 +66,3 @@ class AgencyEdge:
                 self.stop()
 
         return Worker(NAME, run)
-
-
-def read_tls(cert_file: str, key_file: str) -> tuple[bytes, bytes] | None:
-    if not cert_file:
-        return None
-    with open(cert_file, "rb") as certificate, open(key_file, "rb") as key:
-        return certificate.read(), key.read()

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import ProgrammingError
 
 from platform_runtime import errors
 from platform_runtime.auth import Role
@@ -143,11 +144,12 @@ def test_another_district_s_versions_are_its_own(config, database):
         config.add_rule_set(plan_rules_with(), TODAY)
     with acting_as(OTHER_DISTRICT_ADMIN):
         assert [v.version for v in config.list_rule_sets()] == [0]
-    # Row-level security: the other district's unit of work reads none of them, and cannot write under them.
+    # Row-level security: the other district's unit of work reads none of them.
     with database.unit_of_work("110112", district="110112") as uow:
         assert uow.session.scalars(select(RuleSetRecord)).all() == []
-        uow.session.execute(update(RuleSetRecord).values(note="hijacked"))
-        uow.commit()
+    # And no one edits a version in place: the app role may only add them.
+    with database.unit_of_work("110111", district="110111") as uow, pytest.raises(ProgrammingError, match="denied"):
+        uow.session.execute(update(RuleSetRecord).values(note="edited"))
     with acting_as(ADMIN):
         assert config.rule_set(1).note == ""
 
