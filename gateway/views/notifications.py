@@ -113,7 +113,7 @@ def _delivery(value: notify_pb2.Delivery) -> dict[str, Any]:
     return {
         "delivery_id": value.delivery_id,
         "event_type": value.event_type,
-        "recipient": value.recipient,
+        "recipient": value.recipient_name or value.recipient,
         "channel": value.channel,
         "status": value.status,
         "attempts": value.attempts,
@@ -139,13 +139,13 @@ def crises() -> Page:
             "declared_at": presenters.when(c.declared_at),
             "acknowledged": bool(c.acknowledged_at.seconds),
             "acknowledged_at": presenters.when(c.acknowledged_at) if c.acknowledged_at.seconds else "",
-            "acknowledged_by": c.acknowledged_by,
+            "acknowledged_by": c.acknowledged_by_name or c.acknowledged_by,
             "acknowledged_via": c.acknowledged_via,
             "steps": [
                 {
                     "step": s.step,
                     "level": s.level,
-                    "recipients": list(s.recipients),
+                    "recipients": list(s.recipient_names or s.recipients),
                     "told_at": presenters.when(s.told_at),
                 }
                 for s in c.steps

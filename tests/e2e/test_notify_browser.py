@@ -1,20 +1,25 @@
 """Notifications in a real browser (headless Chromium) against the notify service and the gateway as their
-own processes (SQLite, the real local Kafka): people enter their contact details, the town administrator
-puts a colleague on the duty rota, changes who is told of a missed deadline and sets an agency's contact
-point; a caseworker sees the rota and the rules but cannot change them. Each test leaves a screenshot in
-the stack's data folder (and one of a failure)."""
+own processes (SQLite, the real local Kafka, the local stack's mail server and carrier stand-in): people
+enter their contact details, the town administrator puts a colleague on the duty rota, changes who is told
+of a missed deadline and sets an agency's contact point; a caseworker sees the rota and the rules but cannot
+change them; a crisis reaches the caseworker by SMS and e-mail (files in the stack's outbox) and is
+acknowledged on the crises page. Each test leaves a screenshot in the stack's data folder."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
+from minorprot.reporting.v1 import events_pb2 as reporting_events
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.options import Options
@@ -23,8 +28,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.select import Select
 
-from platform_runtime.local_stack import Stack, StackConfig, dev_secrets
+from platform_runtime.events import PendingEvent, to_envelope
+from platform_runtime.local_stack import LOCAL_OUTBOX, Stack, StackConfig, dev_secrets
+from platform_runtime.outbox import make_producer
 from platform_runtime.settings import KafkaSettings
+from platform_runtime.topics import REPORTING_REPORT
 from platform_runtime.vocabulary import CHINA_STANDARD_TIME
 from tests.support.infra import isolated_kafka_env
 
@@ -50,6 +58,20 @@ class Portal:
     base_url: str
     password: str
     data_dir: Path
+    kafka: KafkaSettings
+    env: Mapping[str, str]
+
+    def publish(self, event: PendingEvent) -> None:
+        """An event as another service's relay would publish it, on this stack's own topics."""
+        producer = make_producer(self.kafka, "notify-browser-test")
+        envelope = to_envelope(event, uuid.uuid4().hex)
+        producer.produce(
+            self.env["KAFKA_TOPIC_PREFIX"] + event.topic,
+            key=event.key.encode(),
+            value=envelope.SerializeToString(),
+            headers=[("event_id", envelope.event_id.encode()), ("tenant", event.tenant.encode())],
+        )
+        assert producer.flush(10) == 0
 
 
 @pytest.fixture(scope="module")
@@ -62,14 +84,14 @@ def portal(kafka: KafkaSettings, tmp_path_factory: pytest.TempPathFactory) -> It
         extra_env=isolated_kafka_env(kafka),
     )
     stack = Stack(config)
-    components = ["notify", "gateway"]
+    components = [LOCAL_OUTBOX, "notify", "gateway"]
     password = dev_secrets(data_dir)["DEMO_PASSWORD"]
-    stack.migrate(components)
+    stack.migrate(["notify", "gateway"])
     stack.run_once("gateway", "seed-demo", "--tenant", TOWN, extra_env={"DEMO_PASSWORD": password})
     stack.start(components)
     try:
         stack.wait_healthy(timeout=120)
-        yield Portal(f"http://127.0.0.1:{config.gateway_port}", password, data_dir)
+        yield Portal(f"http://127.0.0.1:{config.gateway_port}", password, data_dir, kafka, config.extra_env)
     finally:
         stack.stop()
 
@@ -188,3 +210,49 @@ def test_a_caseworker_sees_the_rota_and_rules_but_cannot_change_them(portal: Por
         assert not browser.find_elements(By.ID, "subscription-form")
         browser.get(f"{portal.base_url}/notifications/deliveries")
         assert "403" in browser.title or "无权" in browser.page_source
+
+
+def outbox_files(portal: Portal, kind: str, pattern: str) -> list[Path]:
+    return sorted((portal.data_dir / "outbox" / kind).glob(pattern))
+
+
+def eventually(check: Callable[[], list[Path]], timeout: float, what: str) -> list[Path]:
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"{what}: nothing after {timeout:.0f}s"
+        time.sleep(0.5)
+    return found
+
+
+def test_a_crisis_is_texted_and_mailed_and_acknowledged_in_the_portal(portal: Portal, browser: WebDriver) -> None:
+    with recorded(browser, portal, "notify-crisis-contact"):
+        enter_contact_details(browser, portal, "caseworker", "13900000001", "caseworker@town.example")
+    report_id = f"report-{uuid.uuid4().hex[:8]}"
+    crisis = reporting_events.CrisisDeclared(
+        report_id=report_id,
+        division_code=TOWN + "001",
+        situation_types=["abandoned_or_uncared"],
+        reasons=["abandoned"],
+        required_actions=["notify_township_duty_officer", "notify_police"],
+    )
+    portal.publish(PendingEvent(REPORTING_REPORT, TOWN, "report", report_id, crisis))
+
+    texts = eventually(lambda: outbox_files(portal, "sms", "*.json"), 30, "an SMS at the carrier stand-in")
+    sms = [json.loads(path.read_text(encoding="utf-8")) for path in texts]
+    assert "13900000001" in {m["to"] for m in sms}
+    assert all(f"/notifications/about/report/{report_id}" in m["text"] for m in sms)
+    mails = eventually(lambda: outbox_files(portal, "mail", "*.eml"), 30, "an e-mail at the local SMTP server")
+    mail = message_from_bytes(mails[0].read_bytes(), policy=policy.default)
+    assert mail["Subject"] == "【紧急】危机报告,请立即处置"
+
+    with recorded(browser, portal, "notify-crisis"):
+        sign_in(browser, portal, "caseworker")
+        browser.find_element(By.ID, "nav-notifications").click()
+        browser.find_element(By.ID, "nav-crises").click()
+        section = browser.find_element(By.CSS_SELECTOR, "section.crisis-alert")
+        assert report_id in section.text and "duty_officer" in section.text
+        assert "13900000001" not in section.text  # who was told, never their phone numbers
+        section.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        acknowledged = browser.find_element(By.CSS_SELECTOR, "section.crisis-alert .acknowledged").text
+        assert "王社工" in acknowledged
+        assert "(portal)" in acknowledged

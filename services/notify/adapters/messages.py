@@ -169,8 +169,9 @@ def notification(view: NotificationView) -> notify_pb2.Notification:
     return message
 
 
-def delivery(record: DeliveryRecord) -> notify_pb2.Delivery:
+def delivery(record: DeliveryRecord, recipient_name: str = "") -> notify_pb2.Delivery:
     message = notify_pb2.Delivery(
+        recipient_name=recipient_name,
         delivery_id=record.id,
         event_type=record.event_type,
         recipient=record.recipient,
@@ -228,17 +229,19 @@ def crisis(view: CrisisView) -> notify_pb2.Crisis:
         declared_at=timestamp(record.declared_at),
         acknowledge_by=timestamp(record.declared_at + timedelta(seconds=record.limit_seconds * max(record.step, 1))),
         acknowledged_by=record.acknowledged_by,
+        acknowledged_by_name=view.name(f"user:{record.acknowledged_by}") if record.acknowledged_by else "",
         acknowledged_via=record.acknowledged_via,
         steps=[
             notify_pb2.EscalationStep(
                 step=step.step,
                 level=step.level,
                 recipients=[r for r in step.recipients.split(",") if r],
+                recipient_names=[view.name(r) for r in step.recipients.split(",") if r],
                 told_at=timestamp(step.told_at),
             )
             for step in view.steps
         ],
-        deliveries=[delivery(found) for found in view.deliveries],
+        deliveries=[delivery(found, view.names.get(found.recipient, "")) for found in view.deliveries],
     )
     if record.acknowledged_at is not None:
         message.acknowledged_at.CopyFrom(timestamp(record.acknowledged_at))

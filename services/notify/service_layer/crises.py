@@ -62,6 +62,10 @@ class CrisisView:
     crisis: CrisisRecord
     steps: list[CrisisStepRecord]
     deliveries: list[DeliveryRecord]
+    names: dict[str, str]  # user:<id> -> the person's name, for the people with contact details
+
+    def name(self, recipient: str) -> str:
+        return self.names.get(recipient, recipient)
 
 
 def _event_id(crisis_id: str, step: int, alert_event_id: str) -> str:
@@ -228,7 +232,9 @@ class CrisisService:
             crisis = uow.session.scalar(query)
             if crisis is None:
                 raise errors.NotFound("no such crisis in this town")
-            self._acknowledge(uow, crisis, caller.user_id, "api", self._now())
+            # People acknowledge in the portal; systems (an agency's, the platform's) over the API.
+            via = "api" if caller.role in (Role.AGENCY_SYSTEM, Role.SYSTEM) else "portal"
+            self._acknowledge(uow, crisis, caller.user_id, via, self._now())
             uow.commit()
         return self._view_of(caller.tenant, crisis.id)
 
@@ -329,13 +335,9 @@ class CrisisService:
                 .order_by(DeliveryRecord.created_at, DeliveryRecord.recipient)
             )
             found_steps, found_deliveries = list(steps), list(deliveries)
+            names = {
+                f"user:{row.user_id}": row.display_name
+                for row in uow.session.scalars(select(ContactRecord).where(ContactRecord.tenant_id == tenant))
+            }
             detached(uow, [])
-            return CrisisView(crisis, found_steps, found_deliveries)
-
-
-def contact_names(database: Database, tenant: str) -> dict[str, str]:
-    with database.unit_of_work(tenant) as uow:
-        return {
-            f"user:{row.user_id}": row.display_name
-            for row in uow.session.scalars(select(ContactRecord).where(ContactRecord.tenant_id == tenant))
-        }
+            return CrisisView(crisis, found_steps, found_deliveries, names)

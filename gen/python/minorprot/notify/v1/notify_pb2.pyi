@@ -236,6 +236,7 @@ class Delivery(_message.Message):
     SUBJECT_ID_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     SENT_AT_FIELD_NUMBER: _builtins.int
+    RECIPIENT_NAME_FIELD_NUMBER: _builtins.int
     delivery_id: _builtins.str
     event_type: _builtins.str
     recipient: _builtins.str
@@ -248,6 +249,8 @@ class Delivery(_message.Message):
     title: _builtins.str
     subject_type: _builtins.str
     subject_id: _builtins.str
+    recipient_name: _builtins.str
+    """The person's name for user:<id> recipients with contact details; empty otherwise."""
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -267,10 +270,11 @@ class Delivery(_message.Message):
         subject_id: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         sent_at: _timestamp_pb2.Timestamp | None = ...,
+        recipient_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "sent_at", b"sent_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "channel", b"channel", "created_at", b"created_at", "delivery_id", b"delivery_id", "event_type", b"event_type", "last_error", b"last_error", "recipient", b"recipient", "sent_at", b"sent_at", "status", b"status", "subject_id", b"subject_id", "subject_type", b"subject_type", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "channel", b"channel", "created_at", b"created_at", "delivery_id", b"delivery_id", "event_type", b"event_type", "last_error", b"last_error", "recipient", b"recipient", "recipient_name", b"recipient_name", "sent_at", b"sent_at", "status", b"status", "subject_id", b"subject_id", "subject_type", b"subject_type", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -877,6 +881,7 @@ class EscalationStep(_message.Message):
     LEVEL_FIELD_NUMBER: _builtins.int
     RECIPIENTS_FIELD_NUMBER: _builtins.int
     TOLD_AT_FIELD_NUMBER: _builtins.int
+    RECIPIENT_NAMES_FIELD_NUMBER: _builtins.int
     step: _builtins.int
     level: _builtins.str
     """duty_officer, town_admin, district_civil_affairs, leading_group_office"""
@@ -884,6 +889,10 @@ class EscalationStep(_message.Message):
     def recipients(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def told_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def recipient_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The recipients as people read them (names where known)."""
+
     def __init__(
         self,
         *,
@@ -891,10 +900,11 @@ class EscalationStep(_message.Message):
         level: _builtins.str = ...,
         recipients: _abc.Iterable[_builtins.str] | None = ...,
         told_at: _timestamp_pb2.Timestamp | None = ...,
+        recipient_names: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["told_at", b"told_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["level", b"level", "recipients", b"recipients", "step", b"step", "told_at", b"told_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["level", b"level", "recipient_names", b"recipient_names", "recipients", b"recipients", "step", b"step", "told_at", b"told_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -914,12 +924,14 @@ class Crisis(_message.Message):
     ACKNOWLEDGED_VIA_FIELD_NUMBER: _builtins.int
     STEPS_FIELD_NUMBER: _builtins.int
     DELIVERIES_FIELD_NUMBER: _builtins.int
+    ACKNOWLEDGED_BY_NAME_FIELD_NUMBER: _builtins.int
     crisis_id: _builtins.str
     report_id: _builtins.str
     code: _builtins.str
     acknowledged_by: _builtins.str
     acknowledged_via: _builtins.str
     """portal, sms, api"""
+    acknowledged_by_name: _builtins.str
     @_builtins.property
     def declared_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -943,10 +955,11 @@ class Crisis(_message.Message):
         acknowledged_via: _builtins.str = ...,
         steps: _abc.Iterable[Global___EscalationStep] | None = ...,
         deliveries: _abc.Iterable[Global___Delivery] | None = ...,
+        acknowledged_by_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["acknowledge_by", b"acknowledge_by", "acknowledged_at", b"acknowledged_at", "declared_at", b"declared_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledge_by", b"acknowledge_by", "acknowledged_at", b"acknowledged_at", "acknowledged_by", b"acknowledged_by", "acknowledged_via", b"acknowledged_via", "code", b"code", "crisis_id", b"crisis_id", "declared_at", b"declared_at", "deliveries", b"deliveries", "report_id", b"report_id", "steps", b"steps"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledge_by", b"acknowledge_by", "acknowledged_at", b"acknowledged_at", "acknowledged_by", b"acknowledged_by", "acknowledged_by_name", b"acknowledged_by_name", "acknowledged_via", b"acknowledged_via", "code", b"code", "crisis_id", b"crisis_id", "declared_at", b"declared_at", "deliveries", b"deliveries", "report_id", b"report_id", "steps", b"steps"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
