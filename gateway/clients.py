@@ -104,6 +104,8 @@ class Backends(Protocol):
         self, caller: Caller, villages: list[registry_pb2.Village]
     ) -> registry_pb2.SetVillagesResponse: ...
 
+    def list_triage_rule_sets(self, caller: Caller) -> reporting_pb2.ListTriageRuleSetsResponse: ...
+
     def list_audit_entries(
         self, caller: Caller, request: registry_pb2.ListAuditEntriesRequest
     ) -> registry_pb2.ListAuditEntriesResponse: ...
@@ -340,6 +342,13 @@ class GrpcBackends:
     def set_villages(self, caller: Caller, villages: list[registry_pb2.Village]) -> registry_pb2.SetVillagesResponse:
         request = registry_pb2.SetVillagesRequest(villages=villages)
         reply: registry_pb2.SetVillagesResponse = self._call(self._tenants.SetVillages, request, caller)
+        return reply
+
+    def list_triage_rule_sets(self, caller: Caller) -> reporting_pb2.ListTriageRuleSetsResponse:
+        request = reporting_pb2.ListTriageRuleSetsRequest()
+        reply: reporting_pb2.ListTriageRuleSetsResponse = self._call(
+            self._reporting.ListTriageRuleSets, request, caller
+        )
         return reply
 
     def list_audit_entries(

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from minorprot.registry.v1 import registry_pb2
+from minorprot.reporting.v1 import reporting_pb2
 from werkzeug.wrappers import Response
 
 from gateway.accounts import NewUser, UserProblems
 from gateway.clients import BackendError
 from gateway.security import caller, components, login_required, require_role
 from platform_runtime.auth import Role
+from platform_runtime.vocabulary import Fact, SituationType, Urgency
 
 bp = Blueprint("town_admin", __name__)
 Page = str | tuple[str, int] | Response
@@ -23,6 +25,7 @@ TOWN_ROLES = (
     (Role.TOWN_ADMIN, "乡镇管理员 town administrator"),
     (Role.MANDATED_REPORTER, "强制报告人 mandated reporter"),
 )
+URGENCIES = [(name, value) for name, value in reporting_pb2.Urgency.items() if value]
 ACTION_LABELS = {
     "read_case_file": "查阅档案 read the case file",
     "read_change_history": "查阅变更记录 read the change history",
@@ -106,6 +109,21 @@ def add_user() -> Response:
         except UserProblems as exc:
             flash(str(exc), "error")
     return redirect(url_for("town_admin.admin"))
+
+
+@bp.route("/admin/triage-rules")
+@login_required
+def triage_rules() -> Page:
+    require_role(ADMINS)
+    reply = components().backends.list_triage_rule_sets(caller())
+    return render_template(
+        "register/triage_rules.html",
+        rule_sets=reply.rule_sets,
+        legal_minimum=reply.legal_minimum,
+        urgency={value: Urgency(name.removeprefix("URGENCY_").lower()).label for name, value in URGENCIES},
+        situations={s.value: s.label for s in SituationType},
+        facts={f.value: f.label for f in Fact},
+    )
 
 
 @bp.route("/admin/audit")

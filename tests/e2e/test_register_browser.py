@@ -499,3 +499,10 @@ def test_town_admin_sees_who_read_a_case_file_and_why(
         reads = [r.text for r in browser.find_elements(By.CSS_SELECTOR, '#audit tr[data-action="read_case_file"]')]
         assert any(purpose in text and "王社工" in text for text in reads), reads
         no_horizontal_scroll(browser)
+
+        browser.find_element(By.ID, "nav-admin").click()
+        press(browser, "triage-link")
+        in_effect = browser.find_element(By.ID, "in-effect")
+        assert in_effect.find_elements(By.CSS_SELECTOR, "tr[data-rule]"), "the rules of the version in effect"
+        assert browser.find_element(By.ID, "legal-minimum").text
+        no_horizontal_scroll(browser)

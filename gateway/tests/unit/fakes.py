@@ -233,6 +233,26 @@ class FakeBackends:
         self.villages = [*villages, *retired]
         return registry_pb2.SetVillagesResponse(villages=self.villages, retired=len(retired))
 
+    def list_triage_rule_sets(self, caller: Caller) -> reporting_pb2.ListTriageRuleSetsResponse:
+        self._record("list_triage_rule_sets", caller, None)
+        rule = reporting_pb2.TriageRuleInfo(
+            code="CRISIS_WANDERING_YOUNG",
+            urgency=reporting_pb2.URGENCY_CRISIS,
+            reason="a young child wandering alone",
+            any_of_situations=["wandering"],
+            all_of_facts=["child_alone"],
+            under_age=10,
+        )
+        return reporting_pb2.ListTriageRuleSetsResponse(
+            rule_sets=[
+                reporting_pb2.TriageRuleSetInfo(version=2, tenant="110111008", in_effect=True, rules=[rule]),
+                reporting_pb2.TriageRuleSetInfo(version=1, tenant="*", built_in=True, rules=[rule]),
+            ],
+            legal_minimum=reporting_pb2.TriageRuleInfo(
+                code="URGENT_MANDATORY_REPORTING", urgency=reporting_pb2.URGENCY_URGENT
+            ),
+        )
+
     def list_audit_entries(
         self, caller: Caller, request: registry_pb2.ListAuditEntriesRequest
     ) -> registry_pb2.ListAuditEntriesResponse:

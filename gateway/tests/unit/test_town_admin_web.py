@@ -87,3 +87,13 @@ def test_only_the_town_administrator(client: FlaskClient) -> None:
             assert client.get(path).status_code == 403, (username, path)
         token = csrf_from(client, "/")
         assert client.post("/admin/users", data={"csrf_token": token}).status_code == 403
+
+
+def test_the_administrator_reads_the_triage_rule_versions(client: FlaskClient, backends: FakeBackends) -> None:
+    login(client, "town_admin")
+    page = client.get("/admin/triage-rules").get_data(as_text=True)
+    assert 'id="in-effect"' in page and 'data-version="2"' in page and 'data-version="1"' in page
+    assert "危机" in page and "流浪(有流浪经历)" in page and "独自" in page
+    assert "不满 under 10" in page and "URGENT_MANDATORY_REPORTING" in page
+    login(client, "caseworker")
+    assert client.get("/admin/triage-rules").status_code == 403

@@ -32,6 +32,7 @@ from services.reporting.domain.model import (
     Urgency,
 )
 from services.reporting.domain.receipts import ReporterView
+from services.reporting.domain.triage import DEFAULT_RULE_SET, TriageRule, TriageRuleSet
 from services.reporting.service_layer.ports import ChildCandidate, ReportRead
 from services.reporting.service_layer.views import StoredReport
 
@@ -302,3 +303,25 @@ def _deadline_breached(event: events.DeadlineBreached) -> events_pb2.DeadlineBre
     if event.completed_at is not None:
         message.completed_at.CopyFrom(_timestamp(event.completed_at))
     return message
+
+
+def triage_rule(rule: TriageRule) -> reporting_pb2.TriageRuleInfo:
+    return reporting_pb2.TriageRuleInfo(
+        code=rule.code,
+        urgency=URGENCY[rule.urgency],
+        reason=rule.reason,
+        any_of_situations=sorted(s.value for s in rule.any_of_situations),
+        all_of_facts=sorted(f.value for f in rule.all_of_facts),
+        under_age=rule.under_age or 0,
+    )
+
+
+def triage_rule_set(rule_set: TriageRuleSet, *, in_effect: bool) -> reporting_pb2.TriageRuleSetInfo:
+    return reporting_pb2.TriageRuleSetInfo(
+        version=rule_set.version,
+        tenant=rule_set.tenant,
+        effective_from=_timestamp(rule_set.effective_from),
+        in_effect=in_effect,
+        rules=[triage_rule(rule) for rule in rule_set.rules],
+        built_in=rule_set is DEFAULT_RULE_SET,
+    )

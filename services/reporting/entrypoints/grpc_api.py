@@ -9,6 +9,7 @@ from minorprot.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 
 from platform_runtime.tenancy import current_principal
 from services.reporting.adapters import messages
+from services.reporting.domain.triage import MANDATORY_REPORTING_FLOOR
 from services.reporting.service_layer.services import ReportingService
 from services.reporting.service_layer.views import StoredReport
 
@@ -60,6 +61,15 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
     ) -> reporting_pb2.ListReportReadsResponse:
         return reporting_pb2.ListReportReadsResponse(
             reads=[messages.report_read(read) for read in self._service.reads(request.report_id)]
+        )
+
+    def ListTriageRuleSets(
+        self, request: reporting_pb2.ListTriageRuleSetsRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.ListTriageRuleSetsResponse:
+        rule_sets, in_effect = self._service.triage_rule_sets()
+        return reporting_pb2.ListTriageRuleSetsResponse(
+            rule_sets=[messages.triage_rule_set(s, in_effect=s is in_effect) for s in rule_sets],
+            legal_minimum=messages.triage_rule(MANDATORY_REPORTING_FLOOR),
         )
 
     def ListReports(

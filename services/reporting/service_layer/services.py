@@ -34,7 +34,13 @@ from services.reporting.domain.receipts import (
     parse_receipt,
     reporter_view,
 )
-from services.reporting.domain.triage import select_rule_set, triage
+from services.reporting.domain.triage import (
+    DEFAULT_RULE_SET,
+    DEFAULT_TENANT,
+    TriageRuleSet,
+    select_rule_set,
+    triage,
+)
 from services.reporting.domain.validation import validate_submission
 from services.reporting.service_layer.ports import (
     ChildCandidate,
@@ -323,6 +329,16 @@ class ReportingService:
         with self._store.unit_of_work(caller.tenant) as uow:
             _entry(uow, report_id)
             return uow.reports.reads(report_id)
+
+    def triage_rule_sets(self) -> tuple[list[TriageRuleSet], TriageRuleSet]:
+        """The sets that apply to the caller's town (its own, the shared, the built-in default), newest first,
+        and the one in effect now."""
+        caller = _staff()
+        with self._store.unit_of_work(caller.tenant) as uow:
+            recorded = uow.reports.triage_rule_sets()
+        in_effect = select_rule_set(recorded, caller.tenant, self._now())
+        sets = sorted(recorded, key=lambda s: (s.tenant == DEFAULT_TENANT, s.effective_from, s.version), reverse=True)
+        return [*sets, DEFAULT_RULE_SET], in_effect
 
     def _read(self, tenant: str, report_id: str) -> StoredReport:
         with self._store.unit_of_work(tenant) as uow:

@@ -908,3 +908,121 @@ class CloseReportResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CloseReportResponse: _TypeAlias = CloseReportResponse  # noqa: Y015
+
+@_typing.final
+class ListTriageRuleSetsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTriageRuleSetsRequest: _TypeAlias = ListTriageRuleSetsRequest  # noqa: Y015
+
+@_typing.final
+class TriageRuleInfo(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    URGENCY_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ANY_OF_SITUATIONS_FIELD_NUMBER: _builtins.int
+    ALL_OF_FACTS_FIELD_NUMBER: _builtins.int
+    UNDER_AGE_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    urgency: Global___Urgency.ValueType
+    reason: _builtins.str
+    under_age: _builtins.int
+    @_builtins.property
+    def any_of_situations(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Conditions: any of these situation types, all of these facts, a known age below under_age (0: none)."""
+
+    @_builtins.property
+    def all_of_facts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        urgency: Global___Urgency.ValueType = ...,
+        reason: _builtins.str = ...,
+        any_of_situations: _abc.Iterable[_builtins.str] | None = ...,
+        all_of_facts: _abc.Iterable[_builtins.str] | None = ...,
+        under_age: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_of_facts", b"all_of_facts", "any_of_situations", b"any_of_situations", "code", b"code", "reason", b"reason", "under_age", b"under_age", "urgency", b"urgency"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TriageRuleInfo: _TypeAlias = TriageRuleInfo  # noqa: Y015
+
+@_typing.final
+class TriageRuleSetInfo(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    TENANT_FIELD_NUMBER: _builtins.int
+    EFFECTIVE_FROM_FIELD_NUMBER: _builtins.int
+    IN_EFFECT_FIELD_NUMBER: _builtins.int
+    RULES_FIELD_NUMBER: _builtins.int
+    BUILT_IN_FIELD_NUMBER: _builtins.int
+    version: _builtins.int
+    tenant: _builtins.str
+    """The town's code, or "*" for a set shared by every town without its own."""
+    in_effect: _builtins.bool
+    """The set triage uses now."""
+    built_in: _builtins.bool
+    """The built-in default, used while no town or shared set is recorded."""
+    @_builtins.property
+    def effective_from(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def rules(self) -> _containers.RepeatedCompositeFieldContainer[Global___TriageRuleInfo]: ...
+    def __init__(
+        self,
+        *,
+        version: _builtins.int = ...,
+        tenant: _builtins.str = ...,
+        effective_from: _timestamp_pb2.Timestamp | None = ...,
+        in_effect: _builtins.bool = ...,
+        rules: _abc.Iterable[Global___TriageRuleInfo] | None = ...,
+        built_in: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["effective_from", b"effective_from"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["built_in", b"built_in", "effective_from", b"effective_from", "in_effect", b"in_effect", "rules", b"rules", "tenant", b"tenant", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TriageRuleSetInfo: _TypeAlias = TriageRuleSetInfo  # noqa: Y015
+
+@_typing.final
+class ListTriageRuleSetsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULE_SETS_FIELD_NUMBER: _builtins.int
+    LEGAL_MINIMUM_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rule_sets(self) -> _containers.RepeatedCompositeFieldContainer[Global___TriageRuleSetInfo]: ...
+    @_builtins.property
+    def legal_minimum(self) -> Global___TriageRuleInfo:
+        """Applied on top of every set: the legal minimum (mandatory-reporting situations are at least urgent)."""
+
+    def __init__(
+        self,
+        *,
+        rule_sets: _abc.Iterable[Global___TriageRuleSetInfo] | None = ...,
+        legal_minimum: Global___TriageRuleInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["legal_minimum", b"legal_minimum"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["legal_minimum", b"legal_minimum", "rule_sets", b"rule_sets"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTriageRuleSetsResponse: _TypeAlias = ListTriageRuleSetsResponse  # noqa: Y015

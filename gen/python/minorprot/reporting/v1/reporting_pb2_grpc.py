@@ -55,6 +55,11 @@ class ReportingServiceStub:
                 request_serializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ListReportsRequest.SerializeToString,
                 response_deserializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ListReportsResponse.FromString,
                 _registered_method=True)
+        self.ListTriageRuleSets = channel.unary_unary(
+                '/minorprot.reporting.v1.ReportingService/ListTriageRuleSets',
+                request_serializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ListTriageRuleSetsRequest.SerializeToString,
+                response_deserializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ListTriageRuleSetsResponse.FromString,
+                _registered_method=True)
         self.LookupReceipt = channel.unary_unary(
                 '/minorprot.reporting.v1.ReportingService/LookupReceipt',
                 request_serializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.LookupReceiptRequest.SerializeToString,
@@ -119,6 +124,14 @@ class ReportingServiceServicer:
 
     def ListReports(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTriageRuleSets(self, request, context):
+        """The triage rule sets that apply to the caller's town (its own versions, the shared ones, the built-in
+        default), newest first, and which one is in effect now. Read only.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -195,6 +208,11 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.ListReports,
                     request_deserializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ListReportsRequest.FromString,
                     response_serializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ListReportsResponse.SerializeToString,
+            ),
+            'ListTriageRuleSets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTriageRuleSets,
+                    request_deserializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ListTriageRuleSetsRequest.FromString,
+                    response_serializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ListTriageRuleSetsResponse.SerializeToString,
             ),
             'LookupReceipt': grpc.unary_unary_rpc_method_handler(
                     servicer.LookupReceipt,
@@ -341,6 +359,33 @@ class ReportingService:
             '/minorprot.reporting.v1.ReportingService/ListReports',
             minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ListReportsRequest.SerializeToString,
             minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ListReportsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTriageRuleSets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.reporting.v1.ReportingService/ListTriageRuleSets',
+            minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ListTriageRuleSetsRequest.SerializeToString,
+            minorprot_dot_reporting_dot_v1_dot_reporting__pb2.ListTriageRuleSetsResponse.FromString,
             options,
             channel_credentials,
             insecure,

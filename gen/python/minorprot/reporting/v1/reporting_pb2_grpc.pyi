@@ -41,6 +41,10 @@ class ReportingServiceStub:
     ListReportReads: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.ListReportReadsRequest, _reporting_pb2.ListReportReadsResponse]
     """Administrators: who read the report's details, when and why."""
     ListReports: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.ListReportsRequest, _reporting_pb2.ListReportsResponse]
+    ListTriageRuleSets: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.ListTriageRuleSetsRequest, _reporting_pb2.ListTriageRuleSetsResponse]
+    """The triage rule sets that apply to the caller's town (its own versions, the shared ones, the built-in
+    default), newest first, and which one is in effect now. Read only.
+    """
     LookupReceipt: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.LookupReceiptRequest, _reporting_pb2.LookupReceiptResponse]
     """Public: what a reporter may see with a receipt number, and nothing about the child."""
     ListLinkCandidates: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.ListLinkCandidatesRequest, _reporting_pb2.ListLinkCandidatesResponse]
@@ -71,6 +75,10 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     ListReportReads: _aio.UnaryUnaryMultiCallable[_reporting_pb2.ListReportReadsRequest, _reporting_pb2.ListReportReadsResponse]  # type: ignore[assignment]
     """Administrators: who read the report's details, when and why."""
     ListReports: _aio.UnaryUnaryMultiCallable[_reporting_pb2.ListReportsRequest, _reporting_pb2.ListReportsResponse]  # type: ignore[assignment]
+    ListTriageRuleSets: _aio.UnaryUnaryMultiCallable[_reporting_pb2.ListTriageRuleSetsRequest, _reporting_pb2.ListTriageRuleSetsResponse]  # type: ignore[assignment]
+    """The triage rule sets that apply to the caller's town (its own versions, the shared ones, the built-in
+    default), newest first, and which one is in effect now. Read only.
+    """
     LookupReceipt: _aio.UnaryUnaryMultiCallable[_reporting_pb2.LookupReceiptRequest, _reporting_pb2.LookupReceiptResponse]  # type: ignore[assignment]
     """Public: what a reporter may see with a receipt number, and nothing about the child."""
     ListLinkCandidates: _aio.UnaryUnaryMultiCallable[_reporting_pb2.ListLinkCandidatesRequest, _reporting_pb2.ListLinkCandidatesResponse]  # type: ignore[assignment]
@@ -122,6 +130,16 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _reporting_pb2.ListReportsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_reporting_pb2.ListReportsResponse, _abc.Awaitable[_reporting_pb2.ListReportsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListTriageRuleSets(
+        self,
+        request: _reporting_pb2.ListTriageRuleSetsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.ListTriageRuleSetsResponse, _abc.Awaitable[_reporting_pb2.ListTriageRuleSetsResponse]]:
+        """The triage rule sets that apply to the caller's town (its own versions, the shared ones, the built-in
+        default), newest first, and which one is in effect now. Read only.
+        """
 
     @_abc_1.abstractmethod
     def LookupReceipt(
