@@ -46,6 +46,9 @@ SECRET_ENV = {
     "MIGRATION_DATABASE_URL",
     "KAFKA_SASL_PASSWORD",
     "PGPASSWORD",
+    "AGENCY_TOKEN_PRIVATE_KEY",
+    "AGENCY_TLS_CERT",
+    "AGENCY_TLS_KEY",
 }
 COMPONENTS = ("registry", "reporting", "referral", "benefits", "notify", "gateway")
 PILOT = ("110111008", "良乡镇", "110111")
@@ -402,7 +405,13 @@ def test_components_get_the_secrets_they_need(docs: list[Doc]) -> None:
     needs = {
         "registry": {"AUTH_PUBLIC_KEY", "PII_ENCRYPTION_KEYS", "BLIND_INDEX_KEY", "DATABASE_URL"},
         "reporting": {"AUTH_PUBLIC_KEY", "PII_ENCRYPTION_KEYS", "BLIND_INDEX_KEY", "DATABASE_URL"},
-        "referral": {"AUTH_PUBLIC_KEY", "DATABASE_URL"},
+        "referral": {
+            "AUTH_PUBLIC_KEY",
+            "DATABASE_URL",
+            "AGENCY_TOKEN_PRIVATE_KEY",
+            "AGENCY_TLS_CERT",
+            "AGENCY_TLS_KEY",
+        },
         "benefits": {"AUTH_PUBLIC_KEY", "DATABASE_URL"},
         "notify": {"AUTH_PUBLIC_KEY", "DATABASE_URL"},
         "gateway": {"AUTH_PUBLIC_KEY", "AUTH_PRIVATE_KEY", "FLASK_SECRET_KEY", "DATABASE_URL"},
@@ -526,6 +535,35 @@ def test_services_reach_each_other_only_where_the_design_says(docs: list[Doc]) -
     for name in COMPONENTS:
         policy = own_policy(docs, pod_labels(deployment_of(docs, name)))
         assert policy and {53, 4317} <= egress_ports(policy), f"{name}: DNS and the collector must be allowed"
+
+
+def test_the_agency_api_has_its_own_service_and_policy(docs: list[Doc], render: Callable[..., list[Doc]]) -> None:
+    """ADR 0014: the referral pods' agency port behind a Service of its own, open (to agencyApi.from) on that port
+    only; the internal port stays the gateway's."""
+    referral = deployment_of(docs, "referral")
+    labels = pod_labels(referral)
+    assert effective_env(docs, pod_spec(referral)["containers"][0])["AGENCY_GRPC_PORT"] == "50063"
+    (edge,) = [
+        s for s in kind(docs, "Service") if service_selects(s, labels) and s["metadata"]["name"].endswith("-agency-api")
+    ]
+    assert [(p["port"], p["targetPort"]) for p in edge["spec"]["ports"]] == [(50063, 50063)]
+    policies = [
+        p
+        for p in network_policies(docs)
+        if not is_default_deny(p) and selector_matches(p["spec"]["podSelector"], labels)
+    ]
+    gateway = pod_labels(deployment_of(docs, "gateway"))
+    stranger = {"app.kubernetes.io/name": "elsewhere"}
+    assert any(ingress_allows(p, stranger, 50063) for p in policies), "agencies cannot reach the agency API"
+    assert not any(ingress_allows(p, stranger, 50053) for p in policies), "the internal port is open to strangers"
+    assert any(ingress_allows(p, gateway, 50053) for p in policies)
+
+    limited = render("--set", "agencyApi.from[0].ipBlock.cidr=10.20.0.0/16")
+    (policy,) = [p for p in network_policies(limited) if p["metadata"]["name"].endswith("-agency-api")]
+    assert policy["spec"]["ingress"] == [
+        {"from": [{"ipBlock": {"cidr": "10.20.0.0/16"}}], "ports": [{"protocol": "TCP", "port": 50063}]}
+    ]
+    assert not [d for d in render("--set", "agencyApi.enabled=false") if d["metadata"]["name"].endswith("-agency-api")]
 
 
 def test_reporting_is_told_where_the_registry_is(docs: list[Doc]) -> None:
