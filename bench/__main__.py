@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from bench import matching_quality, registry_call, registry_match, reporting_throughput, survey_import
+from bench import (
+    matching_quality,
+    notify_delivery,
+    registry_call,
+    registry_match,
+    reporting_throughput,
+    survey_import,
+)
 
 BENCHMARKS = {
     "registry_call": registry_call.main,
@@ -12,6 +19,7 @@ BENCHMARKS = {
     "registry_match": registry_match.main,
     "matching_quality": matching_quality.main,
     "survey_import": survey_import.main,
+    "notify_delivery": notify_delivery.main,
 }
 
 
