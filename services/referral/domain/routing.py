@@ -83,7 +83,14 @@ class RoutingRule:
         return self.effective_from <= day and (self.effective_until is None or day <= self.effective_until)
 
     def matches(self, report: ReportFacts) -> bool:
-        return not self.why_not(report)
+        """`not why_not(report)`, without writing the reasons (routing asks this of every rule)."""
+        return (
+            (not self.crisis_only or report.crisis)
+            and (not self.any_of_situations or not self.any_of_situations.isdisjoint(report.situations))
+            and self.all_of_facts <= report.facts
+            and (not self.any_of_facts or not self.any_of_facts.isdisjoint(report.facts))
+            and (self.min_age is None or (report.age is not None and report.age >= self.min_age))
+        )
 
     def why_not(self, report: ReportFacts) -> str:
         """Empty when the rule holds for the report; otherwise the first condition that fails, in words."""
@@ -136,7 +143,12 @@ WORKING_AGE = 16
 
 
 def explain(
-    report: ReportFacts, day: date, rules: Iterable[RoutingRule], directory: Mapping[str, object] | None = None
+    report: ReportFacts,
+    day: date,
+    rules: Iterable[RoutingRule],
+    directory: Mapping[str, object] | None = None,
+    *,
+    verdicts_wanted: bool = True,
 ) -> Preview:
     """The routes of `report` on `day` and, rule by rule, why each applied or not."""
     directory = units.DIRECTORY if directory is None else directory
@@ -147,7 +159,8 @@ def explain(
     for rule in in_effect:
         if rule.fallback:
             continue
-        why = rule.why_not(report)
+        # Routing alone needs no reasons written: only the preview does.
+        why = rule.why_not(report) if verdicts_wanted else ("" if rule.matches(report) else "no")
         if not why and rule.group and rule.group in groups_taken:
             why = f"rule {groups_taken[rule.group]} of group {rule.group} applied first"
         if not why:
@@ -202,7 +215,7 @@ def route(
     report: ReportFacts, day: date, rules: Iterable[RoutingRule], directory: Mapping[str, object] | None = None
 ) -> list[Route]:
     """One route per agency, in rule order; where two rules name one agency, the more pressing one leads."""
-    return explain(report, day, rules, directory).routes
+    return explain(report, day, rules, directory, verdicts_wanted=False).routes
 
 
 # -- rules as data (JSON) ------------------------------------------------------------------------------------

@@ -260,3 +260,12 @@ def test_a_rule_naming_an_unknown_agency_is_refused():
     bad = RoutingRule("BAD", "ministry_of_magic", "?", timedelta(days=1), PILOT_START)
     with pytest.raises(ValueError, match="unknown agency"):
         routes(rules=(bad,))
+
+
+def test_the_quick_decision_and_the_explained_one_agree():
+    from bench.referral_routing import reports
+
+    for report in reports(2000):
+        assert route(report, DAY, ROUTING_RULES) == explain(report, DAY, ROUTING_RULES).routes
+        for rule in ROUTING_RULES:
+            assert rule.matches(report) == (not rule.why_not(report))
