@@ -23,6 +23,7 @@ from gateway.views import (
     public,
     referrals,
     register,
+    register_api,
     survey,
     town_admin,
 )
@@ -95,6 +96,7 @@ def create_app(settings: GatewaySettings | None = None, components: Components |
         public.bp,
         api.bp,
         register.bp,
+        register_api.bp,
         dashboard.bp,
         survey.bp,
         town_admin.bp,

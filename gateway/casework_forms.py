@@ -72,6 +72,14 @@ def child_request(form: Form) -> registry_pb2.RegisterChildRequest:
     )
 
 
+def in_filters(child: registry_pb2.Child, village: str, category: str) -> bool:
+    """A name search's match passes the register's village and category filters (ListChildren's own)."""
+    in_village = not village or any(
+        code.startswith(village) for code in (child.residence_division_code, child.household_division_code)
+    )
+    return in_village and (not category or category in child.categories)
+
+
 def duplicate_probe(request: registry_pb2.RegisterChildRequest) -> registry_pb2.MatchChildRequest:
     """What the registry's matcher is asked before a child is registered: anyone like this already?"""
     probe = registry_pb2.MatchChildRequest(

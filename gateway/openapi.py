@@ -7,6 +7,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
+from gateway import register_openapi
 from gateway.handling import MILESTONES
 from platform_runtime.vocabulary import KNOWN_SEXES, AgencyKind, Channel, Fact, ReporterRole, SituationType
 
@@ -40,6 +41,14 @@ _STRING = {"type": "string"}
 
 
 def document() -> dict[str, Any]:
+    described = _document()
+    # The register's part is kept beside its views (gateway/register_openapi.py).
+    described["paths"] |= register_openapi.PATHS
+    described["components"]["schemas"] |= register_openapi.SCHEMAS
+    return described
+
+
+def _document() -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
         "info": {

@@ -82,7 +82,7 @@ def search() -> Page:
         # Names are matched as the registry matches reports: pinyin, homophones, other names.
         probe = registry_pb2.MatchChildRequest(name=args["name"], identity_number=args["identity_number"], limit=50)
         found = [c.child for c in backends.match_child(caller(), probe)]
-        found = [child for child in found if _passes(child, args["village"], args["category"])]
+        found = [child for child in found if casework_forms.in_filters(child, args["village"], args["category"])]
     else:
         reply = backends.list_children(
             caller(),
@@ -104,13 +104,6 @@ def search() -> Page:
         village_names={v.code: v.name for v in villages},
         searched_by_name=bool(args["name"] or args["identity_number"]),
     )
-
-
-def _passes(child: registry_pb2.Child, village: str, category: str) -> bool:
-    in_village = not village or any(
-        code.startswith(village) for code in (child.residence_division_code, child.household_division_code)
-    )
-    return in_village and (not category or category in child.categories)
 
 
 # -- registering a child -------------------------------------------------------------------------------------
