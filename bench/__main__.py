@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from bench import (
+    benefits_run,
     matching_quality,
     notify_delivery,
     registry_call,
@@ -19,6 +20,7 @@ BENCHMARKS = {
     "registry_match": registry_match.main,
     "matching_quality": matching_quality.main,
     "survey_import": survey_import.main,
+    "benefits_run": benefits_run.main,
     "notify_delivery": notify_delivery.main,
 }
 
