@@ -30,6 +30,9 @@ def _fields() -> dict[str, str]:
         raise InvalidInput.single("", "the body must be a JSON object (Content-Type: application/json)")
     fields: dict[str, str] = {}
     for name, value in body.items():
+        if not _encodable(name) or (isinstance(value, str) and not _encodable(value)):
+            # JSON may carry lone surrogates (\ud800) that no service can store.
+            raise InvalidInput.single(_encodable_text(name), "contains characters that are not valid Unicode text")
         if isinstance(value, bool):
             fields[name] = "on" if value else ""
         elif isinstance(value, (str, int, float)):
@@ -37,6 +40,18 @@ def _fields() -> dict[str, str]:
         elif value is not None:
             raise InvalidInput.single(str(name)[:60], "must be a string, a number or true/false")
     return fields
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _encodable_text(text: str) -> str:
+    return text.encode("utf-8", "replace").decode("utf-8")[:60]
 
 
 def child_json(child: registry_pb2.Child) -> dict[str, Any]:
@@ -74,7 +89,7 @@ def search_children() -> Reply:
     reply = backends.list_children(
         caller(),
         registry_pb2.ListChildrenRequest(
-            page_size=request.args.get("page_size", 50, type=int) or 50,
+            page_size=min(max(request.args.get("page_size", 50, type=int) or 50, 1), 500),
             page_token=request.args.get("page_token", "")[:64],
             division_code=args["village"],
             category=category,

@@ -99,3 +99,59 @@ def test_the_openapi_document_describes_the_registers_bodies(client: FlaskClient
         assert schemas[name]["type"] == "object" and schemas[name]["properties"], name
     refs = str(document["paths"])
     assert "#/components/schemas/NewChild" in refs and "Error" in refs
+
+
+HOSTILE = [
+    None,
+    "",
+    " ",
+    "x" * 5000,
+    "\x00\x1f",
+    "' OR 1=1 --",
+    "../../etc/passwd",
+    "2016-99-99",
+    "-1",
+    "1e309",
+    "٣",
+    "😀" * 50,
+    0,
+    -1,
+    2**63,
+    1.5,
+    True,
+    False,
+    [],
+    {},
+    ["a"],
+    {"a": 1},
+]
+FIELDS = ["legal_name", "sex", "birth_date", "identity_number", "residence_division_code", "status", "score.safety"]
+
+
+def test_no_malformed_request_gets_a_server_error(client: FlaskClient, backends: FakeBackends) -> None:
+    """What schemathesis would try on these paths, as a fixed list: hostile values in every field and query."""
+    backends.add_child("王小明")
+    headers = bearer(client)
+    posts = ["/api/v1/children", *(f"/api/v1/children/c0001/casework/{a}" for a in ("family", "assessment", "visit"))]
+    posts += ["/api/v1/children/c0001/casework/staff", "/api/v1/children/c0001/casework/action-update"]
+    for path in posts:
+        for field in FIELDS:
+            for value in HOSTILE:
+                reply = client.post(path, json={field: value}, headers=headers)
+                assert reply.status_code < 500, (path, field, value, reply.get_data(as_text=True)[:300])
+                assert reply.is_json, (path, field, value)
+        for raw in (
+            b"",
+            b"{",
+            b"null",
+            b"[1,2]",
+            b'"text"',
+            '{"legal_name": "\ud800"}'.encode("utf-8", "surrogatepass"),
+        ):
+            reply = client.post(path, data=raw, headers=headers | {"Content-Type": "application/json"})
+            assert reply.status_code < 500, (path, raw)
+    for name in ("name", "identity_number", "village", "category", "status", "page_size", "page_token", "town"):
+        for value in ("", "x" * 5000, "' OR 1=1", "-5", "99999999999999999999", "%00", "😀"):
+            for path in ("/api/v1/children", "/api/v1/dashboard"):
+                reply = client.get(path, query_string={name: value}, headers=headers)
+                assert reply.status_code < 500, (path, name, value, reply.get_data(as_text=True)[:300])
