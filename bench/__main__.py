@@ -8,6 +8,7 @@ from bench import (
     benefits_run,
     matching_quality,
     notify_delivery,
+    portal_pages,
     registry_call,
     registry_match,
     reporting_throughput,
@@ -22,6 +23,7 @@ BENCHMARKS = {
     "survey_import": survey_import.main,
     "benefits_run": benefits_run.main,
     "notify_delivery": notify_delivery.main,
+    "portal_pages": portal_pages.main,
 }
 
 
