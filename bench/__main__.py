@@ -9,6 +9,8 @@ from bench import (
     matching_quality,
     notify_delivery,
     portal_pages,
+    referral_routing,
+    referral_streams,
     registry_call,
     registry_match,
     reporting_throughput,
@@ -24,6 +26,8 @@ BENCHMARKS = {
     "benefits_run": benefits_run.main,
     "notify_delivery": notify_delivery.main,
     "portal_pages": portal_pages.main,
+    "referral_routing": referral_routing.main,
+    "referral_streams": referral_streams.main,
 }
 
 
