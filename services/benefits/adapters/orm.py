@@ -120,6 +120,41 @@ class ApplicationRecord(Base):
     )
 
 
+class RosterRecord(Base):
+    """A local child aged 0–3 from the household-registration list (no identity number: masked, with birth date)."""
+
+    __tablename__ = "insurance_roster"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(12))  # the town
+    person_key: Mapped[str] = mapped_column(String(40))
+    identity_masked: Mapped[str] = mapped_column(String(18))
+    birth_date: Mapped[date] = mapped_column(Date)
+    household_division_code: Mapped[str] = mapped_column(String(12))
+    status: Mapped[str] = mapped_column(String(10))  # active | left (not on the latest list)
+    first_seen_on: Mapped[date] = mapped_column(Date)
+    last_seen_on: Mapped[date] = mapped_column(Date)
+    __table_args__ = (Index("ux_insurance_roster_person", "tenant_id", "person_key", unique=True),)
+
+
+class InsuranceYearRecord(Base):
+    """One person's cover in one policy year, with the premium; changes during the year are new statuses."""
+
+    __tablename__ = "insurance_years"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(12))  # the town
+    year: Mapped[int] = mapped_column(Integer)
+    person_key: Mapped[str] = mapped_column(String(40))
+    identity_masked: Mapped[str] = mapped_column(String(18))
+    birth_date: Mapped[date] = mapped_column(Date)
+    household_division_code: Mapped[str] = mapped_column(String(12))
+    covered_from: Mapped[date] = mapped_column(Date)
+    covered_until: Mapped[date] = mapped_column(Date)
+    premium_fen: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(10))  # enrolled | added (during the year) | removed
+    changed_on: Mapped[date] = mapped_column(Date)
+    __table_args__ = (Index("ux_insurance_years_person", "tenant_id", "year", "person_key", unique=True),)
+
+
 class TownRecord(Base):
     """The towns with beneficiaries (no tenant data; no row-level security) for the periodic workers."""
 
@@ -252,6 +287,8 @@ TENANT_TABLES = (
     "entitlements",
     "entitlement_changes",
     "applications",
+    "insurance_roster",
+    "insurance_years",
     "disbursement_runs",
     "disbursement_lines",
     "payment_instructions",
