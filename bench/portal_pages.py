@@ -1,0 +1,170 @@
+"""The portal's register pages under load: p95 of the dashboard, the register search (by village, and by
+name through the matcher) and the child's case file, with BENCH_PORTAL_USERS concurrent signed-in users
+against a register of BENCH_PORTAL_CHILDREN children, beside the stylesheet served by the same gateway.
+
+The whole platform runs as for `make up` (each service its own process, SQLite, the local Kafka); the
+register is filled by a survey import. The issue asks for 100,000 children and 50 users:
+BENCH_PORTAL_CHILDREN=100000 BENCH_PORTAL_USERS=50 python -m bench portal_pages (the import alone takes
+minutes); the defaults are small enough for a shared 2-core machine.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import re
+import statistics
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+import grpc
+from minorprot.registry.v1 import survey_pb2, survey_pb2_grpc
+
+from bench.runner import Figure, print_figures
+from platform_runtime.auth import Principal, Role, TokenIssuer
+from platform_runtime.local_stack import SERVICES, Stack, StackConfig, dev_secrets
+from services.registry.tests.integration.test_survey_batches import survey_csv
+from tests.support.infra import isolated_kafka_env, start_kafka
+
+CHILDREN = int(os.environ.get("BENCH_PORTAL_CHILDREN", "2000"))
+USERS = int(os.environ.get("BENCH_PORTAL_USERS", "10"))
+REQUESTS = int(os.environ.get("BENCH_PORTAL_REQUESTS", "20"))  # per user and page
+TOWN, DISTRICT = "110111008", "110111"
+PORT_OFFSET = 260
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+_CHILD = re.compile(r'data-child-id="([0-9a-f]+)"')
+
+
+class Browser:
+    """One signed-in user: a cookie jar and the CSRF token, as a browser keeps them."""
+
+    def __init__(self, base_url: str, username: str, password: str) -> None:
+        self.base = base_url
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        page = self.get("/login")
+        self.post("/login", {"username": username, "password": password, "csrf_token": self.csrf(page)})
+
+    def get(self, path: str) -> str:
+        with self.opener.open(self.base + path, timeout=60) as reply:
+            return str(reply.read().decode())
+
+    def post(self, path: str, form: dict[str, str]) -> str:
+        data = urllib.parse.urlencode(form).encode()
+        with self.opener.open(self.base + path, data=data, timeout=60) as reply:
+            return str(reply.read().decode())
+
+    @staticmethod
+    def csrf(page: str) -> str:
+        found = _CSRF.search(page)
+        if not found:
+            raise RuntimeError("no CSRF token on the page")
+        return found.group(1)
+
+
+def _import_register(stack: Stack, data_dir: Path) -> None:
+    issuer = TokenIssuer(dev_secrets(data_dir)["AUTH_PRIVATE_KEY"], lifetime_seconds=3600)
+    token = issuer.issue(Principal("bench-admin", "bench", Role.TOWN_ADMIN, TOWN, DISTRICT))
+    content = survey_csv(2014, CHILDREN, town=TOWN)
+
+    def parts() -> Iterator[survey_pb2.ImportSurveyRequest]:
+        options = survey_pb2.SurveyImportOptions(file_name="bench.csv", progress_every=1000)
+        yield survey_pb2.ImportSurveyRequest(options=options)
+        for start in range(0, len(content), 1024 * 1024):
+            yield survey_pb2.ImportSurveyRequest(chunk=content[start : start + 1024 * 1024])
+
+    with grpc.insecure_channel(f"127.0.0.1:{stack.config.grpc_port('registry')}") as channel:
+        stub = survey_pb2_grpc.SurveyServiceStub(channel)
+        *_, last = stub.ImportSurvey(parts(), metadata=(("authorization", f"Bearer {token}"),), timeout=3600)
+    print(f"register: {last.summary.accepted} children imported ({last.summary.rejected} rejected)")
+
+
+def _p95(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def _load(base_url: str, password: str, pages: dict[str, str], child_id: str) -> dict[str, list[float]]:
+    """USERS threads, each signed in as the caseworker, each asking every page REQUESTS times."""
+    timings: dict[str, list[float]] = {name: [] for name in pages}
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def user() -> None:
+        try:
+            browser = Browser(base_url, "caseworker", password)
+            opened = browser.get(f"/register/children/{child_id}")
+            browser.post(
+                f"/register/children/{child_id}", {"purpose": "压力测试 benchmark", "csrf_token": browser.csrf(opened)}
+            )
+            for _ in range(REQUESTS):
+                for name, path in pages.items():
+                    started = time.perf_counter()
+                    browser.get(path)
+                    elapsed = (time.perf_counter() - started) * 1000.0
+                    with lock:
+                        timings[name].append(elapsed)
+        except BaseException as exc:  # a failed user fails the benchmark, below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=user) for _ in range(USERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} users failed: {errors[0]!r}")
+    return timings
+
+
+def run() -> list[Figure]:
+    os.environ.setdefault("OTEL_TRACES_EXPORTER", "none")
+    kafka = start_kafka()
+    with TemporaryDirectory(prefix="bench-portal-") as folder:
+        data_dir = Path(folder)
+        config = StackConfig(
+            data_dir=data_dir,
+            kafka_bootstrap=kafka.bootstrap_servers,
+            port_offset=PORT_OFFSET,
+            extra_env=isolated_kafka_env(kafka) | {"LOG_LEVEL": "WARNING"},
+        )
+        stack = Stack(config)
+        components = [*SERVICES, "gateway"]
+        password = dev_secrets(data_dir)["DEMO_PASSWORD"]
+        stack.migrate(components)
+        stack.run_once("registry", "onboard-tenant", "--code", TOWN, "--name", "良乡镇", "--district", DISTRICT)
+        stack.run_once("gateway", "seed-demo", "--tenant", TOWN, extra_env={"DEMO_PASSWORD": password})
+        stack.start(components)
+        try:
+            stack.wait_healthy(timeout=120)
+            _import_register(stack, data_dir)
+            base_url = f"http://127.0.0.1:{config.gateway_port}"
+            listing = Browser(base_url, "caseworker", password).get("/register")
+            child_id = _CHILD.findall(listing)[0]
+            first = re.search(r'data-child-id="[0-9a-f]+">\s*<td[^>]*><a[^>]*>([^<]+)<', listing)
+            pages = {
+                "static stylesheet": "/static/style.css",
+                "dashboard": "/dashboard",
+                "register by village": f"/register?village={TOWN}",
+                "register by name": "/register?name=" + urllib.parse.quote(first.group(1) if first else "王"),
+                "child's case file": f"/register/children/{child_id}?tab=profile",
+            }
+            timings = _load(base_url, password, pages, child_id)
+        finally:
+            stack.stop()
+    static = _p95(timings.pop("static stylesheet"))
+    unit = f"ms p95, {USERS} users, {CHILDREN} children"
+    figures = [
+        Figure(f"{name} p95", _p95(samples), "static page p95", static, unit) for name, samples in timings.items()
+    ]
+    for name, samples in timings.items():
+        print(f"{name}: median {statistics.median(samples):.1f} ms over {len(samples)} requests")
+    return figures
+
+
+def main() -> None:
+    print_figures("Portal pages under load (p95, beside a static page of the same gateway)", run())
