@@ -412,3 +412,50 @@ def _fen(typed: str) -> int:
     if not whole.isdigit() or (cents and (not cents.isdigit() or len(cents) > 2)):
         return -1
     return int(whole) * 100 + int(cents.ljust(2, "0") or 0)
+
+
+# -- the 0–3 insurance for every local child ----------------------------------------------------------------
+
+
+@bp.route("/benefits/insurance", methods=["GET", "POST"])
+@login_required
+def insurance() -> str | Response:
+    user = require_role(roles.BENEFIT_APPLICANTS)
+    report = None
+    year = None
+    if request.method == "POST":
+        try:
+            if request.form.get("action") == "enrol":
+                require_role(frozenset({Role.TOWN_ADMIN}))
+                year = _call(
+                    "EnrolInsuranceYear",
+                    benefits_pb2.EnrolInsuranceYearRequest(year=int(request.form.get("year", "0") or 0)),
+                )
+            else:
+                upload = request.files.get("roster")
+                report = _call(
+                    "ImportInsuranceRoster",
+                    benefits_pb2.ImportInsuranceRosterRequest(
+                        content=upload.read() if upload else b"", file_name=(upload.filename or "") if upload else ""
+                    ),
+                )
+        except (BackendError, ValueError) as exc:
+            if isinstance(exc, BackendError):
+                _flash(exc)
+            else:
+                flash("year: a number", "error")
+    return render_template(
+        "benefits/insurance.html",
+        report=report,
+        year=year,
+        this_year=date.today().year,
+        can_enrol=user.role is Role.TOWN_ADMIN,
+    )
+
+
+@bp.route("/benefits/insurance/<int:year>.csv")
+@login_required
+def insurer_file(year: int) -> Response:
+    require_role(roles.BENEFIT_APPLICANTS)
+    file = _call("GetInsurerFile", benefits_pb2.GetInsurerFileRequest(year=year))
+    return send_file(io.BytesIO(file.content), mimetype="text/csv", as_attachment=True, download_name=file.name)

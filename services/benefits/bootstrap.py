@@ -11,6 +11,7 @@ from services.benefits.entrypoints import consumers, grpc_api, workers
 from services.benefits.service_layer.applications import Applications
 from services.benefits.service_layer.catalogue import Catalogue
 from services.benefits.service_layer.disbursement import Disbursements
+from services.benefits.service_layer.insurance_roster import InsuranceRoster
 from services.benefits.service_layer.register_events import RegisterFollower
 from services.benefits.service_layer.services import BenefitsService
 from services.benefits.settings import BenefitsSettings
@@ -23,6 +24,7 @@ class Services:
     applications: Applications
     runs: Disbursements
     follower: RegisterFollower
+    roster: InsuranceRoster
 
 
 def build_services(database: Database, *, chunk_size: int = 2000) -> Services:
@@ -33,6 +35,7 @@ def build_services(database: Database, *, chunk_size: int = 2000) -> Services:
         applications=applications,
         runs=Disbursements(database, chunk_size=chunk_size),
         follower=RegisterFollower(database, applications),
+        roster=InsuranceRoster(database),
     )
 
 

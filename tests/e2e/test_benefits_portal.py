@@ -32,7 +32,7 @@ import pytest
 from minorprot.benefits.v1 import benefits_pb2, benefits_pb2_grpc
 from minorprot.common.v1 import common_pb2
 from minorprot.registry.v1 import registry_pb2, registry_pb2_grpc
-from openpyxl import load_workbook
+from openpyxl import Workbook, load_workbook
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.options import Options
@@ -371,3 +371,44 @@ def test_benefits_from_policy_to_a_closed_run_and_the_auditors_report(portal: Po
         sign_in(driver, portal, "caseworker")
         assert download(driver, portal, run_url.removeprefix(portal.base_url))[0] == 403
         assert child
+
+
+def test_the_town_imports_the_infant_list_enrols_the_year_and_gets_the_insurers_file(
+    portal: Portal, browser: WebDriver
+) -> None:
+    """After the first test (the sample policy is loaded): 45 yuan a child."""
+    driver = browser
+    today = date.today()
+    babies = [today - timedelta(days=days) for days in (200, 400)]
+    rows = [[_identity(born, f"{n:03d}"), "", TOWN + "201"] for n, born in enumerate(babies, start=101)]
+    rows.append(["110111201001011230", "", TOWN + "201"])  # a bad check character
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["公民身份号码", "出生日期", "户籍地区划代码"])
+    for row in rows:
+        sheet.append(row)
+    path = portal.data_dir / "infants.xlsx"
+    book.save(path)
+    with screenshot_on_failure(driver, portal.data_dir, "insurance"):
+        sign_in(driver, portal, "town_admin")
+        click(driver, "#nav-benefits")
+        click(driver, "#nav-insurance")
+        driver.find_element(By.CSS_SELECTOR, '#roster-import input[type="file"]').send_keys(str(path))
+        click(driver, "#roster-import button")
+        assert "Accepted 2, added 2" in text(driver, "#roster-report")
+        assert text(driver, "#roster-errors tbody tr td") == "4"  # the bad row, numbered as the sheet shows it
+        click(driver, "#enrol-year button")
+        assert "保费合计 90.00 元" in text(driver, "#enrolment")
+        status, content = download(driver, portal, f"/benefits/insurance/{today.year}.csv")
+        assert status == 200
+        file = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
+        assert file[-1][:2] == ["TOTAL", "2"] and file[-1][5] == "9000"
+        assert all("*" * 8 in row[0] for row in file[1:-1])  # masked: the insurer never gets the full number
+
+
+def _identity(born: date, sequence: str) -> str:
+    from stdnum.cn import ric
+
+    first17 = f"110111{born:%Y%m%d}{sequence}"
+    return first17 + ric.calc_check_digit(first17 + "0")

@@ -192,6 +192,37 @@ class BenefitsServicer(benefits_pb2_grpc.BenefitsServiceServicer):
         balances = self._s.runs.balances(messages.optional_date(request.period, "period"))
         return benefits_pb2.ListBalancesResponse(balances=[messages.balance_message(b) for b in balances])
 
+    # -- the 0-3 insurance roster --------------------------------------------------------------------------
+
+    def ImportInsuranceRoster(
+        self, request: benefits_pb2.ImportInsuranceRosterRequest, context: Context
+    ) -> benefits_pb2.ImportInsuranceRosterResponse:
+        report = self._s.roster.import_list(request.content, request.file_name)
+        return benefits_pb2.ImportInsuranceRosterResponse(
+            accepted=report.accepted,
+            added=report.added,
+            left=report.left,
+            errors=[benefits_pb2.RosterRowError(row=e.row, column=e.column, message=e.message) for e in report.errors],
+        )
+
+    def EnrolInsuranceYear(
+        self, request: benefits_pb2.EnrolInsuranceYearRequest, context: Context
+    ) -> benefits_pb2.EnrolInsuranceYearResponse:
+        year = self._s.roster.enrol_year(request.year)
+        return benefits_pb2.EnrolInsuranceYearResponse(
+            year=year.year,
+            insured=year.insured,
+            added=year.added,
+            removed=year.removed,
+            premium_total_fen=year.premium_total_fen,
+        )
+
+    def GetInsurerFile(
+        self, request: benefits_pb2.GetInsurerFileRequest, context: Context
+    ) -> benefits_pb2.GetInsurerFileResponse:
+        content = self._s.roster.insurer_file(request.year)
+        return benefits_pb2.GetInsurerFileResponse(name=f"insurance-{request.year}.csv", content=content)
+
 
 def register(services: Services) -> Callable[[grpc.Server], list[str]]:
     def add(server: grpc.Server) -> list[str]:

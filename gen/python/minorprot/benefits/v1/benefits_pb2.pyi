@@ -1378,3 +1378,173 @@ class ListBalancesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListBalancesResponse: _TypeAlias = ListBalancesResponse  # noqa: Y015
+
+@_typing.final
+class ImportInsuranceRosterRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTENT_FIELD_NUMBER: _builtins.int
+    FILE_NAME_FIELD_NUMBER: _builtins.int
+    content: _builtins.bytes
+    """.xlsx or .csv with columns identity_number (公民身份号码), household_division_code (户籍地区划代码),
+    optionally birth_date (出生日期).
+    """
+    file_name: _builtins.str
+    def __init__(
+        self,
+        *,
+        content: _builtins.bytes = ...,
+        file_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "file_name", b"file_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportInsuranceRosterRequest: _TypeAlias = ImportInsuranceRosterRequest  # noqa: Y015
+
+@_typing.final
+class RosterRowError(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROW_FIELD_NUMBER: _builtins.int
+    COLUMN_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    row: _builtins.int
+    column: _builtins.str
+    message: _builtins.str
+    def __init__(
+        self,
+        *,
+        row: _builtins.int = ...,
+        column: _builtins.str = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["column", b"column", "message", b"message", "row", b"row"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RosterRowError: _TypeAlias = RosterRowError  # noqa: Y015
+
+@_typing.final
+class ImportInsuranceRosterResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    ADDED_FIELD_NUMBER: _builtins.int
+    LEFT_FIELD_NUMBER: _builtins.int
+    ERRORS_FIELD_NUMBER: _builtins.int
+    accepted: _builtins.int
+    added: _builtins.int
+    left: _builtins.int
+    @_builtins.property
+    def errors(self) -> _containers.RepeatedCompositeFieldContainer[Global___RosterRowError]: ...
+    def __init__(
+        self,
+        *,
+        accepted: _builtins.int = ...,
+        added: _builtins.int = ...,
+        left: _builtins.int = ...,
+        errors: _abc.Iterable[Global___RosterRowError] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "added", b"added", "errors", b"errors", "left", b"left"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportInsuranceRosterResponse: _TypeAlias = ImportInsuranceRosterResponse  # noqa: Y015
+
+@_typing.final
+class EnrolInsuranceYearRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    YEAR_FIELD_NUMBER: _builtins.int
+    year: _builtins.int
+    def __init__(
+        self,
+        *,
+        year: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["year", b"year"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnrolInsuranceYearRequest: _TypeAlias = EnrolInsuranceYearRequest  # noqa: Y015
+
+@_typing.final
+class EnrolInsuranceYearResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    YEAR_FIELD_NUMBER: _builtins.int
+    INSURED_FIELD_NUMBER: _builtins.int
+    ADDED_FIELD_NUMBER: _builtins.int
+    REMOVED_FIELD_NUMBER: _builtins.int
+    PREMIUM_TOTAL_FEN_FIELD_NUMBER: _builtins.int
+    year: _builtins.int
+    insured: _builtins.int
+    added: _builtins.int
+    removed: _builtins.int
+    premium_total_fen: _builtins.int
+    def __init__(
+        self,
+        *,
+        year: _builtins.int = ...,
+        insured: _builtins.int = ...,
+        added: _builtins.int = ...,
+        removed: _builtins.int = ...,
+        premium_total_fen: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["added", b"added", "insured", b"insured", "premium_total_fen", b"premium_total_fen", "removed", b"removed", "year", b"year"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnrolInsuranceYearResponse: _TypeAlias = EnrolInsuranceYearResponse  # noqa: Y015
+
+@_typing.final
+class GetInsurerFileRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    YEAR_FIELD_NUMBER: _builtins.int
+    year: _builtins.int
+    def __init__(
+        self,
+        *,
+        year: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["year", b"year"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetInsurerFileRequest: _TypeAlias = GetInsurerFileRequest  # noqa: Y015
+
+@_typing.final
+class GetInsurerFileResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    CONTENT_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    content: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        content: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetInsurerFileResponse: _TypeAlias = GetInsurerFileResponse  # noqa: Y015

@@ -145,6 +145,21 @@ class BenefitsServiceStub:
                 request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListBalancesRequest.SerializeToString,
                 response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListBalancesResponse.FromString,
                 _registered_method=True)
+        self.ImportInsuranceRoster = channel.unary_unary(
+                '/minorprot.benefits.v1.BenefitsService/ImportInsuranceRoster',
+                request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ImportInsuranceRosterRequest.SerializeToString,
+                response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ImportInsuranceRosterResponse.FromString,
+                _registered_method=True)
+        self.EnrolInsuranceYear = channel.unary_unary(
+                '/minorprot.benefits.v1.BenefitsService/EnrolInsuranceYear',
+                request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.EnrolInsuranceYearRequest.SerializeToString,
+                response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.EnrolInsuranceYearResponse.FromString,
+                _registered_method=True)
+        self.GetInsurerFile = channel.unary_unary(
+                '/minorprot.benefits.v1.BenefitsService/GetInsurerFile',
+                request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.GetInsurerFileRequest.SerializeToString,
+                response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.GetInsurerFileResponse.FromString,
+                _registered_method=True)
 
 
 class BenefitsServiceServicer:
@@ -287,6 +302,25 @@ class BenefitsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportInsuranceRoster(self, request, context):
+        """The 0-3 insurance for every local child: the town's household-registration list, the year's enrolment.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnrolInsuranceYear(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetInsurerFile(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BenefitsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -399,6 +433,21 @@ def add_BenefitsServiceServicer_to_server(servicer, server):
                     servicer.ListBalances,
                     request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListBalancesRequest.FromString,
                     response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListBalancesResponse.SerializeToString,
+            ),
+            'ImportInsuranceRoster': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportInsuranceRoster,
+                    request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ImportInsuranceRosterRequest.FromString,
+                    response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ImportInsuranceRosterResponse.SerializeToString,
+            ),
+            'EnrolInsuranceYear': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnrolInsuranceYear,
+                    request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.EnrolInsuranceYearRequest.FromString,
+                    response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.EnrolInsuranceYearResponse.SerializeToString,
+            ),
+            'GetInsurerFile': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInsurerFile,
+                    request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.GetInsurerFileRequest.FromString,
+                    response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.GetInsurerFileResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -996,6 +1045,87 @@ class BenefitsService:
             '/minorprot.benefits.v1.BenefitsService/ListBalances',
             minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListBalancesRequest.SerializeToString,
             minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ListBalancesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportInsuranceRoster(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.benefits.v1.BenefitsService/ImportInsuranceRoster',
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ImportInsuranceRosterRequest.SerializeToString,
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.ImportInsuranceRosterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnrolInsuranceYear(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.benefits.v1.BenefitsService/EnrolInsuranceYear',
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.EnrolInsuranceYearRequest.SerializeToString,
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.EnrolInsuranceYearResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInsurerFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.benefits.v1.BenefitsService/GetInsurerFile',
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.GetInsurerFileRequest.SerializeToString,
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.GetInsurerFileResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -59,6 +59,10 @@ class BenefitsServiceStub:
     ReconcileRun: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.ReconcileRunRequest, _benefits_pb2.ReconcileRunResponse]
     ReissuePayments: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.ReissuePaymentsRequest, _benefits_pb2.ReissuePaymentsResponse]
     ListBalances: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.ListBalancesRequest, _benefits_pb2.ListBalancesResponse]
+    ImportInsuranceRoster: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.ImportInsuranceRosterRequest, _benefits_pb2.ImportInsuranceRosterResponse]
+    """The 0-3 insurance for every local child: the town's household-registration list, the year's enrolment."""
+    EnrolInsuranceYear: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.EnrolInsuranceYearRequest, _benefits_pb2.EnrolInsuranceYearResponse]
+    GetInsurerFile: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.GetInsurerFileRequest, _benefits_pb2.GetInsurerFileResponse]
 
 @_typing.type_check_only
 class BenefitsServiceAsyncStub(BenefitsServiceStub):
@@ -91,6 +95,10 @@ class BenefitsServiceAsyncStub(BenefitsServiceStub):
     ReconcileRun: _aio.UnaryUnaryMultiCallable[_benefits_pb2.ReconcileRunRequest, _benefits_pb2.ReconcileRunResponse]  # type: ignore[assignment]
     ReissuePayments: _aio.UnaryUnaryMultiCallable[_benefits_pb2.ReissuePaymentsRequest, _benefits_pb2.ReissuePaymentsResponse]  # type: ignore[assignment]
     ListBalances: _aio.UnaryUnaryMultiCallable[_benefits_pb2.ListBalancesRequest, _benefits_pb2.ListBalancesResponse]  # type: ignore[assignment]
+    ImportInsuranceRoster: _aio.UnaryUnaryMultiCallable[_benefits_pb2.ImportInsuranceRosterRequest, _benefits_pb2.ImportInsuranceRosterResponse]  # type: ignore[assignment]
+    """The 0-3 insurance for every local child: the town's household-registration list, the year's enrolment."""
+    EnrolInsuranceYear: _aio.UnaryUnaryMultiCallable[_benefits_pb2.EnrolInsuranceYearRequest, _benefits_pb2.EnrolInsuranceYearResponse]  # type: ignore[assignment]
+    GetInsurerFile: _aio.UnaryUnaryMultiCallable[_benefits_pb2.GetInsurerFileRequest, _benefits_pb2.GetInsurerFileResponse]  # type: ignore[assignment]
 
 class BenefitsServiceServicer(metaclass=_abc_1.ABCMeta):
     """Child welfare classified guarantee (儿童福利分类保障). Amounts are integer fen everywhere."""
@@ -252,5 +260,27 @@ class BenefitsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _benefits_pb2.ListBalancesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_benefits_pb2.ListBalancesResponse, _abc.Awaitable[_benefits_pb2.ListBalancesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ImportInsuranceRoster(
+        self,
+        request: _benefits_pb2.ImportInsuranceRosterRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_pb2.ImportInsuranceRosterResponse, _abc.Awaitable[_benefits_pb2.ImportInsuranceRosterResponse]]:
+        """The 0-3 insurance for every local child: the town's household-registration list, the year's enrolment."""
+
+    @_abc_1.abstractmethod
+    def EnrolInsuranceYear(
+        self,
+        request: _benefits_pb2.EnrolInsuranceYearRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_pb2.EnrolInsuranceYearResponse, _abc.Awaitable[_benefits_pb2.EnrolInsuranceYearResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetInsurerFile(
+        self,
+        request: _benefits_pb2.GetInsurerFileRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_pb2.GetInsurerFileResponse, _abc.Awaitable[_benefits_pb2.GetInsurerFileResponse]]: ...
 
 def add_BenefitsServiceServicer_to_server(servicer: BenefitsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
