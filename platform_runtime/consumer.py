@@ -12,7 +12,10 @@ Failures are sorted by what will fix them:
   once the cause is fixed;
 - anything else (most likely a bug): a few quick tries, then the dead-letter topic.
 A failed offset commit is not an error of the message: its effect and inbox row are committed already, so
-the consumer goes on and commits again later (a redelivery in between is dropped by the inbox).
+the consumer goes on and commits again later (a redelivery in between is dropped by the inbox). For the same
+reason the offsets of messages the group skips (event types it does not handle) wait for the next commit
+(every COMMIT_EVERY messages or COMMIT_INTERVAL seconds, when idle, or with the next message it applies)
+instead of a broker round trip each.
 """
 
 from __future__ import annotations
@@ -40,6 +43,11 @@ from platform_runtime.tenancy import acting_as
 from platform_runtime.topics import dead_letter_topic
 
 log = logging.getLogger(__name__)
+
+COMMIT_EVERY = 100  # messages applied before their offsets are committed, at most
+COMMIT_INTERVAL = 0.5  # seconds between offset commits while messages keep coming
+DEAD_LETTERED = "dead_lettered"
+SKIPPED = "skipped"
 tracer = trace.get_tracer(__name__)
 
 # A handler applies one event inside the given unit of work; it must not commit.
@@ -125,14 +133,16 @@ class IdempotentConsumer:
         consumer = self._new_consumer()
         consumer.subscribe(self._topics)
         backoff = Backoff(self._retry_delay, self._max_backoff)
-        uncommitted: Message | None = None
-        last_probe = 0.0
+        uncommitted: dict[tuple[str, int], Message] = {}  # the last message applied of each partition
+        applied_since_commit = 0
+        last_commit = last_probe = time.monotonic()
         try:
             while not context.stop.is_set():
                 message = consumer.poll(0.5)
                 if message is None:
-                    if uncommitted is not None:
+                    if uncommitted:
                         uncommitted = self._commit(consumer, uncommitted, context)
+                        last_commit, applied_since_commit = time.monotonic(), 0
                     elif time.monotonic() - last_probe > PROBE_SECONDS:
                         self._probe(consumer, context)
                         last_probe = time.monotonic()
@@ -141,7 +151,7 @@ class IdempotentConsumer:
                     self._client_error(client_error, context)
                     continue
                 try:
-                    self.process(message)
+                    outcome = self.process(message)
                 except TransientFailure as failure:
                     log.warning("%s: will try %s again: %s", self.group_id, _position(message), failure.__cause__)
                     context.failed(failure.__cause__ or failure)
@@ -150,27 +160,45 @@ class IdempotentConsumer:
                     context.wait(backoff.next())
                     continue
                 backoff.reset()
-                uncommitted = self._commit(consumer, message, context)
-                if uncommitted is None:
-                    context.healthy()
+                uncommitted[message.topic() or "", message.partition() or 0] = message
+                applied_since_commit += 1
+                # A message of a type this group does not handle changed nothing: its offset waits for the next
+                # commit (a batch, or when idle) instead of costing a broker round trip of its own (ADR 0019).
+                # The others' go at once, as before: a dead letter has no inbox row to drop its redelivery.
+                due = applied_since_commit >= COMMIT_EVERY or time.monotonic() - last_commit >= COMMIT_INTERVAL
+                if due or outcome != SKIPPED:
+                    uncommitted = self._commit(consumer, uncommitted, context)
+                    last_commit, applied_since_commit = time.monotonic(), 0
+                    if not uncommitted:
+                        context.healthy()
         finally:
+            if uncommitted and context.stop.is_set():
+                self._commit(consumer, uncommitted, context)  # a clean stop leaves nothing to redeliver
             consumer.close()
 
-    def _commit(self, consumer: Consumer, message: Message, context: WorkerContext) -> Message | None:
-        """Commit past `message`; on failure return it, to be committed again when the consumer is idle."""
+    def _commit(
+        self, consumer: Consumer, uncommitted: dict[tuple[str, int], Message], context: WorkerContext
+    ) -> dict[tuple[str, int], Message]:
+        """Commit past each partition's last applied message; on failure return them, to be committed again
+        later (when the consumer is idle, or after the next batch)."""
+        offsets = [
+            TopicPartition(message.topic() or "", message.partition() or 0, (message.offset() or 0) + 1)
+            for message in uncommitted.values()
+        ]
         try:
-            consumer.commit(message=message, asynchronous=False)
-            return None
+            consumer.commit(offsets=offsets, asynchronous=False)
+            return {}
         except KafkaException as error:
             kafka_error = error.args[0] if error.args else None
             if isinstance(kafka_error, KafkaError) and _is_fatal(kafka_error):
                 raise  # the client is unusable: the supervisor starts a new one (resuming at the committed offset)
             # NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS, a rebalance, a timeout: the effect is committed
             # in the database already; the offset follows later, and a redelivery meanwhile is a duplicate.
-            log.warning("%s: commit of %s failed, will commit again: %s", self.group_id, _position(message), error)
+            positions = ", ".join(_position(message) for message in uncommitted.values())
+            log.warning("%s: commit of %s failed, will commit again: %s", self.group_id, positions, error)
             metrics.COMMIT_FAILURES.labels(self.group_id).inc()
             context.failed(error)
-            return message
+            return uncommitted
 
     def _probe(self, consumer: Consumer, context: WorkerContext) -> None:
         """An idle consumer asks the broker for its topics' metadata: the answer tells whether it could
@@ -190,8 +218,9 @@ class IdempotentConsumer:
         log.warning("%s: kafka client error: %s", self.group_id, error)
         context.failed(str(error))
 
-    def process(self, message: Message) -> None:
-        """Apply one message, or park it on the dead-letter topic; raise TransientFailure to try it later."""
+    def process(self, message: Message) -> str:
+        """Apply one message, or park it on the dead-letter topic; raise TransientFailure to try it later.
+        Returns what became of it: applied, skipped, duplicate or DEAD_LETTERED."""
         headers = decode_headers(message)
         parent = propagate.extract(headers)
         with tracer.start_as_current_span(
@@ -210,7 +239,7 @@ class IdempotentConsumer:
                 try:
                     outcome = self._apply(message)
                     metrics.CONSUMED.labels(self.group_id, message.topic() or "", outcome).inc()
-                    return
+                    return outcome
                 except Exception as caught:
                     error = caught
                     span.record_exception(caught)
@@ -223,7 +252,8 @@ class IdempotentConsumer:
                     )
                     time.sleep(self._retry_delay * attempt)
             self._send_to_dead_letters(message, error)
-            metrics.CONSUMED.labels(self.group_id, message.topic() or "", "dead_lettered").inc()
+            metrics.CONSUMED.labels(self.group_id, message.topic() or "", DEAD_LETTERED).inc()
+            return DEAD_LETTERED
 
     def _apply(self, message: Message) -> str:
         envelope = common_pb2.EventEnvelope()
@@ -235,7 +265,7 @@ class IdempotentConsumer:
             raise PoisonMessage("envelope without event id or tenant")
         handler = self._handlers.get(envelope.event_type)
         if handler is None:
-            return "skipped"  # a topic carries several event types; this group acts on some of them
+            return SKIPPED  # a topic carries several event types; this group acts on some of them
         trace.get_current_span().set_attribute("minorprot.tenant", envelope.tenant)
         inbox = self._database.inbox
         with (
