@@ -6,6 +6,7 @@ import sys
 
 from bench import (
     benefits_run,
+    crisis_to_inbox,
     matching_quality,
     notify_delivery,
     portal_pages,
@@ -22,6 +23,7 @@ BENCHMARKS = {
     "reporting_throughput": reporting_throughput.main,
     "registry_match": registry_match.main,
     "matching_quality": matching_quality.main,
+    "crisis_to_inbox": crisis_to_inbox.main,
     "survey_import": survey_import.main,
     "benefits_run": benefits_run.main,
     "notify_delivery": notify_delivery.main,
