@@ -14,6 +14,7 @@ from bench import (
     referral_streams,
     registry_call,
     registry_match,
+    relay_wakeup,
     reporting_throughput,
     survey_import,
 )
@@ -21,6 +22,7 @@ from bench import (
 BENCHMARKS = {
     "registry_call": registry_call.main,
     "reporting_throughput": reporting_throughput.main,
+    "relay_wakeup": relay_wakeup.main,
     "registry_match": registry_match.main,
     "matching_quality": matching_quality.main,
     "crisis_to_inbox": crisis_to_inbox.main,
