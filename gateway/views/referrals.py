@@ -223,6 +223,34 @@ def act(referral_id: str, action: str) -> Response:
     return redirect(url_for("referrals.detail", referral_id=referral_id))
 
 
+# -- a caseworker refers a child for an action of the assistance plan ------------------------------------------
+
+
+@bp.route("/referrals/new", methods=["GET", "POST"])
+@login_required
+def new_for_plan() -> Page:
+    require_role(frozenset({Role.CASEWORKER, Role.TOWN_ADMIN}))
+    child_id = request.values.get("child_id", "")
+    if request.method == "POST":
+        days = request.form.get("due_in_days", "")
+        try:
+            opened = _call(
+                "OpenPlanReferral",
+                referral_pb2.OpenPlanReferralRequest(
+                    child_id=child_id,
+                    agency_code=request.form.get("agency_code", ""),
+                    reason=request.form.get("reason", ""),
+                    due_in_days=int(days) if days.isdigit() and len(days) < 4 else 0,
+                ),
+            ).referral
+            flash(f"已转介; 在帮扶计划的行动中填写转介编号 Referred: name {opened.referral_id} in the plan action")
+            return redirect(url_for("referrals.detail", referral_id=opened.referral_id))
+        except BackendError as error:
+            _flash_error(error)
+    agencies = _call("ListAgencies", routing_pb2.ListAgenciesRequest()).agencies
+    return render_template("referrals/new.html", child_id=child_id, agencies=agencies, form=request.form)
+
+
 # -- the leading group office ------------------------------------------------------------------------------
 
 

@@ -97,6 +97,14 @@ class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
         )
         return referral_pb2.ReassignReferralResponse(referral=messages.referral(view))
 
+    def OpenPlanReferral(
+        self, request: referral_pb2.OpenPlanReferralRequest, context: grpc.ServicerContext
+    ) -> referral_pb2.OpenPlanReferralResponse:
+        view = self._service.open_for_plan(
+            request.child_id, request.agency_code, request.reason, request.due_in_days or 5
+        )
+        return referral_pb2.OpenPlanReferralResponse(referral=messages.referral(view))
+
 
 class AgencyServicer(referral_pb2_grpc.AgencyServiceServicer):
     """For the agency officers in the portal (gateway tokens, internal server) and the agencies' own systems

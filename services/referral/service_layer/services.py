@@ -43,12 +43,14 @@ from services.referral.domain.lifecycle import (
     AWAITING_AGENCY,
     LAST_STEP,
     LEADING_GROUP_OFFICE,
+    NOTE_MAX_CHARS,
     REFERRER_ACTIONS,
     WORKING,
     Action,
     ReferralStatus,
     action_text,
     advance,
+    clean_text,
     escalated_to,
     escalation_due,
     limited,
@@ -71,6 +73,8 @@ PAGE_SIZE_MAX = 200
 IDEMPOTENCY_KEY_MAX = 100
 ESCALATIONS_PER_ROUND = 200
 FEED_BATCH = 200
+PLAN_RULE_CODE = "ASSISTANCE_PLAN"
+PLAN_DUE_DAYS = 5
 # "Due soon" in the agency's inbox: within a day of the limit.
 DUE_SOON = timedelta(days=1)
 
@@ -196,6 +200,28 @@ class ReferralService:
             uow.session.flush()  # the update bumps the version the event shows
             view = _view(record)
             self._publish(uow, view, events_pb2.ReferralLinkedToChild(referral=messages.referral(view)))
+
+    # -- township staff: a referral for an action of a child's assistance plan -------------------------------
+
+    def open_for_plan(
+        self, child_id: str, agency_code: str, reason: str, due_in_days: int = PLAN_DUE_DAYS
+    ) -> ReferralView:
+        """A referral the caseworker opens by hand for an action of the child's assistance plan (帮扶计划): the
+        plan action names it (AddPlanAction.referral_id) and the registry moves the action with its events."""
+        caller = require_role(Role.CASEWORKER, Role.TOWN_ADMIN)
+        child_id = clean_text(child_id, "child_id", 32, required=True)
+        reason = clean_text(reason, "reason", NOTE_MAX_CHARS, required=True)
+        if agency_code not in self.config.directory(caller.district):
+            raise errors.InvalidInput.single("agency_code", "is not a unit of the district's directory")
+        if not 1 <= due_in_days <= 90:
+            raise errors.InvalidInput.single("due_in_days", "must be from 1 to 90")
+        planned = Route(agency_code, reason, PLAN_RULE_CODE, timedelta(days=due_in_days), False)
+        with self._database.unit_of_work(caller.tenant) as uow:
+            # No report: the plan's own reference keeps the one-referral-per-report-and-unit rule apart.
+            view = self._open(uow, "plan-" + new_id()[:27], child_id, planned, self._now())
+            uow.commit()
+        self._changed()
+        return view
 
     # -- township staff and the leading group office: reading ----------------------------------------------
 
@@ -526,7 +552,9 @@ class ReferralService:
         record.escalated_at = record.updated_at = now
         uow.session.flush()
         view = _view(record)
-        to = escalated_to(step, record.agency_code)
+        # Step 1 goes to the unit that supervises the agency, where the directory names one.
+        agency = self.config.directory(record.tenant_id[:6]).get(record.agency_code)
+        to = escalated_to(step, agency.supervisor if agency and agency.supervisor else record.agency_code)
         self._entry(uow, record, "escalate", "system", f"→ {to}: {reason}")
         self._publish(
             uow,

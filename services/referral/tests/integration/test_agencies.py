@@ -266,3 +266,23 @@ def test_the_agency_lists_its_referrals_page_by_page(service, consumer):
             service.list_for_agency(status="nonsense")
         with pytest.raises(errors.InvalidInput):
             service.list_for_agency(page_token="!!")
+
+
+def test_a_caseworker_refers_a_child_for_a_plan_action(service, database):
+    with acting_as(CASEWORKER):
+        opened = service.open_for_plan("child-9", "health", "康复评估 rehabilitation assessment", 10)
+    assert (opened.status, opened.agency_code, opened.child_id, opened.rule_code) == (
+        ReferralStatus.SENT,
+        "health",
+        "child-9",
+        "ASSISTANCE_PLAN",
+    )
+    assert abs(opened.due_at - opened.opened_at - timedelta(days=10)) < timedelta(seconds=1)
+    (event,) = events_of(database, PILOT_TENANT, referral_events.ReferralOpened)
+    assert event.referral.child_id == "child-9"  # the registry moves the plan action with these events
+    health = caller(Role.AGENCY_OFFICER, agency="health")
+    assert act(service, health, Action.ACCEPT, opened.referral_id).status is ReferralStatus.ACCEPTED
+    with acting_as(CASEWORKER), pytest.raises(errors.InvalidInput):
+        service.open_for_plan("child-9", "ministry_of_magic", "x")
+    with acting_as(EDUCATION), pytest.raises(errors.PermissionDenied):
+        service.open_for_plan("child-9", "health", "x")

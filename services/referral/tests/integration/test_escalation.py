@@ -167,3 +167,15 @@ def test_another_town_s_referrals_escalate_in_their_own_town(timed, database, cl
     escalate_once(timed)
     assert escalations(database, OTHER_TENANT) == [(1, "education")]
     assert escalations(database, PILOT_TENANT) == []
+
+
+def test_step_one_goes_to_the_supervising_unit_the_directory_names(timed, database, clock, report):
+    from dataclasses import replace
+
+    from services.referral.domain.agencies import DIRECTORY
+
+    with acting_as(caller(Role.DISTRICT_ADMIN)):
+        timed.config.save_agency(replace(DIRECTORY["education"], supervisor="civil_affairs"))
+    clock.at = DUE + timedelta(hours=1)
+    escalate_once(timed)
+    assert escalations(database) == [(1, "civil_affairs")]

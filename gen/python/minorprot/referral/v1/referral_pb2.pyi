@@ -981,3 +981,52 @@ class RevokeCredentialResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RevokeCredentialResponse: _TypeAlias = RevokeCredentialResponse  # noqa: Y015
+
+@_typing.final
+class OpenPlanReferralRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHILD_ID_FIELD_NUMBER: _builtins.int
+    AGENCY_CODE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    DUE_IN_DAYS_FIELD_NUMBER: _builtins.int
+    child_id: _builtins.str
+    agency_code: _builtins.str
+    reason: _builtins.str
+    due_in_days: _builtins.int
+    """1..90; 0 means 5."""
+    def __init__(
+        self,
+        *,
+        child_id: _builtins.str = ...,
+        agency_code: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        due_in_days: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency_code", b"agency_code", "child_id", b"child_id", "due_in_days", b"due_in_days", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OpenPlanReferralRequest: _TypeAlias = OpenPlanReferralRequest  # noqa: Y015
+
+@_typing.final
+class OpenPlanReferralResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def referral(self) -> Global___Referral: ...
+    def __init__(
+        self,
+        *,
+        referral: Global___Referral | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["referral", b"referral"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["referral", b"referral"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OpenPlanReferralResponse: _TypeAlias = OpenPlanReferralResponse  # noqa: Y015

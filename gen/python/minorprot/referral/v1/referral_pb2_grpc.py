@@ -65,6 +65,11 @@ class ReferralServiceStub:
                 request_serializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.ReassignReferralRequest.SerializeToString,
                 response_deserializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.ReassignReferralResponse.FromString,
                 _registered_method=True)
+        self.OpenPlanReferral = channel.unary_unary(
+                '/minorprot.referral.v1.ReferralService/OpenPlanReferral',
+                request_serializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.OpenPlanReferralRequest.SerializeToString,
+                response_deserializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.OpenPlanReferralResponse.FromString,
+                _registered_method=True)
 
 
 class ReferralServiceServicer:
@@ -113,6 +118,14 @@ class ReferralServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def OpenPlanReferral(self, request, context):
+        """A caseworker refers a child for an action of the assistance plan (then AddPlanAction names the referral,
+        and the registry moves the action with the referral's events).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReferralServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -145,6 +158,11 @@ def add_ReferralServiceServicer_to_server(servicer, server):
                     servicer.ReassignReferral,
                     request_deserializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.ReassignReferralRequest.FromString,
                     response_serializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.ReassignReferralResponse.SerializeToString,
+            ),
+            'OpenPlanReferral': grpc.unary_unary_rpc_method_handler(
+                    servicer.OpenPlanReferral,
+                    request_deserializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.OpenPlanReferralRequest.FromString,
+                    response_serializer=minorprot_dot_referral_dot_v1_dot_referral__pb2.OpenPlanReferralResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -310,6 +328,33 @@ class ReferralService:
             '/minorprot.referral.v1.ReferralService/ReassignReferral',
             minorprot_dot_referral_dot_v1_dot_referral__pb2.ReassignReferralRequest.SerializeToString,
             minorprot_dot_referral_dot_v1_dot_referral__pb2.ReassignReferralResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OpenPlanReferral(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.referral.v1.ReferralService/OpenPlanReferral',
+            minorprot_dot_referral_dot_v1_dot_referral__pb2.OpenPlanReferralRequest.SerializeToString,
+            minorprot_dot_referral_dot_v1_dot_referral__pb2.OpenPlanReferralResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -45,6 +45,10 @@ class ReferralServiceStub:
     """The referrer withdraws it."""
     ReassignReferral: _grpc.UnaryUnaryMultiCallable[_referral_pb2.ReassignReferralRequest, _referral_pb2.ReassignReferralResponse]
     """Town staff or the leading group office move it to another member unit."""
+    OpenPlanReferral: _grpc.UnaryUnaryMultiCallable[_referral_pb2.OpenPlanReferralRequest, _referral_pb2.OpenPlanReferralResponse]
+    """A caseworker refers a child for an action of the assistance plan (then AddPlanAction names the referral,
+    and the registry moves the action with the referral's events).
+    """
 
 @_typing.type_check_only
 class ReferralServiceAsyncStub(ReferralServiceStub):
@@ -63,6 +67,10 @@ class ReferralServiceAsyncStub(ReferralServiceStub):
     """The referrer withdraws it."""
     ReassignReferral: _aio.UnaryUnaryMultiCallable[_referral_pb2.ReassignReferralRequest, _referral_pb2.ReassignReferralResponse]  # type: ignore[assignment]
     """Town staff or the leading group office move it to another member unit."""
+    OpenPlanReferral: _aio.UnaryUnaryMultiCallable[_referral_pb2.OpenPlanReferralRequest, _referral_pb2.OpenPlanReferralResponse]  # type: ignore[assignment]
+    """A caseworker refers a child for an action of the assistance plan (then AddPlanAction names the referral,
+    and the registry moves the action with the referral's events).
+    """
 
 class ReferralServiceServicer(metaclass=_abc_1.ABCMeta):
     """Referrals (帮扶转介) among the member units."""
@@ -114,6 +122,16 @@ class ReferralServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_referral_pb2.ReassignReferralResponse, _abc.Awaitable[_referral_pb2.ReassignReferralResponse]]:
         """Town staff or the leading group office move it to another member unit."""
+
+    @_abc_1.abstractmethod
+    def OpenPlanReferral(
+        self,
+        request: _referral_pb2.OpenPlanReferralRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_referral_pb2.OpenPlanReferralResponse, _abc.Awaitable[_referral_pb2.OpenPlanReferralResponse]]:
+        """A caseworker refers a child for an action of the assistance plan (then AddPlanAction names the referral,
+        and the registry moves the action with the referral's events).
+        """
 
 def add_ReferralServiceServicer_to_server(servicer: ReferralServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

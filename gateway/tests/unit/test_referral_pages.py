@@ -1,0 +1,106 @@
+"""The referral pages against fake services: who is offered which page, and what each form sends (the pages are
+walked in the browser against the real referral service in tests/e2e/test_referral_browser.py)."""
+
+from __future__ import annotations
+
+import pytest
+from flask.testing import FlaskClient
+from minorprot.referral.v1 import referral_pb2, routing_pb2
+
+from gateway.tests.unit.conftest import csrf_from, login
+from gateway.tests.unit.fakes import FakeBackends, stamp
+
+
+def referral(status: str = "sent") -> referral_pb2.Referral:
+    return referral_pb2.Referral(
+        referral_id="ref1",
+        tenant="110111008",
+        report_id="rep1",
+        agency_code="police",
+        agency_name="区公安局",
+        status=status,
+        opened_at=stamp(),
+        due_at=stamp(),
+        version=2,
+        case_facts=referral_pb2.CaseFacts(situation_types=["wandering"], approximate_age=9, place_text="良乡站"),
+    )
+
+
+@pytest.fixture
+def with_referral(backends: FakeBackends) -> FakeBackends:
+    backends.referral_replies["GetReferral"] = referral_pb2.GetReferralResponse(referral=referral())
+    backends.referral_replies["ListAgencyReferrals"] = referral_pb2.ListAgencyReferralsResponse(referrals=[referral()])
+    backends.referral_replies["ListAgencies"] = routing_pb2.ListAgenciesResponse(
+        agencies=[routing_pb2.DirectoryAgency(code="health", name_zh="区卫生局")]
+    )
+    return backends
+
+
+def test_the_agency_officer_sees_the_inbox_and_acts_with_version_and_key(
+    client: FlaskClient, with_referral: FakeBackends
+) -> None:
+    login(client, "police_officer")
+    inbox = client.get("/agency/referrals?view=overdue")
+    assert inbox.status_code == 200 and 'data-referral-id="ref1"' in inbox.get_data(as_text=True)
+    _, listed = with_referral.last("ListAgencyReferrals")
+    assert listed.due == "overdue"
+    page = client.get("/referral/ref1").get_data(as_text=True)
+    assert "良乡站" in page and 'id="form-accept"' in page and 'id="form-complete"' not in page
+    token = csrf_from(client, "/referral/ref1")
+    response = client.post(
+        "/referral/ref1/accept",
+        data={"csrf_token": token, "text": "收到", "expected_version": "2", "idempotency_key": "k1-accept"},
+    )
+    assert response.status_code == 302
+    _, sent = with_referral.last("AcceptReferral")
+    assert (sent.referral_id, sent.note, sent.expected_version, sent.idempotency_key) == (
+        "ref1",
+        "收到",
+        2,
+        "k1-accept",
+    )
+
+
+def test_the_caseworker_answers_cancels_and_reassigns_but_never_accepts(
+    client: FlaskClient, with_referral: FakeBackends
+) -> None:
+    login(client)
+    page = client.get("/referral/ref1").get_data(as_text=True)
+    assert 'id="form-cancel"' in page and 'id="form-reassign"' in page and 'id="form-accept"' not in page
+    token = csrf_from(client, "/referral/ref1")
+    client.post("/referral/ref1/accept", data={"csrf_token": token, "text": "x"})
+    assert not [call for call in with_referral.calls if call[0] == "AcceptReferral"]
+    client.post("/referral/ref1/reassign", data={"csrf_token": token, "agency_code": "health", "text": "更合适"})
+    _, sent = with_referral.last("ReassignReferral")
+    assert (sent.agency_code, sent.reason) == ("health", "更合适")
+
+
+@pytest.mark.parametrize(
+    ("user", "path"),
+    [
+        ("caseworker", "/agency/referrals"),
+        ("caseworker", "/office/referrals"),
+        ("caseworker", "/admin/credentials"),
+        ("police_officer", "/admin/rules"),
+        ("district_officer", "/admin/directory"),
+    ],
+)
+def test_pages_of_other_roles_are_refused(
+    client: FlaskClient, with_referral: FakeBackends, user: str, path: str
+) -> None:
+    login(client, user)
+    assert client.get(path).status_code == 403
+
+
+def test_a_service_refusal_is_shown_on_the_page(client: FlaskClient, with_referral: FakeBackends) -> None:
+    from gateway.clients import BackendError
+    from platform_runtime.errors import FieldViolation
+
+    with_referral.fail["CompleteReferral"] = BackendError(
+        "INVALID_ARGUMENT", "bad", (FieldViolation("outcome", "is required"),)
+    )
+    with_referral.referral_replies["GetReferral"] = referral_pb2.GetReferralResponse(referral=referral("accepted"))
+    login(client, "police_officer")
+    token = csrf_from(client, "/referral/ref1")
+    followed = client.post("/referral/ref1/complete", data={"csrf_token": token, "text": ""}, follow_redirects=True)
+    assert "outcome: is required" in followed.get_data(as_text=True)
