@@ -289,3 +289,54 @@ def test_the_district_administrator_s_command_line_issues_lists_and_revokes(
     assert main(["revoke-agency-credential", *district, "--id", credential_id]) == 0
     with pytest.raises(errors.Unauthenticated, match="revoked"):
         credentials.verify(token)
+
+
+def test_hostile_input_is_refused_plainly(stack, consumer, secrets):
+    consumer.process(message(submitted("report-h", ["out_of_school"]), "event-h"))
+    _, token = issue(stack, secrets, "education")
+    with stack.edge() as channel:
+        agency = referral_pb2_grpc.AgencyServiceStub(channel)
+        (referral,) = agency.ListAgencyReferrals(
+            referral_pb2.ListAgencyReferralsRequest(), metadata=auth(token)
+        ).referrals
+        for request, call in (
+            (referral_pb2.StreamReferralChangesRequest(after_cursor="1; DROP TABLE"), agency.StreamReferralChanges),
+            (referral_pb2.ListAgencyReferralsRequest(page_size=10_000), agency.ListAgencyReferrals),
+            (referral_pb2.ListAgencyReferralsRequest(due="yesterday"), agency.ListAgencyReferrals),
+            (
+                referral_pb2.AcceptReferralRequest(referral_id=referral.referral_id, idempotency_key="k" * 101),
+                agency.AcceptReferral,
+            ),
+            (referral_pb2.RejectReferralRequest(referral_id=referral.referral_id, reason=" "), agency.RejectReferral),
+        ):
+            with pytest.raises(grpc.RpcError) as refused:
+                result = call(request, metadata=auth(token))
+                if isinstance(request, referral_pb2.StreamReferralChangesRequest):
+                    next(result)
+            assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT, request
+        with pytest.raises(grpc.RpcError) as absent:
+            agency.AcceptReferral(referral_pb2.AcceptReferralRequest(referral_id="x" * 40), metadata=auth(token))
+        assert absent.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+def test_the_same_key_sent_twice_at_once_changes_the_referral_once(stack, consumer, secrets, database):
+    from minorprot.referral.v1 import events_pb2 as referral_events
+
+    from services.referral.tests.integration.builders import PILOT_TENANT
+    from tests.support.events import events_of
+    from tests.support.race import race
+
+    consumer.process(message(submitted("report-k", ["out_of_school"]), "event-k"))
+    _, token = issue(stack, secrets, "education")
+    with stack.edge() as channel:
+        agency = referral_pb2_grpc.AgencyServiceStub(channel)
+        (referral,) = agency.ListAgencyReferrals(
+            referral_pb2.ListAgencyReferralsRequest(), metadata=auth(token)
+        ).referrals
+        accept = referral_pb2.AcceptReferralRequest(referral_id=referral.referral_id, idempotency_key="once")
+
+        def send() -> object:
+            return agency.AcceptReferral(accept, metadata=auth(token))
+
+        assert race(send, send) == [grpc.StatusCode.OK, grpc.StatusCode.OK]
+    assert len(events_of(database, PILOT_TENANT, referral_events.ReferralAccepted)) == 1
