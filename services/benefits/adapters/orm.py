@@ -221,6 +221,10 @@ class DisbursementLineRecord(Base):
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     policy_version: Mapped[int] = mapped_column(Integer)
     explanation: Mapped[str] = mapped_column(Text)
+    # The payee account when computed (filled in at the check if the town recorded it later), and the line's
+    # payment reference without the attempt: paying is then one INSERT ... SELECT from the lines.
+    payee_account: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    reference: Mapped[str] = mapped_column(String(40), default="", server_default="")
     __table_args__ = (
         Index(
             "ux_disbursement_lines_due",
@@ -232,6 +236,7 @@ class DisbursementLineRecord(Base):
             unique=True,
         ),
         Index("ux_disbursement_lines_seq", "run_id", "seq", unique=True),
+        Index("ix_disbursement_lines_child", "tenant_id", "town", "child_id", "service_month"),
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import typing
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import Any
 
 from minorprot.benefits.v1 import events_pb2
 from sqlalchemy import Date, DateTime, String, case, cast, func, insert, literal, select, text, tuple_, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from platform_runtime.auth import Principal, Role
@@ -217,20 +219,22 @@ class Disbursements:
                     LedgerEntryRecord.run_id == run.id, LedgerEntryRecord.kind.in_(("entitlement", "adjustment"))
                 )
             )
-            no_account = uow.session.scalar(
-                select(func.count())
-                .select_from(DisbursementLineRecord)
-                .join(
-                    BeneficiaryRecord,
-                    (BeneficiaryRecord.tenant_id == DisbursementLineRecord.town)
-                    & (BeneficiaryRecord.child_id == DisbursementLineRecord.child_id),
-                )
-                .where(
-                    DisbursementLineRecord.run_id == run.id,
-                    DisbursementLineRecord.amount_fen > 0,
-                    BeneficiaryRecord.account_ref == "",
-                )
+            beneficiary = select(BeneficiaryRecord.account_ref).where(
+                BeneficiaryRecord.tenant_id == DisbursementLineRecord.town,
+                BeneficiaryRecord.child_id == DisbursementLineRecord.child_id,
             )
+            missing = (
+                DisbursementLineRecord.run_id == run.id,
+                DisbursementLineRecord.amount_fen > 0,
+                DisbursementLineRecord.payee_account == "",
+            )
+            # accounts the towns recorded after the computing
+            uow.session.execute(
+                update(DisbursementLineRecord)
+                .where(*missing)
+                .values(payee_account=func.coalesce(beneficiary.scalar_subquery(), ""))
+            )
+            no_account = uow.session.scalar(select(func.count()).select_from(DisbursementLineRecord).where(*missing))
             if no_account:
                 raise Conflict(f"{no_account} payable lines have no payee account: the towns record them first")
             if (count, total, ledger) != (run.line_count, run.total_fen, run.total_fen):
@@ -398,7 +402,7 @@ class Disbursements:
                 old = failed[reference]
                 line = uow.session.get_one(DisbursementLineRecord, old.line_id)
                 new_rows.append(
-                    _instruction(run, line.id, line.seq, old.attempt + 1, run.batches, account, old.amount_fen)
+                    _instruction(run, line.id, line.reference, old.attempt + 1, run.batches, account, old.amount_fen)
                 )
             uow.session.execute(insert(PaymentInstructionRecord), new_rows)
             ids = uow.session.scalars(
@@ -544,6 +548,7 @@ class Disbursements:
                     BeneficiaryRecord.child_id,
                     BeneficiaryRecord.birth_date,
                     BeneficiaryRecord.facts_changed_at,
+                    BeneficiaryRecord.account_ref,
                 )
                 .where(
                     *_in_district(run.tenant_id),
@@ -582,7 +587,6 @@ class Disbursements:
         after: tuple[str, str],
     ) -> list[dict[str, Any]]:
         """New lines for a chunk of children: what is due minus what earlier lines already hold."""
-        ids = [row.child_id for row in chunk]
         grants: dict[str, list[Grant]] = defaultdict(list)
         for entitlement in session.execute(
             select(
@@ -620,7 +624,11 @@ class Disbursements:
                 )
                 .where(
                     DisbursementLineRecord.tenant_id == run.tenant_id,
-                    DisbursementLineRecord.child_id.in_(ids),
+                    # the chunk's range of (town, child) on ix_disbursement_lines_child, as for entitlements
+                    tuple_(DisbursementLineRecord.town, DisbursementLineRecord.child_id)
+                    > tuple_(literal(after[0]), literal(after[1])),
+                    tuple_(DisbursementLineRecord.town, DisbursementLineRecord.child_id)
+                    <= tuple_(literal(chunk[-1].tenant_id), literal(chunk[-1].child_id)),
                     DisbursementLineRecord.service_month >= window_start,
                     DisbursementLineRecord.service_month <= run.period,
                 )
@@ -648,9 +656,7 @@ class Disbursements:
                 due_keys.add(key)
                 amount, correction = held.get(key, (0, -1))
                 if amount != line.amount_fen:
-                    rows.append(
-                        self._line_row(run, policies, child.tenant_id, child.child_id, line, amount, correction)
-                    )
+                    rows.append(self._line_row(run, policies, child, line, amount, correction))
             for key in by_child.get(child.child_id, []):
                 month = key[0]
                 if key in due_keys or (not look_back and month != run.period):
@@ -658,19 +664,18 @@ class Disbursements:
                 amount, correction = held[key]
                 if amount:  # no longer due (ended or corrected back): the difference is recovered
                     gone = Line(key[2], month, 0, 0, 0, f"{key[2]}: no longer due")
-                    rows.append(
-                        self._line_row(run, policies, child.tenant_id, child.child_id, gone, amount, correction)
-                    )
+                    rows.append(self._line_row(run, policies, child, gone, amount, correction))
         for offset, row in enumerate(rows):
-            row["seq"] = run.line_count + offset + 1
+            row["seq"] = seq = run.line_count + offset + 1
+            # unique across every run: district, month, the line's number in the run (the attempt follows)
+            row["reference"] = f"{run.tenant_id}{run.period:%Y%m}{seq:08d}"
         return rows
 
     def _line_row(
         self,
         run: DisbursementRunRecord,
         policies: Sequence[PolicyVersion],
-        town: str,
-        child_id: str,
+        child: Any,
         line: Line,
         held: int,
         correction: int,
@@ -684,8 +689,8 @@ class Disbursements:
         return {
             "tenant_id": run.tenant_id,
             "run_id": run.id,
-            "town": town,
-            "child_id": child_id,
+            "town": child.tenant_id,
+            "child_id": child.child_id,
             "benefit_code": line.benefit_code,
             "fund": rule.fund if rule else "",
             "service_month": line.service_month,
@@ -694,6 +699,7 @@ class Disbursements:
             "amount_fen": line.amount_fen - held,
             "policy_version": policy.version,
             "explanation": explanation,
+            "payee_account": child.account_ref,
         }
 
     def _pay_chunk(self, caller: Principal, run_id: str) -> bool:
@@ -716,39 +722,47 @@ class Disbursements:
                     raise Conflict(f"a run is paid once approved (it is {run.status})")
                 return False
             after = int(run.step_cursor or "0")
-            chunk = session.execute(
-                select(
-                    DisbursementLineRecord.id,
-                    DisbursementLineRecord.seq,
-                    DisbursementLineRecord.amount_fen,
-                    BeneficiaryRecord.account_ref,
-                )
-                .join(
-                    BeneficiaryRecord,
-                    (BeneficiaryRecord.tenant_id == DisbursementLineRecord.town)
-                    & (BeneficiaryRecord.child_id == DisbursementLineRecord.child_id),
-                )
-                .where(
-                    DisbursementLineRecord.run_id == run.id,
-                    DisbursementLineRecord.seq > after,
-                    DisbursementLineRecord.amount_fen > 0,
-                )
-                .order_by(DisbursementLineRecord.seq)
-                .limit(self._chunk)
-            ).all()
-            if not chunk:
+            if after >= run.line_count:
                 self._move(uow, run, PAID, caller)
                 self._crash("pay:done")
                 uow.commit()
                 return False
-            bulk_insert(
-                session,
-                PaymentInstructionRecord.__table__,
-                [_instruction(run, row.id, row.seq, 1, 1, row.account_ref, row.amount_fen) for row in chunk],
-            )
-            self._ledger_for_instructions_range(session, run, after, chunk[-1].seq)
-            run.done += len(chunk)
-            run.step_cursor = str(chunk[-1].seq)
+            upto = after + self._chunk
+            line = DisbursementLineRecord
+            issued = typing.cast(
+                CursorResult[Any],
+                session.execute(
+                    insert(PaymentInstructionRecord).from_select(
+                        [
+                            "tenant_id",
+                            "run_id",
+                            "line_id",
+                            "attempt",
+                            "batch",
+                            "reference",
+                            "account_ref",
+                            "amount_fen",
+                            "status",
+                            "reason",
+                        ],
+                        select(
+                            line.tenant_id,
+                            line.run_id,
+                            line.id,
+                            literal(1),
+                            literal(1),
+                            line.reference + "01",
+                            line.payee_account,
+                            line.amount_fen,
+                            literal(ISSUED),
+                            literal(""),
+                        ).where(line.run_id == run.id, line.seq > after, line.seq <= upto, line.amount_fen > 0),
+                    )
+                ),
+            ).rowcount
+            self._ledger_for_instructions_range(session, run, after, upto)
+            run.done += issued
+            run.step_cursor = str(upto)
             run.updated_at = self._now()
             self._crash(f"pay:{run.done}")
             uow.commit()
@@ -966,7 +980,7 @@ _LEDGER_COLUMNS = [
 
 
 def _instruction(
-    run: DisbursementRunRecord, line_id: int, seq: int, attempt: int, batch: int, account: str, amount: int
+    run: DisbursementRunRecord, line_id: int, reference: str, attempt: int, batch: int, account: str, amount: int
 ) -> dict[str, Any]:
     return {
         "tenant_id": run.tenant_id,
@@ -974,8 +988,7 @@ def _instruction(
         "line_id": line_id,
         "attempt": attempt,
         "batch": batch,
-        # Unique across every run: district, month, the line's number in the run, the attempt.
-        "reference": f"{run.tenant_id}{run.period:%Y%m}{seq:08d}{attempt:02d}",
+        "reference": f"{reference}{attempt:02d}",
         "account_ref": account,
         "amount_fen": amount,
         "status": ISSUED,
