@@ -14,8 +14,17 @@ from tests.support.infra import fresh_database
 pytestmark = pytest.mark.integration
 
 
-def test_referrals_opened_before_the_lifecycle_keep_working(postgres_url):
-    db = fresh_database(postgres_url, "referral")
+@pytest.fixture
+def db(postgres_url):
+    provisioned = fresh_database(postgres_url, "referral")
+    yield provisioned
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT", poolclass=pool.NullPool)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE "{provisioned.name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_referrals_opened_before_the_lifecycle_keep_working(db):
     command.upgrade(alembic_config("services.referral", db.owner_url), "0003")
     owner = create_engine(db.owner_url, poolclass=pool.NullPool)
     for tenant in (PILOT_TENANT, OTHER_TENANT):
