@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -34,6 +35,19 @@ def test_a_valid_token_carries_the_tenant_and_role() -> None:
 def test_bad_tokens_are_unauthenticated(token: str) -> None:
     with pytest.raises(Unauthenticated):
         TokenVerifier(PUBLIC).verify(token)
+
+
+def test_a_remembered_token_still_expires_and_a_refused_one_is_never_remembered() -> None:
+    verifier = TokenVerifier(PUBLIC, leeway_seconds=0)
+    token = TokenIssuer(PRIVATE).issue(CASEWORKER, lifetime=1)
+    assert verifier.verify(token) is verifier.verify(token)  # the second from memory
+    time.sleep(2.1)  # past `exp` (whole seconds) with no leeway
+    with pytest.raises(Unauthenticated, match="expired"):
+        verifier.verify(token)
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    for _ in range(2):
+        with pytest.raises(Unauthenticated):
+            verifier.verify(forged)
 
 
 def test_ciphertext_is_bound_to_its_tenant_and_field_and_keys_rotate() -> None:
