@@ -14,11 +14,12 @@ from minorprot.registry.v1 import casework_pb2, events_pb2, registry_pb2
 
 from platform_runtime.errors import InvalidInput
 from platform_runtime.events import PendingEvent
-from platform_runtime.topics import REGISTRY_CASE
+from platform_runtime.topics import PLATFORM_TENANT, REGISTRY_CASE, REGISTRY_CHILD
 from platform_runtime.vocabulary_messages import sex_from_proto, sex_to_proto
 from services.registry.domain import events
 from services.registry.domain.assessment import DomainFinding
 from services.registry.domain.casefile import STAFF_FIELDS, CaseStaff
+from services.registry.domain.child import ChildView, ContactPerson
 from services.registry.domain.codes import (
     AssessmentDomain,
     DisabilityGrade,
@@ -34,8 +35,6 @@ from services.registry.service_layer.views import (
     CaseFileView,
     CategoryView,
     ChangeView,
-    ChildView,
-    ContactPerson,
     FamilyMemberView,
     MatchProbe,
     NewAssessment,
@@ -104,9 +103,11 @@ def child(view: ChildView) -> registry_pb2.Child:
 
 
 def tenant(view: TenantView) -> registry_pb2.Tenant:
-    return registry_pb2.Tenant(
-        code=view.code, name=view.name, district_code=view.district_code, onboarded_at=timestamp(view.onboarded_at)
-    )
+    return tenant_message(view.code, view.name, view.district_code, view.onboarded_at)
+
+
+def tenant_message(code: str, name: str, district_code: str, onboarded_at: datetime) -> registry_pb2.Tenant:
+    return registry_pb2.Tenant(code=code, name=name, district_code=district_code, onboarded_at=timestamp(onboarded_at))
 
 
 def village(view: Village) -> registry_pb2.Village:
@@ -408,12 +409,55 @@ def change_entry(view: ChangeView) -> casework_pb2.ChangeEntry:
 
 
 def pending(tenant: str, event: events.RegistryEvent) -> PendingEvent:
-    """A domain event as the outbox takes it: the case's events on `registry.case`, keyed by the child."""
-    return PendingEvent(REGISTRY_CASE, tenant, "child", event.child_id, event_message(event))
+    """A domain event as the outbox takes it: a new town on `platform.tenant` (keyed by its code), a merge
+    keyed by the merged record, everything else keyed by its child, the case's events on `registry.case`."""
+    message = event_message(event)
+    match event:
+        case events.TenantOnboarded():
+            return PendingEvent(PLATFORM_TENANT, tenant, "tenant", event.code, message)
+        case events.ChildrenMerged() | events.ChildrenUnmerged():
+            return PendingEvent(REGISTRY_CHILD, tenant, "child", event.merged_child_id, message)
+        case events.ChildRegistered() | events.ChildCategoriesChanged():
+            return PendingEvent(REGISTRY_CHILD, tenant, "child", event.child_id, message)
+        case _:
+            return PendingEvent(REGISTRY_CASE, tenant, "child", event.child_id, message)
 
 
 def event_message(event: events.RegistryEvent) -> Message:
     match event:
+        case events.TenantOnboarded():
+            return events_pb2.TenantOnboarded(
+                tenant=tenant_message(event.code, event.name, event.district_code, event.onboarded_at)
+            )
+        case events.ChildRegistered():
+            return events_pb2.ChildRegistered(child=child(event.child))
+        case events.ChildCategoriesChanged():
+            return events_pb2.ChildCategoriesChanged(
+                child_id=event.child_id,
+                categories=list(event.categories),
+                added=list(event.added),
+                removed=list(event.removed),
+            )
+        case events.ChildrenMerged():
+            return events_pb2.ChildrenMerged(
+                surviving_child_id=event.surviving_child_id,
+                merged_child_id=event.merged_child_id,
+                reason=event.reason,
+                merged_by=event.merged_by,
+            )
+        case events.ChildrenUnmerged():
+            return events_pb2.ChildrenUnmerged(
+                surviving_child_id=event.surviving_child_id,
+                merged_child_id=event.merged_child_id,
+                reason=event.reason,
+                unmerged_by=event.unmerged_by,
+            )
+        case events.CaseFileOpened():
+            return events_pb2.CaseFileOpened(case_id=event.case_id, child_id=event.child_id, status=event.status.value)
+        case events.ReportLinkedToCase():
+            return events_pb2.ReportLinkedToCase(
+                case_id=event.case_id, child_id=event.child_id, report_id=event.report_id
+            )
         case events.CaseAssigned():
             return events_pb2.CaseAssigned(
                 case_id=event.case_id,

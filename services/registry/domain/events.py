@@ -1,16 +1,78 @@
 """What happened in the register, as the domain says it (past tense). `adapters/messages.py` maps each to its
 `minorprot.registry.v1` message, topic and key; the use cases never build protobuf.
 
-The case's events carry its named staff, so notify can tell the people holding the case.
+The case's events carry its named staff, so notify can tell the people holding the case. Which topic and key
+each goes out on is the mapper's business (children and their categories on registry.child, the case on
+registry.case, a new town on platform.tenant).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from services.registry.domain.casefile import CaseStaff
+from services.registry.domain.child import ChildView
 from services.registry.domain.codes import CaseStatus, RiskLevel
+
+
+@dataclass(frozen=True)
+class TenantOnboarded:
+    code: str
+    name: str
+    district_code: str
+    onboarded_at: datetime
+
+
+@dataclass(frozen=True)
+class ChildRegistered:
+    child: ChildView
+
+    @property
+    def child_id(self) -> str:
+        return self.child.child_id
+
+
+@dataclass(frozen=True)
+class ChildCategoriesChanged:
+    """The child's current difficulty categories (typed or derived) changed."""
+
+    child_id: str
+    categories: tuple[str, ...]
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ChildrenMerged:
+    surviving_child_id: str
+    merged_child_id: str
+    reason: str
+    merged_by: str
+
+
+@dataclass(frozen=True)
+class ChildrenUnmerged:
+    surviving_child_id: str
+    merged_child_id: str
+    reason: str
+    unmerged_by: str
+
+
+@dataclass(frozen=True)
+class CaseFileOpened:
+    case_id: str
+    child_id: str
+    status: CaseStatus
+
+
+@dataclass(frozen=True)
+class ReportLinkedToCase:
+    """A discovery report about the child joined the case file (the reporting service linked it)."""
+
+    case_id: str
+    child_id: str
+    report_id: str
 
 
 @dataclass(frozen=True)
@@ -45,4 +107,15 @@ class VisitOverdue:
     staff: CaseStaff
 
 
-RegistryEvent = CaseAssigned | CaseStatusChanged | VisitOverdue
+RegistryEvent = (
+    TenantOnboarded
+    | ChildRegistered
+    | ChildCategoriesChanged
+    | ChildrenMerged
+    | ChildrenUnmerged
+    | CaseFileOpened
+    | ReportLinkedToCase
+    | CaseAssigned
+    | CaseStatusChanged
+    | VisitOverdue
+)

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from minorprot.registry.v1 import events_pb2
 from sqlalchemy import select
 
 from platform_runtime import errors
 from platform_runtime.auth import Role
 from platform_runtime.db import UnitOfWork
 from platform_runtime.tenancy import current_principal, require_role
-from platform_runtime.topics import REGISTRY_CASE
 from services.registry.adapters.orm import AuditRecord, ChildRecord, TimelineRecord
+from services.registry.domain.events import ReportLinkedToCase
 from services.registry.service_layer.assessments import assessment_views
 from services.registry.service_layer.assistance_plans import plan_views
 from services.registry.service_layer.category_entries import category_views
@@ -95,11 +94,7 @@ class CaseFileUseCases(RegistryUseCases):
             return False
         case = scope.case_file(child_id)
         scope.add_timeline(child_id, "report", summary, "reporting", report_id, at=at)
-        scope.publish(
-            REGISTRY_CASE,
-            child_id,
-            events_pb2.ReportLinkedToCase(case_id=case.id, child_id=child_id, report_id=report_id),
-        )
+        scope.emit(ReportLinkedToCase(case.id, child_id, report_id))
         return True
 
     def record_on_timeline(

@@ -7,16 +7,15 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from datetime import date, timedelta
 
-from minorprot.registry.v1 import events_pb2
 from sqlalchemy import inspect as inspect_state
 from sqlalchemy import or_, select
 
 from platform_runtime.db import new_id
-from platform_runtime.topics import REGISTRY_CHILD
 from services.registry.adapters.orm import CategoryRecord, ChildRecord
 from services.registry.domain import rules
 from services.registry.domain.changes import columns, field_changes
 from services.registry.domain.codes import CategorySource, DifficultyCategory
+from services.registry.domain.events import ChildCategoriesChanged
 from services.registry.domain.family import FamilyMember, child_snapshot
 from services.registry.service_layer.family_facts import member_facts
 from services.registry.service_layer.scope import Scope
@@ -143,15 +142,13 @@ def derive_categories(
 def announce_categories(scope: Scope, child_id: str, before: tuple[str, ...], after: tuple[str, ...]) -> None:
     """ChildCategoriesChanged, when the child's current categories (typed or derived) are not `before`."""
     if after != before:
-        scope.publish(
-            REGISTRY_CHILD,
-            child_id,
-            events_pb2.ChildCategoriesChanged(
-                child_id=child_id,
-                categories=list(after),
-                added=[c for c in after if c not in before],
-                removed=[c for c in before if c not in after],
-            ),
+        scope.emit(
+            ChildCategoriesChanged(
+                child_id,
+                categories=after,
+                added=tuple(c for c in after if c not in before),
+                removed=tuple(c for c in before if c not in after),
+            )
         )
 
 

@@ -11,13 +11,14 @@ from sqlalchemy import select
 from platform_runtime import errors
 from platform_runtime.pii import mask_identity_number
 from services.registry.adapters.orm import ChildRecord
+from services.registry.domain.child import ContactPerson
 from services.registry.domain.codes import DisabilityGrade, DisabilityType, Ethnicity
 from services.registry.domain.errors import InvalidInput as InvalidIdentity
 from services.registry.domain.identity import cross_check_identity, parse_identity_number
 from services.registry.service_layer import villages
 from services.registry.service_layer.child_views import child_view
 from services.registry.service_layer.scope import IDENTITY_FIELD, RegistryUseCases, Scope
-from services.registry.service_layer.views import ContactPerson, RegisterChild
+from services.registry.service_layer.views import RegisterChild
 
 ALREADY_REGISTERED = "a child with this identity number is already registered"
 # Column lengths, checked before the database would refuse them.

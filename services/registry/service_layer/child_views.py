@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.registry.adapters.orm import ChildRecord
+from services.registry.domain.child import ChildView, ContactPerson
 from services.registry.domain.codes import Sex
 from services.registry.service_layer.categories import current_categories
 from services.registry.service_layer.scope import Scope
-from services.registry.service_layer.views import ChildView, ContactPerson
 
 
 def child_view(record: ChildRecord, categories: tuple[str, ...]) -> ChildView:

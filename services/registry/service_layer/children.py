@@ -10,18 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 
-from minorprot.registry.v1 import events_pb2
 from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from platform_runtime import errors
 from platform_runtime.db import new_id
 from platform_runtime.tenancy import require_role
-from platform_runtime.topics import REGISTRY_CASE, REGISTRY_CHILD
-from services.registry.adapters import messages
 from services.registry.adapters.orm import CaseFileRecord, CategoryRecord, ChildRecord
 from services.registry.domain.changes import columns, field_changes
+from services.registry.domain.child import ChildView
 from services.registry.domain.codes import CaseStatus, DifficultyCategory, parse_code
+from services.registry.domain.events import CaseFileOpened, ChildRegistered
 from services.registry.domain.family import FamilyMember
 from services.registry.service_layer.categories import categories_of, refresh_categories
 from services.registry.service_layer.category_entries import CheckedCategory, record_category
@@ -45,7 +44,7 @@ from services.registry.service_layer.scope import (
     Scope,
     check_version,
 )
-from services.registry.service_layer.views import ChildView, RegisterChild, UpdateChild
+from services.registry.service_layer.views import RegisterChild, UpdateChild
 
 UPDATABLE_FIELDS = frozenset(f.name for f in fields(RegisterChild))
 # What a search, a re-match or a merge uses: a change to one of these rebuilds the match keys.
@@ -181,12 +180,8 @@ class ChildUseCases(ChildFields):
         )
         categories = child.refresh_categories(before=())
         view = child_view(record, categories)
-        scope.publish(REGISTRY_CHILD, record.id, events_pb2.ChildRegistered(child=messages.child(view)))
-        scope.publish(
-            REGISTRY_CASE,
-            record.id,
-            events_pb2.CaseFileOpened(case_id=case.id, child_id=record.id, status=case.status),
-        )
+        scope.emit(ChildRegistered(view))
+        scope.emit(CaseFileOpened(case.id, record.id, CaseStatus(case.status)))
         return child, view
 
     def registered_numbers(self, scope: Scope, numbers: Iterable[str]) -> dict[str, str]:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from minorprot.registry.v1 import events_pb2
-
 from platform_runtime import errors
 from platform_runtime.db import new_id
 from platform_runtime.tenancy import require_role
-from platform_runtime.topics import REGISTRY_CHILD
 from services.registry.adapters.orm import ChildRecord
+from services.registry.domain.child import ChildView
+from services.registry.domain.events import ChildrenMerged, ChildrenUnmerged
 from services.registry.service_layer.child_views import child_views
 from services.registry.service_layer.match_keys import store_match_keys
 from services.registry.service_layer.scope import MERGE_ROLES, RegistryUseCases, Scope
-from services.registry.service_layer.views import ChildView
 from services.registry.service_layer.visit_schedule import schedule_visits
 
 
@@ -34,16 +32,7 @@ class MergeUseCases(RegistryUseCases):
                 raise errors.Conflict("this record is already merged; unmerge it first")
             duplicate.merged_into, duplicate.merged_at = survivor.id, scope.now
             self._after_merge_change(scope, duplicate, survivor, "merged", reason)
-            scope.publish(
-                REGISTRY_CHILD,
-                duplicate.id,
-                events_pb2.ChildrenMerged(
-                    surviving_child_id=survivor.id,
-                    merged_child_id=duplicate.id,
-                    reason=reason,
-                    merged_by=caller.user_id,
-                ),
-            )
+            scope.emit(ChildrenMerged(survivor.id, duplicate.id, reason, merged_by=caller.user_id))
             (view,) = child_views(scope, [survivor])
             uow.commit()
             return view
@@ -59,16 +48,7 @@ class MergeUseCases(RegistryUseCases):
             survivor = scope.child(duplicate.merged_into, follow_merges=False)
             duplicate.merged_into, duplicate.merged_at = None, None
             self._after_merge_change(scope, duplicate, survivor, "unmerged", reason)
-            scope.publish(
-                REGISTRY_CHILD,
-                duplicate.id,
-                events_pb2.ChildrenUnmerged(
-                    surviving_child_id=survivor.id,
-                    merged_child_id=duplicate.id,
-                    reason=reason,
-                    unmerged_by=caller.user_id,
-                ),
-            )
+            scope.emit(ChildrenUnmerged(survivor.id, duplicate.id, reason, unmerged_by=caller.user_id))
             (view,) = child_views(scope, [duplicate])
             uow.commit()
             return view

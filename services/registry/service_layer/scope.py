@@ -13,16 +13,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 
-from google.protobuf.message import Message
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from platform_runtime import errors
 from platform_runtime.auth import Principal, Role
 from platform_runtime.db import Database, UnitOfWork, utcnow
-from platform_runtime.events import PendingEvent
 from platform_runtime.pii import BlindIndex, FieldCipher
 from platform_runtime.tenancy import require_role
+from services.registry.adapters import messages
 from services.registry.adapters.orm import (
     AuditRecord,
     CaseFileRecord,
@@ -35,6 +34,7 @@ from services.registry.adapters.orm import (
 from services.registry.adapters.repository import MAX_MERGE_CHAIN, child_record
 from services.registry.adapters.unit_of_work import SqlRegistryStore, SqlRegistryUnitOfWork
 from services.registry.domain.casefile import CaseFile
+from services.registry.domain.events import RegistryEvent
 from services.registry.service_layer.ports import RegistryStore, RegistryUnitOfWork
 
 # Who may read the register and case files: the town's and district's child-protection staff.
@@ -141,8 +141,9 @@ class Scope:
             )
         )
 
-    def publish(self, topic: str, aggregate_id: str, payload: Message, aggregate_type: str = "child") -> None:
-        self.uow.publish(PendingEvent(topic, self.tenant, aggregate_type, aggregate_id, payload))
+    def emit(self, event: RegistryEvent) -> None:
+        """Queue a domain event (adapters/messages.py maps it to its message, topic and key)."""
+        self.uow.publish(messages.pending(self.tenant, event))
 
     def record_change(
         self, child_id: str, entity_type: str, entity_id: str, action: str, changes: Mapping[str, list[object]]

@@ -11,13 +11,13 @@ from platform_runtime import errors
 from platform_runtime.tenancy import require_role
 from services.registry.adapters.orm import ChildRecord
 from services.registry.adapters.spreadsheets import Cell, Sheet, write_workbook
+from services.registry.domain.child import ChildView
 from services.registry.domain.codes import DifficultyCategory, DisabilityGrade, DisabilityType, Ethnicity
 from services.registry.service_layer import survey_rows
 from services.registry.service_layer.child_views import child_views
 from services.registry.service_layer.scope import CASEWORK_ROLES, READER_ROLES, Scope, require_purpose
 from services.registry.service_layer.survey_rows import COLUMNS, DATA_SHEET
 from services.registry.service_layer.survey_runs import SurveyUseCases, town_name
-from services.registry.service_layer.views import ChildView
 
 UNCATEGORISED = "未分类"
 

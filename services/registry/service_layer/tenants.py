@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from minorprot.registry.v1 import events_pb2
 from sqlalchemy import select
 
 from platform_runtime import errors
 from platform_runtime.auth import Role
 from platform_runtime.tenancy import current_principal, require_role
-from platform_runtime.topics import PLATFORM_TENANT
-from services.registry.adapters import messages
 from services.registry.adapters.orm import TenantRecord
+from services.registry.domain.events import TenantOnboarded
 from services.registry.service_layer import villages
 from services.registry.service_layer.scope import CASEWORK_ROLES, READER_ROLES, RegistryUseCases
 from services.registry.service_layer.views import TenantView, Village, VillagesSet
@@ -41,9 +39,7 @@ class TenantUseCases(RegistryUseCases):
             record = TenantRecord(code=code, name=name.strip(), district_code=district_code, onboarded_at=self._now())
             uow.session.add(record)
             view = _tenant_view(record)
-            self._scope(uow, caller).publish(
-                PLATFORM_TENANT, code, events_pb2.TenantOnboarded(tenant=messages.tenant(view)), "tenant"
-            )
+            self._scope(uow, caller).emit(TenantOnboarded(view.code, view.name, view.district_code, view.onboarded_at))
             uow.commit()
             return view, True
 

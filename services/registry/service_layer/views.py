@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from services.registry.domain.assessment import DomainFinding
+from services.registry.domain.child import ChildView, ContactPerson
 from services.registry.domain.codes import (
     ActionStatus,
     AssessmentKind,
@@ -18,13 +19,6 @@ from services.registry.domain.codes import (
     Sex,
 )
 from services.registry.domain.family import FamilyMember
-
-
-@dataclass(frozen=True)
-class ContactPerson:
-    name: str = ""
-    relationship: str = ""
-    phone: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,32 +52,6 @@ class UpdateChild:
     fields: frozenset[str]
     # The Child.version the caller read; None: no check beyond the one every update makes.
     expected_version: int | None = None
-
-
-@dataclass(frozen=True)
-class ChildView:
-    child_id: str
-    tenant: str
-    legal_name: str
-    other_names: tuple[str, ...]
-    sex: Sex
-    birth_date: date | None
-    identity_number_masked: str
-    ethnicity_code: str
-    household_division_code: str
-    household_address: str
-    residence_division_code: str
-    residence_address: str
-    school: str
-    grade: str
-    categories: tuple[str, ...]
-    provisional: bool
-    created_at: datetime
-    disability_type: str = ""
-    disability_grade: str = ""
-    serious_illness: str = ""
-    contact_person: ContactPerson = field(default_factory=ContactPerson)
-    version: int = 0
 
 
 @dataclass(frozen=True)

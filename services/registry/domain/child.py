@@ -1,0 +1,42 @@
+"""The child as the register shows it: the record's facts with the identity number masked, the current
+difficulty categories and the version read. What RegisterChild returns and ChildRegistered carries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from services.registry.domain.codes import Sex
+
+
+@dataclass(frozen=True)
+class ContactPerson:
+    name: str = ""
+    relationship: str = ""
+    phone: str = ""
+
+
+@dataclass(frozen=True)
+class ChildView:
+    child_id: str
+    tenant: str
+    legal_name: str
+    other_names: tuple[str, ...]
+    sex: Sex
+    birth_date: date | None
+    identity_number_masked: str
+    ethnicity_code: str
+    household_division_code: str
+    household_address: str
+    residence_division_code: str
+    residence_address: str
+    school: str
+    grade: str
+    categories: tuple[str, ...]
+    provisional: bool
+    created_at: datetime
+    disability_type: str = ""
+    disability_grade: str = ""
+    serious_illness: str = ""
+    contact_person: ContactPerson = field(default_factory=ContactPerson)
+    version: int = 0
