@@ -178,6 +178,33 @@ def _document() -> dict[str, Any]:
                     "responses": _ok(_OBJECT),
                 }
             },
+            "/api/v1/agency/referrals": {
+                "get": {
+                    "summary": "The referrals addressed to the agency officer's agency (ADR 0014 for agency systems)",
+                    "parameters": [
+                        _query("status", "sent, accepted, in_progress, ..."),
+                        _query("due", "soon or overdue"),
+                        _query("page_token", "from the previous page"),
+                    ],
+                    "responses": _ok(_OBJECT),
+                }
+            },
+            "/api/v1/referrals/{referral_id}": {
+                "get": {
+                    "summary": "A referral and its history",
+                    "parameters": [_path("referral_id")],
+                    "responses": _ok(_OBJECT),
+                }
+            },
+            "/api/v1/referrals/{referral_id}/{action}": {
+                "post": {
+                    "summary": "accept, reject, return, progress, complete (agency officers; Idempotency-Key header) or "
+                    "answer, cancel, reassign (the referrer): {text, expected_version, agency_code}",
+                    "parameters": [_path("referral_id"), _path("action")],
+                    "requestBody": {"required": True, **_json(_OBJECT)},
+                    "responses": _ok(_OBJECT),
+                }
+            },
             "/api/v1/inbox": {
                 "get": {
                     "summary": "The user's in-app notifications",

@@ -426,3 +426,62 @@ def credentials() -> Page:
         for c in listed
     ]
     return render_template("referrals/credentials.html", credentials=rows, agencies=agencies, issued=issued)
+
+
+# -- REST/JSON for programs (bearer token from POST /api/v1/token) ----------------------------------------------
+
+
+def _json(message: Any) -> dict[str, Any]:
+    data: dict[str, Any] = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    return data
+
+
+@bp.route("/api/v1/agency/referrals")
+@login_required
+def api_agency_referrals() -> dict[str, Any]:
+    """The referrals addressed to the agency officer's agency: ?status=&due=soon|overdue&page_token=."""
+    require_role(AGENCY)
+    size = request.args.get("page_size", 50, type=int) or 50
+    reply = _call(
+        "ListAgencyReferrals",
+        referral_pb2.ListAgencyReferralsRequest(
+            status=request.args.get("status", ""),
+            due=request.args.get("due", ""),
+            page_size=max(0, min(size, 200)),
+            page_token=request.args.get("page_token", ""),
+        ),
+    )
+    return {"referrals": [_json(r) for r in reply.referrals], "next_page_token": reply.next_page_token}
+
+
+@bp.route("/api/v1/referrals/<referral_id>")
+@login_required
+def api_referral(referral_id: str) -> dict[str, Any]:
+    require_role(READERS)
+    return _json(_call("GetReferral", referral_pb2.GetReferralRequest(referral_id=referral_id)))
+
+
+@bp.route("/api/v1/referrals/<referral_id>/<action>", methods=["POST"])
+@login_required
+def api_act(referral_id: str, action: str) -> dict[str, Any]:
+    """accept | reject | return | progress | complete (agency officers), answer | cancel | reassign (the referrer):
+    {"text": ..., "expected_version": n, "agency_code": ...}; changes by agencies are idempotent by the
+    Idempotency-Key header."""
+    user = require_role(READERS)
+    table = AGENCY_ACTIONS if user.role in AGENCY else REFERRER_ACTIONS
+    if action not in table:
+        raise BackendError("INVALID_ARGUMENT", f"{action} is not an action of this role")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BackendError("INVALID_ARGUMENT", "the body must be a JSON object (Content-Type: application/json)")
+    method, message_type, text_field, _states = table[action]
+    message = message_type(referral_id=referral_id)
+    setattr(message, text_field, str(body.get("text", "")))
+    version = body.get("expected_version")
+    if isinstance(version, int) and not isinstance(version, bool):
+        message.expected_version = version
+    if user.role in AGENCY:
+        message.idempotency_key = request.headers.get("Idempotency-Key", "")[:100]
+    if action == "reassign":
+        message.agency_code = str(body.get("agency_code", ""))
+    return _json(_call(method, message).referral)

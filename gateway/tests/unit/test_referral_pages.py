@@ -104,3 +104,23 @@ def test_a_service_refusal_is_shown_on_the_page(client: FlaskClient, with_referr
     token = csrf_from(client, "/referral/ref1")
     followed = client.post("/referral/ref1/complete", data={"csrf_token": token, "text": ""}, follow_redirects=True)
     assert "outcome: is required" in followed.get_data(as_text=True)
+
+
+def test_the_rest_calls_for_programs(client: FlaskClient, with_referral: FakeBackends) -> None:
+    token = client.post("/api/v1/token", json={"username": "police_officer", "password": "correct horse battery"})
+    bearer = {"Authorization": f"Bearer {token.get_json()['access_token']}"}
+    listed = client.get("/api/v1/agency/referrals?due=soon", headers=bearer).get_json()
+    assert listed["referrals"][0]["referral_id"] == "ref1"
+    with_referral.referral_replies["AcceptReferral"] = referral_pb2.AcceptReferralResponse(
+        referral=referral("accepted")
+    )
+    accepted = client.post(
+        "/api/v1/referrals/ref1/accept",
+        json={"text": "收到", "expected_version": 2},
+        headers=bearer | {"Idempotency-Key": "prog-1"},
+    )
+    assert accepted.status_code == 200 and accepted.get_json()["status"] == "accepted"
+    _, sent = with_referral.last("AcceptReferral")
+    assert (sent.idempotency_key, sent.expected_version, sent.note) == ("prog-1", 2, "收到")
+    refused = client.post("/api/v1/referrals/ref1/cancel", json={"text": "x"}, headers=bearer)
+    assert refused.status_code == 400
