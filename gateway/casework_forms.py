@@ -72,6 +72,52 @@ def child_request(form: Form) -> registry_pb2.RegisterChildRequest:
     )
 
 
+# The profile fields the case file's edit form offers (names of UpdateChildRequest's fields).
+PROFILE_FIELDS = (
+    "legal_name",
+    "birth_date",
+    "school",
+    "grade",
+    "residence_division_code",
+    "residence_address",
+    "household_division_code",
+    "household_address",
+    "serious_illness",
+    "contact_person",
+)
+
+
+CONTACT_FIELDS = ("contact_name", "contact_relationship", "contact_phone")
+
+
+def update_child(child_id: str, form: Form) -> registry_pb2.UpdateChildRequest:
+    """The profile fields changed on the form (each input carries the value read as `was.<name>`), checked
+    against the version read: an unchanged field is never sent again, so a value the registry would no
+    longer accept for a new record (a retired village) stays as it is."""
+    changed = {name for name in form if not name.startswith("was.") and f"was.{name}" in form}
+    changed = {name for name in changed if text(form, name) != text(form, f"was.{name}")}
+    values = child_request({"sex": "", **form})
+    request = registry_pb2.UpdateChildRequest(child_id=child_id, serious_illness=text(form, "serious_illness"))
+    mask = [name for name in PROFILE_FIELDS if name in changed]
+    if changed & set(CONTACT_FIELDS):
+        mask.append("contact_person")
+        request.contact_person.CopyFrom(values.contact_person)
+    if not mask:
+        raise InvalidInput.single("", "没有修改 nothing was changed")
+    for name in mask:
+        if name == "birth_date":
+            if values.HasField("birth_date"):  # emptied: the birth date becomes unknown
+                request.birth_date.CopyFrom(values.birth_date)
+        elif name not in ("serious_illness", "contact_person"):
+            setattr(request, name, getattr(values, name))
+    request.update_mask.paths.extend(mask)
+    version = text(form, "version")
+    if not version.isdigit():
+        raise InvalidInput.single("version", "reload the case file and edit again")
+    request.expected_version = int(version)
+    return request
+
+
 def in_filters(child: registry_pb2.Child, village: str, category: str) -> bool:
     """A name search's match passes the register's village and category filters (ListChildren's own)."""
     in_village = not village or any(

@@ -98,6 +98,8 @@ class Backends(Protocol):
 
     def register_child(self, caller: Caller, request: registry_pb2.RegisterChildRequest) -> registry_pb2.Child: ...
 
+    def update_child(self, caller: Caller, request: registry_pb2.UpdateChildRequest) -> registry_pb2.Child: ...
+
     def list_villages(self, caller: Caller, include_retired: bool = False) -> list[registry_pb2.Village]: ...
 
     def set_villages(
@@ -333,6 +335,10 @@ class GrpcBackends:
 
     def register_child(self, caller: Caller, request: registry_pb2.RegisterChildRequest) -> registry_pb2.Child:
         child: registry_pb2.Child = self._call(self._registry.RegisterChild, request, caller).child
+        return child
+
+    def update_child(self, caller: Caller, request: registry_pb2.UpdateChildRequest) -> registry_pb2.Child:
+        child: registry_pb2.Child = self._call(self._registry.UpdateChild, request, caller).child
         return child
 
     def list_villages(self, caller: Caller, include_retired: bool = False) -> list[registry_pb2.Village]:

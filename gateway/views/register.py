@@ -211,6 +211,18 @@ def child(child_id: str) -> Page:
     )
 
 
+@bp.route("/register/children/<child_id>/profile", methods=["POST"])
+@login_required
+def profile(child_id: str) -> Response:
+    require_role(roles.CASE_WORKERS)
+    try:
+        components().backends.update_child(caller(), casework_forms.update_child(child_id, request.form))
+        flash("已保存 Saved")
+    except (InvalidInput, BackendError) as exc:
+        _flash_errors(exc)
+    return redirect(url_for("register.child", child_id=child_id, tab="profile"))
+
+
 # -- suspected duplicates: side by side, merge, undo ---------------------------------------------------------
 
 

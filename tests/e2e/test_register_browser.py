@@ -312,6 +312,13 @@ def test_child_director_records_a_visit_on_a_phone(portal: Portal, browser: WebD
         assert not browser.find_elements(By.ID, "staff-form"), "naming the staff is the caseworker's"
         no_horizontal_scroll(browser)
 
+        tab(browser, "profile")
+        browser.find_element(By.CSS_SELECTOR, "#profile-edit summary").click()
+        school = f"良乡第{uuid.uuid4().int % 9 + 1}小学"
+        fill(browser, {"school": school, "contact_name": "孙奶奶", "contact_phone": "13900000009"}, "#profile-form")
+        press(browser, "save-profile")
+        assert school in browser.find_element(By.ID, "profile").text, "the profile edited on the phone"
+
 
 def test_another_towns_caseworker_gets_nothing(portal: Portal, browser: WebDriver) -> None:
     with recorded(browser, portal, "other-town"):

@@ -213,6 +213,21 @@ class FakeBackends:
             )
         return self.add_child(request.legal_name, residence_division_code=request.residence_division_code)
 
+    def update_child(self, caller: Caller, request: registry_pb2.UpdateChildRequest) -> registry_pb2.Child:
+        self._record("update_child", caller, request)
+        case = self.case_files[request.child_id]
+        if request.HasField("expected_version") and request.expected_version != case.child.version:
+            raise BackendError("ABORTED", "the child's record changed since you read it: reload and try again")
+        for path in request.update_mask.paths:
+            if path == "contact_person":
+                case.child.contact_person.CopyFrom(request.contact_person)
+            elif path == "birth_date":
+                case.child.birth_date.CopyFrom(request.birth_date)
+            else:
+                setattr(case.child, path, getattr(request, path))
+        case.child.version += 1
+        return case.child
+
     def list_villages(self, caller: Caller, include_retired: bool = False) -> list[registry_pb2.Village]:
         self._record("list_villages", caller, include_retired)
         return [v for v in self.villages if include_retired or not v.retired]

@@ -315,3 +315,34 @@ def test_only_case_managers_merge(client: FlaskClient, backends: FakeBackends) -
     data = {"csrf_token": token, "other_id": "c0002", "surviving": first.child_id, "reason": "x"}
     assert client.post(f"/register/children/{first.child_id}/merge", data=data).status_code == 403
     assert client.post(f"/register/children/{first.child_id}/unmerge", data=data).status_code == 403
+
+
+def test_the_profile_is_edited_against_the_version_read(client: FlaskClient, backends: FakeBackends) -> None:
+    child = backends.add_child("孙小雨", school="中心小学", version=3)
+    login(client, "child_director")
+    page = open_case_file(client, child.child_id)
+    assert 'name="version" value="3"' in page
+    token = csrf_from(client, f"/register/children/{child.child_id}")
+    form = {
+        "csrf_token": token,
+        "version": "3",
+        "legal_name": "孙小雨",
+        "was.legal_name": "孙小雨",
+        "school": "良乡二小",
+        "was.school": "中心小学",
+        "residence_division_code": "110111008999",
+        "was.residence_division_code": "110111008999",
+        "contact_name": "孙奶奶",
+        "was.contact_name": "",
+    }
+    saved = client.post(f"/register/children/{child.child_id}/profile", data=form, follow_redirects=True)
+    _, update = backends.last("update_child")
+    assert update.expected_version == 3
+    assert list(update.update_mask.paths) == ["school", "contact_person"], "only what was changed is sent"
+    assert (update.school, update.contact_person.name) == ("良乡二小", "孙奶奶")
+    assert "良乡二小" in saved.get_data(as_text=True)
+    stale = client.post(f"/register/children/{child.child_id}/profile", data=form, follow_redirects=True)
+    assert "reload and try again" in stale.get_data(as_text=True), "an edit based on an old read is refused"
+    unchanged = {"csrf_token": token, "version": "4", "school": "x", "was.school": "x"}
+    nothing = client.post(f"/register/children/{child.child_id}/profile", data=unchanged, follow_redirects=True)
+    assert "nothing was changed" in nothing.get_data(as_text=True)
