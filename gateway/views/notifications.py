@@ -212,7 +212,11 @@ def subscriptions() -> Page:
     if request.method == "POST":
         require_role(TOWN_ADMINS)
         try:
-            if request.form.get("form") == "agency":
+            if request.form.get("form") == "settings":
+                minutes = request.form.get("crisis_ack_minutes", "").strip()
+                town = notify_pb2.TownSettings(crisis_ack_minutes=int(minutes) if minutes.isdigit() else -1)
+                _call("SetTownSettings", notify_pb2.SetTownSettingsRequest(settings=town))
+            elif request.form.get("form") == "agency":
                 contact = notify_pb2.AgencyContact(
                     agency_code=request.form.get("agency_code", "").strip(),
                     channel=request.form.get("channel", ""),
@@ -234,11 +238,13 @@ def subscriptions() -> Page:
     for s in listed.subscriptions:
         by_event.setdefault(s.event_type, []).append({"recipient": s.recipient, "channels": list(s.channels)})
     agencies = _call("ListAgencyContacts", notify_pb2.ListAgencyContactsRequest()).contacts if _is_admin() else []
+    town = _call("GetTownSettings", notify_pb2.GetTownSettingsRequest()).settings
     return render_template(
         "notify/subscriptions.html",
         event_types=dict(listed.event_types),
         by_event=by_event,
         agencies=agencies,
+        town=town,
         channels=CHANNELS,
         recipient_kinds=RECIPIENT_KINDS,
         admin=_is_admin(),

@@ -29,11 +29,14 @@ def definition(settings: NotifySettings) -> ServiceDefinition:
     database = Database.connect(settings.common.database_url, metadata)
     service = build_service(settings, database)
     deliveries = DeliveryService(database)
-    crises = CrisisService(database, service, limit=timedelta(seconds=settings.crisis_ack_seconds))
+    limit = timedelta(seconds=settings.crisis_ack_seconds)
+    crises = CrisisService(database, service, limit=limit)
     return ServiceDefinition(
         settings=settings.common,
         database=database,
-        register=grpc_api.register(service, deliveries, DirectoryService(database), crises, TemplateService(database)),
+        register=grpc_api.register(
+            service, deliveries, DirectoryService(database, default_ack_limit=limit), crises, TemplateService(database)
+        ),
         consumers=consumers.consumers(service),
         workers=[
             *delivery_workers(deliveries, settings),

@@ -24,8 +24,12 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 
-def _name(suffix: str) -> str:
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}{suffix}"
+def _keep(folder: Path, suffix: str, content: bytes) -> None:
+    """Written whole, then named: a reader never sees half a message."""
+    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}{suffix}"
+    partial = folder / (name + ".partial")
+    partial.write_bytes(content)
+    os.replace(partial, folder / name)
 
 
 class MailFolder:
@@ -35,7 +39,7 @@ class MailFolder:
         self.folder = folder
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        (self.folder / _name(".eml")).write_bytes(envelope.original_content or b"")
+        _keep(self.folder, ".eml", envelope.original_content or b"")
         return "250 OK"
 
 
@@ -46,8 +50,8 @@ def carrier(folder: Path, port: int) -> ThreadingHTTPServer:
             message_id = uuid.uuid4().hex
             try:
                 sms = json.loads(body)
-                (folder / _name(".json")).write_text(
-                    json.dumps(sms | {"message_id": message_id}, ensure_ascii=False, indent=2), encoding="utf-8"
+                _keep(
+                    folder, ".json", json.dumps(sms | {"message_id": message_id}, ensure_ascii=False, indent=2).encode()
                 )
                 status, answer = 200, {"message_id": message_id}
             except ValueError:

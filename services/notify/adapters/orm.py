@@ -210,6 +210,16 @@ class CaseHolderRecord(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class TownSettingsRecord(Base):
+    """A town's own notify settings (absent: the deployment's defaults)."""
+
+    __tablename__ = "town_settings"
+    tenant_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    crisis_ack_minutes: Mapped[int] = mapped_column(Integer)  # how long a crisis alert may go unacknowledged
+    updated_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class TemplateRecord(Base):
     """A town's own template of a message leaving the portal (the district's are in code: outbound.py)."""
 
@@ -245,6 +255,7 @@ TENANT_TABLES = (
     "crisis_steps",
     "templates",
     "case_holders",
+    "town_settings",
     "outbox",
     "inbox",
 )

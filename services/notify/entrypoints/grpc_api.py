@@ -28,6 +28,10 @@ def _date(value: common_pb2.Date, field: str) -> date:
         raise errors.InvalidInput.single(field, "not a date") from error
 
 
+def _town_settings(minutes: int, default: int) -> notify_pb2.TownSettings:
+    return notify_pb2.TownSettings(crisis_ack_minutes=minutes, default_crisis_ack_minutes=default)
+
+
 class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
     def __init__(
         self,
@@ -145,6 +149,17 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         given = request.contact
         found = self._directory.set_agency_contact(given.agency_code, given.channel, given.address)
         return notify_pb2.SetAgencyContactResponse(contacts=[messages.agency_contact(record) for record in found])
+
+    def GetTownSettings(
+        self, request: notify_pb2.GetTownSettingsRequest, context: grpc.ServicerContext
+    ) -> notify_pb2.GetTownSettingsResponse:
+        return notify_pb2.GetTownSettingsResponse(settings=_town_settings(*self._directory.town_settings()))
+
+    def SetTownSettings(
+        self, request: notify_pb2.SetTownSettingsRequest, context: grpc.ServicerContext
+    ) -> notify_pb2.SetTownSettingsResponse:
+        found = self._directory.set_town_settings(request.settings.crisis_ack_minutes)
+        return notify_pb2.SetTownSettingsResponse(settings=_town_settings(*found))
 
     def ListCrises(
         self, request: notify_pb2.ListCrisesRequest, context: grpc.ServicerContext

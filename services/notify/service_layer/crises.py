@@ -41,6 +41,7 @@ from services.notify.domain.audience import DUTY_OFFICER
 from services.notify.domain.channels import Channel
 from services.notify.domain.recipients import INBOX_ROLES
 from services.notify.domain.templates import Content, Priority
+from services.notify.service_layer.directory import crisis_limit
 from services.notify.service_layer.recipients import Concerned, Resolver
 from services.notify.service_layer.services import NotifyService
 
@@ -99,6 +100,7 @@ class CrisisService:
         if existing is not None:
             return existing.code  # the same crisis declared again: one chain
         now = self._now()
+        limit = crisis_limit(uow, self._limit)
         crisis = CrisisRecord(
             id=new_id(),
             tenant_id=uow.tenant,
@@ -107,7 +109,7 @@ class CrisisService:
             title=content.title,
             actions=content.facts.get("actions", "")[:300],
             declared_at=now,
-            limit_seconds=int(self._limit.total_seconds()),
+            limit_seconds=int(limit.total_seconds()),
             step=0,
             acknowledged_by="",
             acknowledged_via="",
@@ -115,7 +117,7 @@ class CrisisService:
         uow.session.add(crisis)
         uow.session.add(SmsCodeRecord(code=crisis.code, tenant_id=uow.tenant, crisis_id=crisis.id))
         self._step(uow, crisis, content, event_id, now)
-        uow.session.add(EscalationTimerRecord(crisis_id=crisis.id, tenant_id=uow.tenant, due_at=now + self._limit))
+        uow.session.add(EscalationTimerRecord(crisis_id=crisis.id, tenant_id=uow.tenant, due_at=now + limit))
         return crisis.code
 
     def _free_code(self, uow: UnitOfWork) -> str:
@@ -130,12 +132,14 @@ class CrisisService:
         crisis.step += 1
         level, recipient = LEVELS[crisis.step - 1]
         resolver = Resolver(uow.session, uow.tenant, self._notify.channels, now)
-        resolver.add("crisis_escalation", recipient, EVERY_CHANNEL, Concerned())
+        # Step 1 is the alert itself (its words); later steps say it went unacknowledged.
+        event_type = "crisis_declared" if crisis.step == 1 else "crisis_escalation"
+        resolver.add(event_type, recipient, EVERY_CHANNEL, Concerned())
         targets = resolver.targets
         self._notify.deliver(
             uow,
             _event_id(crisis.id, crisis.step, alert_event_id),
-            "crisis_escalation",
+            event_type,
             content,
             targets,
             now,

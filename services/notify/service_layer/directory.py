@@ -18,6 +18,7 @@ from services.notify.adapters.orm import (
     ContactRecord,
     DutyRotaRecord,
     SubscriptionRecord,
+    TownSettingsRecord,
     detached,
 )
 from services.notify.domain import audience
@@ -53,10 +54,54 @@ def copy_defaults(uow: UnitOfWork) -> None:
             )
 
 
+MAX_ACK_MINUTES = 24 * 60
+
+
+def crisis_limit(uow: UnitOfWork, default: timedelta) -> timedelta:
+    """The town's limit for acknowledging a crisis alert, or the deployment's."""
+    own = uow.session.get(TownSettingsRecord, uow.tenant)
+    return timedelta(minutes=own.crisis_ack_minutes) if own is not None else default
+
+
 class DirectoryService:
-    def __init__(self, database: Database, *, now: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        now: Callable[[], datetime] = utcnow,
+        default_ack_limit: timedelta = timedelta(minutes=15),
+    ) -> None:
         self._database = database
         self._now = now
+        self._default_ack_limit = default_ack_limit
+
+    # -- the town's settings ------------------------------------------------------------------------------
+
+    def town_settings(self) -> tuple[int, int]:
+        """(the town's crisis acknowledgement limit, the default), in minutes."""
+        caller = require_role(*INBOX_ROLES)
+        with self._database.unit_of_work(caller.tenant) as uow:
+            limit = crisis_limit(uow, self._default_ack_limit)
+        return int(limit.total_seconds() // 60), int(self._default_ack_limit.total_seconds() // 60)
+
+    def set_town_settings(self, crisis_ack_minutes: int) -> tuple[int, int]:
+        caller = require_role(*ADMINS)
+        if not 0 <= crisis_ack_minutes <= MAX_ACK_MINUTES:
+            raise errors.InvalidInput.single(
+                "crisis_ack_minutes", f"between 1 and {MAX_ACK_MINUTES} minutes (0: the default)"
+            )
+        with self._database.unit_of_work(caller.tenant) as uow:
+            own = uow.session.get(TownSettingsRecord, caller.tenant)
+            if crisis_ack_minutes == 0:
+                if own is not None:
+                    uow.session.delete(own)
+            else:
+                if own is None:
+                    own = TownSettingsRecord(tenant_id=caller.tenant)
+                    uow.session.add(own)
+                own.crisis_ack_minutes, own.updated_by, own.updated_at = crisis_ack_minutes, caller.user_id, self._now()
+            uow.commit()
+        return self.town_settings()
 
     # -- the caller's own contact details ------------------------------------------------------------------
 

@@ -166,3 +166,31 @@ def test_only_the_gateway_passes_sms_replies_and_only_a_towns_staff_acknowledge_
         crises.sms_reply("13900000001", "123456")
     with acting_as(caller(Role.CASEWORKER, tenant="110111009")), pytest.raises(errors.NotFound):
         crises.acknowledge(code="123456")
+
+
+def test_a_town_sets_its_own_limit_for_acknowledging(consumer, database, crises, chain):
+    directory = DirectoryService(database, default_ack_limit=LIMIT)
+    with acting_as(caller(Role.TOWN_ADMIN, user="admin1")):
+        assert directory.set_town_settings(7) == (7, 0)  # LIMIT is 2 s: 0 whole minutes
+    consumer.process(message(crisis_declared("report9"), "event1"))
+    with acting_as(caller(Role.CASEWORKER, user="duty1")):
+        (view,) = crises.list_crises()
+    assert view.crisis.limit_seconds == 7 * 60
+    with database.unit_of_work(PILOT_TENANT) as uow:
+        (timer,) = uow.session.scalars(select(EscalationTimerRecord))
+        assert timer.due_at - view.crisis.declared_at == timedelta(minutes=7)
+
+
+def test_the_first_step_is_the_alert_and_later_steps_say_it_went_unanswered(consumer, database, crises, chain):
+    consumer.process(message(crisis_declared("report9"), "event1"))
+    assert crises.escalate_due() == 0
+    with database.unit_of_work(PILOT_TENANT) as uow:
+        timer = uow.session.scalars(select(EscalationTimerRecord)).one()
+        timer.due_at = utcnow()
+        uow.commit()
+    assert crises.escalate_due() == 1
+    with database.unit_of_work(PILOT_TENANT) as uow:
+        rows = uow.session.scalars(select(DeliveryRecord).where(DeliveryRecord.channel == "sms")).all()
+        titles = {(row.recipient, row.event_type, row.title) for row in rows}
+    assert ("user:duty1", "crisis_declared", "【紧急】危机报告,请立即处置") in titles
+    assert ("user:admin1", "crisis_escalation", "【紧急】危机报告无人确认,已升级") in titles

@@ -214,3 +214,21 @@ def test_sms_replies_come_only_from_the_platform(stub, secrets):
             metadata=auth(secrets.token(role=Role.TOWN_ADMIN)),
         )
     assert denied.value.code() is grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_the_town_admin_sets_the_towns_limit_for_acknowledging_crises(stub, secrets):
+    admin = auth(secrets.token(role=Role.TOWN_ADMIN, user="admin1"))
+    caseworker = auth(secrets.token(role=Role.CASEWORKER))
+    default = stub.GetTownSettings(notify_pb2.GetTownSettingsRequest(), metadata=caseworker).settings
+    assert (default.crisis_ack_minutes, default.default_crisis_ack_minutes) == (15, 15)
+    request = notify_pb2.SetTownSettingsRequest(settings=notify_pb2.TownSettings(crisis_ack_minutes=10))
+    assert stub.SetTownSettings(request, metadata=admin).settings.crisis_ack_minutes == 10
+    other = auth(secrets.token(tenant=OTHER_TENANT, role=Role.CASEWORKER))
+    assert stub.GetTownSettings(notify_pb2.GetTownSettingsRequest(), metadata=other).settings.crisis_ack_minutes == 15
+    with pytest.raises(grpc.RpcError) as denied:
+        stub.SetTownSettings(request, metadata=caseworker)
+    assert denied.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    bad = notify_pb2.SetTownSettingsRequest(settings=notify_pb2.TownSettings(crisis_ack_minutes=-5))
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.SetTownSettings(bad, metadata=admin)
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT

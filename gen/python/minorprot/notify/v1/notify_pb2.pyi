@@ -874,6 +874,105 @@ class SetAgencyContactResponse(_message.Message):
 Global___SetAgencyContactResponse: _TypeAlias = SetAgencyContactResponse  # noqa: Y015
 
 @_typing.final
+class TownSettings(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CRISIS_ACK_MINUTES_FIELD_NUMBER: _builtins.int
+    DEFAULT_CRISIS_ACK_MINUTES_FIELD_NUMBER: _builtins.int
+    crisis_ack_minutes: _builtins.int
+    """How long a crisis alert may go unacknowledged before it goes up a step (0 on a set: the default)."""
+    default_crisis_ack_minutes: _builtins.int
+    """The deployment's default, for display."""
+    def __init__(
+        self,
+        *,
+        crisis_ack_minutes: _builtins.int = ...,
+        default_crisis_ack_minutes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["crisis_ack_minutes", b"crisis_ack_minutes", "default_crisis_ack_minutes", b"default_crisis_ack_minutes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TownSettings: _TypeAlias = TownSettings  # noqa: Y015
+
+@_typing.final
+class GetTownSettingsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTownSettingsRequest: _TypeAlias = GetTownSettingsRequest  # noqa: Y015
+
+@_typing.final
+class GetTownSettingsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SETTINGS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def settings(self) -> Global___TownSettings: ...
+    def __init__(
+        self,
+        *,
+        settings: Global___TownSettings | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["settings", b"settings"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["settings", b"settings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTownSettingsResponse: _TypeAlias = GetTownSettingsResponse  # noqa: Y015
+
+@_typing.final
+class SetTownSettingsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SETTINGS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def settings(self) -> Global___TownSettings: ...
+    def __init__(
+        self,
+        *,
+        settings: Global___TownSettings | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["settings", b"settings"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["settings", b"settings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetTownSettingsRequest: _TypeAlias = SetTownSettingsRequest  # noqa: Y015
+
+@_typing.final
+class SetTownSettingsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SETTINGS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def settings(self) -> Global___TownSettings: ...
+    def __init__(
+        self,
+        *,
+        settings: Global___TownSettings | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["settings", b"settings"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["settings", b"settings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetTownSettingsResponse: _TypeAlias = SetTownSettingsResponse  # noqa: Y015
+
+@_typing.final
 class EscalationStep(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -106,6 +106,16 @@ class NotifyServiceStub:
                 request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SetAgencyContactRequest.SerializeToString,
                 response_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SetAgencyContactResponse.FromString,
                 _registered_method=True)
+        self.GetTownSettings = channel.unary_unary(
+                '/minorprot.notify.v1.NotifyService/GetTownSettings',
+                request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.GetTownSettingsRequest.SerializeToString,
+                response_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.GetTownSettingsResponse.FromString,
+                _registered_method=True)
+        self.SetTownSettings = channel.unary_unary(
+                '/minorprot.notify.v1.NotifyService/SetTownSettings',
+                request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SetTownSettingsRequest.SerializeToString,
+                response_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SetTownSettingsResponse.FromString,
+                _registered_method=True)
         self.ListCrises = channel.unary_unary(
                 '/minorprot.notify.v1.NotifyService/ListCrises',
                 request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.ListCrisesRequest.SerializeToString,
@@ -233,6 +243,19 @@ class NotifyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTownSettings(self, request, context):
+        """The town's notify settings (read: town staff; change: town administrator).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetTownSettings(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListCrises(self, request, context):
         """Crisis alerts of the caller's town: who was told when, and who acknowledged.
         """
@@ -345,6 +368,16 @@ def add_NotifyServiceServicer_to_server(servicer, server):
                     servicer.SetAgencyContact,
                     request_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SetAgencyContactRequest.FromString,
                     response_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SetAgencyContactResponse.SerializeToString,
+            ),
+            'GetTownSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTownSettings,
+                    request_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.GetTownSettingsRequest.FromString,
+                    response_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.GetTownSettingsResponse.SerializeToString,
+            ),
+            'SetTownSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetTownSettings,
+                    request_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SetTownSettingsRequest.FromString,
+                    response_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SetTownSettingsResponse.SerializeToString,
             ),
             'ListCrises': grpc.unary_unary_rpc_method_handler(
                     servicer.ListCrises,
@@ -757,6 +790,60 @@ class NotifyService:
             '/minorprot.notify.v1.NotifyService/SetAgencyContact',
             minorprot_dot_notify_dot_v1_dot_notify__pb2.SetAgencyContactRequest.SerializeToString,
             minorprot_dot_notify_dot_v1_dot_notify__pb2.SetAgencyContactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTownSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.notify.v1.NotifyService/GetTownSettings',
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.GetTownSettingsRequest.SerializeToString,
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.GetTownSettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetTownSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.notify.v1.NotifyService/SetTownSettings',
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.SetTownSettingsRequest.SerializeToString,
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.SetTownSettingsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -55,6 +55,9 @@ class NotifyServiceStub:
     SetDutyOfficer: _grpc.UnaryUnaryMultiCallable[_notify_pb2.SetDutyOfficerRequest, _notify_pb2.SetDutyOfficerResponse]
     ListAgencyContacts: _grpc.UnaryUnaryMultiCallable[_notify_pb2.ListAgencyContactsRequest, _notify_pb2.ListAgencyContactsResponse]
     SetAgencyContact: _grpc.UnaryUnaryMultiCallable[_notify_pb2.SetAgencyContactRequest, _notify_pb2.SetAgencyContactResponse]
+    GetTownSettings: _grpc.UnaryUnaryMultiCallable[_notify_pb2.GetTownSettingsRequest, _notify_pb2.GetTownSettingsResponse]
+    """The town's notify settings (read: town staff; change: town administrator)."""
+    SetTownSettings: _grpc.UnaryUnaryMultiCallable[_notify_pb2.SetTownSettingsRequest, _notify_pb2.SetTownSettingsResponse]
     ListCrises: _grpc.UnaryUnaryMultiCallable[_notify_pb2.ListCrisesRequest, _notify_pb2.ListCrisesResponse]
     """Crisis alerts of the caller's town: who was told when, and who acknowledged."""
     AcknowledgeCrisis: _grpc.UnaryUnaryMultiCallable[_notify_pb2.AcknowledgeCrisisRequest, _notify_pb2.AcknowledgeCrisisResponse]
@@ -94,6 +97,9 @@ class NotifyServiceAsyncStub(NotifyServiceStub):
     SetDutyOfficer: _aio.UnaryUnaryMultiCallable[_notify_pb2.SetDutyOfficerRequest, _notify_pb2.SetDutyOfficerResponse]  # type: ignore[assignment]
     ListAgencyContacts: _aio.UnaryUnaryMultiCallable[_notify_pb2.ListAgencyContactsRequest, _notify_pb2.ListAgencyContactsResponse]  # type: ignore[assignment]
     SetAgencyContact: _aio.UnaryUnaryMultiCallable[_notify_pb2.SetAgencyContactRequest, _notify_pb2.SetAgencyContactResponse]  # type: ignore[assignment]
+    GetTownSettings: _aio.UnaryUnaryMultiCallable[_notify_pb2.GetTownSettingsRequest, _notify_pb2.GetTownSettingsResponse]  # type: ignore[assignment]
+    """The town's notify settings (read: town staff; change: town administrator)."""
+    SetTownSettings: _aio.UnaryUnaryMultiCallable[_notify_pb2.SetTownSettingsRequest, _notify_pb2.SetTownSettingsResponse]  # type: ignore[assignment]
     ListCrises: _aio.UnaryUnaryMultiCallable[_notify_pb2.ListCrisesRequest, _notify_pb2.ListCrisesResponse]  # type: ignore[assignment]
     """Crisis alerts of the caller's town: who was told when, and who acknowledged."""
     AcknowledgeCrisis: _aio.UnaryUnaryMultiCallable[_notify_pb2.AcknowledgeCrisisRequest, _notify_pb2.AcknowledgeCrisisResponse]  # type: ignore[assignment]
@@ -214,6 +220,21 @@ class NotifyServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _notify_pb2.SetAgencyContactRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_notify_pb2.SetAgencyContactResponse, _abc.Awaitable[_notify_pb2.SetAgencyContactResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetTownSettings(
+        self,
+        request: _notify_pb2.GetTownSettingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notify_pb2.GetTownSettingsResponse, _abc.Awaitable[_notify_pb2.GetTownSettingsResponse]]:
+        """The town's notify settings (read: town staff; change: town administrator)."""
+
+    @_abc_1.abstractmethod
+    def SetTownSettings(
+        self,
+        request: _notify_pb2.SetTownSettingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notify_pb2.SetTownSettingsResponse, _abc.Awaitable[_notify_pb2.SetTownSettingsResponse]]: ...
 
     @_abc_1.abstractmethod
     def ListCrises(
