@@ -760,7 +760,7 @@ class Disbursements:
                     )
                 ),
             ).rowcount
-            self._ledger_for_instructions_range(session, run, after, upto)
+            self._ledger_for_first_payments(session, run, after, upto)
             run.done += issued
             run.step_cursor = str(upto)
             run.updated_at = self._now()
@@ -793,20 +793,29 @@ class Disbursements:
             )
         )
 
-    def _ledger_for_instructions_range(
-        self, session: Session, run: DisbursementRunRecord, after: int, last: int
-    ) -> None:
-        ids = (
-            select(PaymentInstructionRecord.id)
-            .join(DisbursementLineRecord, DisbursementLineRecord.id == PaymentInstructionRecord.line_id)
-            .where(
-                PaymentInstructionRecord.run_id == run.id,
-                PaymentInstructionRecord.attempt == 1,
-                DisbursementLineRecord.seq > after,
-                DisbursementLineRecord.seq <= last,
+    def _ledger_for_first_payments(self, session: Session, run: DisbursementRunRecord, after: int, last: int) -> None:
+        """The payment entries of the first attempts just issued, straight from their lines (same amounts and
+        references as the instructions), so no lookup of the instructions is needed."""
+        line = DisbursementLineRecord
+        session.execute(
+            insert(LedgerEntryRecord).from_select(
+                _LEDGER_COLUMNS,
+                select(
+                    line.tenant_id,
+                    line.town,
+                    line.fund,
+                    literal(run.period, Date()),
+                    line.service_month,
+                    line.child_id,
+                    line.benefit_code,
+                    literal("payment"),
+                    line.amount_fen,
+                    line.run_id,
+                    line.reference + "01",
+                    literal(self._now(), DateTime(timezone=True)),
+                ).where(line.run_id == run.id, line.seq > after, line.seq <= last, line.amount_fen > 0),
             )
         )
-        self._ledger_for_instructions(session, run, ids, "payment", 1)
 
     def _ledger_for_instructions(
         self, session: Session, run: DisbursementRunRecord, ids: Any, kind: str, sign: int
