@@ -376,13 +376,6 @@ class ReferralService:
         self._changed()
         return view
 
-    # Kept for the callers of the first API (accept and complete only).
-    def accept(self, referral_id: str, note: str = "", expected_version: int | None = None) -> ReferralView:
-        return self.act_as_agency(Action.ACCEPT, referral_id, note, expected_version=expected_version)
-
-    def complete(self, referral_id: str, outcome: str, expected_version: int | None = None) -> ReferralView:
-        return self.act_as_agency(Action.COMPLETE, referral_id, outcome, expected_version=expected_version)
-
     # -- the referrer: answer a question, cancel, reassign -------------------------------------------------
 
     def act_as_referrer(
