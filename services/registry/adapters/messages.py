@@ -29,6 +29,16 @@ from services.registry.domain.codes import (
     parse_code,
 )
 from services.registry.domain.family import FamilyMember
+from services.registry.service_layer.commands import (
+    MatchProbe,
+    NewAssessment,
+    NewCategory,
+    NewPlanAction,
+    NewVisit,
+    PlanActionChange,
+    RegisterChild,
+    UpdateChild,
+)
 from services.registry.service_layer.views import (
     AssessmentView,
     Candidate,
@@ -36,17 +46,9 @@ from services.registry.service_layer.views import (
     CategoryView,
     ChangeView,
     FamilyMemberView,
-    MatchProbe,
-    NewAssessment,
-    NewCategory,
-    NewPlanAction,
-    NewVisit,
-    PlanActionChange,
     PlanActionView,
     PlanGoalView,
-    RegisterChild,
     TenantView,
-    UpdateChild,
     Village,
     VisitView,
 )

@@ -8,8 +8,8 @@ from datetime import date
 from platform_runtime.consumer import system_principal
 from platform_runtime.tenancy import acting_as
 from services.registry.domain.synthetic import generate_children
+from services.registry.service_layer.commands import RegisterChild
 from services.registry.service_layer.registry import RegistryService
-from services.registry.service_layer.views import RegisterChild
 
 
 def seed_demo_children(service: RegistryService, tenant: str, count: int, *, seed: int = 2014) -> int:

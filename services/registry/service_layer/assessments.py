@@ -13,6 +13,7 @@ from services.registry.domain.assessment import (
     risk_level,
 )
 from services.registry.domain.codes import AssessmentKind, parse_code
+from services.registry.service_layer.commands import NewAssessment
 from services.registry.service_layer.ports import RegistryUnitOfWork
 from services.registry.service_layer.scope import (
     CASE_MANAGER_ROLES,
@@ -22,7 +23,7 @@ from services.registry.service_layer.scope import (
     clean_text,
     past_or_today,
 )
-from services.registry.service_layer.views import AssessmentView, NewAssessment
+from services.registry.service_layer.views import AssessmentView
 from services.registry.service_layer.visit_schedule import schedule_visits
 
 

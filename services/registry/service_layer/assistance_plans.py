@@ -14,9 +14,10 @@ from services.registry.domain import plans
 from services.registry.domain.casefile import require_open
 from services.registry.domain.codes import ActionStatus, GoalStatus, OwnerKind, parse_code
 from services.registry.domain.plans import KnownReferral, PlanAction, PlanGoal
+from services.registry.service_layer.commands import NewPlanAction, PlanActionChange
 from services.registry.service_layer.ports import RegistryUnitOfWork
 from services.registry.service_layer.scope import CASE_MANAGER_ROLES, LONG_TEXT, CaseworkUseCases, clean_text
-from services.registry.service_layer.views import NewPlanAction, PlanActionChange, PlanActionView, PlanGoalView
+from services.registry.service_layer.views import PlanActionView, PlanGoalView
 
 
 class PlanUseCases(CaseworkUseCases):

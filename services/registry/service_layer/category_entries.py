@@ -17,8 +17,9 @@ from services.registry.domain.changes import columns, field_changes
 from services.registry.domain.codes import CategorySource, DifficultyCategory, parse_code
 from services.registry.service_layer.categories import CATEGORY_FIELDS, categories_of, refresh_categories
 from services.registry.service_layer.child_in_work import ChildInWork
+from services.registry.service_layer.commands import NewCategory
 from services.registry.service_layer.scope import CASEWORK_ROLES, LONG_TEXT, CaseworkUseCases, Scope, clean_text
-from services.registry.service_layer.views import CategoryView, NewCategory
+from services.registry.service_layer.views import CategoryView
 
 REDERIVE_BATCH = 200
 

@@ -17,8 +17,8 @@ from services.registry.domain.errors import InvalidInput as InvalidIdentity
 from services.registry.domain.identity import cross_check_identity, parse_identity_number
 from services.registry.service_layer import villages
 from services.registry.service_layer.child_views import child_view
+from services.registry.service_layer.commands import RegisterChild
 from services.registry.service_layer.scope import IDENTITY_FIELD, RegistryUseCases, Scope
-from services.registry.service_layer.views import RegisterChild
 
 ALREADY_REGISTERED = "a child with this identity number is already registered"
 # Column lengths, checked before the database would refuse them.

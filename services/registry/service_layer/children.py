@@ -34,6 +34,7 @@ from services.registry.service_layer.child_fields import (
 )
 from services.registry.service_layer.child_in_work import ChildInWork
 from services.registry.service_layer.child_views import child_view, child_views
+from services.registry.service_layer.commands import RegisterChild, UpdateChild
 from services.registry.service_layer.family import record_family_member
 from services.registry.service_layer.match_keys import store_match_keys
 from services.registry.service_layer.scope import (
@@ -44,7 +45,6 @@ from services.registry.service_layer.scope import (
     Scope,
     check_version,
 )
-from services.registry.service_layer.views import RegisterChild, UpdateChild
 
 UPDATABLE_FIELDS = frozenset(f.name for f in fields(RegisterChild))
 # What a search, a re-match or a merge uses: a change to one of these rebuilds the match keys.

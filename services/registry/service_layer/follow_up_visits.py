@@ -9,6 +9,7 @@ from platform_runtime.db import new_id
 from services.registry.domain.casefile import require_open
 from services.registry.domain.events import VisitOverdue
 from services.registry.domain.visits import Visit
+from services.registry.service_layer.commands import NewVisit
 from services.registry.service_layer.ports import RegistryUnitOfWork
 from services.registry.service_layer.scope import (
     CASEWORK_ROLES,
@@ -18,7 +19,7 @@ from services.registry.service_layer.scope import (
     clean_text,
     past_or_today,
 )
-from services.registry.service_layer.views import NewVisit, VisitView
+from services.registry.service_layer.views import VisitView
 from services.registry.service_layer.visit_schedule import schedule_visits
 
 OVERDUE_BATCH = 200

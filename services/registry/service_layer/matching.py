@@ -20,6 +20,7 @@ from services.registry.domain import matching
 from services.registry.domain.identity import normalize_identity_number
 from services.registry.domain.matching import RankedCandidate
 from services.registry.service_layer.child_views import child_views
+from services.registry.service_layer.commands import MatchProbe
 from services.registry.service_layer.match_keys import (
     PARENT_RELATIONSHIPS,
     RECORD_FACT_COLUMNS,
@@ -27,7 +28,7 @@ from services.registry.service_layer.match_keys import (
     record_facts,
 )
 from services.registry.service_layer.scope import IDENTITY_FIELD, INTAKE_ROLES, RegistryUseCases, Scope
-from services.registry.service_layer.views import Candidate, MatchProbe
+from services.registry.service_layer.views import Candidate
 
 AUTO_MATCH_LIMIT = 10
 CANDIDATE_MIN_SCORE = 0.3  # below this a record is not worth showing a person

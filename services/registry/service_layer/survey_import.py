@@ -51,6 +51,7 @@ from services.registry.service_layer import survey_rows, villages
 from services.registry.service_layer.category_entries import CheckedCategory, check_category
 from services.registry.service_layer.child_fields import DIVISION_FIELDS
 from services.registry.service_layer.children import ChildRefused, NewChild
+from services.registry.service_layer.commands import MatchProbe, NewCategory
 from services.registry.service_layer.matching import BatchMatcher
 from services.registry.service_layer.scope import CASEWORK_ROLES, IDENTITY_FIELD, BulkScope, Scope
 from services.registry.service_layer.survey_results import (
@@ -65,7 +66,6 @@ from services.registry.service_layer.survey_results import (
 )
 from services.registry.service_layer.survey_rows import DATA_SHEET, CheckedRow
 from services.registry.service_layer.survey_runs import Run, SurveyRuns, count_columns
-from services.registry.service_layer.views import MatchProbe, NewCategory
 
 PROGRESS_EVERY_RANGE = (50, 10_000)
 

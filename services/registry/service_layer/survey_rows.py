@@ -30,7 +30,7 @@ from services.registry.domain.codes import (
 from services.registry.domain.errors import InvalidInput as InvalidIdentity
 from services.registry.domain.family import FamilyMember
 from services.registry.domain.identity import parse_identity_number
-from services.registry.service_layer.views import RegisterChild
+from services.registry.service_layer.commands import RegisterChild
 
 DATA_SHEET = "排查摸底"
 SEE_INSTRUCTIONS = "unknown code (see the sheet 填写说明)"

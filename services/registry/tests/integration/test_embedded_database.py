@@ -22,8 +22,8 @@ from services.registry.domain.codes import Relationship, Sex
 from services.registry.domain.family import FamilyMember
 from services.registry.domain.identity import make_identity_number
 from services.registry.service_layer.casework import CaseworkService
+from services.registry.service_layer.commands import MatchProbe, RegisterChild
 from services.registry.service_layer.registry import RegistryService
-from services.registry.service_layer.views import MatchProbe, RegisterChild
 from tests.support.infra import DISTRICT, PILOT_TENANT
 
 pytestmark = pytest.mark.integration

@@ -29,13 +29,14 @@ from services.registry.domain.codes import Sex
 from services.registry.domain.family import FamilyMember
 from services.registry.domain.matching import rank_candidates
 from services.registry.service_layer.casework import CaseworkService
+from services.registry.service_layer.commands import MatchProbe, RegisterChild
 from services.registry.service_layer.matching import CANDIDATE_MIN_SCORE, BatchMatcher, name_count
 from services.registry.service_layer.registry import RegistryService
 from services.registry.service_layer.scope import Scope
 from services.registry.service_layer.survey import SurveyService
 from services.registry.service_layer.survey_results import ImportOptions, ImportStatus, RowOutcome, RowResult
 from services.registry.service_layer.survey_runs import STALE_AFTER
-from services.registry.service_layer.views import MatchProbe, RegisterChild, Village
+from services.registry.service_layer.views import Village
 from services.registry.tests.integration.test_survey_batches import csv_of, survey_csv
 from tests.support.infra import DISTRICT, PILOT_TENANT
 

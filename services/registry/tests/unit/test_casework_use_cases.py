@@ -27,7 +27,7 @@ from services.registry.domain.casefile import CaseStaff
 from services.registry.domain.codes import ActionStatus, AssessmentDomain, CaseStatus, GoalStatus, RiskLevel
 from services.registry.domain.plans import ReferralProgress
 from services.registry.service_layer.casework import CaseworkService
-from services.registry.service_layer.views import NewAssessment, NewPlanAction, NewVisit, PlanActionChange
+from services.registry.service_layer.commands import NewAssessment, NewPlanAction, NewVisit, PlanActionChange
 from services.registry.tests.unit.fakes import FakeRegistryStore
 
 TOWN, OTHER_TOWN = "110111008", "110111009"
