@@ -256,6 +256,8 @@ def run() -> list[Figure]:
     bare_seconds, bare_ms, bare_arrival, bare_errors = bare_run(kafka)
     count = int(RATE * SECONDS)
     print(f"\n{errors} errors or reports without a notification (bare Kafka: {bare_errors})")
+    if errors or bare_errors:
+        raise SystemExit(f"{errors + bare_errors} errors")  # a smoke run fails on errors, never on timing
     return [
         Figure(
             "reports per second reached", count / seconds, "bare produce+flush", count / bare_seconds, "per s", True
