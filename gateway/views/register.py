@@ -76,6 +76,7 @@ def search() -> Page:
         for name in ("name", "identity_number", "village", "category", "status")
     }
     page_token = request.args.get("page_token", "")[:64]
+    overdue = request.args.get("overdue") == "1"
     villages = backends.list_villages(caller())
     next_token = ""
     if args["name"] or args["identity_number"]:
@@ -92,6 +93,7 @@ def search() -> Page:
                 division_code=args["village"],
                 category=args["category"],
                 case_status=args["status"],
+                visit_overdue=overdue,
             ),
         )
         found, next_token = list(reply.children), reply.next_page_token
@@ -103,6 +105,7 @@ def search() -> Page:
         villages=villages,
         village_names={v.code: v.name for v in villages},
         searched_by_name=bool(args["name"] or args["identity_number"]),
+        overdue=overdue,
     )
 
 

@@ -190,6 +190,7 @@ class FakeBackends:
             and (not request.division_code or c.residence_division_code.startswith(request.division_code))
             and (not request.category or request.category in c.categories)
             and (not request.case_status or self.case_files[c.child_id].status == request.case_status)
+            and (not request.visit_overdue or self.case_files[c.child_id].next_visit_due.year > 0)
         ]
         size = request.page_size or 50
         more = len(found) > size

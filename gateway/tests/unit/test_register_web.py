@@ -346,3 +346,15 @@ def test_the_profile_is_edited_against_the_version_read(client: FlaskClient, bac
     unchanged = {"csrf_token": token, "version": "4", "school": "x", "was.school": "x"}
     nothing = client.post(f"/register/children/{child.child_id}/profile", data=unchanged, follow_redirects=True)
     assert "nothing was changed" in nothing.get_data(as_text=True)
+
+
+def test_the_dashboards_overdue_visits_open_the_children_behind_them(
+    client: FlaskClient, backends: FakeBackends, registered: list[registry_pb2.Child]
+) -> None:
+    backends.case_files[registered[3].child_id].next_visit_due.CopyFrom(common_pb2.Date(year=2026, month=1, day=2))
+    login(client)
+    dashboard = client.get("/dashboard").get_data(as_text=True)
+    assert 'href="/register?overdue=1"' in dashboard
+    page = client.get("/register?overdue=1").get_data(as_text=True)
+    assert backends.last("list_children")[1].visit_overdue
+    assert page.count("data-child-id=") == 1 and registered[3].child_id in page

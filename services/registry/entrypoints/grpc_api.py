@@ -33,7 +33,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     def ListChildren(
         self, request: registry_pb2.ListChildrenRequest, context: grpc.ServicerContext
     ) -> registry_pb2.ListChildrenResponse:
-        filters = ChildFilters(request.division_code, request.category, request.case_status)
+        filters = ChildFilters(request.division_code, request.category, request.case_status, request.visit_overdue)
         children, token = self._service.list_children(request.page_size, request.page_token, filters)
         return registry_pb2.ListChildrenResponse(children=[messages.child(c) for c in children], next_page_token=token)
 

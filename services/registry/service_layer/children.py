@@ -274,6 +274,7 @@ class ChildFilters:
     division_code: str = ""
     category: str = ""
     case_status: str = ""
+    visit_overdue: bool = False
 
 
 def _filtered(query: Select[tuple[ChildRecord]], scope: Scope, filters: ChildFilters) -> Select[tuple[ChildRecord]]:
@@ -305,6 +306,15 @@ def _filtered(query: Select[tuple[ChildRecord]], scope: Scope, filters: ChildFil
                 CaseFileRecord.tenant_id == scope.tenant,
                 CaseFileRecord.child_id == ChildRecord.id,
                 CaseFileRecord.status == status,
+            )
+        )
+    if filters.visit_overdue:
+        query = query.where(
+            exists().where(
+                CaseFileRecord.tenant_id == scope.tenant,
+                CaseFileRecord.child_id == ChildRecord.id,
+                CaseFileRecord.status.in_([s.value for s in CaseStatus if s.is_open]),
+                CaseFileRecord.next_visit_due < scope.today,
             )
         )
     return query

@@ -859,6 +859,11 @@ def test_the_register_in_numbers_for_the_dashboard(register, casework, as_casewo
     assert counted(after.by_risk_level)["high"] >= 1
     assert counted(after.by_case_status)["assessing"] >= 1
     assert after.overdue_visits >= before.overdue_visits + 1
+    overdue = register.ListChildren(
+        registry_pb2.ListChildrenRequest(visit_overdue=True, division_code=village, page_size=500),
+        metadata=as_caseworker,
+    )
+    assert [c.child_id for c in overdue.children] == [child.child_id], "the children behind the overdue count"
     assert after.overdue_plan_actions == before.overdue_plan_actions + 1
 
     # The district officer may look at each town of the district; a town's staff only at their own.

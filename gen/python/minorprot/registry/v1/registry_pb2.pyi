@@ -287,6 +287,7 @@ class ListChildrenRequest(_message.Message):
     DIVISION_CODE_FIELD_NUMBER: _builtins.int
     CATEGORY_FIELD_NUMBER: _builtins.int
     CASE_STATUS_FIELD_NUMBER: _builtins.int
+    VISIT_OVERDUE_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     page_token: _builtins.str
     division_code: _builtins.str
@@ -297,6 +298,8 @@ class ListChildrenRequest(_message.Message):
     """A current difficulty category (codes.DifficultyCategory)."""
     case_status: _builtins.str
     """The case status (identified, assessing, ...)."""
+    visit_overdue: _builtins.bool
+    """Only open cases whose next follow-up visit is past due."""
     def __init__(
         self,
         *,
@@ -305,10 +308,11 @@ class ListChildrenRequest(_message.Message):
         division_code: _builtins.str = ...,
         category: _builtins.str = ...,
         case_status: _builtins.str = ...,
+        visit_overdue: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_status", b"case_status", "category", b"category", "division_code", b"division_code", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_status", b"case_status", "category", b"category", "division_code", b"division_code", "page_size", b"page_size", "page_token", b"page_token", "visit_overdue", b"visit_overdue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
