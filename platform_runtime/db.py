@@ -65,6 +65,8 @@ def _set_tenant_guard(session: Session, _transaction: SessionTransaction, connec
     values = {"tenant": session.info.get(TENANT_KEY, ""), "district": session.info.get(DISTRICT_KEY, "")}
     raw: Any = connection.connection.driver_connection  # psycopg 3, the pinned driver
     # psycopg's BEGIN and the setting in one round trip (pipelined) instead of two, before any statement.
+    # A failure here reaches the caller as any statement's does (SQLAlchemy wraps it as it begins the session's
+    # connection; tests/integration/test_tenant_guard_round_trip.py).
     with raw.pipeline():
         raw.execute(_TENANT_GUARD, values)
 
