@@ -29,6 +29,7 @@ from bench import noisy_reports, previous_matching
 from bench.runner import Figure, print_figures
 from services.registry.domain import matching, synthetic
 from services.registry.domain.codes import Sex
+from services.registry.domain.identity import is_valid_identity_number
 from services.registry.service_layer.matching import AUTO_MATCH_LIMIT, CANDIDATE_MIN_SCORE, MAX_CANDIDATES_SCORED
 
 AUTO_LINK_THRESHOLD = 0.9  # reporting's (ReportingService auto_link_threshold)
@@ -156,8 +157,8 @@ def _held_out(module: ModuleType, dataset: noisy_reports.Dataset) -> tuple[dict[
 
 def _near_keys(module: ModuleType, number: str | None) -> dict[str, Any]:
     """The blind keys of the numbers one digit away, where the scoring reads them (as the service gives them)."""
-    if not number or not hasattr(module, "one_digit_away"):
-        return {}
+    if not number or not hasattr(module, "one_digit_away") or is_valid_identity_number(number):
+        return {}  # as MatchUseCases._near_keys: only a number that fails its check
     return {"identity_near_keys": frozenset(blind(n) for n in module.one_digit_away(number))}
 
 

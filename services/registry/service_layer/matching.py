@@ -17,7 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from platform_runtime.tenancy import require_role
 from services.registry.adapters.orm import ChildMatchKey, ChildRecord, FamilyMemberRecord
 from services.registry.domain import matching
-from services.registry.domain.identity import normalize_identity_number
+from services.registry.domain.identity import is_valid_identity_number, normalize_identity_number
 from services.registry.domain.matching import RankedCandidate
 from services.registry.service_layer.child_views import child_views
 from services.registry.service_layer.commands import MatchProbe
@@ -257,14 +257,19 @@ class MatchUseCases(RegistryUseCases):
     def _key_digest(self, key: str) -> str:
         return match_key_digest(self._blind_index, key)
 
+    def _near_keys(self, number: str) -> frozenset[str]:
+        """The blind indexes of the numbers one digit away, for a number that fails its check: a valid number
+        is never one digit away from another valid one, so it is right or wrong in more than one digit."""
+        if not number or is_valid_identity_number(number):
+            return frozenset()
+        return frozenset(self._blind_index.digest(n, field=IDENTITY_FIELD) for n in matching.one_digit_away(number))
+
     def _probe_facts(self, probe: MatchProbe) -> matching.ChildFacts:
         number = normalize_identity_number(probe.identity_number) if probe.identity_number.strip() else ""
         return matching.ChildFacts(
             name=probe.name.strip() or None,
             identity_key=self._blind_index.digest(number, field=IDENTITY_FIELD) if number else None,
-            identity_near_keys=frozenset(
-                self._blind_index.digest(near, field=IDENTITY_FIELD) for near in matching.one_digit_away(number)
-            ),
+            identity_near_keys=self._near_keys(number),
             birth_date=probe.birth_date,
             approximate_age=probe.approximate_age or None,
             age_observed_on=self._today() if probe.approximate_age else None,
