@@ -286,3 +286,18 @@ def test_a_caseworker_refers_a_child_for_a_plan_action(service, database):
         service.open_for_plan("child-9", "ministry_of_magic", "x")
     with acting_as(EDUCATION), pytest.raises(errors.PermissionDenied):
         service.open_for_plan("child-9", "health", "x")
+
+
+def test_the_agencies_feeds_follow_a_reassignment(service, referral_id):
+    with acting_as(EDUCATION):
+        (first,) = service.changes_for_agency(0)
+    act(service, CASEWORKER, Action.REASSIGN, referral_id, "教委不是合适的单位", agency_code="youth_league")
+    with acting_as(EDUCATION):
+        (left,) = service.changes_for_agency(first.seq)
+    assert left.gone
+    with acting_as(caller(Role.AGENCY_OFFICER, agency="youth_league")):
+        (arrived,) = service.changes_for_agency(0)
+    assert not arrived.gone and arrived.seq > left.seq
+    # Another district's education commission sees nothing of either.
+    with acting_as(caller(Role.AGENCY_OFFICER, tenant=ANOTHER_DISTRICT, agency="education")):
+        assert service.changes_for_agency(0) == []
