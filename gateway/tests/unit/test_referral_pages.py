@@ -3,12 +3,17 @@ walked in the browser against the real referral service in tests/e2e/test_referr
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from flask.testing import FlaskClient
 from minorprot.referral.v1 import referral_pb2, routing_pb2
 
-from gateway.tests.unit.conftest import csrf_from, login
+from gateway import bootstrap
+from gateway.accounts import NewUser
+from gateway.tests.unit.conftest import PASSWORD, TOWN, csrf_from, login
 from gateway.tests.unit.fakes import FakeBackends, stamp
+from platform_runtime.auth import Role
 
 
 def referral(status: str = "sent") -> referral_pb2.Referral:
@@ -124,3 +129,53 @@ def test_the_rest_calls_for_programs(client: FlaskClient, with_referral: FakeBac
     assert (sent.idempotency_key, sent.expected_version, sent.note) == ("prog-1", 2, "收到")
     refused = client.post("/api/v1/referrals/ref1/cancel", json={"text": "x"}, headers=bearer)
     assert refused.status_code == 400
+
+
+@pytest.fixture
+def admin_client(client: FlaskClient, components: bootstrap.Components) -> FlaskClient:
+    components.users.save_user(NewUser("admin.wang", "王管理员", Role.DISTRICT_ADMIN, TOWN), PASSWORD)
+    login(client, "admin.wang")
+    return client
+
+
+def test_the_administrator_saves_a_unit_and_a_rule_version(
+    admin_client: FlaskClient, with_referral: FakeBackends
+) -> None:
+    token = csrf_from(admin_client, "/admin/directory?code=health")
+    admin_client.post(
+        "/admin/directory",
+        data={
+            "csrf_token": token,
+            "code": "health",
+            "name_zh": "区卫生健康委",
+            "level": "district",
+            "duties": "先救治后救助\n定点医院",
+            "contact_user_ids": "doctor.li, nurse.wu",
+            "webhook": "https://his.example/hook",
+            "member": "on",
+        },
+    )
+    _, saved = with_referral.last("SaveAgency")
+    assert (saved.agency.name_zh, list(saved.agency.duties), list(saved.agency.contact_user_ids)) == (
+        "区卫生健康委",
+        ["先救治后救助", "定点医院"],
+        ["doctor.li", "nurse.wu"],
+    )
+    rule = {"code": "MEDICAL_HEALTH", "agency_code": "health", "reason": "先救治", "due_in_minutes": 120}
+    with_referral.referral_replies["AddRuleSet"] = routing_pb2.AddRuleSetResponse(
+        rule_set=routing_pb2.RuleSet(version=3, effective_from="2026-12-05")
+    )
+    token = csrf_from(admin_client, "/admin/rules")
+    response = admin_client.post(
+        "/admin/rules",
+        data={"csrf_token": token, "do": "save", "rules": json.dumps([rule]), "effective_from": "2026-12-05"},
+    )
+    assert response.status_code == 302 and "version=3" in response.headers["Location"]
+    _, added = with_referral.last("AddRuleSet")
+    assert (added.effective_from, added.rules[0].code, added.rules[0].due_in_minutes) == (
+        "2026-12-05",
+        "MEDICAL_HEALTH",
+        120,
+    )
+    broken = admin_client.post("/admin/rules", data={"csrf_token": token, "do": "save", "rules": "[{"})
+    assert "not valid JSON" in broken.get_data(as_text=True)
