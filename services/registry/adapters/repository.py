@@ -36,7 +36,7 @@ from services.registry.domain.codes import (
 )
 from services.registry.domain.plans import KnownReferral, PlanAction, PlanGoal, ReferralProgress
 from services.registry.domain.visits import Visit
-from services.registry.service_layer.ports import ChangeTracker
+from services.registry.service_layer.ports import ChangeEntry, ChangeTracker
 
 MAX_MERGE_CHAIN = 50  # merges of merges; far beyond any real chain, it only stops a corrupt loop
 
@@ -55,6 +55,21 @@ def child_record(session: Session, tenant: str, child_id: str, *, follow_merges:
             raise errors.NotFound("no such child in this town")
         record = survivor
     raise errors.Conflict("the merge chain of this record is too long; ask an administrator")
+
+
+def change_row(tenant: str, entry: ChangeEntry) -> dict[str, object]:
+    """One entry of the change history as its table holds it (every writer of the history goes through here)."""
+    return {
+        "tenant_id": tenant,
+        "child_id": entry.child_id,
+        "at": entry.at,
+        "actor": entry.actor,
+        "role": entry.role,
+        "entity_type": entry.entity_type,
+        "entity_id": entry.entity_id,
+        "action": entry.action,
+        "changes": entry.changes,
+    }
 
 
 class SqlChildDirectory:

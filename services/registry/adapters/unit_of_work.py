@@ -20,6 +20,7 @@ from services.registry.adapters.repository import (
     SqlChildDirectory,
     SqlPlanRepository,
     SqlVisitRepository,
+    change_row,
 )
 from services.registry.domain.events import RegistryEvent
 from services.registry.service_layer.ports import ChangeEntry, RegistryUnitOfWork
@@ -108,19 +109,7 @@ class SqlRegistryUnitOfWork(UnitOfWork, RegistryUnitOfWork):
         )
 
     def _keep_change(self, entry: ChangeEntry) -> None:
-        self.session.add(
-            ChangeRecord(
-                tenant_id=self.tenant,
-                child_id=entry.child_id,
-                at=entry.at,
-                actor=entry.actor,
-                role=entry.role,
-                entity_type=entry.entity_type,
-                entity_id=entry.entity_id,
-                action=entry.action,
-                changes=entry.changes,
-            )
-        )
+        self.session.add(ChangeRecord(**change_row(self.tenant, entry)))
 
 
 class _Repositories:

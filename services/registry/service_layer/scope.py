@@ -31,11 +31,11 @@ from services.registry.adapters.orm import (
     TenantRecord,
     TimelineRecord,
 )
-from services.registry.adapters.repository import MAX_MERGE_CHAIN, child_record
+from services.registry.adapters.repository import MAX_MERGE_CHAIN, change_row, child_record
 from services.registry.adapters.unit_of_work import SqlRegistryStore, SqlRegistryUnitOfWork
 from services.registry.domain.casefile import CaseFile
 from services.registry.domain.events import RegistryEvent
-from services.registry.service_layer.ports import RegistryStore, RegistryUnitOfWork
+from services.registry.service_layer.ports import ChangeEntry, RegistryStore, RegistryUnitOfWork
 
 # Who may read the register and case files: the town's and district's child-protection staff.
 READER_ROLES = frozenset({Role.CASEWORKER, Role.TOWN_ADMIN, Role.CHILD_DIRECTOR, Role.DISTRICT_OFFICER, Role.SYSTEM})
@@ -148,22 +148,24 @@ class Scope:
     def record_change(
         self, child_id: str, entity_type: str, entity_id: str, action: str, changes: Mapping[str, list[object]]
     ) -> None:
-        """Keep who changed what and when, in the same transaction as the change itself."""
+        """Keep who changed what and when, in the same transaction as the change itself (for the use cases not
+        on the registry's ports yet; those on it have their unit of work keep it: ports.ChangeTracker)."""
         if not changes and action == "updated":
             return  # nothing changed: nothing to keep
-        self.session.add(
-            ChangeRecord(
-                tenant_id=self.tenant,
-                child_id=child_id,
-                at=self.now,
-                actor=self.caller.user_id,
-                role=self.caller.role.value,
-                entity_type=entity_type,
-                entity_id=entity_id,
-                action=action,
-                changes=dict(changes),
-            )
+        entry = ChangeEntry(
+            child_id,
+            entity_type,
+            entity_id,
+            action,
+            dict(changes),
+            self.caller.user_id,
+            self.caller.role.value,
+            self.now,
         )
+        self._keep_change(change_row(self.tenant, entry))
+
+    def _keep_change(self, row: dict[str, object]) -> None:
+        self.session.add(ChangeRecord(**row))
 
     def audit(self, action: str, subject_type: str, subject_id: str, purpose: str = "") -> None:
         self.session.add(
@@ -233,24 +235,8 @@ class BulkScope(Scope):
         self._changes: list[dict[str, object]] = []
         self._timeline: list[dict[str, object]] = []
 
-    def record_change(
-        self, child_id: str, entity_type: str, entity_id: str, action: str, changes: Mapping[str, list[object]]
-    ) -> None:
-        if not changes and action == "updated":
-            return  # nothing changed: nothing to keep (as Scope.record_change)
-        self._changes.append(
-            {
-                "tenant_id": self.tenant,
-                "child_id": child_id,
-                "at": self.now,
-                "actor": self.caller.user_id,
-                "role": self.caller.role.value,
-                "entity_type": entity_type,
-                "entity_id": entity_id,
-                "action": action,
-                "changes": dict(changes),
-            }
-        )
+    def _keep_change(self, row: dict[str, object]) -> None:
+        self._changes.append(row)
 
     def add_timeline(
         self,
