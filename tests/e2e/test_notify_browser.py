@@ -25,6 +25,7 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Producer
 from minorprot.reporting.v1 import events_pb2 as reporting_events
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
@@ -69,10 +70,13 @@ class Portal:
     data_dir: Path
     kafka: KafkaSettings
     env: Mapping[str, str]
+    producer: Producer | None = None
 
     def publish(self, event: PendingEvent) -> None:
         """An event as another service's relay would publish it, on this stack's own topics."""
-        producer = make_producer(self.kafka, "notify-browser-test")
+        if self.producer is None:
+            self.producer = make_producer(self.kafka, "notify-browser-test")
+        producer = self.producer
         envelope = to_envelope(event, uuid.uuid4().hex)
         producer.produce(
             self.env["KAFKA_TOPIC_PREFIX"] + event.topic,
@@ -80,7 +84,7 @@ class Portal:
             value=envelope.SerializeToString(),
             headers=[("event_id", envelope.event_id.encode()), ("tenant", event.tenant.encode())],
         )
-        assert producer.flush(10) == 0
+        assert producer.flush(60) == 0
 
 
 @pytest.fixture(scope="module")
