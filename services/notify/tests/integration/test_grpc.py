@@ -167,6 +167,9 @@ def test_a_caseworker_may_not_edit_the_towns_settings(stub, secrets, call, reque
         notify_pb2.SetAgencyContactRequest(
             contact=notify_pb2.AgencyContact(agency_code="police", channel="webhook", address="ftp://x")
         ),
+        notify_pb2.SetAgencyContactRequest(
+            contact=notify_pb2.AgencyContact(agency_code="police", channel="webhook", address="http://10.0.0.5/hook")
+        ),
     ],
 )
 def test_bad_input_is_refused_field_by_field(stub, secrets, request_):
