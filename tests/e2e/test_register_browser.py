@@ -31,6 +31,7 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
@@ -165,9 +166,13 @@ def fill(driver: WebDriver, fields: dict[str, str], within: str = "") -> None:
 
 
 def press(driver: WebDriver, button_id: str) -> None:
+    """Click a button or link that loads a page, and wait until the old page is gone."""
     button = driver.find_element(By.ID, button_id)
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+    previous = driver.find_element(By.TAG_NAME, "html")
     button.click()
+    # Chromium may answer mid-navigation with an inspector error rather than "stale": ask until it is gone.
+    WebDriverWait(driver, 30, ignored_exceptions=(WebDriverException,)).until(staleness_of(previous))
 
 
 def open_case_file(driver: WebDriver, purpose: str) -> None:
@@ -190,11 +195,19 @@ def no_horizontal_scroll(driver: WebDriver) -> None:
     assert width <= viewport, f"the page is {width}px wide in a {viewport}px window ({driver.current_url})"
 
 
+SURNAMES = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜"
+GIVEN = "春夏秋冬梅兰竹菊松柏桃李杏梨云雨雪霜星月晨曦浩宇博文思远嘉怡"
+
+
 def unique_name() -> str:
     """A Chinese name of its own each run (the matcher compares names by their characters and sounds)."""
-    given = "春夏秋冬梅兰竹菊松柏桃李杏梨云雨雪霜星月"
     number = uuid.uuid4().int
-    return "欧阳" + given[number % 20] + given[(number // 20) % 20]
+    return SURNAMES[number % 30] + GIVEN[(number // 30) % 30] + GIVEN[(number // 900) % 30]
+
+
+def unique_birth_date(year: int) -> str:
+    number = uuid.uuid4().int
+    return f"{year}-{number % 12 + 1:02d}-{(number // 12) % 28 + 1:02d}"
 
 
 def rows(driver: WebDriver, css: str) -> list[str]:
@@ -421,7 +434,9 @@ def test_town_admin_checks_a_survey_with_planted_errors_downloads_them_and_impor
     portal: Portal, browser: WebDriver, size: tuple[int, int]
 ) -> None:
     place = {"residence_division_code": VILLAGES[0][0], "household_division_code": TOWN}
-    good = [{"legal_name": unique_name(), "sex": "女", "birth_date": f"201{n}-0{n + 1}-1{n}"} | place for n in range(3)]
+    good = [
+        {"legal_name": unique_name(), "sex": "女", "birth_date": unique_birth_date(2010 + n)} | place for n in range(3)
+    ]
     planted = [
         {"legal_name": unique_name(), "sex": "男", "birth_date": "2999-01-01"} | place,  # born in the future
         {"legal_name": unique_name(), "sex": "男", "birth_date": "2014-02-02", "residence_division_code": "999"},
@@ -437,7 +452,7 @@ def test_town_admin_checks_a_survey_with_planted_errors_downloads_them_and_impor
         browser.find_element(By.CSS_SELECTOR, '#upload-form input[type="file"]').send_keys(str(path))
         press(browser, "upload")
         assert browser.find_elements(By.ID, "progress"), "the dry run's progress is shown"
-        WebDriverWait(browser, 60).until(
+        WebDriverWait(browser, 60, ignored_exceptions=(WebDriverException,)).until(
             lambda d: d.find_element(By.ID, "job").get_attribute("data-state") != "running"
         )
         assert browser.find_element(By.ID, "job").get_attribute("data-state") == "done"
@@ -452,7 +467,7 @@ def test_town_admin_checks_a_survey_with_planted_errors_downloads_them_and_impor
         assert flagged == {3, 5}, "the planted errors, by the rows the spreadsheet shows"
 
         press(browser, "import-now")
-        WebDriverWait(browser, 60).until(
+        WebDriverWait(browser, 60, ignored_exceptions=(WebDriverException,)).until(
             lambda d: d.find_element(By.ID, "job").get_attribute("data-state") != "running"
         )
         assert browser.find_element(By.ID, "summary-accepted").text == "3"
