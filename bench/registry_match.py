@@ -50,8 +50,8 @@ from platform_runtime.telemetry import setup_tracing
 from services.registry.adapters.orm import ChildRecord
 from services.registry.domain import matching, synthetic
 from services.registry.domain.codes import Relationship, Sex
+from services.registry.service_layer.inputs import IDENTITY_FIELD
 from services.registry.service_layer.match_keys import match_key_digest, record_facts
-from services.registry.service_layer.scope import IDENTITY_FIELD
 from tests.support.infra import DISTRICT, PILOT_TENANT, Secrets, start_kafka, start_postgres
 from tests.support.services import bearer, running_registry
 

@@ -3,7 +3,7 @@
 from gateway import register_codes, roles
 from platform_runtime.auth import Role
 from services.registry.domain import codes
-from services.registry.service_layer import scope
+from services.registry.service_layer import access
 
 PAIRS = {
     "CATEGORIES": codes.DifficultyCategory,
@@ -28,6 +28,6 @@ def test_the_portal_offers_the_registrys_codes_with_their_labels() -> None:
 
 
 def test_the_portal_offers_casework_to_the_roles_the_registry_allows() -> None:
-    assert scope.READER_ROLES - {Role.SYSTEM} == roles.CASE_FILE_READERS
-    assert scope.CASEWORK_ROLES - {Role.SYSTEM} == roles.CASE_WORKERS
-    assert scope.CASE_MANAGER_ROLES - {Role.SYSTEM} == roles.CASE_MANAGERS
+    assert access.READER_ROLES - {Role.SYSTEM} == roles.CASE_FILE_READERS
+    assert access.CASEWORK_ROLES - {Role.SYSTEM} == roles.CASE_WORKERS
+    assert access.CASE_MANAGER_ROLES - {Role.SYSTEM} == roles.CASE_MANAGERS

@@ -13,16 +13,11 @@ from services.registry.domain.assessment import (
     risk_level,
 )
 from services.registry.domain.codes import AssessmentKind, parse_code
+from services.registry.service_layer.access import CASE_MANAGER_ROLES
 from services.registry.service_layer.commands import NewAssessment
+from services.registry.service_layer.inputs import LONG_TEXT, SHORT_TEXT, clean_text, past_or_today
 from services.registry.service_layer.ports import RegistryUnitOfWork
-from services.registry.service_layer.scope import (
-    CASE_MANAGER_ROLES,
-    LONG_TEXT,
-    SHORT_TEXT,
-    CaseworkUseCases,
-    clean_text,
-    past_or_today,
-)
+from services.registry.service_layer.use_cases import CaseworkUseCases
 from services.registry.service_layer.views import AssessmentView
 from services.registry.service_layer.visit_schedule import schedule_visits
 

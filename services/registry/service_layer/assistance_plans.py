@@ -14,9 +14,11 @@ from services.registry.domain import plans
 from services.registry.domain.casefile import require_open
 from services.registry.domain.codes import ActionStatus, GoalStatus, OwnerKind, parse_code
 from services.registry.domain.plans import KnownReferral, PlanAction, PlanGoal
+from services.registry.service_layer.access import CASE_MANAGER_ROLES
 from services.registry.service_layer.commands import NewPlanAction, PlanActionChange
+from services.registry.service_layer.inputs import LONG_TEXT, clean_text
 from services.registry.service_layer.ports import RegistryUnitOfWork
-from services.registry.service_layer.scope import CASE_MANAGER_ROLES, LONG_TEXT, CaseworkUseCases, clean_text
+from services.registry.service_layer.use_cases import CaseworkUseCases
 from services.registry.service_layer.views import PlanActionView, PlanGoalView
 
 

@@ -11,7 +11,7 @@ from platform_runtime import errors
 from platform_runtime.auth import Role
 from platform_runtime.tenancy import require_role
 from services.registry.adapters.orm import AuditRecord, CaseFileRecord
-from services.registry.service_layer.scope import RegistryUseCases
+from services.registry.service_layer.use_cases import RegistryUseCases
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,9 @@ from platform_runtime.db import new_id
 from services.registry.domain.casefile import CaseStaff
 from services.registry.domain.codes import CaseStatus, parse_code
 from services.registry.domain.events import CaseAssigned, CaseStatusChanged
-from services.registry.service_layer.scope import (
-    CASE_MANAGER_ROLES,
-    LONG_TEXT,
-    SHORT_TEXT,
-    CaseworkUseCases,
-    check_version,
-    clean_text,
-)
+from services.registry.service_layer.access import CASE_MANAGER_ROLES
+from services.registry.service_layer.inputs import LONG_TEXT, SHORT_TEXT, check_version, clean_text
+from services.registry.service_layer.use_cases import CaseworkUseCases
 from services.registry.service_layer.views import CaseStatusView
 from services.registry.service_layer.visit_schedule import schedule_visits
 

@@ -15,10 +15,13 @@ from platform_runtime.db import new_id
 from services.registry.adapters.orm import CategoryRecord, ChildRecord
 from services.registry.domain.changes import columns, field_changes
 from services.registry.domain.codes import CategorySource, DifficultyCategory, parse_code
+from services.registry.service_layer.access import CASEWORK_ROLES
 from services.registry.service_layer.categories import CATEGORY_FIELDS, categories_of, refresh_categories
 from services.registry.service_layer.child_in_work import ChildInWork
 from services.registry.service_layer.commands import NewCategory
-from services.registry.service_layer.scope import CASEWORK_ROLES, LONG_TEXT, CaseworkUseCases, Scope, clean_text
+from services.registry.service_layer.inputs import LONG_TEXT, clean_text
+from services.registry.service_layer.scope import Scope
+from services.registry.service_layer.use_cases import CaseworkUseCases
 from services.registry.service_layer.views import CategoryView
 
 REDERIVE_BATCH = 200

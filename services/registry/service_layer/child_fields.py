@@ -18,7 +18,9 @@ from services.registry.domain.identity import cross_check_identity, parse_identi
 from services.registry.service_layer import villages
 from services.registry.service_layer.child_views import child_view
 from services.registry.service_layer.commands import RegisterChild
-from services.registry.service_layer.scope import IDENTITY_FIELD, RegistryUseCases, Scope
+from services.registry.service_layer.inputs import IDENTITY_FIELD
+from services.registry.service_layer.scope import Scope
+from services.registry.service_layer.use_cases import RegistryUseCases
 
 ALREADY_REGISTERED = "a child with this identity number is already registered"
 # Column lengths, checked before the database would refuse them.

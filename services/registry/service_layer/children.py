@@ -22,6 +22,7 @@ from services.registry.domain.child import ChildView
 from services.registry.domain.codes import CaseStatus, DifficultyCategory, parse_code
 from services.registry.domain.events import CaseFileOpened, ChildRegistered
 from services.registry.domain.family import FamilyMember
+from services.registry.service_layer.access import CASEWORK_ROLES, INTAKE_ROLES, READER_ROLES
 from services.registry.service_layer.categories import categories_of, refresh_categories
 from services.registry.service_layer.category_entries import CheckedCategory, record_category
 from services.registry.service_layer.child_fields import (
@@ -36,15 +37,9 @@ from services.registry.service_layer.child_in_work import ChildInWork
 from services.registry.service_layer.child_views import child_view, child_views
 from services.registry.service_layer.commands import RegisterChild, UpdateChild
 from services.registry.service_layer.family import record_family_member
+from services.registry.service_layer.inputs import IDENTITY_FIELD, check_version
 from services.registry.service_layer.match_keys import store_match_keys
-from services.registry.service_layer.scope import (
-    CASEWORK_ROLES,
-    IDENTITY_FIELD,
-    INTAKE_ROLES,
-    READER_ROLES,
-    Scope,
-    check_version,
-)
+from services.registry.service_layer.scope import Scope
 
 UPDATABLE_FIELDS = frozenset(f.name for f in fields(RegisterChild))
 # What a search, a re-match or a merge uses: a change to one of these rebuilds the match keys.

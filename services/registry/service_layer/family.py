@@ -7,11 +7,14 @@ from platform_runtime.db import new_id
 from services.registry.adapters.orm import ChildRecord, FamilyMemberRecord
 from services.registry.domain.changes import columns, field_changes
 from services.registry.domain.family import FamilyMember, check_member
+from services.registry.service_layer.access import CASEWORK_ROLES
 from services.registry.service_layer.categories import categories_of, refresh_categories
 from services.registry.service_layer.child_in_work import ChildInWork
 from services.registry.service_layer.family_facts import FAMILY_FIELDS, member_facts, write_member_facts
+from services.registry.service_layer.inputs import LONG_TEXT, clean_text
 from services.registry.service_layer.match_keys import store_match_keys
-from services.registry.service_layer.scope import CASEWORK_ROLES, LONG_TEXT, CaseworkUseCases, Scope, clean_text
+from services.registry.service_layer.scope import Scope
+from services.registry.service_layer.use_cases import CaseworkUseCases
 from services.registry.service_layer.views import FamilyMemberView
 
 

@@ -9,16 +9,11 @@ from platform_runtime.db import new_id
 from services.registry.domain.casefile import require_open
 from services.registry.domain.events import VisitOverdue
 from services.registry.domain.visits import Visit
+from services.registry.service_layer.access import CASEWORK_ROLES
 from services.registry.service_layer.commands import NewVisit
+from services.registry.service_layer.inputs import LONG_TEXT, SHORT_TEXT, clean_text, past_or_today
 from services.registry.service_layer.ports import RegistryUnitOfWork
-from services.registry.service_layer.scope import (
-    CASEWORK_ROLES,
-    LONG_TEXT,
-    SHORT_TEXT,
-    CaseworkUseCases,
-    clean_text,
-    past_or_today,
-)
+from services.registry.service_layer.use_cases import CaseworkUseCases
 from services.registry.service_layer.views import VisitView
 from services.registry.service_layer.visit_schedule import schedule_visits
 

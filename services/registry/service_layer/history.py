@@ -8,7 +8,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from services.registry.adapters.orm import ChangeRecord
-from services.registry.service_layer.scope import READER_ROLES, CaseworkUseCases, require_purpose
+from services.registry.service_layer.access import READER_ROLES, require_purpose
+from services.registry.service_layer.use_cases import CaseworkUseCases
 from services.registry.service_layer.views import ChangeView
 
 

@@ -19,15 +19,18 @@ from services.registry.adapters.orm import ChildMatchKey, ChildRecord, FamilyMem
 from services.registry.domain import matching
 from services.registry.domain.identity import is_valid_identity_number, normalize_identity_number
 from services.registry.domain.matching import RankedCandidate
+from services.registry.service_layer.access import INTAKE_ROLES
 from services.registry.service_layer.child_views import child_views
 from services.registry.service_layer.commands import MatchProbe
+from services.registry.service_layer.inputs import IDENTITY_FIELD
 from services.registry.service_layer.match_keys import (
     PARENT_RELATIONSHIPS,
     RECORD_FACT_COLUMNS,
     match_key_digest,
     record_facts,
 )
-from services.registry.service_layer.scope import IDENTITY_FIELD, INTAKE_ROLES, RegistryUseCases, Scope
+from services.registry.service_layer.scope import Scope
+from services.registry.service_layer.use_cases import RegistryUseCases
 from services.registry.service_layer.views import Candidate
 
 AUTO_MATCH_LIMIT = 10

@@ -8,9 +8,11 @@ from platform_runtime.tenancy import require_role
 from services.registry.adapters.orm import ChildRecord
 from services.registry.domain.child import ChildView
 from services.registry.domain.events import ChildrenMerged, ChildrenUnmerged
+from services.registry.service_layer.access import MERGE_ROLES
 from services.registry.service_layer.child_views import child_views
 from services.registry.service_layer.match_keys import store_match_keys
-from services.registry.service_layer.scope import MERGE_ROLES, RegistryUseCases, Scope
+from services.registry.service_layer.scope import Scope
+from services.registry.service_layer.use_cases import RegistryUseCases
 from services.registry.service_layer.visit_schedule import schedule_visits
 
 

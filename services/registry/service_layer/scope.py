@@ -1,26 +1,21 @@
-"""The scope every registry use case acts in: who may do what (the roles), the checks on what a caller
-gives (a purpose, text), the version a caller read, and `Scope` itself: one use case's unit of work, caller and
-day, with the record keeping that goes with every change (change history, audit, timeline, events).
-`BulkScope` keeps that record keeping for many children at once (the survey).
+"""`Scope`: one use case at work on ORM rows (its unit of work, caller and day) with the record keeping that goes
+with every change (change history, audit, timeline, events); `BulkScope` keeps that record keeping for many
+children at once (the survey). The use cases on the registry's ports (ports.py) need none of it.
 
-Everything here runs inside the caller's unit of work, so a change and its history, events and derived
-facts commit together or not at all.
+Everything here runs inside the caller's unit of work, so a change and its history, events and derived facts
+commit together or not at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from platform_runtime import errors
-from platform_runtime.auth import Principal, Role
-from platform_runtime.db import Database, UnitOfWork, utcnow
-from platform_runtime.pii import BlindIndex, FieldCipher
-from platform_runtime.tenancy import require_role
+from platform_runtime.auth import Principal
+from platform_runtime.db import UnitOfWork
 from services.registry.adapters import messages
 from services.registry.adapters.orm import (
     AuditRecord,
@@ -28,55 +23,11 @@ from services.registry.adapters.orm import (
     ChangeRecord,
     ChildRecord,
     FamilyMemberRecord,
-    TenantRecord,
     TimelineRecord,
 )
 from services.registry.adapters.repository import MAX_MERGE_CHAIN, change_row, child_record
-from services.registry.adapters.unit_of_work import SqlRegistryStore, SqlRegistryUnitOfWork
-from services.registry.domain.casefile import CaseFile
 from services.registry.domain.events import RegistryEvent
-from services.registry.service_layer.ports import ChangeEntry, RegistryStore, RegistryUnitOfWork
-
-# Who may read the register and case files: the town's and district's child-protection staff.
-READER_ROLES = frozenset({Role.CASEWORKER, Role.TOWN_ADMIN, Role.CHILD_DIRECTOR, Role.DISTRICT_OFFICER, Role.SYSTEM})
-# Reports reach the registry on behalf of their reporters: those may match a child and register a
-# provisional one (the answer goes to the reporting service, never back to the reporter).
-INTAKE_ROLES = READER_ROLES | {Role.MANDATED_REPORTER, Role.AGENCY_OFFICER, Role.AGENCY_SYSTEM}
-# Who records what they find: family facts, categories, visits, the child's details. Village child
-# directors survey and visit; the district supervises and reads, it does not keep the towns' files.
-CASEWORK_ROLES = frozenset({Role.CASEWORKER, Role.TOWN_ADMIN, Role.CHILD_DIRECTOR, Role.SYSTEM})
-# Who manages the case: status, named staff, assessments and the assistance plan (the town's duty).
-CASE_MANAGER_ROLES = frozenset({Role.CASEWORKER, Role.TOWN_ADMIN, Role.SYSTEM})
-# A merge is a person's judgement, never a job's.
-MERGE_ROLES = frozenset({Role.CASEWORKER, Role.TOWN_ADMIN})
-
-MIN_PURPOSE_CHARS = 4
-IDENTITY_FIELD = "identity_number"
-
-
-def require_purpose(purpose: str, what: str = "this case file") -> str:
-    purpose = purpose.strip()
-    if len(purpose) < MIN_PURPOSE_CHARS:
-        raise errors.InvalidInput(f"say why you open {what} (it is recorded)", "purpose")
-    return purpose
-
-
-def clean_text(value: str, field: str, *, max_chars: int, required: bool = False) -> str:
-    value = value.strip()
-    if required and not value:
-        raise errors.InvalidInput("is required", field)
-    if len(value) > max_chars:
-        raise errors.InvalidInput(f"must be at most {max_chars} characters", field)
-    return value
-
-
-def check_version(record: ChildRecord | CaseFileRecord | CaseFile, expected: int | None, what: str) -> None:
-    """Refuse an edit the caller based on an older version of the record than the current one."""
-    if expected is not None and record.version != expected:
-        raise errors.ConcurrentUpdate(
-            f"{what} was changed by someone else since you read it (version {expected}, now {record.version}): "
-            "reload it and try again"
-        )
+from services.registry.service_layer.ports import ChangeEntry, RegistryUnitOfWork
 
 
 class Scope:
@@ -266,94 +217,3 @@ class BulkScope(Scope):
             if rows:
                 self.session.connection().execute(insert(table), rows)
                 rows.clear()
-
-
-class RegistryUseCases:
-    """What the RegistryService's parts (tenants.py, children.py, matching.py, merges.py, case_files.py)
-    share: the database, the identity number's keys and the clock."""
-
-    def __init__(
-        self,
-        database: Database,
-        cipher: FieldCipher,
-        blind_index: BlindIndex,
-        *,
-        today: Callable[[], date] = date.today,
-        now: Callable[[], datetime] = utcnow,
-    ) -> None:
-        self._database = database
-        self._cipher = cipher
-        self._blind_index = blind_index
-        self._today = today
-        self._now = now
-
-    def _scope(self, uow: UnitOfWork, caller: Principal) -> Scope:
-        return Scope(uow, caller, today=self._today(), now=self._now())
-
-    def _unit_of_work(self, tenant: str) -> SqlRegistryUnitOfWork:
-        """A unit of work whose lost race (ConcurrentUpdate) names the child's record or case file."""
-        return SqlRegistryUnitOfWork(self._database, tenant)
-
-    def _require_tenant(self, uow: UnitOfWork, caller: Principal) -> None:
-        if uow.session.get(TenantRecord, caller.tenant) is None:
-            raise errors.Conflict(f"town {caller.tenant} is not onboarded")
-
-
-SHORT_TEXT, LONG_TEXT = 100, 4000
-
-
-def past_or_today(day: date | None, today: date, field: str) -> date:
-    if day is None:
-        return today
-    if day > today:
-        raise errors.InvalidInput("is in the future", field)
-    if day < today - timedelta(days=366 * 5):
-        raise errors.InvalidInput("is more than five years ago", field)
-    return day
-
-
-class CaseworkUseCases:
-    """What the CaseworkService's parts (family.py, category_entries.py, case_status.py, assessments.py,
-    assistance_plans.py, follow_up_visits.py, history.py) share: the store (ports.RegistryStore), the match
-    keys' key, the clock. The parts moved to the ports (case status, assessments, plans, visits) need only the
-    store, so their tests run on the in-memory one; the others still need the database."""
-
-    def __init__(
-        self,
-        database: Database | None,
-        blind_index: BlindIndex,
-        *,
-        store: RegistryStore | None = None,
-        today: Callable[[], date] = date.today,
-        now: Callable[[], datetime] = utcnow,
-    ) -> None:
-        if store is None:
-            if database is None:
-                raise ValueError("casework needs a store (or the database to build the SQL one)")
-            store = SqlRegistryStore(database)
-        self._sql_database = database
-        self._store = store
-        self._blind_index = blind_index
-        self._today = today
-        self._now = now
-
-    @property
-    def _database(self) -> Database:
-        if self._sql_database is None:
-            raise RuntimeError("this use case is not on the registry's ports yet: it needs the SQL database")
-        return self._sql_database
-
-    @contextmanager
-    def _work(self, roles: frozenset[Role]) -> Iterator[RegistryUnitOfWork]:
-        """The caller's unit of work on the registry's ports, once their role allows the use case."""
-        caller = require_role(*roles)
-        with self._store.unit_of_work(caller.tenant) as uow:
-            uow.act_as(caller, today=self._today(), now=self._now())
-            yield uow
-
-    @contextmanager
-    def _scope(self, roles: frozenset[Role]) -> Iterator[Scope]:
-        """The caller's unit of work, once their role allows the use case."""
-        caller = require_role(*roles)
-        with SqlRegistryUnitOfWork(self._database, caller.tenant) as uow:
-            yield Scope(uow, caller, today=self._today(), now=self._now())

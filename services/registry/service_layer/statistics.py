@@ -23,7 +23,8 @@ from services.registry.adapters.orm import (
     TenantRecord,
 )
 from services.registry.domain.codes import ActionStatus, CaseStatus
-from services.registry.service_layer.scope import READER_ROLES, RegistryUseCases
+from services.registry.service_layer.access import READER_ROLES
+from services.registry.service_layer.use_cases import RegistryUseCases
 
 KeyCounts = tuple[tuple[str, int], ...]
 

@@ -14,8 +14,9 @@ from services.registry.adapters.spreadsheets import Cell, Sheet, write_workbook
 from services.registry.domain.child import ChildView
 from services.registry.domain.codes import DifficultyCategory, DisabilityGrade, DisabilityType, Ethnicity
 from services.registry.service_layer import survey_rows
+from services.registry.service_layer.access import CASEWORK_ROLES, READER_ROLES, require_purpose
 from services.registry.service_layer.child_views import child_views
-from services.registry.service_layer.scope import CASEWORK_ROLES, READER_ROLES, Scope, require_purpose
+from services.registry.service_layer.scope import Scope
 from services.registry.service_layer.survey_rows import COLUMNS, DATA_SHEET
 from services.registry.service_layer.survey_runs import SurveyUseCases, town_name
 

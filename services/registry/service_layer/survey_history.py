@@ -10,7 +10,7 @@ from sqlalchemy import and_, or_, select
 from platform_runtime import errors
 from platform_runtime.tenancy import require_role
 from services.registry.adapters.survey_orm import SurveyImportRecord, SurveyImportRowRecord
-from services.registry.service_layer.scope import READER_ROLES
+from services.registry.service_layer.access import READER_ROLES
 from services.registry.service_layer.survey_results import ImportStatus, ImportView, RowOutcome, RowResult, row_problem
 from services.registry.service_layer.survey_runs import SurveyUseCases, aware, stale
 

@@ -48,12 +48,14 @@ from services.registry.domain.codes import CategorySource, Relationship
 from services.registry.domain.family import FamilyMember, check_member
 from services.registry.domain.matching import DEFAULT_THRESHOLD, RankedCandidate, normalize_name
 from services.registry.service_layer import survey_rows, villages
+from services.registry.service_layer.access import CASEWORK_ROLES
 from services.registry.service_layer.category_entries import CheckedCategory, check_category
 from services.registry.service_layer.child_fields import DIVISION_FIELDS
 from services.registry.service_layer.children import ChildRefused, NewChild
 from services.registry.service_layer.commands import MatchProbe, NewCategory
+from services.registry.service_layer.inputs import IDENTITY_FIELD
 from services.registry.service_layer.matching import BatchMatcher
-from services.registry.service_layer.scope import CASEWORK_ROLES, IDENTITY_FIELD, BulkScope, Scope
+from services.registry.service_layer.scope import BulkScope, Scope
 from services.registry.service_layer.survey_results import (
     DEFAULT_PROGRESS_EVERY,
     ImportOptions,

@@ -12,7 +12,8 @@ from platform_runtime.tenancy import current_principal, require_role
 from services.registry.adapters.orm import TenantRecord
 from services.registry.domain.events import TenantOnboarded
 from services.registry.service_layer import villages
-from services.registry.service_layer.scope import CASEWORK_ROLES, READER_ROLES, RegistryUseCases
+from services.registry.service_layer.access import CASEWORK_ROLES, READER_ROLES
+from services.registry.service_layer.use_cases import RegistryUseCases
 from services.registry.service_layer.views import TenantView, Village, VillagesSet
 
 
