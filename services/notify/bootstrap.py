@@ -35,7 +35,12 @@ def definition(settings: NotifySettings) -> ServiceDefinition:
         settings=settings.common,
         database=database,
         register=grpc_api.register(
-            service, deliveries, DirectoryService(database, default_ack_limit=limit), crises, TemplateService(database)
+            service,
+            deliveries,
+            DirectoryService(database, default_ack_limit=limit),
+            crises,
+            TemplateService(database),
+            settings.webhook_signing_key,
         ),
         consumers=consumers.consumers(service),
         workers=[

@@ -11,8 +11,9 @@ Replies from phones come back through the gateway's inbound route (see ADR 0015)
 
 A webhook is `POST {url}` with a JSON body and the headers
     X-Minorprot-Timestamp: <unix seconds>
-    X-Minorprot-Signature: v1=<hex HMAC-SHA256(key, "<timestamp>.<body>")>
-so the agency checks the sender and refuses replays older than a few minutes (`webhook_signature`).
+    X-Minorprot-Signature: v1=<hex HMAC-SHA256(agency key, "<timestamp>.<body>")>
+so the agency checks the sender and refuses replays older than a few minutes (`webhook_signature`); each
+agency of each town has its own key (`agency_key`), shown to the town administrator with its contact point.
 """
 
 from __future__ import annotations
@@ -110,6 +111,12 @@ def webhook_signature(key: bytes, timestamp: str, body: bytes) -> str:
     return "v1=" + hmac.new(key, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
+def agency_key(signing_key: bytes, tenant: str, recipient: str) -> bytes:
+    """Each agency of each town has a key of its own, derived from notify's one key (nothing to store): an
+    agency can check what notify sent it, and cannot sign as notify to another agency."""
+    return hmac.new(signing_key, f"{tenant}|{recipient}".encode(), hashlib.sha256).digest()
+
+
 class WebhookSender:
     def __init__(self, signing_key: bytes, *, timeout: float = 10.0) -> None:
         self._key = signing_key
@@ -132,7 +139,9 @@ class WebhookSender:
         stamp = str(int(time.time()))
         headers = {
             "X-Minorprot-Timestamp": stamp,
-            "X-Minorprot-Signature": webhook_signature(self._key, stamp, body),
+            "X-Minorprot-Signature": webhook_signature(
+                agency_key(self._key, message.tenant, message.recipient), stamp, body
+            ),
             "X-Minorprot-Delivery": message.delivery_id,
         }
         _post_json(message.address, body, headers, self._timeout)

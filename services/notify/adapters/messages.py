@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ from minorprot.registry.v1 import events_pb2 as registry_events
 from minorprot.reporting.v1 import events_pb2 as reporting_events
 from minorprot.reporting.v1 import reporting_pb2
 
+from services.notify.adapters.channels import agency_key
 from services.notify.adapters.orm import AgencyContactRecord, ContactRecord, DeliveryRecord
 from services.notify.domain import outbound
 from services.notify.domain.channels import Channel
@@ -216,8 +218,12 @@ def duty_day(on: date, user_id: str, display_name: str) -> notify_pb2.DutyDay:
     )
 
 
-def agency_contact(record: AgencyContactRecord) -> notify_pb2.AgencyContact:
-    return notify_pb2.AgencyContact(agency_code=record.agency_code, channel=record.channel, address=record.address)
+def agency_contact(record: AgencyContactRecord, signing_key: bytes = b"") -> notify_pb2.AgencyContact:
+    message = notify_pb2.AgencyContact(agency_code=record.agency_code, channel=record.channel, address=record.address)
+    if signing_key and record.channel == Channel.WEBHOOK.value:
+        key = agency_key(signing_key, record.tenant_id, f"agency:{record.agency_code}")
+        message.signing_key = base64.b64encode(key).decode()
+    return message
 
 
 def crisis(view: CrisisView) -> notify_pb2.Crisis:

@@ -39,6 +39,7 @@ class Outgoing:
     subject_type: str
     subject_id: str
     priority: str
+    recipient: str = ""  # user:<id>, agency:<code>
 
 
 class DeliveryError(Exception):

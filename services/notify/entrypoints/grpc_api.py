@@ -40,7 +40,9 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         directory: DirectoryService,
         crises: CrisisService,
         templates: TemplateService,
+        webhook_key: bytes = b"",
     ) -> None:
+        self._webhook_key = webhook_key  # to show each agency its own key (adapters/channels.agency_key)
         self._crises = crises
         self._templates = templates
         self._service = service
@@ -140,7 +142,9 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         self, request: notify_pb2.ListAgencyContactsRequest, context: grpc.ServicerContext
     ) -> notify_pb2.ListAgencyContactsResponse:
         return notify_pb2.ListAgencyContactsResponse(
-            contacts=[messages.agency_contact(record) for record in self._directory.agency_contacts()]
+            contacts=[
+                messages.agency_contact(record, self._webhook_key) for record in self._directory.agency_contacts()
+            ]
         )
 
     def SetAgencyContact(
@@ -148,7 +152,9 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
     ) -> notify_pb2.SetAgencyContactResponse:
         given = request.contact
         found = self._directory.set_agency_contact(given.agency_code, given.channel, given.address)
-        return notify_pb2.SetAgencyContactResponse(contacts=[messages.agency_contact(record) for record in found])
+        return notify_pb2.SetAgencyContactResponse(
+            contacts=[messages.agency_contact(record, self._webhook_key) for record in found]
+        )
 
     def GetTownSettings(
         self, request: notify_pb2.GetTownSettingsRequest, context: grpc.ServicerContext
@@ -206,9 +212,10 @@ def register(
     directory: DirectoryService,
     crises: CrisisService,
     templates: TemplateService,
+    webhook_key: bytes = b"",
 ) -> Callable[[grpc.Server], list[str]]:
     def add(server: grpc.Server) -> list[str]:
-        servicer = NotifyServicer(service, deliveries, directory, crises, templates)
+        servicer = NotifyServicer(service, deliveries, directory, crises, templates, webhook_key)
         notify_pb2_grpc.add_NotifyServiceServicer_to_server(servicer, server)
         return [notify_pb2.DESCRIPTOR.services_by_name["NotifyService"].full_name]
 

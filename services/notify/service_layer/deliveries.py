@@ -91,6 +91,7 @@ class DeliveryService:
                 subject_type=record.subject_type,
                 subject_id=record.subject_id,
                 priority=record.priority,
+                recipient=record.recipient,
             )
 
     def _record(

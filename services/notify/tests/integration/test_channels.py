@@ -16,7 +16,13 @@ from platform_runtime.auth import Role
 from platform_runtime.db import Database, utcnow
 from platform_runtime.supervisor import Supervisor
 from platform_runtime.tenancy import acting_as
-from services.notify.adapters.channels import HttpSmsCarrier, SmtpMailer, WebhookSender, webhook_signature
+from services.notify.adapters.channels import (
+    HttpSmsCarrier,
+    SmtpMailer,
+    WebhookSender,
+    agency_key,
+    webhook_signature,
+)
 from services.notify.adapters.orm import DeliveryRecord, detached
 from services.notify.domain.channels import Channel
 from services.notify.entrypoints.delivery_workers import delivery_worker
@@ -126,7 +132,11 @@ def test_a_signed_webhook_reaches_the_agency_and_is_retried_with_back_off(
     _first, second = agency.received
     assert second.path == "/hooks/minorprot"
     stamp = second.headers["X-Minorprot-Timestamp"]
-    assert hmac.compare_digest(second.headers["X-Minorprot-Signature"], webhook_signature(KEY, stamp, second.body))
+    own_key = agency_key(KEY, PILOT_TENANT, "agency:education")
+    assert hmac.compare_digest(second.headers["X-Minorprot-Signature"], webhook_signature(own_key, stamp, second.body))
+    # Another agency's key (or notify's own) does not sign it.
+    for other in (KEY, agency_key(KEY, PILOT_TENANT, "agency:police")):
+        assert second.headers["X-Minorprot-Signature"] != webhook_signature(other, stamp, second.body)
     assert second.json()["subject_id"] == "referral1" and second.json()["event_type"] == "referral_opened"
     (row,) = rows(database, Channel.WEBHOOK)
     assert (row.status, row.attempts, row.recipient) == ("sent", 2, "agency:education")

@@ -1,5 +1,6 @@
 """The notify service over real loopback gRPC, with signed tokens."""
 
+import base64
 from datetime import timedelta
 
 import grpc
@@ -9,15 +10,17 @@ from minorprot.notify.v1 import notify_pb2, notify_pb2_grpc
 
 from platform_runtime.auth import Role, TokenVerifier
 from platform_runtime.grpc_server import build_server
+from services.notify.adapters.channels import agency_key
 from services.notify.entrypoints import grpc_api
 from services.notify.service_layer.crises import CrisisService
 from services.notify.service_layer.deliveries import DeliveryService
 from services.notify.service_layer.directory import DirectoryService
 from services.notify.service_layer.town_templates import TemplateService
-from services.notify.tests.integration.builders import OTHER_TENANT, referral_opened
+from services.notify.tests.integration.builders import OTHER_TENANT, PILOT_TENANT, referral_opened
 from tests.support.events import message
 
 pytestmark = pytest.mark.integration
+WEBHOOK_KEY = b"w" * 32
 
 
 @pytest.fixture
@@ -31,6 +34,7 @@ def stub(service, database, secrets):
             DirectoryService(database),
             CrisisService(database, service, limit=timedelta(minutes=15)),
             TemplateService(database),
+            WEBHOOK_KEY,
         ),
         bind_host="127.0.0.1",
     )
@@ -235,3 +239,19 @@ def test_the_town_admin_sets_the_towns_limit_for_acknowledging_crises(stub, secr
     with pytest.raises(grpc.RpcError) as refused:
         stub.SetTownSettings(bad, metadata=admin)
     assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_the_town_admin_is_shown_each_agencys_own_webhook_key(stub, secrets):
+    admin = auth(secrets.token(role=Role.TOWN_ADMIN, user="admin1"))
+    for channel, address in (("webhook", "https://edu.example/hooks"), ("email", "duty@edu.example")):
+        contact = notify_pb2.AgencyContact(agency_code="education", channel=channel, address=address)
+        stub.SetAgencyContact(notify_pb2.SetAgencyContactRequest(contact=contact), metadata=admin)
+    listed = stub.ListAgencyContacts(notify_pb2.ListAgencyContactsRequest(), metadata=admin).contacts
+    keys = {c.channel: c.signing_key for c in listed}
+    assert keys["email"] == ""
+    assert keys["webhook"] == base64.b64encode(agency_key(WEBHOOK_KEY, PILOT_TENANT, "agency:education")).decode()
+    with pytest.raises(grpc.RpcError) as denied:
+        stub.ListAgencyContacts(
+            notify_pb2.ListAgencyContactsRequest(), metadata=auth(secrets.token(role=Role.CASEWORKER))
+        )
+    assert denied.value.code() is grpc.StatusCode.PERMISSION_DENIED

@@ -778,19 +778,23 @@ class AgencyContact(_message.Message):
     AGENCY_CODE_FIELD_NUMBER: _builtins.int
     CHANNEL_FIELD_NUMBER: _builtins.int
     ADDRESS_FIELD_NUMBER: _builtins.int
+    SIGNING_KEY_FIELD_NUMBER: _builtins.int
     agency_code: _builtins.str
     channel: _builtins.str
     address: _builtins.str
+    signing_key: _builtins.str
+    """For a webhook: the agency's own key (base64) its system checks X-Minorprot-Signature with (read only)."""
     def __init__(
         self,
         *,
         agency_code: _builtins.str = ...,
         channel: _builtins.str = ...,
         address: _builtins.str = ...,
+        signing_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "agency_code", b"agency_code", "channel", b"channel"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "agency_code", b"agency_code", "channel", b"channel", "signing_key", b"signing_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
