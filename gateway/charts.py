@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
-BAR_HEIGHT, GAP, LABEL_WIDTH, BAR_WIDTH = 22, 6, 260, 300
+# Narrow enough that a phone (360 px) shows the text at about 10 px: the SVG scales to the screen's width.
+BAR_HEIGHT, GAP, LABEL_WIDTH, BAR_WIDTH, LABEL_CHARS = 22, 6, 190, 200, 12
 
 
 def bar_chart(chart_id: str, title: str, items: Sequence[tuple[str, int]]) -> Markup:
@@ -22,11 +23,11 @@ def bar_chart(chart_id: str, title: str, items: Sequence[tuple[str, int]]) -> Ma
     for index, (label, count) in enumerate(items):
         y = GAP + index * (BAR_HEIGHT + GAP)
         length = round(BAR_WIDTH * count / top)
-        short = label if len(label) <= 18 else label[:17] + "…"
+        short = label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
         parts.append(
             f'<g class="bar" data-label="{escape(label)}" data-count="{count}">'
             f"<title>{escape(label)}: {count}</title>"
-            f'<text x="{LABEL_WIDTH - 6}" y="{y + 16}" text-anchor="end" font-size="13" fill="#1d2430">{escape(short)}</text>'
+            f'<text x="{LABEL_WIDTH - 6}" y="{y + 16}" text-anchor="end" font-size="14" fill="#1d2430">{escape(short)}</text>'
             f'<rect x="{LABEL_WIDTH}" y="{y}" width="{max(length, 1)}" height="{BAR_HEIGHT}" fill="#14507a"></rect>'
             f'<text x="{LABEL_WIDTH + length + 6}" y="{y + 16}" font-size="13" fill="#1d2430">{count}</text></g>'
         )

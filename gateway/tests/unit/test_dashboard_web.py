@@ -26,7 +26,7 @@ def test_the_town_dashboard_counts_and_charts_the_register(client: FlaskClient, 
     backends.reports.append(reporting_pb2.Report(report_id="r1", crisis=True, status="triaged", received_at=stamp()))
     login(client)
     page = client.get("/dashboard").get_data(as_text=True)
-    assert "<strong>4</strong>在册儿童" in page and "<strong>2</strong>随访逾期" in page
+    assert "<strong>4</strong>在册儿童" in page and 'id="stat-overdue-visits"><strong>2</strong>' in page
     assert bars(page, "chart-category") == {"因家庭贫困面临辍学和失去基本生活保障": 3}
     assert bars(page, "chart-village") == {"东关村": 3, "110111008202": 1}, "villages by name where known"
     assert 'id="stat-open-crises"><strong>1</strong>' in page
