@@ -642,6 +642,13 @@ class Disbursements:
         by_child: dict[str, list[tuple[date, str, str]]] = defaultdict(list)
         for key in held:
             by_child[key[1]].append(key)
+        by_month: dict[date, PolicyVersion | None] = {}
+
+        def policy_of(month: date) -> PolicyVersion | None:
+            if month not in by_month:
+                by_month[month] = policy_for(month, policies)
+            return by_month[month]
+
         rows: list[dict[str, Any]] = []
         for child in chunk:
             look_back = child.child_id in looking_back
@@ -656,7 +663,7 @@ class Disbursements:
                 due_keys.add(key)
                 amount, correction = held.get(key, (0, -1))
                 if amount != line.amount_fen:
-                    rows.append(self._line_row(run, policies, child, line, amount, correction))
+                    rows.append(self._line_row(run, policy_of, child, line, amount, correction))
             for key in by_child.get(child.child_id, []):
                 month = key[0]
                 if key in due_keys or (not look_back and month != run.period):
@@ -664,7 +671,7 @@ class Disbursements:
                 amount, correction = held[key]
                 if amount:  # no longer due (ended or corrected back): the difference is recovered
                     gone = Line(key[2], month, 0, 0, 0, f"{key[2]}: no longer due")
-                    rows.append(self._line_row(run, policies, child, gone, amount, correction))
+                    rows.append(self._line_row(run, policy_of, child, gone, amount, correction))
         for offset, row in enumerate(rows):
             row["seq"] = seq = run.line_count + offset + 1
             # unique across every run: district, month, the line's number in the run (the attempt follows)
@@ -674,13 +681,13 @@ class Disbursements:
     def _line_row(
         self,
         run: DisbursementRunRecord,
-        policies: Sequence[PolicyVersion],
+        policy_of: Callable[[date], PolicyVersion | None],
         child: Any,
         line: Line,
         held: int,
         correction: int,
     ) -> dict[str, Any]:
-        policy = policy_for(line.service_month, policies)
+        policy = policy_of(line.service_month)
         assert policy is not None  # a line is only computed under a policy in effect
         rule = policy.rule_by_code.get(line.benefit_code)
         first = correction < 0
@@ -947,7 +954,7 @@ def bulk_insert(session: Session, table: Any, rows: Sequence[dict[str, Any]]) ->
         session.execute(insert(table), list(rows))
         return
     columns = [table.c[name].name for name in rows[0]]  # KeyError for anything not a column of the table
-    values = {f"a{i}": _SEPARATOR.join(_text(row[name]) for row in rows) for i, name in enumerate(columns)}
+    values = {f"a{i}": _column_text([row[name] for row in rows]) for i, name in enumerate(columns)}
     arrays = ", ".join(
         # a trailing separator, then the first n elements: one row of '' is [''], not an empty array
         f"CAST((string_to_array(:a{i} || :separator, :separator))[1:{len(rows)}] AS {_ARRAY_TYPES[type(rows[0][name])]})"
@@ -961,11 +968,14 @@ _SEPARATOR = "\x1f"  # ASCII unit separator: never in codes, ids, references or 
 _ARRAY_TYPES = {str: "text[]", int: "bigint[]", date: "date[]"}
 
 
-def _text(value: object) -> str:
-    text_value = value.isoformat() if isinstance(value, date) else str(value)
-    if _SEPARATOR in text_value:
+def _column_text(values: list[Any]) -> str:
+    """One column's values joined by the separator (checked once: it may appear in no value)."""
+    first = values[0]
+    texts = values if isinstance(first, str) else [v.isoformat() if isinstance(v, date) else str(v) for v in values]
+    joined = _SEPARATOR.join(texts)
+    if joined.count(_SEPARATOR) != len(values) - 1:
         raise ValueError("a value holds the unit separator")
-    return text_value
+    return joined
 
 
 def _in_district(district: str) -> tuple[Any, ...]:
