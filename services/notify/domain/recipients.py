@@ -12,10 +12,10 @@ CRISIS_DECLARED_ROLES: tuple[Role, ...] = (Role.CASEWORKER, Role.TOWN_ADMIN)
 # A missed time limit is the caseworkers' to catch up; for a crisis the town's administrator must know too.
 DEADLINE_BREACHED_ROLES: tuple[Role, ...] = (Role.CASEWORKER,)
 CRISIS_DEADLINE_BREACHED_ROLES: tuple[Role, ...] = (Role.CASEWORKER, Role.TOWN_ADMIN)
-# Case events go to the inboxes of whoever holds the case. The registry names its staff in free text, not as
-# users, so the inbox is the holder's role in the town: the township's caseworkers (the social worker is one of
-# them, and the town answers for a case with nobody named), and the village's child directors when the village
-# named a responsible person (专人) or a child director on the case.
+# Case events go to whoever holds the case: the named staff's accounts when the registry gives them (ADR 0015);
+# otherwise the holder's role inbox in the town: the township's caseworkers (the social worker is one of them,
+# and the town answers for a case with nobody named), and the village's child directors when the village named
+# a responsible person (专人) or a child director on the case.
 VILLAGE_STAFF = ("responsible_person", "child_director")
 # Routine steps of the status machine are the caseworkers' own doing and stay quiet; holders are told when a
 # case leaves them (closed, transferred) or comes back to them (reopened after closing).
