@@ -10,9 +10,9 @@ nutrition supplements. A previous month's run exists and no fact changed since, 
 the run's month only (a child whose facts changed would also be looked back on for arrears).
 
 Figures here (2 cores shared, PostgreSQL on the same machine, 4 December 2026): 1,000,000 beneficiaries,
-1,400,000 lines, 2,800,000 ledger rows, a 68 MB payment file: compute 97 s, check 2.5 s, pay 18 s, payment
-file 8.5 s, 127 s end to end beside 5.4 s for the bare COPY (23×), with the machine quiet; 462 s with the
-other engineers' test suites running. The aim of 60 s is not met: about 60% of the compute is Python per
+1,400,000 lines, 2,800,000 ledger rows, a 68 MB payment file: compute 86 s, check 2.5 s, pay 15 s, payment
+file 8.4 s, 112 s end to end beside 4.6 s for the bare COPY (24×), with the machine quiet; 462 s (an earlier
+build) with the other engineers' test suites running. The aim of 60 s is not met: about 60% of the compute is Python per
 child (the domain's arithmetic, kept in one place), the rest the lines' and ledger's inserts and indexes.
 """
 
