@@ -8,7 +8,7 @@ or add goes through it, so the change history is kept in one place.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -69,6 +69,21 @@ def change_row(tenant: str, entry: ChangeEntry) -> dict[str, object]:
         "entity_id": entry.entity_id,
         "action": entry.action,
         "changes": entry.changes,
+    }
+
+
+def timeline_row(
+    tenant: str, child_id: str, kind: str, summary: str, source: str, reference_id: str, at: datetime
+) -> dict[str, object]:
+    """One entry of a child's case-file timeline as its table holds it (every writer goes through here)."""
+    return {
+        "tenant_id": tenant,
+        "child_id": child_id,
+        "at": at,
+        "kind": kind,
+        "summary": summary,
+        "source_service": source,
+        "reference_id": reference_id,
     }
 
 

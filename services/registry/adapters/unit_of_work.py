@@ -21,6 +21,7 @@ from services.registry.adapters.repository import (
     SqlPlanRepository,
     SqlVisitRepository,
     change_row,
+    timeline_row,
 )
 from services.registry.domain.events import RegistryEvent
 from services.registry.service_layer.ports import ChangeEntry, RegistryUnitOfWork
@@ -97,15 +98,7 @@ class SqlRegistryUnitOfWork(UnitOfWork, RegistryUnitOfWork):
         at: datetime | None = None,
     ) -> None:
         self.session.add(
-            TimelineRecord(
-                tenant_id=self.tenant,
-                child_id=child_id,
-                at=at or self.now,
-                kind=kind,
-                summary=summary,
-                source_service=source,
-                reference_id=reference_id,
-            )
+            TimelineRecord(**timeline_row(self.tenant, child_id, kind, summary, source, reference_id, at or self.now))
         )
 
     def _keep_change(self, entry: ChangeEntry) -> None:

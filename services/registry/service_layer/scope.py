@@ -25,7 +25,7 @@ from services.registry.adapters.orm import (
     FamilyMemberRecord,
     TimelineRecord,
 )
-from services.registry.adapters.repository import MAX_MERGE_CHAIN, change_row, child_record
+from services.registry.adapters.repository import MAX_MERGE_CHAIN, change_row, child_record, timeline_row
 from services.registry.domain.events import RegistryEvent
 from services.registry.service_layer.ports import ChangeEntry, RegistryUnitOfWork
 
@@ -163,17 +163,10 @@ class Scope:
         *,
         at: datetime | None = None,
     ) -> None:
-        self.session.add(
-            TimelineRecord(
-                tenant_id=self.tenant,
-                child_id=child_id,
-                at=at or self.now,
-                kind=kind,
-                summary=summary,
-                source_service=source,
-                reference_id=reference_id,
-            )
-        )
+        self._keep_timeline(timeline_row(self.tenant, child_id, kind, summary, source, reference_id, at or self.now))
+
+    def _keep_timeline(self, row: dict[str, object]) -> None:
+        self.session.add(TimelineRecord(**row))
 
 
 class BulkScope(Scope):
@@ -189,27 +182,8 @@ class BulkScope(Scope):
     def _keep_change(self, row: dict[str, object]) -> None:
         self._changes.append(row)
 
-    def add_timeline(
-        self,
-        child_id: str,
-        kind: str,
-        summary: str,
-        source: str,
-        reference_id: str,
-        *,
-        at: datetime | None = None,
-    ) -> None:
-        self._timeline.append(
-            {
-                "tenant_id": self.tenant,
-                "child_id": child_id,
-                "at": at or self.now,
-                "kind": kind,
-                "summary": summary,
-                "source_service": source,
-                "reference_id": reference_id,
-            }
-        )
+    def _keep_timeline(self, row: dict[str, object]) -> None:
+        self._timeline.append(row)
 
     def write_rows(self) -> None:
         """Insert the change history and timeline entries kept so far, in the order they were made."""
