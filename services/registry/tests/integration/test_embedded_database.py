@@ -97,7 +97,7 @@ def test_case_work_on_the_registry_unit_of_work_keeps_history_timeline_and_event
             select(TimelineRecord.kind).where(TimelineRecord.child_id == child.child_id).order_by(TimelineRecord.id)
         ).all()
         events = uow.session.scalars(select(database.outbox.c.event_type).order_by(database.outbox.c.id)).all()
-    assert history == [
+    assert [tuple(row) for row in history] == [
         ("child", "created", "zhao.cw"),
         ("case_file", "updated", "zhao.cw"),
         ("case_file", "updated", "zhao.cw"),
