@@ -98,3 +98,24 @@ def test_the_route_is_off_without_a_key(client: FlaskClient) -> None:
 
 def test_a_malformed_reply_is_refused(signed_app_client: FlaskClient) -> None:
     assert post_reply(signed_app_client, b"not json") == 400
+
+
+def test_the_town_admins_forms_become_the_services_calls(client: FlaskClient, backends: FakeBackends) -> None:
+    login(client, "town_admin")
+    token = csrf_from(client, "/notifications/subscriptions")
+    form = {"csrf_token": token, "form": "subscription", "event_type": "crisis_declared", "recipient": "duty_officer"}
+    client.post("/notifications/subscriptions", data=form | {"channels": ["sms", "email"]})
+    _, subscription = backends.last("SetSubscription")
+    assert (subscription.subscription.recipient, list(subscription.subscription.channels)) == (
+        "duty_officer",
+        ["sms", "email"],
+    )
+    agency = {"csrf_token": token, "form": "agency", "agency_code": "police", "channel": "sms", "address": "110"}
+    client.post("/notifications/subscriptions", data=agency)
+    _, contact = backends.last("SetAgencyContact")
+    assert (contact.contact.agency_code, contact.contact.address) == ("police", "110")
+    client.post(
+        "/notifications/subscriptions", data={"csrf_token": token, "form": "settings", "crisis_ack_minutes": "x"}
+    )
+    _, settings = backends.last("SetTownSettings")
+    assert settings.settings.crisis_ack_minutes == -1  # refused by the service, never taken as the default
