@@ -11,7 +11,7 @@
 #   KAFKA_PORT             client listener on 127.0.0.1, default 9092
 #   KAFKA_CONTROLLER_PORT  KRaft controller listener on 127.0.0.1, default 9093
 #   KAFKA_DATA_DIR         config, pid, logs and topic data; default data/kafka (relative to the repo root)
-#   KAFKA_HEAP_OPTS        default "-Xms256m -Xmx512m"
+#   KAFKA_HEAP_OPTS        default "-Xms256m -Xmx1536m" (every test stack adds its own topics; 512m ran out)
 #   KAFKA_START_TIMEOUT    seconds to wait for the broker, default 60
 #   KAFKA_STOP_TIMEOUT     seconds between SIGTERM and SIGKILL, default 30
 #
@@ -25,7 +25,7 @@ cd "$ROOT"  # relative paths (KAFKA_DATA_DIR, .cache) are relative to the repo r
 KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
-KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
+KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx1536m}"
 KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-60}"
 KAFKA_STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-30}"
 
