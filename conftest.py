@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from platform_runtime.settings import KafkaSettings
-from tests.support.infra import Secrets, start_kafka, start_postgres
+from tests.support.infra import Secrets, delete_test_topics, start_kafka, start_postgres
 
 
 @pytest.fixture(scope="session")
@@ -14,8 +16,10 @@ def postgres_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def kafka() -> KafkaSettings:
-    return start_kafka()
+def kafka() -> Iterator[KafkaSettings]:
+    settings = start_kafka()
+    yield settings
+    delete_test_topics(settings)
 
 
 @pytest.fixture(scope="session")

@@ -34,6 +34,9 @@ def start_postgres() -> str:
 
 # This test run's own topics: tests never read or write the unprefixed topics a `make up` uses.
 TOPIC_PREFIX = f"t{uuid.uuid4().hex[:10]}."
+# Every prefix this test process created topics under, deleted when the session ends (`delete_test_topics`):
+# a broker keeping every run's partitions loads them all at each restart and ran out of heap.
+_CREATED_PREFIXES: list[str] = [TOPIC_PREFIX]
 
 
 def start_kafka() -> KafkaSettings:
@@ -89,5 +92,24 @@ def isolated_kafka_env(kafka: KafkaSettings) -> dict[str, str]:
     """Topics and consumer groups of their own for one test stack, so it neither replays the broker's
     history nor takes events meant for another stack."""
     prefix = f"t{uuid.uuid4().hex[:10]}."
+    _CREATED_PREFIXES.append(prefix)
     ensure_topics(kafka, prefix=prefix)
     return {"KAFKA_TOPIC_PREFIX": prefix, "KAFKA_CONSUMER_GROUP_PREFIX": prefix}
+
+
+def delete_test_topics(kafka: KafkaSettings) -> int:
+    """Delete the topics this test process created (best effort: a broker already stopped is fine)."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap_servers})
+    try:
+        names = [t for t in admin.list_topics(timeout=10).topics if t.startswith(tuple(_CREATED_PREFIXES))]
+    except Exception:  # clean-up must never fail a test run
+        return 0
+    for start in range(0, len(names), 200):
+        for future in admin.delete_topics(names[start : start + 200], operation_timeout=30).values():
+            try:
+                future.result(timeout=60)
+            except Exception:  # noqa: S112 - already gone, or the broker is away
+                continue
+    return len(names)
