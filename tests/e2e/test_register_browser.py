@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -405,10 +406,14 @@ def test_caseworker_merges_a_duplicate_side_by_side_and_undoes_it(portal: Portal
         assert "unmerged" in browser.find_element(By.ID, "changes").text
 
 
-def portal_download(driver: WebDriver, portal: Portal, path: str) -> tuple[str, bytes]:
-    """A download the page links to, fetched with the browser's session (headless downloads are not kept)."""
+def portal_download(
+    driver: WebDriver, portal: Portal, path: str, form: dict[str, str] | None = None
+) -> tuple[str, bytes]:
+    """A download the page links to (or its form posts), fetched with the browser's session (headless downloads
+    are not kept)."""
     cookie = "; ".join(f"{c['name']}={c['value']}" for c in driver.get_cookies())
-    request = urllib.request.Request(portal.base_url + path, headers={"Cookie": cookie})  # noqa: S310 - loopback
+    data = urllib.parse.urlencode(form).encode() if form is not None else None
+    request = urllib.request.Request(portal.base_url + path, data=data, headers={"Cookie": cookie})  # noqa: S310
     with urllib.request.urlopen(request, timeout=60) as reply:  # noqa: S310
         return str(reply.headers["Content-Type"]), reply.read()
 
@@ -475,6 +480,17 @@ def test_town_admin_checks_a_survey_with_planted_errors_downloads_them_and_impor
         assert rows(browser, "#children tr[data-child-id]"), "the imported child is in the register"
         browser.get(f"{portal.base_url}/survey")
         assert len(browser.find_elements(By.CSS_SELECTOR, "#imports tr[data-import-id]")) >= 2
+
+        # The register's export of the village, with its purpose (the same session posts the form).
+        token = str(
+            browser.find_element(By.CSS_SELECTOR, '#export-form input[name="csrf_token"]').get_attribute("value")
+        )
+        form = {"csrf_token": token, "purpose": "年度台账报送 annual report", "village": VILLAGES[0][0]}
+        kind, exported = portal_download(browser, portal, "/survey/export", form)
+        assert kind.startswith("application/vnd.openxmlformats")
+        book = load_workbook(io.BytesIO(exported))
+        cells = {str(c) for sheet in book.worksheets for row in sheet.iter_rows(values_only=True) for c in row}
+        assert good[1]["legal_name"] in cells and planted[0]["legal_name"] not in cells
 
 
 def test_another_towns_caseworker_reaches_no_survey_or_dashboard_of_the_town(
