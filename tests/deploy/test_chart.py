@@ -816,3 +816,30 @@ def test_every_image_holds_the_service_packages_its_code_imports(image: str) -> 
         ]
         assert not importers, f"gateway code and tests import services: {importers}"
         assert not copied, f"the gateway image holds services {sorted(copied)}"
+
+
+def test_notify_reaches_smtp_the_carrier_and_webhooks_and_nothing_else_does(docs: list[Doc]) -> None:
+    """ADR 0015: notify's channels leave the cluster (SMTP submission, https); no other component may."""
+
+    def external_ports(component: str) -> set[int]:
+        labels = pod_labels(deployment_of(docs, component))
+        ports = set()
+        for policy in network_policies(docs):
+            if is_default_deny(policy) or not selector_matches(policy["spec"]["podSelector"], labels):
+                continue
+            for rule in policy["spec"].get("egress", []):
+                if any("ipBlock" in peer for peer in rule.get("to", [])):
+                    ports |= {p["port"] for p in rule.get("ports", [])}
+        return ports
+
+    assert {587, 465, 443} <= external_ports("notify")  # besides PostgreSQL and Kafka where those are external
+    for component in ("registry", "reporting", "referral", "benefits", "gateway"):
+        assert not external_ports(component) & {25, 587, 465, 443}, component
+    secrets = {
+        name
+        for name, entry in env_of(pod_spec(deployment_of(docs, "notify"))["containers"][0]).items()
+        if "valueFrom" in entry
+    }
+    assert {"SMS_CARRIER_API_KEY", "WEBHOOK_SIGNING_KEY", "SMTP_PASSWORD"} <= secrets
+    gateway_env = env_of(pod_spec(deployment_of(docs, "gateway"))["containers"][0])
+    assert "valueFrom" in gateway_env["SMS_INBOUND_KEY"]

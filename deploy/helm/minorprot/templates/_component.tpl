@@ -307,4 +307,7 @@ spec:
     {{- if $v.database }}
     {{- include "minorprot.np.postgresEgress" $root | trim | nindent 4 }}
     {{- end }}
+    {{- with $v.externalEgress }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
 {{- end }}
