@@ -31,7 +31,35 @@ def _body() -> dict[str, Any]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise InvalidInput.single("", "the body must be a JSON object (Content-Type: application/json)")
+    bad = _not_unicode(body)
+    if bad is not None:
+        # JSON may carry lone surrogates (\ud800) that no service can store or even encode.
+        raise InvalidInput.single(bad, "contains characters that are not valid Unicode text")
     return body
+
+
+def _not_unicode(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string (key or value) that is not valid Unicode, None if there is none."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path or "_"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if _not_unicode(key) is not None:
+                return path or "_"
+            found = _not_unicode(item, here)
+            if found is not None:
+                return found.encode("utf-8", "replace").decode()
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _not_unicode(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 @bp.route("/openapi.json")
@@ -75,7 +103,8 @@ def me() -> Reply:
 @login_required
 def list_reports() -> Reply:
     require_role(roles.REPORT_READERS)
-    page_size = request.args.get("page_size", 50, type=int)
+    # The service caps a page at 200; anything outside int32 would not even fit the request.
+    page_size = min(max(request.args.get("page_size", 50, type=int) or 50, 1), 200)
     found = components().backends.list_reports(caller(), page_size=page_size)
     return {"reports": [presenters.report(r) for r in found]}
 

@@ -58,3 +58,13 @@ def test_the_api_gives_the_details_only_with_a_purpose(client: FlaskClient, back
     assert not full["details_withheld"] and full["narrative"] == NARRATIVE
     reads = json_of(client.get(f"/api/v1/reports/{report_id}/reads", headers=headers))["reads"]
     assert [r["purpose"] for r in reads] == ["核实首次接触情况"]
+
+
+def test_the_reports_api_refuses_what_protobuf_cannot_carry_with_a_400(client: FlaskClient) -> None:
+    token = json_of(client.post("/api/v1/token", json={"username": "caseworker", "password": PASSWORD}))["access_token"]
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    for size in ("1099511627776", "-5", "abc"):
+        assert client.get(f"/api/v1/reports?page_size={size}", headers=headers).status_code == 200
+    body = '{"channel": "staff_hotline", "child": {"name": "\\ud800"}, "narrative": "x"}'
+    refused = client.post("/api/v1/reports", data=body, headers=headers)
+    assert refused.status_code == 400 and "child.name" in refused.get_data(as_text=True)
