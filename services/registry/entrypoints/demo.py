@@ -10,6 +10,21 @@ from platform_runtime.tenancy import acting_as
 from services.registry.domain.synthetic import generate_children
 from services.registry.service_layer.commands import RegisterChild
 from services.registry.service_layer.registry import RegistryService
+from services.registry.service_layer.views import Village
+
+# Invented names for the demo's villages and communities (made up like the children).
+DEMO_VILLAGE_NAMES = (
+    "东关村",
+    "西庄村",
+    "南河村",
+    "北坡村",
+    "前街社区",
+    "后街社区",
+    "柳林村",
+    "石桥村",
+    "新华社区",
+    "杨家庄村",
+)
 
 
 def seed_demo_children(service: RegistryService, tenant: str, count: int, *, seed: int = 2014) -> int:
@@ -19,7 +34,19 @@ def seed_demo_children(service: RegistryService, tenant: str, count: int, *, see
         if existing:
             return 0
         rng = random.Random(seed)  # noqa: S311 - demo data, not security
-        for child in generate_children(count, rng=rng, as_of=date.today()):
+        children = generate_children(count, rng=rng, as_of=date.today())
+        # Named villages, so the register's filter and the dashboard show names rather than codes.
+        codes = sorted({tenant + child.residence_code[-3:] for child in children})
+        service.set_villages(
+            [
+                Village(
+                    code,
+                    DEMO_VILLAGE_NAMES[i % len(DEMO_VILLAGE_NAMES)] + ("" if i < len(DEMO_VILLAGE_NAMES) else str(i)),
+                )
+                for i, code in enumerate(codes)
+            ]
+        )
+        for child in children:
             village = tenant + child.residence_code[-3:]
             service.register_child(
                 RegisterChild(
