@@ -73,5 +73,8 @@ def test_blind_index_is_keyed_and_per_field() -> None:
     assert BlindIndex(os.urandom(32)).digest("x", field="a") != index.digest("x", field="a")
 
 
-def test_masking_keeps_only_region_and_last_four() -> None:
-    assert mask_identity_number("110111201605121237") == "110111********1237"
+def test_masking_keeps_only_the_last_character() -> None:
+    assert mask_identity_number("110111201605121237") == "*****************7"
+    assert mask_identity_number("11011120160512123X") == "*****************X"
+    assert mask_identity_number("110111160512123") == "**************3"
+    assert mask_identity_number("12345") == "*****"

@@ -35,7 +35,7 @@ def registered(
         tenant=tenant,
         legal_name=CHILD_NAME,
         birth_date=common_pb2.Date(year=birth_date.year, month=birth_date.month, day=birth_date.day),
-        identity_number_masked="110111********1234",
+        identity_number_masked="*****************4",
         household_division_code=household,
         created_at=created,
     )
