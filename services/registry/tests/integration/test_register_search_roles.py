@@ -11,6 +11,7 @@ from datetime import date
 
 import grpc
 import pytest
+from google.protobuf.message import Message
 from minorprot.common.v1 import common_pb2
 from minorprot.registry.v1 import registry_pb2, registry_pb2_grpc
 
@@ -96,13 +97,14 @@ def test_reporters_agencies_and_the_public_cannot_list_or_read_children(
     stub: registry_pb2_grpc.RegistryServiceStub, secrets: Secrets, child_id: str, role: Role
 ) -> None:
     metadata = _token(secrets, role)
-    for call in (
-        lambda: stub.ListChildren(registry_pb2.ListChildrenRequest(), metadata=metadata),
-        lambda: stub.ListChildren(registry_pb2.ListChildrenRequest(division_code=PILOT_TENANT), metadata=metadata),
-        lambda: stub.GetChild(registry_pb2.GetChildRequest(child_id=child_id), metadata=metadata),
-    ):
+    calls: list[tuple[str, Message]] = [
+        ("ListChildren", registry_pb2.ListChildrenRequest()),
+        ("ListChildren", registry_pb2.ListChildrenRequest(division_code=PILOT_TENANT)),
+        ("GetChild", registry_pb2.GetChildRequest(child_id=child_id)),
+    ]
+    for method, request in calls:
         with pytest.raises(grpc.RpcError) as denied:
-            call()
+            getattr(stub, method)(request, metadata=metadata)
         assert denied.value.code() is grpc.StatusCode.PERMISSION_DENIED
 
 
