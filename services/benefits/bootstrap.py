@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from platform_runtime.db import Database
+from platform_runtime.pii import BlindIndex
 from platform_runtime.service import ServiceDefinition
 from services.benefits.adapters.orm import metadata
 from services.benefits.entrypoints import consumers, grpc_api, workers
@@ -27,7 +28,7 @@ class Services:
     roster: InsuranceRoster
 
 
-def build_services(database: Database, *, chunk_size: int = 2000) -> Services:
+def build_services(database: Database, index: BlindIndex, *, chunk_size: int = 2000) -> Services:
     applications = Applications(database)
     return Services(
         insurance=BenefitsService(database),
@@ -35,7 +36,7 @@ def build_services(database: Database, *, chunk_size: int = 2000) -> Services:
         applications=applications,
         runs=Disbursements(database, chunk_size=chunk_size),
         follower=RegisterFollower(database, applications),
-        roster=InsuranceRoster(database),
+        roster=InsuranceRoster(database, index),
     )
 
 
@@ -45,7 +46,7 @@ def build_service(settings: BenefitsSettings, database: Database | None = None) 
 
 def definition(settings: BenefitsSettings, *, periodic_work: bool = True) -> ServiceDefinition:
     database = Database.connect(settings.common.database_url, metadata)
-    services = build_services(database, chunk_size=settings.run_chunk_size)
+    services = build_services(database, BlindIndex(settings.blind_index_key), chunk_size=settings.run_chunk_size)
     periodic = [workers.eligibility_worker(services.insurance, services.follower, settings.eligibility_check_seconds)]
     return ServiceDefinition(
         settings=settings.common,

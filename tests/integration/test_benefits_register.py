@@ -17,6 +17,7 @@ from minorprot.registry.v1 import casework_pb2, casework_pb2_grpc, registry_pb2,
 
 from platform_runtime.auth import Principal, Role
 from platform_runtime.db import Database
+from platform_runtime.pii import BlindIndex
 from platform_runtime.service import build
 from platform_runtime.settings import EnvReader, KafkaSettings
 from platform_runtime.tenancy import acting_as
@@ -81,7 +82,9 @@ def benefits(registry: Running, postgres_url: str, kafka: KafkaSettings, secrets
     server.start()
     database = Database.connect(db.app_url, metadata)
     with acting_as(ADMIN):
-        bootstrap.build_services(database).catalogue.save(replace(sample_policy(DISTRICT), version=0))
+        bootstrap.build_services(database, BlindIndex(b"k" * 32)).catalogue.save(
+            replace(sample_policy(DISTRICT), version=0)
+        )
     try:
         yield Benefits(database)
     finally:

@@ -2,8 +2,9 @@
 0–3, not only children in difficulty. Each row is checked on its own; a bad row is reported (row, column,
 why) and left out, the good rows are kept.
 
-Identity numbers are never kept: a person is known by the masked number (first 6 and last 4 characters)
-with the birth date, enough to tell the town's babies apart and to give the insurer its list.
+Identity numbers are never kept: a person is known by a keyed hash of the number (the blind index: equal
+numbers give equal keys, and without the key nothing leads back to the number), and shown by the platform's
+mask, which even beside the birth date and the town leaves dozens of possible numbers.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import date, timedelta
 
 from stdnum.cn import ric
 
+from platform_runtime.pii import BlindIndex, mask_identity_number, normalize_identity_number
 from services.benefits.domain.insurance import anniversary
 
 COLUMNS = {
@@ -39,12 +41,9 @@ class RowError:
     message: str
 
 
-def mask(identity_number: str) -> str:
-    return identity_number[:6] + "*" * 8 + identity_number[-4:]
-
-
-def person_key(identity_number: str, birth_date: date) -> str:
-    return f"{mask(identity_number)}|{birth_date.isoformat()}"
+def person_key(identity_number: str, index: BlindIndex) -> str:
+    # 40 hex characters (160 bits) of the HMAC: the column's width, far beyond any collision among a district's babies.
+    return index.digest(identity_number, field="insurance_roster")[:40]
 
 
 def columns_of(header: Sequence[str]) -> dict[str, int]:
@@ -58,13 +57,13 @@ def columns_of(header: Sequence[str]) -> dict[str, int]:
 
 
 def check_row(
-    number: int, cells: Sequence[str], columns: dict[str, int], district: str, day: date
+    number: int, cells: Sequence[str], columns: dict[str, int], district: str, day: date, index: BlindIndex
 ) -> RosterRow | RowError:
     def cell(column: str) -> str:
         index = columns.get(column)
         return cells[index].strip() if index is not None and index < len(cells) else ""
 
-    identity = cell("identity_number").upper()
+    identity = normalize_identity_number(cell("identity_number"))
     if not ric.is_valid(identity) or len(identity) != 18:
         return RowError(number, "identity_number", "not a valid 18-character resident identity number")
     born = ric.get_birth_date(identity)
@@ -80,7 +79,7 @@ def check_row(
         return RowError(number, "birth_date", "born after the list's day")
     if day >= anniversary(born, 3):
         return RowError(number, "birth_date", "aged 3 or more on the list's day")
-    return RosterRow(number, person_key(identity, born), mask(identity), born, household)
+    return RosterRow(number, person_key(identity, index), mask_identity_number(identity), born, household)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from platform_runtime.auth import Principal, Role
 from platform_runtime.db import Database, new_id, utcnow
 from platform_runtime.errors import Conflict, InvalidInput
+from platform_runtime.pii import BlindIndex
 from platform_runtime.tenancy import require_role
 from platform_runtime.vocabulary import CHINA_STANDARD_TIME
 from services.benefits.adapters.orm import InsuranceYearRecord, RosterRecord
@@ -63,8 +64,9 @@ class YearSummary:
 
 
 class InsuranceRoster:
-    def __init__(self, database: Database, *, now: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, database: Database, index: BlindIndex, *, now: Callable[[], datetime] = utcnow) -> None:
         self._database = database
+        self._index = index
         self._now = now
 
     def import_list(self, content: bytes, file_name: str) -> ImportReport:
@@ -78,7 +80,7 @@ class InsuranceRoster:
         good: dict[str, rules.RosterRow] = {}
         errors: list[rules.RowError] = []
         for number, cells in rows:
-            checked = rules.check_row(number, cells, columns, caller.district, today)
+            checked = rules.check_row(number, cells, columns, caller.district, today, self._index)
             if isinstance(checked, rules.RowError):
                 errors.append(checked)
             elif checked.person_key in good:

@@ -9,6 +9,7 @@ from sqlalchemy import create_engine, pool, text
 
 from platform_runtime.consumer import IdempotentConsumer
 from platform_runtime.db import Database
+from platform_runtime.pii import BlindIndex
 from platform_runtime.provision import ProvisionedDatabase
 from platform_runtime.settings import KafkaSettings
 from services.benefits.adapters.orm import APPEND_ONLY_TABLES, metadata
@@ -37,7 +38,7 @@ def database(provisioned: ProvisionedDatabase) -> Iterator[Database]:
 
 @pytest.fixture
 def services(database: Database) -> Services:
-    return build_services(database, chunk_size=2)
+    return build_services(database, BlindIndex(b"k" * 32), chunk_size=2)
 
 
 @pytest.fixture
