@@ -18,6 +18,8 @@ from collections.abc import Iterator
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import WebDriverWait
 
 from platform_runtime.local_stack import ROOT, SERVICES, Stack, StackConfig, dev_secrets
 from platform_runtime.settings import KafkaSettings
@@ -115,7 +117,10 @@ def act(driver: WebDriver, action: str, text: str = "") -> None:
         field = form.find_element(By.NAME, "text")
         field.clear()
         field.send_keys(text)
+    page = driver.find_element(By.ID, "referral")
     form.find_element(By.ID, f"do-{action}").click()
+    # The form posts and the page comes back: wait for the new one before anyone reads it (slow machines).
+    WebDriverWait(driver, 60).until(staleness_of(page))
 
 
 def status(driver: WebDriver) -> str:

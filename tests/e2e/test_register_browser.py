@@ -528,7 +528,9 @@ def test_town_admin_sees_who_read_a_case_file_and_why(
 
         sign_in(browser, portal, "town_admin", size)
         browser.find_element(By.ID, "nav-admin").click()
-        assert len(browser.find_elements(By.CSS_SELECTOR, "#villages tr[data-village]")) == len(VILLAGES)
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#villages tr[data-village]:not([data-retired])")) == len(
+            VILLAGES
+        )
         assert browser.find_elements(By.CSS_SELECTOR, '#users tr[data-username="child_director"]')
         no_horizontal_scroll(browser)
         press(browser, "audit-link")

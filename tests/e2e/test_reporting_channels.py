@@ -317,7 +317,9 @@ def test_one_child_reported_through_three_channels_has_one_case_file(
     assert child_id and police.child_id == child_id  # a provisional child, then found again by the police
     _, listed = platform.call("GET", "/api/v1/reports?page_size=200", caseworker)
     # Lists never carry narratives: the public report is the one with this child's name and no link yet.
-    (public,) = [r for r in listed["reports"] if r["child"]["name"] == name and r["channel"]["code"] == "public_named"]
+    (public,) = [
+        r for r in listed["reports"] if r["child"]["name"] == name and r["channel"]["code"].startswith("public")
+    ]
     assert public["status"]["code"] == "needs_attention" and not public["child_id"]
 
     _, candidates = platform.call("GET", f"/api/v1/reports/{public['report_id']}/candidates", caseworker)
