@@ -146,7 +146,13 @@ def insurance_enrolled(child_id: str, enrolment_id: str) -> ProtoMessage:
 def poisons(child_id: str) -> list[Poison]:
     """One per consumed topic; `child_id` is a child of the register (the registry ignores unknown children)."""
     notifications = "SELECT count(*) FROM notifications WHERE subject_id = :id AND recipient_role = 'caseworker'"
-    widen_subject = "ALTER TABLE notifications ALTER COLUMN subject_id TYPE varchar(128)"
+    # notify keeps the subject on the in-app item, on each channel's delivery row and (a child) on the case
+    # holders it remembers: widen all three.
+    widen_subject = (
+        "ALTER TABLE notifications ALTER COLUMN subject_id TYPE varchar(128); "
+        "ALTER TABLE deliveries ALTER COLUMN subject_id TYPE varchar(128); "
+        "ALTER TABLE case_holders ALTER COLUMN child_id TYPE varchar(128)"
+    )
     table: list[tuple[str, str, int, Callable[[str], ProtoMessage], str, str]] = [
         (
             REPORTING_REPORT,
@@ -164,7 +170,17 @@ def poisons(child_id: str) -> list[Poison]:
             40,
             child_registered,
             "SELECT count(*) FROM insurance_enrolments WHERE child_id = :id",
-            "ALTER TABLE insurance_enrolments ALTER COLUMN child_id TYPE varchar(64)",
+            # benefits keeps the child on its enrolment and on what it knows of each beneficiary (and what follows).
+            "; ".join(
+                f"ALTER TABLE {table} ALTER COLUMN child_id TYPE varchar(64)"
+                for table in (
+                    "insurance_enrolments",
+                    "beneficiaries",
+                    "entitlements",
+                    "entitlement_changes",
+                    "applications",
+                )
+            ),
         ),
         (
             BENEFITS_ENTITLEMENT,
