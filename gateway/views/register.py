@@ -12,11 +12,11 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from minorprot.registry.v1 import casework_pb2, registry_pb2
 from werkzeug.wrappers import Response
 
-from gateway import casework_forms, register_codes, roles
+from gateway import casework_forms, purposes, register_codes, roles
 from gateway.clients import BackendError
 from gateway.presenters import day, when
 from gateway.security import caller, components, current_user, login_required, require_role
@@ -24,6 +24,7 @@ from platform_runtime.errors import InvalidInput
 from platform_runtime.vocabulary import CHINA_STANDARD_TIME
 
 bp = Blueprint("register", __name__)
+CASE_FILE = "case_file"  # the kind of record whose purposes gateway.purposes remembers here
 log = logging.getLogger(__name__)
 Page = str | tuple[str, int] | Response
 
@@ -39,7 +40,6 @@ TABS = (
     ("timeline", "时间线 Timeline"),
     ("history", "变更记录 History"),
 )
-PURPOSES_KEPT = 20  # children whose purpose the session remembers
 # The service's refusals a form shows above itself rather than as an error page.
 FORM_ERRORS = frozenset({"INVALID_ARGUMENT", "FAILED_PRECONDITION", "ABORTED", "NOT_FOUND"})
 
@@ -153,18 +153,6 @@ def _field_errors(exc: Exception) -> dict[str, list[str]]:
 # -- the child's case file -----------------------------------------------------------------------------------
 
 
-def _purposes() -> dict[str, str]:
-    kept = session.get("case_purposes")
-    return dict(kept) if isinstance(kept, dict) else {}
-
-
-def _remember_purpose(child_id: str, purpose: str) -> None:
-    kept = _purposes()
-    kept.pop(child_id, None)
-    kept[child_id] = purpose
-    session["case_purposes"] = dict(list(kept.items())[-PURPOSES_KEPT:])
-
-
 @bp.route("/register/children/<child_id>", methods=["GET", "POST"])
 @login_required
 def child(child_id: str) -> Page:
@@ -175,7 +163,7 @@ def child(child_id: str) -> Page:
     if request.method == "POST":
         purpose = request.form.get("purpose", "").strip()
     else:
-        purpose = _purposes().get(child_id, "")
+        purpose = purposes.remembered(CASE_FILE, child_id)
         if not purpose:
             return render_template("register/purpose.html", child_id=child_id, tab=tab, purpose="", error="")
     backends = components().backends
@@ -187,9 +175,9 @@ def child(child_id: str) -> Page:
         return render_template(
             "register/purpose.html", child_id=child_id, tab=tab, purpose=purpose, error=exc.message
         ), 400
-    _remember_purpose(child_id, purpose)
+    purposes.remember(CASE_FILE, child_id, purpose)
     if case.child.child_id != child_id:  # merged into another record: that one is the child's file now
-        _remember_purpose(case.child.child_id, purpose)
+        purposes.remember(CASE_FILE, case.child.child_id, purpose)
         flash(f"此记录已合并到 This record was merged into {case.child.legal_name}")
         return redirect(url_for("register.child", child_id=case.child.child_id, tab=tab))
     changes: list[casework_pb2.ChangeEntry] = []
@@ -231,7 +219,7 @@ def profile(child_id: str) -> Response:
 
 def _case_file_read(child_id: str) -> registry_pb2.CaseFile | None:
     """The case file read with the purpose the user gave for this child; None when none was given yet."""
-    purpose = _purposes().get(child_id, "")
+    purpose = purposes.remembered(CASE_FILE, child_id)
     return components().backends.get_case_file(caller(), child_id, purpose) if purpose else None
 
 
@@ -265,8 +253,9 @@ def compare(child_id: str, other_id: str) -> Page:
     if case is None:
         return redirect(url_for("register.child", child_id=child_id))
     # Reading the other record is part of the same task: it is audited with the same purpose.
-    _remember_purpose(other_id, _purposes()[child_id])
-    other = components().backends.get_case_file(caller(), other_id, _purposes()[child_id])
+    purpose = purposes.remembered(CASE_FILE, child_id)  # set: the case file was just read with it
+    purposes.remember(CASE_FILE, other_id, purpose)
+    other = components().backends.get_case_file(caller(), other_id, purpose)
     return render_template("register/compare.html", left=case, right=other)
 
 
@@ -298,8 +287,8 @@ def unmerge(child_id: str) -> Response:
     except BackendError as exc:
         _flash_errors(exc)
         return redirect(url_for("register.child", child_id=child_id))
-    if child_id in _purposes():
-        _remember_purpose(restored.child_id, _purposes()[child_id])
+    if purposes.remembered(CASE_FILE, child_id):
+        purposes.remember(CASE_FILE, restored.child_id, purposes.remembered(CASE_FILE, child_id))
     flash(f"已撤销合并 The merge was undone: {restored.legal_name}")
     return redirect(url_for("register.child", child_id=restored.child_id))
 
