@@ -16,7 +16,6 @@ import contextlib
 import csv
 import io
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -33,16 +32,14 @@ from minorprot.benefits.v1 import benefits_pb2, benefits_pb2_grpc
 from minorprot.common.v1 import common_pb2
 from minorprot.registry.v1 import registry_pb2, registry_pb2_grpc
 from openpyxl import Workbook, load_workbook
-from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.wait import WebDriverWait
 
 from platform_runtime.local_stack import ROOT, SERVICES, Stack, StackConfig, dev_secrets
 from platform_runtime.settings import KafkaSettings
+from tests.e2e.browsing import headless_chromium
 from tests.support.infra import isolated_kafka_env
 
 pytestmark = pytest.mark.e2e
@@ -53,17 +50,6 @@ EXTRA_USERS = (
     ("district_admin", "区管理员", "district_admin"),
     ("officer_checker", "复核员", "district_officer"),
     ("officer_approver", "审批员", "district_officer"),
-)
-CHROMIUM_FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--window-size=1280,2400",
 )
 DOCUMENTS = ("申请书", "户口簿", "监护人身份证明", "父母死亡证明")
 
@@ -112,21 +98,8 @@ def portal(kafka: KafkaSettings, tmp_path_factory: pytest.TempPathFactory) -> It
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and chromedriver):
-        pytest.fail("Chromium and chromedriver are needed: run scripts/install-browser.sh")
-    options = Options()
-    options.binary_location = chromium
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
-    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
-    driver.set_page_load_timeout(60)
-    driver.implicitly_wait(10)
-    try:
+    with headless_chromium(tmp_path_factory.mktemp("chromium-profile"), (1280, 2400)) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @contextlib.contextmanager

@@ -14,7 +14,6 @@ import hmac
 import json
 import os
 import re
-import shutil
 import time
 import urllib.request
 import uuid
@@ -27,15 +26,10 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 from minorprot.reporting.v1 import events_pb2 as reporting_events
-from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.select import Select
-from selenium.webdriver.support.wait import WebDriverWait
 
 from platform_runtime.events import PendingEvent, to_envelope
 from platform_runtime.local_stack import LOCAL_OUTBOX, Stack, StackConfig, dev_secrets
@@ -43,6 +37,7 @@ from platform_runtime.outbox import make_producer
 from platform_runtime.settings import KafkaSettings
 from platform_runtime.topics import REPORTING_REPORT
 from platform_runtime.vocabulary import CHINA_STANDARD_TIME
+from tests.e2e.browsing import goes_to_next_page, headless_chromium
 from tests.support.infra import isolated_kafka_env
 
 pytestmark = pytest.mark.e2e
@@ -50,17 +45,6 @@ pytestmark = pytest.mark.e2e
 TOWN, TOWN_NAME = "110111008", "良乡镇"
 INBOUND_KEY = os.urandom(32)  # the carrier's key for signing replies, this run only
 PORT_OFFSET = 280  # clear of `make up` and of the other browser tests' stacks
-CHROMIUM_FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--window-size=1280,1600",
-)
 
 
 @dataclass
@@ -111,21 +95,8 @@ def portal(kafka: KafkaSettings, tmp_path_factory: pytest.TempPathFactory) -> It
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and chromedriver):
-        pytest.fail("Chromium and chromedriver are needed: run scripts/install-browser.sh")
-    options = Options()
-    options.binary_location = chromium
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
-    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
-    driver.set_page_load_timeout(30)
-    driver.implicitly_wait(10)
-    try:
+    with headless_chromium(tmp_path_factory.mktemp("chromium-profile"), (1280, 1600)) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @contextlib.contextmanager
@@ -163,9 +134,7 @@ def fill(driver: WebDriver, fields: dict[str, str], within: str = "") -> None:
 
 def submit(driver: WebDriver, form_id: str) -> None:
     """Submit and wait for the next page (the old page's button goes stale)."""
-    button = driver.find_element(By.CSS_SELECTOR, f"#{form_id} button[type=submit]")
-    button.click()
-    WebDriverWait(driver, 30).until(staleness_of(button))
+    goes_to_next_page(driver, driver.find_element(By.CSS_SELECTOR, f"#{form_id} button[type=submit]"))
 
 
 def enter_contact_details(driver: WebDriver, portal: Portal, username: str, phone: str, email: str) -> None:
@@ -313,9 +282,7 @@ def test_a_crisis_is_texted_and_mailed_and_acknowledged_in_the_portal(portal: Po
         section = browser.find_element(By.XPATH, f"//section[contains(., '{report_id}')]")
         assert report_id in section.text and "duty_officer" in section.text
         assert "13900000001" not in section.text  # who was told, never their phone numbers
-        button = section.find_element(By.CSS_SELECTOR, "form button[type=submit]")
-        button.click()
-        WebDriverWait(browser, 30).until(staleness_of(button))
+        goes_to_next_page(browser, section.find_element(By.CSS_SELECTOR, "form button[type=submit]"))
         section = browser.find_element(By.XPATH, f"//section[contains(., '{report_id}')]")
         acknowledged = section.find_element(By.CSS_SELECTOR, ".acknowledged").text
         assert "王社工" in acknowledged

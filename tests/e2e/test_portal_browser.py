@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -22,17 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.expected_conditions import staleness_of
-from selenium.webdriver.support.wait import WebDriverWait
 
 from platform_runtime.local_stack import ROOT, SERVICES, Stack, StackConfig, dev_secrets
 from platform_runtime.settings import KafkaSettings
+from tests.e2e.browsing import goes_to_next_page, headless_chromium
 from tests.support.infra import isolated_kafka_env
 
 pytestmark = pytest.mark.e2e
@@ -42,17 +37,6 @@ OTHER_TOWN, OTHER_TOWN_NAME = "110111009", "周口店地区"
 OTHER_USER = "zkd_caseworker"
 PORT_OFFSET = 100  # clear of a `make up` running on the default ports
 RECEIPT = re.compile(r"R-[0-9A-Z]{7}-[0-9A-Z]{7}-[0-9A-Z]{7}")
-CHROMIUM_FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--window-size=1280,2400",
-)
 
 
 @dataclass
@@ -110,22 +94,8 @@ def portal(kafka: KafkaSettings, tmp_path_factory: pytest.TempPathFactory) -> It
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and chromedriver):
-        pytest.fail("Chromium and chromedriver are needed: run scripts/install-browser.sh")
-    options = Options()
-    options.binary_location = chromium
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
-    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
-    driver.set_page_load_timeout(30)
-    # A loaded CI machine may still be rendering the next page when the test looks for an element.
-    driver.implicitly_wait(10)
-    try:
+    with headless_chromium(tmp_path_factory.mktemp("chromium-profile"), (1280, 2400)) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @contextlib.contextmanager
@@ -275,11 +245,7 @@ def test_public_reports_anonymously_and_the_receipt_shows_no_child_data(
         ):
             browser.get(f"{portal.base_url}/public/receipt")
             fill(browser, {"receipt_number": number})
-            previous = browser.find_element(By.TAG_NAME, "html")
-            browser.find_element(By.CSS_SELECTOR, "#lookup-form button[type=submit]").click()
-            # Chromium may answer a check on the old page mid-navigation with an inspector error rather than
-            # "stale": ask again until the old page is gone.
-            WebDriverWait(browser, 30, ignored_exceptions=(WebDriverException,)).until(staleness_of(previous))
+            goes_to_next_page(browser, browser.find_element(By.CSS_SELECTOR, "#lookup-form button[type=submit]"))
             assert text_of(browser, "#status") in {"已受理", "处理中", "已办结"}
             page = browser.page_source
             for secret in hidden:

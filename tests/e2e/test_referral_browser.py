@@ -18,11 +18,10 @@ from collections.abc import Iterator
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.expected_conditions import staleness_of
-from selenium.webdriver.support.ui import WebDriverWait
 
 from platform_runtime.local_stack import ROOT, SERVICES, Stack, StackConfig, dev_secrets
 from platform_runtime.settings import KafkaSettings
+from tests.e2e.browsing import goes_to_next_page
 from tests.e2e.test_portal_browser import (  # the browser and its steps, shared with the portal's test
     Portal,
     browser,
@@ -117,10 +116,8 @@ def act(driver: WebDriver, action: str, text: str = "") -> None:
         field = form.find_element(By.NAME, "text")
         field.clear()
         field.send_keys(text)
-    page = driver.find_element(By.ID, "referral")
-    form.find_element(By.ID, f"do-{action}").click()
     # The form posts and the page comes back: wait for the new one before anyone reads it (slow machines).
-    WebDriverWait(driver, 60).until(staleness_of(page))
+    goes_to_next_page(driver, form.find_element(By.ID, f"do-{action}"))
 
 
 def status(driver: WebDriver) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import shutil
 import subprocess
 import sys
 import time
@@ -26,18 +25,15 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
-from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
 from platform_runtime.local_stack import ROOT, SERVICES, Stack, StackConfig, dev_secrets
 from platform_runtime.settings import KafkaSettings
+from tests.e2e.browsing import goes_to_next_page, headless_chromium
 from tests.support.infra import isolated_kafka_env
 
 pytestmark = pytest.mark.e2e
@@ -49,16 +45,6 @@ VILLAGES = ((TOWN + "201", "东关村"), (TOWN + "202", "西关村"))
 PORT_OFFSET = 160  # clear of `make up` and of the other browser test's stack
 DESKTOP, PHONE = (1280, 1000), (360, 780)
 CREATE_AS = ("--role", "caseworker", "--tenant", OTHER_TOWN)
-CHROMIUM_FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-)
 
 
 @dataclass
@@ -108,21 +94,8 @@ def portal(kafka: KafkaSettings, tmp_path_factory: pytest.TempPathFactory) -> It
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and chromedriver):
-        pytest.fail("Chromium and chromedriver are needed: run scripts/install-browser.sh")
-    options = Options()
-    options.binary_location = chromium
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
-    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
-    driver.set_page_load_timeout(30)
-    driver.implicitly_wait(10)
-    try:
+    with headless_chromium(tmp_path_factory.mktemp("chromium-profile"), None) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @contextlib.contextmanager
@@ -168,12 +141,7 @@ def fill(driver: WebDriver, fields: dict[str, str], within: str = "") -> None:
 
 def press(driver: WebDriver, button_id: str) -> None:
     """Click a button or link that loads a page, and wait until the old page is gone."""
-    button = driver.find_element(By.ID, button_id)
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
-    previous = driver.find_element(By.TAG_NAME, "html")
-    button.click()
-    # Chromium may answer mid-navigation with an inspector error rather than "stale": ask until it is gone.
-    WebDriverWait(driver, 30, ignored_exceptions=(WebDriverException,)).until(staleness_of(previous))
+    goes_to_next_page(driver, driver.find_element(By.ID, button_id))
 
 
 def open_case_file(driver: WebDriver, purpose: str) -> None:
@@ -388,7 +356,9 @@ def test_caseworker_merges_a_duplicate_side_by_side_and_undoes_it(portal: Portal
             ids.append(str(browser.find_element(By.ID, "child-name").get_attribute("data-child-id")))
         kept, duplicate = ids
         press(browser, "find-duplicates")
-        browser.find_element(By.CSS_SELECTOR, f'#duplicates tr[data-candidate-id="{kept}"] a.compare').click()
+        goes_to_next_page(
+            browser, browser.find_element(By.CSS_SELECTOR, f'#duplicates tr[data-candidate-id="{kept}"] a.compare')
+        )
         assert len(browser.find_elements(By.CSS_SELECTOR, "#compare tbody tr")) >= 10
         browser.find_element(By.CSS_SELECTOR, f'#merge-form input[name="surviving"][value="{kept}"]').click()
         fill(browser, {"reason": "同一儿童重复登记 registered twice"}, "#merge-form")
@@ -400,7 +370,7 @@ def test_caseworker_merges_a_duplicate_side_by_side_and_undoes_it(portal: Portal
 
         browser.get(f"{portal.base_url}/register/children/{kept}")
         fill(browser, {"reason": "核实为两个孩子 two children after all"}, f"#unmerge-{duplicate}")
-        browser.find_element(By.CSS_SELECTOR, f"#unmerge-{duplicate} button").click()
+        goes_to_next_page(browser, browser.find_element(By.CSS_SELECTOR, f"#unmerge-{duplicate} button"))
         assert browser.find_element(By.ID, "child-name").get_attribute("data-child-id") == duplicate
         tab(browser, "history")
         assert "unmerged" in browser.find_element(By.ID, "changes").text
