@@ -26,24 +26,42 @@ def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
     return stamp
 
 
-def submitted_report(event: reporting_events.ReportSubmitted, occurred_at: datetime) -> SubmittedReport:
-    """Only what routing needs: the child's description in the event is not kept."""
-    report = event.report
-    received_at = report.received_at.ToDatetime(tzinfo=UTC) if report.HasField("received_at") else occurred_at
+def submitted_report(summary: reporting_events.ReportSummary, occurred_at: datetime) -> SubmittedReport:
+    """A report's summary as routing takes it (`ReportSubmitted` and `ReportTriageConfirmed` carry it)."""
+    received_at = summary.received_at.ToDatetime(tzinfo=UTC) if summary.HasField("received_at") else occurred_at
     return SubmittedReport(
-        report_id=report.report_id,
-        child_id=report.child_id,
+        report_id=summary.report_id,
+        child_id=summary.child_id,
         received_at=received_at,
         facts=ReportFacts(
-            situations=frozenset(report.situation_types),
-            facts=frozenset(report.facts),
-            urgency=URGENCY.get(report.urgency, Urgency.NORMAL),
-            crisis=report.crisis,
-            # 0 is "not given" in the contract; the age alone is kept, never the description.
-            age=report.child.approximate_age or None,
+            situations=frozenset(summary.situation_types),
+            facts=frozenset(summary.facts),
+            urgency=URGENCY.get(summary.urgency, Urgency.NORMAL),
+            crisis=summary.crisis,
+            age=summary.approximate_age or None,  # 0 is "not known" in the contract
         ),
+        division_code=summary.division_code,
+        place_text=summary.place_text[:200],
+    )
+
+
+def summary_of(event: reporting_events.ReportSubmitted) -> reporting_events.ReportSummary:
+    """The event's summary; an event written before the summary existed carried the whole (deprecated) report,
+    of which only the summary's fields are read."""
+    if event.HasField("summary"):
+        return event.summary
+    report = event.report
+    return reporting_events.ReportSummary(
+        report_id=report.report_id,
+        child_id=report.child_id,
+        received_at=report.received_at if report.HasField("received_at") else None,
+        situation_types=report.situation_types,
+        facts=report.facts,
+        urgency=report.urgency,
+        crisis=report.crisis,
+        approximate_age=report.child.approximate_age,
         division_code=report.division_code,
-        place_text=report.place_text[:200],
+        place_text=report.place_text,
     )
 
 

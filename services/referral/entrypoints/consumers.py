@@ -18,9 +18,19 @@ GROUP = "referral"
 
 
 def consumers(service: ReferralService) -> list[ConsumerSpec]:
+    def open_referrals(
+        summary: reporting_events.ReportSummary, envelope: common_pb2.EventEnvelope, uow: UnitOfWork
+    ) -> None:
+        service.open_referrals(uow, messages.submitted_report(summary, envelope.occurred_at.ToDatetime(tzinfo=UTC)))
+
     def report_submitted(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
         event = unpack(envelope, reporting_events.ReportSubmitted)
-        service.open_referrals(uow, messages.submitted_report(event, envelope.occurred_at.ToDatetime(tzinfo=UTC)))
+        if event.awaiting_triage:
+            return  # a report from the public: agencies act on it once a person confirms it (below)
+        open_referrals(messages.summary_of(event), envelope, uow)
+
+    def triage_confirmed(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
+        open_referrals(unpack(envelope, reporting_events.ReportTriageConfirmed).summary, envelope, uow)
 
     def report_linked(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
         event = unpack(envelope, reporting_events.ReportLinked)
@@ -32,6 +42,7 @@ def consumers(service: ReferralService) -> list[ConsumerSpec]:
             topics=[REPORTING_REPORT],
             handlers={
                 reporting_events.ReportSubmitted.DESCRIPTOR.full_name: report_submitted,
+                reporting_events.ReportTriageConfirmed.DESCRIPTOR.full_name: triage_confirmed,
                 reporting_events.ReportLinked.DESCRIPTOR.full_name: report_linked,
             },
         )

@@ -23,6 +23,7 @@ from services.reporting.domain.model import (
     Channel,
     ChildInfo,
     Fact,
+    PersonTriage,
     Place,
     Report,
     Reporter,
@@ -222,6 +223,7 @@ def report(
         attention_reason=value.attention_reason or "",
         group_id=value.group_id or "",
         outcome_notice=value.outcome_notice or "",
+        person_triage=value.person_triage.value if value.person_triage else "",
     )
     if reporter and sub.reporter is not None:
         message.reporter.CopyFrom(
@@ -266,7 +268,12 @@ def pending(tenant: str, event: events.ReportEvent) -> PendingEvent:
 def event_message(event: events.ReportEvent) -> Message:
     match event:
         case events.ReportSubmitted():
-            return events_pb2.ReportSubmitted(report=report(event.report, event.reasons, event.crisis, reporter=False))
+            return events_pb2.ReportSubmitted(
+                summary=report_summary(event.report, event.crisis),
+                awaiting_triage=event.report.person_triage is PersonTriage.AWAITING,
+            )
+        case events.ReportTriageConfirmed():
+            return events_pb2.ReportTriageConfirmed(summary=report_summary(event.report, event.crisis))
         case events.CrisisDeclared():
             return events_pb2.CrisisDeclared(
                 report_id=event.report_id,
@@ -285,6 +292,23 @@ def event_message(event: events.ReportEvent) -> Message:
             )
         case events.DeadlineBreached():
             return _deadline_breached(event)
+
+
+def report_summary(value: Report, crisis: bool) -> events_pb2.ReportSummary:
+    """What consumers of a report's events need: ids, codes, the age and the place; nothing that names anyone."""
+    sub = value.submission
+    return events_pb2.ReportSummary(
+        report_id=value.report_id,
+        child_id=value.child_id or "",
+        received_at=_timestamp(value.received_at),
+        situation_types=sorted(s.value for s in sub.situations),
+        facts=sorted(f.value for f in sub.facts),
+        urgency=_urgency(value.urgency),
+        crisis=crisis,
+        approximate_age=sub.child_age() or 0,
+        division_code=sub.place.division_code,
+        place_text=sub.place.text,
+    )
 
 
 def _urgency(value: Urgency | None) -> reporting_pb2.Urgency.ValueType:

@@ -43,6 +43,8 @@ class ReportRecord(Base):
     submitted_by: Mapped[str] = mapped_column(String(100))
     attention_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     outcome_notice: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # A person's triage of a public report: awaiting, confirmed, rejected; NULL where none is needed (0005).
+    person_triage: Mapped[str | None] = mapped_column(String(10), nullable=True)
     # Optimistic concurrency: every ORM update checks and bumps it (UPDATE ... WHERE version = :read), so a
     # change based on a stale read fails instead of overwriting; added in 0003, existing rows start at 1.
     version: Mapped[int] = mapped_column(Integer, server_default="1")
@@ -115,3 +117,5 @@ TENANT_TABLES = ("reports", "report_deadlines", "triage_rule_sets", "report_read
 APPEND_ONLY_TABLES = ("report_reads",)
 
 add_messaging_tables(metadata)
+
+import services.reporting.adapters.crisis_orm  # noqa: E402, F401  (the crisis steps' table joins this metadata)

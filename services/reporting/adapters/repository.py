@@ -26,6 +26,7 @@ from services.reporting.domain.model import (
     Channel,
     ChildInfo,
     Fact,
+    PersonTriage,
     Place,
     Report,
     Reporter,
@@ -98,6 +99,7 @@ class ReportRepository:
                 ),
                 external_reference=reference or None,
                 submitted_by=submitted_by,
+                person_triage=report.person_triage.value if report.person_triage else None,
             )
         )
         self._add_deadlines(report.report_id, deadlines)
@@ -211,6 +213,7 @@ class ReportRepository:
             group_id=row.group_id,
             outcome_notice=row.outcome_notice,
             attention_reason=row.attention_reason,
+            person_triage=PersonTriage(row.person_triage) if row.person_triage else None,
         )
 
     def save(self, report: Report) -> None:
@@ -222,6 +225,7 @@ class ReportRepository:
         row.group_id = report.group_id
         row.attention_reason = report.attention_reason
         row.outcome_notice = report.outcome_notice
+        row.person_triage = report.person_triage.value if report.person_triage else None
 
     # -- deadlines --------------------------------------------------------------------------------------------
 

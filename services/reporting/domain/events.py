@@ -17,10 +17,23 @@ from services.reporting.domain.triage import TriageDecision
 
 @dataclass(frozen=True)
 class ReportSubmitted:
-    """A report was stored and triaged. Carries the report as it was then (never its reporter)."""
+    """A report was stored and triaged. Carries the report as it was then; the contract carries only its
+    summary (`adapters/messages.report_summary`)."""
 
     report: Report
     reasons: tuple[str, ...]
+    crisis: bool
+
+    @property
+    def report_id(self) -> str:
+        return self.report.report_id
+
+
+@dataclass(frozen=True)
+class ReportTriageConfirmed:
+    """A person confirmed a report from the public: agencies may act on it now. The report as it is then."""
+
+    report: Report
     crisis: bool
 
     @property
@@ -63,7 +76,7 @@ class DeadlineBreached:
     division_code: str
 
 
-ReportEvent = ReportSubmitted | CrisisDeclared | ReportLinked | DeadlineBreached
+ReportEvent = ReportSubmitted | ReportTriageConfirmed | CrisisDeclared | ReportLinked | DeadlineBreached
 
 
 def submitted(report: Report, decision: TriageDecision) -> list[ReportEvent]:
@@ -107,3 +120,7 @@ def deadline_breached(report: Report, breach: Breach) -> DeadlineBreached:
         completed_at=breach.completed_at,
         division_code=report.submission.place.division_code,
     )
+
+
+def triage_confirmed(report: Report, crisis: bool) -> ReportTriageConfirmed:
+    return ReportTriageConfirmed(replace(report), crisis)  # a snapshot

@@ -42,6 +42,7 @@ __all__ = [
     "CrisisAction",
     "EscortDestination",
     "Fact",
+    "PersonTriage",
     "Place",
     "Report",
     "ReportStatus",
@@ -70,6 +71,24 @@ set_labels(
         CrisisAction.NOTIFY_TOWNSHIP_DUTY_OFFICER: "立即通知乡镇(街道)值班人员",
         CrisisAction.NOTIFY_POLICE: "向公安机关报告",
         CrisisAction.ARRANGE_EMERGENCY_SHELTER: "安排紧急庇护",
+    },
+)
+
+
+class PersonTriage(LabelledEnum):
+    """A person's check of a report from the public before any agency acts on it (no crisis waits for it)."""
+
+    AWAITING = "awaiting"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+
+
+set_labels(
+    PersonTriage,
+    {
+        PersonTriage.AWAITING: "待人工分诊",
+        PersonTriage.CONFIRMED: "已人工确认",
+        PersonTriage.REJECTED: "人工分诊未采信",
     },
 )
 
@@ -187,6 +206,8 @@ class Report:
     group_id: str | None = None
     outcome_notice: str | None = None
     attention_reason: str | None = None
+    # Set for reports from the public: no agency referral until a person confirms the report.
+    person_triage: PersonTriage | None = None
 
     def __post_init__(self) -> None:
         # Last line of defence for the reporter's anonymity, whatever the caller validated.
@@ -197,6 +218,14 @@ class Report:
         self._move(ReportStatus.TRIAGED)
         self.urgency = urgency
         self.triage_rule_codes = rule_codes
+
+    def decide_triage(self, confirmed: bool) -> None:
+        """A person on duty confirms a report from the public (agencies may act on it) or rejects it."""
+        if self.person_triage is not PersonTriage.AWAITING:
+            raise Conflict("the report is not awaiting a person's triage")
+        if self.status is ReportStatus.CLOSED:
+            raise Conflict("the report is closed")
+        self.person_triage = PersonTriage.CONFIRMED if confirmed else PersonTriage.REJECTED
 
     def check_linkable(self) -> None:
         """Raise `Conflict` unless `link` would succeed (asked before registering a child for the report)."""

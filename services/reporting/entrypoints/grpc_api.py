@@ -32,7 +32,9 @@ def _shown(stored: StoredReport, *, details: bool = False) -> reporting_pb2.Repo
     return messages.stored_report(stored, reporter=current_principal().can_see_reporter(), details=details)
 
 
-def _expected_version(request: reporting_pb2.ConfirmLinkRequest | reporting_pb2.LinkToNewChildRequest) -> int | None:
+def _expected_version(
+    request: reporting_pb2.ConfirmLinkRequest | reporting_pb2.LinkToNewChildRequest | reporting_pb2.DecideTriageRequest,
+) -> int | None:
     # proto3 `optional`: unset means the caller asked for no check (the update still never overwrites blindly).
     return request.expected_version if request.HasField("expected_version") else None
 
@@ -122,6 +124,12 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         self, request: reporting_pb2.CloseReportRequest, context: grpc.ServicerContext
     ) -> reporting_pb2.CloseReportResponse:
         return reporting_pb2.CloseReportResponse(report=_shown(self._service.close(request.report_id)))
+
+    def DecideTriage(
+        self, request: reporting_pb2.DecideTriageRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.DecideTriageResponse:
+        stored = self._service.decide_triage(request.report_id, request.confirmed, _expected_version(request))
+        return reporting_pb2.DecideTriageResponse(report=_shown(stored))
 
 
 def register(service: ReportingService) -> Callable[[grpc.Server], list[str]]:

@@ -26,7 +26,7 @@ from services.reporting.domain import errors as domain_errors
 from services.reporting.domain import events
 from services.reporting.domain.deadlines import Deadline, Milestone, deadlines_for, reach
 from services.reporting.domain.grouping import GroupingFacts, find_group
-from services.reporting.domain.model import AgencyKind, Channel, Report, ReportStatus, Submission
+from services.reporting.domain.model import AgencyKind, Channel, PersonTriage, Report, ReportStatus, Submission
 from services.reporting.domain.receipts import (
     ReporterView,
     TokenBucketLimiter,
@@ -79,6 +79,8 @@ MIN_PURPOSE_CHARS = 4
 MAX_PURPOSE_CHARS = 500
 # Public reports are linked by a person: an anonymous caller must not trigger a search of the register.
 AUTO_LINK_ROLES = frozenset(CHANNELS_BY_ROLE) - {Role.PUBLIC}
+# Nobody has checked what the public web form sends: a person triages it before any agency acts on it.
+PERSON_TRIAGE_ROLES = frozenset({Role.PUBLIC})
 
 
 class ReportingService:
@@ -121,6 +123,7 @@ class ReportingService:
                 receipt=receipt,
                 received_at=now,
                 submission=submission,
+                person_triage=PersonTriage.AWAITING if caller.role in PERSON_TRIAGE_ROLES else None,
             )
             report.record_triage(decision.urgency, decision.rule_codes)
             uow.reports.add(
@@ -232,6 +235,22 @@ class ReportingService:
 
     def _flag(self, caller: Principal, report_id: str, reason: str) -> StoredReport:
         return self._change_as(caller, report_id, lambda report: report.flag_for_attention(reason))
+
+    # -- a person's triage of public reports ----------------------------------------------------------------
+
+    def decide_triage(self, report_id: str, confirmed: bool, expected_version: int | None = None) -> StoredReport:
+        """A person on duty confirms a report from the public (its agency referrals open now) or rejects it."""
+        caller = _staff()
+        with self._store.unit_of_work(caller.tenant) as uow:
+            entry = _entry(uow, report_id)
+            _check_version(entry.version, expected_version)
+            report = entry.report
+            report.decide_triage(confirmed)
+            uow.reports.save(report)
+            if confirmed:
+                uow.emit(events.triage_confirmed(report, entry.crisis))
+            uow.commit()
+            return self._stored(uow, entry)
 
     # -- time limits ----------------------------------------------------------------------------------------
 

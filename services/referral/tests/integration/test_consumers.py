@@ -22,6 +22,8 @@ from services.referral.tests.integration.builders import (
     caller,
     linked,
     submitted,
+    submitted_before_summaries,
+    triage_confirmed,
 )
 from tests.support.events import events_of, message, outbox_rows
 
@@ -105,10 +107,36 @@ def test_the_child_hears_once_of_referrals_opened_before_the_link(consumer, data
     assert {e.referral.child_id for e in told} == {"child8"}
 
 
-def test_nothing_about_the_child_leaves_in_the_referral_events(consumer, database):
-    consumer.process(message(submitted("report4", ["out_of_school"]), "event1"))
+def test_an_event_written_before_summaries_still_opens_referrals_and_nothing_about_the_child_leaves(
+    consumer, service, database
+):
+    consumer.process(message(submitted_before_summaries("report4", ["out_of_school"]), "event1"))
+
+    (referral,) = referrals_of(service, report_id="report4")
+    assert referral.agency_code == "education" and referral.due_at == RECEIVED + timedelta(days=5)
     for row in outbox_rows(database, PILOT_TENANT):
         assert CHILD_NAME.encode() not in row.envelope
+
+
+def test_a_public_report_opens_referrals_only_once_a_person_confirms_it(consumer, service):
+    crisis = reporting_pb2.URGENCY_CRISIS
+    situations = ["violence_injury_signs"]
+    consumer.process(
+        message(submitted("report9", situations, awaiting_triage=True, urgency=crisis, crisis=True), "event1")
+    )
+    assert referrals_of(service, report_id="report9") == []  # not even the police: a person checks it first
+    consumer.process(message(linked("report9", "child9"), "event2"))  # a person linked it meanwhile
+    assert referrals_of(service, report_id="report9") == []
+
+    confirmed = triage_confirmed("report9", situations, urgency=crisis, crisis=True)
+    consumer.process(message(confirmed, "event3"))
+    consumer.process(message(confirmed, "event4"))  # delivered again under a new id: no second referral
+
+    referrals = {r.agency_code: r for r in referrals_of(service, report_id="report9")}
+    assert "police" in referrals and referrals["police"].urgent
+    assert {r.child_id for r in referrals.values()} == {"child9"}
+    # The time limit runs from when the town learnt of the child, not from the confirmation.
+    assert referrals["police"].due_at == RECEIVED + timedelta(hours=1)
 
 
 def test_another_town_sees_none_of_it(consumer, service, database):

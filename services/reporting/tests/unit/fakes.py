@@ -49,7 +49,14 @@ def _copy(report: Report) -> Report:
 
 
 def _state(report: Report) -> tuple[object, ...]:
-    return (report.status, report.child_id, report.group_id, report.attention_reason, report.outcome_notice)
+    return (
+        report.status,
+        report.child_id,
+        report.group_id,
+        report.attention_reason,
+        report.outcome_notice,
+        report.person_triage,
+    )
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from minorprot.reporting.v1 import events_pb2, reporting_pb2
@@ -26,6 +26,7 @@ from services.reporting.domain.model import (
     Channel,
     ChildInfo,
     CrisisAction,
+    PersonTriage,
     ReportStatus,
     SituationType,
     Submission,
@@ -168,15 +169,36 @@ def test_events_reach_the_outbox_as_the_contract_says_and_never_carry_the_report
     assert submitted_pending.aggregate_type == "report"
     submitted = submitted_pending.payload
     assert isinstance(submitted, events_pb2.ReportSubmitted)
-    assert submitted.report.report_id == report_id
-    assert submitted.report.crisis and submitted.report.status == "triaged"
-    assert submitted.report.urgency == reporting_pb2.URGENCY_CRISIS
-    assert not submitted.report.HasField("reporter")
+    assert not submitted.HasField("report")  # deprecated: it carried the child's name and the narrative
+    summary = submitted.summary
+    assert summary.report_id == report_id
+    assert summary.crisis and summary.urgency == reporting_pb2.URGENCY_CRISIS
+    assert list(summary.situation_types) == ["other_serious_harm"]
+    assert summary.division_code == TOWN and summary.place_text == "良乡火车站南广场"
+    assert not submitted.awaiting_triage  # a caseworker took it: no one else need check it
     crisis = crisis_pending.payload
     assert isinstance(crisis, events_pb2.CrisisDeclared)
     assert list(crisis.situation_types) == ["other_serious_harm"]
     assert crisis.required_actions[0] == CrisisAction.NOTIFY_TOWNSHIP_DUTY_OFFICER.value
     assert store.outbox[:2] == [submitted_pending, crisis_pending]
+
+
+def test_the_submitted_event_names_nobody_and_carries_the_age_not_the_birth_date(service, store):
+    child = ChildInfo(
+        name="王小明",
+        birth_date=date(2016, 6, 1),
+        description="穿红色上衣",
+        school="良乡中心小学",
+        guardian_names=("王大山",),
+    )
+    outcome = service.submit(builders.submission(Channel.RELATIVE, child=child))
+
+    submitted = store.units[0].committed[0].payload
+    assert isinstance(submitted, events_pb2.ReportSubmitted)
+    assert submitted.summary.approximate_age == 7  # 2024-05-20: not yet eight
+    payload = submitted.SerializeToString()
+    for personal in ("王小明", "穿红色上衣", "良乡中心小学", "王大山", outcome.report.submission.narrative, "赵女士"):
+        assert personal.encode() not in payload
 
 
 def test_a_role_may_submit_only_through_its_channels_and_nothing_is_kept(service, store):
@@ -219,6 +241,52 @@ def test_a_public_report_waits_for_a_person_to_link_it(service, store, children)
     assert outcome.report.attention_reason == "public report: a person links it to a child"
     assert children.registered == []
     assert store.events_of(events.ReportLinked) == []
+
+
+def test_a_public_report_awaits_a_persons_triage_before_agencies_act_but_its_crisis_does_not(service, store):
+    with acting_as(PUBLIC):
+        outcome = service.submit(
+            builders.submission(Channel.PUBLIC_ANONYMOUS, situations=frozenset({SituationType.OTHER_SERIOUS_HARM}))
+        )
+    assert outcome.report.person_triage is PersonTriage.AWAITING
+    submitted, crisis = (pending.payload for pending in store.units[0].committed)
+    assert isinstance(submitted, events_pb2.ReportSubmitted) and submitted.awaiting_triage
+    assert isinstance(crisis, events_pb2.CrisisDeclared)  # the duty officer is alerted at once
+
+    confirmed = service.decide_triage(outcome.report.report_id, True, expected_version=outcome.stored.version)
+
+    assert confirmed.report.person_triage is PersonTriage.CONFIRMED
+    assert confirmed.version == outcome.stored.version + 1
+    (event,) = store.events_of(events.ReportTriageConfirmed)
+    assert isinstance(event, events.ReportTriageConfirmed) and event.crisis
+    message = store.outbox[-1].payload
+    assert isinstance(message, events_pb2.ReportTriageConfirmed)
+    assert message.summary.report_id == outcome.report.report_id and message.summary.crisis
+    with pytest.raises(errors.Conflict):
+        service.decide_triage(outcome.report.report_id, False)  # decided once
+
+
+def test_a_rejected_public_report_opens_no_referral_and_staff_reports_need_no_triage(service, store):
+    with acting_as(PUBLIC):
+        public = service.submit(builders.submission(Channel.PUBLIC_NAMED))
+    rejected = service.decide_triage(public.report.report_id, False)
+    assert rejected.report.person_triage is PersonTriage.REJECTED
+    assert store.events_of(events.ReportTriageConfirmed) == []
+
+    staff = service.submit(builders.submission(Channel.PUBLIC_NAMED))  # a caseworker typed it in
+    assert staff.report.person_triage is None
+    with pytest.raises(errors.Conflict):
+        service.decide_triage(staff.report.report_id, True)
+    with acting_as(PUBLIC), pytest.raises(errors.PermissionDenied):
+        service.decide_triage(public.report.report_id, True)
+
+
+def test_a_triage_decision_on_a_stale_read_is_refused(service, store):
+    with acting_as(PUBLIC):
+        outcome = service.submit(builders.submission(Channel.PUBLIC_NAMED))
+    with pytest.raises(errors.ConcurrentUpdate):
+        service.decide_triage(outcome.report.report_id, True, expected_version=outcome.stored.version - 1)
+    assert service.get(outcome.report.report_id).report.person_triage is PersonTriage.AWAITING
 
 
 def test_a_registry_outage_flags_the_report_but_keeps_it_and_its_crisis(service, store, children):

@@ -26,19 +26,25 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from minorprot.reporting.v1 import reporting_pb2 as minorprot_dot_reporting_dot_v1_dot_reporting__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#minorprot/reporting/v1/events.proto\x12\x16minorprot.reporting.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&minorprot/reporting/v1/reporting.proto\"A\n\x0fReportSubmitted\x12.\n\x06report\x18\x01 \x01(\x0b\x32\x1e.minorprot.reporting.v1.Report\"\x90\x01\n\x0e\x43risisDeclared\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x02 \x01(\t\x12\x15\n\rdivision_code\x18\x03 \x01(\t\x12\x17\n\x0fsituation_types\x18\x04 \x03(\t\x12\x0f\n\x07reasons\x18\x05 \x03(\t\x12\x18\n\x10required_actions\x18\x06 \x03(\t\"\x90\x01\n\x0cReportLinked\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x02 \x01(\t\x12\x10\n\x08group_id\x18\x03 \x01(\t\x12\x17\n\x0fsituation_types\x18\x04 \x03(\t\x12\x30\n\x07urgency\x18\x05 \x01(\x0e\x32\x1f.minorprot.reporting.v1.Urgency\"\x94\x02\n\x10\x44\x65\x61\x64lineBreached\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x02 \x01(\t\x12\x34\n\tmilestone\x18\x03 \x01(\x0e\x32!.minorprot.reporting.v1.Milestone\x12\x30\n\x07urgency\x18\x04 \x01(\x0e\x32\x1f.minorprot.reporting.v1.Urgency\x12*\n\x06\x64ue_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63ompleted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rdivision_code\x18\x07 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#minorprot/reporting/v1/events.proto\x12\x16minorprot.reporting.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&minorprot/reporting/v1/reporting.proto\"\x93\x02\n\rReportSummary\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x02 \x01(\t\x12/\n\x0breceived_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fsituation_types\x18\x04 \x03(\t\x12\r\n\x05\x66\x61\x63ts\x18\x05 \x03(\t\x12\x30\n\x07urgency\x18\x06 \x01(\x0e\x32\x1f.minorprot.reporting.v1.Urgency\x12\x0e\n\x06\x63risis\x18\x07 \x01(\x08\x12\x17\n\x0f\x61pproximate_age\x18\x08 \x01(\x05\x12\x15\n\rdivision_code\x18\t \x01(\t\x12\x12\n\nplace_text\x18\n \x01(\t\"\x96\x01\n\x0fReportSubmitted\x12\x32\n\x06report\x18\x01 \x01(\x0b\x32\x1e.minorprot.reporting.v1.ReportB\x02\x18\x01\x12\x36\n\x07summary\x18\x02 \x01(\x0b\x32%.minorprot.reporting.v1.ReportSummary\x12\x17\n\x0f\x61waiting_triage\x18\x03 \x01(\x08\"O\n\x15ReportTriageConfirmed\x12\x36\n\x07summary\x18\x01 \x01(\x0b\x32%.minorprot.reporting.v1.ReportSummary\"\x90\x01\n\x0e\x43risisDeclared\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x02 \x01(\t\x12\x15\n\rdivision_code\x18\x03 \x01(\t\x12\x17\n\x0fsituation_types\x18\x04 \x03(\t\x12\x0f\n\x07reasons\x18\x05 \x03(\t\x12\x18\n\x10required_actions\x18\x06 \x03(\t\"\x90\x01\n\x0cReportLinked\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x02 \x01(\t\x12\x10\n\x08group_id\x18\x03 \x01(\t\x12\x17\n\x0fsituation_types\x18\x04 \x03(\t\x12\x30\n\x07urgency\x18\x05 \x01(\x0e\x32\x1f.minorprot.reporting.v1.Urgency\"\x94\x02\n\x10\x44\x65\x61\x64lineBreached\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x02 \x01(\t\x12\x34\n\tmilestone\x18\x03 \x01(\x0e\x32!.minorprot.reporting.v1.Milestone\x12\x30\n\x07urgency\x18\x04 \x01(\x0e\x32\x1f.minorprot.reporting.v1.Urgency\x12*\n\x06\x64ue_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63ompleted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rdivision_code\x18\x07 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'minorprot.reporting.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REPORTSUBMITTED']._serialized_start=136
-  _globals['_REPORTSUBMITTED']._serialized_end=201
-  _globals['_CRISISDECLARED']._serialized_start=204
-  _globals['_CRISISDECLARED']._serialized_end=348
-  _globals['_REPORTLINKED']._serialized_start=351
-  _globals['_REPORTLINKED']._serialized_end=495
-  _globals['_DEADLINEBREACHED']._serialized_start=498
-  _globals['_DEADLINEBREACHED']._serialized_end=774
+  _globals['_REPORTSUBMITTED'].fields_by_name['report']._loaded_options = None
+  _globals['_REPORTSUBMITTED'].fields_by_name['report']._serialized_options = b'\030\001'
+  _globals['_REPORTSUMMARY']._serialized_start=137
+  _globals['_REPORTSUMMARY']._serialized_end=412
+  _globals['_REPORTSUBMITTED']._serialized_start=415
+  _globals['_REPORTSUBMITTED']._serialized_end=565
+  _globals['_REPORTTRIAGECONFIRMED']._serialized_start=567
+  _globals['_REPORTTRIAGECONFIRMED']._serialized_end=646
+  _globals['_CRISISDECLARED']._serialized_start=649
+  _globals['_CRISISDECLARED']._serialized_end=793
+  _globals['_REPORTLINKED']._serialized_start=796
+  _globals['_REPORTLINKED']._serialized_end=940
+  _globals['_DEADLINEBREACHED']._serialized_start=943
+  _globals['_DEADLINEBREACHED']._serialized_end=1219
 # @@protoc_insertion_point(module_scope)

@@ -18,29 +18,128 @@ if sys.version_info >= (3, 11):
 else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
+if sys.version_info >= (3, 13):
+    from warnings import deprecated as _deprecated
+else:
+    from typing_extensions import deprecated as _deprecated
+
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class ReportSummary(_message.Message):
+    """What consumers need of a report: ids, codes and the minimum facts for routing. Never the child's name,
+    description, school or guardians, the narrative or the reporter: those stay encrypted in reporting and are
+    read over gRPC, with a purpose, by the staff who need them (docs/data-protection.md).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_ID_FIELD_NUMBER: _builtins.int
+    CHILD_ID_FIELD_NUMBER: _builtins.int
+    RECEIVED_AT_FIELD_NUMBER: _builtins.int
+    SITUATION_TYPES_FIELD_NUMBER: _builtins.int
+    FACTS_FIELD_NUMBER: _builtins.int
+    URGENCY_FIELD_NUMBER: _builtins.int
+    CRISIS_FIELD_NUMBER: _builtins.int
+    APPROXIMATE_AGE_FIELD_NUMBER: _builtins.int
+    DIVISION_CODE_FIELD_NUMBER: _builtins.int
+    PLACE_TEXT_FIELD_NUMBER: _builtins.int
+    report_id: _builtins.str
+    child_id: _builtins.str
+    """Empty while the report is not linked to a child."""
+    urgency: _reporting_pb2.Urgency.ValueType
+    crisis: _builtins.bool
+    approximate_age: _builtins.int
+    """The child's age in whole years when it happened, as far as known (0: not known)."""
+    division_code: _builtins.str
+    place_text: _builtins.str
+    """Where it happened, in the reporter's words (at most 200 characters): agencies need the place to act."""
+    @_builtins.property
+    def received_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def situation_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def facts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        report_id: _builtins.str = ...,
+        child_id: _builtins.str = ...,
+        received_at: _timestamp_pb2.Timestamp | None = ...,
+        situation_types: _abc.Iterable[_builtins.str] | None = ...,
+        facts: _abc.Iterable[_builtins.str] | None = ...,
+        urgency: _reporting_pb2.Urgency.ValueType = ...,
+        crisis: _builtins.bool = ...,
+        approximate_age: _builtins.int = ...,
+        division_code: _builtins.str = ...,
+        place_text: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["received_at", b"received_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approximate_age", b"approximate_age", "child_id", b"child_id", "crisis", b"crisis", "division_code", b"division_code", "facts", b"facts", "place_text", b"place_text", "received_at", b"received_at", "report_id", b"report_id", "situation_types", b"situation_types", "urgency", b"urgency"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportSummary: _TypeAlias = ReportSummary  # noqa: Y015
+
+@_typing.final
 class ReportSubmitted(_message.Message):
-    """Topic reporting.report: a report was stored (reporter details are never in events)."""
+    """Topic reporting.report: a report was stored and triaged by the rules."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     REPORT_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    AWAITING_TRIAGE_FIELD_NUMBER: _builtins.int
+    awaiting_triage: _builtins.bool
+    """A report from the public: no agency is involved until a person on duty confirms it
+    (ReportTriageConfirmed). A crisis is still announced at once (CrisisDeclared).
+    """
     @_builtins.property
-    def report(self) -> _reporting_pb2.Report: ...
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def report(self) -> _reporting_pb2.Report:
+        """No longer set: it carried the whole report (name, narrative, guardians). Read `summary`."""
+
+    @_builtins.property
+    def summary(self) -> Global___ReportSummary: ...
     def __init__(
         self,
         *,
         report: _reporting_pb2.Report | None = ...,
+        summary: Global___ReportSummary | None = ...,
+        awaiting_triage: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["report", b"report", "summary", b"summary"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["awaiting_triage", b"awaiting_triage", "report", b"report", "summary", b"summary"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReportSubmitted: _TypeAlias = ReportSubmitted  # noqa: Y015
+
+@_typing.final
+class ReportTriageConfirmed(_message.Message):
+    """Topic reporting.report: a person on duty confirmed a report that was awaiting triage; agencies may act on it.
+    The summary is the report as it stands at confirmation (linked to its child by then, or not yet).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def summary(self) -> Global___ReportSummary: ...
+    def __init__(
+        self,
+        *,
+        summary: Global___ReportSummary | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["summary", b"summary"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["summary", b"summary"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportTriageConfirmed: _TypeAlias = ReportTriageConfirmed  # noqa: Y015
 
 @_typing.final
 class CrisisDeclared(_message.Message):

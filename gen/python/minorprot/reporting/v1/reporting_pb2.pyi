@@ -258,6 +258,7 @@ class Report(_message.Message):
     OUTCOME_NOTICE_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
     DETAILS_WITHHELD_FIELD_NUMBER: _builtins.int
+    PERSON_TRIAGE_FIELD_NUMBER: _builtins.int
     report_id: _builtins.str
     tenant: _builtins.str
     channel: Global___Channel.ValueType
@@ -278,6 +279,10 @@ class Report(_message.Message):
     details_withheld: _builtins.bool
     """True when narrative, child.description, child.guardian_names and reporter were left out: every
     response but GetReport with a purpose (those reads are logged).
+    """
+    person_triage: _builtins.str
+    """A person's triage of a report from the public: "awaiting" (no agency referral until confirmed),
+    "confirmed" or "rejected"; empty for reports that do not need it (staff, mandated reporters, agencies).
     """
     @_builtins.property
     def child(self) -> Global___ChildDescription: ...
@@ -325,10 +330,11 @@ class Report(_message.Message):
         outcome_notice: _builtins.str = ...,
         version: _builtins.int = ...,
         details_withheld: _builtins.bool = ...,
+        person_triage: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "occurred_at", b"occurred_at", "received_at", b"received_at", "reporter", b"reporter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attention_reason", b"attention_reason", "channel", b"channel", "child", b"child", "child_id", b"child_id", "crisis", b"crisis", "deadlines", b"deadlines", "details_withheld", b"details_withheld", "division_code", b"division_code", "facts", b"facts", "group_id", b"group_id", "narrative", b"narrative", "occurred_at", b"occurred_at", "outcome_notice", b"outcome_notice", "place_text", b"place_text", "received_at", b"received_at", "report_id", b"report_id", "reporter", b"reporter", "situation_types", b"situation_types", "status", b"status", "tenant", b"tenant", "triage_reasons", b"triage_reasons", "urgency", b"urgency", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attention_reason", b"attention_reason", "channel", b"channel", "child", b"child", "child_id", b"child_id", "crisis", b"crisis", "deadlines", b"deadlines", "details_withheld", b"details_withheld", "division_code", b"division_code", "facts", b"facts", "group_id", b"group_id", "narrative", b"narrative", "occurred_at", b"occurred_at", "outcome_notice", b"outcome_notice", "person_triage", b"person_triage", "place_text", b"place_text", "received_at", b"received_at", "report_id", b"report_id", "reporter", b"reporter", "situation_types", b"situation_types", "status", b"status", "tenant", b"tenant", "triage_reasons", b"triage_reasons", "urgency", b"urgency", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1026,3 +1032,52 @@ class ListTriageRuleSetsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListTriageRuleSetsResponse: _TypeAlias = ListTriageRuleSetsResponse  # noqa: Y015
+
+@_typing.final
+class DecideTriageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_ID_FIELD_NUMBER: _builtins.int
+    CONFIRMED_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    report_id: _builtins.str
+    confirmed: _builtins.bool
+    """True: the report is credible, agencies get their referrals. False: it is not referred to any agency."""
+    expected_version: _builtins.int
+    """The Report.version the caller read: ABORTED if the report changed since."""
+    def __init__(
+        self,
+        *,
+        report_id: _builtins.str = ...,
+        confirmed: _builtins.bool = ...,
+        expected_version: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "confirmed", b"confirmed", "expected_version", b"expected_version", "report_id", b"report_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__expected_version: _TypeAlias = _typing.Literal["expected_version"]  # noqa: Y015
+    _WhichOneofArgType__expected_version: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_version) -> _WhichOneofReturnType__expected_version | None: ...
+
+Global___DecideTriageRequest: _TypeAlias = DecideTriageRequest  # noqa: Y015
+
+@_typing.final
+class DecideTriageResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def report(self) -> Global___Report: ...
+    def __init__(
+        self,
+        *,
+        report: Global___Report | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecideTriageResponse: _TypeAlias = DecideTriageResponse  # noqa: Y015

@@ -95,6 +95,11 @@ class ReportingServiceStub:
                 request_serializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.CloseReportRequest.SerializeToString,
                 response_deserializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.CloseReportResponse.FromString,
                 _registered_method=True)
+        self.DecideTriage = channel.unary_unary(
+                '/minorprot.reporting.v1.ReportingService/DecideTriage',
+                request_serializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.DecideTriageRequest.SerializeToString,
+                response_deserializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.DecideTriageResponse.FromString,
+                _registered_method=True)
 
 
 class ReportingServiceServicer:
@@ -186,6 +191,14 @@ class ReportingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DecideTriage(self, request, context):
+        """Staff: a person's triage of a report from the public (person_triage "awaiting"): confirmed, agencies get
+        their referrals; rejected, none do. FAILED_PRECONDITION when the report is not awaiting triage.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReportingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -248,6 +261,11 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.CloseReport,
                     request_deserializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.CloseReportRequest.FromString,
                     response_serializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.CloseReportResponse.SerializeToString,
+            ),
+            'DecideTriage': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecideTriage,
+                    request_deserializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.DecideTriageRequest.FromString,
+                    response_serializer=minorprot_dot_reporting_dot_v1_dot_reporting__pb2.DecideTriageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -575,6 +593,33 @@ class ReportingService:
             '/minorprot.reporting.v1.ReportingService/CloseReport',
             minorprot_dot_reporting_dot_v1_dot_reporting__pb2.CloseReportRequest.SerializeToString,
             minorprot_dot_reporting_dot_v1_dot_reporting__pb2.CloseReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecideTriage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.reporting.v1.ReportingService/DecideTriage',
+            minorprot_dot_reporting_dot_v1_dot_reporting__pb2.DecideTriageRequest.SerializeToString,
+            minorprot_dot_reporting_dot_v1_dot_reporting__pb2.DecideTriageResponse.FromString,
             options,
             channel_credentials,
             insecure,

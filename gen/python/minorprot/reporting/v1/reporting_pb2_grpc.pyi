@@ -61,6 +61,10 @@ class ReportingServiceStub:
     """Staff: the outcome the law requires telling the reporter; shown by LookupReceipt."""
     CloseReport: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.CloseReportRequest, _reporting_pb2.CloseReportResponse]
     """Staff: close the report; it needs an outcome notice first."""
+    DecideTriage: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.DecideTriageRequest, _reporting_pb2.DecideTriageResponse]
+    """Staff: a person's triage of a report from the public (person_triage "awaiting"): confirmed, agencies get
+    their referrals; rejected, none do. FAILED_PRECONDITION when the report is not awaiting triage.
+    """
 
 @_typing.type_check_only
 class ReportingServiceAsyncStub(ReportingServiceStub):
@@ -95,6 +99,10 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     """Staff: the outcome the law requires telling the reporter; shown by LookupReceipt."""
     CloseReport: _aio.UnaryUnaryMultiCallable[_reporting_pb2.CloseReportRequest, _reporting_pb2.CloseReportResponse]  # type: ignore[assignment]
     """Staff: close the report; it needs an outcome notice first."""
+    DecideTriage: _aio.UnaryUnaryMultiCallable[_reporting_pb2.DecideTriageRequest, _reporting_pb2.DecideTriageResponse]  # type: ignore[assignment]
+    """Staff: a person's triage of a report from the public (person_triage "awaiting"): confirmed, agencies get
+    their referrals; rejected, none do. FAILED_PRECONDITION when the report is not awaiting triage.
+    """
 
 class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
     """Discovery reports (发现报告) from every channel."""
@@ -198,5 +206,15 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_reporting_pb2.CloseReportResponse, _abc.Awaitable[_reporting_pb2.CloseReportResponse]]:
         """Staff: close the report; it needs an outcome notice first."""
+
+    @_abc_1.abstractmethod
+    def DecideTriage(
+        self,
+        request: _reporting_pb2.DecideTriageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.DecideTriageResponse, _abc.Awaitable[_reporting_pb2.DecideTriageResponse]]:
+        """Staff: a person's triage of a report from the public (person_triage "awaiting"): confirmed, agencies get
+        their referrals; rejected, none do. FAILED_PRECONDITION when the report is not awaiting triage.
+        """
 
 def add_ReportingServiceServicer_to_server(servicer: ReportingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
