@@ -42,6 +42,12 @@ OUTBOX_PENDING = Gauge("minorprot_outbox_unpublished_rows", "Outbox rows not yet
 HOUSEKEEPING_PURGED = Counter(
     "minorprot_housekeeping_purged_rows_total", "Published outbox rows and old inbox rows deleted", ["table"]
 )
+OUTBOX_OLDEST_PUBLISHED = Gauge(
+    "minorprot_outbox_oldest_published_seconds",
+    "Age of the oldest published outbox row still kept (a plaintext copy of its event); after each housekeeping "
+    "round at most the retention",
+    ["service"],
+)
 
 TENANT_ROUND_FAILURES = Counter(
     "minorprot_periodic_tenant_failures_total",

@@ -105,8 +105,9 @@ def build(definition: ServiceDefinition) -> GrpcServer:
                 relay_engine,
                 database.outbox,
                 database.inbox,
-                outbox_days=settings.outbox_retention_days,
+                outbox_seconds=settings.outbox_retention_seconds,
                 inbox_days=settings.inbox_retention_days,
+                service=name,
             ),
         )
     )

@@ -150,8 +150,9 @@ class CommonSettings:
     worker_down_seconds: float = 120.0
     # Prometheus metrics on this port (0: not served).
     metrics_port: int = 0
-    # Housekeeping: published outbox rows kept this many days, inbox rows (redelivery guard) this many.
-    outbox_retention_days: int = 7
+    # Housekeeping: published outbox rows (a plaintext copy of each event) kept this long, inbox rows
+    # (the redelivery guard) this many days.
+    outbox_retention_seconds: int = 3600
     inbox_retention_days: int = 30
     housekeeping_interval_seconds: float = 600.0
 
@@ -189,7 +190,9 @@ def read_common(env: EnvReader, service_name: str, default_port: int) -> CommonS
         shutdown_seconds=env.integer("SHUTDOWN_SECONDS", 25, minimum=1, maximum=600),
         worker_down_seconds=env.integer("WORKER_DOWN_SECONDS", 120, minimum=1, maximum=86400),
         metrics_port=env.integer("METRICS_PORT", 0, minimum=0, maximum=65535),
-        outbox_retention_days=env.integer("OUTBOX_RETENTION_DAYS", 7, minimum=1, maximum=3650),
+        # Nothing reads a published row again (the relay sends only unpublished ones, consumers dedupe by
+        # event id in their inbox): it is kept only for an operator looking at what just went out.
+        outbox_retention_seconds=env.integer("OUTBOX_RETENTION_SECONDS", 3600, minimum=60, maximum=30 * 86400),
         # Longer than Kafka keeps events (7 days by default): a redelivery must still find its inbox row.
         inbox_retention_days=env.integer("INBOX_RETENTION_DAYS", 30, minimum=8, maximum=3650),
         housekeeping_interval_seconds=env.integer("HOUSEKEEPING_INTERVAL_SECONDS", 600, minimum=1, maximum=86400),

@@ -283,14 +283,17 @@ def test_housekeeping_deletes_published_history_and_old_inbox_rows_only(database
             ).value: row.id
             for row in connection.execute(select(outbox.c.id, outbox.c.envelope).where(outbox.c.published_at.is_(None)))
         }
+        two_hours_ago = datetime.now(UTC) - timedelta(hours=2)  # longer ago than the hour published rows are kept
         connection.execute(
             update(outbox)
             .where(outbox.c.id == rows["old-published"])
-            .values(created_at=long_ago, published_at=long_ago)
+            .values(created_at=two_hours_ago, published_at=two_hours_ago)
         )
         connection.execute(update(outbox).where(outbox.c.id == rows["old-pending"]).values(created_at=long_ago))
         connection.execute(
-            update(outbox).where(outbox.c.id == rows["new-published"]).values(published_at=datetime.now(UTC))
+            update(outbox)
+            .where(outbox.c.id == rows["new-published"])
+            .values(published_at=datetime.now(UTC) - timedelta(minutes=10))
         )
         for event_id, applied_at in (("old-inbox", long_ago), ("new-inbox", datetime.now(UTC))):
             connection.execute(
@@ -304,7 +307,7 @@ def test_housekeeping_deletes_published_history_and_old_inbox_rows_only(database
             )
 
     relay_engine = make_engine(reporting_db.relay_url)  # the role housekeeping runs as
-    purged = housekeeping.purge(relay_engine, outbox, inbox, outbox_days=7, inbox_days=30)
+    purged = housekeeping.purge(relay_engine, outbox, inbox, outbox_seconds=3600, inbox_days=30)
     relay_engine.dispose()
 
     assert purged["outbox"] >= 1 and purged["inbox"] >= 1
