@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, g, request
 from werkzeug.wrappers import Response
 
-from gateway import bootstrap, errors, roles, security
+from gateway import bootstrap, errors, i18n, roles, security
 from gateway.bootstrap import Components
 from gateway.proxies import TrustedProxyFix
 from gateway.settings import GatewaySettings, load_settings
@@ -105,5 +105,6 @@ def create_app(settings: GatewaySettings | None = None, components: Components |
         referrals.bp,
     ):
         app.register_blueprint(blueprint)
+    i18n.install(app)
     errors.register(app)
     return app

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
+from gateway.i18n import gettext
+
 # Narrow enough that a phone (360 px) shows the text at about 10 px: the SVG scales to the screen's width.
 BAR_HEIGHT, GAP, LABEL_WIDTH, BAR_WIDTH, LABEL_CHARS = 22, 6, 190, 200, 12
 
@@ -32,6 +34,6 @@ def bar_chart(chart_id: str, title: str, items: Sequence[tuple[str, int]]) -> Ma
             f'<text x="{LABEL_WIDTH + length + 6}" y="{y + 16}" font-size="13" fill="#1d2430">{count}</text></g>'
         )
     if not items:
-        parts.append('<text x="10" y="20" font-size="13" fill="#5b6675">暂无数据 No data</text>')
+        parts.append('<text x="10" y="20" font-size="13" fill="#5b6675">' + escape(gettext("暂无数据")) + "</text>")
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every interpolated text above is escaped

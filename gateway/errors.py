@@ -72,7 +72,7 @@ def respond(status: int, message: str, violations: tuple[domain.FieldViolation, 
         if violations:
             body["violations"] = [{"field": v.field, "message": v.message} for v in violations]
         return jsonify(body), status
-    return render_template("error.html", title=title, message=message, trace_id=_trace_id()), status
+    return render_template("error.html", title=title.split(" ", 1)[0], message=message, trace_id=_trace_id()), status
 
 
 def _backend_error(error: BackendError) -> Any:

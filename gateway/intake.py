@@ -48,14 +48,14 @@ _NAME_SEPARATORS = re.compile(r"[,，、;；\s]+")
 
 
 def choices(members: Iterable[LabelledEnum]) -> list[tuple[str, str]]:
-    """(value, "中文 English") pairs for selects and checkboxes: the staff's word first, English beside."""
-    return [(m.value, f"{m.label} {m.name.replace('_', ' ').capitalize()}") for m in members]
+    """(value, Chinese label) pairs for selects and checkboxes; the page shows the label in its language."""
+    return [(m.value, m.label) for m in members]
 
 
 SITUATION_GROUPS = (
-    ("困境类别 Difficulty categories", choices(s for s in SituationType if s not in MANDATORY_REPORTING_SITUATIONS)),
+    ("困境类别", choices(s for s in SituationType if s not in MANDATORY_REPORTING_SITUATIONS)),
     (
-        "强制报告情形 Mandatory-reporting situations",
+        "强制报告情形",
         choices(s for s in SituationType if s in MANDATORY_REPORTING_SITUATIONS),
     ),
 )
@@ -63,7 +63,7 @@ SITUATION_GROUPS = (
 # (`male`), shown with the portal's short label (the register's GB/T labels are 男性 and 女性).
 SEX_LABELS = {"male": "男", "female": "女", "unknown": "未知", "unspecified": ""}
 SEX_CODES = {sex.code: sex for sex in KNOWN_SEXES}
-SEX_CHOICES = [(sex.code, f"{SEX_LABELS[sex.code]} {sex.name.capitalize()}") for sex in KNOWN_SEXES]
+SEX_CHOICES = [(sex.code, SEX_LABELS[sex.code]) for sex in KNOWN_SEXES]
 
 
 def now_for_form() -> str:

@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 from gateway import register_codes, roles
 from gateway.charts import bar_chart
 from gateway.clients import BackendError
+from gateway.i18n import gettext
 from gateway.security import caller, components, current_user, login_required, require_role
 from platform_runtime.auth import Role
 from platform_runtime.vocabulary import CHINA_STANDARD_TIME
@@ -31,7 +32,11 @@ def _counts(pairs: Any) -> dict[str, int]:
 
 
 def _labelled(counts: dict[str, int], labels: dict[str, str]) -> list[tuple[str, int]]:
-    return [(labels.get(key) or key or "未填 not recorded", count) for key, count in counts.items()]
+    return [(labels.get(key) or key or gettext("未填"), count) for key, count in counts.items()]
+
+
+def _translated(choices: register_codes.Choices) -> dict[str, str]:
+    return {code: gettext(text) for code, text in choices}
 
 
 def _report_counts() -> dict[str, int]:
@@ -58,23 +63,19 @@ def dashboard() -> str | Response:
         return _district(reports)
     stats = backends.register_statistics(caller(), "")
     villages = {v.code: v.name for v in backends.list_villages(caller())}
-    categories = dict(register_codes.CATEGORIES)
+    categories = _translated(register_codes.CATEGORIES)
     return render_template(
         "register/dashboard.html",
         stats=stats,
         reports=reports,
         towns=[],
         charts=[
-            bar_chart(
-                "chart-category", "按困境类别 Children by category", _labelled(_counts(stats.by_category), categories)
-            ),
-            bar_chart(
-                "chart-village", "按村(社区) Children by village", _labelled(_counts(stats.by_village), villages)
-            ),
+            bar_chart("chart-category", gettext("按困境类别"), _labelled(_counts(stats.by_category), categories)),
+            bar_chart("chart-village", gettext("按村(社区)"), _labelled(_counts(stats.by_village), villages)),
             bar_chart(
                 "chart-status",
-                "按档案状态 Cases by status",
-                _labelled(_counts(stats.by_case_status), dict(register_codes.CASE_STATUSES)),
+                gettext("按档案状态"),
+                _labelled(_counts(stats.by_case_status), _translated(register_codes.CASE_STATUSES)),
             ),
         ],
     )
@@ -105,9 +106,9 @@ def _district(reports: dict[str, int]) -> str:
         charts=[
             bar_chart(
                 "chart-category",
-                "全区按困境类别 The district's children by category",
-                _labelled(dict(by_category), dict(register_codes.CATEGORIES)),
+                gettext("全区按困境类别"),
+                _labelled(dict(by_category), _translated(register_codes.CATEGORIES)),
             ),
-            bar_chart("chart-town", "按乡镇 Children by town", [(t.name, s.children) for t, s in per_town]),
+            bar_chart("chart-town", gettext("按乡镇"), [(t.name, s.children) for t, s in per_town]),
         ],
     )

@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 from gateway import handling, intake, presenters, purposes, roles
 from gateway.accounts import User
 from gateway.clients import BackendError
+from gateway.i18n import gettext
 from gateway.security import caller, components, current_user, login_required, require_role
 from platform_runtime.auth import Role
 from platform_runtime.errors import InvalidInput
@@ -30,7 +31,7 @@ def home() -> Page:
     except BackendError as exc:
         # The inbox is a convenience on the home page: without the notify service the rest still works.
         log.warning("inbox unavailable: %s", exc)
-        inbox, inbox_error = [], "消息暂不可用 The inbox is not available right now."
+        inbox, inbox_error = [], gettext("消息暂不可用")
     return render_template("home.html", inbox=inbox, inbox_error=inbox_error)
 
 
@@ -133,11 +134,24 @@ def _report_page(found: Any, purpose_error: str = "") -> str:
     return render_template(
         "report.html",
         report=presenters.report(found),
+        crisis_steps=_crisis_steps(found),
         reads=reads,
         purpose_error=purpose_error,
         milestones=handling.MILESTONE_CHOICES,
         now=intake.now_for_form(),
     )
+
+
+def _crisis_steps(found: Any) -> list[dict[str, Any]]:
+    """Who was alerted, escalated to and acknowledged a crisis report (reporting keeps them from notify)."""
+    if not found.crisis:
+        return []
+    try:
+        return [presenters.crisis_step(s) for s in components().backends.list_crisis_steps(caller(), found.report_id)]
+    except BackendError as exc:
+        # The steps are a part of the page: without them the rest of the report still shows.
+        log.warning("crisis steps unavailable: %s", exc)
+        return []
 
 
 # Handling a report: each form posts here and comes back to the report (errors are shown as error pages).

@@ -35,20 +35,20 @@ READERS = AGENCY | OFFICE | REFERRERS
 ROUTING_READERS = ADMIN | OFFICE
 
 STATUS_LABELS = {
-    "opened": "已开启 opened",
-    "sent": "待接收 new",
-    "accepted": "已接收 accepted",
-    "rejected": "已拒绝 rejected",
-    "returned": "已退回补充 returned",
-    "in_progress": "处理中 in progress",
-    "completed": "已办结 completed",
-    "cancelled": "已撤回 cancelled",
+    "opened": "已开启",
+    "sent": "待接收",
+    "accepted": "已接收",
+    "rejected": "已拒绝",
+    "returned": "已退回补充",
+    "in_progress": "处理中",
+    "completed": "已办结",
+    "cancelled": "已撤回",
 }
 INBOX_VIEWS = {
-    "new": ("新转介 New", {"status": "sent"}),
-    "soon": ("即将到期 Due soon", {"due": "soon"}),
-    "overdue": ("已逾期 Overdue", {"due": "overdue"}),
-    "all": ("全部 All", {}),
+    "new": ("新转介", {"status": "sent"}),
+    "soon": ("即将到期", {"due": "soon"}),
+    "overdue": ("已逾期", {"due": "overdue"}),
+    "all": ("全部", {}),
 }
 # Which actions each role is offered on a referral page, by the referral's status: the RPC, its request type, the
 # request's text field and the states it applies in.

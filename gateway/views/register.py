@@ -18,6 +18,7 @@ from werkzeug.wrappers import Response
 
 from gateway import casework_forms, purposes, register_codes, roles
 from gateway.clients import BackendError
+from gateway.i18n import gettext
 from gateway.presenters import day, when
 from gateway.security import caller, components, current_user, login_required, require_role
 from platform_runtime.errors import InvalidInput
@@ -30,15 +31,15 @@ Page = str | tuple[str, int] | Response
 
 PAGE_SIZE = 20
 TABS = (
-    ("profile", "基本信息 Profile"),
-    ("family", "家庭与监护 Family"),
-    ("categories", "困境类别 Categories"),
-    ("case", "档案状态与责任人 Case & staff"),
-    ("assessments", "评估 Assessments"),
-    ("plan", "帮扶计划 Plan"),
-    ("visits", "随访 Visits"),
-    ("timeline", "时间线 Timeline"),
-    ("history", "变更记录 History"),
+    ("profile", "基本信息"),
+    ("family", "家庭与监护"),
+    ("categories", "困境类别"),
+    ("case", "档案状态与责任人"),
+    ("assessments", "评估"),
+    ("plan", "帮扶计划"),
+    ("visits", "随访"),
+    ("timeline", "时间线"),
+    ("history", "变更记录"),
 )
 # The service's refusals a form shows above itself rather than as an error page.
 FORM_ERRORS = frozenset({"INVALID_ARGUMENT", "FAILED_PRECONDITION", "ABORTED", "NOT_FOUND"})
@@ -56,7 +57,7 @@ def _stamp(value: Any) -> str:
 
 @bp.app_context_processor
 def _codes() -> dict[str, Any]:
-    return {"codes": register_codes, "label": register_codes.label}
+    return {"codes": register_codes, "label": lambda choices, code: gettext(register_codes.label(choices, code))}
 
 
 def _today() -> str:
@@ -134,7 +135,7 @@ def new_child() -> Page:
     except (InvalidInput, BackendError) as exc:
         errors = _field_errors(exc)
         return render_template("register/new.html", values=form, errors=errors, candidates=[], villages=villages), 400
-    flash(f"已登记 Registered: {child.legal_name}")
+    flash(gettext("已登记:%(name)s", name=child.legal_name))
     return redirect(url_for("register.child", child_id=child.child_id))
 
 
@@ -178,7 +179,7 @@ def child(child_id: str) -> Page:
     purposes.remember(CASE_FILE, child_id, purpose)
     if case.child.child_id != child_id:  # merged into another record: that one is the child's file now
         purposes.remember(CASE_FILE, case.child.child_id, purpose)
-        flash(f"此记录已合并到 This record was merged into {case.child.legal_name}")
+        flash(gettext("此记录已合并到 %(name)s", name=case.child.legal_name))
         return redirect(url_for("register.child", child_id=case.child.child_id, tab=tab))
     changes: list[casework_pb2.ChangeEntry] = []
     if tab == "history":
@@ -208,7 +209,7 @@ def profile(child_id: str) -> Response:
     require_role(roles.CASE_WORKERS)
     try:
         components().backends.update_child(caller(), casework_forms.update_child(child_id, request.form))
-        flash("已保存 Saved")
+        flash(gettext("已保存"))
     except (InvalidInput, BackendError) as exc:
         _flash_errors(exc)
     return redirect(url_for("register.child", child_id=child_id, tab="profile"))
@@ -273,7 +274,7 @@ def merge(child_id: str) -> Response:
     except BackendError as exc:
         _flash_errors(exc)
         return redirect(url_for("register.compare", child_id=child_id, other_id=other_id))
-    flash("已合并,可在基本信息中撤销 Merged (it can be undone from the profile)")
+    flash(gettext("已合并,可在基本信息中撤销"))
     return redirect(url_for("register.child", child_id=surviving))
 
 
@@ -289,7 +290,7 @@ def unmerge(child_id: str) -> Response:
         return redirect(url_for("register.child", child_id=child_id))
     if purposes.remembered(CASE_FILE, child_id):
         purposes.remember(CASE_FILE, restored.child_id, purposes.remembered(CASE_FILE, child_id))
-    flash(f"已撤销合并 The merge was undone: {restored.legal_name}")
+    flash(gettext("已撤销合并:%(name)s", name=restored.legal_name))
     return redirect(url_for("register.child", child_id=restored.child_id))
 
 
@@ -316,7 +317,7 @@ def casework(child_id: str, form_name: str) -> Response:
         else:
             method, change = casework_forms.FORMS[form_name](child_id, request.form)
         components().backends.casework(caller(), method, change)
-        flash("已保存 Saved")
+        flash(gettext("已保存"))
     except (InvalidInput, BackendError) as exc:
         _flash_errors(exc)
     return redirect(url_for("register.child", child_id=child_id, tab=tab))

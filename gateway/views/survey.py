@@ -24,9 +24,9 @@ MAX_UPLOAD_BYTES = 64 * 1024 * 1024  # the registry's limit
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PROBLEM_OUTCOMES = (survey_pb2.SURVEY_ROW_OUTCOME_REJECTED, survey_pb2.SURVEY_ROW_OUTCOME_POSSIBLE_DUPLICATE)
 STATUS_LABELS = {
-    survey_pb2.SURVEY_IMPORT_STATUS_RUNNING: "进行中 running",
-    survey_pb2.SURVEY_IMPORT_STATUS_FINISHED: "已完成 finished",
-    survey_pb2.SURVEY_IMPORT_STATUS_STOPPED: "已中止 stopped",
+    survey_pb2.SURVEY_IMPORT_STATUS_RUNNING: "进行中",
+    survey_pb2.SURVEY_IMPORT_STATUS_FINISHED: "已完成",
+    survey_pb2.SURVEY_IMPORT_STATUS_STOPPED: "已中止",
 }
 
 

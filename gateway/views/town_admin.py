@@ -20,23 +20,23 @@ Page = str | tuple[str, int] | Response
 ADMINS = frozenset({Role.TOWN_ADMIN})
 # The roles a town gives its own people; district and agency accounts are made by the platform's operators.
 TOWN_ROLES = (
-    (Role.CASEWORKER, "社工(儿童督导员) caseworker"),
-    (Role.CHILD_DIRECTOR, "儿童主任 child director"),
-    (Role.TOWN_ADMIN, "乡镇管理员 town administrator"),
-    (Role.MANDATED_REPORTER, "强制报告人 mandated reporter"),
+    (Role.CASEWORKER, "社工(儿童督导员)"),
+    (Role.CHILD_DIRECTOR, "儿童主任"),
+    (Role.TOWN_ADMIN, "乡镇管理员"),
+    (Role.MANDATED_REPORTER, "强制报告人"),
 )
 URGENCIES = [(name, value) for name, value in reporting_pb2.Urgency.items() if value]
 ACTION_LABELS = {
-    "read_case_file": "查阅档案 read the case file",
-    "read_change_history": "查阅变更记录 read the change history",
-    "export_register": "导出台账 exported the register",
-    "read_child": "查看儿童 read the record",
-    "list_children": "浏览台账 listed the register",
-    "match_child": "查重 matched",
-    "merge_children": "合并 merged",
-    "unmerge_children": "撤销合并 unmerged",
-    "set_villages": "修改村(社区) changed the villages",
-    "list_audit_entries": "查看审计日志 read the audit log",
+    "read_case_file": "查阅档案",
+    "read_change_history": "查阅变更记录",
+    "export_register": "导出台账",
+    "read_child": "查看儿童",
+    "list_children": "浏览台账",
+    "match_child": "查重",
+    "merge_children": "合并",
+    "unmerge_children": "撤销合并",
+    "set_villages": "修改村(社区)",
+    "list_audit_entries": "查看审计日志",
 }
 
 

@@ -94,6 +94,6 @@ def test_the_administrator_reads_the_triage_rule_versions(client: FlaskClient, b
     page = client.get("/admin/triage-rules").get_data(as_text=True)
     assert 'id="in-effect"' in page and 'data-version="2"' in page and 'data-version="1"' in page
     assert "危机" in page and "流浪(有流浪经历)" in page and "独自" in page
-    assert "不满 under 10" in page and "URGENT_MANDATORY_REPORTING" in page
+    assert "不满 10 岁" in page and "URGENT_MANDATORY_REPORTING" in page
     login(client, "caseworker")
     assert client.get("/admin/triage-rules").status_code == 403
