@@ -69,6 +69,8 @@ def headless_chromium(profile: Path, window: tuple[int, int] | None = (1280, 240
     if window:
         options.add_argument(f"--window-size={window[0]},{window[1]}")
     options.add_argument(f"--user-data-dir={profile}")
+    # The portal follows Accept-Language on a first visit: the browser speaks the staff's language, as theirs do.
+    options.add_experimental_option("prefs", {"intl.accept_languages": "zh-CN,zh"})
     driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
     driver.set_page_load_timeout(60)
     # A loaded CI machine may still be rendering the next page when the test looks for an element.
