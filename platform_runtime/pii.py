@@ -64,6 +64,13 @@ class BlindIndex:
         return hmac.new(self._key, f"{field}|{value}".encode(), hashlib.sha256).hexdigest()
 
 
+def person_key(identity_number: str, index: BlindIndex) -> str:
+    """The key services share to know one person by (the registry's children, the benefits service's insurance
+    roster): a keyed hash of the normalised identity number, 40 hex characters (160 bits, far beyond any
+    collision among a district's children). The field name is the roster's, which used it first."""
+    return index.digest(normalize_identity_number(identity_number), field="insurance_roster")[:40]
+
+
 def normalize_identity_number(raw: str) -> str:
     """Canonical form: full-width characters folded (NFKC), all whitespace removed, `x` -> `X`.
 

@@ -47,7 +47,10 @@ def build_service(settings: BenefitsSettings, database: Database | None = None) 
 def definition(settings: BenefitsSettings, *, periodic_work: bool = True) -> ServiceDefinition:
     database = Database.connect(settings.common.database_url, metadata)
     services = build_services(database, BlindIndex(settings.blind_index_key), chunk_size=settings.run_chunk_size)
-    periodic = [workers.eligibility_worker(services.insurance, services.follower, settings.eligibility_check_seconds)]
+    periodic = [
+        workers.eligibility_worker(services.insurance, services.follower, settings.eligibility_check_seconds),
+        workers.reviews_worker(services.follower, settings.eligibility_check_seconds),
+    ]
     return ServiceDefinition(
         settings=settings.common,
         database=database,

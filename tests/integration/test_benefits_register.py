@@ -1,7 +1,9 @@
 """Eligibility follows the register, end to end: the real registry over gRPC publishes its events through its
 outbox to Kafka, the benefits service consumes them. A category ending suspends an entitlement and its return
 resumes it; a merge stops the duplicate's entitlement and insurance; the periodic worker ends what a birthday
-ends and insures a baby once old enough."""
+ends and insures a baby once old enough; moving out of the district ends entitlements and a case transferred
+out suspends them; a corrected birth date decides the insurance and the age limits again; the insurance
+roster is linked to the register and follows its facts."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import pytest
 from minorprot.benefits.v1 import events_pb2 as benefits_events
 from minorprot.common.v1 import common_pb2
 from minorprot.registry.v1 import casework_pb2, casework_pb2_grpc, registry_pb2, registry_pb2_grpc
+from minorprot.registry.v1 import events_pb2 as registry_events_pb2
 
 from platform_runtime.auth import Principal, Role
 from platform_runtime.db import Database
@@ -32,7 +35,7 @@ from services.benefits.service_layer.register_events import RegisterFollower
 from services.benefits.service_layer.services import BenefitsService
 from services.benefits.settings import load_settings
 from tests.support.events import events_of
-from tests.support.infra import DISTRICT, PILOT_TENANT, Secrets
+from tests.support.infra import DISTRICT, OTHER_TENANT, PILOT_TENANT, Secrets
 from tests.support.services import Running, bearer, migrated_database, service_env
 from tests.support.waiting import eventually
 
@@ -98,14 +101,20 @@ def stubs(registry: Running) -> Iterator[tuple[Any, Any]]:
         yield registry_pb2_grpc.RegistryServiceStub(channel), casework_pb2_grpc.CaseworkServiceStub(channel)
 
 
-def register(stubs: tuple[Any, Any], secrets: Secrets, name: str, born: date) -> str:
+def register(stubs: tuple[Any, Any], secrets: Secrets, name: str, born: date, identity_number: str = "") -> str:
     request = registry_pb2.RegisterChildRequest(
         legal_name=name,
         sex=common_pb2.SEX_MALE,
         birth_date=common_pb2.Date(year=born.year, month=born.month, day=born.day),
         household_division_code=PILOT_TENANT + "001",
+        residence_division_code=PILOT_TENANT + "001",
+        identity_number=identity_number,
     )
-    return str(stubs[0].RegisterChild(request, metadata=bearer(secrets.token(PILOT_TENANT))).child.child_id)
+    return str(
+        stubs[0]
+        .RegisterChild(request, metadata=bearer(secrets.token(PILOT_TENANT, audience="registry")))
+        .child.child_id
+    )
 
 
 def known(benefits: Benefits, child_id: str) -> tuple[str, str | None]:
@@ -115,7 +124,7 @@ def known(benefits: Benefits, child_id: str) -> tuple[str, str | None]:
 def test_a_category_ending_suspends_the_entitlement_and_its_return_resumes_it(benefits, stubs, secrets):
     child = register(stubs, secrets, "赵小军", date(2013, 4, 5))
     known(benefits, child)
-    who = bearer(secrets.token(PILOT_TENANT))
+    who = bearer(secrets.token(PILOT_TENANT, audience="registry"))
     added = stubs[1].AddCategory(
         casework_pb2.AddCategoryRequest(
             child_id=child,
@@ -164,7 +173,7 @@ def test_a_category_ending_suspends_the_entitlement_and_its_return_resumes_it(be
 
 
 def test_a_merged_duplicate_stops_being_paid_and_insured(benefits, stubs, secrets):
-    who = bearer(secrets.token(PILOT_TENANT))
+    who = bearer(secrets.token(PILOT_TENANT, audience="registry"))
     kept = register(stubs, secrets, "钱小宝", date(2012, 1, 1))
     duplicate = register(stubs, secrets, "钱晓宝", date(2012, 1, 1))
     baby = register(stubs, secrets, "孙小贝", TODAY - timedelta(days=100))
@@ -244,3 +253,198 @@ def _all_decided(benefits: Benefits) -> list[str]:
 
     with benefits.database.unit_of_work(PILOT_TENANT) as uow:
         return list(uow.session.scalars(select(InsuranceEnrolmentRecord.child_id)))
+
+
+# -- moving out, corrected birth dates, the roster linked to the register, reviews ----------------------------
+
+ELSEWHERE = "130102001001"  # a village in another province
+
+
+def update(stubs: tuple[Any, Any], secrets: Secrets, child_id: str, **values: Any) -> None:
+    request = registry_pb2.UpdateChildRequest(child_id=child_id, **values)
+    request.update_mask.paths.extend(values)
+    stubs[0].UpdateChild(request, metadata=bearer(secrets.token(PILOT_TENANT, audience="registry")))
+
+
+def grant(benefits: Benefits, child_id: str, starts_on: date, code: str = "BLA_ORPHAN") -> None:
+    with benefits.database.unit_of_work(PILOT_TENANT) as uow:
+        eligibility.start(uow, child_id, code, starts_on, "approved", at=datetime.now(UTC))
+        uow.commit()
+
+
+def insured(benefits: Benefits) -> dict[str, date | None]:
+    with acting_as(CASEWORKER):
+        return {e.child_id: e.covered_until for e in BenefitsService(benefits.database).list_enrolments()}
+
+
+def registry_events(registry: Running, kind: Any) -> list[Any]:
+    from services.registry.adapters.orm import metadata as registry_metadata
+
+    database = Database.connect(registry.database.app_url, registry_metadata)
+    try:
+        return events_of(database, PILOT_TENANT, kind)
+    finally:
+        database.dispose()
+
+
+def test_moving_out_of_the_district_ends_the_entitlements_from_the_day(benefits, stubs, secrets, registry):
+    child = register(stubs, secrets, "周小明", date(2014, 3, 3))
+    stays = register(stubs, secrets, "周小亮", date(2014, 3, 3))
+    for each in (child, stays):
+        known(benefits, each)
+        grant(benefits, each, TODAY.replace(day=1) - timedelta(days=90))
+    update(stubs, secrets, stays, residence_division_code=OTHER_TENANT + "001")  # within the district: nothing ends
+    update(stubs, secrets, child, residence_division_code=ELSEWHERE)
+
+    ended = eventually(lambda: [e for e in benefits.entitlements(child) if e[2] is not None], what="the end")
+    assert ended == [("BLA_ORPHAN", TODAY.replace(day=1) - timedelta(days=90), TODAY - timedelta(days=1), "moved")]
+    assert benefits.changes(child)[-1][1:] == ("ended", f"moved out of the district (residence now {ELSEWHERE})")
+    assert benefits.entitlements(stays)[0][2] is None
+    # the registry's event carries codes and the day, nothing that names the child
+    moved = [e for e in registry_events(registry, registry_events_pb2.ChildMoved) if e.child_id == child]
+    assert [(e.from_residence_division_code, e.to_residence_division_code) for e in moved] == [
+        (PILOT_TENANT + "001", ELSEWHERE)
+    ]
+    assert (moved[0].effective_on.year, moved[0].effective_on.month, moved[0].effective_on.day) == (
+        TODAY.year,
+        TODAY.month,
+        TODAY.day,
+    )
+    assert "周小明" not in str(moved[0])
+
+
+def test_a_case_transferred_out_suspends_the_entitlements_pending_the_transfer(benefits, stubs, secrets):
+    child = register(stubs, secrets, "吴小燕", date(2015, 5, 5))
+    known(benefits, child)
+    grant(benefits, child, TODAY.replace(day=1))
+    stubs[1].ChangeCaseStatus(
+        casework_pb2.ChangeCaseStatusRequest(child_id=child, status="transferred", reason="随父母迁往外区"),
+        metadata=bearer(secrets.token(PILOT_TENANT, audience="registry")),
+    )
+    eventually(lambda: benefits.entitlements(child)[0][2] is not None, what="the suspension")
+    assert benefits.entitlements(child)[0][3] == "transfer"
+    assert benefits.changes(child)[-1][1:] == (
+        "suspended",
+        "case transferred out, pending the transfer: 随父母迁往外区",
+    )
+
+
+def test_a_corrected_birth_date_decides_the_insurance_and_the_age_limits_again(benefits, stubs, secrets, registry):
+    baby = register(stubs, secrets, "郑小宝", TODAY - timedelta(days=10))  # too young when registered
+    toddler = register(stubs, secrets, "郑小贝", TODAY - timedelta(days=400))
+    teen = register(stubs, secrets, "郑小龙", TODAY.replace(year=TODAY.year - 16, day=1))
+    for child in (baby, toddler, teen):
+        known(benefits, child)
+    eventually(lambda: toddler in insured(benefits), what="the toddler insured")
+    assert baby not in insured(benefits)
+    grant(benefits, teen, date(2020, 1, 1))
+
+    update(stubs, secrets, baby, birth_date=_date(TODAY - timedelta(days=45)))
+    eventually(lambda: baby in insured(benefits), what="the baby insured from the corrected date")
+    assert insured(benefits)[baby] == _birthday_at(TODAY - timedelta(days=45), 3) - timedelta(days=1)
+    update(stubs, secrets, toddler, birth_date=_date(TODAY.replace(year=TODAY.year - 4, day=1)))
+    eventually(lambda: toddler not in insured(benefits), what="the toddler, 4 in truth, no longer insured")
+
+    # the teenager turned 18 two months ago in truth: the allowance ends the day before, back in the past
+    born = _months_before(TODAY.replace(day=1), 12 * 18 + 2)
+    update(stubs, secrets, teen, birth_date=_date(born))
+    eventually(lambda: benefits.entitlements(teen)[0][2] is not None, what="the allowance ended at 18")
+    assert benefits.entitlements(teen) == [("BLA_ORPHAN", date(2020, 1, 1), _birthday(born) - timedelta(days=1), "age")]
+    assert benefits.changes(teen)[-1][1:] == ("ended", "turned 18 (birth date corrected)")
+    # corrected again, back to 16: the allowance starts again where the wrong date had ended it
+    update(stubs, secrets, teen, birth_date=_date(TODAY.replace(year=TODAY.year - 16, day=1)))
+    eventually(lambda: len(benefits.entitlements(teen)) == 2, what="the allowance resumed")
+    assert benefits.entitlements(teen)[1] == ("BLA_ORPHAN", _birthday(born), None, "")
+    corrected = registry_events(registry, registry_events_pb2.ChildBirthDateCorrected)
+    assert [e.child_id for e in corrected].count(teen) == 2
+    assert set(corrected[0].DESCRIPTOR.fields_by_name) == {"child_id", "birth_date"}
+
+
+def test_the_roster_is_linked_to_the_register_and_follows_its_facts(benefits, stubs, secrets):
+    from stdnum.cn import ric
+
+    from platform_runtime.settings import decode_key
+    from services.benefits.service_layer.insurance_roster import InsuranceRoster
+
+    def identity(born: date, sequence: str) -> str:
+        first17 = f"{DISTRICT}{born:%Y%m%d}{sequence}"
+        return first17 + ric.calc_check_digit(first17 + "0")
+
+    roster = InsuranceRoster(benefits.database, BlindIndex(decode_key(secrets.blind_index_key)))
+    first_born, second_born = TODAY - timedelta(days=200), TODAY - timedelta(days=300)
+    first_number, second_number = identity(first_born, "135"), identity(second_born, "157")
+    third_number = identity(second_born, "179")
+    first = register(stubs, secrets, "冯小一", first_born, first_number)  # registered before the list comes
+    third = register(stubs, secrets, "冯小三", second_born)  # registered without a number
+    known(benefits, first)
+    known(benefits, third)
+    listing = "公民身份号码,户籍地区划代码\n" + "".join(
+        f"{number},{PILOT_TENANT}001\n" for number in (first_number, second_number, third_number)
+    )
+    with acting_as(CASEWORKER):
+        assert roster.import_list(listing.encode(), "list.csv").accepted == 3
+    second = register(stubs, secrets, "冯小二", second_born, second_number)  # registered after it
+    eventually(lambda: _roster(benefits).get(second), what="the second linked")
+    update(stubs, secrets, third, identity_number=third_number)  # the number given later
+    eventually(lambda: _roster(benefits).get(third), what="the third linked")
+    assert set(_roster(benefits)) == {first, second, third}
+    with acting_as(TOWN_ADMIN):
+        roster.enrol_year(TODAY.year)
+
+    # a corrected birth date (the identity number with it): the linked entry's cover is computed again
+    corrected = first_born - timedelta(days=20)
+    update(stubs, secrets, first, birth_date=_date(corrected), identity_number=identity(corrected, "135"))
+    eventually(lambda: _roster(benefits)[first][0] == corrected, what="the roster's date corrected")
+    cover = _cover(benefits, first)
+    assert cover[0] == max(date(TODAY.year, 1, 1), corrected + timedelta(days=30))
+    # a household registration moved out of the district takes the child off the roster and the year's cover
+    update(stubs, secrets, second, household_division_code=ELSEWHERE)
+    eventually(lambda: _roster(benefits)[second][1] == "left", what="the second off the roster")
+    assert _cover(benefits, second)[2] == "removed"
+    eventually(lambda: second not in insured(benefits), what="the second's insurance ended")
+    # a merge: the duplicate's entry follows the surviving record
+    survivor = register(stubs, secrets, "冯晓一", corrected)
+    known(benefits, survivor)
+    stubs[0].MergeChildren(
+        registry_pb2.MergeChildrenRequest(surviving_child_id=survivor, merged_child_id=first, reason="重复登记"),
+        metadata=bearer(secrets.token(PILOT_TENANT, audience="registry")),
+    )
+    eventually(lambda: survivor in _roster(benefits), what="the entry linked to the surviving record")
+    assert _roster(benefits)[survivor][1] == "active"
+
+
+def _roster(benefits: Benefits) -> dict[str, tuple[date, str]]:
+    """Linked child -> (birth date, status) of the roster's entries."""
+    from sqlalchemy import select
+
+    from services.benefits.adapters.orm import RosterRecord
+
+    with benefits.database.unit_of_work(PILOT_TENANT) as uow:
+        rows = uow.session.scalars(select(RosterRecord).where(RosterRecord.child_id.is_not(None)))
+        return {row.child_id: (row.birth_date, row.status) for row in rows if row.child_id}
+
+
+def _cover(benefits: Benefits, child_id: str) -> tuple[date, date, str]:
+    from sqlalchemy import select
+
+    from services.benefits.adapters.orm import InsuranceYearRecord, RosterRecord
+
+    with benefits.database.unit_of_work(PILOT_TENANT) as uow:
+        row = uow.session.execute(
+            select(InsuranceYearRecord)
+            .join(RosterRecord, RosterRecord.person_key == InsuranceYearRecord.person_key)
+            .where(RosterRecord.child_id == child_id, InsuranceYearRecord.year == TODAY.year)
+        ).scalar_one()
+        return row.covered_from, row.covered_until, row.status
+
+
+def _birthday_at(born: date, years: int) -> date:
+    from services.benefits.domain.insurance import anniversary
+
+    return anniversary(born, years)
+
+
+def _months_before(day: date, months: int) -> date:
+    from services.benefits.domain.policy import add_months
+
+    return add_months(day, -months)

@@ -84,6 +84,7 @@ def rule_message(rule: BenefitRule) -> benefits_pb2.BenefitRule:
         prorate=rule.prorate,
         categories=list(rule.categories),
         documents=list(rule.documents),
+        review_months=rule.review_months,
     )
 
 
@@ -128,6 +129,7 @@ def policy_from(message: benefits_pb2.PolicyVersion) -> PolicyVersion:
                 prorate=rule.prorate,
                 categories=tuple(rule.categories),
                 documents=tuple(rule.documents),
+                review_months=rule.review_months or 12,
             )
         )
     effective_from = optional_date(message.effective_from, "effective_from")
@@ -168,6 +170,8 @@ def application_message(view: ApplicationView) -> benefits_pb2.Application:
         town_reviewed_by=view.town_reviewed_by,
         decided_by=view.decided_by,
         overdue=view.overdue,
+        review_due_on=from_date(view.review_due_on),
+        review_due=view.review_due,
     )
 
 

@@ -70,7 +70,13 @@ class BeneficiaryRecord(Base):
     account_ref: Mapped[str] = mapped_column(String(64))  # the payee account's reference at the bank
     merged_into: Mapped[str | None] = mapped_column(String(32), nullable=True)
     facts_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    __table_args__ = (Index("ux_beneficiaries_child", "tenant_id", "child_id", unique=True),)
+    # The blind index of the identity number the register holds (platform_runtime.pii.person_key): the
+    # insurance roster's entry for the same person is linked by it.
+    person_key: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    __table_args__ = (
+        Index("ux_beneficiaries_child", "tenant_id", "child_id", unique=True),
+        Index("ix_beneficiaries_person", "tenant_id", "person_key"),
+    )
 
 
 class EntitlementRecord(Base):
@@ -85,8 +91,13 @@ class EntitlementRecord(Base):
     ends_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     reason: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # What stopped it: '' (open or ended by staff), 'register' (its categories ended), 'merge', 'age'.
+    # What stopped it: '' (open or ended by staff), 'register' (its categories ended), 'merge', 'age',
+    # 'moved' (moved out of the district), 'transfer' (the case transferred out).
     stopped_by: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    # The periodic review (复核): the last one (None: counted from the start), and the due date the review
+    # worker marked and told the caseworker of (None: not due yet).
+    reviewed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    review_due_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     __table_args__ = (Index("ix_entitlements_child", "tenant_id", "child_id"),)
 
 
@@ -133,7 +144,12 @@ class RosterRecord(Base):
     status: Mapped[str] = mapped_column(String(10))  # active | left (not on the latest list)
     first_seen_on: Mapped[date] = mapped_column(Date)
     last_seen_on: Mapped[date] = mapped_column(Date)
-    __table_args__ = (Index("ux_insurance_roster_person", "tenant_id", "person_key", unique=True),)
+    # The registered child who is the same person (same person_key), whose register facts re-decide the entry.
+    child_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    __table_args__ = (
+        Index("ux_insurance_roster_person", "tenant_id", "person_key", unique=True),
+        Index("ix_insurance_roster_child", "tenant_id", "child_id"),
+    )
 
 
 class InsuranceYearRecord(Base):
@@ -171,7 +187,7 @@ class EntitlementChangeRecord(Base):
     entitlement_id: Mapped[str] = mapped_column(String(32))
     child_id: Mapped[str] = mapped_column(String(32))
     benefit_code: Mapped[str] = mapped_column(String(40))
-    change: Mapped[str] = mapped_column(String(12))  # started | changed | suspended | ended
+    change: Mapped[str] = mapped_column(String(12))  # started | changed | suspended | ended | review_due
     effective_on: Mapped[date] = mapped_column(Date)
     reason: Mapped[str] = mapped_column(String(300))
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

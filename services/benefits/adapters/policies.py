@@ -28,6 +28,7 @@ def rules_json(policy: PolicyVersion) -> str:
                 "prorate": rule.prorate,
                 "categories": list(rule.categories),
                 "documents": list(rule.documents),
+                "review_months": rule.review_months,
             }
             for rule in policy.rules
         ],
@@ -49,6 +50,7 @@ def rule_from(data: dict[str, Any]) -> BenefitRule:
         prorate=bool(data.get("prorate", True)),
         categories=tuple(data.get("categories", ())),
         documents=tuple(data.get("documents", ())),
+        review_months=int(data.get("review_months", 12)),
     )
 
 

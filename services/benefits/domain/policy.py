@@ -43,6 +43,7 @@ class BenefitRule:
     prorate: bool = True  # partial months paid by calendar days; otherwise a whole month for any day
     categories: tuple[str, ...] = ()  # register categories (困境类别) that qualify; ending them all suspends it
     documents: tuple[str, ...] = ()  # the application's documents checklist (申报材料)
+    review_months: int = 12  # an approved entitlement is reviewed (复核) this often; yearly unless the policy says
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ def validate(policy: PolicyVersion) -> None:
             problems.append(FieldViolation(f"{where}.fund", "required"))
         if rule.min_age_days < 0 or (rule.max_age_years is not None and not 0 < rule.max_age_years <= 25):
             problems.append(FieldViolation(f"{where}.age", "ages must be positive (at most 25 years)"))
+        if not 1 <= rule.review_months <= 60:
+            problems.append(FieldViolation(f"{where}.review_months", "between 1 and 60 months"))
         if rule.kind is Kind.SUPPLEMENT and not rule.stacks_on:
             problems.append(FieldViolation(f"{where}.stacks_on", "a supplement names the bases it stacks on"))
         if rule.kind is not Kind.SUPPLEMENT and rule.stacks_on:
@@ -121,6 +124,12 @@ def month_end(month: date) -> date:
 def add_months(month: date, count: int) -> date:
     index = month.year * 12 + month.month - 1 + count
     return date(index // 12, index % 12 + 1, 1)
+
+
+def months_after(day: date, count: int) -> date:
+    """`day` moved `count` months on, clamped to the end of a shorter month (31 January + 1 = 28/29 February)."""
+    month = add_months(month_start(day), count)
+    return month.replace(day=min(day.day, month_end(month).day))
 
 
 def months_between(first: date, last: date) -> list[date]:

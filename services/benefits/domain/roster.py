@@ -15,7 +15,7 @@ from datetime import date, timedelta
 
 from stdnum.cn import ric
 
-from platform_runtime.pii import BlindIndex, mask_identity_number, normalize_identity_number
+from platform_runtime.pii import BlindIndex, mask_identity_number, normalize_identity_number, person_key
 from services.benefits.domain.insurance import anniversary
 
 COLUMNS = {
@@ -39,11 +39,6 @@ class RowError:
     row: int
     column: str
     message: str
-
-
-def person_key(identity_number: str, index: BlindIndex) -> str:
-    # 40 hex characters (160 bits) of the HMAC: the column's width, far beyond any collision among a district's babies.
-    return index.digest(identity_number, field="insurance_roster")[:40]
 
 
 def columns_of(header: Sequence[str]) -> dict[str, int]:

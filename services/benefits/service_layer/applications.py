@@ -20,7 +20,7 @@ from platform_runtime.db import Database, UnitOfWork, new_id, utcnow
 from platform_runtime.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from platform_runtime.tenancy import require_role
 from platform_runtime.vocabulary import CHINA_STANDARD_TIME
-from services.benefits.adapters.orm import ApplicationRecord
+from services.benefits.adapters.orm import ApplicationRecord, EntitlementRecord
 from services.benefits.adapters.policies import load_policies
 from services.benefits.domain import applications as rules
 from services.benefits.domain.applications import Status
@@ -54,6 +54,9 @@ class ApplicationView:
     town_reviewed_by: str
     decided_by: str
     overdue: bool
+    # Approved: the next review (复核) of the entitlement it granted, and whether it is marked due.
+    review_due_on: date | None = None
+    review_due: bool = False
 
 
 class Applications:
@@ -89,7 +92,7 @@ class Applications:
             application.documents = _documents_json(documents)
             application.starts_on = starts_on
             _set_account(uow, child_id, account_ref)
-            view = self._view(policy, application)
+            view = self._view(policy, application, {})  # not approved yet: nothing granted
             uow.commit()
             return view
 
@@ -190,7 +193,7 @@ class Applications:
             if application.child_id:
                 _set_account(uow, application.child_id, account_ref)
             application.updated_at = self._now()
-            view = self._view(policy, application)
+            view = self._view(policy, application, {})  # not approved yet: nothing granted
             uow.commit()
             return view
 
@@ -297,14 +300,16 @@ class Applications:
             if child_id:
                 query = query.where(ApplicationRecord.child_id == child_id)
             rows = uow.session.scalars(query.order_by(ApplicationRecord.updated_at.desc()).limit(500)).all()
-            return [self._view(policy, row) for row in rows if row.tenant_id.startswith(caller.district)]
+            granted = _granted(uow, rows)
+            return [self._view(policy, row, granted) for row in rows if row.tenant_id.startswith(caller.district)]
 
     def get(self, application_id: str) -> ApplicationView:
         caller = require_role(*READER_ROLES)
         district_wide = caller.role in (Role.DISTRICT_OFFICER, Role.FINANCE_AUDITOR)
         policy = self.policy(caller.district)
         with self._database.unit_of_work(caller.tenant, district=caller.district if district_wide else "") as uow:
-            return self._view(policy, self._get(uow, application_id))
+            application = self._get(uow, application_id)
+            return self._view(policy, application, _granted(uow, [application]))
 
     # -- helpers -------------------------------------------------------------------------------------------
 
@@ -349,16 +354,23 @@ class Applications:
     def _save(self, uow: UnitOfWork, policy: PolicyVersion | None, application: ApplicationRecord) -> ApplicationView:
         application.updated_at = self._now()
         uow.session.flush()
-        view = self._view(policy, application)
+        view = self._view(policy, application, _granted(uow, [application]))
         uow.commit()
         return view
 
     def _today(self) -> date:
         return self._now().astimezone(CHINA_STANDARD_TIME).date()
 
-    def _view(self, policy: PolicyVersion | None, record: ApplicationRecord) -> ApplicationView:
+    def _view(
+        self, policy: PolicyVersion | None, record: ApplicationRecord, granted: dict[Granted, EntitlementRecord]
+    ) -> ApplicationView:
         provided = _documents(record)
         rule = policy.rule_by_code.get(record.benefit_code) if policy else None
+        entitlement = granted.get((record.tenant_id, record.child_id, record.benefit_code))
+        review_due_on, review_due = None, False
+        if record.status == Status.APPROVED and entitlement is not None and rule is not None:
+            review_due_on = eligibility.review_due_on(entitlement, rule)
+            review_due = entitlement.review_due_on is not None
         required = rule.documents if rule else ()
         due = record.town_due_on if record.status == Status.SUBMITTED else None
         if record.status == Status.TOWN_APPROVED:
@@ -383,7 +395,23 @@ class Applications:
             town_reviewed_by=record.town_reviewed_by,
             decided_by=record.decided_by,
             overdue=due is not None and self._today() > due,
+            review_due_on=review_due_on,
+            review_due=review_due,
         )
+
+
+Granted = tuple[str, str, str]  # town, child, benefit
+
+
+def _granted(uow: UnitOfWork, applications: Sequence[ApplicationRecord]) -> dict[Granted, EntitlementRecord]:
+    """The open entitlements of the applications' children, by town, child and benefit (one query)."""
+    children = {record.child_id for record in applications if record.status == Status.APPROVED}
+    if not children:
+        return {}
+    rows = uow.session.scalars(
+        select(EntitlementRecord).where(EntitlementRecord.child_id.in_(children), EntitlementRecord.ends_on.is_(None))
+    )
+    return {(row.tenant_id, row.child_id, row.benefit_code): row for row in rows}
 
 
 def _set_account(uow: UnitOfWork, child_id: str, account_ref: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from minorprot.benefits.v1 import events_pb2
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -21,9 +21,10 @@ from platform_runtime.topics import BENEFITS_ENTITLEMENT
 from services.benefits.adapters import messages
 from services.benefits.adapters.orm import BeneficiaryRecord, EntitlementChangeRecord, EntitlementRecord, TownRecord
 from services.benefits.domain.insurance import anniversary
-from services.benefits.domain.policy import Kind, PolicyVersion
+from services.benefits.domain.policy import BenefitRule, Kind, PolicyVersion, months_after
 
 STARTED, CHANGED, SUSPENDED, ENDED = "started", "changed", "suspended", "ended"
+REVIEW_DUE = "review_due"  # not a change of the period: its review (复核) has come
 
 
 def beneficiary(uow: UnitOfWork, child_id: str) -> BeneficiaryRecord | None:
@@ -292,3 +293,84 @@ def age_out(uow: UnitOfWork, policy: PolicyVersion, today: date, *, at: datetime
             )
             ended += 1
     return ended
+
+
+def moved_out(
+    uow: UnitOfWork, child_id: str, on: date, change: str, reason: str, *, at: datetime, stopped_by: str
+) -> int:
+    """The child left the district (or its case was transferred out): every open entitlement ends (or is
+    suspended pending the transfer) from `on`. Returns how many."""
+    stopped = 0
+    for record in open_entitlements(uow, child_id):
+        stop(uow, record, max(on, record.starts_on) - timedelta(days=1), change, reason, at=at, stopped_by=stopped_by)
+        stopped += 1
+    return stopped
+
+
+def birth_date_corrected(
+    uow: UnitOfWork, policy: PolicyVersion | None, child_id: str, birth_date: date | None, today: date, *, at: datetime
+) -> None:
+    """Keep the corrected date, and apply the age limits again from it: an entitlement the old date ended
+    too early starts again where it ended; one the new date puts past its limit ends there."""
+    child = beneficiary(uow, child_id)
+    if child is None:
+        return
+    if child.birth_date != birth_date:
+        child.birth_date, child.facts_changed_at = birth_date, at
+    if policy is None or birth_date is None:
+        return
+    latest: dict[str, EntitlementRecord] = {}
+    for record in entitlements(uow, child_id):
+        latest[record.benefit_code] = record  # ordered by start: the last one of each benefit
+    for code, record in latest.items():
+        rule = policy.rule_by_code.get(code)
+        if rule is None or rule.max_age_years is None:
+            continue
+        last = anniversary(birth_date, rule.max_age_years) - timedelta(days=1)
+        if record.stopped_by == "age" and record.ends_on is not None and record.ends_on < last:
+            why = f"birth date corrected: under {rule.max_age_years} again"
+            record = start(uow, child_id, code, record.ends_on + timedelta(days=1), why, at=at)
+        if (record.ends_on is None or record.ends_on > last) and last < today:
+            why = f"turned {rule.max_age_years} (birth date corrected)"
+            stop(uow, record, max(last, record.starts_on - timedelta(days=1)), ENDED, why, at=at, stopped_by="age")
+
+
+# -- the periodic review (复核) --------------------------------------------------------------------------------
+
+
+def review_due_on(record: EntitlementRecord, rule: BenefitRule) -> date:
+    """The next review: the policy's cycle counted from the last review, or from the start."""
+    return months_after(record.reviewed_on or record.starts_on, rule.review_months)
+
+
+def mark_reviews_due(uow: UnitOfWork, policy: PolicyVersion, today: date, *, at: datetime) -> int:
+    """Mark the town's open entitlements whose review has come, and tell the caseworker: once per due date,
+    however often this runs (the mark is claimed by a conditional UPDATE, so two replicas tell once)."""
+    marked = 0
+    rows = uow.session.scalars(
+        select(EntitlementRecord).where(EntitlementRecord.tenant_id == uow.tenant, EntitlementRecord.ends_on.is_(None))
+    ).all()
+    for record in rows:
+        rule = policy.rule_by_code.get(record.benefit_code)
+        if rule is None or rule.kind is Kind.INSURANCE:
+            continue
+        due = review_due_on(record, rule)
+        if due > today or record.review_due_on == due:
+            continue
+        claimed = uow.session.execute(
+            update(EntitlementRecord)
+            .where(
+                EntitlementRecord.id == record.id,
+                or_(EntitlementRecord.review_due_on.is_(None), EntitlementRecord.review_due_on != due),
+            )
+            .values(review_due_on=due)
+        )
+        if claimed.rowcount:  # type: ignore[attr-defined]
+            _log(uow, record, REVIEW_DUE, due, f"review due (复核), every {rule.review_months} months", at, 0)
+            marked += 1
+    return marked
+
+
+def reviewed(uow: UnitOfWork, record: EntitlementRecord, on: date) -> None:
+    """A review was done: the next one is a cycle from `on`."""
+    record.reviewed_on, record.review_due_on = on, None

@@ -28,6 +28,7 @@ from services.benefits.adapters.policies import load_policies
 from services.benefits.adapters.spreadsheets import read_rows
 from services.benefits.domain import roster as rules
 from services.benefits.domain.policy import BenefitRule, Kind, policy_for
+from services.benefits.service_layer import roster_links
 
 IMPORT_ROLES = (Role.CASEWORKER, Role.TOWN_ADMIN)
 ENROL_ROLES = (Role.TOWN_ADMIN,)
@@ -99,19 +100,18 @@ class InsuranceRoster:
                 record = known.get(key)
                 if record is None:
                     added += 1
-                    uow.session.add(
-                        RosterRecord(
-                            id=new_id(),
-                            tenant_id=caller.tenant,
-                            person_key=key,
-                            identity_masked=row.identity_masked,
-                            birth_date=row.birth_date,
-                            household_division_code=row.household_division_code,
-                            status=ACTIVE,
-                            first_seen_on=today,
-                            last_seen_on=today,
-                        )
+                    record = known[key] = RosterRecord(
+                        id=new_id(),
+                        tenant_id=caller.tenant,
+                        person_key=key,
+                        identity_masked=row.identity_masked,
+                        birth_date=row.birth_date,
+                        household_division_code=row.household_division_code,
+                        status=ACTIVE,
+                        first_seen_on=today,
+                        last_seen_on=today,
                     )
+                    uow.session.add(record)
                 else:
                     record.status, record.last_seen_on = ACTIVE, today
                     record.household_division_code = row.household_division_code
@@ -119,6 +119,7 @@ class InsuranceRoster:
                 if key not in good and record.status == ACTIVE:
                     record.status = LEFT
                     left += 1
+            roster_links.link_entries(uow, known.values())  # the registered children among them
             uow.commit()
         return ImportReport(len(good), added, left, tuple(errors))
 

@@ -14,10 +14,17 @@ from sqlalchemy import select
 from platform_runtime.db import Database, UnitOfWork, utcnow
 from platform_runtime.vocabulary import CHINA_STANDARD_TIME
 from services.benefits.adapters.orm import TownRecord
-from services.benefits.service_layer import eligibility
+from services.benefits.domain.insurance import is_local
+from services.benefits.domain.policy import Kind
+from services.benefits.service_layer import eligibility, roster_links
 from services.benefits.service_layer.applications import Applications
 
 SYSTEM_USER = "benefits"
+# What moving out does to an entitlement: the district pays children living in it, so leaving it ends them
+# (a return is a new application); a case transferred out is suspended until the receiving town takes it up.
+MOVED_OUT = "moved out of the district"
+TRANSFERRED = "case transferred out, pending the transfer"
+INSURANCE_AGES = (30, 3)  # minimum days, maximum years, when the district's policy names no insurance
 
 
 class RegisterFollower:
@@ -43,6 +50,41 @@ class RegisterFollower:
 
     def merged(self, uow: UnitOfWork, surviving_id: str, merged_id: str, reason: str, on: date) -> None:
         eligibility.merged(uow, surviving_id, merged_id, on, reason, at=self._now())
+        roster_links.merged(uow, surviving_id, merged_id, self._today())
+
+    def identified(self, uow: UnitOfWork, child_id: str, person_key: str) -> None:
+        """A child registered with an identity number, or given one later: linked to the roster's entry of the
+        same person."""
+        roster_links.link_child(uow, child_id, person_key)
+
+    def moved(self, uow: UnitOfWork, child_id: str, residence: tuple[str, str], household: str, on: date) -> None:
+        """Residence (from, to) leaving the district ends the entitlements from `on`; the household
+        registration is kept (the insurance is decided on it) and a move out of the district takes the
+        child off the insurance roster."""
+        child = eligibility.beneficiary(uow, child_id)
+        if child is None:
+            return
+        district = uow.tenant[:6]
+        left, arrived = residence
+        if arrived and not is_local(arrived, district) and (not left or is_local(left, district)):
+            why = f"{MOVED_OUT} (residence now {arrived})"
+            eligibility.moved_out(uow, child_id, on, eligibility.ENDED, why, at=self._now(), stopped_by="moved")
+        if household and household != child.household_division_code:
+            child.household_division_code, child.facts_changed_at = household, self._now()
+            roster_links.household_moved(uow, child_id, household, self._today())
+
+    def case_transferred(self, uow: UnitOfWork, child_id: str, reason: str, on: date) -> None:
+        why = f"{TRANSFERRED}: {reason}" if reason else TRANSFERRED
+        eligibility.moved_out(uow, child_id, on, eligibility.SUSPENDED, why, at=self._now(), stopped_by="transfer")
+
+    def birth_date_corrected(self, uow: UnitOfWork, child_id: str, birth_date: date | None) -> None:
+        """The age limits (3, 18) and the roster's cover from the corrected date."""
+        policy = self._applications.policy(uow.tenant[:6])
+        today = self._today()
+        eligibility.birth_date_corrected(uow, policy, child_id, birth_date, today, at=self._now())
+        insurance = [rule for rule in (policy.rules if policy else ()) if rule.kind is Kind.INSURANCE]
+        ages = (insurance[0].min_age_days, insurance[0].max_age_years or 3) if insurance else INSURANCE_AGES
+        roster_links.birth_date_corrected(uow, child_id, birth_date, today, ages)
 
     def unmerged(self, uow: UnitOfWork, surviving_id: str, merged_id: str, on: date) -> None:
         eligibility.unmerged(uow, surviving_id, merged_id, on, at=self._now())
@@ -69,16 +111,28 @@ class RegisterFollower:
         with self._database.platform_session() as session:
             return list(session.scalars(select(TownRecord.tenant_id).order_by(TownRecord.tenant_id)))
 
+    def reviews_due(self, town: str) -> int:
+        """Mark the town's entitlements due for review and tell their caseworker (once per due date)."""
+        policy = self._applications.policy(town[:6])
+        if policy is None:
+            return 0
+        with self._database.unit_of_work(town) as uow:
+            marked = eligibility.mark_reviews_due(uow, policy, self._today(), at=self._now())
+            uow.commit()
+            return marked
+
     def age_out(self, town: str) -> int:
         """End the town's entitlements past their age limit (turning 18; the 0–3 insurance at 3)."""
         policy = self._applications.policy(town[:6])
         if policy is None:
             return 0
-        today = self._now().astimezone(CHINA_STANDARD_TIME).date()
         with self._database.unit_of_work(town) as uow:
-            ended = eligibility.age_out(uow, policy, today, at=self._now())
+            ended = eligibility.age_out(uow, policy, self._today(), at=self._now())
             uow.commit()
             return ended
+
+    def _today(self) -> date:
+        return beijing_day(self._now())
 
 
 def beijing_day(moment: datetime) -> date:

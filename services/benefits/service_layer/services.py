@@ -88,6 +88,30 @@ class BenefitsService:
             record.status = MERGED
             record.ineligible_reason = f"merged into {surviving_id}"[:60]
 
+    def redecide(self, uow: UnitOfWork, child_id: str) -> None:
+        """Decide the child's insurance again, today, from its facts as they now are (a corrected birth date, a
+        household registration moved): a baby "too young" on a wrong date may be insured now, an insured child
+        whose corrected date or new household rules it out is not any more, a changed end of cover is kept."""
+        record = self._decision(uow, child_id)
+        child = uow.session.scalar(
+            select(BeneficiaryRecord).where(
+                BeneficiaryRecord.tenant_id == uow.tenant, BeneficiaryRecord.child_id == child_id
+            )
+        )
+        if record is None or child is None or record.status == MERGED:
+            return
+        today = self._now().astimezone(CHINA_STANDARD_TIME).date()
+        decision = decide(Child(child.birth_date, child.household_division_code), uow.tenant, today, self._policies)
+        was = (record.status, record.covered_until)
+        record.status = ENROLLED if decision.eligible else INELIGIBLE
+        record.covered_until = decision.covered_until
+        record.ineligible_reason = decision.ineligible.value if decision.ineligible else None
+        if (record.status, record.covered_until) == was:
+            return
+        record.decided_on, record.decided_at = today, self._now()
+        if decision.eligible:
+            self._announce(uow, record)
+
     def redecide_too_young(self, tenant: str) -> int:
         """Babies registered before the minimum age are decided again once they reach it (run periodically)."""
         today = self._now().astimezone(CHINA_STANDARD_TIME).date()

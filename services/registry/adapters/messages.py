@@ -419,7 +419,13 @@ def pending(tenant: str, event: events.RegistryEvent) -> PendingEvent:
             return PendingEvent(PLATFORM_TENANT, tenant, "tenant", event.code, message)
         case events.ChildrenMerged() | events.ChildrenUnmerged():
             return PendingEvent(REGISTRY_CHILD, tenant, "child", event.merged_child_id, message)
-        case events.ChildRegistered() | events.ChildCategoriesChanged():
+        case (
+            events.ChildRegistered()
+            | events.ChildCategoriesChanged()
+            | events.ChildMoved()
+            | events.ChildBirthDateCorrected()
+            | events.ChildIdentityChanged()
+        ):
             return PendingEvent(REGISTRY_CHILD, tenant, "child", event.child_id, message)
         case _:
             return PendingEvent(REGISTRY_CASE, tenant, "child", event.child_id, message)
@@ -432,7 +438,20 @@ def event_message(event: events.RegistryEvent) -> Message:
                 tenant=tenant_message(event.code, event.name, event.district_code, event.onboarded_at)
             )
         case events.ChildRegistered():
-            return events_pb2.ChildRegistered(child=child(event.child))
+            return events_pb2.ChildRegistered(child=child(event.child), person_key=event.person_key)
+        case events.ChildMoved():
+            return events_pb2.ChildMoved(
+                child_id=event.child_id,
+                from_residence_division_code=event.from_residence_division_code,
+                to_residence_division_code=event.to_residence_division_code,
+                from_household_division_code=event.from_household_division_code,
+                to_household_division_code=event.to_household_division_code,
+                effective_on=from_date(event.effective_on),
+            )
+        case events.ChildBirthDateCorrected():
+            return events_pb2.ChildBirthDateCorrected(child_id=event.child_id, birth_date=from_date(event.birth_date))
+        case events.ChildIdentityChanged():
+            return events_pb2.ChildIdentityChanged(child_id=event.child_id, person_key=event.person_key)
         case events.ChildCategoriesChanged():
             return events_pb2.ChildCategoriesChanged(
                 child_id=event.child_id,

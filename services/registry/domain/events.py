@@ -27,6 +27,7 @@ class TenantOnboarded:
 @dataclass(frozen=True)
 class ChildRegistered:
     child: ChildView
+    person_key: str = ""  # the blind index other services know the person by ("" without an identity number)
 
     @property
     def child_id(self) -> str:
@@ -41,6 +42,32 @@ class ChildCategoriesChanged:
     categories: tuple[str, ...]
     added: tuple[str, ...]
     removed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ChildMoved:
+    """The child's residence or household registration moved to another division (codes only)."""
+
+    child_id: str
+    from_residence_division_code: str
+    to_residence_division_code: str
+    from_household_division_code: str
+    to_household_division_code: str
+    effective_on: date
+
+
+@dataclass(frozen=True)
+class ChildBirthDateCorrected:
+    child_id: str
+    birth_date: date | None
+
+
+@dataclass(frozen=True)
+class ChildIdentityChanged:
+    """The identity number was added, corrected or removed: only the new person key ("" when removed)."""
+
+    child_id: str
+    person_key: str
 
 
 @dataclass(frozen=True)
@@ -111,6 +138,9 @@ RegistryEvent = (
     TenantOnboarded
     | ChildRegistered
     | ChildCategoriesChanged
+    | ChildMoved
+    | ChildBirthDateCorrected
+    | ChildIdentityChanged
     | ChildrenMerged
     | ChildrenUnmerged
     | CaseFileOpened

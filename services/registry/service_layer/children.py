@@ -15,12 +15,19 @@ from sqlalchemy.exc import IntegrityError
 
 from platform_runtime import errors
 from platform_runtime.db import new_id
+from platform_runtime.pii import person_key
 from platform_runtime.tenancy import require_role
 from services.registry.adapters.orm import CaseFileRecord, CategoryRecord, ChildRecord
 from services.registry.domain.changes import columns, field_changes
 from services.registry.domain.child import ChildView
 from services.registry.domain.codes import CaseStatus, DifficultyCategory, parse_code
-from services.registry.domain.events import CaseFileOpened, ChildRegistered
+from services.registry.domain.events import (
+    CaseFileOpened,
+    ChildBirthDateCorrected,
+    ChildIdentityChanged,
+    ChildMoved,
+    ChildRegistered,
+)
 from services.registry.domain.family import FamilyMember
 from services.registry.service_layer.access import CASEWORK_ROLES, INTAKE_ROLES, READER_ROLES
 from services.registry.service_layer.categories import categories_of, refresh_categories
@@ -175,7 +182,7 @@ class ChildUseCases(ChildFields):
         )
         categories = child.refresh_categories(before=())
         view = child_view(record, categories)
-        scope.emit(ChildRegistered(view))
+        scope.emit(ChildRegistered(view, person_key(identity_number, self._blind_index) if identity_number else ""))
         scope.emit(CaseFileOpened(case.id, record.id, CaseStatus(case.status)))
         return child, view
 
@@ -208,9 +215,13 @@ class ChildUseCases(ChildFields):
             identity_number = self.validate(wanted)
             check_villages(scope, wanted, command.fields & DIVISION_FIELDS)  # a retired village may stay
             old = columns(record, CHILD_HISTORY_FIELDS)
+            _emit_moves(scope, current, wanted, record.id)
             write_fields(record, wanted)
             if IDENTITY_FIELD in command.fields:
                 self._set_identity_number(scope, record, identity_number)
+                if identity_number != current.identity_number:
+                    key = person_key(identity_number, self._blind_index) if identity_number else ""
+                    scope.emit(ChildIdentityChanged(record.id, key))
             scope.record_change(
                 record.id, "child", record.id, "updated", field_changes(old, columns(record, CHILD_HISTORY_FIELDS))
             )
@@ -260,6 +271,27 @@ class ChildUseCases(ChildFields):
             scope.audit_reads("list_children", "child", [row.id for row in rows])
             uow.commit()
             return views, (rows[-1].id if more else "")
+
+
+def _emit_moves(scope: Scope, before: RegisterChild, after: RegisterChild, child_id: str) -> None:
+    """What the benefits service follows, in the change's transaction: a move of residence or household
+    registration, a corrected birth date (codes and dates only)."""
+    if (before.residence_division_code, before.household_division_code) != (
+        after.residence_division_code,
+        after.household_division_code,
+    ):
+        scope.emit(
+            ChildMoved(
+                child_id,
+                before.residence_division_code,
+                after.residence_division_code,
+                before.household_division_code,
+                after.household_division_code,
+                scope.today,
+            )
+        )
+    if before.birth_date != after.birth_date:
+        scope.emit(ChildBirthDateCorrected(child_id, after.birth_date))
 
 
 @dataclass(frozen=True)

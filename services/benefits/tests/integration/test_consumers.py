@@ -103,3 +103,29 @@ def test_town_district_and_finance_staff_read_enrolments(consumer, service, role
 def test_other_roles_do_not(service, role):
     with acting_as(caller(role)), pytest.raises(errors.PermissionDenied):
         service.list_enrolments()
+
+
+def test_a_corrected_birth_date_insures_a_baby_registered_too_young_once(consumer, service, database):
+    from datetime import timedelta
+
+    from minorprot.common.v1 import common_pb2
+    from minorprot.registry.v1 import events_pb2 as registry_events
+
+    from platform_runtime.events import PendingEvent
+    from platform_runtime.topics import REGISTRY_CHILD
+
+    today = datetime.now(UTC).date()
+    consumer.process(message(registered("baby", today - timedelta(days=5), at=datetime.now(UTC)), "event1"))
+    assert decisions(database) == {"baby": ("ineligible", "younger_than_minimum_age")}
+    born = today - timedelta(days=60)
+    corrected = registry_events.ChildBirthDateCorrected(
+        child_id="baby", birth_date=common_pb2.Date(year=born.year, month=born.month, day=born.day)
+    )
+    event = PendingEvent(REGISTRY_CHILD, PILOT_TENANT, "child", "baby", corrected)
+    consumer.process(message(event, "event2"))
+    consumer.process(message(event, "event2"))
+    consumer.process(message(event, "event3"))  # the same correction again, under another id
+    assert decisions(database) == {"baby": ("enrolled", None)}
+    assert [e.enrolment.child_id for e in events_of(database, PILOT_TENANT, benefits_events.InsuranceEnrolled)] == [
+        "baby"
+    ]

@@ -15,6 +15,7 @@ from services.benefits.domain.policy import (
     PolicyVersion,
     due_lines,
     month_lines,
+    months_after,
     policy_for,
     prorated,
     sample_policy,
@@ -197,3 +198,24 @@ def test_working_days_skip_weekends_and_holidays() -> None:
     assert add_working_days(date(2024, 5, 3), 15, {date(2024, 5, 6)}) == date(2024, 5, 27)
     assert add_working_days(date(2024, 5, 4), 1) == date(2024, 5, 6)  # Saturday -> Monday
     assert missing_documents(["a", "b", "c"], ["b"]) == ["a", "c"]
+
+
+@pytest.mark.parametrize(
+    ("day", "months", "expected"),
+    [
+        (date(2024, 3, 1), 12, date(2025, 3, 1)),
+        (date(2024, 1, 31), 1, date(2024, 2, 29)),  # a shorter month: its last day
+        (date(2023, 1, 31), 1, date(2023, 2, 28)),
+        (date(2024, 2, 29), 12, date(2025, 2, 28)),
+        (date(2024, 11, 15), 3, date(2025, 2, 15)),
+    ],
+)
+def test_a_review_cycle_counts_calendar_months(day, months, expected):
+    assert months_after(day, months) == expected
+
+
+def test_a_review_cycle_is_between_one_and_sixty_months():
+    rule = replace(POLICY.rules[0], review_months=0)
+    with pytest.raises(InvalidInput) as problems:
+        validate(replace(POLICY, rules=(rule, *POLICY.rules[1:])))
+    assert [v.field for v in problems.value.violations] == ["rules[0].review_months"]

@@ -110,6 +110,7 @@ class BenefitRule(_message.Message):
     PRORATE_FIELD_NUMBER: _builtins.int
     CATEGORIES_FIELD_NUMBER: _builtins.int
     DOCUMENTS_FIELD_NUMBER: _builtins.int
+    REVIEW_MONTHS_FIELD_NUMBER: _builtins.int
     code: _builtins.str
     name: _builtins.str
     kind: _builtins.str
@@ -123,6 +124,8 @@ class BenefitRule(_message.Message):
     combine: _builtins.str
     """higher | add"""
     prorate: _builtins.bool
+    review_months: _builtins.int
+    """How often an approved entitlement is reviewed (复核), in months; 0: yearly."""
     @_builtins.property
     def stacks_on(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -144,10 +147,11 @@ class BenefitRule(_message.Message):
         prorate: _builtins.bool = ...,
         categories: _abc.Iterable[_builtins.str] | None = ...,
         documents: _abc.Iterable[_builtins.str] | None = ...,
+        review_months: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "categories", b"categories", "code", b"code", "combine", b"combine", "documents", b"documents", "fund", b"fund", "kind", b"kind", "max_age_years", b"max_age_years", "min_age_days", b"min_age_days", "name", b"name", "prorate", b"prorate", "stacks_on", b"stacks_on"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "categories", b"categories", "code", b"code", "combine", b"combine", "documents", b"documents", "fund", b"fund", "kind", b"kind", "max_age_years", b"max_age_years", "min_age_days", b"min_age_days", "name", b"name", "prorate", b"prorate", "review_months", b"review_months", "stacks_on", b"stacks_on"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -337,6 +341,8 @@ class Application(_message.Message):
     TOWN_REVIEWED_BY_FIELD_NUMBER: _builtins.int
     DECIDED_BY_FIELD_NUMBER: _builtins.int
     OVERDUE_FIELD_NUMBER: _builtins.int
+    REVIEW_DUE_ON_FIELD_NUMBER: _builtins.int
+    REVIEW_DUE_FIELD_NUMBER: _builtins.int
     application_id: _builtins.str
     tenant: _builtins.str
     child_id: _builtins.str
@@ -351,6 +357,7 @@ class Application(_message.Message):
     town_reviewed_by: _builtins.str
     decided_by: _builtins.str
     overdue: _builtins.bool
+    review_due: _builtins.bool
     @_builtins.property
     def documents(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -363,6 +370,10 @@ class Application(_message.Message):
     def town_due_on(self) -> _common_pb2.Date: ...
     @_builtins.property
     def district_due_on(self) -> _common_pb2.Date: ...
+    @_builtins.property
+    def review_due_on(self) -> _common_pb2.Date:
+        """Approved: when the entitlement it granted is next reviewed (复核), and whether that day has come."""
+
     def __init__(
         self,
         *,
@@ -385,10 +396,12 @@ class Application(_message.Message):
         town_reviewed_by: _builtins.str = ...,
         decided_by: _builtins.str = ...,
         overdue: _builtins.bool = ...,
+        review_due_on: _common_pb2.Date | None = ...,
+        review_due: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["district_due_on", b"district_due_on", "starts_on", b"starts_on", "submitted_on", b"submitted_on", "town_due_on", b"town_due_on"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["district_due_on", b"district_due_on", "review_due_on", b"review_due_on", "starts_on", b"starts_on", "submitted_on", b"submitted_on", "town_due_on", b"town_due_on"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_id", b"application_id", "benefit_code", b"benefit_code", "child_id", b"child_id", "created_by", b"created_by", "decided_by", b"decided_by", "district_due_on", b"district_due_on", "documents", b"documents", "missing_documents", b"missing_documents", "overdue", b"overdue", "previous_id", b"previous_id", "reason", b"reason", "rejection_reason", b"rejection_reason", "source", b"source", "starts_on", b"starts_on", "status", b"status", "submitted_on", b"submitted_on", "tenant", b"tenant", "town_due_on", b"town_due_on", "town_reviewed_by", b"town_reviewed_by"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_id", b"application_id", "benefit_code", b"benefit_code", "child_id", b"child_id", "created_by", b"created_by", "decided_by", b"decided_by", "district_due_on", b"district_due_on", "documents", b"documents", "missing_documents", b"missing_documents", "overdue", b"overdue", "previous_id", b"previous_id", "reason", b"reason", "rejection_reason", b"rejection_reason", "review_due", b"review_due", "review_due_on", b"review_due_on", "source", b"source", "starts_on", b"starts_on", "status", b"status", "submitted_on", b"submitted_on", "tenant", b"tenant", "town_due_on", b"town_due_on", "town_reviewed_by", b"town_reviewed_by"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -28,7 +28,12 @@ class ChildRegistered(_message.Message):
 
     CHILD_FIELD_NUMBER: _builtins.int
     SOURCE_REPORT_ID_FIELD_NUMBER: _builtins.int
+    PERSON_KEY_FIELD_NUMBER: _builtins.int
     source_report_id: _builtins.str
+    person_key: _builtins.str
+    """The keyed hash (blind index) other services know the same person by, from the identity number
+    (platform_runtime.pii.person_key); empty when the child has no number. Never the number itself.
+    """
     @_builtins.property
     def child(self) -> _registry_pb2.Child: ...
     def __init__(
@@ -36,10 +41,11 @@ class ChildRegistered(_message.Message):
         *,
         child: _registry_pb2.Child | None = ...,
         source_report_id: _builtins.str = ...,
+        person_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["child", b"child"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "source_report_id", b"source_report_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "person_key", b"person_key", "source_report_id", b"source_report_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -378,3 +384,94 @@ class VisitOverdue(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___VisitOverdue: _TypeAlias = VisitOverdue  # noqa: Y015
+
+@_typing.final
+class ChildMoved(_message.Message):
+    """Topic registry.child: the child's residence or household registration (户籍) moved to another division
+    (UpdateChild). Codes and the day only, for the benefits service (a child living or registered outside
+    the district is no longer the district's to pay or insure).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHILD_ID_FIELD_NUMBER: _builtins.int
+    FROM_RESIDENCE_DIVISION_CODE_FIELD_NUMBER: _builtins.int
+    TO_RESIDENCE_DIVISION_CODE_FIELD_NUMBER: _builtins.int
+    FROM_HOUSEHOLD_DIVISION_CODE_FIELD_NUMBER: _builtins.int
+    TO_HOUSEHOLD_DIVISION_CODE_FIELD_NUMBER: _builtins.int
+    EFFECTIVE_ON_FIELD_NUMBER: _builtins.int
+    child_id: _builtins.str
+    from_residence_division_code: _builtins.str
+    to_residence_division_code: _builtins.str
+    from_household_division_code: _builtins.str
+    to_household_division_code: _builtins.str
+    @_builtins.property
+    def effective_on(self) -> _common_pb2.Date: ...
+    def __init__(
+        self,
+        *,
+        child_id: _builtins.str = ...,
+        from_residence_division_code: _builtins.str = ...,
+        to_residence_division_code: _builtins.str = ...,
+        from_household_division_code: _builtins.str = ...,
+        to_household_division_code: _builtins.str = ...,
+        effective_on: _common_pb2.Date | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["effective_on", b"effective_on"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["child_id", b"child_id", "effective_on", b"effective_on", "from_household_division_code", b"from_household_division_code", "from_residence_division_code", b"from_residence_division_code", "to_household_division_code", b"to_household_division_code", "to_residence_division_code", b"to_residence_division_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChildMoved: _TypeAlias = ChildMoved  # noqa: Y015
+
+@_typing.final
+class ChildBirthDateCorrected(_message.Message):
+    """Topic registry.child: the child's birth date was corrected (UpdateChild); unset when it was removed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHILD_ID_FIELD_NUMBER: _builtins.int
+    BIRTH_DATE_FIELD_NUMBER: _builtins.int
+    child_id: _builtins.str
+    @_builtins.property
+    def birth_date(self) -> _common_pb2.Date: ...
+    def __init__(
+        self,
+        *,
+        child_id: _builtins.str = ...,
+        birth_date: _common_pb2.Date | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "child_id", b"child_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChildBirthDateCorrected: _TypeAlias = ChildBirthDateCorrected  # noqa: Y015
+
+@_typing.final
+class ChildIdentityChanged(_message.Message):
+    """Topic registry.child: the child's identity number was added, corrected or removed (UpdateChild). Carries
+    only the new person key (the blind index other services know the person by; empty when removed).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHILD_ID_FIELD_NUMBER: _builtins.int
+    PERSON_KEY_FIELD_NUMBER: _builtins.int
+    child_id: _builtins.str
+    person_key: _builtins.str
+    def __init__(
+        self,
+        *,
+        child_id: _builtins.str = ...,
+        person_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["child_id", b"child_id", "person_key", b"person_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChildIdentityChanged: _TypeAlias = ChildIdentityChanged  # noqa: Y015
