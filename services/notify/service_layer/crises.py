@@ -146,6 +146,7 @@ class CrisisService:
             reply_code=crisis.code,
         )
         told = sorted({target.recipient for target in targets})
+        names = _names(uow, told)
         uow.session.add(
             CrisisStepRecord(
                 tenant_id=uow.tenant,
@@ -169,6 +170,7 @@ class CrisisService:
                     level=level,
                     recipients=told,
                     at=messages.timestamp(now),
+                    recipient_names=[names.get(recipient, "") for recipient in told],
                 ),
             )
         )
@@ -288,6 +290,7 @@ class CrisisService:
         if crisis.acknowledged_at is not None:
             return  # the first acknowledgement stands
         crisis.acknowledged_at, crisis.acknowledged_by, crisis.acknowledged_via = now, user_id, via
+        who = audience.user(user_id)
         timer = uow.session.get(EscalationTimerRecord, crisis.id)
         if timer is not None:
             uow.session.delete(timer)
@@ -306,6 +309,7 @@ class CrisisService:
                     acknowledged_by=user_id,
                     via=via,
                     at=messages.timestamp(now),
+                    acknowledged_by_name=_names(uow, [who]).get(who, ""),
                 ),
             )
         )
@@ -345,3 +349,14 @@ class CrisisService:
             }
             detached(uow, [])
             return CrisisView(crisis, found_steps, found_deliveries, names)
+
+
+def _names(uow: UnitOfWork, recipients: list[str]) -> dict[str, str]:
+    """user:<id> -> the person's name, for people with contact details (the report's timeline shows names)."""
+    user_ids = [recipient.removeprefix("user:") for recipient in recipients if recipient.startswith("user:")]
+    if not user_ids:
+        return {}
+    rows = uow.session.scalars(
+        select(ContactRecord).where(ContactRecord.tenant_id == uow.tenant, ContactRecord.user_id.in_(user_ids))
+    )
+    return {audience.user(row.user_id): row.display_name for row in rows}

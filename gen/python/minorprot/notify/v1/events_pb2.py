@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from minorprot.notify.v1 import notify_pb2 as minorprot_dot_notify_dot_v1_dot_notify__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n minorprot/notify/v1/events.proto\x12\x13minorprot.notify.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a minorprot/notify/v1/notify.proto\"\xab\x01\n\x15NotificationDelivered\x12\x37\n\x0cnotification\x18\x01 \x01(\x0b\x32!.minorprot.notify.v1.Notification\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65livery_id\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x11\n\trecipient\x18\x05 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x06 \x01(\x05\"\x90\x01\n\x0f\x43risisEscalated\x12\x11\n\tcrisis_id\x18\x01 \x01(\t\x12\x11\n\treport_id\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\x05\x12\r\n\x05level\x18\x04 \x01(\t\x12\x12\n\nrecipients\x18\x05 \x03(\t\x12&\n\x02\x61t\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x88\x01\n\x12\x43risisAcknowledged\x12\x11\n\tcrisis_id\x18\x01 \x01(\t\x12\x11\n\treport_id\x18\x02 \x01(\t\x12\x17\n\x0f\x61\x63knowledged_by\x18\x03 \x01(\t\x12\x0b\n\x03via\x18\x04 \x01(\t\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n minorprot/notify/v1/events.proto\x12\x13minorprot.notify.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a minorprot/notify/v1/notify.proto\"\xab\x01\n\x15NotificationDelivered\x12\x37\n\x0cnotification\x18\x01 \x01(\x0b\x32!.minorprot.notify.v1.Notification\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65livery_id\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x11\n\trecipient\x18\x05 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x06 \x01(\x05\"\xa9\x01\n\x0f\x43risisEscalated\x12\x11\n\tcrisis_id\x18\x01 \x01(\t\x12\x11\n\treport_id\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\x05\x12\r\n\x05level\x18\x04 \x01(\t\x12\x12\n\nrecipients\x18\x05 \x03(\t\x12&\n\x02\x61t\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0frecipient_names\x18\x07 \x03(\t\"\xa6\x01\n\x12\x43risisAcknowledged\x12\x11\n\tcrisis_id\x18\x01 \x01(\t\x12\x11\n\treport_id\x18\x02 \x01(\t\x12\x17\n\x0f\x61\x63knowledged_by\x18\x03 \x01(\t\x12\x0b\n\x03via\x18\x04 \x01(\t\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1c\n\x14\x61\x63knowledged_by_name\x18\x06 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,7 +36,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NOTIFICATIONDELIVERED']._serialized_start=125
   _globals['_NOTIFICATIONDELIVERED']._serialized_end=296
   _globals['_CRISISESCALATED']._serialized_start=299
-  _globals['_CRISISESCALATED']._serialized_end=443
-  _globals['_CRISISACKNOWLEDGED']._serialized_start=446
-  _globals['_CRISISACKNOWLEDGED']._serialized_end=582
+  _globals['_CRISISESCALATED']._serialized_end=468
+  _globals['_CRISISACKNOWLEDGED']._serialized_start=471
+  _globals['_CRISISACKNOWLEDGED']._serialized_end=637
 # @@protoc_insertion_point(module_scope)

@@ -71,6 +71,7 @@ class CrisisEscalated(_message.Message):
     LEVEL_FIELD_NUMBER: _builtins.int
     RECIPIENTS_FIELD_NUMBER: _builtins.int
     AT_FIELD_NUMBER: _builtins.int
+    RECIPIENT_NAMES_FIELD_NUMBER: _builtins.int
     crisis_id: _builtins.str
     report_id: _builtins.str
     step: _builtins.int
@@ -79,6 +80,12 @@ class CrisisEscalated(_message.Message):
     def recipients(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def recipient_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Beside each recipient, the person's name where notify knows it (empty for a role's shared inbox):
+        for the report's timeline, which shows names and roles, never addresses.
+        """
+
     def __init__(
         self,
         *,
@@ -88,10 +95,11 @@ class CrisisEscalated(_message.Message):
         level: _builtins.str = ...,
         recipients: _abc.Iterable[_builtins.str] | None = ...,
         at: _timestamp_pb2.Timestamp | None = ...,
+        recipient_names: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "crisis_id", b"crisis_id", "level", b"level", "recipients", b"recipients", "report_id", b"report_id", "step", b"step"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "crisis_id", b"crisis_id", "level", b"level", "recipient_names", b"recipient_names", "recipients", b"recipients", "report_id", b"report_id", "step", b"step"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -108,10 +116,13 @@ class CrisisAcknowledged(_message.Message):
     ACKNOWLEDGED_BY_FIELD_NUMBER: _builtins.int
     VIA_FIELD_NUMBER: _builtins.int
     AT_FIELD_NUMBER: _builtins.int
+    ACKNOWLEDGED_BY_NAME_FIELD_NUMBER: _builtins.int
     crisis_id: _builtins.str
     report_id: _builtins.str
     acknowledged_by: _builtins.str
     via: _builtins.str
+    acknowledged_by_name: _builtins.str
+    """The person's name where notify knows it."""
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -122,10 +133,11 @@ class CrisisAcknowledged(_message.Message):
         acknowledged_by: _builtins.str = ...,
         via: _builtins.str = ...,
         at: _timestamp_pb2.Timestamp | None = ...,
+        acknowledged_by_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledged_by", b"acknowledged_by", "at", b"at", "crisis_id", b"crisis_id", "report_id", b"report_id", "via", b"via"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledged_by", b"acknowledged_by", "acknowledged_by_name", b"acknowledged_by_name", "at", b"at", "crisis_id", b"crisis_id", "report_id", b"report_id", "via", b"via"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
