@@ -117,6 +117,12 @@ class BenefitsServicer(benefits_pb2_grpc.BenefitsServiceServicer):
         view = self._s.applications.withdraw(request.application_id)
         return benefits_pb2.WithdrawApplicationResponse(application=messages.application_message(view))
 
+    def RecordReview(
+        self, request: benefits_pb2.RecordReviewRequest, context: Context
+    ) -> benefits_pb2.RecordReviewResponse:
+        view = self._s.applications.record_review(request.application_id)
+        return benefits_pb2.RecordReviewResponse(application=messages.application_message(view))
+
     def GetApplication(
         self, request: benefits_pb2.GetApplicationRequest, context: Context
     ) -> benefits_pb2.GetApplicationResponse:

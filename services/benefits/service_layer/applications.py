@@ -237,6 +237,20 @@ class Applications:
             application.status = Status.WITHDRAWN.value
             return self._save(uow, policy, application)
 
+    def record_review(self, application_id: str) -> ApplicationView:
+        """The town reviewed (复核) the entitlement the application granted: the next review is a cycle on."""
+        caller = require_role(*TOWN_ROLES)
+        policy = self.policy(caller.district)
+        with self._town(caller, caller.tenant) as uow:
+            application = self._get(uow, application_id)
+            granted = _granted(uow, [application]).get(
+                (application.tenant_id, application.child_id, application.benefit_code)
+            )
+            if granted is None:
+                raise Conflict("only an approved application's current entitlement is reviewed")
+            eligibility.reviewed(uow, granted, self._today())
+            return self._save(uow, policy, application)
+
     def reapply(self, application_id: str) -> ApplicationView:
         """A new draft for a rejected (or withdrawn) application, pointing back at it; documents carried over."""
         caller = require_role(*TOWN_ROLES)

@@ -1,6 +1,7 @@
 """The periodic review (复核) of approved entitlements, on PostgreSQL: the supervised worker marks what is due
 (yearly under the sample policy) and tells the caseworker once per due date, across restarts and replicas;
-the application that granted it shows "review due"; a review done moves the next one a cycle on."""
+the application that granted it shows "review due"; the town's review done (RecordReview) moves the next one
+a cycle on."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import UTC, date, datetime
 import pytest
 from minorprot.benefits.v1 import events_pb2 as benefits_events
 
+from platform_runtime import errors
 from platform_runtime.auth import Principal, Role
 from platform_runtime.supervisor import Supervisor
 from platform_runtime.tenancy import acting_as
@@ -105,10 +107,12 @@ def test_a_review_comes_a_year_after_the_start_and_the_caseworker_is_told_once(d
 
 def test_a_review_done_moves_the_next_one_a_year_on(database, approved):
     reviews_round(follower(database, date(2025, 3, 2)))
-    with database.unit_of_work(PILOT_TENANT) as uow:
-        (record,) = eligibility.open_entitlements(uow, "child1")
-        eligibility.reviewed(uow, record, date(2025, 3, 10))
-        uow.commit()
+    applications = Applications(database, now=lambda: datetime(2025, 3, 10, 2, 0, tzinfo=UTC))
+    with acting_as(OFFICER), pytest.raises(errors.PermissionDenied):
+        applications.record_review(approved)  # the town reviews
+    with acting_as(CASEWORKER):
+        done = applications.record_review(approved)
+    assert (done.review_due_on, done.review_due) == (date(2026, 3, 10), False)
     assert application(database, approved, date(2025, 3, 10)) == (date(2026, 3, 10), False)
     reviews_round(follower(database, date(2026, 3, 10)))
     assert [day for child, day in reminders(database) if child == "child1"] == [date(2025, 3, 1), date(2026, 3, 10)]

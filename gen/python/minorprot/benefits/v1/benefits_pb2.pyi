@@ -538,6 +538,25 @@ class WithdrawApplicationRequest(_message.Message):
 Global___WithdrawApplicationRequest: _TypeAlias = WithdrawApplicationRequest  # noqa: Y015
 
 @_typing.final
+class RecordReviewRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPLICATION_ID_FIELD_NUMBER: _builtins.int
+    application_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        application_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_id", b"application_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordReviewRequest: _TypeAlias = RecordReviewRequest  # noqa: Y015
+
+@_typing.final
 class GetApplicationRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -757,6 +776,26 @@ class WithdrawApplicationResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WithdrawApplicationResponse: _TypeAlias = WithdrawApplicationResponse  # noqa: Y015
+
+@_typing.final
+class RecordReviewResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPLICATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def application(self) -> Global___Application: ...
+    def __init__(
+        self,
+        *,
+        application: Global___Application | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["application", b"application"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application", b"application"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordReviewResponse: _TypeAlias = RecordReviewResponse  # noqa: Y015
 
 @_typing.final
 class GetApplicationResponse(_message.Message):

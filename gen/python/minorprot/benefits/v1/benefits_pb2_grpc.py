@@ -90,6 +90,11 @@ class BenefitsServiceStub:
                 request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.WithdrawApplicationRequest.SerializeToString,
                 response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.WithdrawApplicationResponse.FromString,
                 _registered_method=True)
+        self.RecordReview = channel.unary_unary(
+                '/minorprot.benefits.v1.BenefitsService/RecordReview',
+                request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.RecordReviewRequest.SerializeToString,
+                response_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.RecordReviewResponse.FromString,
+                _registered_method=True)
         self.GetApplication = channel.unary_unary(
                 '/minorprot.benefits.v1.BenefitsService/GetApplication',
                 request_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.GetApplicationRequest.SerializeToString,
@@ -231,6 +236,13 @@ class BenefitsServiceServicer:
 
     def WithdrawApplication(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordReview(self, request, context):
+        """The town's periodic review (复核) of the entitlement an approved application granted is done.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -378,6 +390,11 @@ def add_BenefitsServiceServicer_to_server(servicer, server):
                     servicer.WithdrawApplication,
                     request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.WithdrawApplicationRequest.FromString,
                     response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.WithdrawApplicationResponse.SerializeToString,
+            ),
+            'RecordReview': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordReview,
+                    request_deserializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.RecordReviewRequest.FromString,
+                    response_serializer=minorprot_dot_benefits_dot_v1_dot_benefits__pb2.RecordReviewResponse.SerializeToString,
             ),
             'GetApplication': grpc.unary_unary_rpc_method_handler(
                     servicer.GetApplication,
@@ -748,6 +765,33 @@ class BenefitsService:
             '/minorprot.benefits.v1.BenefitsService/WithdrawApplication',
             minorprot_dot_benefits_dot_v1_dot_benefits__pb2.WithdrawApplicationRequest.SerializeToString,
             minorprot_dot_benefits_dot_v1_dot_benefits__pb2.WithdrawApplicationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordReview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.benefits.v1.BenefitsService/RecordReview',
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.RecordReviewRequest.SerializeToString,
+            minorprot_dot_benefits_dot_v1_dot_benefits__pb2.RecordReviewResponse.FromString,
             options,
             channel_credentials,
             insecure,

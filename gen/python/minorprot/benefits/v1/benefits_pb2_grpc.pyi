@@ -47,6 +47,8 @@ class BenefitsServiceStub:
     DecideApplication: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.DecideApplicationRequest, _benefits_pb2.DecideApplicationResponse]
     ReapplyApplication: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.ReapplyApplicationRequest, _benefits_pb2.ReapplyApplicationResponse]
     WithdrawApplication: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.WithdrawApplicationRequest, _benefits_pb2.WithdrawApplicationResponse]
+    RecordReview: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.RecordReviewRequest, _benefits_pb2.RecordReviewResponse]
+    """The town's periodic review (复核) of the entitlement an approved application granted is done."""
     GetApplication: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.GetApplicationRequest, _benefits_pb2.GetApplicationResponse]
     ListApplications: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.ListApplicationsRequest, _benefits_pb2.ListApplicationsResponse]
     OpenRun: _grpc.UnaryUnaryMultiCallable[_benefits_pb2.OpenRunRequest, _benefits_pb2.OpenRunResponse]
@@ -83,6 +85,8 @@ class BenefitsServiceAsyncStub(BenefitsServiceStub):
     DecideApplication: _aio.UnaryUnaryMultiCallable[_benefits_pb2.DecideApplicationRequest, _benefits_pb2.DecideApplicationResponse]  # type: ignore[assignment]
     ReapplyApplication: _aio.UnaryUnaryMultiCallable[_benefits_pb2.ReapplyApplicationRequest, _benefits_pb2.ReapplyApplicationResponse]  # type: ignore[assignment]
     WithdrawApplication: _aio.UnaryUnaryMultiCallable[_benefits_pb2.WithdrawApplicationRequest, _benefits_pb2.WithdrawApplicationResponse]  # type: ignore[assignment]
+    RecordReview: _aio.UnaryUnaryMultiCallable[_benefits_pb2.RecordReviewRequest, _benefits_pb2.RecordReviewResponse]  # type: ignore[assignment]
+    """The town's periodic review (复核) of the entitlement an approved application granted is done."""
     GetApplication: _aio.UnaryUnaryMultiCallable[_benefits_pb2.GetApplicationRequest, _benefits_pb2.GetApplicationResponse]  # type: ignore[assignment]
     ListApplications: _aio.UnaryUnaryMultiCallable[_benefits_pb2.ListApplicationsRequest, _benefits_pb2.ListApplicationsResponse]  # type: ignore[assignment]
     OpenRun: _aio.UnaryUnaryMultiCallable[_benefits_pb2.OpenRunRequest, _benefits_pb2.OpenRunResponse]  # type: ignore[assignment]
@@ -182,6 +186,14 @@ class BenefitsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _benefits_pb2.WithdrawApplicationRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_benefits_pb2.WithdrawApplicationResponse, _abc.Awaitable[_benefits_pb2.WithdrawApplicationResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordReview(
+        self,
+        request: _benefits_pb2.RecordReviewRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_pb2.RecordReviewResponse, _abc.Awaitable[_benefits_pb2.RecordReviewResponse]]:
+        """The town's periodic review (复核) of the entitlement an approved application granted is done."""
 
     @_abc_1.abstractmethod
     def GetApplication(
