@@ -82,6 +82,10 @@ class Backends(Protocol):
 
     def close_report(self, caller: Caller, report_id: str) -> reporting_pb2.Report: ...
 
+    def decide_triage(
+        self, caller: Caller, report_id: str, confirmed: bool, expected_version: int | None
+    ) -> reporting_pb2.Report: ...
+
     def get_case_file(self, caller: Caller, child_id: str, purpose: str) -> registry_pb2.CaseFile: ...
 
     def list_tenants(self, caller: Caller, district_code: str) -> list[registry_pb2.Tenant]: ...
@@ -309,6 +313,14 @@ class GrpcBackends:
 
     def close_report(self, caller: Caller, report_id: str) -> reporting_pb2.Report:
         return self._report(self._reporting.CloseReport, reporting_pb2.CloseReportRequest(report_id=report_id), caller)
+
+    def decide_triage(
+        self, caller: Caller, report_id: str, confirmed: bool, expected_version: int | None
+    ) -> reporting_pb2.Report:
+        request = reporting_pb2.DecideTriageRequest(report_id=report_id, confirmed=confirmed)
+        if expected_version is not None:
+            request.expected_version = expected_version
+        return self._report(self._reporting.DecideTriage, request, caller)
 
     def _report(self, method: Any, request: Any, caller: Caller) -> reporting_pb2.Report:
         """For the reporting calls that answer with the report as it now is."""

@@ -30,3 +30,18 @@ def milestone_request(report_id: str, payload: Mapping[str, Any]) -> reporting_p
     if at:
         request.completed_at.CopyFrom(intake.moment(at, "completed_at"))
     return request
+
+
+TRIAGE_DECISIONS = {"confirm": True, "reject": False}
+
+
+def triage_decision(payload: Mapping[str, Any]) -> tuple[bool, int | None]:
+    """`{"decision": "confirm" | "reject", "expected_version": 3}`: a person's triage of a report from the public
+    (the version they read, if given: a report changed since is not decided on blindly)."""
+    decision = str(payload.get("decision", "")).strip()
+    if decision not in TRIAGE_DECISIONS:
+        raise InvalidInput.single("decision", "confirm or reject")
+    version = str(payload.get("expected_version", "") or "").strip()
+    if version and not version.isdigit():
+        raise InvalidInput.single("expected_version", "a report version (a whole number)")
+    return TRIAGE_DECISIONS[decision], int(version) if version else None

@@ -650,6 +650,16 @@ ENGLISH: dict[str, str] = {
     "处理中": "In progress",
     "已办结": "Completed",
     "需人工处理": "Needs attention",
+    "待人工分诊": "Awaiting triage",
+    "已人工确认": "Confirmed by a person",
+    "人工分诊未采信": "Rejected at triage",
+    "人工分诊": "Triage by a person",
+    "公众报告须经人工分诊确认后才转介相关部门;危机告警已即时发出,不受影响。": (
+        "A report from the public is referred to agencies only once a person confirms it; a crisis alert has "
+        "gone out at once all the same."
+    ),
+    "确认并转介": "Confirm and refer",
+    "不予采信": "Reject",
     "教师": "Teacher",
     "医生": "Doctor",
     "社区工作者": "Community worker",

@@ -146,6 +146,30 @@ def _document() -> dict[str, Any]:
                     "responses": _ok(_OBJECT),
                 }
             },
+            "/api/v1/reports/{report_id}/triage": {
+                "post": {
+                    "summary": "A person's triage of a report from the public (person_triage awaiting): confirm "
+                    "(its agency referrals open) or reject (none do); 409 when it is not awaiting triage",
+                    "parameters": [_path("report_id")],
+                    "requestBody": {
+                        "required": True,
+                        **_json(
+                            {
+                                "type": "object",
+                                "required": ["decision"],
+                                "properties": {
+                                    "decision": {"type": "string", "enum": ["confirm", "reject"]},
+                                    "expected_version": {
+                                        "type": "integer",
+                                        "description": "the report version read: 409 if it changed since",
+                                    },
+                                },
+                            }
+                        ),
+                    },
+                    "responses": _ok(_OBJECT),
+                }
+            },
             "/api/v1/reports/{report_id}/outcome-notice": {
                 "post": {
                     "summary": "The outcome the reporter sees with the receipt (no child or family data)",

@@ -21,6 +21,7 @@ from platform_runtime.vocabulary import (
     Channel,
     Fact,
     LabelledEnum,
+    PersonTriage,
     ReportStatus,
     SituationType,
     Urgency,
@@ -97,6 +98,9 @@ def report(value: reporting_pb2.Report) -> dict[str, Any]:
         "group_id": value.group_id,
         "deadlines": [deadline(d) for d in value.deadlines],
         "outcome_notice": value.outcome_notice,
+        # A report from the public waits for a person's triage before agencies act on it.
+        "person_triage": _coded(PersonTriage, value.person_triage) if value.person_triage else None,
+        "version": value.version,
     }
 
 

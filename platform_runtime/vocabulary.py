@@ -272,3 +272,21 @@ set_labels(
         ReportStatus.NEEDS_ATTENTION: "需人工处理",
     },
 )
+
+
+class PersonTriage(LabelledEnum):
+    """A person's check of a report from the public before any agency acts on it (no crisis waits for it)."""
+
+    AWAITING = "awaiting"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+
+
+set_labels(
+    PersonTriage,
+    {
+        PersonTriage.AWAITING: "待人工分诊",
+        PersonTriage.CONFIRMED: "已人工确认",
+        PersonTriage.REJECTED: "人工分诊未采信",
+    },
+)

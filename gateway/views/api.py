@@ -161,6 +161,15 @@ def link(report_id: str) -> Reply:
     return presenters.report(backends.confirm_link(caller(), report_id, child_id))
 
 
+@bp.route("/reports/<report_id>/triage", methods=["POST"])
+@login_required
+def decide_triage(report_id: str) -> Reply:
+    """`{"decision": "confirm" | "reject", "expected_version": 3}`: a person's triage of a report from the public."""
+    require_role(roles.REPORT_READERS)
+    confirmed, expected_version = handling.triage_decision(_body())
+    return presenters.report(components().backends.decide_triage(caller(), report_id, confirmed, expected_version))
+
+
 @bp.route("/reports/<report_id>/milestones", methods=["POST"])
 @login_required
 def record_milestone(report_id: str) -> Reply:

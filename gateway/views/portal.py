@@ -172,6 +172,16 @@ def link(report_id: str) -> Page:
     return redirect(url_for("portal.report", report_id=report_id))
 
 
+@bp.route("/reports/<report_id>/triage", methods=["POST"])
+@login_required
+def decide_triage(report_id: str) -> Response:
+    """A report from the public confirmed (its agency referrals open) or rejected by the person on duty."""
+    require_role(roles.REPORT_READERS)
+    confirmed, expected_version = handling.triage_decision(request.form)
+    components().backends.decide_triage(caller(), report_id, confirmed, expected_version)
+    return redirect(url_for("portal.report", report_id=report_id))
+
+
 @bp.route("/reports/<report_id>/milestones", methods=["POST"])
 @login_required
 def record_milestone(report_id: str) -> Response:

@@ -150,6 +150,12 @@ class FakeBackends:
             raise BackendError("FAILED_PRECONDITION", "give an outcome notice before closing the report")
         return self._change(caller, report_id, status="closed")
 
+    def decide_triage(
+        self, caller: Caller, report_id: str, confirmed: bool, expected_version: int | None
+    ) -> reporting_pb2.Report:
+        self._record("decide_triage", caller, (report_id, confirmed, expected_version))
+        return self._change(caller, report_id, person_triage="confirmed" if confirmed else "rejected")
+
     def _change(self, caller: Caller, report_id: str, **fields: str) -> reporting_pb2.Report:
         report = self._stored_report(report_id)
         for name, value in fields.items():

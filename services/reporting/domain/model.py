@@ -18,6 +18,7 @@ from platform_runtime.vocabulary import (
     Channel,
     Fact,
     LabelledEnum,
+    PersonTriage,
     ReporterRole,
     ReportStatus,
     Sex,
@@ -71,24 +72,6 @@ set_labels(
         CrisisAction.NOTIFY_TOWNSHIP_DUTY_OFFICER: "立即通知乡镇(街道)值班人员",
         CrisisAction.NOTIFY_POLICE: "向公安机关报告",
         CrisisAction.ARRANGE_EMERGENCY_SHELTER: "安排紧急庇护",
-    },
-)
-
-
-class PersonTriage(LabelledEnum):
-    """A person's check of a report from the public before any agency acts on it (no crisis waits for it)."""
-
-    AWAITING = "awaiting"
-    CONFIRMED = "confirmed"
-    REJECTED = "rejected"
-
-
-set_labels(
-    PersonTriage,
-    {
-        PersonTriage.AWAITING: "待人工分诊",
-        PersonTriage.CONFIRMED: "已人工确认",
-        PersonTriage.REJECTED: "人工分诊未采信",
     },
 )
 
