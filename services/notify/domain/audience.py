@@ -48,7 +48,9 @@ DEFAULTS: dict[str, dict[str, tuple[Channel, ...]]] = {
     "crisis_declared": {role(Role.CASEWORKER): ALL, role(Role.TOWN_ADMIN): ALL, DUTY_OFFICER: ALL},
     "deadline_breached": {role(Role.CASEWORKER): (Channel.IN_APP,)},
     "crisis_deadline_breached": {role(Role.CASEWORKER): IN_APP_EMAIL, role(Role.TOWN_ADMIN): IN_APP_EMAIL},
-    "referral_opened": {role(Role.CASEWORKER): (Channel.IN_APP,), AGENCY: AGENCY_CHANNELS},
+    # The agency hears of a referral once, when it reaches it and it can act (ReferralSent); an opened referral
+    # is the town's news only (both defaulting to the agency gave it every referral twice).
+    "referral_opened": {role(Role.CASEWORKER): (Channel.IN_APP,)},
     "referral_sent": {AGENCY: AGENCY_CHANNELS},
     "referral_escalated": {AGENCY: AGENCY_CHANNELS, role(Role.LEADING_GROUP_OFFICE): (Channel.IN_APP,)},
     "visit_overdue": {RESPONSIBLE: IN_APP_EMAIL},

@@ -27,6 +27,7 @@ __all__ = [
     "crisis_declared",
     "deadline_breached",
     "referral_opened",
+    "referral_sent",
     "visit_overdue",
 ]
 
@@ -50,6 +51,15 @@ def referral_opened(referral_id: str, *, tenant: str = PILOT_TENANT, urgent: boo
     )
     return PendingEvent(
         REFERRAL_REFERRAL, tenant, "referral", referral_id, referral_events.ReferralOpened(referral=referral)
+    )
+
+
+def referral_sent(referral_id: str, *, tenant: str = PILOT_TENANT) -> PendingEvent:
+    """The same referral as `referral_opened`, once it reached the agency."""
+    opened = referral_opened(referral_id, tenant=tenant).payload
+    assert isinstance(opened, referral_events.ReferralOpened)
+    return PendingEvent(
+        REFERRAL_REFERRAL, tenant, "referral", referral_id, referral_events.ReferralSent(referral=opened.referral)
     )
 
 

@@ -28,7 +28,7 @@ from services.notify.domain.channels import Channel
 from services.notify.entrypoints.delivery_workers import delivery_worker
 from services.notify.service_layer.deliveries import DeliveryService
 from services.notify.service_layer.directory import DirectoryService
-from services.notify.tests.integration.builders import PILOT_TENANT, caller, crisis_declared, referral_opened
+from services.notify.tests.integration.builders import PILOT_TENANT, caller, crisis_declared, referral_sent
 from services.notify.tests.integration.stand_ins import http_stand_in, silent_smtp_server, smtp_server
 from tests.support.events import events_of, message
 from tests.support.waiting import eventually
@@ -118,7 +118,7 @@ def test_a_signed_webhook_reaches_the_agency_and_is_retried_with_back_off(
     with http_stand_in() as agency:
         with acting_as(TOWN_ADMIN):
             directory.set_agency_contact("education", "webhook", agency.url + "/hooks/minorprot")
-        consumer.process(message(referral_opened("referral1"), "event1"))
+        consumer.process(message(referral_sent("referral1"), "event1"))
         agency.statuses = [503]
         sender = WebhookSender(KEY, timeout=5)
 
@@ -137,7 +137,7 @@ def test_a_signed_webhook_reaches_the_agency_and_is_retried_with_back_off(
     # Another agency's key (or notify's own) does not sign it.
     for other in (KEY, agency_key(KEY, PILOT_TENANT, "agency:police")):
         assert second.headers["X-Minorprot-Signature"] != webhook_signature(other, stamp, second.body)
-    assert second.json()["subject_id"] == "referral1" and second.json()["event_type"] == "referral_opened"
+    assert second.json()["subject_id"] == "referral1" and second.json()["event_type"] == "referral_sent"
     (row,) = rows(database, Channel.WEBHOOK)
     assert (row.status, row.attempts, row.recipient) == ("sent", 2, "agency:education")
 

@@ -16,7 +16,13 @@ from platform_runtime.tenancy import acting_as
 from platform_runtime.topics import BENEFITS_ENTITLEMENT, REFERRAL_REFERRAL
 from services.notify.adapters.orm import DeliveryRecord, detached
 from services.notify.service_layer.directory import DirectoryService
-from services.notify.tests.integration.builders import PILOT_TENANT, caller, case_assigned, referral_opened
+from services.notify.tests.integration.builders import (
+    PILOT_TENANT,
+    caller,
+    case_assigned,
+    referral_opened,
+    referral_sent,
+)
 from tests.support.events import message
 
 pytestmark = pytest.mark.integration
@@ -37,21 +43,22 @@ def agencies(database: Database) -> None:
         directory.set_agency_contact("education_bureau", "sms", "13700000001")
 
 
-def test_a_sent_referral_reaches_the_agencys_contact_points(consumer, database, agencies):
-    opened = referral_opened("referral1")
-    sent = PendingEvent(
-        REFERRAL_REFERRAL,
-        PILOT_TENANT,
-        "referral",
-        "referral1",
-        referral_events.ReferralSent(referral=opened.payload.referral),  # type: ignore[attr-defined]
+def test_a_referral_reaches_each_contact_point_of_the_agency_exactly_once(consumer, database, agencies):
+    """Opened, then sent (each delivered twice): one message per contact point, when the agency can act."""
+    for event, event_id in ((referral_opened("referral1"), "event1"), (referral_sent("referral1"), "event2")):
+        consumer.process(message(event, event_id))
+        consumer.process(message(event, event_id))
+    with database.unit_of_work(PILOT_TENANT) as uow:
+        rows = detached(uow, uow.session.scalars(select(DeliveryRecord)))
+    to_agency = sorted(
+        (row.recipient, row.channel, row.event_type) for row in rows if row.recipient.startswith("agency:")
     )
-    consumer.process(message(sent, "event1"))
-    consumer.process(message(sent, "event1"))
-    assert told(database) == {
-        ("referral_sent", "agency:education", "email"),
-        ("referral_sent", "agency:education", "webhook"),
-    }
+    assert to_agency == [
+        ("agency:education", "email", "referral_sent"),
+        ("agency:education", "webhook", "referral_sent"),
+    ]
+    # The town still hears of the opened referral in its own inbox.
+    assert ("referral_opened", "role:caseworker", "in_app") in told(database)
 
 
 def test_an_escalated_referral_reaches_the_supervising_agency_and_the_office(consumer, database, agencies):

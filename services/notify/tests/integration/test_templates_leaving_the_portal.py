@@ -107,7 +107,7 @@ def test_no_message_leaving_the_portal_carries_personal_data(consumer, database,
     assert kinds >= {
         "crisis_declared",
         "crisis_deadline_breached",
-        "referral_opened",
+        "referral_sent",
         "visit_overdue",
         "case_status_changed",
         "case_assigned",
