@@ -24,7 +24,7 @@ from minorprot.registry.v1 import (
     survey_pb2,
     survey_pb2_grpc,
 )
-from minorprot.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from minorprot.reporting.v1 import crisis_steps_pb2, crisis_steps_pb2_grpc, reporting_pb2, reporting_pb2_grpc
 
 from platform_runtime.errors import FieldViolation
 
@@ -65,6 +65,8 @@ class Backends(Protocol):
     def get_report(self, caller: Caller, report_id: str, purpose: str = "") -> reporting_pb2.Report: ...
 
     def list_report_reads(self, caller: Caller, report_id: str) -> list[reporting_pb2.ReportRead]: ...
+
+    def list_crisis_steps(self, caller: Caller, report_id: str) -> list[crisis_steps_pb2.CrisisStep]: ...
 
     def lookup_receipt(self, caller: Caller, receipt_number: str) -> reporting_pb2.LookupReceiptResponse: ...
 
@@ -255,6 +257,7 @@ class GrpcBackends:
         self._casework = casework_pb2_grpc.CaseworkServiceStub(self._channels["registry"])
         self._survey = survey_pb2_grpc.SurveyServiceStub(self._channels["registry"])
         self._reporting = reporting_pb2_grpc.ReportingServiceStub(self._channels["reporting"])
+        self._crisis_steps = crisis_steps_pb2_grpc.CrisisStepServiceStub(self._channels["reporting"])
         self._referral = referral_pb2_grpc.ReferralServiceStub(self._channels["referral"])
         self._notify = notify_pb2_grpc.NotifyServiceStub(self._channels["notify"])
         if benefits:
@@ -286,6 +289,10 @@ class GrpcBackends:
     def list_report_reads(self, caller: Caller, report_id: str) -> list[reporting_pb2.ReportRead]:
         request = reporting_pb2.ListReportReadsRequest(report_id=report_id)
         return list(self._call(self._reporting.ListReportReads, request, caller).reads)
+
+    def list_crisis_steps(self, caller: Caller, report_id: str) -> list[crisis_steps_pb2.CrisisStep]:
+        request = crisis_steps_pb2.ListCrisisStepsRequest(report_id=report_id)
+        return list(self._call(self._crisis_steps.ListCrisisSteps, request, caller).steps)
 
     def lookup_receipt(self, caller: Caller, receipt_number: str) -> reporting_pb2.LookupReceiptResponse:
         request = reporting_pb2.LookupReceiptRequest(receipt_number=receipt_number)

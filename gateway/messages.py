@@ -733,4 +733,14 @@ ENGLISH: dict[str, str] = {
     "消息暂不可用": "The inbox is not available right now",
     "强制报告情形": "Mandatory-reporting situations",
     "不满 %(age)s 岁": "under %(age)s",
+    # a crisis report's escalation steps (report page)
+    "危机告警": "Crisis alert",
+    "告警已发送至": "Alert sent to",
+    "无人确认,已升级至": "Not acknowledged, escalated to",
+    "当日值班人员": "Duty officer of the day",
+    "区民政": "District civil affairs",
+    "乡镇社工": "Caseworkers",
+    "平台": "Portal",
+    "短信回复": "SMS reply",
+    "接口调用": "API",
 }

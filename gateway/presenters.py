@@ -12,7 +12,7 @@ from minorprot.common.v1 import common_pb2
 from minorprot.notify.v1 import notify_pb2
 from minorprot.referral.v1 import referral_pb2
 from minorprot.registry.v1 import registry_pb2
-from minorprot.reporting.v1 import reporting_pb2
+from minorprot.reporting.v1 import crisis_steps_pb2, reporting_pb2
 
 from gateway.handling import MILESTONES
 from gateway.intake import SEX_LABELS
@@ -231,4 +231,44 @@ def notification(value: notify_pb2.Notification) -> dict[str, Any]:
         "subject_id": value.subject_id,
         "created_at": when(value.created_at),
         "read": bool(value.read_at.seconds or value.read_at.nanos),
+    }
+
+
+# A crisis's chain (notify's levels), the roles it tells and how it was acknowledged, as staff name them
+# (Chinese keys of the portal's catalogue, gateway.messages).
+CRISIS_LEVELS = {
+    "duty_officer": "当日值班人员",
+    "town_admin": "乡镇管理员",
+    "district_civil_affairs": "区民政",
+    "leading_group_office": "领导小组办公室",
+}
+CRISIS_STEP_KINDS = {"alerted": "告警已发送至", "escalated": "无人确认,已升级至", "acknowledged": "已确认"}
+ACKNOWLEDGED_VIA = {"portal": "平台", "sms": "短信回复", "api": "接口调用"}
+ROLE_INBOXES = {
+    "caseworker": "乡镇社工",
+    "town_admin": "乡镇管理员",
+    "district_officer": "区民政",
+    "leading_group_office": "领导小组办公室",
+    "child_director": "儿童主任",
+}
+
+
+def _step_person(value: crisis_steps_pb2.StepPerson) -> dict[str, str]:
+    """A person by name, a role's shared inbox by the role (a catalogue key); never an address (none reaches
+    the gateway)."""
+    kind, _, who = value.recipient.partition(":")
+    if kind == "role":
+        return {"role": ROLE_INBOXES.get(who, who), "name": ""}
+    return {"role": "", "name": value.name or who}
+
+
+def crisis_step(value: crisis_steps_pb2.CrisisStep) -> dict[str, Any]:
+    return {
+        "kind": value.kind,
+        "label": CRISIS_STEP_KINDS.get(value.kind, value.kind),
+        "step": value.step,
+        "level": CRISIS_LEVELS.get(value.level, value.level),
+        "people": [_step_person(person) for person in value.people],
+        "via": ACKNOWLEDGED_VIA.get(value.via, value.via),
+        "at": when(value.at),
     }

@@ -11,7 +11,7 @@ from minorprot.benefits.v1 import benefits_pb2
 from minorprot.notify.v1 import notify_pb2
 from minorprot.referral.v1 import referral_pb2
 from minorprot.registry.v1 import casework_pb2, registry_pb2, survey_pb2
-from minorprot.reporting.v1 import reporting_pb2
+from minorprot.reporting.v1 import crisis_steps_pb2, reporting_pb2
 
 from gateway.clients import (
     BENEFITS_METHODS,
@@ -35,6 +35,7 @@ class FakeBackends:
     calls: list[tuple[str, Caller, Any]] = field(default_factory=list)
     reports: list[reporting_pb2.Report] = field(default_factory=list)
     report_reads: list[reporting_pb2.ReportRead] = field(default_factory=list)
+    crisis_steps: list[crisis_steps_pb2.CrisisStep] = field(default_factory=list)
     towns: list[registry_pb2.Tenant] = field(
         default_factory=lambda: [registry_pb2.Tenant(code="110111008", name="良乡镇", district_code="110111")]
     )
@@ -112,6 +113,10 @@ class FakeBackends:
     def list_report_reads(self, caller: Caller, report_id: str) -> list[reporting_pb2.ReportRead]:
         self._record("list_report_reads", caller, report_id)
         return list(self.report_reads)
+
+    def list_crisis_steps(self, caller: Caller, report_id: str) -> list[crisis_steps_pb2.CrisisStep]:
+        self._record("list_crisis_steps", caller, report_id)
+        return list(self.crisis_steps)
 
     def lookup_receipt(self, caller: Caller, receipt_number: str) -> reporting_pb2.LookupReceiptResponse:
         self._record("lookup_receipt", caller, receipt_number)
