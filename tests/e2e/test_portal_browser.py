@@ -252,6 +252,45 @@ def test_public_reports_anonymously_and_the_receipt_shows_no_child_data(
                 assert secret not in page
 
 
+def test_a_caseworker_triages_a_public_report_before_any_agency_gets_it(portal: Portal, browser: WebDriver):
+    child_name = f"桥下{uuid.uuid4().hex[:4].upper()}"
+    with screenshot_on_failure(browser, portal.data_dir, "public-triage"):
+        browser.delete_all_cookies()
+        browser.get(f"{portal.base_url}/public/{TOWN}/report")
+        fill(
+            browser,
+            {
+                "child.name": child_name,
+                "place.text": "琉璃河大桥下",
+                "narrative": "连续三个晚上看到这个孩子独自在桥下过夜,没有大人照看。",
+            },
+        )
+        tick(browser, "situation_types", "abandoned_or_uncared")  # a police matter by the routing rules
+        goes_to_next_page(browser, browser.find_element(By.ID, "submit-public-report"))
+        assert RECEIPT.fullmatch(text_of(browser, "#receipt-number")), browser.page_source
+
+        sign_in(browser, portal, "caseworker")
+        browser.get(f"{portal.base_url}/reports")
+        (row,) = [
+            r for r in browser.find_elements(By.CSS_SELECTOR, "#reports tr[data-report-id]") if child_name in r.text
+        ]
+        assert "待人工分诊" in row.text
+        report_id = str(row.get_attribute("data-report-id"))
+        goes_to_next_page(browser, row.find_element(By.TAG_NAME, "a"))
+        assert browser.find_element(By.ID, "person-triage").get_attribute("data-state") == "awaiting"
+
+        goes_to_next_page(browser, browser.find_element(By.ID, "triage-confirm"))
+
+        assert browser.find_element(By.ID, "person-triage").get_attribute("data-state") == "confirmed"
+        assert not browser.find_elements(By.ID, "triage-form")
+
+        def referrals_opened() -> bool:
+            browser.get(f"{portal.base_url}/referrals?report_id={report_id}")
+            return bool(browser.find_elements(By.CSS_SELECTOR, "#referrals tr[data-referral-id]"))
+
+        poll(referrals_opened, 90, "the agencies' referrals once the report is confirmed")
+
+
 def test_another_towns_caseworker_cannot_see_the_report(portal: Portal, browser: WebDriver, caseworker_report):
     with screenshot_on_failure(browser, portal.data_dir, "other-town"):
         sign_in(browser, portal, OTHER_USER)
