@@ -36,8 +36,12 @@ def senders(settings: NotifySettings) -> dict[Channel, Sender]:
 
 def delivery_worker(service: DeliveryService, channel: Channel, sender: Sender, poll_seconds: float) -> Worker:
     def run(context: WorkerContext) -> None:
+        def database_away(error: Exception, seconds: float) -> bool:
+            context.failed(error)  # failing, as seen in health and metrics, until the outcome is recorded
+            return context.wait(seconds)
+
         while not context.stop.is_set():
-            tried = service.deliver_due(channel, sender)
+            tried = service.deliver_due(channel, sender, database_away=database_away)
             context.healthy()
             if not tried:
                 context.wait(poll_seconds)

@@ -3,17 +3,21 @@
 A channel's worker claims due deliveries of its channel only (a lease, so a replica or a restart picks up a
 claim that was never finished), sends each outside any transaction, then records the outcome with its
 NotificationDelivered event in one transaction. A message whose send succeeded but whose outcome was not
-recorded (a crash in between) is sent again after the lease: at least once, never lost.
+recorded (a crash in between) is sent again after the lease: at least once, never lost. While the database is
+away the outcome of a message that has left is kept and recorded once it is back, so an outage of the database
+alone sends nothing twice (every message carries its delivery id for the receiver to drop a repeat).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from minorprot.notify.v1 import events_pb2, notify_pb2
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from platform_runtime import errors
 from platform_runtime.auth import Role
@@ -32,6 +36,16 @@ LEASE = timedelta(minutes=2)
 CLAIM_BATCH = 20
 OPERATORS = (Role.TOWN_ADMIN,)
 MAX_LISTED = 200
+# Waits between tries to record a sent message's outcome while the database is away: about 90 s, inside the lease.
+RECORD_RETRY_SECONDS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 30.0)
+
+# Told that the database is away (the error), and asked to wait so many seconds; True when the process stops.
+DatabaseAway = Callable[[Exception, float], bool]
+
+
+def _sleep(_error: Exception, seconds: float) -> bool:
+    time.sleep(seconds)
+    return False
 
 
 class DeliveryService:
@@ -41,8 +55,11 @@ class DeliveryService:
 
     # -- the channel workers -------------------------------------------------------------------------------
 
-    def deliver_due(self, channel: Channel, sender: Sender, limit: int = CLAIM_BATCH) -> int:
-        """Send the channel's due deliveries (at most `limit`); returns how many were tried."""
+    def deliver_due(
+        self, channel: Channel, sender: Sender, limit: int = CLAIM_BATCH, database_away: DatabaseAway = _sleep
+    ) -> int:
+        """Send the channel's due deliveries (at most `limit`); returns how many were tried. `database_away` is
+        told when the outcome of a message sent cannot be recorded yet, and waits before the next try."""
         claimed = self._claim(channel, limit)
         for tenant, delivery_id in claimed:
             outgoing = self._outgoing(tenant, delivery_id)
@@ -54,8 +71,25 @@ class DeliveryService:
                 log.warning("%s delivery %s in %s failed: %s", channel, delivery_id, tenant, error)
                 self._record(tenant, delivery_id, error=error)
             else:
-                self._record(tenant, delivery_id, provider_id=provider_id)
+                self._record_sent(tenant, delivery_id, provider_id, database_away)
         return len(claimed)
+
+    def _record_sent(self, tenant: str, delivery_id: str, provider_id: str, database_away: DatabaseAway) -> None:
+        """The message has left: record it, or the lease running out would send it again."""
+        for delay in RECORD_RETRY_SECONDS:
+            try:
+                self._record(tenant, delivery_id, provider_id=provider_id)
+                return
+            except (OperationalError, InterfaceError) as error:
+                log.warning(
+                    "delivery %s in %s was sent but cannot be recorded yet (database away); trying again in %.1fs",
+                    delivery_id,
+                    tenant,
+                    delay,
+                )
+                if database_away(error, delay):
+                    raise  # stopping: the lease sends it again after the restart (at least once)
+        self._record(tenant, delivery_id, provider_id=provider_id)
 
     def _claim(self, channel: Channel, limit: int) -> list[tuple[str, str]]:
         now = self._now()

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from minorprot.notify.v1 import events_pb2 as notify_events
-from sqlalchemy import select
+from sqlalchemy import create_engine, pool, select, text
 
 from platform_runtime.auth import Role
 from platform_runtime.db import Database, utcnow
@@ -24,9 +24,9 @@ from services.notify.adapters.channels import (
     webhook_signature,
 )
 from services.notify.adapters.orm import DeliveryRecord, detached
-from services.notify.domain.channels import Channel
+from services.notify.domain.channels import Channel, Outgoing
 from services.notify.entrypoints.delivery_workers import delivery_worker
-from services.notify.service_layer.deliveries import DeliveryService
+from services.notify.service_layer.deliveries import LEASE, DeliveryService
 from services.notify.service_layer.directory import DirectoryService
 from services.notify.tests.integration.builders import PILOT_TENANT, caller, crisis_declared, referral_sent
 from services.notify.tests.integration.stand_ins import http_stand_in, silent_smtp_server, smtp_server
@@ -98,6 +98,56 @@ def test_a_crisis_is_texted_to_the_town_staff_through_the_carrier(consumer, data
     statuses = [e for e in events_of(database, PILOT_TENANT, notify_events.NotificationDelivered) if e.channel == "sms"]
     assert sorted(e.recipient for e in statuses) == ["user:admin1", "user:cw1"]
     assert {e.status for e in statuses} == {"sent"}
+
+
+class SendThenLockOut:
+    """The real carrier client, after which PostgreSQL turns notify away (its role may not log in, its
+    connections are ended), as when the database stops right after a message has left."""
+
+    def __init__(self, carrier: HttpSmsCarrier, postgres_url: str, role: str) -> None:
+        self._carrier, self._role = carrier, role
+        self._admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT", poolclass=pool.NullPool)
+
+    def send(self, outgoing: Outgoing) -> str:
+        provider_id = self._carrier.send(outgoing)
+        self._alter(f'ALTER ROLE "{self._role}" NOLOGIN')
+        self._alter("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :role")
+        return provider_id
+
+    def let_in(self) -> None:
+        self._alter(f'ALTER ROLE "{self._role}" LOGIN')
+
+    def _alter(self, sql: str) -> None:
+        with self._admin.connect() as connection:
+            connection.execute(text(sql), {"role": self._role})
+
+
+def test_a_message_sent_while_the_database_goes_away_is_recorded_once_it_is_back_and_never_sent_again(
+    consumer, database, deliveries, people, clock, postgres_url
+):
+    consumer.process(message(crisis_declared("report8"), "event8"))
+    away: list[Exception] = []
+    with http_stand_in() as carrier:
+        client = HttpSmsCarrier(carrier.url, "k", timeout=5)
+        sender = SendThenLockOut(client, postgres_url, str(database.engine.url.username))
+
+        def database_away(error: Exception, seconds: float) -> bool:
+            away.append(error)
+            sender.let_in()  # back before the next try
+            return False
+
+        try:
+            assert deliveries.deliver_due(Channel.SMS, sender, database_away=database_away) == 2
+        finally:
+            sender.let_in()
+        clock.ahead = LEASE + timedelta(minutes=1)  # an outcome left unrecorded would be sent again now
+        assert deliveries.deliver_due(Channel.SMS, client) == 0
+
+    assert away, "the database never turned notify away"
+    assert sorted(r.json()["client_reference"] for r in carrier.received) == sorted(
+        r.id for r in rows(database, Channel.SMS)
+    )
+    assert {(r.status, r.attempts) for r in rows(database, Channel.SMS)} == {("sent", 1)}
 
 
 def test_e_mail_reaches_a_real_smtp_server(consumer, database, deliveries, people):
