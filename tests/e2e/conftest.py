@@ -3,6 +3,7 @@ exporting traces to an OTLP receiver in the test process."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -61,13 +62,22 @@ class RunningStack:
 def platform(
     tmp_path_factory: pytest.TempPathFactory, postgres_url: str, kafka: KafkaSettings
 ) -> Iterator[RunningStack]:
-    data_dir: Path = tmp_path_factory.mktemp("stack")
+    with running_platform(tmp_path_factory.mktemp("stack"), postgres_url, kafka, PORT_OFFSET) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def running_platform(
+    data_dir: Path, postgres_url: str, kafka: KafkaSettings, port_offset: int
+) -> Iterator[RunningStack]:
+    """Every service and the gateway on their own PostgreSQL databases, the pilot town seeded; a test module
+    that runs beside the others (another pytest process) passes its own port offset."""
     databases = {service: migrated_database(postgres_url, service) for service in SERVICES}
     with trace_receiver() as (receiver, otlp_port):
         config = StackConfig(
             data_dir=data_dir,
             kafka_bootstrap=kafka.bootstrap_servers,
-            port_offset=PORT_OFFSET,
+            port_offset=port_offset,
             database_urls={
                 service: {
                     "DATABASE_URL": db.app_url,
