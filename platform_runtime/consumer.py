@@ -16,13 +16,20 @@ the consumer goes on and commits again later (a redelivery in between is dropped
 reason the offsets of messages the group skips (event types it does not handle) wait for the next commit
 (every COMMIT_EVERY messages or COMMIT_INTERVAL seconds, when idle, or with the next message it applies)
 instead of a broker round trip each.
+
+Messages already fetched are applied together: up to BATCH_MAX in one transaction per tenant, one inbox query
+and one COMMIT for all of them (a COMMIT is a disk flush; one per message held notify to ~50 events/s). If
+anything in a batch fails, its transaction is rolled back whole and its messages are applied again one by
+one, each sorted as above: the batch is only ever a faster way to the same outcome.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,9 +51,11 @@ from platform_runtime.topics import dead_letter_topic
 
 log = logging.getLogger(__name__)
 
+BATCH_MAX = 100  # fetched messages applied in one transaction, at most
 COMMIT_EVERY = 100  # messages applied before their offsets are committed, at most
 COMMIT_INTERVAL = 0.5  # seconds between offset commits while messages keep coming
 DEAD_LETTERED = "dead_lettered"
+PARKED_SUFFIX = ".parked"  # the inbox's consumer group for the positions a group parked on the dead-letter topic
 SKIPPED = "skipped"
 tracer = trace.get_tracer(__name__)
 
@@ -150,27 +159,31 @@ class IdempotentConsumer:
                 if (client_error := message.error()) is not None:
                     self._client_error(client_error, context)
                     continue
-                try:
-                    outcome = self.process(message)
-                except TransientFailure as failure:
-                    log.warning("%s: will try %s again: %s", self.group_id, _position(message), failure.__cause__)
+                batch, client_errors = _with_fetched(consumer, message)
+                outcomes, failure = self.process_batch(batch)
+                for applied in batch[: len(outcomes)]:
+                    uncommitted[applied.topic() or "", applied.partition() or 0] = applied
+                    applied_since_commit += 1
+                if failure is not None:
+                    failed = batch[len(outcomes)]
+                    log.warning("%s: will try %s again: %s", self.group_id, _position(failed), failure.__cause__)
                     context.failed(failure.__cause__ or failure)
                     metrics.CONSUMER_RETRIES.labels(self.group_id).inc()
-                    _rewind(consumer, message)
+                    _rewind(consumer, batch[len(outcomes) :])
                     context.wait(backoff.next())
-                    continue
-                backoff.reset()
-                uncommitted[message.topic() or "", message.partition() or 0] = message
-                applied_since_commit += 1
+                else:
+                    backoff.reset()
                 # A message of a type this group does not handle changed nothing: its offset waits for the next
                 # commit (a batch, or when idle) instead of costing a broker round trip of its own (ADR 0019).
-                # The others' go at once, as before: a dead letter has no inbox row to drop its redelivery.
+                # The others' go at once: a redelivery of what was applied or parked would only be dropped again.
                 due = applied_since_commit >= COMMIT_EVERY or time.monotonic() - last_commit >= COMMIT_INTERVAL
-                if due or outcome != SKIPPED:
+                if uncommitted and (due or any(outcome != SKIPPED for outcome in outcomes)):
                     uncommitted = self._commit(consumer, uncommitted, context)
                     last_commit, applied_since_commit = time.monotonic(), 0
-                    if not uncommitted:
+                    if not uncommitted and failure is None:
                         context.healthy()
+                for client_error in client_errors:
+                    self._client_error(client_error, context)
         finally:
             if uncommitted and context.stop.is_set():
                 self._commit(consumer, uncommitted, context)  # a clean stop leaves nothing to redeliver
@@ -218,28 +231,30 @@ class IdempotentConsumer:
         log.warning("%s: kafka client error: %s", self.group_id, error)
         context.failed(str(error))
 
+    def process_batch(self, messages: list[Message]) -> tuple[list[str], TransientFailure | None]:
+        """Apply fetched messages in order: together when they can be, else one by one. Returns the outcomes of
+        those done, in order, and the transient failure that stopped at the next one (None when all are done)."""
+        if len(messages) > 1:
+            try:
+                return self._apply_together(messages), None
+            except Exception as error:
+                log.info("%s: %d messages failed together (%s); one by one", self.group_id, len(messages), error)
+        outcomes: list[str] = []
+        for message in messages:
+            try:
+                outcomes.append(self.process(message))
+            except TransientFailure as failure:
+                return outcomes, failure
+        return outcomes, None
+
     def process(self, message: Message) -> str:
         """Apply one message, or park it on the dead-letter topic; raise TransientFailure to try it later.
         Returns what became of it: applied, skipped, duplicate or DEAD_LETTERED."""
-        headers = decode_headers(message)
-        parent = propagate.extract(headers)
-        with tracer.start_as_current_span(
-            f"{message.topic()} process",
-            context=parent,
-            kind=trace.SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "kafka",
-                "messaging.destination.name": message.topic() or "",
-                "messaging.consumer.group.name": self.group_id,
-                "messaging.message.id": headers.get("event_id", ""),
-            },
-        ) as span:
+        with self._span(message) as span:
             error: Exception | None = None
             for attempt in range(1, self._max_attempts + 1):
                 try:
-                    outcome = self._apply(message)
-                    metrics.CONSUMED.labels(self.group_id, message.topic() or "", outcome).inc()
-                    return outcome
+                    return self._apply_together([message], [span])[0]
                 except Exception as caught:
                     error = caught
                     span.record_exception(caught)
@@ -251,47 +266,97 @@ class IdempotentConsumer:
                         "%s: applying %s failed (attempt %d): %s", self.group_id, _position(message), attempt, caught
                     )
                     time.sleep(self._retry_delay * attempt)
-            self._send_to_dead_letters(message, error)
+            self._park(message, error)
             metrics.CONSUMED.labels(self.group_id, message.topic() or "", DEAD_LETTERED).inc()
             return DEAD_LETTERED
 
-    def _apply(self, message: Message) -> str:
-        envelope = common_pb2.EventEnvelope()
-        try:
-            envelope.ParseFromString(message.value() or b"")
-        except Exception as exc:
-            raise PoisonMessage(f"not an event envelope: {exc}") from exc
-        if not envelope.event_id or not envelope.tenant:
-            raise PoisonMessage("envelope without event id or tenant")
-        handler = self._handlers.get(envelope.event_type)
-        if handler is None:
-            return SKIPPED  # a topic carries several event types; this group acts on some of them
-        trace.get_current_span().set_attribute("minorprot.tenant", envelope.tenant)
-        inbox = self._database.inbox
-        with (
-            acting_as(system_principal(envelope.tenant, self.group_id)),
-            self._database.unit_of_work(envelope.tenant) as uow,
-        ):
-            seen = uow.session.execute(
-                select(inbox.c.event_id).where(
-                    inbox.c.consumer_group == self.group_id, inbox.c.event_id == envelope.event_id
-                )
-            ).first()
-            if seen:
-                log.info("event %s already applied by %s", envelope.event_id, self.group_id)
-                return "duplicate"
-            handler(envelope, uow)
-            uow.session.execute(
-                insert(inbox).values(
-                    consumer_group=self.group_id,
-                    event_id=envelope.event_id,
-                    tenant_id=envelope.tenant,
-                    topic=message.topic(),
-                    applied_at=datetime.now(UTC),
-                )
-            )
+    @contextlib.contextmanager
+    def _span(self, message: Message) -> Iterator[trace.Span]:
+        """The message's span, a child of the span that published it (its trace context rides in the headers)."""
+        headers = decode_headers(message)
+        with tracer.start_as_current_span(
+            f"{message.topic()} process",
+            context=propagate.extract(headers),
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": message.topic() or "",
+                "messaging.consumer.group.name": self.group_id,
+                "messaging.message.id": headers.get("event_id", ""),
+            },
+        ) as span:
+            yield span
+
+    def _apply_together(self, messages: list[Message], spans: list[trace.Span] | None = None) -> list[str]:
+        """Apply `messages` in order, one transaction per run of one tenant's messages; raise if any fails (what
+        the failing transaction applied is rolled back with it). Returns each message's outcome."""
+        envelopes = [_envelope(message) for message in messages]
+        outcomes = ["" if envelope.event_type in self._handlers else SKIPPED for envelope in envelopes]
+        with contextlib.ExitStack() as opened:
+            if spans is None:
+                spans = [opened.enter_context(self._span(message)) for message in messages]
+            for tenant, run in _runs_of_one_tenant(envelopes, outcomes):
+                done = self._apply_run(tenant, [(messages[i], envelopes[i], spans[i]) for i in run])
+                for i, outcome in zip(run, done, strict=True):
+                    outcomes[i] = outcome
+        for message, outcome in zip(messages, outcomes, strict=True):
+            metrics.CONSUMED.labels(self.group_id, message.topic() or "", outcome).inc()
+        return outcomes
+
+    def _apply_run(self, tenant: str, run: list[tuple[Message, common_pb2.EventEnvelope, trace.Span]]) -> list[str]:
+        """Apply one tenant's events in one transaction: what the inbox has seen is a duplicate, each of the
+        others goes to its handler and into the inbox. Returns each one's outcome, in order."""
+        outcomes: list[str] = []
+        with acting_as(system_principal(tenant, self.group_id)), self._database.unit_of_work(tenant) as uow:
+            seen = self._seen(uow, {envelope.event_id for _, envelope, _ in run})
+            for message, envelope, span in run:
+                if envelope.event_id in seen:
+                    log.info("event %s already applied by %s", envelope.event_id, self.group_id)
+                    outcomes.append("duplicate")
+                    continue
+                span.set_attribute("minorprot.tenant", tenant)
+                with trace.use_span(span, end_on_exit=False):
+                    self._handlers[envelope.event_type](envelope, uow)
+                self._remember(uow, envelope.event_id, message)
+                seen.add(envelope.event_id)  # the same event twice in one batch: the second is a duplicate
+                outcomes.append("applied")
             uow.commit()
-        return "applied"
+        return outcomes
+
+    def _seen(self, uow: UnitOfWork, event_ids: set[str], *, parked: bool = False) -> set[str]:
+        """Which of `event_ids` this group's inbox holds (of what it parked, with `parked`)."""
+        inbox = self._database.inbox
+        group = self.group_id + PARKED_SUFFIX if parked else self.group_id
+        query = select(inbox.c.event_id).where(inbox.c.consumer_group == group, inbox.c.event_id.in_(event_ids))
+        return set(uow.session.scalars(query))
+
+    def _remember(self, uow: UnitOfWork, event_id: str, message: Message, *, parked: bool = False) -> None:
+        group = self.group_id + PARKED_SUFFIX if parked else self.group_id
+        row = {"consumer_group": group, "event_id": event_id, "tenant_id": uow.tenant}
+        uow.session.execute(
+            insert(self._database.inbox).values(row | {"topic": message.topic(), "applied_at": datetime.now(UTC)})
+        )
+
+    def _park(self, message: Message, error: Exception | None) -> None:
+        """Send `message` to the dead-letter topic once per position: if its offset commit then fails and the
+        client dies, the redelivery is recognised by an inbox row keyed by the position (never by the event id,
+        so a replayed copy, at a new offset, is tried and parked again if it still fails). A message without a
+        readable tenant cannot be marked (the inbox is per tenant) and may be parked twice."""
+        tenant = _tenant_of(message)
+        marker = _position_key(message)
+        if tenant:
+            with self._database.unit_of_work(tenant) as uow:
+                if self._seen(uow, {marker}, parked=True):
+                    log.info("%s: %s was parked already", self.group_id, _position(message))
+                    return
+        self._send_to_dead_letters(message, error)
+        if tenant:
+            try:
+                with self._database.unit_of_work(tenant) as uow:
+                    self._remember(uow, marker, message, parked=True)
+                    uow.commit()
+            except Exception as failure:
+                log.warning("%s: could not note %s as parked: %s", self.group_id, _position(message), failure)
 
     def _send_to_dead_letters(self, message: Message, error: Exception | None) -> None:
         topic = message.topic() or "unknown"
@@ -310,6 +375,55 @@ class IdempotentConsumer:
             raise TransientFailure(f"could not write to {dead_letter_topic(topic)}")
 
 
+def _envelope(message: Message) -> common_pb2.EventEnvelope:
+    envelope = common_pb2.EventEnvelope()
+    try:
+        envelope.ParseFromString(message.value() or b"")
+    except Exception as exc:
+        raise PoisonMessage(f"not an event envelope: {exc}") from exc
+    if not envelope.event_id or not envelope.tenant:
+        raise PoisonMessage("envelope without event id or tenant")
+    return envelope
+
+
+def _tenant_of(message: Message) -> str:
+    try:
+        return _envelope(message).tenant
+    except PoisonMessage:
+        return ""
+
+
+def _position_key(message: Message) -> str:
+    """An inbox key for a message's place in its topic (32 hex characters, the width of an event id)."""
+    return hashlib.md5(_position(message).encode(), usedforsecurity=False).hexdigest()
+
+
+def _runs_of_one_tenant(envelopes: list[common_pb2.EventEnvelope], outcomes: list[str]) -> list[tuple[str, list[int]]]:
+    """The indexes of the messages still to apply, in order, cut where the tenant changes (skipped ones never
+    cut a run: they touch no database)."""
+    runs: list[tuple[str, list[int]]] = []
+    for index, envelope in enumerate(envelopes):
+        if outcomes[index] == SKIPPED:
+            continue
+        if runs and runs[-1][0] == envelope.tenant:
+            runs[-1][1].append(index)
+        else:
+            runs.append((envelope.tenant, [index]))
+    return runs
+
+
+def _with_fetched(consumer: Consumer, first: Message) -> tuple[list[Message], list[KafkaError]]:
+    """`first` and the messages already fetched after it (no waiting), up to BATCH_MAX; client errors among them
+    are returned apart, to be handled after the batch."""
+    batch, errors = [first], []
+    for message in consumer.consume(BATCH_MAX - 1, timeout=0):
+        if (error := message.error()) is not None:
+            errors.append(error)
+        else:
+            batch.append(message)
+    return batch, errors
+
+
 def _is_fatal(error: KafkaError) -> bool:
     # A commit on a client already in a fatal state fails with the code _FATAL but without the fatal flag.
     return bool(error.fatal()) or error.code() == KafkaError._FATAL
@@ -319,14 +433,19 @@ def _position(message: Message) -> str:
     return f"{message.topic()}[{message.partition()}]@{message.offset()}"
 
 
-def _rewind(consumer: Consumer, message: Message) -> None:
-    """Fetch `message` again at the next poll (and drop what was fetched after it in that partition)."""
-    try:
-        consumer.seek(TopicPartition(message.topic() or "", message.partition() or 0, message.offset() or 0))
-    except KafkaException as error:
-        # The partition was taken away by a rebalance: its new owner starts from the committed offset,
-        # which is still before this message. Nothing to rewind here.
-        log.info("could not rewind %s (%s); its partition moved", _position(message), error)
+def _rewind(consumer: Consumer, messages: list[Message]) -> None:
+    """Fetch `messages` again from the next poll: each partition goes back to its first one among them (and
+    what was fetched after it in that partition is dropped)."""
+    first: dict[tuple[str, int], Message] = {}
+    for message in messages:
+        first.setdefault((message.topic() or "", message.partition() or 0), message)
+    for message in first.values():
+        try:
+            consumer.seek(TopicPartition(message.topic() or "", message.partition() or 0, message.offset() or 0))
+        except KafkaException as error:
+            # The partition was taken away by a rebalance: its new owner starts from the committed offset,
+            # which is still before this message. Nothing to rewind here.
+            log.info("could not rewind %s (%s); its partition moved", _position(message), error)
 
 
 def _raw_headers(message: Message) -> list[tuple[str, Any]]:

@@ -1,0 +1,154 @@
+"""A consumer applies the messages it has already fetched together, one transaction for many, and when one of
+them fails the batch falls back to one by one: the others are applied exactly once, the bad one is parked."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer
+from google.protobuf import wrappers_pb2
+from minorprot.common.v1 import common_pb2
+
+from platform_runtime.consumer import IdempotentConsumer
+from platform_runtime.db import Database, UnitOfWork
+from platform_runtime.errors import DomainError
+from platform_runtime.outbox import make_producer
+from platform_runtime.settings import KafkaSettings
+from platform_runtime.supervisor import Worker
+from platform_runtime.topics import REPORTING_REPORT, dead_letter_topic
+from tests.integration.test_backbone_faults import (
+    EVENT_TYPE,
+    applied,
+    committed_to_the_end,
+    database,
+    prefix,
+    publish,
+    relay_once,
+    reporting_db,
+    supervised,
+)
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.integration
+__all__ = ["database", "prefix", "reporting_db"]  # fixtures, used by name
+
+EVENTS = 300
+
+
+def consumer_of(kafka: KafkaSettings, database: Database, group: str, topic: str, handle: Any) -> IdempotentConsumer:
+    return IdempotentConsumer(
+        group_id=group,
+        database=database,
+        new_consumer=lambda: Consumer(
+            kafka.client_config() | {"group.id": group, "enable.auto.commit": False, "auto.offset.reset": "earliest"}
+        ),
+        dead_letters=make_producer(kafka, f"{group}-dlt"),
+        handlers={EVENT_TYPE: handle},
+        topics=[topic],
+        retry_delay=0.05,
+    )
+
+
+def value_of(envelope: common_pb2.EventEnvelope) -> str:
+    value = wrappers_pb2.StringValue()
+    envelope.payload.Unpack(value)
+    return value.value
+
+
+def test_fetched_messages_share_transactions_and_each_is_applied_once(
+    kafka: KafkaSettings, database: Database, reporting_db: Any, prefix: str
+) -> None:
+    group = f"batches-{uuid.uuid4().hex[:8]}"
+    topic = prefix + REPORTING_REPORT
+    publish(database, [f"v{n}" for n in range(EVENTS)])
+    relay_once(reporting_db, kafka, prefix)
+    seen: list[str] = []
+    transactions: set[int] = set()
+
+    def handle(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
+        seen.append(value_of(envelope))
+        transactions.add(id(uow.session))
+
+    with supervised(Worker("consumer", consumer_of(kafka, database, group, topic, handle).run)):
+        eventually(lambda: len(applied(database, group)) == EVENTS, timeout=60, what="every event applied")
+        eventually(lambda: committed_to_the_end(kafka, group, topic), what="offsets committed to the end")
+    assert set(applied(database, group).values()) == {1}
+    assert sorted(seen) == sorted(f"v{n}" for n in range(EVENTS))
+    # Already fetched when the first arrives, most share a transaction (how many depends on fetch timing).
+    assert len(transactions) < EVENTS / 2, f"{len(transactions)} transactions for {EVENTS} events"
+
+
+def test_one_bad_message_in_a_batch_is_parked_and_the_others_are_applied_once(
+    kafka: KafkaSettings, database: Database, reporting_db: Any, prefix: str
+) -> None:
+    group = f"batches-{uuid.uuid4().hex[:8]}"
+    topic = prefix + REPORTING_REPORT
+    values = [f"v{n}" for n in range(EVENTS)]
+    publish(database, values)
+    relay_once(reporting_db, kafka, prefix)
+    calls: list[str] = []
+
+    def handle(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
+        value = value_of(envelope)
+        calls.append(value)
+        if value == "v150":
+            raise DomainError("this one can never be applied")
+        uow.session.flush()  # something of it reached the database before the failure rolled the batch back
+
+    with supervised(Worker("consumer", consumer_of(kafka, database, group, topic, handle).run)):
+        eventually(lambda: len(applied(database, group)) == EVENTS - 1, timeout=120, what="all but one applied")
+        eventually(lambda: committed_to_the_end(kafka, group, topic), what="offsets committed to the end")
+    done = applied(database, group)
+    assert set(done.values()) == {1}
+    assert len(done) == EVENTS - 1
+    assert set(calls) == set(values)
+    parked = dead_letters(kafka, topic, group)
+    assert len(parked) == 1 and "can never be applied" in parked[0]
+
+
+def dead_letters(kafka: KafkaSettings, topic: str, group: str, quiet: float = 3.0) -> list[str]:
+    """The dlt.error headers of what `group` parked: read until nothing more came for `quiet` seconds."""
+    probe = Consumer(kafka.client_config() | {"group.id": f"probe-{uuid.uuid4().hex}", "auto.offset.reset": "earliest"})
+    probe.subscribe([dead_letter_topic(topic)])
+    found: list[str] = []
+    deadline = time.monotonic() + 30
+    last_found = time.monotonic()
+    try:
+        while time.monotonic() < deadline and not (found and time.monotonic() - last_found > quiet):
+            message = probe.poll(0.5)
+            if message is None or message.error():
+                continue
+            headers = dict(message.headers() or [])
+            if headers.get("dlt.consumer_group") == group.encode():
+                found.append(str(headers.get("dlt.error")))
+                last_found = time.monotonic()
+    finally:
+        probe.close()
+    return found
+
+
+def test_a_parked_message_delivered_again_at_the_same_place_is_not_parked_twice(
+    kafka: KafkaSettings, database: Database, reporting_db: Any, prefix: str
+) -> None:
+    """Its offset commit failed and the client died: the redelivery is recognised; a replayed copy is not."""
+    group = f"batches-{uuid.uuid4().hex[:8]}"
+    topic = prefix + REPORTING_REPORT
+    publish(database, ["never"], key=f"k{uuid.uuid4().hex}")
+    relay_once(reporting_db, kafka, prefix)
+
+    def handle(_envelope: common_pb2.EventEnvelope, _uow: UnitOfWork) -> None:
+        raise DomainError("this one can never be applied")
+
+    reader = Consumer(kafka.client_config() | {"group.id": f"reader-{group}", "auto.offset.reset": "earliest"})
+    reader.subscribe([topic])
+    try:
+        message = eventually(lambda: next((m for m in [reader.poll(0.5)] if m and not m.error()), None))
+    finally:
+        reader.close()
+    consumer = consumer_of(kafka, database, group, topic, handle)
+    assert consumer.process(message) == "dead_lettered"
+    assert consumer.process(message) == "dead_lettered"  # the same position again
+    assert len(dead_letters(kafka, topic, group)) == 1
