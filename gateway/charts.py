@@ -12,8 +12,10 @@ from gateway.i18n import gettext
 BAR_HEIGHT, GAP, LABEL_WIDTH, BAR_WIDTH, LABEL_CHARS = 22, 6, 190, 200, 12
 
 
-def bar_chart(chart_id: str, title: str, items: Sequence[tuple[str, int]]) -> Markup:
-    """A horizontal bar chart of (label, count), largest first; labels are escaped."""
+def bar_chart(chart_id: str, title: str, items: Sequence[tuple[str, int]], names: bool = False) -> Markup:
+    """A horizontal bar chart of (label, count), largest first; labels are escaped. `names`: the labels are
+    data (villages, towns), never translated."""
+    data = ' translate="no"' if names else ""
     items = sorted(items, key=lambda item: -item[1])
     top = max((count for _, count in items), default=0) or 1
     height = max(len(items), 1) * (BAR_HEIGHT + GAP) + GAP
@@ -27,7 +29,7 @@ def bar_chart(chart_id: str, title: str, items: Sequence[tuple[str, int]]) -> Ma
         length = round(BAR_WIDTH * count / top)
         short = label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
         parts.append(
-            f'<g class="bar" data-label="{escape(label)}" data-count="{count}">'
+            f'<g class="bar" data-label="{escape(label)}" data-count="{count}"{data}>'
             f"<title>{escape(label)}: {count}</title>"
             f'<text x="{LABEL_WIDTH - 6}" y="{y + 16}" text-anchor="end" font-size="14" fill="#1d2430">{escape(short)}</text>'
             f'<rect x="{LABEL_WIDTH}" y="{y}" width="{max(length, 1)}" height="{BAR_HEIGHT}" fill="#14507a"></rect>'

@@ -42,6 +42,9 @@ ENGLISH: dict[str, str] = {
     "乡镇审核期限": "Town review due",
     "区民政审批期限": "District approval due",
     "超期": "overdue",
+    "下次复核": "Next review",
+    "待复核": "review due",
+    "复核完成": "Review done",
     "不予通过理由": "Rejected because",
     "重新申报自": "Re-application of",
     "申报材料": "Documents checklist",
@@ -743,4 +746,6 @@ ENGLISH: dict[str, str] = {
     "平台": "Portal",
     "短信回复": "SMS reply",
     "接口调用": "API",
+    "按版本 %(version)s": "by version %(version)s",
+    "草稿": "draft",
 }

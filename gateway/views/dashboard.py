@@ -71,7 +71,9 @@ def dashboard() -> str | Response:
         towns=[],
         charts=[
             bar_chart("chart-category", gettext("按困境类别"), _labelled(_counts(stats.by_category), categories)),
-            bar_chart("chart-village", gettext("按村(社区)"), _labelled(_counts(stats.by_village), villages)),
+            bar_chart(
+                "chart-village", gettext("按村(社区)"), _labelled(_counts(stats.by_village), villages), names=True
+            ),
             bar_chart(
                 "chart-status",
                 gettext("按档案状态"),
@@ -109,6 +111,6 @@ def _district(reports: dict[str, int]) -> str:
                 gettext("全区按困境类别"),
                 _labelled(dict(by_category), _translated(register_codes.CATEGORIES)),
             ),
-            bar_chart("chart-town", gettext("按乡镇"), [(t.name, s.children) for t, s in per_town]),
+            bar_chart("chart-town", gettext("按乡镇"), [(t.name, s.children) for t, s in per_town], names=True),
         ],
     )
