@@ -5,6 +5,12 @@ link into the portal, never a child's name or identity number, a diagnosis, fami
 Templates only ever see the variables below (`VARIABLES`: no case data is passed in), so neither the
 district's templates nor a town's own can print more; a town's template runs in Jinja2's sandbox and is
 checked by rendering it with sample data before it is saved.
+
+The in-app inbox's titles and bodies come from the same catalogue, under `inbox.<event type>`: staff-facing,
+so they may also name the report, child or referral by id and the town's staff named on a case (ADR 0008), but
+never text anyone typed (a referral's reason, triage reasons) or any other fact about a child. The zh-CN ones
+are bilingual, as the shared role inboxes are read by everyone of the role; a person's own inbox follows their
+language.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ MAX_TEXT = 1000
 
 # Every template may use these; each event type adds its own facts.
 COMMON = ("link", "code", "town")
+INBOX = "inbox."  # the prefix of the in-app templates' names
 FACTS: dict[str, tuple[str, ...]] = {
     "crisis_declared": ("actions",),
     "crisis_escalation": ("actions",),
@@ -37,6 +44,21 @@ FACTS: dict[str, tuple[str, ...]] = {
     "case_assigned": (),
     "entitlement_changed": ("change", "effective_on"),
 }
+FACTS.update(
+    {
+        f"{INBOX}crisis_declared": ("actions", "situations", "division", "report_id"),
+        f"{INBOX}crisis_escalation": ("actions", "report_id"),
+        f"{INBOX}deadline_breached": ("milestone", "due", "reached", "report_id"),
+        f"{INBOX}crisis_deadline_breached": ("milestone", "due", "reached", "report_id"),
+        f"{INBOX}referral_opened": ("agency", "due", "report_id"),
+        f"{INBOX}referral_sent": ("agency", "due", "report_id"),
+        f"{INBOX}referral_escalated": ("agency", "step", "due", "escalated_to", "report_id"),
+        f"{INBOX}visit_overdue": ("days_overdue", "due_on", "risk", "child_id", "staff"),
+        f"{INBOX}case_status_changed": ("status", "from_status", "to_status", "child_id", "staff"),
+        f"{INBOX}case_assigned": ("named", "child_id", "staff"),
+        f"{INBOX}entitlement_changed": ("change", "benefit", "effective_on", "monthly_yuan", "child_id"),
+    }
+)
 
 _ACK = "{% if code %}\n回复 {{ code }} 确认收到。{% endif %}"
 _ACK_EN = "{% if code %}\nReply {{ code }} to acknowledge.{% endif %}"
@@ -130,6 +152,133 @@ DEFAULTS: dict[tuple[str, str], tuple[str, str]] = {
     ),
 }
 
+_REPORT = "\n发现报告 report: {{ report_id }}"
+_REPORT_EN = "\nReport: {{ report_id }}"
+_HOLDERS = "\n负责人 named staff: {{ staff or '尚未指定 nobody named yet: 请指定专人 name a responsible person' }}"
+_HOLDERS_EN = "\nNamed staff: {{ staff or 'nobody named yet: name a responsible person' }}"
+_REACHED = "{% if reached %}{{ reached }} (超时完成 reached late){% else %}尚未完成 not yet{% endif %}"
+_REACHED_EN = "{% if reached %}{{ reached }} (late){% else %}not yet{% endif %}"
+_STATUS_TITLE = (
+    "{% if to_status == 'transferred' %}个案已转出 Case transferred out{% elif to_status == 'closed' %}"
+    "个案已结案 Case closed{% else %}个案重新开启 Case reopened{% endif %}"
+)
+_STATUS_THEN = (
+    "{% if to_status == 'transferred' %}随访停止,接收地另建档案 visits stop; the receiving town opens its own file"
+    "{% elif to_status == 'closed' %}随访停止 visits stop"
+    "{% else %}重新评估后安排随访 assess again, then visits are scheduled{% endif %}"
+)
+_STATUS_TITLE_EN = (
+    "{% if to_status == 'transferred' %}Case transferred out{% elif to_status == 'closed' %}Case closed"
+    "{% else %}Case reopened{% endif %}"
+)
+_STATUS_THEN_EN = (
+    "{% if to_status == 'transferred' %}visits stop; the receiving town opens its own file"
+    "{% elif to_status == 'closed' %}visits stop{% else %}assess again, then visits are scheduled{% endif %}"
+)
+
+# The in-app inbox: (title, body) per event type and locale.
+DEFAULTS.update(
+    {
+        (f"{INBOX}crisis_declared", "zh-CN"): (
+            "危机报告 Crisis report: {{ actions }}",
+            "第一时间处置 act at once: {{ actions }}\n情形 situations: {{ situations }}\n"
+            "地点 division: {{ division }}" + _REPORT,
+        ),
+        (f"{INBOX}crisis_declared", "en"): (
+            "Crisis report: {{ actions }}",
+            "Act at once: {{ actions }}\nSituations: {{ situations }}\nDivision: {{ division }}" + _REPORT_EN,
+        ),
+        (f"{INBOX}crisis_escalation", "zh-CN"): (
+            "升级 Escalated · 危机报告 Crisis report: {{ actions }}",
+            "危机报告 {{ report_id }} 在时限内无人确认 not acknowledged in time; 请立即处置 act now",
+        ),
+        (f"{INBOX}crisis_escalation", "en"): (
+            "Escalated · Crisis report: {{ actions }}",
+            "Crisis report {{ report_id }} was not acknowledged in time; act now",
+        ),
+        (f"{INBOX}deadline_breached", "zh-CN"): (
+            "办理超时 Deadline missed: {{ milestone }}",
+            "期限 due: {{ due }} (北京时间)\n完成 reached: " + _REACHED + _REPORT,
+        ),
+        (f"{INBOX}deadline_breached", "en"): (
+            "Deadline missed: {{ milestone }}",
+            "Due: {{ due }} (Beijing time)\nReached: " + _REACHED_EN + _REPORT_EN,
+        ),
+        (f"{INBOX}crisis_deadline_breached", "zh-CN"): (
+            "办理超时 Deadline missed: {{ milestone }}",
+            "期限 due: {{ due }} (北京时间)\n完成 reached: " + _REACHED + _REPORT,
+        ),
+        (f"{INBOX}crisis_deadline_breached", "en"): (
+            "Crisis deadline missed: {{ milestone }}",
+            "Due: {{ due }} (Beijing time)\nReached: " + _REACHED_EN + _REPORT_EN,
+        ),
+        (f"{INBOX}referral_opened", "zh-CN"): (
+            "新转介 New referral to {{ agency }}",
+            "办理期限 due: {{ due }} (北京时间)" + _REPORT,
+        ),
+        (f"{INBOX}referral_opened", "en"): (
+            "New referral to {{ agency }}",
+            "Due: {{ due }} (Beijing time)" + _REPORT_EN,
+        ),
+        (f"{INBOX}referral_sent", "zh-CN"): (
+            "转介已送达 Referral sent to {{ agency }}",
+            "办理期限 due: {{ due }} (北京时间)" + _REPORT,
+        ),
+        (f"{INBOX}referral_sent", "en"): (
+            "Referral sent to {{ agency }}",
+            "Due: {{ due }} (Beijing time)" + _REPORT_EN,
+        ),
+        (f"{INBOX}referral_escalated", "zh-CN"): (
+            "转介督办 Referral escalated (第 {{ step }} 级 step): {{ agency }}",
+            "超期未办 past its time limit ({{ due }} 北京时间)\n督办至 escalated to: {{ escalated_to }}" + _REPORT,
+        ),
+        (f"{INBOX}referral_escalated", "en"): (
+            "Referral escalated (step {{ step }}): {{ agency }}",
+            "Past its time limit ({{ due }} Beijing time)\nEscalated to: {{ escalated_to }}" + _REPORT_EN,
+        ),
+        (f"{INBOX}visit_overdue", "zh-CN"): (
+            "随访逾期 Follow-up visit overdue: {{ days_overdue }} 天 days",
+            "应随访日期 visit due: {{ due_on }}, 已逾期 {{ days_overdue }} 天 days overdue\n"
+            "风险等级 risk: {{ risk }}\n儿童 child: {{ child_id }}" + _HOLDERS,
+        ),
+        (f"{INBOX}visit_overdue", "en"): (
+            "Follow-up visit overdue: {{ days_overdue }} days",
+            "Visit due: {{ due_on }}, {{ days_overdue }} days overdue\nRisk: {{ risk }}\nChild: {{ child_id }}"
+            + _HOLDERS_EN,
+        ),
+        (f"{INBOX}case_status_changed", "zh-CN"): (
+            _STATUS_TITLE,
+            "档案状态 case status: {{ from_status }} → {{ status }}\n"
+            + _STATUS_THEN
+            + "; 原因见档案 the reason is in the case file\n儿童 child: {{ child_id }}"
+            + _HOLDERS,
+        ),
+        (f"{INBOX}case_status_changed", "en"): (
+            _STATUS_TITLE_EN,
+            "Case status: {{ from_status }} → {{ status }}\n"
+            + _STATUS_THEN_EN
+            + "; the reason is in the case file\nChild: {{ child_id }}"
+            + _HOLDERS_EN,
+        ),
+        (f"{INBOX}case_assigned", "zh-CN"): (
+            "个案分配 Case assigned",
+            "新指定 newly named: {{ named or '—' }}\n儿童 child: {{ child_id }}" + _HOLDERS,
+        ),
+        (f"{INBOX}case_assigned", "en"): (
+            "Case assigned",
+            "Newly named: {{ named or '—' }}\nChild: {{ child_id }}" + _HOLDERS_EN,
+        ),
+        (f"{INBOX}entitlement_changed", "zh-CN"): (
+            "待遇变更 Benefit {{ change }}: {{ benefit }}",
+            "生效日期 effective: {{ effective_on }}\n月标准 monthly: {{ monthly_yuan }} 元 yuan\n儿童 child: {{ child_id }}",
+        ),
+        (f"{INBOX}entitlement_changed", "en"): (
+            "Benefit {{ change }}: {{ benefit }}",
+            "Effective: {{ effective_on }}\nMonthly: {{ monthly_yuan }} yuan\nChild: {{ child_id }}",
+        ),
+    }
+)
+
 # Sample facts for previews (and the tests' scan of every template).
 SAMPLE: dict[str, dict[str, str]] = {
     "crisis_declared": {"actions": "立即通知乡镇(街道)值班人员、向公安机关报告"},
@@ -144,6 +293,52 @@ SAMPLE: dict[str, dict[str, str]] = {
     "case_assigned": {},
     "entitlement_changed": {"change": "停发 suspended", "effective_on": "2026-12-01"},
 }
+_STAFF = "专人 王专人 · 社工 李社工"
+SAMPLE.update(
+    {
+        f"{INBOX}crisis_declared": {
+            **SAMPLE["crisis_declared"],
+            "situations": "遭受或疑似遭受家庭暴力",
+            "division": "110111008001",
+            "report_id": "r-sample",
+        },
+        f"{INBOX}crisis_escalation": {**SAMPLE["crisis_escalation"], "report_id": "r-sample"},
+        f"{INBOX}deadline_breached": {**SAMPLE["deadline_breached"], "reached": "", "report_id": "r-sample"},
+        f"{INBOX}crisis_deadline_breached": {
+            **SAMPLE["crisis_deadline_breached"],
+            "reached": "2026-12-04 09:20",
+            "report_id": "r-sample",
+        },
+        f"{INBOX}referral_opened": {**SAMPLE["referral_opened"], "report_id": "r-sample"},
+        f"{INBOX}referral_sent": {**SAMPLE["referral_sent"], "report_id": "r-sample"},
+        f"{INBOX}referral_escalated": {
+            **SAMPLE["referral_escalated"],
+            "due": "2026-12-03 17:00",
+            "escalated_to": "leading_group_office",
+            "report_id": "r-sample",
+        },
+        f"{INBOX}visit_overdue": {
+            **SAMPLE["visit_overdue"],
+            "risk": "高风险 high",
+            "child_id": "c-sample",
+            "staff": _STAFF,
+        },
+        f"{INBOX}case_status_changed": {
+            **SAMPLE["case_status_changed"],
+            "from_status": "跟踪监测 monitoring",
+            "to_status": "closed",
+            "child_id": "c-sample",
+            "staff": _STAFF,
+        },
+        f"{INBOX}case_assigned": {"named": "社工 李社工", "child_id": "c-sample", "staff": _STAFF},
+        f"{INBOX}entitlement_changed": {
+            **SAMPLE["entitlement_changed"],
+            "benefit": "orphan_basic",
+            "monthly_yuan": "1850.00",
+            "child_id": "c-sample",
+        },
+    }
+)
 
 _environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
@@ -193,7 +388,7 @@ def check(event_type: str, subject: str, text: str) -> Rendered:
 def sample_facts(event_type: str) -> dict[str, str]:
     return {
         "link": "https://portal.example/notifications/about/report/r-sample",
-        "code": "482913" if event_type.startswith("crisis") else "",
+        "code": "482913" if event_type.removeprefix(INBOX).startswith("crisis") else "",
         "town": "110111008",
         **SAMPLE.get(event_type, {}),
     }

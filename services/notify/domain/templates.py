@@ -1,4 +1,5 @@
-"""What a notification says: titles and bodies for each kind of event, in the staff's words.
+"""What a notification says: for each kind of event, the facts its texts may use; the texts themselves (the
+in-app title and body, and what leaves the portal) are Jinja2 templates of the one catalogue, `outbound.py`.
 
 Titles are seen on lock screens and in lists, so they never carry a child's name or any other personal
 data: only the kind of event, the unit concerned and what must be done. Bodies name a child by its id only;
@@ -14,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
-from platform_runtime.vocabulary import CHINA_STANDARD_TIME
+from platform_runtime.vocabulary import CHINA_STANDARD_TIME, SituationType
+from services.notify.domain import outbound
 
 # The milestones of the contract (`reporting.v1.Milestone`), as staff name them.
 MILESTONE_LABELS = {
@@ -52,6 +54,9 @@ class Priority(StrEnum):
 
 @dataclass(frozen=True)
 class Content:
+    """A notification: title and body as the district's zh-CN in-app template renders them (a town's own
+    template or a person's language may word the inbox item otherwise when it is delivered)."""
+
     title: str
     body: str
     priority: Priority
@@ -59,6 +64,25 @@ class Content:
     subject_id: str
     # The few facts a message leaving the portal may carry (see outbound.py), as text.
     facts: Mapping[str, str] = field(default_factory=dict)
+    # What only the in-app texts add (ids, the town's named staff), as text.
+    inbox_facts: Mapping[str, str] = field(default_factory=dict)
+
+    def inbox_variables(self) -> dict[str, str]:
+        return {**self.facts, **self.inbox_facts}
+
+
+def content(
+    event_type: str,
+    priority: Priority,
+    subject: tuple[str, str],
+    facts: Mapping[str, str],
+    inbox_facts: Mapping[str, str] | None = None,
+) -> Content:
+    """The notification of an event type, worded by the district's zh-CN in-app template."""
+    inbox_facts = dict(inbox_facts or {})
+    title, body = outbound.DEFAULTS[(outbound.INBOX + event_type, outbound.DEFAULT_LOCALE)]
+    rendered = outbound.render(title, body, {"link": "", "code": "", "town": "", **facts, **inbox_facts})
+    return Content(rendered.subject, rendered.text, priority, subject[0], subject[1], dict(facts), inbox_facts)
 
 
 @dataclass(frozen=True)
@@ -155,18 +179,18 @@ def _listed(items: Iterable[str]) -> str:
     return "、".join(items) or "—"
 
 
+def _report(report_id: str) -> dict[str, str]:
+    return {"report_id": report_id}
+
+
 def referral_opened(referral: OpenedReferral) -> Content:
-    return Content(
-        title=f"新转介 New referral to {referral.agency_name}",
-        body=(
-            f"转介理由 reason: {referral.reason}\n"
-            f"办理期限 due: {_beijing(referral.due_at)} (北京时间)\n"
-            f"发现报告 report: {referral.report_id}"
-        ),
-        priority=Priority.URGENT if referral.urgent else Priority.NORMAL,
-        subject_type="referral",
-        subject_id=referral.referral_id,
-        facts={"agency": referral.agency_name, "due": _beijing(referral.due_at)},
+    # The referral's reason is not printed: it may be typed by staff (the referral page shows it).
+    return content(
+        "referral_opened",
+        Priority.URGENT if referral.urgent else Priority.NORMAL,
+        ("referral", referral.referral_id),
+        {"agency": referral.agency_name, "due": _beijing(referral.due_at)},
+        _report(referral.report_id),
     )
 
 
@@ -196,28 +220,23 @@ ENTITLEMENT_CHANGES = {
 
 
 def referral_sent(referral: OpenedReferral) -> Content:
-    return Content(
-        title=f"转介已送达 Referral sent to {referral.agency_name}",
-        body=f"办理期限 due: {_beijing(referral.due_at)} (北京时间)\n发现报告 report: {referral.report_id}",
-        priority=Priority.URGENT if referral.urgent else Priority.NORMAL,
-        subject_type="referral",
-        subject_id=referral.referral_id,
-        facts={"agency": referral.agency_name, "due": _beijing(referral.due_at)},
+    return content(
+        "referral_sent",
+        Priority.URGENT if referral.urgent else Priority.NORMAL,
+        ("referral", referral.referral_id),
+        {"agency": referral.agency_name, "due": _beijing(referral.due_at)},
+        _report(referral.report_id),
     )
 
 
 def referral_escalated(escalated: EscalatedReferral) -> Content:
     referral = escalated.referral
-    return Content(
-        title=f"转介督办 Referral escalated (第 {escalated.step} 级 step): {referral.agency_name}",
-        body=(
-            f"超期未办 past its time limit ({_beijing(referral.due_at)} 北京时间)\n"
-            f"督办至 escalated to: {escalated.escalated_to}\n发现报告 report: {referral.report_id}"
-        ),
-        priority=Priority.URGENT,
-        subject_type="referral",
-        subject_id=referral.referral_id,
-        facts={"agency": referral.agency_name, "step": str(escalated.step)},
+    return content(
+        "referral_escalated",
+        Priority.URGENT,
+        ("referral", referral.referral_id),
+        {"agency": referral.agency_name, "step": str(escalated.step)},
+        {"due": _beijing(referral.due_at), "escalated_to": escalated.escalated_to, **_report(referral.report_id)},
     )
 
 
@@ -226,51 +245,54 @@ def _yuan(fen: int) -> str:
 
 
 def entitlement_changed(change: ChangedEntitlement) -> Content:
-    label = ENTITLEMENT_CHANGES.get(change.change, change.change)
-    return Content(
-        title=f"待遇变更 Benefit {label}: {change.benefit_code}",
-        body=(
-            f"生效日期 effective: {change.effective_on.isoformat()}\n"
-            f"月标准 monthly: {_yuan(change.monthly_amount_fen)} 元 yuan\n"
-            f"儿童 child: {change.child_id}"
-        ),
-        priority=Priority.NORMAL,
-        subject_type="child",
-        subject_id=change.child_id,
-        facts={"change": label, "effective_on": change.effective_on.isoformat()},
+    return content(
+        "entitlement_changed",
+        Priority.NORMAL,
+        ("child", change.child_id),
+        {
+            "change": ENTITLEMENT_CHANGES.get(change.change, change.change),
+            "effective_on": change.effective_on.isoformat(),
+        },
+        {"benefit": change.benefit_code, "monthly_yuan": _yuan(change.monthly_amount_fen), "child_id": change.child_id},
     )
 
 
+def _situations(codes: Iterable[str]) -> str:
+    """The situations by their labels; a code this notify does not know is left out (never raw text)."""
+    known = {situation.value: situation for situation in SituationType}
+    return _listed(known[code].label for code in codes if code in known)
+
+
 def crisis_declared(crisis: DeclaredCrisis) -> Content:
+    # Triage's reasons are not printed: the report page shows them to the staff who open it.
     actions = _listed(ACTION_LABELS.get(action, action) for action in crisis.required_actions)
-    return Content(
-        title=f"危机报告 Crisis report: {actions}",
-        body=(
-            f"第一时间处置 act at once: {actions}\n"
-            f"原因 reasons: {_listed(crisis.reasons)}\n"
-            f"情形 situations: {_listed(crisis.situation_types)}\n"
-            f"地点 division: {crisis.division_code or '—'}\n"
-            f"发现报告 report: {crisis.report_id}"
-        ),
-        priority=Priority.CRISIS,
-        subject_type="report",
-        subject_id=crisis.report_id,
-        facts={"actions": actions},
+    return content(
+        "crisis_declared",
+        Priority.CRISIS,
+        ("report", crisis.report_id),
+        {"actions": actions},
+        {
+            "situations": _situations(crisis.situation_types),
+            "division": crisis.division_code or "—",
+            **_report(crisis.report_id),
+        },
+    )
+
+
+def crisis_escalation(report_id: str, actions: str) -> Content:
+    """An unacknowledged crisis alert, told to the next level of the town's chain."""
+    return content(
+        "crisis_escalation", Priority.CRISIS, ("report", report_id), {"actions": actions}, _report(report_id)
     )
 
 
 def deadline_breached(breach: BreachedDeadline) -> Content:
-    milestone = MILESTONE_LABELS.get(breach.milestone, breach.milestone)
-    done = f"{_beijing(breach.completed_at)} (超时完成 reached late)" if breach.completed_at else "尚未完成 not yet"
-    return Content(
-        title=f"办理超时 Deadline missed: {milestone}",
-        body=(
-            f"期限 due: {_beijing(breach.due_at)} (北京时间)\n完成 reached: {done}\n发现报告 report: {breach.report_id}"
-        ),
-        priority=Priority.CRISIS if breach.crisis else Priority.URGENT,
-        subject_type="report",
-        subject_id=breach.report_id,
-        facts={"milestone": milestone, "due": _beijing(breach.due_at)},
+    return content(
+        "crisis_deadline_breached" if breach.crisis else "deadline_breached",
+        Priority.CRISIS if breach.crisis else Priority.URGENT,
+        ("report", breach.report_id),
+        {"milestone": MILESTONE_LABELS.get(breach.milestone, breach.milestone), "due": _beijing(breach.due_at)},
+        {"reached": _beijing(breach.completed_at) if breach.completed_at else "", **_report(breach.report_id)},
     )
 
 
@@ -287,63 +309,40 @@ def _staff(staff: NamedStaff, only: Iterable[str] | None = None) -> str:
     )
 
 
-def _holders(staff: NamedStaff) -> str:
-    return f"负责人 named staff: {_staff(staff) or '尚未指定 nobody named yet: 请指定专人 name a responsible person'}"
+def _case(child_id: str, staff: NamedStaff) -> dict[str, str]:
+    return {"child_id": child_id, "staff": _staff(staff)}
 
 
 def visit_overdue(visit: OverdueVisit) -> Content:
-    return Content(
-        title=f"随访逾期 Follow-up visit overdue: {visit.days_overdue} 天 days",
-        body=(
-            f"应随访日期 visit due: {visit.due_on.isoformat()}, 已逾期 {visit.days_overdue} 天 days overdue\n"
-            f"风险等级 risk: {RISK_LABELS.get(visit.risk_level, visit.risk_level or '—')}\n"
-            f"儿童 child: {visit.child_id}\n"
-            f"{_holders(visit.staff)}"
-        ),
-        # A missed time limit, like a report's missed deadline.
-        priority=Priority.URGENT,
-        subject_type="child",
-        subject_id=visit.child_id,
-        facts={"days_overdue": str(visit.days_overdue), "due_on": visit.due_on.isoformat()},
+    return content(
+        "visit_overdue",
+        Priority.URGENT,  # a missed time limit, like a report's missed deadline
+        ("child", visit.child_id),
+        {"days_overdue": str(visit.days_overdue), "due_on": visit.due_on.isoformat()},
+        {"risk": RISK_LABELS.get(visit.risk_level, visit.risk_level or "—"), **_case(visit.child_id, visit.staff)},
     )
 
 
 def case_status_changed(change: ChangedCaseStatus) -> Content:
-    if change.to_status == "transferred":
-        title, then = (
-            "个案已转出 Case transferred out",
-            "随访停止,接收地另建档案 visits stop; the receiving town opens its own file",
-        )
-    elif change.to_status == "closed":
-        title, then = "个案已结案 Case closed", "随访停止 visits stop"
-    else:
-        title, then = "个案重新开启 Case reopened", "重新评估后安排随访 assess again, then visits are scheduled"
-    before = CASE_STATUS_LABELS.get(change.from_status, change.from_status)
-    after = CASE_STATUS_LABELS.get(change.to_status, change.to_status)
-    return Content(
-        title=title,
-        body=(
-            f"档案状态 case status: {before} → {after}\n"
-            f"{then}; 原因见档案 the reason is in the case file\n"
-            f"儿童 child: {change.child_id}\n"
-            f"{_holders(change.staff)}"
-        ),
-        priority=Priority.NORMAL,
-        subject_type="child",
-        subject_id=change.child_id,
-        facts={"status": after},
+    return content(
+        "case_status_changed",
+        Priority.NORMAL,
+        ("child", change.child_id),
+        {"status": CASE_STATUS_LABELS.get(change.to_status, change.to_status)},
+        {
+            "from_status": CASE_STATUS_LABELS.get(change.from_status, change.from_status),
+            "to_status": change.to_status,
+            **_case(change.child_id, change.staff),
+        },
     )
 
 
 def case_assigned(assigned: AssignedCase) -> Content:
-    return Content(
-        title="个案分配 Case assigned",
-        body=(
-            f"新指定 newly named: {_staff(assigned.staff, assigned.staff.named_anew(assigned.previous)) or '—'}\n"
-            f"儿童 child: {assigned.child_id}\n"
-            f"{_holders(assigned.staff)}"
-        ),
-        priority=Priority.NORMAL,
-        subject_type="child",
-        subject_id=assigned.child_id,
+    named = _staff(assigned.staff, assigned.staff.named_anew(assigned.previous))
+    return content(
+        "case_assigned",
+        Priority.NORMAL,
+        ("child", assigned.child_id),
+        {},
+        {"named": named, **_case(assigned.child_id, assigned.staff)},
     )

@@ -36,7 +36,7 @@ from services.notify.adapters.orm import (
     SmsCodeRecord,
     detached,
 )
-from services.notify.domain import audience
+from services.notify.domain import audience, templates
 from services.notify.domain.audience import DUTY_OFFICER
 from services.notify.domain.channels import Channel
 from services.notify.domain.recipients import INBOX_ROLES
@@ -207,14 +207,7 @@ class CrisisService:
                 uow.session.delete(timer)
                 uow.commit()
                 return 0
-            content = Content(
-                title=f"升级 Escalated · {crisis.title}"[:200],
-                body=f"危机报告 {crisis.report_id} 在时限内无人确认 not acknowledged in time; 请立即处置 act now",
-                priority=Priority.CRISIS,
-                subject_type="report",
-                subject_id=crisis.report_id,
-                facts={"actions": crisis.actions},
-            )
+            content = templates.crisis_escalation(crisis.report_id, crisis.actions)
             self._step(uow, crisis, content, "", now)
             if crisis.step >= len(LEVELS):
                 uow.session.delete(timer)

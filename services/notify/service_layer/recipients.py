@@ -152,8 +152,8 @@ class Resolver:
 
     def _person(self, event_type: str, who: Person, channels: Iterable[Channel]) -> None:
         for channel in channels:
-            if channel is Channel.IN_APP:
-                self._put(Target(audience.user(who.user_id), channel))
+            if channel is Channel.IN_APP:  # their own inbox, in their language
+                self._put(Target(audience.user(who.user_id), channel, locale=who.locale))
                 continue
             address = who.address(channel)
             if address and who.wants(channel, event_type):

@@ -194,18 +194,26 @@ class NotifyService:
             "code": reply_code,
             "town": uow.tenant,
         }
-        rendered: dict[str, outbound.Rendered] = {}
+        inbox_facts = {**content.inbox_variables(), **facts}
+        rendered: dict[tuple[str, str], outbound.Rendered] = {}
+
+        def worded(name: str, locale: str, variables: dict[str, str]) -> outbound.Rendered:
+            """The town's template (or the district's) of `name`, in `locale`, once per event."""
+            if (name, locale) not in rendered:
+                rendered[name, locale] = town_template(uow, name, locale).render(variables)
+            return rendered[name, locale]
+
         created = []
         for target in targets:
             if (target.recipient, target.channel.value) in done:
                 continue
             done.add((target.recipient, target.channel.value))
             if target.channel is Channel.IN_APP:
-                title, text = content.title, ""
+                inbox = worded(outbound.INBOX + event_type, target.locale, inbox_facts)
+                title, text = inbox.subject, inbox.text
             else:
-                if target.locale not in rendered:
-                    rendered[target.locale] = town_template(uow, event_type, target.locale).render(facts)
-                title, text = rendered[target.locale].subject, rendered[target.locale].text
+                outgoing = worded(event_type, target.locale, facts)
+                title, text = outgoing.subject, outgoing.text
             delivery = DeliveryRecord(
                 id=new_id(),
                 tenant_id=uow.tenant,
@@ -229,7 +237,7 @@ class NotifyService:
             )
             uow.session.add(delivery)
             if target.channel is Channel.IN_APP:
-                created.append(self._in_app(uow, delivery, content, now))
+                created.append(self._in_app(uow, delivery, content, text, now))
             else:
                 uow.session.add(
                     DeliveryQueueRecord(
@@ -241,15 +249,17 @@ class NotifyService:
                 )
         return created
 
-    def _in_app(self, uow: UnitOfWork, delivery: DeliveryRecord, content: Content, now: datetime) -> NotificationView:
+    def _in_app(
+        self, uow: UnitOfWork, delivery: DeliveryRecord, content: Content, body: str, now: datetime
+    ) -> NotificationView:
         kind, _, who = delivery.recipient.partition(":")
         record = NotificationRecord(
             id=new_id(),
             tenant_id=uow.tenant,
             recipient_role=who if kind == "role" else "",
             recipient_user=who if kind == "user" else "",
-            title=content.title,
-            body=content.body,
+            title=delivery.title,
+            body=body,
             priority=content.priority.value,
             subject_type=content.subject_type,
             subject_id=content.subject_id,

@@ -1,5 +1,6 @@
-"""What leaves the portal: every event type, rendered from its Jinja2 template with seeded events full of
-personal data, carries none of it; towns' own templates, locales and previews."""
+"""Every message text, from the one Jinja2 catalogue: what leaves the portal and the in-app inbox items, rendered
+for seeded events full of personal data, carry none of it (in-app items may name the town's staff on a case,
+ADR 0008); towns' own templates (in-app ones too), locales and previews."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from platform_runtime import errors
 from platform_runtime.auth import Role
 from platform_runtime.db import Database
 from platform_runtime.tenancy import acting_as
-from services.notify.adapters.orm import DeliveryRecord, detached
+from services.notify.adapters.orm import DeliveryRecord, NotificationRecord, detached
 from services.notify.domain import outbound
 from services.notify.service_layer.directory import DirectoryService
 from services.notify.service_layer.town_templates import TemplateService
@@ -39,7 +40,8 @@ DIAGNOSIS = "重度抑郁症"
 FAMILY = "父亲服刑、母亲离家"
 REPORTER = "报告人张老师"
 CHILD_NAME = "李小明"
-FORBIDDEN = (IDENTITY_NUMBER, DIAGNOSIS, FAMILY, REPORTER, CHILD_NAME, "王专人", "李社工", "张儿童主任", "监护落实")
+FORBIDDEN_IN_APP = (IDENTITY_NUMBER, DIAGNOSIS, FAMILY, REPORTER, CHILD_NAME, "监护落实")
+FORBIDDEN = (*FORBIDDEN_IN_APP, "王专人", "李社工", "张儿童主任")
 
 
 def narrative(kind: str) -> str:
@@ -120,13 +122,49 @@ def test_no_message_leaving_the_portal_carries_personal_data(consumer, database,
     english = [row for row in sent if row.recipient == "user:admin1"]
     assert english and all(row.text.startswith("Child protection") for row in english)
 
+    with database.unit_of_work(PILOT_TENANT) as uow:
+        inbox = detached(uow, uow.session.scalars(select(NotificationRecord)))
+    assert {row.subject_type for row in inbox} == {"report", "referral", "child"}
+    for row in inbox:
+        for forbidden in FORBIDDEN_IN_APP:
+            assert forbidden not in row.title + row.body, (row.title, forbidden)
+
 
 @pytest.mark.parametrize(("event_type", "locale"), sorted(outbound.DEFAULTS))
 def test_every_template_renders_with_sample_data_and_only_its_variables(event_type, locale):
     subject, text = outbound.DEFAULTS[(event_type, locale)]
     rendered = outbound.render(subject, text, outbound.sample_facts(event_type))
     assert rendered.subject and "{" not in rendered.subject + rendered.text
-    assert outbound.sample_facts(event_type)["link"] in rendered.text
+    if not event_type.startswith(outbound.INBOX):  # an inbox item is in the portal already
+        assert outbound.sample_facts(event_type)["link"] in rendered.text
+
+
+def test_every_event_type_has_its_inbox_text_in_both_languages():
+    outgoing = {event_type for event_type, _ in outbound.DEFAULTS if not event_type.startswith(outbound.INBOX)}
+    for event_type in outgoing:
+        for locale in outbound.LOCALES:
+            assert (outbound.INBOX + event_type, locale) in outbound.DEFAULTS
+
+
+def test_a_persons_own_inbox_item_is_in_their_language(consumer, database, service, people):
+    consumer.process(message(visit_overdue("child1", responsible_user_id="admin1"), "event1"))
+    consumer.process(message(visit_overdue("child2", responsible_user_id="cw1"), "event2"))
+    with database.unit_of_work(PILOT_TENANT) as uow:
+        titles = {row.recipient_user: row.title for row in uow.session.scalars(select(NotificationRecord))}
+    assert titles["admin1"].startswith("Follow-up visit overdue")  # the administrator reads English
+    assert titles["cw1"].startswith("随访逾期 Follow-up visit overdue")
+
+
+def test_a_town_words_its_own_inbox_items(consumer, database, service):
+    templates = TemplateService(database)
+    with acting_as(ADMIN):
+        preview = templates.preview("inbox.crisis_declared", "zh-CN", "良乡危机:{{ actions }}", "报告 {{ report_id }}")
+        assert preview.subject.startswith("良乡危机:向公安机关报告") or preview.subject.startswith("良乡危机:立即")
+        templates.set_template("inbox.crisis_declared", "zh-CN", "良乡危机:{{ actions }}", "报告 {{ report_id }}")
+    consumer.process(message(crisis_declared("report9"), "event1"))
+    with acting_as(caller(Role.CASEWORKER)):
+        (item,) = [n for n in service.list_inbox() if n.subject_id == "report9"]
+    assert item.title.startswith("良乡危机:") and item.body == "报告 report9"
 
 
 def test_a_town_writes_its_own_template_and_previews_it(consumer, database, people):
