@@ -167,6 +167,7 @@ def application(application_id: str) -> str | Response:
                 "WithdrawApplication",
                 benefits_pb2.WithdrawApplicationRequest(application_id=application_id),
             ),
+            "record_review": ("RecordReview", benefits_pb2.RecordReviewRequest(application_id=application_id)),
         }
         if action not in actions:
             abort(400)
