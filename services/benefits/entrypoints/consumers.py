@@ -61,7 +61,7 @@ def consumers(service: BenefitsService, follower: RegisterFollower) -> list[Cons
     def case_status_changed(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
         event = unpack(envelope, registry_events.CaseStatusChanged)
         if event.to_status == TRANSFERRED:
-            follower.case_transferred(uow, event.child_id, event.reason, day(envelope))
+            follower.case_transferred(uow, event.child_id, day(envelope))
 
     def categories_changed(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
         event = unpack(envelope, registry_events.ChildCategoriesChanged)

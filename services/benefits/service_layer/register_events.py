@@ -73,9 +73,11 @@ class RegisterFollower:
             child.household_division_code, child.facts_changed_at = household, self._now()
             roster_links.household_moved(uow, child_id, household, self._today())
 
-    def case_transferred(self, uow: UnitOfWork, child_id: str, reason: str, on: date) -> None:
-        why = f"{TRANSFERRED}: {reason}" if reason else TRANSFERRED
-        eligibility.moved_out(uow, child_id, on, eligibility.SUSPENDED, why, at=self._now(), stopped_by="transfer")
+    def case_transferred(self, uow: UnitOfWork, child_id: str, on: date) -> None:
+        """The case's reason is free text (it may name people): the entitlement's reason says only what happened."""
+        eligibility.moved_out(
+            uow, child_id, on, eligibility.SUSPENDED, TRANSFERRED, at=self._now(), stopped_by="transfer"
+        )
 
     def birth_date_corrected(self, uow: UnitOfWork, child_id: str, birth_date: date | None) -> None:
         """The age limits (3, 18) and the roster's cover from the corrected date."""
