@@ -11,7 +11,7 @@ sign-in and sign-out), else by the browser's Accept-Language on a first visit, e
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, g, redirect, request
+from flask import Blueprint, Flask, current_app, g, redirect, request
 from werkzeug.wrappers import Response
 
 from gateway.messages import ENGLISH
@@ -48,7 +48,14 @@ def switch(code: str) -> Response:
     """The header's switch: remember the language and go back to the page it was clicked on."""
     response = redirect(safe_next(request.args.get("next")))
     if code in LANGUAGES:
-        response.set_cookie(COOKIE, code, max_age=_ONE_YEAR, httponly=True, samesite="Lax")
+        response.set_cookie(
+            COOKIE,
+            code,
+            max_age=_ONE_YEAR,
+            httponly=True,
+            samesite="Lax",
+            secure=current_app.config["SESSION_COOKIE_SECURE"],
+        )
     return response
 
 
