@@ -27,7 +27,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 from platform_runtime.local_stack import ROOT, SERVICES, Stack, StackConfig, dev_secrets
 from platform_runtime.settings import KafkaSettings
-from tests.e2e.browsing import goes_to_next_page, headless_chromium
+from tests.e2e.browsing import goes_to_next_page, headless_chromium, sign_in_as
 from tests.support.infra import isolated_kafka_env
 
 pytestmark = pytest.mark.e2e
@@ -130,11 +130,7 @@ def tick(driver: WebDriver, name: str, *values: str) -> None:
 
 
 def sign_in(driver: WebDriver, portal: Portal, username: str) -> None:
-    driver.delete_all_cookies()
-    driver.get(f"{portal.base_url}/login")
-    fill(driver, {"username": username, "password": portal.password})
-    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    assert driver.find_elements(By.ID, "whoami"), f"{username} could not sign in"
+    sign_in_as(driver, portal.base_url, username, portal.password)
 
 
 def poll(check: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -213,6 +209,21 @@ def test_the_inbox_shows_the_referral_notification(portal: Portal, browser: WebD
         assert caseworker_report.child_name not in notice  # notifications never name the child
         browser.get(f"{portal.base_url}/referrals?report_id={caseworker_report.report_id}")
         assert browser.find_elements(By.CSS_SELECTOR, "#referrals tr[data-referral-id]")
+
+
+def test_the_crisis_reports_page_shows_who_was_alerted(portal: Portal, browser: WebDriver, caseworker_report):
+    """Notify alerts the town's chain; reporting keeps the step from notify's event; the report page shows it."""
+    with screenshot_on_failure(browser, portal.data_dir, "crisis-steps"):
+        sign_in(browser, portal, "caseworker")
+
+        def alerted() -> str:
+            browser.get(f"{portal.base_url}/reports/{caseworker_report.report_id}")
+            found = browser.find_elements(By.CSS_SELECTOR, '#crisis-steps li[data-kind="alerted"]')
+            return str(found[0].text) if found else ""
+
+        step = poll(alerted, 90, "the crisis alert on the report's timeline")
+        # Nobody is on the rota: the duty officer's step goes to the town administrator (named by role).
+        assert "告警已发送至" in step and "当日值班人员" in step and "乡镇管理员" in step
 
 
 def test_public_reports_anonymously_and_the_receipt_shows_no_child_data(
