@@ -129,7 +129,9 @@ def in_filters(child: registry_pb2.Child, village: str, category: str) -> bool:
 def duplicate_probe(request: registry_pb2.RegisterChildRequest) -> registry_pb2.MatchChildRequest:
     """What the registry's matcher is asked before a child is registered: anyone like this already?"""
     probe = registry_pb2.MatchChildRequest(
-        name=request.legal_name,
+        # The registry takes names of at most 100 characters: matching a longer one only costs its time
+        # (long enough to pass the call's deadline) before registering refuses it.
+        name=request.legal_name[:100],
         identity_number=request.identity_number,
         sex=request.sex,
         division_code=request.residence_division_code or request.household_division_code,

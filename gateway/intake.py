@@ -147,10 +147,31 @@ class _Reader:
         if value in ("", None):
             return 0
         try:
-            return int(value)
-        except (TypeError, ValueError):
+            number = int(value)
+        except (TypeError, ValueError, OverflowError):
             self.violations.append(FieldViolation(field, "must be a whole number"))
             return 0
+        if not -(2**31) <= number < 2**31:  # the contract's int32
+            self.violations.append(FieldViolation(field, "is out of range"))
+            return 0
+        return number
+
+    def group(self, payload: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+        """A nested object of the payload (child, place, reporter); {} if absent."""
+        value = payload.get(name) or {}
+        if not isinstance(value, Mapping):
+            self.violations.append(FieldViolation(name, "must be an object"))
+            return {}
+        return value
+
+    def names(self, value: Any, field: str) -> list[str]:
+        """A list of names, or (from a form) one text of names separated by commas or spaces."""
+        if not isinstance(value, list):
+            return [name for name in _NAME_SEPARATORS.split(str(value)) if name.strip()]
+        if not all(isinstance(name, str) for name in value):
+            self.violations.append(FieldViolation(field, "must be a list of names"))
+            return []
+        return [name for name in value if name.strip()]
 
     def moment(self, value: str, field: str) -> timestamp_pb2.Timestamp | None:
         try:
@@ -159,8 +180,12 @@ class _Reader:
             self.violations.append(FieldViolation(field, "must be a date and time (YYYY-MM-DDTHH:MM)"))
             return None
         stamp = timestamp_pb2.Timestamp()
-        # A form's local time is Beijing time; the JSON API may give an explicit offset.
-        stamp.FromDatetime(parsed if parsed.tzinfo else parsed.replace(tzinfo=CHINA_STANDARD_TIME))
+        try:
+            # A form's local time is Beijing time; the JSON API may give an explicit offset.
+            stamp.FromDatetime(parsed if parsed.tzinfo else parsed.replace(tzinfo=CHINA_STANDARD_TIME))
+        except (ValueError, OverflowError):  # before year 1 or after 9999 in UTC
+            self.violations.append(FieldViolation(field, "is out of range"))
+            return None
         return stamp
 
     def codes(self, kind: type[E], values: Any, field: str) -> list[str]:
@@ -185,9 +210,7 @@ def build_request(
     Every submission carries an idempotency key (the agencies' external reference, one mechanism for all):
     the form's or the client's, else a fresh one, which only this request knows."""
     read = _Reader()
-    child: Mapping[str, Any] = payload.get("child") or {}
-    place: Mapping[str, Any] = payload.get("place") or {}
-    reporter: Mapping[str, Any] = payload.get("reporter") or {}
+    child, place, reporter = (read.group(payload, name) for name in ("child", "place", "reporter"))
     channel = read.enum(Channel, read.text(payload, "channel"), "channel")
     if channel is None and not read.violations:
         read.violations.append(FieldViolation("channel", "is required"))
@@ -195,7 +218,6 @@ def build_request(
     sex = SEX_CODES.get(sex_code)
     if sex_code and sex is None:
         read.violations.append(FieldViolation("child.sex", f"unknown value {sex_code!r}"))
-    guardians = child.get("guardian_names", [])
     request = reporting_pb2.SubmitReportRequest(
         channel=channel_to_proto(channel) if channel else reporting_pb2.CHANNEL_UNSPECIFIED,
         child=reporting_pb2.ChildDescription(
@@ -206,11 +228,7 @@ def build_request(
             identity_number=read.text(child, "identity_number").upper(),
             description=read.text(child, "description"),
             school=read.text(child, "school"),
-            guardian_names=[
-                name
-                for name in (guardians if isinstance(guardians, list) else _NAME_SEPARATORS.split(str(guardians)))
-                if name.strip()
-            ],
+            guardian_names=read.names(child.get("guardian_names", []), "child.guardian_names"),
         ),
         division_code=read.text(place, "division_code") or default_division,
         place_text=read.text(place, "text"),

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, abort, jsonify, request
 from werkzeug.wrappers import Response
 
-from gateway import handling, intake, openapi, presenters, public, roles
+from gateway import api_input, handling, intake, openapi, presenters, public, roles
 from gateway.accounts import LoginFailed, LoginThrottled
 from gateway.limits import LOGIN_FAILURES
 from gateway.security import (
@@ -27,39 +27,8 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 Reply = Response | tuple[Response, int] | dict[str, Any]
 
 
-def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InvalidInput.single("", "the body must be a JSON object (Content-Type: application/json)")
-    bad = _not_unicode(body)
-    if bad is not None:
-        # JSON may carry lone surrogates (\ud800) that no service can store or even encode.
-        raise InvalidInput.single(bad, "contains characters that are not valid Unicode text")
-    return body
-
-
-def _not_unicode(value: Any, path: str = "") -> str | None:
-    """The dotted path of the first string (key or value) that is not valid Unicode, None if there is none."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return path or "_"
-        return None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            here = f"{path}.{key}" if path else str(key)
-            if _not_unicode(key) is not None:
-                return path or "_"
-            found = _not_unicode(item, here)
-            if found is not None:
-                return found.encode("utf-8", "replace").decode()
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            found = _not_unicode(item, f"{path}[{index}]")
-            if found is not None:
-                return found
-    return None
+# One check of every /api/ request's path, query and JSON body (gateway/api_input.py) before any view runs.
+bp.before_app_request(api_input.check_request)
 
 
 @bp.route("/openapi.json")
@@ -70,7 +39,7 @@ def openapi_document() -> Reply:
 @bp.route("/token", methods=["POST"])
 @csrf_exempt
 def token() -> Reply:
-    body = _body()
+    body = api_input.json_object()
     try:
         user = components().users.authenticate(
             str(body.get("username", "")), str(body.get("password", "")), client_ip()
@@ -116,7 +85,7 @@ def submit_report() -> Reply:
     if not roles.can_submit(user.role):
         abort(403)
     key = request.headers.get(intake.IDEMPOTENCY_HEADER)
-    request_pb = intake.build_request(_body(), default_division=user.tenant, idempotency_key=key)
+    request_pb = intake.build_request(api_input.json_object(), default_division=user.tenant, idempotency_key=key)
     reply = components().backends.submit_report(caller(), request_pb)
     return jsonify(presenters.submitted(reply)), 201
 
@@ -151,7 +120,7 @@ def link_candidates(report_id: str) -> Reply:
 def link(report_id: str) -> Reply:
     """`{"child_id": ...}` confirms a child of the register; `{"new_child": true}` registers a new one."""
     require_role(roles.REPORT_READERS)
-    body = _body()
+    body = api_input.json_object()
     backends = components().backends
     if body.get("new_child") is True:
         return presenters.report(backends.link_to_new_child(caller(), report_id))
@@ -166,7 +135,7 @@ def link(report_id: str) -> Reply:
 def decide_triage(report_id: str) -> Reply:
     """`{"decision": "confirm" | "reject", "expected_version": 3}`: a person's triage of a report from the public."""
     require_role(roles.REPORT_READERS)
-    confirmed, expected_version = handling.triage_decision(_body())
+    confirmed, expected_version = handling.triage_decision(api_input.json_object())
     return presenters.report(components().backends.decide_triage(caller(), report_id, confirmed, expected_version))
 
 
@@ -174,7 +143,7 @@ def decide_triage(report_id: str) -> Reply:
 @login_required
 def record_milestone(report_id: str) -> Reply:
     require_role(roles.REPORT_READERS)
-    request_pb = handling.milestone_request(report_id, _body())
+    request_pb = handling.milestone_request(report_id, api_input.json_object())
     return presenters.report(components().backends.record_milestone(caller(), request_pb))
 
 
@@ -182,7 +151,7 @@ def record_milestone(report_id: str) -> Reply:
 @login_required
 def outcome_notice(report_id: str) -> Reply:
     require_role(roles.REPORT_READERS)
-    text = str(_body().get("text", ""))
+    text = str(api_input.json_object().get("text", ""))
     return presenters.report(components().backends.give_outcome_notice(caller(), report_id, text))
 
 
@@ -228,12 +197,14 @@ def mark_read(notification_id: str) -> Reply:
 @bp.route("/public/<town_code>/reports", methods=["POST"])
 @csrf_exempt
 def public_report(town_code: str) -> Reply:
-    reply = public.submit(components(), town_code, _body(), client_ip(), request.headers.get(intake.IDEMPOTENCY_HEADER))
+    reply = public.submit(
+        components(), town_code, api_input.json_object(), client_ip(), request.headers.get(intake.IDEMPOTENCY_HEADER)
+    )
     return jsonify(presenters.public_receipt(reply)), 201
 
 
 @bp.route("/public/receipts/lookup", methods=["POST"])
 @csrf_exempt
 def public_lookup() -> Reply:
-    reply = public.lookup(components(), str(_body().get("receipt_number", "")), client_ip())
+    reply = public.lookup(components(), str(api_input.json_object().get("receipt_number", "")), client_ip())
     return presenters.receipt_status(reply)

@@ -19,6 +19,7 @@ from google.protobuf import json_format, timestamp_pb2
 from minorprot.referral.v1 import referral_pb2, routing_pb2
 from werkzeug.wrappers import Response
 
+from gateway import api_input
 from gateway.clients import BackendError
 from gateway.security import caller, components, current_user, login_required, require_role
 from platform_runtime.auth import Role
@@ -471,9 +472,7 @@ def api_act(referral_id: str, action: str) -> dict[str, Any]:
     table = AGENCY_ACTIONS if user.role in AGENCY else REFERRER_ACTIONS
     if action not in table:
         raise BackendError("INVALID_ARGUMENT", f"{action} is not an action of this role")
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise BackendError("INVALID_ARGUMENT", "the body must be a JSON object (Content-Type: application/json)")
+    body = api_input.json_object()
     method, message_type, text_field, _states = table[action]
     message = message_type(referral_id=referral_id)
     setattr(message, text_field, str(body.get("text", "")))

@@ -12,7 +12,7 @@ from minorprot.common.v1 import common_pb2
 from minorprot.registry.v1 import registry_pb2
 from werkzeug.wrappers import Response
 
-from gateway import casework_forms, roles
+from gateway import api_input, casework_forms, roles
 from gateway.presenters import day
 from gateway.security import caller, components, login_required, require_role
 from platform_runtime.errors import InvalidInput
@@ -25,14 +25,8 @@ MAX_TEXT = 4000
 
 def _fields() -> dict[str, str]:
     """A flat JSON object as the forms' fields: strings as they are, numbers as text, true as a ticked box."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InvalidInput.single("", "the body must be a JSON object (Content-Type: application/json)")
     fields: dict[str, str] = {}
-    for name, value in body.items():
-        if not _encodable(name) or (isinstance(value, str) and not _encodable(value)):
-            # JSON may carry lone surrogates (\ud800) that no service can store.
-            raise InvalidInput.single(_encodable_text(name), "contains characters that are not valid Unicode text")
+    for name, value in api_input.json_object().items():
         if isinstance(value, bool):
             fields[name] = "on" if value else ""
         elif isinstance(value, (str, int, float)):
@@ -40,18 +34,6 @@ def _fields() -> dict[str, str]:
         elif value is not None:
             raise InvalidInput.single(str(name)[:60], "must be a string, a number or true/false")
     return fields
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _encodable_text(text: str) -> str:
-    return text.encode("utf-8", "replace").decode("utf-8")[:60]
 
 
 def child_json(child: registry_pb2.Child) -> dict[str, Any]:
