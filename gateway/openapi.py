@@ -7,8 +7,11 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from gateway import register_openapi
+from minorprot.referral.v1 import referral_pb2
+
+from gateway import api_schemas, register_openapi
 from gateway.handling import MILESTONES
+from gateway.views.referrals import AGENCY_ACTIONS, REFERRER_ACTIONS
 from platform_runtime.vocabulary import KNOWN_SEXES, AgencyKind, Channel, Fact, ReporterRole, SituationType
 
 
@@ -36,15 +39,15 @@ def _path(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
-_OBJECT = {"type": "object", "additionalProperties": True}
 _STRING = {"type": "string"}
+_REPORT = _ref("Report")
 
 
 def document() -> dict[str, Any]:
     described = _document()
     # The register's part is kept beside its views (gateway/register_openapi.py).
     described["paths"] |= register_openapi.PATHS
-    described["components"]["schemas"] |= register_openapi.SCHEMAS
+    described["components"]["schemas"] |= register_openapi.SCHEMAS | api_schemas.SCHEMAS
     return described
 
 
@@ -68,14 +71,12 @@ def _document() -> dict[str, Any]:
                     "responses": _ok(_ref("AccessToken")),
                 }
             },
-            "/api/v1/me": {"get": {"summary": "The signed-in user", "responses": _ok(_OBJECT)}},
+            "/api/v1/me": {"get": {"summary": "The signed-in user", "responses": _ok(_ref("Me"))}},
             "/api/v1/reports": {
                 "get": {
                     "summary": "Recent discovery reports of the user's town",
                     "parameters": [_query("page_size", "at most 200")],
-                    "responses": _ok(
-                        {"type": "object", "properties": {"reports": {"type": "array", "items": _OBJECT}}}
-                    ),
+                    "responses": _ok(api_schemas.list_of("reports", "Report")),
                 },
                 "post": {
                     "summary": "Submit a discovery report (发现报告)",
@@ -87,23 +88,21 @@ def _document() -> dict[str, Any]:
                 "get": {
                     "summary": "One report; with a purpose its details (narrative, reporter), and the read is logged",
                     "parameters": [_path("report_id"), _query("purpose", "why the details are opened", required=False)],
-                    "responses": _ok(_OBJECT),
+                    "responses": _ok(_REPORT),
                 }
             },
             "/api/v1/reports/{report_id}/reads": {
                 "get": {
                     "summary": "Administrators: who opened the report's details, when and why",
                     "parameters": [_path("report_id")],
-                    "responses": _ok({"type": "object", "properties": {"reads": {"type": "array", "items": _OBJECT}}}),
+                    "responses": _ok(api_schemas.list_of("reads", "ReportRead")),
                 }
             },
             "/api/v1/reports/{report_id}/candidates": {
                 "get": {
                     "summary": "Children of the register who may be the report's child (for linking)",
                     "parameters": [_path("report_id")],
-                    "responses": _ok(
-                        {"type": "object", "properties": {"candidates": {"type": "array", "items": _OBJECT}}}
-                    ),
+                    "responses": _ok(api_schemas.list_of("candidates", "LinkCandidate")),
                 }
             },
             "/api/v1/reports/{report_id}/link": {
@@ -119,7 +118,7 @@ def _document() -> dict[str, Any]:
                             }
                         ),
                     },
-                    "responses": _ok(_OBJECT),
+                    "responses": _ok(_REPORT),
                 }
             },
             "/api/v1/reports/{report_id}/milestones": {
@@ -143,7 +142,7 @@ def _document() -> dict[str, Any]:
                             }
                         ),
                     },
-                    "responses": _ok(_OBJECT),
+                    "responses": _ok(_REPORT),
                 }
             },
             "/api/v1/reports/{report_id}/triage": {
@@ -167,7 +166,7 @@ def _document() -> dict[str, Any]:
                             }
                         ),
                     },
-                    "responses": _ok(_OBJECT),
+                    "responses": _ok(_REPORT),
                 }
             },
             "/api/v1/reports/{report_id}/outcome-notice": {
@@ -178,28 +177,28 @@ def _document() -> dict[str, Any]:
                         "required": True,
                         **_json({"type": "object", "required": ["text"], "properties": {"text": _STRING}}),
                     },
-                    "responses": _ok(_OBJECT),
+                    "responses": _ok(_REPORT),
                 }
             },
             "/api/v1/reports/{report_id}/close": {
                 "post": {
                     "summary": "Close the report (an outcome notice is required first)",
                     "parameters": [_path("report_id")],
-                    "responses": _ok(_OBJECT),
+                    "responses": _ok(_REPORT),
                 }
             },
             "/api/v1/children/{child_id}/case-file": {
                 "get": {
                     "summary": "A child's case file; the purpose is written to the audit log",
                     "parameters": [_path("child_id"), _query("purpose", "why the file is opened", required=True)],
-                    "responses": _ok(_OBJECT),
+                    "responses": _ok(_ref("CaseFile")),
                 }
             },
             "/api/v1/referrals": {
                 "get": {
                     "summary": "Referrals to member units",
                     "parameters": [_query("child_id", "filter"), _query("report_id", "filter")],
-                    "responses": _ok(_OBJECT),
+                    "responses": _ok(api_schemas.list_of("referrals", "ReferralSummary")),
                 }
             },
             "/api/v1/agency/referrals": {
@@ -210,37 +209,40 @@ def _document() -> dict[str, Any]:
                         _query("due", "soon or overdue"),
                         _query("page_token", "from the previous page"),
                     ],
-                    "responses": _ok(_OBJECT),
+                    "responses": _ok(api_schemas.list_of("referrals", "Referral", "next_page_token")),
                 }
             },
             "/api/v1/referrals/{referral_id}": {
                 "get": {
                     "summary": "A referral and its history",
                     "parameters": [_path("referral_id")],
-                    "responses": _ok(_OBJECT),
+                    "responses": _ok({"type": "object", "properties": {"referral": _ref("Referral")}}),
                 }
             },
             "/api/v1/referrals/{referral_id}/{action}": {
                 "post": {
                     "summary": "accept, reject, return, progress, complete (agency officers; Idempotency-Key header) or "
                     "answer, cancel, reassign (the referrer): {text, expected_version, agency_code}",
-                    "parameters": [_path("referral_id"), _path("action")],
-                    "requestBody": {"required": True, **_json(_OBJECT)},
-                    "responses": _ok(_OBJECT),
+                    "parameters": [
+                        _path("referral_id"),
+                        _path("action") | {"schema": {"type": "string", "enum": [*AGENCY_ACTIONS, *REFERRER_ACTIONS]}},
+                    ],
+                    "requestBody": {"required": True, **_json(_ref("ReferralAction"))},
+                    "responses": _ok(_ref("Referral")),
                 }
             },
             "/api/v1/inbox": {
                 "get": {
                     "summary": "The user's in-app notifications",
                     "parameters": [_query("unread_only", "true to list unread ones only")],
-                    "responses": _ok(_OBJECT),
+                    "responses": _ok(api_schemas.list_of("notifications", "Notification")),
                 }
             },
             "/api/v1/inbox/{notification_id}/read": {
                 "post": {
                     "summary": "Mark a notification read",
                     "parameters": [_path("notification_id")],
-                    "responses": _ok(_OBJECT),
+                    "responses": _ok(_ref("Notification")),
                 }
             },
             "/api/v1/public/{town_code}/reports": {
@@ -331,10 +333,19 @@ def _document() -> dict[str, Any]:
                     "properties": {
                         "receipt_number": _STRING,
                         "report_id": _STRING,
-                        "status": _OBJECT,
-                        "urgency": _OBJECT,
+                        "status": _ref("Coded"),
+                        "urgency": {"allOf": [_ref("Coded")], "nullable": True},
                         "crisis": {"type": "boolean"},
                         "triage_reasons": {"type": "array", "items": _STRING},
+                    },
+                },
+                "Referral": api_schemas.message_schema(referral_pb2.Referral.DESCRIPTOR),
+                "ReferralAction": {
+                    "type": "object",
+                    "properties": {
+                        "text": {"type": "string", "description": "the note, reason, question, outcome or answer"},
+                        "expected_version": {"type": "integer", "description": "the version the caller read"},
+                        "agency_code": {"type": "string", "description": "reassign: the member unit"},
                     },
                 },
                 "ReceiptStatus": {
