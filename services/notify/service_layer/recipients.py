@@ -26,6 +26,8 @@ class Concerned:
     users: tuple[str, ...] = ()  # the named staff's accounts
     fallback_roles: tuple[Role, ...] = ()  # the inboxes told when nobody is named
     agency_codes: tuple[str, ...] = ()
+    # The district directory's contact points of those agencies: (agency code, channel, address).
+    district_contacts: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,16 +115,20 @@ class Resolver:
             else:  # nobody on the rota today: the town administrator answers
                 self._role(event_type, Role.TOWN_ADMIN, channels)
         elif recipient == AGENCY and concerned.agency_codes:
-            rows = self._session.scalars(
+            # The district's directory (shared by its towns) names an agency's contact points; a town's own,
+            # kept from before, only reach an agency the directory gives none for.
+            in_directory = {code for code, _, _ in concerned.district_contacts}
+            own = self._session.scalars(
                 select(AgencyContactRecord).where(
                     AgencyContactRecord.tenant_id == self._tenant,
-                    AgencyContactRecord.agency_code.in_(concerned.agency_codes),
+                    AgencyContactRecord.agency_code.in_(set(concerned.agency_codes) - in_directory),
                 )
             )
-            for row in rows:
-                channel = Channel(row.channel)
+            points = [*concerned.district_contacts, *((r.agency_code, r.channel, r.address) for r in own)]
+            for code, name, address in points:
+                channel = Channel(name)
                 if channel in channels:
-                    self._put(Target(f"agency:{row.agency_code}", channel, row.address))
+                    self._put(Target(f"agency:{code}", channel, address))
 
     def people(self, event_type: str, user_ids: Iterable[str], channels: Iterable[Channel]) -> None:
         user_ids = list(dict.fromkeys(user_ids))

@@ -15,12 +15,15 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
+from minorprot.referral.v1 import events_pb2
 from sqlalchemy import func, select
 
 from platform_runtime import errors
 from platform_runtime.auth import Principal, Role
 from platform_runtime.db import Database, UnitOfWork, utcnow
+from platform_runtime.events import PendingEvent
 from platform_runtime.tenancy import require_role
+from platform_runtime.topics import REFERRAL_REFERRAL
 from platform_runtime.vocabulary import CHINA_STANDARD_TIME
 from services.referral.adapters.orm import DirectoryAgencyRecord, ReferralRecord, RuleSetRecord
 from services.referral.domain.agencies import AGENCIES, Agency, Contacts, Level
@@ -129,6 +132,7 @@ class RoutingConfig:
                 for column in ("name_zh", "name_en", "kind", "level", "duties", "contacts", "supervisor", "member"):
                     setattr(existing, column, getattr(fresh, column))
                 existing.updated_at, existing.updated_by = fresh.updated_at, fresh.updated_by
+            uow.publish(_saved(district, agency))  # notify tells agencies on the district's contact points
             uow.commit()
         self._forget(district)
         return self.directory(district)[agency.code]
@@ -301,3 +305,21 @@ def _valid_agency(agency: Agency) -> Agency:
     if problems:
         raise errors.InvalidInput(problems)
     return replace(agency, name_zh=agency.name_zh.strip(), name_en=agency.name_en.strip())
+
+
+def _saved(district: str, agency: Agency) -> PendingEvent:
+    """The unit's contact points, announced under the district's code (its towns share the directory)."""
+    contacts = agency.contacts
+    return PendingEvent(
+        REFERRAL_REFERRAL,
+        district,
+        "directory_agency",
+        agency.code,
+        events_pb2.DirectoryAgencySaved(
+            agency_code=agency.code,
+            duty_phone=contacts.duty_phone,
+            email=contacts.email,
+            webhook=contacts.webhook,
+            contact_user_ids=list(contacts.user_ids),
+        ),
+    )

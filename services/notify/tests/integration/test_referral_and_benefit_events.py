@@ -17,6 +17,7 @@ from platform_runtime.topics import BENEFITS_ENTITLEMENT, REFERRAL_REFERRAL
 from services.notify.adapters.orm import DeliveryRecord, detached
 from services.notify.service_layer.directory import DirectoryService
 from services.notify.tests.integration.builders import (
+    OTHER_TENANT,
     PILOT_TENANT,
     caller,
     case_assigned,
@@ -59,6 +60,50 @@ def test_a_referral_reaches_each_contact_point_of_the_agency_exactly_once(consum
     ]
     # The town still hears of the opened referral in its own inbox.
     assert ("referral_opened", "role:caseworker", "in_app") in told(database)
+
+
+def directory_saved(district: str, agency_code: str, **points: str) -> PendingEvent:
+    return PendingEvent(
+        REFERRAL_REFERRAL,
+        district,
+        "directory_agency",
+        agency_code,
+        referral_events.DirectoryAgencySaved(agency_code=agency_code, **points),
+    )
+
+
+def test_agencies_are_told_on_the_contact_points_of_the_districts_directory(consumer, database, agencies):
+    """The district's directory (issue 11) is shared by its towns: each town's referral reaches the same contact
+    points; a town's own ones for that agency are no longer used; another district's towns get none of them."""
+    saved = directory_saved("110111", "education", email="office@edu.district.example", webhook="https://edu.example/d")
+    consumer.process(message(saved, "event1"))
+    consumer.process(message(directory_saved("110111", "police", duty_phone="13700000110"), "event2"))
+    for number, town in enumerate((PILOT_TENANT, OTHER_TENANT, "110112001")):
+        consumer.process(message(referral_sent(f"referral{number}", tenant=town), f"sent{number}"))
+
+    def agency_points(town: str) -> set[tuple[str, str, str]]:
+        with database.unit_of_work(town) as uow:
+            rows = detached(uow, uow.session.scalars(select(DeliveryRecord)))
+        return {(row.recipient, row.channel, row.address) for row in rows if row.recipient.startswith("agency:")}
+
+    district = {
+        ("agency:education", "email", "office@edu.district.example"),
+        ("agency:education", "webhook", "https://edu.example/d"),
+    }
+    assert agency_points(PILOT_TENANT) == district  # not the town's own duty@edu.example
+    assert agency_points(OTHER_TENANT) == district
+    assert agency_points("110112001") == set()
+
+    # Saved again without a webhook: the directory's points are replaced, not added to.
+    consumer.process(message(directory_saved("110111", "education", email="new@edu.district.example"), "event3"))
+    consumer.process(message(referral_sent("referral9"), "sent9"))
+    with database.unit_of_work(PILOT_TENANT) as uow:
+        rows = detached(
+            uow, uow.session.scalars(select(DeliveryRecord).where(DeliveryRecord.subject_id == "referral9"))
+        )
+    assert {(row.channel, row.address) for row in rows if row.recipient == "agency:education"} == {
+        ("email", "new@edu.district.example")
+    }
 
 
 def test_an_escalated_referral_reaches_the_supervising_agency_and_the_office(consumer, database, agencies):

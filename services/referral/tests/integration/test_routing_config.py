@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import pytest
+from minorprot.referral.v1 import events_pb2 as referral_events
 from sqlalchemy import select, update
 from sqlalchemy.exc import ProgrammingError
 
@@ -20,7 +21,7 @@ from services.referral.entrypoints.consumers import consumers
 from services.referral.service_layer.routing_config import RoutingConfig
 from services.referral.service_layer.services import ReferralService
 from services.referral.tests.integration.builders import RECEIVED, caller, submitted
-from tests.support.events import message
+from tests.support.events import events_of, message
 from tests.support.services import consumer_under_test
 
 pytestmark = pytest.mark.integration
@@ -112,7 +113,7 @@ def test_the_preview_says_where_a_case_would_go_and_why(config):
     assert [r.rule_code for r in alone.routes] == ["ESCORT_RESCUE_CENTRE"]
 
 
-def test_the_directory_is_the_district_s_own(config):
+def test_the_directory_is_the_district_s_own(config, database):
     health = replace(
         DIRECTORY["health"],
         name_zh="区卫生健康委员会",
@@ -127,6 +128,15 @@ def test_the_directory_is_the_district_s_own(config):
     assert {v.field for v in invalid.value.violations} == {"code", "duties", "contacts.webhook"}
     assert config.directory("110111")["health"].name_zh == "区卫生健康委员会"
     assert config.directory("110112")["health"].name_zh == "区卫生局"  # another district: untouched
+    # Its contact points are announced under the district's code, for notify (its towns share them).
+    (announced,) = events_of(database, "110111", referral_events.DirectoryAgencySaved)
+    assert (announced.agency_code, announced.duty_phone, announced.email, announced.webhook) == (
+        "health",
+        "010-6935-0000",
+        "duty@health.example",
+        "https://health.example/hook",
+    )
+    assert list(announced.contact_user_ids) == ["doctor.li"]
     with acting_as(OTHER_DISTRICT_ADMIN):
         assert {a.name_zh for a in config.list_agencies() if a.code == "health"} == {"区卫生局"}
 

@@ -3,8 +3,10 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 from minorprot.referral.v1 import referral_pb2 as _referral_pb2
 import builtins as _builtins
 import sys
@@ -323,3 +325,42 @@ class BenefitApplicationRequested(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___BenefitApplicationRequested: _TypeAlias = BenefitApplicationRequested  # noqa: Y015
+
+@_typing.final
+class DirectoryAgencySaved(_message.Message):
+    """Topic referral.referral, under the district's code (the directory is the district's, shared by its towns):
+    a unit of the directory was saved. Its contact points, for notify, which tells agencies on them.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENCY_CODE_FIELD_NUMBER: _builtins.int
+    DUTY_PHONE_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    WEBHOOK_FIELD_NUMBER: _builtins.int
+    CONTACT_USER_IDS_FIELD_NUMBER: _builtins.int
+    agency_code: _builtins.str
+    duty_phone: _builtins.str
+    email: _builtins.str
+    webhook: _builtins.str
+    """https"""
+    @_builtins.property
+    def contact_user_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """People with portal accounts."""
+
+    def __init__(
+        self,
+        *,
+        agency_code: _builtins.str = ...,
+        duty_phone: _builtins.str = ...,
+        email: _builtins.str = ...,
+        webhook: _builtins.str = ...,
+        contact_user_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency_code", b"agency_code", "contact_user_ids", b"contact_user_ids", "duty_phone", b"duty_phone", "email", b"email", "webhook", b"webhook"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DirectoryAgencySaved: _TypeAlias = DirectoryAgencySaved  # noqa: Y015
