@@ -37,10 +37,10 @@ from minorprot.referral.v1 import referral_pb2
 from minorprot.reporting.v1 import events_pb2 as reporting_events
 
 from bench.runner import Figure, print_figures
-from platform_runtime.auth import Principal, Role, TokenIssuer
+from platform_runtime.auth import Principal, Role
 from platform_runtime.consumer import make_consumer
 from platform_runtime.events import PendingEvent, to_envelope, unpack
-from platform_runtime.local_stack import Stack, StackConfig, dev_secrets
+from platform_runtime.local_stack import Stack, StackConfig, dev_token_issuer
 from platform_runtime.outbox import make_producer
 from platform_runtime.settings import KafkaSettings
 from platform_runtime.topics import NOTIFY_DELIVERY, REFERRAL_REFERRAL, REPORTING_REPORT
@@ -196,11 +196,11 @@ def run() -> list[Figure]:
         stack.start(["notify"])
         try:
             stack.wait_healthy()
-            issuer = TokenIssuer(dev_secrets(Path(data_dir))["AUTH_PRIVATE_KEY"], lifetime_seconds=3600)
+            issuer = dev_token_issuer(Path(data_dir), lifetime_seconds=3600)
 
             def metadata(role: Role, user: str) -> tuple[tuple[str, str], ...]:
                 principal = Principal(user, user, role, PILOT_TENANT, DISTRICT)
-                return (("authorization", f"Bearer {issuer.issue(principal)}"),)
+                return (("authorization", f"Bearer {issuer.issue(principal, 'notify')}"),)
 
             with grpc.insecure_channel(f"127.0.0.1:{config.grpc_port('notify')}") as channel:
                 notify = notify_pb2_grpc.NotifyServiceStub(channel)

@@ -26,8 +26,8 @@ import grpc
 from minorprot.registry.v1 import survey_pb2, survey_pb2_grpc
 
 from bench.runner import Figure, print_figures
-from platform_runtime.auth import Principal, Role, TokenIssuer
-from platform_runtime.local_stack import SERVICES, Stack, StackConfig, dev_secrets
+from platform_runtime.auth import Principal, Role
+from platform_runtime.local_stack import SERVICES, Stack, StackConfig, dev_secrets, dev_token_issuer
 from services.registry.tests.integration.test_survey_batches import survey_csv
 from tests.support.infra import isolated_kafka_env, start_kafka
 
@@ -67,8 +67,8 @@ class Browser:
 
 
 def _import_register(stack: Stack, data_dir: Path) -> None:
-    issuer = TokenIssuer(dev_secrets(data_dir)["AUTH_PRIVATE_KEY"], lifetime_seconds=3600)
-    token = issuer.issue(Principal("bench-admin", "bench", Role.TOWN_ADMIN, TOWN, DISTRICT))
+    issuer = dev_token_issuer(data_dir, lifetime_seconds=3600)
+    token = issuer.issue(Principal("bench-admin", "bench", Role.TOWN_ADMIN, TOWN, DISTRICT), "registry")
     content = survey_csv(2014, CHILDREN, town=TOWN)
 
     def parts() -> Iterator[survey_pb2.ImportSurveyRequest]:

@@ -33,9 +33,9 @@ from minorprot.reporting.v1 import events_pb2 as reporting_events
 from minorprot.reporting.v1 import reporting_pb2
 
 from bench.runner import Figure, Latencies, print_figures
-from platform_runtime.auth import Principal, Role, TokenIssuer
+from platform_runtime.auth import Principal, Role
 from platform_runtime.events import PendingEvent, to_envelope
-from platform_runtime.local_stack import AGENCY_EDGE_PORT, Stack, StackConfig, dev_secrets
+from platform_runtime.local_stack import AGENCY_EDGE_PORT, Stack, StackConfig, dev_token_issuer
 from platform_runtime.outbox import make_producer
 from platform_runtime.settings import KafkaSettings
 from platform_runtime.topics import REPORTING_REPORT
@@ -113,9 +113,9 @@ def platform_latencies(kafka: KafkaSettings) -> Latencies:
         stack.start(["referral"])
         try:
             stack.wait_healthy()
-            issuer = TokenIssuer(dev_secrets(Path(data_dir))["AUTH_PRIVATE_KEY"], lifetime_seconds=3600)
+            issuer = dev_token_issuer(Path(data_dir), lifetime_seconds=3600)
             admin = Principal("bench-admin", "bench", Role.DISTRICT_ADMIN, PILOT_TENANT, PILOT_TENANT[:6])
-            metadata = (("authorization", f"Bearer {issuer.issue(admin)}"),)
+            metadata = (("authorization", f"Bearer {issuer.issue(admin, 'referral')}"),)
             internal = grpc.insecure_channel(f"127.0.0.1:{config.grpc_port('referral')}")
             rules = [
                 routing_pb2.RoutingRuleSpec(

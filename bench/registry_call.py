@@ -124,7 +124,7 @@ def run() -> list[Figure]:
     setup_tracing("bench")
     postgres_url = start_postgres()
     kafka = start_kafka()
-    secrets = Secrets.generate()
+    secrets = Secrets.generate().for_audience("registry")
     with running_registry(postgres_url, kafka, secrets) as registry:
         channel = registry.channel()
         directory = registry_pb2_grpc.TenantDirectoryServiceStub(channel)

@@ -61,7 +61,7 @@ def main() -> None:
     os.environ.setdefault("OTEL_TRACES_EXPORTER", "none")
     setup_tracing("bench")
     grpc_server.GuardInterceptor._single = _profiled(grpc_server.GuardInterceptor._single)  # type: ignore[method-assign]
-    secrets = Secrets.generate()
+    secrets = Secrets.generate().for_audience("registry")
     from minorprot.registry.v1 import registry_pb2, registry_pb2_grpc
 
     with running_registry(start_postgres(), start_kafka(), secrets) as registry:

@@ -223,7 +223,7 @@ def run() -> list[Figure]:
     setup_tracing("bench")
     postgres_url = start_postgres()
     kafka = start_kafka()
-    secrets = Secrets.generate()
+    secrets = Secrets.generate().for_audience("registry")
     today = date.today()
     rng = random.Random(SEED)
     started = time.perf_counter()

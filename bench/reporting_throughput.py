@@ -38,10 +38,10 @@ from minorprot.reporting.v1 import events_pb2, reporting_pb2, reporting_pb2_grpc
 from sqlalchemy import create_engine, text
 
 from bench.runner import Figure, print_figures
-from platform_runtime.auth import Principal, Role, TokenIssuer
+from platform_runtime.auth import Principal, Role
 from platform_runtime.consumer import make_consumer
 from platform_runtime.events import unpack
-from platform_runtime.local_stack import Stack, StackConfig, dev_secrets
+from platform_runtime.local_stack import Stack, StackConfig, dev_token_issuer
 from platform_runtime.outbox import make_producer
 from platform_runtime.settings import KafkaSettings
 from platform_runtime.topics import REPORTING_REPORT
@@ -204,9 +204,9 @@ def platform_run(kafka: KafkaSettings, data_dir: Path) -> tuple[Run, int, int, l
     stack.start(["registry", "reporting"])
     try:
         stack.wait_healthy()
-        issuer = TokenIssuer(dev_secrets(data_dir)["AUTH_PRIVATE_KEY"], lifetime_seconds=3600)
+        issuer = dev_token_issuer(data_dir, lifetime_seconds=3600)
         caseworker = Principal("bench-caseworker", "bench", Role.CASEWORKER, PILOT_TENANT, DISTRICT)
-        metadata = (("authorization", f"Bearer {issuer.issue(caseworker)}"),)
+        metadata = (("authorization", f"Bearer {issuer.issue(caseworker, 'reporting')}"),)
         rng = random.Random(2014)
         with grpc.insecure_channel(f"127.0.0.1:{config.grpc_port('registry')}") as channel:
             registry = registry_pb2_grpc.RegistryServiceStub(channel)

@@ -95,7 +95,7 @@ def run() -> list[Figure]:
     os.environ.setdefault("OTEL_TRACES_EXPORTER", "none")
     postgres_url = start_postgres()
     kafka = start_kafka()
-    secrets = Secrets.generate()
+    secrets = Secrets.generate().for_audience("registry")
     rows = survey_rows(random.Random(SEED))
     content = write_workbook([Sheet(DATA_SHEET, [column.header for column in COLUMNS], rows)])
     with running_registry_with_survey(postgres_url, kafka, secrets) as registry:

@@ -14,9 +14,9 @@ from gateway.accounts import UserService
 from gateway.clients import Backends, GrpcBackends
 from gateway.limits import AttemptLimiter
 from gateway.settings import GatewaySettings
-from gateway.tokens import Tokens
+from gateway.tokens import SERVICE_TOKEN_SECONDS, Tokens
 from gateway.towns import TownDirectory
-from platform_runtime.auth import TokenIssuer, TokenVerifier
+from platform_runtime.auth import Keyring, ServiceTokens, TokenIssuer
 from platform_runtime.db import make_engine
 
 
@@ -45,16 +45,14 @@ def user_service(database_url: str) -> tuple[UserService, AttemptLimiter, Engine
 
 def build(settings: GatewaySettings, *, backends: Backends | None = None) -> Components:
     users, limiter, engine = user_service(settings.database_url)
-    tokens = Tokens(
-        TokenIssuer(settings.auth_private_key),
-        TokenVerifier(settings.auth_public_key),
-        settings.access_token_seconds,
-    )
+    issuer = TokenIssuer(settings.auth_signing_key)
+    tokens = Tokens(issuer, Keyring(settings.auth_public_keys), settings.access_token_seconds)
     backends = backends or GrpcBackends(
         registry=settings.registry_target,
         reporting=settings.reporting_target,
         referral=settings.referral_target,
         notify=settings.notify_target,
+        tokens=ServiceTokens(issuer, SERVICE_TOKEN_SECONDS),
         benefits=settings.benefits_target,
         timeout_seconds=settings.grpc_timeout_seconds,
     )

@@ -1,14 +1,17 @@
 """The services, as the gateway calls them: one typed method per RPC the portal uses.
 
-Every call carries the caller's short-lived token (`authorization: Bearer ...`) and the browser's address
-(`x-forwarded-for`), has a deadline, and turns a gRPC failure into `BackendError` with the service's
-field violations, so views never see grpc. Tests pass an in-process fake with the same methods.
+Every call carries a short-lived token for the person behind it meant for the service called and no other
+(`authorization: Bearer ...`, signed here, in one place: `_acting_for` and the channels' `bearer_channel`) and the
+browser's address (`x-forwarded-for`), has a deadline, and turns a gRPC failure into `BackendError` with the
+service's field violations, so views never see grpc. Tests pass an in-process fake with the same methods.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -26,23 +29,22 @@ from minorprot.registry.v1 import (
 )
 from minorprot.reporting.v1 import crisis_steps_pb2, crisis_steps_pb2_grpc, reporting_pb2, reporting_pb2_grpc
 
+from platform_runtime.auth import Principal, ServiceTokens
 from platform_runtime.errors import FieldViolation
+from platform_runtime.grpc_client import bearer_channel
 
 VIOLATIONS_KEY = "x-field-violations-bin"
 
 
 @dataclass(frozen=True)
 class Caller:
-    """On whose behalf a call is made: a signed token ("" for the one public call) and the browser's address."""
+    """On whose behalf a call is made (None for the one anonymous call, a receipt lookup) and the browser's address."""
 
-    token: str
+    principal: Principal | None
     client_ip: str
 
     def metadata(self) -> list[tuple[str, str]]:
-        metadata = [("x-forwarded-for", self.client_ip)]
-        if self.token:
-            metadata.append(("authorization", f"Bearer {self.token}"))
-        return metadata
+        return [("x-forwarded-for", self.client_ip)]
 
 
 class BackendError(Exception):
@@ -221,6 +223,19 @@ REFERRAL_METHODS: dict[str, tuple[str, type[Any], type[Any]]] = {
 }
 
 
+# The person a call being made is for: the channels' interceptor signs (or reuses) their token for the service.
+_acting_for: ContextVar[Principal | None] = ContextVar("acting_for", default=None)
+
+
+@contextmanager
+def _acting_for_caller(caller: Caller) -> Iterator[None]:
+    reset = _acting_for.set(caller.principal)
+    try:
+        yield
+    finally:
+        _acting_for.reset(reset)
+
+
 SURVEY_CHUNK_BYTES = 1024 * 1024  # the registry takes the file in chunks of at most 1 MiB
 
 
@@ -245,13 +260,23 @@ class GrpcBackends:
         reporting: str,
         referral: str,
         notify: str,
+        tokens: ServiceTokens,
         benefits: str = "",
         timeout_seconds: float = 10.0,
     ) -> None:
         self._timeout = timeout_seconds
-        # Inside the cluster the transport is secured by the mesh / NetworkPolicies; the token authenticates.
         targets = {"registry": registry, "reporting": reporting, "referral": referral, "notify": notify}
-        self._channels = {name: grpc.insecure_channel(target) for name, target in targets.items()}
+        if benefits:
+            targets["benefits"] = benefits
+
+        def token_for(service: str) -> Callable[[], str]:
+            def token() -> str:
+                principal = _acting_for.get()
+                return tokens.token(principal, service) if principal is not None else ""
+
+            return token
+
+        self._channels = {name: bearer_channel(target, token_for(name)) for name, target in targets.items()}
         self._registry = registry_pb2_grpc.RegistryServiceStub(self._channels["registry"])
         self._tenants = registry_pb2_grpc.TenantDirectoryServiceStub(self._channels["registry"])
         self._casework = casework_pb2_grpc.CaseworkServiceStub(self._channels["registry"])
@@ -260,13 +285,12 @@ class GrpcBackends:
         self._crisis_steps = crisis_steps_pb2_grpc.CrisisStepServiceStub(self._channels["reporting"])
         self._referral = referral_pb2_grpc.ReferralServiceStub(self._channels["referral"])
         self._notify = notify_pb2_grpc.NotifyServiceStub(self._channels["notify"])
-        if benefits:
-            self._channels["benefits"] = grpc.insecure_channel(benefits)
         self._benefits = benefits_pb2_grpc.BenefitsServiceStub(self._channels["benefits"]) if benefits else None
 
     def _call(self, method: Any, request: Any, caller: Caller) -> Any:
         try:
-            return method(request, timeout=self._timeout, metadata=caller.metadata())
+            with _acting_for_caller(caller):
+                return method(request, timeout=self._timeout, metadata=caller.metadata())
         except grpc.RpcError as error:
             code = error.code()
             raise BackendError(code.name if code else "UNKNOWN", error.details() or "", _violations(error)) from None
@@ -410,7 +434,9 @@ class GrpcBackends:
         summary = survey_pb2.SurveyImportSummary()
         try:
             # A long import is one call: no deadline beyond the service's own limits.
-            for reply in self._survey.ImportSurvey(parts(), metadata=caller.metadata()):
+            with _acting_for_caller(caller):
+                replies = self._survey.ImportSurvey(parts(), metadata=caller.metadata())
+            for reply in replies:
                 on_progress(reply)
                 if reply.HasField("summary"):
                     summary = reply.summary
@@ -431,7 +457,8 @@ class GrpcBackends:
 
     def export_register(self, caller: Caller, request: survey_pb2.ExportRegisterRequest) -> tuple[str, bytes]:
         try:
-            chunks = list(self._survey.ExportRegister(request, timeout=120, metadata=caller.metadata()))
+            with _acting_for_caller(caller):
+                chunks = list(self._survey.ExportRegister(request, timeout=120, metadata=caller.metadata()))
         except grpc.RpcError as error:
             code = error.code()
             raise BackendError(code.name if code else "UNKNOWN", error.details() or "", _violations(error)) from None

@@ -39,7 +39,7 @@ def submit(
     if components.limiter.exceeded(key, PUBLIC_REPORTS):
         raise RateLimited(PUBLIC_REPORTS.window_seconds)
     components.limiter.record(key, PUBLIC_REPORTS)
-    caller = Caller(components.tokens.for_public(where.code), client_ip)
+    caller = Caller(components.tokens.public_principal(where.code), client_ip)
     return components.backends.submit_report(caller, request)
 
 
@@ -47,4 +47,4 @@ def lookup(components: Components, receipt_number: str, client_ip: str) -> repor
     if not receipt_number.strip():
         raise InvalidInput.single("receipt_number", "is required")
     # The one call made without any token: a receipt is its own proof.
-    return components.backends.lookup_receipt(Caller("", client_ip), receipt_number.strip())
+    return components.backends.lookup_receipt(Caller(None, client_ip), receipt_number.strip())

@@ -44,15 +44,16 @@ def current_user() -> User:
 
 
 def caller() -> Caller:
-    """The signed-in user as the services see them: a fresh short-lived token and the browser's address."""
-    return Caller(components().tokens.for_user(current_user()), client_ip())
+    """The signed-in user as the services see them (the client layer signs a token per service) and the browser's
+    address."""
+    return Caller(current_user().principal(), client_ip())
 
 
 def load_user() -> None:
     """before_request: a bearer token (API clients) or the session cookie (browsers) names the user.
 
     Either way the user is read from the database, so a deactivated user or a changed role takes effect
-    at the next request, and the token sent on to the services is always freshly made from it.
+    at the next request, and the tokens sent on to the services are made from it.
     """
     g.user = None
     g.bearer = False

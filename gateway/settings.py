@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives import serialization
-
 from gateway.proxies import Network, parse_networks
-from platform_runtime.settings import EnvReader, decode_key, pem_or_file
+from platform_runtime.auth import read_keys, signing_key_problem
+from platform_runtime.settings import EnvReader, decode_key, keyring_problems
 
 SERVICE_NAME = "gateway"
 DEFAULT_HTTP_PORT = 8080
@@ -22,23 +21,13 @@ def _boolean(text: str) -> bool:
     raise ValueError("must be true or false")
 
 
-def _key_problem(private_pem: str, public_pem: str) -> str | None:
-    """Tokens we sign must verify with the key the services hold: a mismatch would fail every call later."""
-    raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    try:
-        private = serialization.load_pem_private_key(private_pem.encode(), password=None)
-        public = serialization.load_pem_public_key(public_pem.encode())
-        matches = private.public_key().public_bytes(*raw) == public.public_bytes(*raw)
-    except (ValueError, TypeError) as exc:  # unreadable, or not Ed25519 (Raw is Ed25519-only)
-        return f"AUTH_PRIVATE_KEY / AUTH_PUBLIC_KEY must be an Ed25519 key pair: {exc}"
-    return None if matches else "AUTH_PUBLIC_KEY is not the public half of AUTH_PRIVATE_KEY"
-
-
 @dataclass(frozen=True)
 class GatewaySettings:
     database_url: str
-    auth_private_key: str
-    auth_public_key: str
+    # {kid: PEM} of the one key the gateway signs tokens with (AUTH_SIGNING_KEY; its kid starts "gateway-").
+    auth_signing_key: dict[str, str]
+    # {kid: PEM} of the public keys tokens are accepted from (AUTH_PUBLIC_KEYS; the signing key's among them).
+    auth_public_keys: dict[str, str]
     flask_secret_key: str
     http_port: int
     registry_target: str
@@ -67,8 +56,8 @@ def load_settings(env: EnvReader | None = None) -> GatewaySettings:
         env.problems.append("FLASK_SECRET_KEY must be at least 32 characters")
     settings = GatewaySettings(
         database_url=env.required("DATABASE_URL"),
-        auth_private_key=env.parsed("AUTH_PRIVATE_KEY", pem_or_file, "", required=True),
-        auth_public_key=env.parsed("AUTH_PUBLIC_KEY", pem_or_file, "", required=True),
+        auth_signing_key=env.parsed("AUTH_SIGNING_KEY", read_keys, {}, required=True),
+        auth_public_keys=env.parsed("AUTH_PUBLIC_KEYS", read_keys, {}, required=True),
         flask_secret_key=secret_key,
         http_port=env.integer("HTTP_PORT", DEFAULT_HTTP_PORT, minimum=1, maximum=65535),
         registry_target=env.required("REGISTRY_TARGET"),
@@ -86,9 +75,10 @@ def load_settings(env: EnvReader | None = None) -> GatewaySettings:
     )
     if settings.proxy_hops and not settings.trusted_proxies:
         env.problems.append("TRUSTED_PROXIES must name the proxies' addresses when PROXY_HOPS > 0")
-    if settings.auth_private_key and settings.auth_public_key:
-        problem = _key_problem(settings.auth_private_key, settings.auth_public_key)
-        if problem:
-            env.problems.append(problem)
+    keyring = keyring_problems(env, settings.auth_public_keys)
+    if keyring is not None and settings.auth_signing_key:
+        # Tokens we sign must verify with the keys the services hold: a mismatch would fail every call later.
+        problem = signing_key_problem("AUTH_SIGNING_KEY", settings.auth_signing_key, keyring, SERVICE_NAME)
+        env.problems.extend([problem] if problem else [])
     env.done()
     return settings

@@ -32,7 +32,7 @@ class TownDirectory:
         district = code[:6]
         fetched = self._cache.get(district)
         if fetched is None or self._clock() - fetched[0] > CACHE_SECONDS:
-            caller = Caller(self._tokens.for_system(code), client_ip)
+            caller = Caller(self._tokens.system_principal(code), client_ip)
             towns = {t.code: Town(t.code, t.name) for t in self._backends.list_tenants(caller, district)}
             fetched = (self._clock(), towns)
             self._cache[district] = fetched

@@ -23,7 +23,7 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry import trace
 
 from platform_runtime import errors
-from platform_runtime.auth import Principal, TokenVerifier
+from platform_runtime.auth import Principal, Verifier
 from platform_runtime.supervisor import Supervisor, Worker
 from platform_runtime.tenancy import acting_as
 
@@ -60,7 +60,7 @@ def bearer_token(metadata: Iterable[tuple[str, str | bytes]]) -> str:
 class GuardInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     """Authentication, tenant context, request log and error mapping for every call, streaming or not."""
 
-    def __init__(self, verifier: TokenVerifier, public_methods: frozenset[str]) -> None:
+    def __init__(self, verifier: Verifier, public_methods: frozenset[str]) -> None:
         self._verifier = verifier
         self._public = public_methods
 
@@ -236,7 +236,7 @@ class GrpcServer:
 def build_server(
     *,
     port: int,
-    verifier: TokenVerifier,
+    verifier: Verifier,
     register: Callable[[grpc.Server], list[str]],
     public_methods: frozenset[str] = frozenset(),
     max_workers: int = 16,

@@ -26,7 +26,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from platform_runtime.auth import generate_keypair
+from platform_runtime.auth import TokenIssuer, generate_keypair, keys_json, public_pem_of, read_keys
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = {"registry": 50051, "reporting": 50052, "referral": 50053, "benefits": 50054, "notify": 50055}
@@ -44,22 +44,40 @@ def dev_secrets(data_dir: Path) -> dict[str, str]:
     path = data_dir / "dev-secrets.json"
     if path.exists():
         loaded: dict[str, str] = json.loads(path.read_text())
-        return loaded
-    private, public = generate_keypair()
-    values = {
-        "AUTH_PRIVATE_KEY": private,
-        "AUTH_PUBLIC_KEY": public,
-        "PII_ENCRYPTION_KEYS": "dev1:" + base64.b64encode(os.urandom(32)).decode(),
-        "BLIND_INDEX_KEY": base64.b64encode(os.urandom(32)).decode(),
-        "FLASK_SECRET_KEY": secrets.token_urlsafe(32),
-        "DEMO_PASSWORD": secrets.token_urlsafe(9),
-        # The referral service signs the agencies' own systems' credentials with its own key (ADR 0014).
-        "AGENCY_TOKEN_PRIVATE_KEY": generate_keypair()[0],
-    }
+        if "AUTH_PUBLIC_KEYS" in loaded:
+            return loaded
+        values = loaded | _token_keys(loaded.pop("AUTH_PRIVATE_KEY", ""))  # made before keys had ids
+        values.pop("AUTH_PUBLIC_KEY", None)
+    else:
+        values = _token_keys("") | {
+            "PII_ENCRYPTION_KEYS": "dev1:" + base64.b64encode(os.urandom(32)).decode(),
+            "BLIND_INDEX_KEY": base64.b64encode(os.urandom(32)).decode(),
+            "FLASK_SECRET_KEY": secrets.token_urlsafe(32),
+            "DEMO_PASSWORD": secrets.token_urlsafe(9),
+            # The referral service signs the agencies' own systems' credentials with its own key (ADR 0014).
+            "AGENCY_TOKEN_PRIVATE_KEY": generate_keypair()[0],
+        }
     data_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(values, indent=2))
     path.chmod(0o600)
     return values
+
+
+def _token_keys(gateway_private: str) -> dict[str, str]:
+    """The gateway's signing key, reporting's own (it calls the registry as itself) and the keyring of both."""
+    gateway = {"gateway-dev1": gateway_private or generate_keypair()[0]}
+    reporting = {"reporting-dev1": generate_keypair()[0]}
+    public = {kid: public_pem_of(pem) for kid, pem in (gateway | reporting).items()}
+    return {
+        "AUTH_SIGNING_KEY": keys_json(gateway),
+        "WORKLOAD_SIGNING_KEY": keys_json(reporting),
+        "AUTH_PUBLIC_KEYS": keys_json(public),
+    }
+
+
+def dev_token_issuer(data_dir: Path, lifetime_seconds: int = 900) -> TokenIssuer:
+    """Signs as this machine's gateway does (benchmarks and end-to-end tests calling a service directly)."""
+    return TokenIssuer(read_keys(dev_secrets(data_dir)["AUTH_SIGNING_KEY"]), lifetime_seconds)
 
 
 @dataclass
@@ -89,7 +107,7 @@ class StackConfig:
         env |= {key: value for key, value in keys.items() if key != "DEMO_PASSWORD"}  # only seeding needs it
         if component != "gateway":
             # Only the gateway signs tokens and keeps sessions.
-            env.pop("AUTH_PRIVATE_KEY", None)
+            env.pop("AUTH_SIGNING_KEY", None)
             env.pop("FLASK_SECRET_KEY", None)
         sqlite = f"sqlite:///{self.data_dir / (component + '.db')}"
         env |= {"DATABASE_URL": sqlite} | dict(self.database_urls.get(component, {}))
@@ -113,6 +131,8 @@ class StackConfig:
             env["AGENCY_GRPC_PORT"] = str(AGENCY_EDGE_PORT + self.port_offset)
         else:
             env.pop("AGENCY_TOKEN_PRIVATE_KEY", None)
+        if component != "reporting":
+            env.pop("WORKLOAD_SIGNING_KEY", None)  # reporting's own identity: only it calls another service
         if component == "notify":
             env |= {
                 "SMTP_HOST": "127.0.0.1",

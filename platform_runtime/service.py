@@ -19,7 +19,7 @@ import grpc
 from confluent_kafka import Producer
 
 from platform_runtime import housekeeping
-from platform_runtime.auth import TokenVerifier
+from platform_runtime.auth import Keyring, TokenVerifier
 from platform_runtime.consumer import Handler, IdempotentConsumer, make_consumer
 from platform_runtime.db import Database, make_engine
 from platform_runtime.grpc_server import GrpcServer, build_server
@@ -114,7 +114,7 @@ def build(definition: ServiceDefinition) -> GrpcServer:
     workers.extend(definition.workers)
     server = build_server(
         port=settings.grpc_port,
-        verifier=TokenVerifier(settings.auth_public_key),
+        verifier=TokenVerifier(Keyring(settings.auth_public_keys), name),
         register=definition.register,
         public_methods=definition.public_methods,
     )

@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from platform_runtime.auth import Keyring, read_keys, signing_key_problem
+
 T = TypeVar("T")
 
 
@@ -134,7 +136,8 @@ class CommonSettings:
     database_url: str
     kafka: KafkaSettings
     grpc_port: int
-    auth_public_key: str
+    # Key id -> PEM Ed25519 public key: the keys tokens are accepted from (AUTH_PUBLIC_KEYS, `auth.read_keys`).
+    auth_public_keys: dict[str, str]
     log_level: str
     # The outbox relay reads every tenant's rows: on PostgreSQL it connects as a role that bypasses RLS.
     outbox_database_url: str
@@ -155,6 +158,9 @@ class CommonSettings:
     outbox_retention_seconds: int = 3600
     inbox_retention_days: int = 30
     housekeeping_interval_seconds: float = 600.0
+    # The service's own signing key ({kid: PEM}, WORKLOAD_SIGNING_KEY) for calls it makes to another service
+    # on its own account; empty for a service that calls no other.
+    workload_signing_key: dict[str, str] = field(default_factory=dict)
 
 
 def read_kafka(env: EnvReader) -> KafkaSettings:
@@ -176,12 +182,12 @@ def read_common(env: EnvReader, service_name: str, default_port: int) -> CommonS
     if database_url.startswith("postgresql") and outbox_url == database_url:
         env.problems.append("OUTBOX_DATABASE_URL is required on PostgreSQL (the relay role bypasses RLS)")
     kafka = read_kafka(env)
-    return CommonSettings(
+    common = CommonSettings(
         service_name=service_name,
         database_url=database_url,
         kafka=kafka,
         grpc_port=env.integer("GRPC_PORT", default_port, minimum=0, maximum=65535),  # 0: any free port (tests)
-        auth_public_key=env.parsed("AUTH_PUBLIC_KEY", pem_or_file, "", required=True),
+        auth_public_keys=env.parsed("AUTH_PUBLIC_KEYS", read_keys, {}, required=True),
         log_level=env.optional("LOG_LEVEL", "INFO").upper(),
         outbox_database_url=outbox_url,
         consumer_group_prefix=env.optional("KAFKA_CONSUMER_GROUP_PREFIX"),
@@ -196,4 +202,21 @@ def read_common(env: EnvReader, service_name: str, default_port: int) -> CommonS
         # Longer than Kafka keeps events (7 days by default): a redelivery must still find its inbox row.
         inbox_retention_days=env.integer("INBOX_RETENTION_DAYS", 30, minimum=8, maximum=3650),
         housekeeping_interval_seconds=env.integer("HOUSEKEEPING_INTERVAL_SECONDS", 600, minimum=1, maximum=86400),
+        workload_signing_key=env.parsed("WORKLOAD_SIGNING_KEY", read_keys, {}),
     )
+    keyring = keyring_problems(env, common.auth_public_keys)
+    if keyring is not None and common.workload_signing_key:
+        problem = signing_key_problem("WORKLOAD_SIGNING_KEY", common.workload_signing_key, keyring, service_name)
+        env.problems.extend([problem] if problem else [])
+    return common
+
+
+def keyring_problems(env: EnvReader, public_keys: dict[str, str]) -> Keyring | None:
+    """The keyring AUTH_PUBLIC_KEYS describes, or None (and a problem noted) if a key in it is unusable."""
+    if not public_keys:
+        return None
+    try:
+        return Keyring(public_keys)
+    except (ValueError, TypeError) as exc:
+        env.problems.append(f"AUTH_PUBLIC_KEYS is invalid: {exc}")
+        return None

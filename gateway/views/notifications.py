@@ -370,7 +370,7 @@ def sms_inbound() -> tuple[Response, int]:
         sender, text = str(reply["from"])[:30], str(reply["text"])[:500]
     except (ValueError, KeyError, TypeError):
         return jsonify({"error": 'expected {"from": ..., "text": ...}'}), 400
-    system = Caller(components().tokens.for_system(PLATFORM_TOWN), client_ip())
+    system = Caller(components().tokens.system_principal(PLATFORM_TOWN), client_ip())
     found = components().backends.notify(
         system, "ReceiveSmsReply", notify_pb2.ReceiveSmsReplyRequest(from_phone=sender, text=text)
     )

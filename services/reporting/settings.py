@@ -16,6 +16,8 @@ class ReportingSettings:
     pii_keys: dict[str, bytes]
     blind_index_key: bytes
     registry_target: str
+    # Reporting's own signing key ({kid: PEM}, kid "reporting-..."): it asks the registry as itself.
+    workload_signing_key: dict[str, str]
     # A candidate scoring at least this is linked without asking a person.
     auto_link_threshold: float
     receipt_lookups_per_minute: int
@@ -38,9 +40,12 @@ def load_settings(env: EnvReader | None = None) -> ReportingSettings:
         pii_keys=env.parsed("PII_ENCRYPTION_KEYS", decode_keyring, {}, required=True),
         blind_index_key=env.parsed("BLIND_INDEX_KEY", decode_key, b"", required=True),
         registry_target=env.required("REGISTRY_TARGET"),
+        workload_signing_key=common.workload_signing_key,
         auto_link_threshold=env.parsed("AUTO_LINK_THRESHOLD", threshold, 0.9),
         receipt_lookups_per_minute=env.integer("RECEIPT_LOOKUPS_PER_MINUTE", 10, minimum=1, maximum=10_000),
         deadline_check_seconds=env.integer("DEADLINE_CHECK_SECONDS", 30, minimum=1, maximum=3600),
     )
+    if not common.workload_signing_key:
+        env.problems.append("WORKLOAD_SIGNING_KEY is required (reporting calls the registry as itself)")
     env.done()
     return settings

@@ -36,8 +36,9 @@ STANDARD_LABELS = (
 )
 # Environment variables that carry secrets: only ever from a secretKeyRef.
 SECRET_ENV = {
-    "AUTH_PUBLIC_KEY",
-    "AUTH_PRIVATE_KEY",
+    "AUTH_PUBLIC_KEYS",
+    "AUTH_SIGNING_KEY",
+    "WORKLOAD_SIGNING_KEY",
     "PII_ENCRYPTION_KEYS",
     "BLIND_INDEX_KEY",
     "FLASK_SECRET_KEY",
@@ -403,24 +404,32 @@ def test_no_secret_is_inlined(docs: list[Doc]) -> None:
 
 def test_components_get_the_secrets_they_need(docs: list[Doc]) -> None:
     needs = {
-        "registry": {"AUTH_PUBLIC_KEY", "PII_ENCRYPTION_KEYS", "BLIND_INDEX_KEY", "DATABASE_URL"},
-        "reporting": {"AUTH_PUBLIC_KEY", "PII_ENCRYPTION_KEYS", "BLIND_INDEX_KEY", "DATABASE_URL"},
+        "registry": {"AUTH_PUBLIC_KEYS", "PII_ENCRYPTION_KEYS", "BLIND_INDEX_KEY", "DATABASE_URL"},
+        "reporting": {
+            "AUTH_PUBLIC_KEYS",
+            "WORKLOAD_SIGNING_KEY",
+            "PII_ENCRYPTION_KEYS",
+            "BLIND_INDEX_KEY",
+            "DATABASE_URL",
+        },
         "referral": {
-            "AUTH_PUBLIC_KEY",
+            "AUTH_PUBLIC_KEYS",
             "DATABASE_URL",
             "AGENCY_TOKEN_PRIVATE_KEY",
             "AGENCY_TLS_CERT",
             "AGENCY_TLS_KEY",
         },
-        "benefits": {"AUTH_PUBLIC_KEY", "DATABASE_URL"},
-        "notify": {"AUTH_PUBLIC_KEY", "DATABASE_URL"},
-        "gateway": {"AUTH_PUBLIC_KEY", "AUTH_PRIVATE_KEY", "FLASK_SECRET_KEY", "DATABASE_URL"},
+        "benefits": {"AUTH_PUBLIC_KEYS", "DATABASE_URL"},
+        "notify": {"AUTH_PUBLIC_KEYS", "DATABASE_URL"},
+        "gateway": {"AUTH_PUBLIC_KEYS", "AUTH_SIGNING_KEY", "FLASK_SECRET_KEY", "DATABASE_URL"},
     }
     for name, wanted in needs.items():
         container = pod_spec(deployment_of(docs, name))["containers"][0]
         assert wanted <= set(env_of(container)), f"{name} lacks {wanted - set(env_of(container))}"
         if name != "gateway":
-            assert "AUTH_PRIVATE_KEY" not in env_of(container), f"{name} must not hold the token signing key"
+            assert "AUTH_SIGNING_KEY" not in env_of(container), f"{name} must not hold the token signing key"
+        if name != "reporting":
+            assert "WORKLOAD_SIGNING_KEY" not in env_of(container), f"{name} must not hold reporting's own key"
 
 
 def test_every_pod_sends_telemetry_to_the_collector(docs: list[Doc]) -> None:

@@ -33,7 +33,7 @@ from stdnum.cn import ric
 from platform_runtime.auth import Principal, Role, TokenIssuer
 from platform_runtime.consumer import make_consumer
 from platform_runtime.events import unpack
-from platform_runtime.local_stack import dev_secrets
+from platform_runtime.local_stack import dev_token_issuer
 from platform_runtime.settings import KafkaSettings
 from platform_runtime.topics import REPORTING_REPORT
 from platform_runtime.vocabulary import CHINA_STANDARD_TIME
@@ -80,7 +80,7 @@ class AgencySystem:
 
     def submit(self, agency: str, request: reporting_pb2.SubmitReportRequest) -> reporting_pb2.SubmitReportResponse:
         system = Principal(f"{agency}-system", f"{agency} system", Role.AGENCY_SYSTEM, PILOT_TENANT, DISTRICT, agency)
-        metadata = (("authorization", f"Bearer {self.issuer.issue(system)}"),)
+        metadata = (("authorization", f"Bearer {self.issuer.issue(system, 'reporting')}"),)
         reply: reporting_pb2.SubmitReportResponse = self.stub.SubmitReport(request, metadata=metadata)
         return reply
 
@@ -88,7 +88,7 @@ class AgencySystem:
 @pytest.fixture(scope="module")
 def agency_system(platform: RunningStack) -> Iterator[AgencySystem]:
     config = platform.stack.config
-    issuer = TokenIssuer(dev_secrets(config.data_dir)["AUTH_PRIVATE_KEY"])
+    issuer = dev_token_issuer(config.data_dir)
     with grpc.insecure_channel(f"127.0.0.1:{config.grpc_port('reporting')}") as channel:
         yield AgencySystem(reporting_pb2_grpc.ReportingServiceStub(channel), issuer)
 

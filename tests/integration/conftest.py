@@ -19,7 +19,7 @@ def registry(postgres_url: str, kafka: KafkaSettings, secrets: Secrets) -> Itera
         for code, name in ((PILOT_TENANT, "良乡镇"), (OTHER_TENANT, "周口店地区")):
             stub.OnboardTenant(
                 registry_pb2.OnboardTenantRequest(code=code, name=name, district_code=DISTRICT),
-                metadata=bearer(secrets.token(code, Role.SYSTEM)),
+                metadata=bearer(secrets.token(code, Role.SYSTEM, audience="registry")),
             )
         yield running
 

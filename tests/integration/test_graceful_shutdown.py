@@ -34,7 +34,7 @@ def test_sigterm_turns_health_not_serving_then_exits(tmp_path: Path, kafka: Kafk
         "DATABASE_URL": f"sqlite:///{tmp_path / 'registry.db'}",
         "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "GRPC_PORT": str(port),
-        "AUTH_PUBLIC_KEY": secrets.public_key,
+        "AUTH_PUBLIC_KEYS": secrets.public_keys_env,
         "PII_ENCRYPTION_KEYS": secrets.pii_keys,
         "BLIND_INDEX_KEY": secrets.blind_index_key,
         "OTEL_TRACES_EXPORTER": "none",

@@ -18,7 +18,7 @@ from google.protobuf.message import DecodeError
 from minorprot.common.v1 import common_pb2
 from sqlalchemy import create_engine, func, select, text
 
-from platform_runtime.auth import Role
+from platform_runtime.auth import Role, ServiceTokens, TokenIssuer
 from platform_runtime.db import Database, make_engine
 from platform_runtime.outbox import OutboxRelay, make_producer
 from platform_runtime.pii import BlindIndex, FieldCipher
@@ -78,10 +78,10 @@ def test_relay_deaths_lose_nothing_and_apply_once(
     service = ReportingService(
         SqlReportStore(database, FieldCipher(decode_keyring(secrets.pii_keys))),
         BlindIndex(decode_key(secrets.blind_index_key)),
-        GrpcChildDirectory(registry.target),
+        GrpcChildDirectory(registry.target, ServiceTokens(TokenIssuer(secrets.workload_keys["reporting"]))),
     )
     name = "赵" + uuid.uuid4().hex[:2]  # a child new to the register: registered provisionally, then linked
-    with acting_as(secrets.principal(PILOT_TENANT, Role.CASEWORKER)):
+    with acting_as(secrets.principal(PILOT_TENANT, Role.CASEWORKER, audience="reporting")):
         outcome = service.submit(
             Submission(
                 channel=Channel.STAFF_WALK_IN,

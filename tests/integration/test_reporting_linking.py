@@ -45,7 +45,7 @@ def register(stack: Stack, name: str, born: tuple[int, int, int], **fields: obje
         residence_division_code="110111008201",
         **fields,  # type: ignore[arg-type]
     )
-    reply = stack.registry_stub().RegisterChild(request, metadata=stack.auth(Role.CASEWORKER))
+    reply = stack.registry_stub().RegisterChild(request, metadata=stack.auth(Role.CASEWORKER, audience="registry"))
     return str(reply.child.child_id)
 
 
@@ -97,7 +97,10 @@ def test_a_public_report_is_linked_by_a_person_to_a_new_child(stack: Stack) -> N
         reporting_pb2.LinkToNewChildRequest(report_id=report_id), metadata=caseworker
     ).report
     assert linked.status == "linked" and linked.child_id
-    child = stack.registry_stub().GetChild(registry_pb2.GetChildRequest(child_id=linked.child_id), metadata=caseworker)
+    child = stack.registry_stub().GetChild(
+        registry_pb2.GetChildRequest(child_id=linked.child_id),
+        metadata=stack.auth(Role.CASEWORKER, audience="registry"),
+    )
     assert child.child.provisional
 
     # A linked report is not linked again, and registers no second child trying.
@@ -134,7 +137,9 @@ def register_in(stack: Stack, tenant: str) -> str:
         legal_name="周小北", sex=common_pb2.SEX_MALE, birth_date=common_pb2.Date(year=2015, month=1, day=9)
     )
     return str(
-        stack.registry_stub().RegisterChild(request, metadata=stack.auth(Role.CASEWORKER, tenant)).child.child_id
+        stack.registry_stub()
+        .RegisterChild(request, metadata=stack.auth(Role.CASEWORKER, tenant, "registry"))
+        .child.child_id
     )
 
 
@@ -186,7 +191,7 @@ def test_reports_about_one_child_from_three_channels_end_up_on_one_case_file(sta
             stack.registry_stub()
             .GetCaseFile(
                 registry_pb2.GetCaseFileRequest(child_id=child_id, purpose="核对报告 checking the reports"),
-                metadata=caseworker,
+                metadata=stack.auth(Role.CASEWORKER, audience="registry"),
             )
             .case_file
         )

@@ -33,7 +33,11 @@ def register(stack: Stack, name: str) -> str:
     request = registry_pb2.RegisterChildRequest(
         legal_name=name, sex=common_pb2.SEX_MALE, birth_date=common_pb2.Date(year=2016, month=8, day=9)
     )
-    return str(stack.registry_stub().RegisterChild(request, metadata=stack.auth(Role.CASEWORKER)).child.child_id)
+    return str(
+        stack.registry_stub()
+        .RegisterChild(request, metadata=stack.auth(Role.CASEWORKER, audience="registry"))
+        .child.child_id
+    )
 
 
 def public_report(stack: Stack) -> reporting_pb2.Report:

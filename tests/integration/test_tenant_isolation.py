@@ -40,8 +40,8 @@ def submit_request(
 def test_a_report_of_one_town_is_invisible_to_another_through_grpc(reporting: Running, secrets: Secrets) -> None:
     with reporting.channel() as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)
-        mine = bearer(secrets.token(PILOT_TENANT, Role.CASEWORKER))
-        theirs = bearer(secrets.token(OTHER_TENANT, Role.CASEWORKER))
+        mine = bearer(secrets.token(PILOT_TENANT, Role.CASEWORKER, audience="reporting"))
+        theirs = bearer(secrets.token(OTHER_TENANT, Role.CASEWORKER, audience="reporting"))
         submitted = stub.SubmitReport(submit_request(), metadata=mine)
         report_id = submitted.report.report_id
 
@@ -57,7 +57,7 @@ def test_the_service_role_reads_no_other_town_through_sql(reporting: Running, se
     with reporting.channel() as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)
         report_id = stub.SubmitReport(
-            submit_request(), metadata=bearer(secrets.token(PILOT_TENANT, Role.CASEWORKER))
+            submit_request(), metadata=bearer(secrets.token(PILOT_TENANT, Role.CASEWORKER, audience="reporting"))
         ).report.report_id
 
     engine = create_engine(reporting.database.app_url)
@@ -98,8 +98,8 @@ def test_calls_without_a_valid_token_are_refused(reporting: Running, secrets: Se
 
     forger_key, _ = generate_keypair()
     principal = Principal("mallory", "mallory", Role.CASEWORKER, PILOT_TENANT, PILOT_TENANT[:6])
-    expired = TokenIssuer(secrets.private_key).issue(principal, now=1_000_000, lifetime=60)
-    forged = TokenIssuer(forger_key).issue(principal)
+    expired = secrets.issuer().issue(principal, "reporting", now=1_000_000, lifetime=60)
+    forged = TokenIssuer({"gateway-test1": forger_key}).issue(principal, "reporting")
     with reporting.channel() as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)
         for metadata in ((), bearer(expired), bearer(forged), bearer("not-a-token")):
@@ -115,7 +115,9 @@ def test_invalid_input_lists_every_field_and_leaks_no_trace(reporting: Running, 
     with reporting.channel() as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)
         with pytest.raises(grpc.RpcError) as invalid:
-            stub.SubmitReport(request, metadata=bearer(secrets.token(PILOT_TENANT, Role.CASEWORKER)))
+            stub.SubmitReport(
+                request, metadata=bearer(secrets.token(PILOT_TENANT, Role.CASEWORKER, audience="reporting"))
+            )
     assert invalid.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     details = invalid.value.details() or ""
     for field in ("division_code", "situation", "narrative"):
@@ -128,7 +130,9 @@ def test_invalid_input_lists_every_field_and_leaks_no_trace(reporting: Running, 
 def test_a_public_caller_looks_up_a_receipt_without_a_token(reporting: Running, secrets: Secrets) -> None:
     with reporting.channel() as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)
-        submitted = stub.SubmitReport(submit_request(), metadata=bearer(secrets.token(PILOT_TENANT, Role.CASEWORKER)))
+        submitted = stub.SubmitReport(
+            submit_request(), metadata=bearer(secrets.token(PILOT_TENANT, Role.CASEWORKER, audience="reporting"))
+        )
         found = stub.LookupReceipt(reporting_pb2.LookupReceiptRequest(receipt_number=submitted.receipt_number))
     assert found.status in {"已受理", "处理中"}
     assert "王小明" not in str(found)

@@ -52,8 +52,8 @@ class Stack:
     topic_prefix: str
     channels: dict[str, grpc.Channel]
 
-    def auth(self, role: Role, tenant: str = PILOT_TENANT) -> tuple[tuple[str, str], ...]:
-        return bearer(self.secrets.token(tenant, role))
+    def auth(self, role: Role, tenant: str = PILOT_TENANT, audience: str = "registry") -> tuple[tuple[str, str], ...]:
+        return bearer(self.secrets.token(tenant, role, audience=audience))
 
     def registry_stub(self) -> registry_pb2_grpc.RegistryServiceStub:
         return registry_pb2_grpc.RegistryServiceStub(self.channels["registry"])
@@ -64,7 +64,7 @@ class Stack:
     def inbox(self, role: Role, tenant: str = PILOT_TENANT) -> list[notify_pb2.Notification]:
         stub = notify_pb2_grpc.NotifyServiceStub(self.channels["notify"])
         request = notify_pb2.ListInboxRequest(page_size=200)
-        return list(stub.ListInbox(request, metadata=self.auth(role, tenant)).notifications)
+        return list(stub.ListInbox(request, metadata=self.auth(role, tenant, "notify")).notifications)
 
     def about(self, role: Role, child_id: str, title: str = "", tenant: str = PILOT_TENANT) -> list[Any]:
         return [n for n in self.inbox(role, tenant) if n.subject_id == child_id and n.title.startswith(title)]
@@ -131,7 +131,7 @@ def stack(postgres_url: str, kafka: KafkaSettings, secrets: Secrets) -> Iterator
         for code, name in ((PILOT_TENANT, "良乡镇"), (OTHER_TENANT, "周口店地区")):
             directory.OnboardTenant(
                 registry_pb2.OnboardTenantRequest(code=code, name=name, district_code=DISTRICT),
-                metadata=bearer(secrets.token(code, Role.SYSTEM)),
+                metadata=bearer(secrets.token(code, Role.SYSTEM, audience="registry")),
             )
         yield Stack(registry, notify, secrets, kafka, isolated["KAFKA_TOPIC_PREFIX"], channels)
 

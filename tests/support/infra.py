@@ -6,10 +6,19 @@ import base64
 import os
 import subprocess
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from platform_runtime.auth import Principal, Role, TokenIssuer, generate_keypair
+from platform_runtime.auth import (
+    Keyring,
+    Principal,
+    Role,
+    TokenIssuer,
+    TokenVerifier,
+    generate_keypair,
+    keys_json,
+    public_pem_of,
+)
 from platform_runtime.provision import ProvisionedDatabase, provision
 from platform_runtime.settings import KafkaSettings
 from platform_runtime.topics import ensure_topics
@@ -49,29 +58,72 @@ def start_kafka() -> KafkaSettings:
     return settings
 
 
+# Every database this test process made, by name (the PII scan after the end-to-end suite dumps them all).
+CREATED_DATABASES: list[str] = []
+
+
 def fresh_database(superuser_url: str, service: str) -> ProvisionedDatabase:
     """A new database with the owner / app / relay roles, unique to this test run."""
-    return provision(superuser_url, f"t_{service}_{uuid.uuid4().hex[:8]}")
+    CREATED_DATABASES.append(f"t_{service}_{uuid.uuid4().hex[:8]}")
+    return provision(superuser_url, CREATED_DATABASES[-1])
+
+
+# The services that call another on their own account, each with a signing key of its own (a workload identity).
+WORKLOAD_SERVICES = ("reporting",)
 
 
 @dataclass(frozen=True)
 class Secrets:
-    private_key: str
-    public_key: str
+    """One test session's keys. Tokens are minted here and only here: `token` signs as the gateway does, for
+    one service (`audience`; each service's tests bind theirs with `for_audience` in their conftest)."""
+
+    signing_key: dict[str, str]  # the gateway's {kid: private PEM}
+    workload_keys: dict[str, dict[str, str]]  # service -> its {kid: private PEM}
+    public_keys: dict[str, str]  # the keyring every component gets (AUTH_PUBLIC_KEYS)
     pii_keys: str
     blind_index_key: str
+    audience: str = ""
 
     @classmethod
     def generate(cls) -> Secrets:
-        private, public = generate_keypair()
+        signing = {"gateway-test1": generate_keypair()[0]}
+        workload = {name: {f"{name}-test1": generate_keypair()[0]} for name in WORKLOAD_SERVICES}
+        private = signing | {kid: pem for key in workload.values() for kid, pem in key.items()}
         return cls(
-            private_key=private,
-            public_key=public,
+            signing_key=signing,
+            workload_keys=workload,
+            public_keys={kid: public_pem_of(pem) for kid, pem in private.items()},
             pii_keys="k1:" + base64.b64encode(os.urandom(32)).decode(),
             blind_index_key=base64.b64encode(os.urandom(32)).decode(),
         )
 
-    def token(self, tenant: str = PILOT_TENANT, role: Role = Role.CASEWORKER, user: str = "", **extra: str) -> str:
+    def for_audience(self, service: str) -> Secrets:
+        return replace(self, audience=service)
+
+    @property
+    def public_keys_env(self) -> str:
+        """AUTH_PUBLIC_KEYS as the services read it."""
+        return keys_json(self.public_keys)
+
+    def signing_key_env(self, component: str = "gateway") -> str:
+        """AUTH_SIGNING_KEY (the gateway) or WORKLOAD_SIGNING_KEY (a service calling another as itself)."""
+        return keys_json(self.signing_key if component == "gateway" else self.workload_keys[component])
+
+    def keyring(self) -> Keyring:
+        return Keyring(self.public_keys)
+
+    def issuer(self) -> TokenIssuer:
+        return TokenIssuer(self.signing_key)
+
+    def token(
+        self,
+        tenant: str = PILOT_TENANT,
+        role: Role = Role.CASEWORKER,
+        user: str = "",
+        *,
+        audience: str = "",
+        **extra: str,
+    ) -> str:
         principal = Principal(
             user_id=user or f"{role.value}@{tenant}",
             display_name=user or role.value,
@@ -80,12 +132,14 @@ class Secrets:
             district=tenant[:6],
             agency=extra.get("agency", ""),
         )
-        return TokenIssuer(self.private_key).issue(principal)
+        for_service = audience or self.audience
+        if not for_service:
+            raise ValueError("say which service the token is for (audience=, or Secrets.for_audience)")
+        return self.issuer().issue(principal, for_service)
 
-    def principal(self, tenant: str = PILOT_TENANT, role: Role = Role.CASEWORKER) -> Principal:
-        from platform_runtime.auth import TokenVerifier
-
-        return TokenVerifier(self.public_key).verify(self.token(tenant, role))
+    def principal(self, tenant: str = PILOT_TENANT, role: Role = Role.CASEWORKER, *, audience: str = "") -> Principal:
+        for_service = audience or self.audience
+        return TokenVerifier(self.keyring(), for_service).verify(self.token(tenant, role, audience=for_service))
 
 
 def isolated_kafka_env(kafka: KafkaSettings) -> dict[str, str]:

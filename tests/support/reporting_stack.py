@@ -28,7 +28,7 @@ from platform_runtime.service import build
 from platform_runtime.settings import EnvReader, KafkaSettings
 from services.reporting.adapters.orm import metadata
 from tests.support.infra import DISTRICT, OTHER_TENANT, PILOT_TENANT, Secrets, isolated_kafka_env
-from tests.support.services import Running, bearer, migrated_database, service_env
+from tests.support.services import Running, bearer, migrated_database, reporting_keys, service_env
 
 T = TypeVar("T")
 M = TypeVar("M", bound=Message)
@@ -62,8 +62,10 @@ class Stack:
     def registry_stub(self) -> registry_pb2_grpc.RegistryServiceStub:
         return registry_pb2_grpc.RegistryServiceStub(self.channels["registry"])
 
-    def auth(self, role: Role, tenant: str = PILOT_TENANT, **claims: str) -> tuple[tuple[str, str], ...]:
-        return bearer(self.secrets.token(tenant, role, **claims))
+    def auth(
+        self, role: Role, tenant: str = PILOT_TENANT, audience: str = "reporting", **claims: str
+    ) -> tuple[tuple[str, str], ...]:
+        return bearer(self.secrets.token(tenant, role, audience=audience, **claims))
 
     def events(self, kind: type[M], report_id: str = "", tenant: str = PILOT_TENANT) -> list[M]:
         """Reporting's outbox events of one type (about one report), oldest first, read as the owner role."""
@@ -124,7 +126,9 @@ def running_stack(postgres_url: str, kafka: KafkaSettings, secrets: Secrets, **r
         )
 
         db = migrated_database(postgres_url, "reporting")
-        env = service_env(db, kafka, secrets, REGISTRY_TARGET=registry.target, **isolated, **reporting_env)
+        env = service_env(
+            db, kafka, secrets, REGISTRY_TARGET=registry.target, **isolated, **reporting_keys(secrets), **reporting_env
+        )
         server = build(reporting_bootstrap.definition(reporting_settings(EnvReader(env)), now=clock))
         reporting = stack.enter_context(_serving(server, db))
 
@@ -140,7 +144,7 @@ def running_stack(postgres_url: str, kafka: KafkaSettings, secrets: Secrets, **r
         for code, name in ((PILOT_TENANT, "良乡镇"), (OTHER_TENANT, "周口店地区")):
             directory.OnboardTenant(
                 registry_pb2.OnboardTenantRequest(code=code, name=name, district_code=DISTRICT),
-                metadata=bearer(secrets.token(code, Role.SYSTEM)),
+                metadata=bearer(secrets.token(code, Role.SYSTEM, audience="registry")),
             )
         yield Stack(registry, reporting, notify, secrets, clock, channels)
 

@@ -27,7 +27,7 @@ def service_env(db: ProvisionedDatabase, kafka: KafkaSettings, secrets: Secrets,
         "OUTBOX_DATABASE_URL": db.relay_url,
         "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "GRPC_PORT": "0",
-        "AUTH_PUBLIC_KEY": secrets.public_key,
+        "AUTH_PUBLIC_KEYS": secrets.public_keys_env,
         "PII_ENCRYPTION_KEYS": secrets.pii_keys,
         "BLIND_INDEX_KEY": secrets.blind_index_key,
         # Each test database gets its own consumer groups, so parallel stacks never steal each other's events.
@@ -97,13 +97,19 @@ def running_reporting(
     from services.reporting.settings import load_settings
 
     db = migrated_database(postgres_url, "reporting")
-    settings = load_settings(EnvReader(service_env(db, kafka, secrets, REGISTRY_TARGET=registry_target)))
+    env = service_env(db, kafka, secrets, REGISTRY_TARGET=registry_target, **reporting_keys(secrets))
+    settings = load_settings(EnvReader(env))
     server = build(bootstrap.definition(settings, periodic_work=False))
     server.start()
     try:
         yield Running(server, db)
     finally:
         server.stop(grace=1)
+
+
+def reporting_keys(secrets: Secrets) -> dict[str, str]:
+    """Reporting calls the registry as itself, with a key of its own."""
+    return {"WORKLOAD_SIGNING_KEY": secrets.signing_key_env("reporting")}
 
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:

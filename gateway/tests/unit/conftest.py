@@ -17,21 +17,22 @@ from gateway.accounts import DEMO_USERS
 from gateway.app import create_app
 from gateway.settings import GatewaySettings, load_settings
 from gateway.tests.unit.fakes import FakeBackends
-from platform_runtime.auth import generate_keypair
+from platform_runtime.auth import generate_keypair, keys_json
 from platform_runtime.migrations import upgrade
 from platform_runtime.settings import EnvReader
 
 TOWN = "110111008"
 PASSWORD = "correct horse battery"
 KEYS = generate_keypair()
+KEY_ID = "gateway-unit1"
 
 
 def environment(database_url: str) -> dict[str, str]:
     private, public = KEYS
     return {
         "DATABASE_URL": database_url,
-        "AUTH_PRIVATE_KEY": private,
-        "AUTH_PUBLIC_KEY": public,
+        "AUTH_SIGNING_KEY": keys_json({KEY_ID: private}),
+        "AUTH_PUBLIC_KEYS": keys_json({KEY_ID: public}),
         "FLASK_SECRET_KEY": "x" * 40,
         "REGISTRY_TARGET": "127.0.0.1:1",
         "REPORTING_TARGET": "127.0.0.1:2",

@@ -1,8 +1,8 @@
 import pytest
 
 from gateway.settings import load_settings
-from gateway.tests.unit.conftest import environment
-from platform_runtime.auth import generate_keypair
+from gateway.tests.unit.conftest import KEY_ID, environment
+from platform_runtime.auth import generate_keypair, keys_json
 from platform_runtime.settings import EnvReader, SettingsError
 
 
@@ -20,8 +20,8 @@ def test_every_missing_variable_is_listed_at_once() -> None:
     problems = "\n".join(raised.value.problems)
     for name in [
         "DATABASE_URL",
-        "AUTH_PRIVATE_KEY",
-        "AUTH_PUBLIC_KEY",
+        "AUTH_SIGNING_KEY",
+        "AUTH_PUBLIC_KEYS",
         "FLASK_SECRET_KEY",
         "REGISTRY_TARGET",
         "REPORTING_TARGET",
@@ -38,8 +38,15 @@ def test_every_missing_variable_is_listed_at_once() -> None:
         ("HTTP_PORT", "70000", "HTTP_PORT is invalid"),
         ("SESSION_COOKIE_SECURE", "maybe", "SESSION_COOKIE_SECURE is invalid"),
         ("FLASK_SECRET_KEY", "short", "at least 32 characters"),
-        ("AUTH_PUBLIC_KEY", generate_keypair()[1], "not the public half"),
-        ("AUTH_PRIVATE_KEY", "-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----", "Ed25519 key pair"),
+        ("AUTH_PUBLIC_KEYS", keys_json({KEY_ID: generate_keypair()[1]}), "no key gateway-unit1 matching"),
+        ("AUTH_PUBLIC_KEYS", "not json", "AUTH_PUBLIC_KEYS is invalid"),
+        (
+            "AUTH_SIGNING_KEY",
+            keys_json({KEY_ID: "-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----"}),
+            "Ed25519",
+        ),
+        ("AUTH_SIGNING_KEY", keys_json({"reporting-1": generate_keypair()[0]}), "not one of gateway's"),
+        ("AUTH_SIGNING_KEY", keys_json({"nobody-1": generate_keypair()[0]}), "must be '<component>-<label>'"),
     ],
 )
 def test_invalid_values_stop_the_start(name: str, value: str, complaint: str) -> None:

@@ -12,12 +12,11 @@ from werkzeug.test import TestResponse
 
 from gateway.bootstrap import Components
 from gateway.clients import BackendError, Caller
-from gateway.tests.unit.conftest import KEYS, PASSWORD, csrf_from, login
+from gateway.tests.unit.conftest import PASSWORD, csrf_from, login
 from gateway.tests.unit.fakes import RECEIPT, FakeBackends, stamp
-from platform_runtime.auth import Principal, Role, TokenVerifier
+from platform_runtime.auth import Principal, Role
 from platform_runtime.errors import FieldViolation
 
-VERIFIER = TokenVerifier(KEYS[1])
 REPORT_FORM = {
     "channel": "staff_hotline",
     "child.name": "张小明",
@@ -33,7 +32,8 @@ REPORT_FORM = {
 
 
 def principal_of(caller: Caller) -> Principal:
-    return VERIFIER.verify(caller.token)
+    assert caller.principal is not None
+    return caller.principal
 
 
 def json_of(response: TestResponse) -> Any:
@@ -272,7 +272,7 @@ def test_public_receipt_lookup_uses_no_token_and_shows_no_child_data(
     page = client.post("/public/receipt", data={"receipt_number": RECEIPT, "csrf_token": token}).get_data(as_text=True)
     assert "已受理" in page
     caller, number = backends.last("lookup_receipt")
-    assert caller.token == "" and number == RECEIPT
+    assert caller.principal is None and number == RECEIPT
     missing = client.post("/public/receipt", data={"receipt_number": "R-0000000-0000000-0000000", "csrf_token": token})
     assert missing.status_code == 404
 

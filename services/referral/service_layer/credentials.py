@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
 from platform_runtime import errors
-from platform_runtime.auth import Principal, Role, TokenVerifier
+from platform_runtime.auth import Principal, Role
 from platform_runtime.db import Database, new_id, utcnow
 from platform_runtime.tenancy import require_role
 from services.referral.adapters.orm import AgencyCredentialRecord
@@ -65,11 +65,6 @@ class AgencyCredentials:
         self._public = self._key.public_key()
         self._config = config
         self._now = now
-
-    def public_key_pem(self) -> str:
-        return self._public.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ).decode()
 
     # -- the district administrator ------------------------------------------------------------------------
 
@@ -179,11 +174,10 @@ class AgencyCredentials:
             )
 
 
-class AgencyTokenVerifier(TokenVerifier):
+class AgencyTokenVerifier:
     """The agency API's verifier: agency credentials only (the gateway's tokens have another audience)."""
 
     def __init__(self, credentials: AgencyCredentials) -> None:
-        super().__init__(credentials.public_key_pem())
         self._credentials = credentials
 
     def verify(self, token: str) -> Principal:

@@ -7,11 +7,10 @@ from platform_runtime.auth import Role
 
 # Who may read the register and case files: the town's and district's child-protection staff.
 READER_ROLES = frozenset({Role.CASEWORKER, Role.TOWN_ADMIN, Role.CHILD_DIRECTOR, Role.DISTRICT_OFFICER, Role.SYSTEM})
-# Reports reach the registry on behalf of their reporters (the reporting service forwards their token):
-# those may match a child and register a provisional one, but they cannot search the register. A match
-# made for them answers only child ids and scores (`blind`), what linking a report needs; a member of the
-# public is not linked automatically and may not match at all.
-INTAKE_ROLES = READER_ROLES | {Role.MANDATED_REPORTER, Role.AGENCY_OFFICER, Role.AGENCY_SYSTEM}
+# Who may register a provisional child (for a report): the same. Reporters, agencies and the public never
+# search the register, not even through MatchChild: the reporting service links their reports as itself
+# (a workload token, role system, signed with reporting's own key) and tells them nothing of the answer.
+INTAKE_ROLES = READER_ROLES
 # Who records what they find: family facts, categories, visits, the child's details. Village child
 # directors survey and visit; the district supervises and reads, it does not keep the towns' files.
 CASEWORK_ROLES = frozenset({Role.CASEWORKER, Role.TOWN_ADMIN, Role.CHILD_DIRECTOR, Role.SYSTEM})

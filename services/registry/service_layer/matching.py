@@ -4,11 +4,9 @@ scored) is here, for MatchChild and the survey's batches alike.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 from collections.abc import Callable, Collection, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Integer, Select, String, and_, bindparam, cast, func, null, or_, select
@@ -17,13 +15,11 @@ from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import ColumnElement
 
 from platform_runtime.tenancy import require_role
-from platform_runtime.vocabulary import Sex
 from services.registry.adapters.orm import ChildMatchKey, ChildRecord, FamilyMemberRecord
 from services.registry.domain import matching
-from services.registry.domain.child import ChildView
 from services.registry.domain.identity import is_valid_identity_number, normalize_identity_number
 from services.registry.domain.matching import RankedCandidate
-from services.registry.service_layer.access import INTAKE_ROLES, READER_ROLES
+from services.registry.service_layer.access import READER_ROLES
 from services.registry.service_layer.child_views import child_views
 from services.registry.service_layer.commands import MatchProbe
 from services.registry.service_layer.inputs import IDENTITY_FIELD
@@ -230,7 +226,7 @@ class MatchUseCases(RegistryUseCases):
     def match_child(self, probe: MatchProbe, limit: int = AUTO_MATCH_LIMIT) -> list[Candidate]:
         """Ranked candidates: blocking keys (the identity number's blind index among them) find a few
         records through an index, then each is scored on names, pinyin, dates, place and guardians."""
-        caller = require_role(*INTAKE_ROLES)
+        caller = require_role(*READER_ROLES)  # reporters and agencies never search the register
         limit = min(max(limit or AUTO_MATCH_LIMIT, 1), 50)
         facts = self._probe_facts(probe)
         keys = matching.lookup_keys(facts)
@@ -260,7 +256,7 @@ class MatchUseCases(RegistryUseCases):
             scope.audit_reads("match_child", "child", [r.record_id for r in ranked])
             uow.commit()
             found = [Candidate(views[r.record_id], r.result.score, r.result.reasons) for r in ranked]
-            return found if caller.role in READER_ROLES else [blind(c) for c in found]
+            return found
 
     def _key_digest(self, key: str) -> str:
         return match_key_digest(self._blind_index, key)
@@ -329,28 +325,3 @@ class BatchMatcher:
 
 def name_count(counts: Mapping[str, int]) -> matching.NameCount:
     return lambda sound_key: counts.get(sound_key, 0)
-
-
-def blind(found: Candidate) -> Candidate:
-    """Only the child's id and the score: a match made for a report's reporter tells nothing about the child."""
-    view = found.child
-    bare = ChildView(
-        child_id=view.child_id,
-        tenant=view.tenant,
-        legal_name="",
-        other_names=(),
-        sex=Sex.UNKNOWN,
-        birth_date=None,
-        identity_number_masked="",
-        ethnicity_code="",
-        household_division_code="",
-        household_address="",
-        residence_division_code="",
-        residence_address="",
-        school="",
-        grade="",
-        categories=(),
-        provisional=False,
-        created_at=datetime.fromtimestamp(0, UTC),
-    )
-    return dataclasses.replace(found, child=bare, reasons=())

@@ -1,4 +1,7 @@
-"""The registry, reached over gRPC on behalf of the caller (their token is forwarded)."""
+"""The registry, reached over gRPC as the reporting service itself (its workload identity), for the caller's town.
+
+Reporters and agencies may not search the register; reporting links their reports on its own account and
+tells them nothing of what the register answered (docs/data-protection.md)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,8 @@ import grpc
 from minorprot.common.v1 import common_pb2
 from minorprot.registry.v1 import registry_pb2, registry_pb2_grpc
 
-from platform_runtime.grpc_client import service_channel
+from platform_runtime.auth import ServiceTokens
+from platform_runtime.grpc_client import workload_channel
 from platform_runtime.vocabulary_messages import known_sex_from_proto, sex_to_proto
 from services.reporting.domain.model import ChildInfo, Place
 from services.reporting.service_layer.ports import ChildCandidate, ChildDirectoryUnavailable
@@ -42,8 +46,8 @@ def _candidate(found: registry_pb2.MatchCandidate) -> ChildCandidate:
 
 
 class GrpcChildDirectory:
-    def __init__(self, target: str) -> None:
-        self._stub = registry_pb2_grpc.RegistryServiceStub(service_channel(target))
+    def __init__(self, target: str, tokens: ServiceTokens) -> None:
+        self._stub = registry_pb2_grpc.RegistryServiceStub(workload_channel(target, tokens, "reporting", "registry"))
 
     def match(self, child: ChildInfo, place: Place) -> list[ChildCandidate]:
         request = registry_pb2.MatchChildRequest(

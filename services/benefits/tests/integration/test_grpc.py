@@ -19,7 +19,10 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def stub(services, secrets):
     server = build_server(
-        port=0, verifier=TokenVerifier(secrets.public_key), register=grpc_api.register(services), bind_host="127.0.0.1"
+        port=0,
+        verifier=TokenVerifier(secrets.keyring(), "benefits"),
+        register=grpc_api.register(services),
+        bind_host="127.0.0.1",
     )
     server.start()
     with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:

@@ -27,7 +27,7 @@ WEBHOOK_KEY = b"w" * 32
 def stub(service, database, secrets):
     server = build_server(
         port=0,
-        verifier=TokenVerifier(secrets.public_key),
+        verifier=TokenVerifier(secrets.keyring(), "notify"),
         register=grpc_api.register(
             service,
             DeliveryService(database),

@@ -66,7 +66,7 @@ def stack(service, database, secrets) -> Iterator[Stack]:
     credentials = AgencyCredentials(database, generate_keypair()[0], service.config)
     internal = build_server(
         port=0,
-        verifier=TokenVerifier(secrets.public_key),
+        verifier=TokenVerifier(secrets.keyring(), "referral"),
         register=grpc_api.register(service, credentials),
         bind_host="127.0.0.1",
     )
@@ -271,7 +271,7 @@ def test_the_district_administrator_s_command_line_issues_lists_and_revokes(
         "DATABASE_URL": url,
         "OUTBOX_DATABASE_URL": url + "?application_name=relay",
         "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "AUTH_PUBLIC_KEY": secrets.public_key,
+        "AUTH_PUBLIC_KEYS": secrets.public_keys_env,
         "AGENCY_TOKEN_PRIVATE_KEY": private_key,
     }.items():
         monkeypatch.setenv(name, value)

@@ -65,7 +65,7 @@ def test_tls_needs_both_its_certificate_and_its_key(postgres_url, kafka, secrets
     env = {
         "DATABASE_URL": "sqlite:///unused.db",
         "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "AUTH_PUBLIC_KEY": secrets.public_key,
+        "AUTH_PUBLIC_KEYS": secrets.public_keys_env,
         "AGENCY_TLS_CERT": self_signed()[0].decode(),
     }
     with pytest.raises(Exception, match="AGENCY_TLS_KEY go together"):

@@ -1,7 +1,7 @@
 """Reporters, agencies and the public cannot search the register (real gRPC, real PostgreSQL).
 
-A report is linked to a child on its reporter's behalf (reporting forwards their token), so MatchChild
-admits them, but answers only child ids and scores: nothing of the child reaches them.
+Not even through MatchChild: a report is linked to a child by the reporting service on its own account (a
+workload token signed with reporting's key), never with the reporter's identity.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from google.protobuf.message import Message
 from minorprot.common.v1 import common_pb2
 from minorprot.registry.v1 import registry_pb2, registry_pb2_grpc
 
-from platform_runtime.auth import Role
+from platform_runtime.auth import Role, TokenIssuer, workload_principal
 from platform_runtime.settings import KafkaSettings
 from services.registry.domain.identity import make_identity_number
 from tests.support.infra import DISTRICT, PILOT_TENANT, Secrets
@@ -76,20 +76,17 @@ def test_staff_match_sees_the_child(
     assert found.child.identity_number_masked == "*" * 17 + NUMBER[-1]
 
 
-@pytest.mark.parametrize("role", REPORTERS)
-def test_a_reporter_match_answers_only_ids_and_scores(
-    stub: registry_pb2_grpc.RegistryServiceStub, secrets: Secrets, child_id: str, role: Role
+def test_the_reporting_service_matches_and_registers_as_itself(
+    stub: registry_pb2_grpc.RegistryServiceStub, secrets: Secrets, child_id: str
 ) -> None:
-    reply = stub.MatchChild(PROBE, metadata=_token(secrets, role))
-    [found] = reply.candidates
+    reporting = TokenIssuer(secrets.workload_keys["reporting"])
+    metadata = bearer(reporting.issue(workload_principal("reporting", PILOT_TENANT), "registry"))
+    [found] = stub.MatchChild(PROBE, metadata=metadata).candidates
     assert found.child.child_id == child_id and found.score > 0
-    assert not found.reasons
-    child = found.child
-    assert not (child.legal_name or child.other_names or child.identity_number_masked or child.school)
-    assert not (child.household_division_code or child.residence_division_code or child.residence_address)
-    assert not (child.birth_date.year or child.categories or child.provisional or child.created_at.seconds)
-    assert child.sex in (common_pb2.SEX_UNKNOWN, common_pb2.SEX_UNSPECIFIED)
-    assert child.contact_person == registry_pb2.ContactPerson()
+    provisional = registry_pb2.RegisterChildRequest(
+        legal_name="赵小童", provisional=True, household_division_code=PILOT_TENANT
+    )
+    assert stub.RegisterChild(provisional, metadata=metadata).child.provisional
 
 
 @pytest.mark.parametrize("role", [*REPORTERS, Role.PUBLIC])
@@ -108,7 +105,14 @@ def test_reporters_agencies_and_the_public_cannot_list_or_read_children(
         assert denied.value.code() is grpc.StatusCode.PERMISSION_DENIED
 
 
-def test_the_public_cannot_match(stub: registry_pb2_grpc.RegistryServiceStub, secrets: Secrets, child_id: str) -> None:
-    with pytest.raises(grpc.RpcError) as denied:
-        stub.MatchChild(PROBE, metadata=_token(secrets, Role.PUBLIC))
-    assert denied.value.code() is grpc.StatusCode.PERMISSION_DENIED
+@pytest.mark.parametrize("role", [*REPORTERS, Role.PUBLIC])
+def test_reporters_agencies_and_the_public_cannot_match_nor_register(
+    stub: registry_pb2_grpc.RegistryServiceStub, secrets: Secrets, child_id: str, role: Role
+) -> None:
+    provisional = registry_pb2.RegisterChildRequest(
+        legal_name="赵小童", provisional=True, household_division_code=PILOT_TENANT
+    )
+    for method, request in (("MatchChild", PROBE), ("RegisterChild", provisional)):
+        with pytest.raises(grpc.RpcError) as denied:
+            getattr(stub, method)(request, metadata=_token(secrets, role))
+        assert denied.value.code() is grpc.StatusCode.PERMISSION_DENIED

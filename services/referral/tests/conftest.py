@@ -1,0 +1,10 @@
+"""The tokens of these tests are meant for the referral service (tests/support/infra.py mints them all)."""
+
+import pytest
+
+from tests.support.infra import Secrets
+
+
+@pytest.fixture(scope="session")
+def secrets(secrets: Secrets) -> Secrets:
+    return secrets.for_audience("referral")
