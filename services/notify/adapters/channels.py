@@ -1,5 +1,9 @@
 """The real channel clients: e-mail over SMTP, SMS through a carrier's HTTP API, signed webhooks to agencies.
 
+Every message carries its delivery id (mail: Message-ID and X-Minorprot-Delivery; SMS: client_reference;
+webhook: X-Minorprot-Delivery and delivery_id): one sent again after a crash between its send and its record
+(at least once) is recognisable as a repeat by whoever receives it.
+
 Each turns a failure into DeliveryError, permanent when trying again cannot help, so the delivery worker
 knows whether to back off or to give up and list it for operators.
 
@@ -26,7 +30,6 @@ import time
 import urllib.error
 import urllib.request
 from email.message import EmailMessage
-from email.utils import make_msgid
 
 from services.notify.domain.channels import DeliveryError, Outgoing
 
@@ -54,7 +57,9 @@ class SmtpMailer:
         mail["From"] = self._sender
         mail["To"] = message.address
         mail["Subject"] = message.title
-        message_id = make_msgid(domain="minorprot.local")
+        # One Message-ID per delivery: a message sent again after a crash between the send and its record is
+        # the same message to the receiving mail system, which drops the repeat.
+        message_id = f"<{message.delivery_id}@minorprot.local>"
         mail["Message-ID"] = message_id
         mail["X-Minorprot-Delivery"] = message.delivery_id
         mail.set_content(message.text)
