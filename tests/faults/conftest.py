@@ -28,6 +28,7 @@ from confluent_kafka.admin import AdminClient
 from platform_runtime.local_stack import SERVICES, Stack, StackConfig, dev_secrets
 from platform_runtime.provision import ProvisionedDatabase
 from platform_runtime.settings import KafkaSettings
+from tests.faults.outside import CONTACTS, Outside, outside_servers, tell_notify_where
 from tests.support.infra import DISTRICT, PILOT_TENANT, ROOT, TOPIC_PREFIX, isolated_kafka_env
 from tests.support.services import migrated_database
 from tests.support.stack import database_urls
@@ -37,6 +38,15 @@ TEST_TOPIC = re.compile(r"^t[0-9a-f]{10}\.")
 
 PORT_OFFSET = 400  # clear of `make up` (0), the browser test (100), the e2e stack (200) and the bench (300)
 COMPONENTS = [*SERVICES, "gateway"]
+# The workers' clocks, quickened so that their work falls due during the run: a crisis alert unacknowledged for
+# 10 s goes up a step; overdue referrals are looked for every second; benefits' eligibility round every second;
+# a worker failing for 2 s turns its service NOT_SERVING (so health shows a fault while it lasts).
+QUICK_CLOCKS = {
+    "CRISIS_ACK_SECONDS": "10",
+    "ESCALATION_CHECK_SECONDS": "1",
+    "ELIGIBILITY_CHECK_INTERVAL_SECONDS": "1",
+    "WORKER_DOWN_SECONDS": "2",
+}
 SUMMARIES: list[str] = []  # printed again at the end of the run, so `pytest -q` shows the counts too
 
 
@@ -81,6 +91,7 @@ class FaultStack:
     password: str
     kafka: KafkaSettings
     topic_prefix: str
+    outside: Outside
     events: list[str] = field(default_factory=list)  # what was done to the stack, with times, for the summary
 
     @property
@@ -184,8 +195,13 @@ def delete_finished_test_topics(kafka: KafkaSettings) -> None:
 def fault_stack(
     tmp_path_factory: pytest.TempPathFactory, postgres_url: str, kafka: KafkaSettings
 ) -> Iterator[FaultStack]:
-    """One stack for the whole fault suite (the dead-letter test and the fault run share it)."""
-    data_dir: Path = tmp_path_factory.mktemp("faults")
+    """One stack for the whole fault suite (the dead-letter test and the fault run share it), with notify's
+    channels pointed at local SMTP, carrier and webhook servers (tests/faults/outside.py)."""
+    with outside_servers() as outside:
+        yield from _fault_stack(tmp_path_factory.mktemp("faults"), postgres_url, kafka, outside)
+
+
+def _fault_stack(data_dir: Path, postgres_url: str, kafka: KafkaSettings, outside: Outside) -> Iterator[FaultStack]:
     databases = {service: migrated_database(postgres_url, service) for service in SERVICES}
     delete_finished_test_topics(kafka)
     kafka_env = isolated_kafka_env(kafka)
@@ -194,7 +210,7 @@ def fault_stack(
         kafka_bootstrap=kafka.bootstrap_servers,
         port_offset=PORT_OFFSET,
         database_urls=database_urls(databases),
-        extra_env=kafka_env,
+        extra_env=kafka_env | QUICK_CLOCKS | outside.env(),
     )
     stack = Stack(config)
     stack.migrate(["gateway"])  # the services were migrated as their owner roles above
@@ -204,7 +220,10 @@ def fault_stack(
     stack.start(COMPONENTS)
     try:
         stack.wait_healthy(timeout=120)
-        yield FaultStack(stack, databases, password, kafka, kafka_env["KAFKA_TOPIC_PREFIX"])
+        fault_stack = FaultStack(stack, databases, password, kafka, kafka_env["KAFKA_TOPIC_PREFIX"], outside)
+        people = {name: fault_stack.call("GET", "/api/v1/me", fault_stack.login(name))[1] for name in CONTACTS}
+        tell_notify_where(outside, databases["notify"].owner_url, people)
+        yield fault_stack
     finally:
         stack.stop()
         print(f"fault suite logs in {data_dir / 'logs'}")

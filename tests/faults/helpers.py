@@ -96,21 +96,42 @@ def dead_letters_tool(env: dict[str, str], *args: str) -> subprocess.CompletedPr
     )
 
 
-def report_body(tag: str, crisis: bool, name: str) -> dict[str, Any]:
+# The three kinds of report the suite submits, with their situation and what the caller says.
+SITUATIONS = {
+    "crisis": ("abandoned_or_uncared", "邻居来电：孩子被独自留在家中多日，无人照料。"),
+    "ordinary": ("wandering", "村民来电：一名孩子在村口徘徊。"),
+    "poverty": ("poverty_dropout_risk", "村委会来电：家庭困难，孩子可能辍学。"),
+}
+
+
+def report_body(tag: str, kind: str, name: str) -> dict[str, Any]:
     """A caseworker's hotline report. Crisis: a child abandoned (CRISIS_ABANDONMENT; a mandatory-reporting
-    situation); ordinary: a child seen wandering (no facts, so not the crisis rule CRISIS_WANDERING_ALONE)."""
+    situation); ordinary: a child seen wandering (no facts, so not the crisis rule CRISIS_WANDERING_ALONE);
+    poverty: a poor family's child at risk of dropping out (referral's family-poverty route)."""
+    situation, narrative = SITUATIONS[kind]
     return {
         "channel": "staff_hotline",
-        "child": {"name": name, "sex": "female" if crisis else "male", "approximate_age": "9", "description": tag},
+        "child": {
+            "name": name,
+            "sex": "female" if kind == "crisis" else "male",
+            "approximate_age": "9",
+            "description": tag,
+        },
         "place": {"division_code": PILOT_TENANT + "201", "text": "良乡镇某村"},
         "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="minutes"),
-        "situation_types": ["abandoned_or_uncared"] if crisis else ["wandering"],
-        "narrative": f"{'邻居来电：孩子被独自留在家中多日，无人照料。' if crisis else '村民来电：一名孩子在村口徘徊。'} {tag}",
+        "situation_types": [situation],
+        "narrative": f"{narrative} {tag}",
     }
 
 
-# What routing (services/referral/domain/routing.py) makes of the two kinds of report above:
+# What routing (services/referral/domain/routing.py) makes of the kinds of report above:
 # a crisis with a mandatory-reporting situation goes to the relief station (CRISIS_RELIEF_STATION) and the police
 # (MANDATORY_REPORT_POLICE); a child wandering goes to civil affairs (WANDERING_CIVIL_AFFAIRS), as the walking
-# skeleton asserts. Notify tells the township's caseworkers of each referral, and of a crisis (CrisisDeclared).
-EXPECTED_AGENCIES = {True: frozenset({"civil_affairs", "police"}), False: frozenset({"civil_affairs"})}
+# skeleton asserts; family poverty to civil affairs (POVERTY_CIVIL_AFFAIRS, which asks benefits for an
+# application) and to education (SCHOOLING_EDUCATION). Notify tells the township's caseworkers of each referral,
+# and of a crisis (CrisisDeclared).
+EXPECTED_AGENCIES = {
+    "crisis": frozenset({"civil_affairs", "police"}),
+    "ordinary": frozenset({"civil_affairs"}),
+    "poverty": frozenset({"civil_affairs", "education"}),
+}

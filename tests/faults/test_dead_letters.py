@@ -110,6 +110,18 @@ def referral_opened(referral_id: str) -> ProtoMessage:
     )
 
 
+def application_requested(child_id: str) -> ProtoMessage:
+    """Referral's family-poverty route asking benefits for an application draft for the child."""
+    return referral_events.BenefitApplicationRequested(
+        referral_id=uuid.uuid4().hex,
+        report_id=uuid.uuid4().hex,
+        child_id=child_id,
+        benefit_code="basic_living",
+        reason="家庭贫困 family poverty",
+        agency_code="civil_affairs",
+    )
+
+
 def case_assigned(child_id: str) -> ProtoMessage:
     return registry_events.CaseAssigned(case_id=uuid.uuid4().hex, child_id=child_id, social_worker="李社工")
 
@@ -153,6 +165,11 @@ def poisons(child_id: str) -> list[Poison]:
         "ALTER TABLE deliveries ALTER COLUMN subject_id TYPE varchar(128); "
         "ALTER TABLE case_holders ALTER COLUMN child_id TYPE varchar(128)"
     )
+    # benefits keeps the child on its enrolment and on what it knows of each beneficiary (and what follows).
+    widen_child = "; ".join(
+        f"ALTER TABLE {table} ALTER COLUMN child_id TYPE varchar(64)"
+        for table in ("insurance_enrolments", "beneficiaries", "entitlements", "entitlement_changes", "applications")
+    )
     table: list[tuple[str, str, int, Callable[[str], ProtoMessage], str, str]] = [
         (
             REPORTING_REPORT,
@@ -170,17 +187,15 @@ def poisons(child_id: str) -> list[Poison]:
             40,
             child_registered,
             "SELECT count(*) FROM insurance_enrolments WHERE child_id = :id",
-            # benefits keeps the child on its enrolment and on what it knows of each beneficiary (and what follows).
-            "; ".join(
-                f"ALTER TABLE {table} ALTER COLUMN child_id TYPE varchar(64)"
-                for table in (
-                    "insurance_enrolments",
-                    "beneficiaries",
-                    "entitlements",
-                    "entitlement_changes",
-                    "applications",
-                )
-            ),
+            widen_child,
+        ),
+        (
+            REFERRAL_REFERRAL,
+            "benefits",
+            40,
+            application_requested,
+            "SELECT count(*) FROM applications WHERE child_id = :id",
+            widen_child,
         ),
         (
             BENEFITS_ENTITLEMENT,
@@ -217,7 +232,9 @@ def test_a_poison_message_on_every_consumed_topic_is_parked_and_replayed_after_t
     fault_stack: FaultStack,
 ) -> None:
     token = fault_stack.login()
-    status, submitted = fault_stack.call("POST", "/api/v1/reports", token, report_body("dead letters", False, "孙一诺"))
+    status, submitted = fault_stack.call(
+        "POST", "/api/v1/reports", token, report_body("dead letters", "ordinary", "孙一诺")
+    )
     assert status == 201, submitted
     status, report = fault_stack.call("GET", f"/api/v1/reports/{submitted['report_id']}", token)
     assert status == 200 and report["child_id"], report

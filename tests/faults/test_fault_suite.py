@@ -1,7 +1,11 @@
 """The fault suite: reports submitted through the public REST API at a steady rate while the broker is stopped
 and started three times, every component is killed (SIGKILL) and started again, and PostgreSQL is restarted.
 Afterwards every report must have exactly its referrals, its notifications in the township caseworkers' inbox
-and its entries on the child's case file: nothing lost, nothing doubled.
+and its entries on the child's case file: nothing lost, nothing doubled. The supervised workers beyond that
+path are held to the same (tests/faults/workers.py): referral's escalation of overdue referrals and its agency
+change stream, notify's channel workers (to local SMTP, carrier and webhook servers) and crisis escalation,
+benefits' drafts from family-poverty referrals; each worker's failure must have shown in metrics, health and
+log while a fault lasted, and it must have recovered.
 
 Size from the environment: FAULTS_REPORTS (at least this many reports; the submissions go on until every
 fault has been injected), FAULTS_RATE (reports per second), FAULTS_BROKER_DOWN / FAULTS_POSTGRES_DOWN (seconds
@@ -33,6 +37,7 @@ from platform_runtime.local_stack import SERVICES
 from platform_runtime.topics import DOMAIN_TOPICS, dead_letter_topic
 from tests.faults.conftest import COMPONENTS, SUMMARIES, FaultStack, shared_infrastructure_is_ours
 from tests.faults.helpers import EXPECTED_AGENCIES, report_body, rows
+from tests.faults.workers import AgencyStream, DeadlineClock, WorkerWatch, account_workers, visibility
 from tests.support.infra import PILOT_TENANT
 
 pytestmark = pytest.mark.faults
@@ -46,13 +51,16 @@ SETTLE = float(os.environ.get("FAULTS_SETTLE", "180"))
 CRISIS_WITHIN = float(os.environ.get("FAULTS_CRISIS_WITHIN", "15"))  # seconds, after the last broker restart
 SUBMIT_GIVE_UP = 300.0  # a client retrying one submission longer than this gives up (counted)
 CRISIS: dict[str, Any] = {}  # the fault run's crisis probe, for the test after it
+KINDS = ("crisis", "ordinary", "poverty")
+STREAMED_AGENCIES = ("police", "civil_affairs")  # their own systems read the change stream throughout
+WORK_DONE = ("escalated", "chained", "delivered", "drafted")  # tests/faults/workers.py account_workers
 SURNAMES, GIVEN = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗", "思雨晓明子涵一诺梓轩欣怡浩然宇航雨桐嘉俊若曦"
 
 
 @dataclass
 class Submission:
     index: int
-    crisis: bool
+    kind: str  # crisis, ordinary or poverty (helpers.SITUATIONS)
     tag: str
     key: str = field(default_factory=lambda: uuid.uuid4().hex)
     report_id: str = ""
@@ -60,6 +68,10 @@ class Submission:
     failures: list[str] = field(default_factory=list)
     refused: str = ""  # a 4xx answer: the client's mistake or the platform's, not a fault's
     acknowledged_at: float = 0.0
+
+    @property
+    def crisis(self) -> bool:
+        return self.kind == "crisis"
 
 
 class Clients:
@@ -95,12 +107,10 @@ class Clients:
         for thread in self._threads:
             thread.join(30)
 
-    def new_submission(self, crisis: bool | None = None) -> Submission:
+    def new_submission(self, kind: str = "") -> Submission:
         with self._lock:
             index = len(self.submissions)
-            submission = Submission(
-                index, index % 3 == 0 if crisis is None else crisis, f"[faults {self.run} #{index}]"
-            )
+            submission = Submission(index, kind or KINDS[index % len(KINDS)], f"[faults {self.run} #{index}]")
             self.submissions.append(submission)
             return submission
 
@@ -117,7 +127,7 @@ class Clients:
     def submit(self, submission: Submission) -> None:
         rng = random.Random(submission.index)
         name = rng.choice(SURNAMES) + "".join(rng.sample(GIVEN, 2))
-        body = report_body(submission.tag, submission.crisis, name)
+        body = report_body(submission.tag, submission.kind, name)
         deadline = time.monotonic() + SUBMIT_GIVE_UP
         while time.monotonic() < deadline and not self.stopping.is_set():
             submission.attempts += 1
@@ -185,7 +195,7 @@ def account(stack: FaultStack, submissions: list[Submission]) -> dict[str, Any]:
             continue
         child = report.child_id or ""
         # Referrals: one per routed agency, each attached to the report's child.
-        expected = EXPECTED_AGENCIES[s.crisis]
+        expected = EXPECTED_AGENCIES[s.kind]
         routing_ok = True
         for agency in expected:
             if mine.agencies[agency] == 0:
@@ -230,11 +240,10 @@ def account(stack: FaultStack, submissions: list[Submission]) -> dict[str, Any]:
         result["casefile"] += not file_missing and not file_extra and not missing
         missing += notify_missing + file_missing
         extra += notify_extra + file_extra
-        kind = "crisis" if s.crisis else "ordinary"
         if missing:
-            result["lost"].append(f"#{s.index} {kind} {s.report_id}: missing {'; '.join(missing)}")
+            result["lost"].append(f"#{s.index} {s.kind} {s.report_id}: missing {'; '.join(missing)}")
         if extra:
-            result["doubled"].append(f"#{s.index} {kind} {s.report_id}: {'; '.join(extra)}")
+            result["doubled"].append(f"#{s.index} {s.kind} {s.report_id}: {'; '.join(extra)}")
     result["reports"] = reports
     return result
 
@@ -261,7 +270,7 @@ def dead_letter_marks(stack: FaultStack) -> dict[str, int]:
 
 def probe_idempotency(stack: FaultStack, token: str) -> bool:
     """Does the gateway give the same report back for a second POST with the same Idempotency-Key?"""
-    key, body = uuid.uuid4().hex, report_body("[faults probe]", False, "钱梓轩")
+    key, body = uuid.uuid4().hex, report_body("[faults probe]", "ordinary", "钱梓轩")
     replies = [stack.call("POST", "/api/v1/reports", token, body, headers={"Idempotency-Key": key}) for _ in range(2)]
     assert all(status == 201 for status, _ in replies), replies
     return bool(replies[0][1]["report_id"] == replies[1][1]["report_id"])
@@ -269,7 +278,7 @@ def probe_idempotency(stack: FaultStack, token: str) -> bool:
 
 def crisis_latency(stack: FaultStack, clients: Clients) -> tuple[float, Submission]:
     """Submit a crisis report and time until its crisis notification is in the caseworker's inbox (REST)."""
-    submission = clients.new_submission(crisis=True)
+    submission = clients.new_submission("crisis")
     clients.submit(submission)
     assert submission.report_id, f"the crisis report after the last broker restart was not accepted: {submission}"
     token = stack.login()
@@ -366,6 +375,14 @@ def test_nothing_is_lost_or_doubled_through_broker_service_and_database_faults(f
     clients = Clients(stack, run, REPORTS, RATE)
     started = time.monotonic()
     latency, crisis = float("inf"), None
+    watch = WorkerWatch(stack)
+    # One report in five has its referrals fall due (each kind in turn): enough escalations to meet every fault.
+    clock = DeadlineClock(stack, lambda: [s.report_id for s in clients.submissions if s.report_id and s.index % 5 == 0])
+    streams = [AgencyStream(stack, agency) for agency in STREAMED_AGENCIES]
+    watch.start()
+    clock.start()
+    for stream in streams:
+        stream.start()
     clients.start()
     try:
         for number, (name, inject) in enumerate(faults, start=1):
@@ -393,16 +410,38 @@ def test_nothing_is_lost_or_doubled_through_broker_service_and_database_faults(f
         if r.id in ours
     ]
     link_problems = link_by_hand(stack, unlinked)
-    last: tuple[int, int, int, int, int] | None = None
+    kinds = {s.report_id: s.kind for s in submissions if s.report_id}
+    last: tuple[int, ...] | None = None
     quiet_since = time.monotonic()
-    while True:
-        result = account(stack, submissions)
-        now = (result["routed"], result["notified"], result["casefile"], len(result["lost"]), len(result["doubled"]))
-        if now != last:
-            last, quiet_since = now, time.monotonic()
-        if not result["lost"] or time.monotonic() > settle_until or time.monotonic() - quiet_since > 60:
-            break
-        time.sleep(5)
+    try:
+        while True:
+            result = account(stack, submissions)
+            workers = account_workers(stack, kinds, clock.moved, stack.outside)
+            result["lost"] += workers["lost"]
+            result["doubled"] += workers["doubled"]
+            now = (
+                *(result[name] for name in ("routed", "notified", "casefile")),
+                *(workers[name] for name in WORK_DONE),
+                len(result["lost"]),
+                len(result["doubled"]),
+            )
+            if now != last:
+                last, quiet_since = now, time.monotonic()
+            if not result["lost"] or time.monotonic() > settle_until or time.monotonic() - quiet_since > 60:
+                break
+            time.sleep(5)
+        streamed = [stream.account() for stream in streams]
+        catch_up_until = time.monotonic() + 30  # the streams' last changes may still be on their way
+        while any(problems for _, problems in streamed) and time.monotonic() < catch_up_until:
+            time.sleep(1)
+            streamed = [stream.account() for stream in streams]
+    finally:
+        clock.stop()
+        watch.stop()
+        for stream in streams:
+            stream.stop()
+    seen, unseen = visibility(watch, stack.stack.log_path)
+    unseen += [problem for _, problems in streamed for problem in problems]
 
     # Reports nobody was told about: a retried submission the platform had stored before the client lost it.
     tags = {s.tag: s for s in submissions}
@@ -427,11 +466,12 @@ def test_nothing_is_lost_or_doubled_through_broker_service_and_database_faults(f
         doubled += [f"#{i}: {copies[i]} more report(s) for one keyed submission" for i in duplicated_submissions]
     summary = (
         f"faults: submitted={len(acknowledged)} routed={result['routed']} notified={result['notified']} "
-        f"casefile={result['casefile']} lost={len(result['lost'])} doubled={len(doubled)}"
+        f"casefile={result['casefile']} {' '.join(f'{name}={workers[name]}' for name in WORK_DONE)} "
+        f"lost={len(result['lost'])} doubled={len(doubled)}"
     )
     details = [
         f"faults: {len(faults)} faults in {submitted_for:.0f}s at {RATE}/s by {CLIENTS} clients; "
-        f"crisis ({len([s for s in acknowledged if s.crisis])}) / ordinary ({len([s for s in acknowledged if not s.crisis])})",
+        + " / ".join(f"{kind} ({len([s for s in acknowledged if s.kind == kind])})" for kind in KINDS),
         f"faults: retried submissions={len(retried)} (failed attempts={sum(len(s.failures) for s in retried)}), "
         f"refused={len(refused)}, linked by hand={len(unlinked)}",
         f"faults: Idempotency-Key honoured by the gateway: {'yes' if keyed else 'NO'}; "
@@ -445,6 +485,12 @@ def test_nothing_is_lost_or_doubled_through_broker_service_and_database_faults(f
         f"(limit {CRISIS_WITHIN:.0f}s; {crisis_path(stack, crisis.report_id) if crisis else 'not submitted'})",
         f"faults: messages dead-lettered during the run: {parked or 'none'}",
         f"faults: metrics since each service's last start: {metrics(stack)}",
+        f"faults: referrals whose deadline the suite moved: {len(clock.moved)}; messages sent again after a crash "
+        f"between send and record (same delivery id, dropped by the receiver): {workers['resent']}; messages that "
+        f"arrived for other tests' subjects: {workers['other_arrivals']}",
+        *(f"faults: {line}" for line, _ in streamed),
+        *(f"faults: worker {line}" for line in seen),
+        *(f"faults: NOT VISIBLE {line}" for line in unseen),
         *(f"faults: {event}" for event in stack.events[-len(faults) * 3 :]),
         *(f"faults: LOST {line}" for line in result["lost"][:50]),
         *(f"faults: DOUBLED {line}" for line in doubled[:50]),
@@ -453,11 +499,12 @@ def test_nothing_is_lost_or_doubled_through_broker_service_and_database_faults(f
     ]
     for line in [summary, *details]:
         print(line, flush=True)
-    SUMMARIES[:] = [summary, *details[:7]]
+    SUMMARIES[:] = [summary, *details[:8]]
 
     assert not refused, f"{len(refused)} submissions were refused or given up: {[s.refused for s in refused[:5]]}"
     assert not link_problems, link_problems
     assert not result["lost"] and not doubled, summary
+    assert not unseen, f"a worker failed out of sight, did not recover, or an agency's stream is wrong: {unseen}"
 
 
 def test_a_crisis_report_after_the_last_broker_restart_reaches_the_inbox_within_seconds() -> None:
