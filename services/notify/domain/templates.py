@@ -216,6 +216,7 @@ ENTITLEMENT_CHANGES = {
     "changed": "标准调整 changed",
     "suspended": "暂停发放 suspended",
     "ended": "终止发放 ended",
+    "review_due": "待复核 review due",
 }
 
 

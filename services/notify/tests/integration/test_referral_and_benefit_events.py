@@ -129,7 +129,7 @@ def test_an_escalated_referral_reaches_the_supervising_agency_and_the_office(con
     }
 
 
-def entitlement(child_id: str) -> PendingEvent:
+def entitlement(child_id: str, change: str = "suspended") -> PendingEvent:
     return PendingEvent(
         BENEFITS_ENTITLEMENT,
         PILOT_TENANT,
@@ -139,7 +139,7 @@ def entitlement(child_id: str) -> PendingEvent:
             entitlement_id="ent1",
             child_id=child_id,
             benefit_code="orphan_basic",
-            change="suspended",
+            change=change,
             effective_on=common_pb2.Date(year=2026, month=12, day=1),
             monthly_amount_fen=0,
         ),
@@ -160,3 +160,10 @@ def test_a_benefit_change_reaches_the_childs_caseworker_by_name(consumer, databa
 def test_a_benefit_change_of_a_child_nobody_holds_goes_to_the_caseworkers(consumer, database):
     consumer.process(message(entitlement("child9"), "event1"))
     assert told(database) == {("entitlement_changed", "role:caseworker", "in_app")}
+
+
+def test_a_review_coming_due_is_told_in_words(consumer, service):
+    consumer.process(message(entitlement("child9", change="review_due"), "event1"))
+    with acting_as(caller(Role.CASEWORKER)):
+        titles = [n.title for n in service.list_inbox()]
+    assert "待遇变更 Benefit 待复核 review due: orphan_basic" in titles
