@@ -8,15 +8,9 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from gateway.tests.unit.conftest import credentials
+from gateway.tests.unit.test_register_api import bearer  # signs in as the register's API tests do
 
 JSON = {"Content-Type": "application/json"}
-
-
-def bearer(client: FlaskClient) -> dict[str, str]:
-    reply = client.post("/api/v1/token", json=credentials(client, "caseworker"))
-    assert reply.status_code == 200, reply.get_data(as_text=True)
-    return {"Authorization": f"Bearer {reply.json['access_token']}"}  # type: ignore[index]
 
 
 def violations(reply: Any) -> dict[str, str]:
