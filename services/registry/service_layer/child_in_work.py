@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 
 from platform_runtime.pii import BlindIndex
+from services.registry.adapters.bulk_rows import insert_rows
 from services.registry.adapters.orm import CategoryRecord, ChildMatchKey, ChildRecord, FamilyMemberRecord
 from services.registry.domain.codes import CategorySource
 from services.registry.service_layer.categories import announce_categories, derive_categories, in_code_order, is_current
@@ -67,15 +68,16 @@ class ChildInWork:
         names, and case_files, child_categories, change_history and child_match_keys come before children.
         Then their match keys, and a BulkScope's change history and timeline, as plain rows."""
         records = [child.record for child in children if child.new]
-        if records:  # flush([]) would write everything
+        if isinstance(scope, BulkScope):
+            scope.write_new_records()  # the children first, in the order the tables refer to each other
+        elif records:  # flush([]) would write everything
             scope.session.flush(records)
         keys = [
             {"tenant_id": child.record.tenant_id, "match_key": key, "child_id": child.child_id}
             for child in children
             for key in child._match_keys
         ]
-        if keys:
-            scope.session.connection().execute(insert(ChildMatchKey), keys)
+        insert_rows(scope.session, ChildMatchKey.__table__, keys)
         for child in children:
             child._match_keys = []
         if isinstance(scope, BulkScope):

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from platform_runtime.auth import Principal
 from platform_runtime.db import UnitOfWork
 from services.registry.adapters import messages
+from services.registry.adapters.bulk_rows import insert_objects, insert_rows
 from services.registry.adapters.orm import (
     AuditRecord,
     CaseFileRecord,
@@ -172,7 +173,8 @@ class Scope:
 class BulkScope(Scope):
     """A Scope for recording many children in one transaction (the survey): their change history and
     timeline entries wait as plain rows, and `write_rows` inserts them all at once (ChildInWork.write_records
-    calls it, after the new children's records they refer to), which saves an ORM object and a flush each."""
+    calls it, after the new children's records they refer to), which saves an ORM object and a flush each;
+    the new records themselves are written by `write_new_records` (COPY on PostgreSQL) instead of a flush."""
 
     def __init__(self, uow: UnitOfWork, caller: Principal, *, today: date, now: datetime) -> None:
         super().__init__(uow, caller, today=today, now=now)
@@ -185,9 +187,13 @@ class BulkScope(Scope):
     def _keep_timeline(self, row: dict[str, object]) -> None:
         self._timeline.append(row)
 
+    def write_new_records(self) -> None:
+        """Insert the records added to the session so far (children, case files, family members, categories,
+        audit rows) in a statement a table, instead of the flush's ORM work per object."""
+        insert_objects(self.session, list(self.session.new))
+
     def write_rows(self) -> None:
         """Insert the change history and timeline entries kept so far, in the order they were made."""
         for table, rows in ((ChangeRecord, self._changes), (TimelineRecord, self._timeline)):
-            if rows:
-                self.session.connection().execute(insert(table), rows)
-                rows.clear()
+            insert_rows(self.session, table.__table__, rows)
+            rows.clear()

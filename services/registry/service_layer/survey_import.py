@@ -37,11 +37,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 
-from sqlalchemy import Select, insert, select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 
 from platform_runtime import errors
 from platform_runtime.tenancy import require_role
+from services.registry.adapters.bulk_rows import insert_rows
 from services.registry.adapters.spreadsheets import read_table
 from services.registry.adapters.survey_orm import SurveyImportRecord, SurveyImportRowRecord
 from services.registry.domain.codes import CategorySource, Relationship
@@ -300,22 +301,22 @@ class SurveyImport(SurveyRuns):
     def _keep(self, scope: Scope, run: Run, results: list[RowResult]) -> None:
         """The rows' outcomes, and the import's counts so far, in the batch's transaction; refused if the
         import is no longer running (another import of the file took it over: see `_start`)."""
-        if results:
-            scope.session.execute(
-                insert(SurveyImportRowRecord),
-                [
-                    {
-                        "import_id": run.import_id,
-                        "row_number": r.row_number,
-                        "tenant_id": scope.tenant,
-                        "outcome": r.outcome.value,
-                        "child_id": r.child_id,
-                        "note": r.note,
-                        "problems": [{"field": p.field, "reason": p.reason} for p in r.problems],
-                    }
-                    for r in results
-                ],
-            )
+        insert_rows(
+            scope.session,
+            SurveyImportRowRecord.__table__,
+            [
+                {
+                    "import_id": run.import_id,
+                    "row_number": r.row_number,
+                    "tenant_id": scope.tenant,
+                    "outcome": r.outcome.value,
+                    "child_id": r.child_id,
+                    "note": r.note,
+                    "problems": [{"field": p.field, "reason": p.reason} for p in r.problems],
+                }
+                for r in results
+            ],
+        )
         counts = run.counts + Counter(r.outcome for r in results)
         if not self._set_running(scope.session, run, heartbeat_at=scope.now, **count_columns(counts)):
             raise errors.Conflict("this import was stopped and another import of the same file took it over")
