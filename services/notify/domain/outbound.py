@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from platform_runtime import errors
@@ -365,11 +366,17 @@ def check_event_type(event_type: str) -> str:
     return event_type
 
 
+@lru_cache(maxsize=1024)
+def _compiled(source: str) -> Template:
+    # Every notification renders a few templates (the inbox item's and each channel's): compile each once.
+    return _environment.from_string(source)
+
+
 def render(subject: str, text: str, facts: Mapping[str, str]) -> Rendered:
     """Render a template pair; only the known variables exist, so a template cannot reach anything else."""
     return Rendered(
-        subject=" ".join(_environment.from_string(subject).render(facts).split())[:MAX_SUBJECT],
-        text=_environment.from_string(text).render(facts).strip()[:MAX_TEXT],
+        subject=" ".join(_compiled(subject).render(facts).split())[:MAX_SUBJECT],
+        text=_compiled(text).render(facts).strip()[:MAX_TEXT],
     )
 
 
