@@ -46,7 +46,9 @@ def breached(stack: Stack, report_id: str, milestone: int) -> list[events_pb2.De
 
 def inbox(stack: Stack, role: Role, report_id: str) -> list[notify_pb2.Notification]:
     stub = notify_pb2_grpc.NotifyServiceStub(stack.channels["notify"])
-    found = stub.ListInbox(notify_pb2.ListInboxRequest(page_size=200), metadata=stack.auth(role)).notifications
+    found = stub.ListInbox(
+        notify_pb2.ListInboxRequest(page_size=200), metadata=stack.auth(role, audience="notify")
+    ).notifications
     return [n for n in found if n.subject_id == report_id and n.title.startswith("办理超时")]
 
 
