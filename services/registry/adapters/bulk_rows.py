@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Table, insert, inspect
+from sqlalchemy import JSON, String, Table, insert, inspect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import FromClause
 from sqlalchemy.sql.schema import Column
@@ -47,7 +47,10 @@ def insert_rows(session: Session, table: FromClause, rows: Sequence[Mapping[str,
             values = [None if value is None else serialize(value) for value in values]
         arrays.append(values)
     quote = dialect.identifier_preparer.quote
-    casts = ", ".join(f"%s::{'text' if isinstance(c.type, JSON) else c.type.compile(dialect)}[]" for c in columns)
+    # Text as text: a cast to varchar(n) would cut a value too long where the insert must refuse it.
+    casts = ", ".join(
+        f"%s::{'text' if isinstance(c.type, JSON | String) else c.type.compile(dialect)}[]" for c in columns
+    )
     targets = ", ".join(quote(c.name) for c in columns)
     selected = ", ".join(f"{quote(c.name)}::json" if isinstance(c.type, JSON) else quote(c.name) for c in columns)
     # The text holds the dialect's quoted names only; the values are parameters.
