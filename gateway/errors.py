@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 STATUS_FOR_CODE = {
     "INVALID_ARGUMENT": 400,
+    "OUT_OF_RANGE": 400,
     "UNAUTHENTICATED": 401,
     "PERMISSION_DENIED": 403,
     "NOT_FOUND": 404,
@@ -34,7 +35,16 @@ STATUS_FOR_CODE = {
     "DEADLINE_EXCEEDED": 504,
 }
 CALLER_CODES = frozenset(
-    {"INVALID_ARGUMENT", "PERMISSION_DENIED", "NOT_FOUND", "FAILED_PRECONDITION", "ABORTED", "RESOURCE_EXHAUSTED"}
+    {
+        "INVALID_ARGUMENT",
+        "OUT_OF_RANGE",
+        "PERMISSION_DENIED",
+        "NOT_FOUND",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "ALREADY_EXISTS",
+        "RESOURCE_EXHAUSTED",
+    }
 )
 CODE_FOR_DOMAIN_ERROR: list[tuple[type[domain.DomainError], str]] = [
     (domain.InvalidInput, "INVALID_ARGUMENT"),
@@ -52,6 +62,7 @@ TITLES = {
     404: "未找到 Not found",
     405: "不支持的操作 Method not allowed",
     409: "当前状态不允许 Not possible now",
+    413: "请求过大 Request too large",
     429: "请求过于频繁 Too many requests",
     500: "系统错误 Internal error",
     502: "服务出错 Service error",

@@ -8,6 +8,8 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
+from gateway.clients import BackendError
+from gateway.tests.unit.fakes import FakeBackends
 from gateway.tests.unit.test_register_api import bearer  # signs in as the register's API tests do
 
 JSON = {"Content-Type": "application/json"}
@@ -81,3 +83,14 @@ def test_every_operation_answers_a_described_body(client: FlaskClient) -> None:
             answers = operation["responses"]
             assert "default" in answers, (method, path)
             assert any(code.startswith("2") for code in answers), (method, path)
+
+
+def test_a_service_refusing_the_callers_input_is_a_4xx_with_its_message(
+    client: FlaskClient, backends: FakeBackends
+) -> None:
+    headers = bearer(client)
+    for code, status in (("OUT_OF_RANGE", 400), ("ALREADY_EXISTS", 409)):
+        backends.fail["get_report"] = BackendError(code, "the service's own words")
+        reply = client.get("/api/v1/reports/r1", headers=headers)
+        assert reply.status_code == status, reply.get_data(as_text=True)
+        assert reply.json is not None and reply.json["message"] == "the service's own words"
