@@ -505,7 +505,9 @@ class GrpcBackends:
         return self._call(getattr(stub, method), request, caller)
 
     def list_referrals(self, caller: Caller, child_id: str, report_id: str) -> list[referral_pb2.Referral]:
-        request = referral_pb2.ListReferralsRequest(child_id=child_id, report_id=report_id)
+        # The newest 200: a child's or a report's referrals are a handful; the town's whole list is not paged
+        # in the portal yet (ListReferrals pages, the page does not follow).
+        request = referral_pb2.ListReferralsRequest(child_id=child_id, report_id=report_id, page_size=200)
         return list(self._call(self._referral.ListReferrals, request, caller).referrals)
 
     def list_inbox(self, caller: Caller, unread_only: bool) -> list[notify_pb2.Notification]:

@@ -265,14 +265,22 @@ def district() -> Page:
         status=status if status in STATUS_LABELS else "",
         overdue_only=show == "overdue",
         escalated_only=show == "escalated",
+        page_size=50,
+        page_token=request.args.get("page", "")[:200],
     )
+    found, next_page = [], ""
     try:
-        found = _call("ListDistrictReferrals", message).referrals
+        reply = _call("ListDistrictReferrals", message)
+        found, next_page = list(reply.referrals), reply.next_page_token
     except BackendError as error:
         _flash_error(error)
-        found = []
     return render_template(
-        "referrals/district.html", referrals=[_view(r) for r in found], show=show, status=status, labels=STATUS_LABELS
+        "referrals/district.html",
+        referrals=[_view(r) for r in found],
+        show=show,
+        status=status,
+        labels=STATUS_LABELS,
+        next_page=next_page,
     )
 
 

@@ -47,8 +47,12 @@ class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
     def ListReferrals(
         self, request: referral_pb2.ListReferralsRequest, context: grpc.ServicerContext
     ) -> referral_pb2.ListReferralsResponse:
-        views = self._service.list_referrals(request.child_id, request.report_id)
-        return referral_pb2.ListReferralsResponse(referrals=[messages.referral(view) for view in views])
+        page = self._service.list_referrals(
+            request.child_id, request.report_id, page_size=request.page_size, page_token=request.page_token
+        )
+        return referral_pb2.ListReferralsResponse(
+            referrals=[messages.referral(view) for view in page.referrals], next_page_token=page.next_page_token
+        )
 
     def GetReferral(
         self, request: referral_pb2.GetReferralRequest, context: grpc.ServicerContext
@@ -61,13 +65,17 @@ class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
     def ListDistrictReferrals(
         self, request: referral_pb2.ListDistrictReferralsRequest, context: grpc.ServicerContext
     ) -> referral_pb2.ListDistrictReferralsResponse:
-        views = self._service.list_district(
+        page = self._service.list_district(
             status=request.status,
             agency_code=request.agency_code,
             overdue_only=request.overdue_only,
             escalated_only=request.escalated_only,
+            page_size=request.page_size,
+            page_token=request.page_token,
         )
-        return referral_pb2.ListDistrictReferralsResponse(referrals=[messages.referral(view) for view in views])
+        return referral_pb2.ListDistrictReferralsResponse(
+            referrals=[messages.referral(view) for view in page.referrals], next_page_token=page.next_page_token
+        )
 
     def AnswerReferral(
         self, request: referral_pb2.AnswerReferralRequest, context: grpc.ServicerContext

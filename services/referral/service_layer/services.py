@@ -21,6 +21,7 @@ from sqlalchemy import Select, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import InstrumentedAttribute
 
 from platform_runtime import errors
 from platform_runtime.auth import Principal, Role
@@ -68,7 +69,7 @@ from services.referral.service_layer.views import (
 
 STAFF_ROLES = (Role.CASEWORKER, Role.TOWN_ADMIN, Role.DISTRICT_OFFICER)
 AGENCY_ROLES = (Role.AGENCY_OFFICER, Role.AGENCY_SYSTEM)
-LIST_LIMIT = 500
+DEFAULT_PAGE_SIZE = 50
 PAGE_SIZE_MAX = 200
 IDEMPOTENCY_KEY_MAX = 100
 ESCALATIONS_PER_ROUND = 200
@@ -225,7 +226,10 @@ class ReferralService:
 
     # -- township staff and the leading group office: reading ----------------------------------------------
 
-    def list_referrals(self, child_id: str = "", report_id: str = "") -> list[ReferralView]:
+    def list_referrals(
+        self, child_id: str = "", report_id: str = "", *, page_size: int = 0, page_token: str = ""
+    ) -> ReferralPage:
+        """The town's referrals (of a child, or of a report), newest first, a page at a time."""
         caller = require_role(*STAFF_ROLES)
         with self._database.unit_of_work(caller.tenant) as uow:
             query = select(ReferralRecord).where(ReferralRecord.tenant_id == caller.tenant)
@@ -233,10 +237,7 @@ class ReferralService:
                 query = query.where(ReferralRecord.child_id == child_id)
             if report_id:
                 query = query.where(ReferralRecord.report_id == report_id)
-            rows = uow.session.scalars(
-                query.order_by(ReferralRecord.opened_at.desc(), ReferralRecord.id).limit(LIST_LIMIT)
-            )
-            return [_view(row) for row in rows]
+            return _one_page(uow, query, ReferralRecord.opened_at, newest_first=True, size=page_size, token=page_token)
 
     def get_referral(self, referral_id: str) -> ReferralView:
         return self.referral_detail(referral_id).referral
@@ -253,9 +254,17 @@ class ReferralService:
             return ReferralDetail(_view(record), self._entries(uow, record.id))
 
     def list_district(
-        self, *, status: str = "", agency_code: str = "", overdue_only: bool = False, escalated_only: bool = False
-    ) -> list[ReferralView]:
-        """The leading group office's view: every referral of the district, the most pressing first."""
+        self,
+        *,
+        status: str = "",
+        agency_code: str = "",
+        overdue_only: bool = False,
+        escalated_only: bool = False,
+        page_size: int = 0,
+        page_token: str = "",
+    ) -> ReferralPage:
+        """The leading group office's view: every referral of the district, the nearest time limit first, a page
+        at a time."""
         caller = require_role(Role.LEADING_GROUP_OFFICE)
         with self._database.unit_of_work("", district=caller.district) as uow:
             query = _in_district(select(ReferralRecord), caller.district)
@@ -267,21 +276,17 @@ class ReferralService:
                 query = query.where(ReferralRecord.status.in_(_limited_values()), ReferralRecord.due_at <= self._now())
             if escalated_only:
                 query = query.where(ReferralRecord.escalated_step > 0)
-            rows = uow.session.scalars(query.order_by(ReferralRecord.due_at, ReferralRecord.id).limit(LIST_LIMIT))
-            return [_view(row) for row in rows]
+            return _one_page(uow, query, ReferralRecord.due_at, newest_first=False, size=page_size, token=page_token)
 
     # -- agencies ------------------------------------------------------------------------------------------
 
     def list_for_agency(
-        self, *, status: str = "", due: str = "", page_size: int = 50, page_token: str = ""
+        self, *, status: str = "", due: str = "", page_size: int = 0, page_token: str = ""
     ) -> ReferralPage:
         """The referrals addressed to the caller's agency in its district, newest first, a page at a time.
         `due`: "" (any), "overdue" (past the limit) or "soon" (within a day of it)."""
         caller = require_role(*AGENCY_ROLES)
         agency = _agency_of(caller)
-        if not 0 <= page_size <= PAGE_SIZE_MAX:
-            raise errors.InvalidInput.single("page_size", f"must be between 1 and {PAGE_SIZE_MAX}")
-        page_size = page_size or 50
         now = self._now()
         with self._database.unit_of_work("", district=caller.district) as uow:
             query = _in_district(select(ReferralRecord), caller.district).where(ReferralRecord.agency_code == agency)
@@ -297,20 +302,7 @@ class ReferralService:
                 )
             elif due:
                 raise errors.InvalidInput.single("due", "must be empty, 'overdue' or 'soon'")
-            if page_token:
-                opened_at, last_id = _read_page_token(page_token)
-                query = query.where(
-                    (ReferralRecord.opened_at < opened_at)
-                    | ((ReferralRecord.opened_at == opened_at) & (ReferralRecord.id > last_id))
-                )
-            rows = list(
-                uow.session.scalars(
-                    query.order_by(ReferralRecord.opened_at.desc(), ReferralRecord.id).limit(page_size + 1)
-                )
-            )
-            more = len(rows) > page_size
-            rows = rows[:page_size]
-            return ReferralPage([_view(row) for row in rows], _page_token(rows[-1]) if more else "")
+            return _one_page(uow, query, ReferralRecord.opened_at, newest_first=True, size=page_size, token=page_token)
 
     def act_as_agency(
         self,
@@ -735,14 +727,40 @@ def _limited_values() -> list[str]:
     return [status.value for status in ReferralStatus if limited(status)]
 
 
-def _page_token(record: ReferralRecord) -> str:
-    return base64.urlsafe_b64encode(f"{_aware(record.opened_at).isoformat()}|{record.id}".encode()).decode()
+def _one_page(
+    uow: UnitOfWork,
+    query: Select[tuple[ReferralRecord]],
+    key: InstrumentedAttribute[datetime],
+    *,
+    newest_first: bool,
+    size: int,
+    token: str,
+) -> ReferralPage:
+    """One page of `query` ordered by `key` then id, after the row `token` names (keyset paging: a page costs
+    the same at the end of the list as at its start, and rows added meanwhile never shift a page)."""
+    if not 0 <= size <= PAGE_SIZE_MAX:
+        raise errors.InvalidInput.single("page_size", f"must be between 1 and {PAGE_SIZE_MAX}")
+    size = size or DEFAULT_PAGE_SIZE
+    if token:
+        at, last_id = _read_page_token(token)
+        beyond = key < at if newest_first else key > at
+        query = query.where(beyond | ((key == at) & (ReferralRecord.id > last_id)))
+    ordered = query.order_by(key.desc() if newest_first else key, ReferralRecord.id).limit(size + 1)
+    rows = list(uow.session.scalars(ordered))
+    last = rows[size - 1] if len(rows) > size else None
+    return ReferralPage(
+        [_view(row) for row in rows[:size]], _page_token(getattr(last, key.key), last.id) if last else ""
+    )
+
+
+def _page_token(at: datetime, record_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{_aware(at).isoformat()}|{record_id}".encode()).decode()
 
 
 def _read_page_token(token: str) -> tuple[datetime, str]:
     try:
-        opened_at, last_id = base64.urlsafe_b64decode(token.encode()).decode().split("|")
-        return datetime.fromisoformat(opened_at), last_id
+        at, last_id = base64.urlsafe_b64decode(token.encode()).decode().split("|")
+        return datetime.fromisoformat(at), last_id
     except (ValueError, UnicodeDecodeError):
         raise errors.InvalidInput.single("page_token", "is not a token this service gave") from None
 

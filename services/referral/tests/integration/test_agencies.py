@@ -33,7 +33,7 @@ ANOTHER_DISTRICT = "110112001"
 def referral_id(consumer, service):
     consumer.process(message(submitted("report1", ["out_of_school"]), "event1"))
     with acting_as(CASEWORKER):
-        (referral,) = service.list_referrals(report_id="report1")
+        (referral,) = service.list_referrals(report_id="report1").referrals
     return referral.referral_id
 
 
@@ -92,7 +92,7 @@ def test_a_rejection_goes_to_the_rule_s_next_unit_then_to_the_office_which_reass
     assert rejection.reason == "not of school age"
     # The plan's schooling rule goes on to the town government.
     with acting_as(CASEWORKER):
-        referrals = {r.agency_code: r for r in service.list_referrals(report_id="report1")}
+        referrals = {r.agency_code: r for r in service.list_referrals(report_id="report1").referrals}
     town_referral = referrals["town_government"]
     assert town_referral.status is ReferralStatus.SENT
     assert "not of school age" in town_referral.reason
@@ -105,7 +105,7 @@ def test_a_rejection_goes_to_the_rule_s_next_unit_then_to_the_office_which_reass
     assert "no capacity" in escalation.reason
 
     with acting_as(OFFICE):
-        (seen,) = service.list_district(escalated_only=True)
+        (seen,) = service.list_district(escalated_only=True).referrals
     assert seen.referral_id == town_referral.referral_id
     with acting_as(OFFICE), pytest.raises(errors.Conflict):  # the report has an education referral already
         service.act_as_referrer(Action.REASSIGN, town_referral.referral_id, agency_code="education")
@@ -142,11 +142,11 @@ def test_a_rejection_goes_on_to_the_rule_s_next_unit(database, kafka):
     with consumer_under_test(spec, database, kafka) as consumer:
         consumer.process(message(submitted("report-r", ["out_of_school"]), "event-r"))
     with acting_as(CASEWORKER):
-        (first,) = service.list_referrals(report_id="report-r")
+        (first,) = service.list_referrals(report_id="report-r").referrals
     act(service, EDUCATION, Action.REJECT, first.referral_id, "not ours")
 
     with acting_as(CASEWORKER):
-        referrals = {r.agency_code: r for r in service.list_referrals(report_id="report-r")}
+        referrals = {r.agency_code: r for r in service.list_referrals(report_id="report-r").referrals}
     assert referrals["education"].status is ReferralStatus.REJECTED
     assert referrals["civil_affairs"].status is ReferralStatus.SENT
     assert "not ours" in referrals["civil_affairs"].reason
@@ -240,7 +240,7 @@ def test_another_district_does_not_find_it(service, referral_id):
         with pytest.raises(errors.NotFound):
             service.act_as_agency(Action.ACCEPT, referral_id)
     with acting_as(caller(Role.LEADING_GROUP_OFFICE, tenant=ANOTHER_DISTRICT)):
-        assert service.list_district() == []
+        assert service.list_district().referrals == []
     with acting_as(caller(Role.CASEWORKER, tenant=OTHER_TENANT)), pytest.raises(errors.NotFound):
         service.act_as_referrer(Action.CANCEL, referral_id, "not my town's")
 
@@ -266,6 +266,38 @@ def test_the_agency_lists_its_referrals_page_by_page(service, consumer):
             service.list_for_agency(status="nonsense")
         with pytest.raises(errors.InvalidInput):
             service.list_for_agency(page_token="!!")
+
+
+def every_page(list_page: Any) -> list[str]:
+    """Follow the pages of a list two at a time; every referral id seen, in order."""
+    seen: list[str] = []
+    token = ""
+    while True:
+        page = list_page(page_size=2, page_token=token)
+        assert len(page.referrals) <= 2
+        seen += [r.referral_id for r in page.referrals]
+        token = page.next_page_token
+        if not token:
+            return seen
+
+
+def test_the_town_and_the_office_list_referrals_page_by_page(service, consumer):
+    for number in range(5):  # several referrals each: more than fit on two pages
+        situations = ["out_of_school", "organised_begging"] if number % 2 else ["out_of_school"]
+        consumer.process(message(submitted(f"report-q{number}", situations), f"event-q{number}"))
+    with acting_as(CASEWORKER):
+        town = every_page(service.list_referrals)
+        assert len(town) == len(set(town)) > 6
+        assert town == [r.referral_id for r in service.list_referrals(page_size=200).referrals]
+        with pytest.raises(errors.InvalidInput):
+            service.list_referrals(page_size=201)
+    with acting_as(OFFICE):
+        office = every_page(service.list_district)
+        assert sorted(office) == sorted(town)
+        due = [r.due_at for r in service.list_district(page_size=200).referrals]
+        assert due == sorted(due)  # the nearest time limit first
+        with pytest.raises(errors.InvalidInput):
+            service.list_district(page_token="!!")
 
 
 def test_a_caseworker_refers_a_child_for_a_plan_action(service, database):

@@ -36,7 +36,7 @@ def referrals_of(
     service: ReferralService, report_id: str = "", child_id: str = "", who: Principal = CASEWORKER
 ) -> list[ReferralView]:
     with acting_as(who):
-        return service.list_referrals(child_id=child_id, report_id=report_id)
+        return service.list_referrals(child_id=child_id, report_id=report_id).referrals
 
 
 def test_a_submitted_report_opens_its_referrals_once(consumer, service, database):

@@ -31,7 +31,9 @@ def feed(consumer: IdempotentConsumer, *events: PendingEvent) -> None:
 
 def end_state(service: ReferralService, tenant: str, report_id: str) -> set[tuple[str, str, str]]:
     with acting_as(caller(Role.CASEWORKER, tenant=tenant)):
-        return {(r.agency_code, r.child_id, r.status.value) for r in service.list_referrals(report_id=report_id)}
+        return {
+            (r.agency_code, r.child_id, r.status.value) for r in service.list_referrals(report_id=report_id).referrals
+        }
 
 
 def children_told(database: Database, tenant: str) -> dict[str, str]:

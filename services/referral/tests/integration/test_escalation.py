@@ -80,7 +80,7 @@ def test_an_overdue_referral_escalates_once_per_step(timed, database, clock, rep
     assert last.referral.escalated_step == 2
     assert "not accepted by" in last.reason
     with acting_as(caller(Role.LEADING_GROUP_OFFICE)):
-        (seen,) = timed.list_district(overdue_only=True)
+        (seen,) = timed.list_district(overdue_only=True).referrals
     assert seen.escalated_step == 2
 
 
@@ -88,7 +88,7 @@ def test_accepting_starts_a_new_limit_with_its_own_steps(timed, database, clock,
     clock.at = DUE + timedelta(hours=1)
     escalate_once(timed)
     with acting_as(caller(Role.CASEWORKER)):
-        (referral,) = timed.list_referrals(report_id=report)
+        (referral,) = timed.list_referrals(report_id=report).referrals
     with acting_as(caller(Role.AGENCY_OFFICER, agency="education")):
         accepted = timed.act_as_agency(Action.ACCEPT, referral.referral_id)
     assert (accepted.escalated_step, accepted.due_at) == (0, clock.at + timedelta(days=30))
@@ -102,7 +102,7 @@ def test_accepting_starts_a_new_limit_with_its_own_steps(timed, database, clock,
 
 def test_a_returned_referral_is_not_escalated_while_the_referrer_answers(timed, database, clock, report):
     with acting_as(caller(Role.CASEWORKER)):
-        (referral,) = timed.list_referrals(report_id=report)
+        (referral,) = timed.list_referrals(report_id=report).referrals
     with acting_as(caller(Role.AGENCY_OFFICER, agency="education")):
         timed.act_as_agency(Action.RETURN, referral.referral_id, "which school?")
     clock.at = DUE + timedelta(days=20)

@@ -28,7 +28,7 @@ def submit(consumer, service):
         report_id = f"plan-{number}"
         consumer.process(message(submitted(report_id, situations, **options), f"event-plan-{number}"))  # type: ignore[arg-type]
         with acting_as(caller(Role.CASEWORKER)):
-            return {r.agency_code: r for r in service.list_referrals(report_id=report_id)}
+            return {r.agency_code: r for r in service.list_referrals(report_id=report_id).referrals}
 
     return submit_report
 

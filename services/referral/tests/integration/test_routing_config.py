@@ -65,11 +65,11 @@ def test_a_new_version_applies_from_its_day_and_the_old_one_before(config, datab
     with consumer_under_test(spec, database, kafka) as consumer:
         consumer.process(message(submitted("before", ["out_of_school"]), "event-before"))
         later = submitted("after", ["out_of_school"])
-        later.payload.report.received_at.FromDatetime(RECEIVED + timedelta(days=1))  # type: ignore[attr-defined]
+        later.payload.summary.received_at.FromDatetime(RECEIVED + timedelta(days=1))  # type: ignore[attr-defined]
         consumer.process(message(later, "event-after"))
     with acting_as(caller(Role.CASEWORKER)):
-        (before,) = service.list_referrals(report_id="before")
-        (after,) = service.list_referrals(report_id="after")
+        (before,) = service.list_referrals(report_id="before").referrals
+        (after,) = service.list_referrals(report_id="after").referrals
     assert before.agency_code == "education"
     assert after.agency_code == "youth_league"
     with acting_as(ADMIN):
