@@ -70,6 +70,9 @@ class Principal:
     district: str
     agency: str = ""
     token: str = field(default="", repr=False, compare=False)
+    # A village child director's villages (12-digit codes): the registry shows them only those villages'
+    # children (services/registry/adapters/village_scope.py). Empty for every other role.
+    villages: tuple[str, ...] = ()
 
     def can_see_reporter(self) -> bool:
         return self.role in {Role.CASEWORKER, Role.TOWN_ADMIN, Role.DISTRICT_OFFICER}
@@ -210,6 +213,7 @@ class TokenIssuer:
             "tenant": principal.tenant,
             "district": principal.district,
             "agency": principal.agency,
+            "villages": list(principal.villages),
             "iat": issued,
             "exp": issued + (lifetime if lifetime is not None else self._lifetime),
             "jti": uuid.uuid4().hex,
@@ -294,6 +298,7 @@ class TokenVerifier:
             role = Role(claims["role"])
             tenant = str(claims["tenant"])
             district = str(claims["district"])
+            villages = tuple(str(code) for code in claims.get("villages", ()))
         except jwt.ExpiredSignatureError as exc:
             raise Unauthenticated("token expired") from exc
         except (jwt.InvalidTokenError, KeyError, ValueError) as exc:
@@ -310,6 +315,7 @@ class TokenVerifier:
             district=district,
             agency=str(claims.get("agency", "")),
             token=token,
+            villages=villages,
         )
         if signer != GATEWAY and (principal.workload != signer or role is not Role.SYSTEM):
             raise Unauthenticated(f"a key of {signer} signs only for {signer} itself")
