@@ -95,8 +95,11 @@ class DeadlineClock:
     def tick(self) -> None:
         found = rows(
             self._stack.databases["referral"].owner_url,
+            # Rows the referral service holds are skipped (moved at a later tick): the clock never waits on the
+            # service, so it can never deadlock with it.
             "UPDATE referrals SET deadline_from = now(), due_at = now() + make_interval(secs => :limit) "
-            "WHERE report_id = ANY(:reports) AND NOT (id = ANY(:moved)) RETURNING id",
+            "WHERE id IN (SELECT id FROM referrals WHERE report_id = ANY(:reports) AND NOT (id = ANY(:moved)) "
+            "FOR UPDATE SKIP LOCKED) RETURNING id",
             limit=LIMIT_SECONDS,
             reports=self._reports(),
             moved=list(self.moved),
