@@ -9,7 +9,6 @@ ones escalated to it. A periodic worker escalates referrals past their time limi
 
 from __future__ import annotations
 
-import base64
 import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -23,7 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute
 
-from platform_runtime import errors
+from platform_runtime import errors, paging
 from platform_runtime.auth import Principal, Role
 from platform_runtime.db import Database, UnitOfWork, new_id, utcnow
 from platform_runtime.events import PendingEvent
@@ -69,8 +68,6 @@ from services.referral.service_layer.views import (
 
 STAFF_ROLES = (Role.CASEWORKER, Role.TOWN_ADMIN, Role.DISTRICT_OFFICER)
 AGENCY_ROLES = (Role.AGENCY_OFFICER, Role.AGENCY_SYSTEM)
-DEFAULT_PAGE_SIZE = 50
-PAGE_SIZE_MAX = 200
 IDEMPOTENCY_KEY_MAX = 100
 ESCALATIONS_PER_ROUND = 200
 FEED_BATCH = 200
@@ -736,33 +733,11 @@ def _one_page(
     size: int,
     token: str,
 ) -> ReferralPage:
-    """One page of `query` ordered by `key` then id, after the row `token` names (keyset paging: a page costs
-    the same at the end of the list as at its start, and rows added meanwhile never shift a page)."""
-    if not 0 <= size <= PAGE_SIZE_MAX:
-        raise errors.InvalidInput.single("page_size", f"must be between 1 and {PAGE_SIZE_MAX}")
-    size = size or DEFAULT_PAGE_SIZE
-    if token:
-        at, last_id = _read_page_token(token)
-        beyond = key < at if newest_first else key > at
-        query = query.where(beyond | ((key == at) & (ReferralRecord.id > last_id)))
-    ordered = query.order_by(key.desc() if newest_first else key, ReferralRecord.id).limit(size + 1)
-    rows = list(uow.session.scalars(ordered))
-    last = rows[size - 1] if len(rows) > size else None
-    return ReferralPage(
-        [_view(row) for row in rows[:size]], _page_token(getattr(last, key.key), last.id) if last else ""
+    """One page of `query` ordered by `key` then id, after the row `token` names (keyset paging)."""
+    rows, next_token = paging.one_page(
+        uow.session, query, key, ReferralRecord.id, newest_first=newest_first, size=size, token=token
     )
-
-
-def _page_token(at: datetime, record_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{_aware(at).isoformat()}|{record_id}".encode()).decode()
-
-
-def _read_page_token(token: str) -> tuple[datetime, str]:
-    try:
-        at, last_id = base64.urlsafe_b64decode(token.encode()).decode().split("|")
-        return datetime.fromisoformat(at), last_id
-    except (ValueError, UnicodeDecodeError):
-        raise errors.InvalidInput.single("page_token", "is not a token this service gave") from None
+    return ReferralPage([_view(row) for row in rows], next_token)
 
 
 def _add_town(uow: UnitOfWork) -> None:
