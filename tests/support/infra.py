@@ -122,6 +122,7 @@ class Secrets:
         user: str = "",
         *,
         audience: str = "",
+        villages: tuple[str, ...] = (),
         **extra: str,
     ) -> str:
         principal = Principal(
@@ -131,6 +132,7 @@ class Secrets:
             tenant=tenant,
             district=tenant[:6],
             agency=extra.get("agency", ""),
+            villages=villages,
         )
         for_service = audience or self.audience
         if not for_service:

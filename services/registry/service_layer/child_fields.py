@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from platform_runtime import errors
 from platform_runtime.pii import mask_identity_number
+from services.registry.adapters import village_scope
 from services.registry.adapters.orm import ChildRecord
 from services.registry.domain.child import ContactPerson
 from services.registry.domain.codes import DisabilityGrade, DisabilityType, Ethnicity
@@ -41,6 +42,8 @@ def check_villages(scope: Scope, command: RegisterChild, fields: frozenset[str])
     violations = villages.village_violations(scope, {name: getattr(command, name) for name in sorted(fields)})
     if violations:
         raise errors.InvalidInput(violations)
+    if fields and not village_scope.covers(scope.caller, [getattr(command, name) for name in sorted(DIVISION_FIELDS)]):
+        raise errors.PermissionDenied("a village child director records the children of their own villages only")
 
 
 class ChildFields(RegistryUseCases):

@@ -17,6 +17,7 @@ from platform_runtime import errors
 from platform_runtime.db import new_id
 from platform_runtime.pii import person_key
 from platform_runtime.tenancy import require_role
+from services.registry.adapters import village_scope
 from services.registry.adapters.orm import CaseFileRecord, CategoryRecord, ChildRecord
 from services.registry.domain.changes import columns, field_changes
 from services.registry.domain.child import ChildView
@@ -193,9 +194,9 @@ class ChildUseCases(ChildFields):
         if not digests:
             return {}
         found = scope.session.execute(
-            select(ChildRecord.identity_number_index, ChildRecord.id).where(
-                ChildRecord.tenant_id == scope.tenant, ChildRecord.identity_number_index.in_(list(digests))
-            )
+            select(ChildRecord.identity_number_index, ChildRecord.id)
+            .where(ChildRecord.tenant_id == scope.tenant, ChildRecord.identity_number_index.in_(list(digests)))
+            .execution_options(**{village_scope.WHOLE_TOWN: True})  # a child is registered once in the town
         )
         return {digests[index]: child_id for index, child_id in found if index}
 

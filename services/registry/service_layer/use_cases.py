@@ -12,6 +12,7 @@ from platform_runtime.auth import Principal, Role
 from platform_runtime.db import Database, UnitOfWork, utcnow
 from platform_runtime.pii import BlindIndex, FieldCipher
 from platform_runtime.tenancy import require_role
+from services.registry.adapters import village_scope
 from services.registry.adapters.orm import TenantRecord
 from services.registry.adapters.unit_of_work import SqlRegistryStore, SqlRegistryUnitOfWork
 from services.registry.service_layer.ports import RegistryStore, RegistryUnitOfWork
@@ -32,6 +33,7 @@ class RegistryUseCases:
         now: Callable[[], datetime] = utcnow,
     ) -> None:
         self._database = database
+        village_scope.confine(database.session_factory)
         self._cipher = cipher
         self._blind_index = blind_index
         self._today = today
@@ -64,6 +66,8 @@ class CaseworkUseCases:
         today: Callable[[], date] = date.today,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
+        if database is not None:
+            village_scope.confine(database.session_factory)
         if store is None:
             if database is None:
                 raise ValueError("casework needs a store (or the database to build the SQL one)")
