@@ -31,6 +31,7 @@ from sqlalchemy import create_engine, make_url, text
 
 from bench.reporting_throughput import Arrivals, percentile
 from bench.runner import Figure, print_figures
+from gateway import second_factor
 from platform_runtime.consumer import make_consumer
 from platform_runtime.local_stack import Stack, StackConfig, dev_secrets
 from platform_runtime.outbox import make_producer
@@ -115,7 +116,14 @@ def _login(port: int, password: str) -> str:
     connection.request(
         "POST",
         "/api/v1/token",
-        json.dumps({"username": "caseworker", "password": password}),
+        json.dumps(
+            {
+                "username": "caseworker",
+                "password": password,
+                # The demo users' second factor (seed-demo derives it from the password).
+                "code": second_factor.code_at(second_factor.demo_secret(password), time.time()),
+            }
+        ),
         {"Content-Type": "application/json"},
     )
     reply = connection.getresponse()

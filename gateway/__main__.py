@@ -1,20 +1,25 @@
-"""`python -m gateway serve | migrate | seed-demo --tenant CODE | create-user ...`."""
+"""`python -m gateway serve | migrate | seed-demo --tenant CODE | create-user ... | enrol-second-factor ... | demo-code`."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
+import time
 from dataclasses import replace
+from pathlib import Path
 from types import FrameType
 
-from gateway import bootstrap
-from gateway.accounts import DEMO_USERS, NewUser, UserProblems
+from sqlalchemy import Engine
+
+from gateway import bootstrap, second_factor
+from gateway.accounts import DEMO_USERS, NewUser, UserProblems, UserService
 from gateway.app import create_app
 from gateway.settings import SERVICE_NAME, load_settings
 from platform_runtime.auth import Role
-from platform_runtime.settings import EnvReader, SettingsError
+from platform_runtime.settings import EnvReader, SettingsError, decode_keyring
 
 log = logging.getLogger("gateway")
 WSGI_THREADS = 8
@@ -57,18 +62,57 @@ def migrate() -> None:
     runtime.migrate("gateway")
 
 
-def save_users(users: list[NewUser], password_variable: str) -> None:
-    env = EnvReader()
+def _accounts(env: EnvReader) -> tuple[UserService, Engine]:
     database_url = env.required("DATABASE_URL")
-    password = env.required(password_variable)
+    keys: dict[str, bytes] = env.parsed("SECOND_FACTOR_KEYS", decode_keyring, {}, required=True)
     env.done()
-    service, _, engine = bootstrap.user_service(database_url)
+    service, _, engine = bootstrap.user_service(database_url, keys)
+    return service, engine
+
+
+def save_users(users: list[NewUser], password_variable: str, *, demo: bool = False) -> None:
+    """Create or reset users. Demo users of the roles that need a second factor get the demo secret
+    (derived from the demo password; only `make up` and the tests seed demo users, never the chart)."""
+    env = EnvReader()
+    password = env.required(password_variable)
+    service, engine = _accounts(env)
     try:
         for new in users:
             user, created = service.save_user(new, password)
-            print(f"{user.username} ({user.role.value}, {user.tenant}): {'created' if created else 'updated'}")
+            enrolled = demo and second_factor.required_for(user.role)
+            if enrolled:
+                service.set_second_factor(user.user_id, second_factor.demo_secret(password))
+            state = ("created" if created else "updated") + (", demo second factor" if enrolled else "")
+            print(f"{user.username} ({user.role.value}, {user.tenant}): {state}")
     finally:
         engine.dispose()
+
+
+def enrol_second_factor(username: str) -> None:
+    """Give a user the authenticator secret in SECOND_FACTOR_SECRET (base32), e.g. one set up with them in
+    person; prints the new recovery codes. Users otherwise enrol themselves at their first sign-in."""
+    env = EnvReader()
+    secret = env.required("SECOND_FACTOR_SECRET")
+    service, engine = _accounts(env)
+    try:
+        user_id = service.user_id_of(username)
+        if user_id is None:
+            raise UserProblems(f"no user {username}")
+        for code in service.set_second_factor(user_id, secret.replace(" ", "").upper()):
+            print(code)
+    finally:
+        engine.dispose()
+
+
+def demo_code() -> None:
+    """The demo accounts' current code, from DEMO_PASSWORD or this machine's data/dev-secrets.json."""
+    password = os.environ.get("DEMO_PASSWORD")
+    if not password:
+        from platform_runtime.local_stack import ROOT, dev_secrets
+
+        secrets_file = Path(os.environ.get("DATA_DIR", ROOT / "data"))
+        password = dev_secrets(secrets_file)["DEMO_PASSWORD"]
+    print(second_factor.code_at(second_factor.demo_secret(password), time.time()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,6 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--agency", default="")
     create.add_argument("--phone", default="")
     create.add_argument("--organisation", default="")
+    enrol = commands.add_parser(
+        "enrol-second-factor", help="set a user's TOTP secret from SECOND_FACTOR_SECRET; prints recovery codes"
+    )
+    enrol.add_argument("--username", required=True)
+    commands.add_parser("demo-code", help="the demo accounts' current second-factor code (make up)")
     args = parser.parse_args(argv)
 
     try:
@@ -94,7 +143,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "migrate":
             migrate()
         elif args.command == "seed-demo":
-            save_users([replace(demo, tenant=args.tenant) for demo in DEMO_USERS], "DEMO_PASSWORD")
+            save_users([replace(demo, tenant=args.tenant) for demo in DEMO_USERS], "DEMO_PASSWORD", demo=True)
+        elif args.command == "enrol-second-factor":
+            enrol_second_factor(args.username)
+        elif args.command == "demo-code":
+            demo_code()
         else:
             new = NewUser(
                 args.username,

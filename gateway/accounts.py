@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway import passwords
+from gateway import passwords, second_factor
 from gateway.limits import (
     ACCOUNT_FAILURES,
     ACCOUNT_LOCK_MAX_SECONDS,
@@ -26,8 +26,9 @@ from gateway.limits import (
     LOGIN_FAILURES,
     AttemptLimiter,
 )
-from gateway.models import SessionRecord, UserRecord
+from gateway.models import RecoveryCodeRecord, SessionRecord, UserRecord
 from platform_runtime.auth import Principal, Role
+from platform_runtime.pii import FieldCipher
 from platform_runtime.vocabulary import AgencyKind
 
 SESSION_SECONDS = 8 * 3600  # absolute: one working day; the cookie dies with the browser besides
@@ -55,6 +56,10 @@ class LoginFailed(Exception):
 
 class LoginThrottled(Exception):
     pass
+
+
+class SecondFactorNotEnrolled(Exception):
+    """The role needs a second factor and the user has not enrolled one yet (the portal enrols after the password)."""
 
 
 class UserProblems(ValueError):
@@ -145,43 +150,158 @@ def user_problems(new: NewUser) -> list[str]:
     return problems
 
 
+@dataclass(frozen=True)
+class _AttemptKeys:
+    """What a failed password or code counts against: user+address, the address, the account."""
+
+    pair: str
+    address: str
+    account: str
+
+    @classmethod
+    def of(cls, username: str, client_ip: str) -> _AttemptKeys:
+        name = username.strip().lower()
+        return cls(f"login:{name}:{client_ip}", f"login-ip:{client_ip}", f"account:{name}")
+
+
 class UserService:
     def __init__(
-        self, sessions: sessionmaker[Session], limiter: AttemptLimiter, clock: Callable[[], float] = time.time
+        self,
+        sessions: sessionmaker[Session],
+        limiter: AttemptLimiter,
+        factor_cipher: FieldCipher,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._sessions = sessions
         self._limiter = limiter
+        self._factor_cipher = factor_cipher
         self._clock = clock
 
     # -- signing in -----------------------------------------------------------------------------------------
 
-    def authenticate(self, username: str, password: str, client_ip: str) -> User:
-        name = username.strip().lower()
-        pair_key, address_key, account_key = f"login:{name}:{client_ip}", f"login-ip:{client_ip}", f"account:{name}"
+    def _check_throttles(self, keys: _AttemptKeys) -> None:
         locked_until = self._limiter.locked_until(
-            account_key, ACCOUNT_FAILURES, ACCOUNT_LOCK_SECONDS, ACCOUNT_LOCK_MAX_SECONDS
+            keys.account, ACCOUNT_FAILURES, ACCOUNT_LOCK_SECONDS, ACCOUNT_LOCK_MAX_SECONDS
         )
         if (
-            self._limiter.exceeded(pair_key, LOGIN_FAILURES)
-            or self._limiter.exceeded(address_key, ADDRESS_LOGIN_FAILURES)
+            self._limiter.exceeded(keys.pair, LOGIN_FAILURES)
+            or self._limiter.exceeded(keys.address, ADDRESS_LOGIN_FAILURES)
             or locked_until > self._clock()
         ):
             raise LoginThrottled
+
+    def _failed(self, keys: _AttemptKeys) -> LoginFailed:
+        self._limiter.record(keys.pair, LOGIN_FAILURES)
+        self._limiter.record(keys.address, ADDRESS_LOGIN_FAILURES)
+        self._limiter.record(keys.account, ACCOUNT_FAILURES)
+        return LoginFailed()
+
+    def _succeeded(self, keys: _AttemptKeys) -> None:
+        self._limiter.clear(keys.pair)
+        self._limiter.clear(keys.account)
+
+    def authenticate(self, username: str, password: str, client_ip: str) -> User:
+        """The password step. For a role that needs a second factor the failure counts are kept until the
+        code is right too: otherwise each right password would reset the count of wrong codes."""
+        keys = _AttemptKeys.of(username, client_ip)
+        self._check_throttles(keys)
         with self._sessions() as session:
-            row = session.scalar(select(UserRecord).where(UserRecord.username == name))
+            row = session.scalar(select(UserRecord).where(UserRecord.username == username.strip().lower()))
             # Verify even for an unknown user, so the answer takes as long either way.
             ok = passwords.verify_password(password, row.password_hash if row else passwords.DUMMY_HASH)
             if row is None or not ok or not row.active:
-                self._limiter.record(pair_key, LOGIN_FAILURES)
-                self._limiter.record(address_key, ADDRESS_LOGIN_FAILURES)
-                self._limiter.record(account_key, ACCOUNT_FAILURES)
-                raise LoginFailed
+                raise self._failed(keys)
             if passwords.needs_rehash(row.password_hash):
                 row.password_hash = passwords.hash_password(password)
                 session.commit()
-            self._limiter.clear(pair_key)
-            self._limiter.clear(account_key)
-            return _user(row)
+            user = _user(row)
+        if not second_factor.required_for(user.role):
+            self._succeeded(keys)
+        return user
+
+    def sign_in_with_code(self, username: str, password: str, code: str, client_ip: str) -> User:
+        """Both steps at once (the API token): the password, then the code if the role needs one."""
+        user = self.authenticate(username, password, client_ip)
+        if second_factor.required_for(user.role):
+            if not self.is_enrolled(user.user_id):
+                raise SecondFactorNotEnrolled
+            self.verify_second_factor(user, code, client_ip)
+        return user
+
+    def _secret_field(self, user_id: str) -> str:
+        return f"totp_secret/{user_id}"  # bound to the row: a secret copied to another user does not decrypt
+
+    def is_enrolled(self, user_id: str) -> bool:
+        with self._sessions() as session:
+            row = session.get(UserRecord, user_id)
+            return row is not None and bool(row.totp_secret)
+
+    def verify_second_factor(self, user: User, code: str, client_ip: str) -> None:
+        """A current code not used before, or an unused recovery code (which is then spent). Wrong codes
+        count against the same limits as wrong passwords."""
+        keys = _AttemptKeys.of(user.username, client_ip)
+        self._check_throttles(keys)
+        if not self._accept_code(user.user_id, code):
+            raise self._failed(keys)  # recorded after the check's transaction: SQLite allows one writer
+        self._succeeded(keys)
+
+    def _accept_code(self, user_id: str, code: str) -> bool:
+        with self._sessions() as session:
+            row = session.get(UserRecord, user_id)
+            if row is None or not row.active or not row.totp_secret:
+                return False
+            if second_factor.looks_like_recovery_code(code):
+                spent = session.execute(
+                    delete(RecoveryCodeRecord).where(
+                        RecoveryCodeRecord.user_id == row.id,
+                        RecoveryCodeRecord.code_hash == second_factor.recovery_hash(code),
+                    )
+                )
+                accepted = bool(getattr(spent, "rowcount", 0))
+            else:
+                secret = self._factor_cipher.decrypt(
+                    row.totp_secret, tenant="gateway", field=self._secret_field(row.id)
+                )
+                step = second_factor.matching_step(secret, code, self._clock(), row.totp_last_step)
+                accepted = step is not None
+                if step is not None:
+                    row.totp_last_step = step
+            if accepted:
+                session.commit()
+            else:
+                session.rollback()
+            return accepted
+
+    def enrol_second_factor(self, user: User, secret: str, code: str, client_ip: str) -> list[str]:
+        """Keep `secret` once the user proves their authenticator has it (a first code); returns the new
+        recovery codes, shown once. Enrolling again replaces the secret and every recovery code."""
+        keys = _AttemptKeys.of(user.username, client_ip)
+        self._check_throttles(keys)
+        step = second_factor.matching_step(secret, code, self._clock(), 0)
+        if step is None:
+            raise self._failed(keys)
+        codes = self.set_second_factor(user.user_id, secret, last_step=step)
+        self._succeeded(keys)
+        return codes
+
+    def set_second_factor(self, user_id: str, secret: str, last_step: int = 0) -> list[str]:
+        codes = second_factor.new_recovery_codes()
+        with self._sessions() as session:
+            row = session.get(UserRecord, user_id)
+            if row is None:
+                raise UserProblems(f"no user {user_id}")
+            row.totp_secret = self._factor_cipher.encrypt(secret, tenant="gateway", field=self._secret_field(row.id))
+            row.totp_last_step = last_step
+            session.execute(delete(RecoveryCodeRecord).where(RecoveryCodeRecord.user_id == row.id))
+            session.add_all(
+                RecoveryCodeRecord(code_hash=second_factor.recovery_hash(code), user_id=row.id) for code in codes
+            )
+            session.commit()
+        return codes
+
+    def user_id_of(self, username: str) -> str | None:
+        with self._sessions() as session:
+            return session.scalar(select(UserRecord.id).where(UserRecord.username == username.strip().lower()))
 
     def open_session(self, user: User) -> str:
         """A new random session id for the cookie; a fresh one at every login (no session fixation)."""

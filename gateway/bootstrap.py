@@ -18,6 +18,7 @@ from gateway.tokens import SERVICE_TOKEN_SECONDS, Tokens
 from gateway.towns import TownDirectory
 from platform_runtime.auth import Keyring, ServiceTokens, TokenIssuer
 from platform_runtime.db import make_engine
+from platform_runtime.pii import FieldCipher
 
 
 @dataclass
@@ -35,16 +36,16 @@ class Components:
         self.engine.dispose()
 
 
-def user_service(database_url: str) -> tuple[UserService, AttemptLimiter, Engine]:
-    """The accounts alone, for the commands that manage users (they need no keys and no services)."""
+def user_service(database_url: str, second_factor_keys: dict[str, bytes]) -> tuple[UserService, AttemptLimiter, Engine]:
+    """The accounts alone, for the commands that manage users (they need no token keys and no services)."""
     engine = make_engine(database_url)
     sessions: sessionmaker[Session] = sessionmaker(bind=engine, expire_on_commit=False)
     limiter = AttemptLimiter(sessions)
-    return UserService(sessions, limiter), limiter, engine
+    return UserService(sessions, limiter, FieldCipher(second_factor_keys)), limiter, engine
 
 
 def build(settings: GatewaySettings, *, backends: Backends | None = None) -> Components:
-    users, limiter, engine = user_service(settings.database_url)
+    users, limiter, engine = user_service(settings.database_url, settings.second_factor_keys)
     issuer = TokenIssuer(settings.auth_signing_key)
     tokens = Tokens(issuer, Keyring(settings.auth_public_keys), settings.access_token_seconds)
     backends = backends or GrpcBackends(

@@ -748,4 +748,25 @@ ENGLISH: dict[str, str] = {
     "接口调用": "API",
     "按版本 %(version)s": "by version %(version)s",
     "草稿": "draft",
+    # The second factor of staff sign-in (login_code.html, login_enrol.html, login_recovery_codes.html).
+    "验证码": "Code",
+    "验证": "Verify",
+    "返回登录": "Back to sign-in",
+    "请输入身份验证器应用显示的6位验证码,或一个恢复码。": "Enter the 6-digit code your authenticator app shows, or one of your recovery codes.",
+    "设置两步验证": "Set up the second factor",
+    "您的角色需要第二重验证。用身份验证器应用扫描二维码,或手动输入密钥,然后输入它显示的第一个验证码。": (
+        "Your role needs a second factor. Scan the QR code with an authenticator app (or type the key in), "
+        "then enter the first code it shows."
+    ),
+    "密钥": "Key",
+    "确认": "Confirm",
+    "恢复码": "Recovery codes",
+    "手机丢失时,每个恢复码可代替验证码使用一次。请现在抄下并妥善保管:它们只显示这一次。": (
+        "If you lose your phone, each recovery code signs you in once in place of a code. Write them down now "
+        "and keep them safe: they are shown only this once."
+    ),
+    "继续": "Continue",
+    "受理确认 Acknowledged": "Acknowledged",
+    "首次接触儿童 First contact": "First contact",
+    "评估 Assessment": "Assessment",
 }

@@ -1,4 +1,4 @@
-"""The gateway's own tables: users, their sessions, and throttled attempts. No case data lives here.
+"""The gateway's own tables: users, their sessions and second factors, and throttled attempts. No case data lives here.
 
 These are platform tables, not tenant data: a login looks a user up before any tenant is known, so they
 are not under row-level security. Times that are compared (expiry, attempt windows) are epoch seconds,
@@ -34,6 +34,18 @@ class UserRecord(Base):
     organisation: Mapped[str] = mapped_column(String(100), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The TOTP secret, encrypted (FieldCipher, SECOND_FACTOR_KEYS); empty until the user has enrolled.
+    totp_secret: Mapped[str] = mapped_column(String(200), default="")
+    # The latest 30-second step whose code was accepted: a code of that step or an earlier one is refused.
+    totp_last_step: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RecoveryCodeRecord(Base):
+    """One unused recovery code of a user, hashed; deleted when used or when the user enrols again."""
+
+    __tablename__ = "recovery_codes"
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), ForeignKey("users.id", ondelete="CASCADE"), index=True)
 
 
 class SessionRecord(Base):

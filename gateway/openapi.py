@@ -11,6 +11,7 @@ from minorprot.referral.v1 import referral_pb2
 
 from gateway import api_schemas, register_openapi
 from gateway.handling import MILESTONES
+from gateway.second_factor import SECOND_FACTOR_ROLES
 from gateway.views.referrals import AGENCY_ACTIONS, REFERRER_ACTIONS
 from platform_runtime.vocabulary import KNOWN_SEXES, AgencyKind, Channel, Fact, ReporterRole, SituationType
 
@@ -65,7 +66,7 @@ def _document() -> dict[str, Any]:
         "paths": {
             "/api/v1/token": {
                 "post": {
-                    "summary": "Exchange username and password for a short-lived access token",
+                    "summary": "Exchange username, password and (for some roles) a second-factor code for a short-lived access token",
                     "security": [],
                     "requestBody": {"required": True, **_json(_ref("Credentials"))},
                     "responses": _ok(_ref("AccessToken")),
@@ -278,7 +279,18 @@ def _document() -> dict[str, Any]:
                 "Credentials": {
                     "type": "object",
                     "required": ["username", "password"],
-                    "properties": {"username": _STRING, "password": {"type": "string", "format": "password"}},
+                    "properties": {
+                        "username": _STRING,
+                        "password": {"type": "string", "format": "password"},
+                        "code": {
+                            "type": "string",
+                            "description": "The second factor, required for the roles "
+                            + ", ".join(sorted(role.value for role in SECOND_FACTOR_ROLES))
+                            + ": the current 6-digit code of the user's "
+                            "authenticator (TOTP, RFC 6238, 30 s; each code once) or an unused recovery code. "
+                            "A user of those roles enrols by signing in to the portal once.",
+                        },
+                    },
                 },
                 "AccessToken": {
                     "type": "object",

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from gateway.proxies import Network, parse_networks
 from platform_runtime.auth import read_keys, signing_key_problem
-from platform_runtime.settings import EnvReader, decode_key, keyring_problems
+from platform_runtime.settings import EnvReader, decode_key, decode_keyring, keyring_problems
 
 SERVICE_NAME = "gateway"
 DEFAULT_HTTP_PORT = 8080
@@ -29,6 +29,9 @@ class GatewaySettings:
     # {kid: PEM} of the public keys tokens are accepted from (AUTH_PUBLIC_KEYS; the signing key's among them).
     auth_public_keys: dict[str, str]
     flask_secret_key: str
+    # Encrypts the staff's TOTP secrets (SECOND_FACTOR_KEYS, a keyring like PII_ENCRYPTION_KEYS; the gateway's
+    # own, so it holds no key to the children's records).
+    second_factor_keys: dict[str, bytes]
     http_port: int
     registry_target: str
     reporting_target: str
@@ -59,6 +62,7 @@ def load_settings(env: EnvReader | None = None) -> GatewaySettings:
         auth_signing_key=env.parsed("AUTH_SIGNING_KEY", read_keys, {}, required=True),
         auth_public_keys=env.parsed("AUTH_PUBLIC_KEYS", read_keys, {}, required=True),
         flask_secret_key=secret_key,
+        second_factor_keys=env.parsed("SECOND_FACTOR_KEYS", decode_keyring, {}, required=True),
         http_port=env.integer("HTTP_PORT", DEFAULT_HTTP_PORT, minimum=1, maximum=65535),
         registry_target=env.required("REGISTRY_TARGET"),
         reporting_target=env.required("REPORTING_TARGET"),

@@ -44,6 +44,9 @@ def dev_secrets(data_dir: Path) -> dict[str, str]:
     path = data_dir / "dev-secrets.json"
     if path.exists():
         loaded: dict[str, str] = json.loads(path.read_text())
+        if "SECOND_FACTOR_KEYS" not in loaded:  # made before the second factor: add its key, keep the rest
+            loaded["SECOND_FACTOR_KEYS"] = "dev1:" + base64.b64encode(os.urandom(32)).decode()
+            path.write_text(json.dumps(loaded, indent=2))
         if "AUTH_PUBLIC_KEYS" in loaded:
             return loaded
         values = loaded | _token_keys(loaded.pop("AUTH_PRIVATE_KEY", ""))  # made before keys had ids
@@ -53,6 +56,8 @@ def dev_secrets(data_dir: Path) -> dict[str, str]:
             "PII_ENCRYPTION_KEYS": "dev1:" + base64.b64encode(os.urandom(32)).decode(),
             "BLIND_INDEX_KEY": base64.b64encode(os.urandom(32)).decode(),
             "FLASK_SECRET_KEY": secrets.token_urlsafe(32),
+            # Encrypts the staff's TOTP secrets (gateway only).
+            "SECOND_FACTOR_KEYS": "dev1:" + base64.b64encode(os.urandom(32)).decode(),
             "DEMO_PASSWORD": secrets.token_urlsafe(9),
             # The referral service signs the agencies' own systems' credentials with its own key (ADR 0014).
             "AGENCY_TOKEN_PRIVATE_KEY": generate_keypair()[0],
@@ -109,6 +114,7 @@ class StackConfig:
             # Only the gateway signs tokens and keeps sessions.
             env.pop("AUTH_SIGNING_KEY", None)
             env.pop("FLASK_SECRET_KEY", None)
+            env.pop("SECOND_FACTOR_KEYS", None)
         sqlite = f"sqlite:///{self.data_dir / (component + '.db')}"
         env |= {"DATABASE_URL": sqlite} | dict(self.database_urls.get(component, {}))
         env |= {
@@ -260,6 +266,8 @@ def up(data_dir: Path) -> int:
         print(f"\nThe portal is at http://127.0.0.1:{config.gateway_port}/")
         print(f"Demo accounts of {name} ({code}), one per role, all with the password {password}:")
         print("  caseworker, town_admin, child_director, teacher, district_officer, police_officer, finance_auditor")
+        print("  caseworker, town_admin, child_director and district_officer also need a code (second factor):")
+        print("  .venv/bin/python -m gateway demo-code prints the current one")
         print(f"E-mail and SMS sent by notify: {data_dir / 'outbox'} (python -m services.notify.local_outbox list)")
         print(f"Logs: {data_dir / 'logs'}. Ctrl-C stops everything.\n", flush=True)
         stopping = threading.Event()

@@ -10,7 +10,7 @@ from flask import Blueprint, abort, jsonify, request
 from werkzeug.wrappers import Response
 
 from gateway import api_input, handling, intake, openapi, presenters, public, roles
-from gateway.accounts import LoginFailed, LoginThrottled
+from gateway.accounts import LoginFailed, LoginThrottled, SecondFactorNotEnrolled
 from gateway.limits import LOGIN_FAILURES
 from gateway.security import (
     caller,
@@ -41,13 +41,15 @@ def openapi_document() -> Reply:
 def token() -> Reply:
     body = api_input.json_object()
     try:
-        user = components().users.authenticate(
-            str(body.get("username", "")), str(body.get("password", "")), client_ip()
+        user = components().users.sign_in_with_code(
+            str(body.get("username", "")), str(body.get("password", "")), str(body.get("code", "")), client_ip()
         )
     except LoginThrottled:
         raise RateLimited(LOGIN_FAILURES.window_seconds) from None
     except LoginFailed:
-        raise Unauthenticated("wrong username or password") from None
+        raise Unauthenticated("wrong username, password or code") from None
+    except SecondFactorNotEnrolled:
+        raise Unauthenticated("this role needs a second factor: enrol it by signing in to the portal once") from None
     tokens = components().tokens
     return {"access_token": tokens.for_user(user), "token_type": "Bearer", "expires_in": tokens.user_token_seconds}
 

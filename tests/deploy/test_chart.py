@@ -42,6 +42,7 @@ SECRET_ENV = {
     "PII_ENCRYPTION_KEYS",
     "BLIND_INDEX_KEY",
     "FLASK_SECRET_KEY",
+    "SECOND_FACTOR_KEYS",
     "DATABASE_URL",
     "OUTBOX_DATABASE_URL",
     "MIGRATION_DATABASE_URL",
@@ -421,7 +422,7 @@ def test_components_get_the_secrets_they_need(docs: list[Doc]) -> None:
         },
         "benefits": {"AUTH_PUBLIC_KEYS", "DATABASE_URL"},
         "notify": {"AUTH_PUBLIC_KEYS", "DATABASE_URL"},
-        "gateway": {"AUTH_PUBLIC_KEYS", "AUTH_SIGNING_KEY", "FLASK_SECRET_KEY", "DATABASE_URL"},
+        "gateway": {"AUTH_PUBLIC_KEYS", "AUTH_SIGNING_KEY", "FLASK_SECRET_KEY", "SECOND_FACTOR_KEYS", "DATABASE_URL"},
     }
     for name, wanted in needs.items():
         container = pod_spec(deployment_of(docs, name))["containers"][0]

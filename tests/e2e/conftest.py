@@ -17,11 +17,13 @@ from typing import Any
 
 import pytest
 
+from gateway import second_factor
 from platform_runtime.local_stack import SERVICES, Stack, StackConfig, dev_secrets
 from platform_runtime.provision import ProvisionedDatabase
 from platform_runtime.settings import KafkaSettings
 from tests.support.infra import DISTRICT, OTHER_TENANT, PILOT_TENANT, ROOT, isolated_kafka_env
 from tests.support.otlp import TraceReceiver, trace_receiver
+from tests.support.second_factor import demo_code
 from tests.support.services import migrated_database
 
 PORT_OFFSET = 200  # clear of a `make up` running on the default ports
@@ -53,7 +55,10 @@ class RunningStack:
             return error.code, json.loads(error.read() or b"null")
 
     def login(self, username: str, password: str) -> str:
-        status, reply = self.call("POST", "/api/v1/token", body={"username": username, "password": password})
+        # The demo users' second factor comes from their password (seed-demo; enrol-second-factor below).
+        code = demo_code(password, f"{self.base_url}/{username}")
+        body = {"username": username, "password": password, "code": code}
+        status, reply = self.call("POST", "/api/v1/token", body=body)
         assert status == 200, reply
         return str(reply["access_token"])
 
@@ -124,6 +129,13 @@ def running_platform(
             cwd=ROOT,
             env=config.environment("gateway") | {"NEW_USER_PASSWORD": other_password},
             check=True,
+        )
+        stack.run_once(
+            "gateway",
+            "enrol-second-factor",
+            "--username",
+            "zhoukoudian_caseworker",
+            extra_env={"SECOND_FACTOR_SECRET": second_factor.demo_secret(other_password)},
         )
         stack.start(["registry", "reporting", "referral", "benefits", "notify", "gateway"])
         try:

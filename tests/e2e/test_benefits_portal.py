@@ -39,7 +39,7 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 from platform_runtime.local_stack import ROOT, SERVICES, Stack, StackConfig, dev_secrets
 from platform_runtime.settings import KafkaSettings
-from tests.e2e.browsing import headless_chromium
+from tests.e2e.browsing import headless_chromium, sign_in_as
 from tests.support.infra import isolated_kafka_env
 
 pytestmark = pytest.mark.e2e
@@ -118,14 +118,7 @@ def screenshot_on_failure(driver: WebDriver, folder: Path, name: str) -> Iterato
 
 
 def sign_in(driver: WebDriver, portal: Portal, username: str) -> None:
-    driver.delete_all_cookies()
-    driver.get(f"{portal.base_url}/login")
-    for name, value in {"username": username, "password": portal.password}.items():
-        field = driver.find_element(By.NAME, name)
-        field.clear()
-        field.send_keys(value)
-    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    assert driver.find_elements(By.ID, "whoami"), f"{username} could not sign in"
+    sign_in_as(driver, portal.base_url, username, portal.password)
 
 
 def click(driver: WebDriver, css: str, *, navigates: bool = True) -> None:

@@ -37,7 +37,7 @@ from platform_runtime.outbox import make_producer
 from platform_runtime.settings import KafkaSettings
 from platform_runtime.topics import REPORTING_REPORT
 from platform_runtime.vocabulary import CHINA_STANDARD_TIME
-from tests.e2e.browsing import goes_to_next_page, headless_chromium
+from tests.e2e.browsing import goes_to_next_page, headless_chromium, sign_in_as
 from tests.support.infra import isolated_kafka_env
 
 pytestmark = pytest.mark.e2e
@@ -115,11 +115,7 @@ def recorded(driver: WebDriver, portal: Portal, name: str) -> Iterator[None]:
 
 
 def sign_in(driver: WebDriver, portal: Portal, username: str) -> None:
-    driver.delete_all_cookies()
-    driver.get(f"{portal.base_url}/login")
-    fill(driver, {"username": username, "password": portal.password})
-    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    assert driver.find_elements(By.ID, "whoami"), f"{username} could not sign in"
+    sign_in_as(driver, portal.base_url, username, portal.password)
 
 
 def fill(driver: WebDriver, fields: dict[str, str], within: str = "") -> None:

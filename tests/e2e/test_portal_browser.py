@@ -27,7 +27,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 from platform_runtime.local_stack import ROOT, SERVICES, Stack, StackConfig, dev_secrets
 from platform_runtime.settings import KafkaSettings
-from tests.e2e.browsing import goes_to_next_page, headless_chromium
+from tests.e2e.browsing import goes_to_next_page, headless_chromium, sign_in_as
 from tests.support.infra import isolated_kafka_env
 
 pytestmark = pytest.mark.e2e
@@ -130,11 +130,7 @@ def tick(driver: WebDriver, name: str, *values: str) -> None:
 
 
 def sign_in(driver: WebDriver, portal: Portal, username: str) -> None:
-    driver.delete_all_cookies()
-    driver.get(f"{portal.base_url}/login")
-    fill(driver, {"username": username, "password": portal.password})
-    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    assert driver.find_elements(By.ID, "whoami"), f"{username} could not sign in"
+    sign_in_as(driver, portal.base_url, username, portal.password)
 
 
 def poll(check: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -33,7 +33,7 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 from platform_runtime.local_stack import ROOT, SERVICES, Stack, StackConfig, dev_secrets
 from platform_runtime.settings import KafkaSettings
-from tests.e2e.browsing import goes_to_next_page, headless_chromium
+from tests.e2e.browsing import goes_to_next_page, headless_chromium, sign_in_as
 from tests.support.infra import isolated_kafka_env
 
 pytestmark = pytest.mark.e2e
@@ -119,11 +119,7 @@ def recorded(driver: WebDriver, portal: Portal, name: str) -> Iterator[None]:
 
 def sign_in(driver: WebDriver, portal: Portal, username: str, size: tuple[int, int]) -> None:
     driver.set_window_size(*size)
-    driver.delete_all_cookies()
-    driver.get(f"{portal.base_url}/login")
-    fill(driver, {"username": username, "password": portal.password})
-    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    assert driver.find_elements(By.ID, "whoami"), f"{username} could not sign in"
+    sign_in_as(driver, portal.base_url, username, portal.password)
 
 
 def fill(driver: WebDriver, fields: dict[str, str], within: str = "") -> None:

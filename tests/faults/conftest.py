@@ -30,6 +30,7 @@ from platform_runtime.provision import ProvisionedDatabase
 from platform_runtime.settings import KafkaSettings
 from tests.faults.outside import CONTACTS, Outside, outside_servers, tell_notify_where
 from tests.support.infra import DISTRICT, PILOT_TENANT, ROOT, TOPIC_PREFIX, isolated_kafka_env
+from tests.support.second_factor import demo_code
 from tests.support.services import migrated_database
 from tests.support.stack import database_urls
 
@@ -131,7 +132,13 @@ class FaultStack:
         while True:
             try:
                 status, reply = self.call(
-                    "POST", "/api/v1/token", body={"username": username, "password": self.password}
+                    "POST",
+                    "/api/v1/token",
+                    body={
+                        "username": username,
+                        "password": self.password,
+                        "code": demo_code(self.password, f"{self.base_url}/{username}"),
+                    },
                 )
                 if status == 200:
                     return str(reply["access_token"])

@@ -9,7 +9,7 @@ from minorprot.reporting.v1 import reporting_pb2
 from werkzeug.test import TestResponse
 
 from gateway import handling
-from gateway.tests.unit.conftest import PASSWORD, csrf_from, login
+from gateway.tests.unit.conftest import credentials, csrf_from, login
 from gateway.tests.unit.fakes import FakeBackends
 from gateway.tests.unit.test_web import REPORT_FORM, json_of
 from platform_runtime.errors import InvalidInput
@@ -79,7 +79,7 @@ def test_handling_needs_the_csrf_token_and_a_staff_role(client: FlaskClient, rep
 
 
 def bearer(client: FlaskClient, username: str = "caseworker") -> dict[str, str]:
-    token = json_of(client.post("/api/v1/token", json={"username": username, "password": PASSWORD}))["access_token"]
+    token = json_of(client.post("/api/v1/token", json=credentials(client, username)))["access_token"]
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -7,12 +7,12 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from gateway.tests.unit.conftest import PASSWORD
+from gateway.tests.unit.conftest import credentials
 from gateway.tests.unit.fakes import FakeBackends
 
 
 def bearer(client: FlaskClient, username: str = "caseworker") -> dict[str, str]:
-    reply = client.post("/api/v1/token", json={"username": username, "password": PASSWORD})
+    reply = client.post("/api/v1/token", json=credentials(client, username))
     assert reply.status_code == 200, reply.get_data(as_text=True)
     return {"Authorization": f"Bearer {reply.json['access_token']}"}  # type: ignore[index]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask.testing import FlaskClient
 
-from gateway.tests.unit.conftest import PASSWORD, csrf_from, login
+from gateway.tests.unit.conftest import PASSWORD, credentials, csrf_from, login
 from gateway.tests.unit.fakes import FakeBackends
 from gateway.tests.unit.test_web import REPORT_FORM, json_of
 
@@ -50,7 +50,7 @@ def test_the_town_administrator_sees_who_opened_the_details(client: FlaskClient,
 
 def test_the_api_gives_the_details_only_with_a_purpose(client: FlaskClient, backends: FakeBackends) -> None:
     report_id = submitted(client, backends)
-    token = json_of(client.post("/api/v1/token", json={"username": "caseworker", "password": PASSWORD}))["access_token"]
+    token = json_of(client.post("/api/v1/token", json=credentials(client)))["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
     plain = json_of(client.get(f"/api/v1/reports/{report_id}", headers=headers))
     assert plain["details_withheld"] and plain["narrative"] == "" and plain["reporter"] is None
@@ -61,7 +61,7 @@ def test_the_api_gives_the_details_only_with_a_purpose(client: FlaskClient, back
 
 
 def test_the_reports_api_refuses_what_protobuf_cannot_carry_with_a_400(client: FlaskClient) -> None:
-    token = json_of(client.post("/api/v1/token", json={"username": "caseworker", "password": PASSWORD}))["access_token"]
+    token = json_of(client.post("/api/v1/token", json=credentials(client)))["access_token"]
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     for size in ("1099511627776", "-5", "abc"):
         assert client.get(f"/api/v1/reports?page_size={size}", headers=headers).status_code == 200

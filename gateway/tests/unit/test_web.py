@@ -12,7 +12,7 @@ from werkzeug.test import TestResponse
 
 from gateway.bootstrap import Components
 from gateway.clients import BackendError, Caller
-from gateway.tests.unit.conftest import PASSWORD, csrf_from, login
+from gateway.tests.unit.conftest import PASSWORD, credentials, csrf_from, login
 from gateway.tests.unit.fakes import RECEIPT, FakeBackends, stamp
 from platform_runtime.auth import Principal, Role
 from platform_runtime.errors import FieldViolation
@@ -67,7 +67,7 @@ def test_pages_ask_for_a_login_first(client: FlaskClient) -> None:
 def test_login_sets_a_protected_session_cookie_and_lands_on_next(client: FlaskClient) -> None:
     token = csrf_from(client, "/login")
     response = client.post(
-        "/login", data={"username": "caseworker", "password": PASSWORD, "csrf_token": token, "next": "/reports"}
+        "/login", data={"username": "teacher", "password": PASSWORD, "csrf_token": token, "next": "/reports"}
     )
     assert response.status_code == 302 and response.location == "/reports"
     cookie = response.headers["Set-Cookie"]
@@ -78,7 +78,7 @@ def test_login_sets_a_protected_session_cookie_and_lands_on_next(client: FlaskCl
 def test_login_never_redirects_off_site(client: FlaskClient, target: str) -> None:
     token = csrf_from(client, "/login")
     response = client.post(
-        "/login", data={"username": "caseworker", "password": PASSWORD, "csrf_token": token, "next": target}
+        "/login", data={"username": "teacher", "password": PASSWORD, "csrf_token": token, "next": target}
     )
     assert response.location == "/"
 
@@ -281,7 +281,7 @@ def test_public_receipt_lookup_uses_no_token_and_shows_no_child_data(
 
 
 def api_token(client: FlaskClient, username: str = "caseworker") -> str:
-    response = client.post("/api/v1/token", json={"username": username, "password": PASSWORD})
+    response = client.post("/api/v1/token", json=credentials(client, username))
     assert response.status_code == 200, response.get_data(as_text=True)
     return str(json_of(response)["access_token"])
 
