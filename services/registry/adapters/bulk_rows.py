@@ -47,9 +47,10 @@ def insert_rows(session: Session, table: FromClause, rows: Sequence[Mapping[str,
             values = [None if value is None else serialize(value) for value in values]
         arrays.append(values)
     quote = dialect.identifier_preparer.quote
-    # Text as text: a cast to varchar(n) would cut a value too long where the insert must refuse it.
+    # Text as text: a cast to varchar(n) would cut a value too long where the insert must refuse it. The
+    # arrays go in binary (%b): psycopg escapes each element of a text array literal, ten times the CPU.
     casts = ", ".join(
-        f"%s::{'text' if isinstance(c.type, JSON | String) else c.type.compile(dialect)}[]" for c in columns
+        f"%b::{'text' if isinstance(c.type, JSON | String) else c.type.compile(dialect)}[]" for c in columns
     )
     targets = ", ".join(quote(c.name) for c in columns)
     selected = ", ".join(f"{quote(c.name)}::json" if isinstance(c.type, JSON) else quote(c.name) for c in columns)
