@@ -62,8 +62,15 @@ tracer = trace.get_tracer(__name__)
 # A handler applies one event inside the given unit of work; it must not commit.
 Handler = Callable[[common_pb2.EventEnvelope, UnitOfWork], None]
 
-# How often an idle consumer checks that the broker answers.
+# How often an idle consumer checks that the broker answers and that it holds partitions.
 PROBE_SECONDS = 10.0
+# A consumer the broker answers but that holds no partitions for this long is stuck out of its group (seen
+# after a broker restart under load: the session timed out and librdkafka never rejoined, while the probe
+# kept answering): it reports itself failing, and past OUT_OF_GROUP_LIMIT raises, so the supervisor makes
+# a new client. Assumes no more replicas than partitions (3 per topic, 2 replicas), or an idle extra
+# replica would count as stuck.
+OUT_OF_GROUP_GRACE = 30.0
+OUT_OF_GROUP_LIMIT = 90.0
 
 # Status codes of a service call that say "not now", not "never".
 _TRANSIENT_GRPC = {
@@ -123,8 +130,11 @@ class IdempotentConsumer:
         max_attempts: int = 3,
         retry_delay: float = 0.5,
         max_backoff: float = 30.0,
+        out_of_group_limit: float = OUT_OF_GROUP_LIMIT,
     ) -> None:
         self.group_id = group_id
+        self._out_of_group_limit = out_of_group_limit
+        self._out_of_group_since: float | None = None
         self._database = database
         self._new_consumer = new_consumer
         self._dead_letters = dead_letters
@@ -141,6 +151,7 @@ class IdempotentConsumer:
             raise RuntimeError("this consumer was built to be driven by process() only")
         consumer = self._new_consumer()
         consumer.subscribe(self._topics)
+        self._out_of_group_since = time.monotonic()  # until its first assignment
         backoff = Backoff(self._retry_delay, self._max_backoff)
         uncommitted: dict[tuple[str, int], Message] = {}  # the last message applied of each partition
         applied_since_commit = 0
@@ -218,8 +229,21 @@ class IdempotentConsumer:
         consume, which a quiet poll does not (it is as quiet with the broker away)."""
         try:
             consumer.list_topics(self._topics[0], timeout=5)
+            assigned = bool(consumer.assignment())
         except KafkaException as error:
             context.failed(f"kafka unreachable: {error}")
+            return
+        now = time.monotonic()
+        if assigned:
+            self._out_of_group_since = None
+        elif self._out_of_group_since is None:
+            self._out_of_group_since = now
+        out_for = now - self._out_of_group_since if self._out_of_group_since is not None else 0.0
+        if out_for >= self._out_of_group_limit:
+            raise RuntimeError(f"{self.group_id}: no partitions for {out_for:.0f} s while kafka answers: a new client")
+        if out_for >= min(OUT_OF_GROUP_GRACE, self._out_of_group_limit / 2):
+            log.warning("%s: kafka answers but the consumer holds no partitions (%.0f s)", self.group_id, out_for)
+            context.failed(f"no partitions for {out_for:.0f} s while kafka answers")
             return
         context.healthy()
 

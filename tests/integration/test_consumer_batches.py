@@ -12,6 +12,7 @@ from confluent_kafka import Consumer
 from google.protobuf import wrappers_pb2
 from minorprot.common.v1 import common_pb2
 
+from platform_runtime import consumer as consumer_module
 from platform_runtime.consumer import IdempotentConsumer
 from platform_runtime.db import Database, UnitOfWork
 from platform_runtime.errors import DomainError
@@ -152,3 +153,37 @@ def test_a_parked_message_delivered_again_at_the_same_place_is_not_parked_twice(
     assert consumer.process(message) == "dead_lettered"
     assert consumer.process(message) == "dead_lettered"  # the same position again
     assert len(dead_letters(kafka, topic, group)) == 1
+
+
+class NeverAssigned(Consumer):
+    """A client that subscribed but never holds a partition, as librdkafka did after a broker restart under load
+    (its session timed out and it never rejoined) while the broker kept answering."""
+
+    def assignment(self, *args: Any, **kwargs: Any) -> Any:
+        return []
+
+
+def test_a_consumer_left_out_of_its_group_says_so_and_gets_a_new_client(
+    kafka: KafkaSettings, database: Database, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(consumer_module, "PROBE_SECONDS", 0.2)
+    group = f"stuck-{uuid.uuid4().hex[:8]}"
+    clients: list[NeverAssigned] = []
+
+    def new_client() -> Consumer:
+        clients.append(NeverAssigned(kafka.client_config() | {"group.id": group, "enable.auto.commit": False}))
+        return clients[-1]
+
+    stuck = IdempotentConsumer(
+        group_id=group,
+        database=database,
+        new_consumer=new_client,
+        dead_letters=make_producer(kafka, f"{group}-dlt"),
+        handlers={EVENT_TYPE: lambda _envelope, _uow: None},
+        topics=[prefix + REPORTING_REPORT],
+        out_of_group_limit=4,
+    )
+    with supervised(Worker("consumer", stuck.run)) as supervisor:
+        eventually(lambda: supervisor.states["consumer"].down_since is not None, what="the stuck consumer failing")
+        eventually(lambda: len(clients) >= 2, what="a new client made by the supervisor")
+        assert supervisor.states["consumer"].restarts >= 1
