@@ -19,6 +19,8 @@ from minorprot.common.v1 import common_pb2
 from minorprot.registry.v1 import registry_pb2, registry_pb2_grpc
 from sqlalchemy import create_engine, text
 
+from platform_runtime.auth import Principal, Role
+from platform_runtime.local_stack import dev_token_issuer
 from tests.e2e.conftest import RunningStack
 from tests.support.infra import PILOT_TENANT
 from tests.support.waiting import eventually
@@ -191,6 +193,9 @@ def test_a_benefit_reaches_the_childs_case_file(platform: RunningStack, submitte
     """A baby with local household registration is registered → benefits insures it (0–3) → the registry puts
     the enrolment on the child's timeline, from the benefits service's event."""
     born = date.today() - timedelta(days=200)
+    # Straight to the registry, with a token for it (the API's token is for the gateway alone).
+    caseworker = Principal("e2e-caseworker", "caseworker", Role.CASEWORKER, PILOT_TENANT, PILOT_TENANT[:6])
+    token = dev_token_issuer(platform.stack.config.data_dir).issue(caseworker, "registry")
     with grpc.insecure_channel(f"127.0.0.1:{platform.stack.config.grpc_port('registry')}") as channel:
         child = (
             registry_pb2_grpc.RegistryServiceStub(channel)
@@ -201,7 +206,7 @@ def test_a_benefit_reaches_the_childs_case_file(platform: RunningStack, submitte
                     household_division_code=PILOT_TENANT + "201",
                     residence_division_code=PILOT_TENANT + "201",
                 ),
-                metadata=(("authorization", f"Bearer {submitted['token']}"),),
+                metadata=(("authorization", f"Bearer {token}"),),
             )
             .child
         )
