@@ -117,11 +117,12 @@ def applications() -> str | Response:
         flash("已创建申报 Application drafted")
         return redirect(url_for("benefits.application", application_id=reply.application.application_id))
     status = request.args.get("status", "")
-    found = _call("ListApplications", benefits_pb2.ListApplicationsRequest(status=status)).applications
+    reply = _call("ListApplications", benefits_pb2.ListApplicationsRequest(status=status, **_page()))
     policy = _current_policy()
     return render_template(
         "benefits/applications.html",
-        applications=found,
+        applications=reply.applications,
+        next_page=reply.next_page_token,
         status=status,
         rules=[r for r in policy.rules if r.kind != "insurance"] if policy else [],
         can_apply=user.role in roles.BENEFIT_APPLICANTS,
@@ -216,8 +217,8 @@ def runs() -> str | Response:
             _flash(exc)
             return redirect(url_for("benefits.runs"))
         return redirect(url_for("benefits.run", run_id=reply.run.run_id))
-    found = _call("ListRuns", benefits_pb2.ListRunsRequest()).runs
-    return render_template("benefits/runs.html", runs=found)
+    reply = _call("ListRuns", benefits_pb2.ListRunsRequest(**_page()))
+    return render_template("benefits/runs.html", runs=reply.runs, next_page=reply.next_page_token)
 
 
 @bp.route("/benefits/runs/<run_id>", methods=["GET", "POST"])
@@ -241,14 +242,15 @@ def run(run_id: str) -> str | Response:
     failed_only = request.args.get("failed") == "1"
     lines = _call(
         "ListRunLines",
-        benefits_pb2.ListRunLinesRequest(run_id=run_id, payment_status="failed" if failed_only else "", limit=200),
-    ).lines
+        benefits_pb2.ListRunLinesRequest(run_id=run_id, payment_status="failed" if failed_only else "", **_page()),
+    )
     step = NEXT_STEP.get(found.status, "")
     in_progress = step in ("compute", "pay") and 0 < found.done < found.total
     return render_template(
         "benefits/run.html",
         run=found,
-        lines=lines,
+        lines=lines.lines,
+        next_page=lines.next_page_token,
         next_step=step,
         in_progress=in_progress,
         failed_only=failed_only,
@@ -460,3 +462,8 @@ def insurer_file(year: int) -> Response:
     require_role(roles.BENEFIT_APPLICANTS)
     file = _call("GetInsurerFile", benefits_pb2.GetInsurerFileRequest(year=year))
     return send_file(io.BytesIO(file.content), mimetype="text/csv", as_attachment=True, download_name=file.name)
+
+
+def _page() -> dict[str, Any]:
+    """The page a list page asks its service for: 50 rows after the `page` token of the "next page" link."""
+    return {"page_size": 50, "page_token": request.args.get("page", "")[:200]}

@@ -67,7 +67,7 @@ class Benefits:
 
     def drafts(self) -> list[Any]:
         with acting_as(CASEWORKER):
-            return self.applications.list(status="draft")
+            return self.applications.list(status="draft")[0]
 
     def changes(self, child_id: str) -> list[tuple[str, str, str]]:
         return [
@@ -189,7 +189,7 @@ def test_a_merged_duplicate_stops_being_paid_and_insured(benefits, stubs, secret
 
     def insured() -> set[str]:
         with acting_as(CASEWORKER):
-            return {e.child_id for e in insurance.list_enrolments()}
+            return {e.child_id for e in insurance.list_enrolments()[0]}
 
     eventually(lambda: {baby, baby_twin} <= insured(), what="both babies insured")
 
@@ -220,7 +220,7 @@ def test_the_periodic_worker_ends_entitlements_at_eighteen_and_insures_a_baby_on
     insurance = BenefitsService(benefits.database)
     with acting_as(CASEWORKER):
         eventually(lambda: newborn in _all_decided(benefits), what="the newborn decided")
-        assert newborn not in {e.child_id for e in insurance.list_enrolments()}  # too young at registration
+        assert newborn not in {e.child_id for e in insurance.list_enrolments()[0]}  # too young at registration
 
     later = datetime.now(UTC) + timedelta(days=25)
     applications = Applications(benefits.database, now=lambda: later)
@@ -233,7 +233,7 @@ def test_the_periodic_worker_ends_entitlements_at_eighteen_and_insures_a_baby_on
     ]
     assert benefits.changes(adult)[-1][1:] == ("ended", "turned 18")
     with acting_as(CASEWORKER):
-        assert newborn in {e.child_id for e in insurance.list_enrolments()}
+        assert newborn in {e.child_id for e in insurance.list_enrolments()[0]}
 
 
 def _date(day: date) -> common_pb2.Date:
@@ -274,7 +274,7 @@ def grant(benefits: Benefits, child_id: str, starts_on: date, code: str = "BLA_O
 
 def insured(benefits: Benefits) -> dict[str, date | None]:
     with acting_as(CASEWORKER):
-        return {e.child_id: e.covered_until for e in BenefitsService(benefits.database).list_enrolments()}
+        return {e.child_id: e.covered_until for e in BenefitsService(benefits.database).list_enrolments()[0]}
 
 
 def registry_events(registry: Running, kind: Any) -> list[Any]:

@@ -37,7 +37,11 @@ class InsuranceEnrolmentRecord(Base):
     ineligible_reason: Mapped[str | None] = mapped_column(String(60), nullable=True)
     decided_on: Mapped[date] = mapped_column(Date)
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    __table_args__ = (Index("ux_insurance_enrolments_child", "tenant_id", "child_id", unique=True),)
+    __table_args__ = (
+        Index("ux_insurance_enrolments_child", "tenant_id", "child_id", unique=True),
+        # ListInsuranceEnrolments: the town's enrolled children, the latest decided first, a page at a time.
+        Index("ix_insurance_enrolments_decided", "tenant_id", "status", "decided_at", "id"),
+    )
 
 
 class PolicyVersionRecord(Base):
@@ -128,6 +132,8 @@ class ApplicationRecord(Base):
     __table_args__ = (
         Index("ux_applications_source", "tenant_id", "source", unique=True),
         Index("ix_applications_child", "tenant_id", "child_id"),
+        # ListApplications: the town's applications, the latest updated first, a page at a time.
+        Index("ix_applications_updated", "tenant_id", "updated_at", "id"),
     )
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, TypeAlias
 import grpc
 from minorprot.benefits.v1 import benefits_pb2, benefits_pb2_grpc
 
+from platform_runtime import paging
 from platform_runtime.errors import InvalidInput
 from services.benefits.adapters import messages
 
@@ -27,8 +28,12 @@ class BenefitsServicer(benefits_pb2_grpc.BenefitsServiceServicer):
     def ListInsuranceEnrolments(
         self, request: benefits_pb2.ListInsuranceEnrolmentsRequest, context: Context
     ) -> benefits_pb2.ListInsuranceEnrolmentsResponse:
-        views = self._s.insurance.list_enrolments(request.child_id)
-        return benefits_pb2.ListInsuranceEnrolmentsResponse(enrolments=[messages.enrolment(view) for view in views])
+        views, next_token = self._s.insurance.list_enrolments(
+            request.child_id, page_size=request.page_size, page_token=request.page_token
+        )
+        return benefits_pb2.ListInsuranceEnrolmentsResponse(
+            enrolments=[messages.enrolment(view) for view in views], next_page_token=next_token
+        )
 
     # -- policies ------------------------------------------------------------------------------------------
 
@@ -132,8 +137,12 @@ class BenefitsServicer(benefits_pb2_grpc.BenefitsServiceServicer):
     def ListApplications(
         self, request: benefits_pb2.ListApplicationsRequest, context: Context
     ) -> benefits_pb2.ListApplicationsResponse:
-        views = self._s.applications.list(status=request.status, child_id=request.child_id)
-        return benefits_pb2.ListApplicationsResponse(applications=[messages.application_message(v) for v in views])
+        views, next_token = self._s.applications.list(
+            status=request.status, child_id=request.child_id, page_size=request.page_size, page_token=request.page_token
+        )
+        return benefits_pb2.ListApplicationsResponse(
+            applications=[messages.application_message(v) for v in views], next_page_token=next_token
+        )
 
     # -- runs ----------------------------------------------------------------------------------------------
 
@@ -161,15 +170,25 @@ class BenefitsServicer(benefits_pb2_grpc.BenefitsServiceServicer):
         return benefits_pb2.GetRunResponse(run=messages.run_message(self._s.runs.run(request.run_id)))
 
     def ListRuns(self, request: benefits_pb2.ListRunsRequest, context: Context) -> benefits_pb2.ListRunsResponse:
-        return benefits_pb2.ListRunsResponse(runs=[messages.run_message(run) for run in self._s.runs.runs()])
+        runs, next_token = self._s.runs.runs(page_size=request.page_size, page_token=request.page_token)
+        return benefits_pb2.ListRunsResponse(
+            runs=[messages.run_message(run) for run in runs], next_page_token=next_token
+        )
 
     def ListRunLines(
         self, request: benefits_pb2.ListRunLinesRequest, context: Context
     ) -> benefits_pb2.ListRunLinesResponse:
-        lines = self._s.runs.lines(
-            request.run_id, child_id=request.child_id, status=request.payment_status, limit=request.limit or 200
+        lines, next_token = self._s.runs.lines(
+            request.run_id,
+            child_id=request.child_id,
+            status=request.payment_status,
+            # `limit` is the page size callers sent before page_size existed.
+            page_size=request.page_size or min(request.limit, paging.PAGE_SIZE_MAX),
+            page_token=request.page_token,
         )
-        return benefits_pb2.ListRunLinesResponse(lines=[messages.line_message(line) for line in lines])
+        return benefits_pb2.ListRunLinesResponse(
+            lines=[messages.line_message(line) for line in lines], next_page_token=next_token
+        )
 
     def GetPaymentFile(
         self, request: benefits_pb2.GetPaymentFileRequest, context: Context

@@ -15,6 +15,7 @@ from datetime import date, datetime
 
 from sqlalchemy import select
 
+from platform_runtime import paging
 from platform_runtime.auth import Principal, Role
 from platform_runtime.db import Database, UnitOfWork, new_id, utcnow
 from platform_runtime.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -300,22 +301,35 @@ class Applications:
 
     # -- reading -------------------------------------------------------------------------------------------
 
-    def list(self, *, status: str = "", child_id: str = "") -> list[ApplicationView]:
-        """The town's applications (town staff) or the district's (district staff), newest first."""
+    def list(
+        self, *, status: str = "", child_id: str = "", page_size: int = 0, page_token: str = ""
+    ) -> tuple[list[ApplicationView], str]:
+        """The town's applications (town staff) or the district's (district staff), the latest updated first, a
+        page at a time (the applications and the next page's token)."""
         caller = require_role(*READER_ROLES)
         district_wide = caller.role in (Role.DISTRICT_OFFICER, Role.FINANCE_AUDITOR)
         policy = self.policy(caller.district)
         with self._database.unit_of_work(caller.tenant, district=caller.district if district_wide else "") as uow:
             query = select(ApplicationRecord)
-            if not district_wide:
+            if district_wide:
+                query = query.where(ApplicationRecord.tenant_id.startswith(caller.district, autoescape=True))
+            else:
                 query = query.where(ApplicationRecord.tenant_id == caller.tenant)
             if status:
                 query = query.where(ApplicationRecord.status == status)
             if child_id:
                 query = query.where(ApplicationRecord.child_id == child_id)
-            rows = uow.session.scalars(query.order_by(ApplicationRecord.updated_at.desc()).limit(500)).all()
+            rows, next_token = paging.one_page(
+                uow.session,
+                query,
+                ApplicationRecord.updated_at,
+                ApplicationRecord.id,
+                newest_first=True,
+                size=page_size,
+                token=page_token,
+            )
             granted = _granted(uow, rows)
-            return [self._view(policy, row, granted) for row in rows if row.tenant_id.startswith(caller.district)]
+            return [self._view(policy, row, granted) for row in rows], next_token
 
     def get(self, application_id: str) -> ApplicationView:
         caller = require_role(*READER_ROLES)

@@ -24,6 +24,7 @@ from sqlalchemy import Date, DateTime, String, case, cast, func, insert, literal
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
+from platform_runtime import paging
 from platform_runtime.auth import Principal, Role
 from platform_runtime.db import Database, UnitOfWork, new_id, utcnow
 from platform_runtime.errors import Conflict, FieldViolation, InvalidInput, NotFound, PermissionDenied
@@ -437,19 +438,27 @@ class Disbursements:
         with self._uow(caller) as uow:
             return _run_view(self._get(uow, run_id))
 
-    def runs(self) -> list[RunView]:
+    def runs(self, *, page_size: int = 0, page_token: str = "") -> tuple[list[RunView], str]:
+        """The district's runs, the latest month first, a page at a time (the runs and the next page's token)."""
         caller = require_role(*READER_ROLES)
         with self._uow(caller) as uow:
-            rows = uow.session.scalars(
-                select(DisbursementRunRecord)
-                .where(DisbursementRunRecord.tenant_id == caller.district)
-                .order_by(DisbursementRunRecord.period.desc())
-                .limit(120)
+            rows, next_token = paging.one_page(
+                uow.session,
+                select(DisbursementRunRecord).where(DisbursementRunRecord.tenant_id == caller.district),
+                DisbursementRunRecord.period,
+                DisbursementRunRecord.id,
+                newest_first=True,
+                size=page_size,
+                token=page_token,
             )
-            return [_run_view(row) for row in rows]
+            return [_run_view(row) for row in rows], next_token
 
-    def lines(self, run_id: str, *, child_id: str = "", status: str = "", limit: int = 200) -> list[LineView]:
-        """The run's lines with their explanation and payment status (`status` 'failed' lists the failures)."""
+    def lines(
+        self, run_id: str, *, child_id: str = "", status: str = "", page_size: int = 0, page_token: str = ""
+    ) -> tuple[list[LineView], str]:
+        """The run's lines with their explanation and payment status (`status` 'failed' lists the failures), in
+        line order, a page at a time (the lines and the next page's token)."""
+        size = paging.page_size(page_size)
         caller = require_role(*READER_ROLES)
         with self._uow(caller) as uow:
             self._get(uow, run_id)
@@ -476,7 +485,17 @@ class Disbursements:
                 query = query.where(DisbursementLineRecord.child_id == child_id)
             if status:
                 query = query.where(PaymentInstructionRecord.status == status)
-            rows = uow.session.execute(query.order_by(DisbursementLineRecord.seq).limit(min(limit, 1000))).all()
+            fetched = uow.session.execute(
+                paging.after(
+                    query,
+                    DisbursementLineRecord.seq,
+                    DisbursementLineRecord.id,
+                    newest_first=False,
+                    size=size,
+                    token=page_token,
+                )
+            ).all()
+            rows, next_token = paging.split(fetched, size, lambda row: (row[0].seq, row[0].id))
             return [
                 LineView(
                     line_id=line.id,
@@ -493,7 +512,7 @@ class Disbursements:
                     reference=reference or "",
                 )
                 for line, payment_status, reference in rows
-            ]
+            ], next_token
 
     def balances(self, period: date | None = None) -> list[Balance]:
         """Ledger sums by fund, town, month and kind (the finance bureau's fund-usage view)."""

@@ -12,6 +12,7 @@ from datetime import datetime
 from minorprot.benefits.v1 import events_pb2
 from sqlalchemy import select
 
+from platform_runtime import paging
 from platform_runtime.auth import Role
 from platform_runtime.db import Database, UnitOfWork, new_id, utcnow
 from platform_runtime.events import PendingEvent
@@ -33,7 +34,6 @@ READER_ROLES = (Role.CASEWORKER, Role.TOWN_ADMIN, Role.DISTRICT_OFFICER, Role.FI
 ENROLLED = "enrolled"
 INELIGIBLE = "ineligible"
 MERGED = "merged"  # a duplicate record merged into another: not insured twice
-LIST_LIMIT = 500
 
 
 class BenefitsService:
@@ -161,8 +161,11 @@ class BenefitsService:
 
     # -- reading -------------------------------------------------------------------------------------------
 
-    def list_enrolments(self, child_id: str = "") -> list[EnrolmentView]:
-        """The caller's town's insured children (the contract has no place for refusals, so none are listed)."""
+    def list_enrolments(
+        self, child_id: str = "", *, page_size: int = 0, page_token: str = ""
+    ) -> tuple[list[EnrolmentView], str]:
+        """The caller's town's insured children, the latest decided first, a page at a time (the contract has no
+        place for refusals, so none are listed)."""
         caller = require_role(*READER_ROLES)
         with self._database.unit_of_work(caller.tenant) as uow:
             query = select(InsuranceEnrolmentRecord).where(
@@ -170,12 +173,16 @@ class BenefitsService:
             )
             if child_id:
                 query = query.where(InsuranceEnrolmentRecord.child_id == child_id)
-            rows = uow.session.scalars(
-                query.order_by(InsuranceEnrolmentRecord.decided_at.desc(), InsuranceEnrolmentRecord.id).limit(
-                    LIST_LIMIT
-                )
+            rows, next_token = paging.one_page(
+                uow.session,
+                query,
+                InsuranceEnrolmentRecord.decided_at,
+                InsuranceEnrolmentRecord.id,
+                newest_first=True,
+                size=page_size,
+                token=page_token,
             )
-            return [_view(row) for row in rows]
+            return [_view(row) for row in rows], next_token
 
 
 def _view(record: InsuranceEnrolmentRecord) -> EnrolmentView:
