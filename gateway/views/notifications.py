@@ -130,7 +130,13 @@ def _delivery(value: notify_pb2.Delivery) -> dict[str, Any]:
 def crises() -> Page:
     require_role(SIGNED_IN)
     show_all = request.args.get("all") == "1"
-    found = _call("ListCrises", notify_pb2.ListCrisesRequest(open_only=not show_all)).crises
+    # Each crisis shows its steps and deliveries: 20 to a page.
+    reply = _call(
+        "ListCrises",
+        notify_pb2.ListCrisesRequest(
+            open_only=not show_all, page_size=20, page_token=request.args.get("page", "")[:200]
+        ),
+    )
     items = [
         {
             "crisis_id": c.crisis_id,
@@ -152,9 +158,9 @@ def crises() -> Page:
             ],
             "deliveries": [_delivery(d) for d in c.deliveries],
         }
-        for c in found
+        for c in reply.crises
     ]
-    return render_template("notify/crises.html", items=items, show_all=show_all)
+    return render_template("notify/crises.html", items=items, show_all=show_all, next_page=reply.next_page_token)
 
 
 @bp.route("/crises/<crisis_id>/acknowledge", methods=["POST"])

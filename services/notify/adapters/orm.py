@@ -163,7 +163,11 @@ class CrisisRecord(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     acknowledged_by: Mapped[str] = mapped_column(String(100), default="")
     acknowledged_via: Mapped[str] = mapped_column(String(10), default="")
-    __table_args__ = (UniqueConstraint("tenant_id", "report_id", name="uq_crises_report"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "report_id", name="uq_crises_report"),
+        # ListCrises: the town's crises, the latest declared first, a page at a time.
+        Index("ix_crises_declared", "tenant_id", "declared_at", "id"),
+    )
 
 
 class CrisisStepRecord(Base):

@@ -170,8 +170,11 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
     def ListCrises(
         self, request: notify_pb2.ListCrisesRequest, context: grpc.ServicerContext
     ) -> notify_pb2.ListCrisesResponse:
+        views, next_token = self._crises.list_crises(
+            open_only=request.open_only, page_size=request.page_size, page_token=request.page_token
+        )
         return notify_pb2.ListCrisesResponse(
-            crises=[messages.crisis(view) for view in self._crises.list_crises(open_only=request.open_only)]
+            crises=[messages.crisis(view) for view in views], next_page_token=next_token
         )
 
     def AcknowledgeCrisis(

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from minorprot.notify.v1 import events_pb2
 from sqlalchemy import select
 
-from platform_runtime import errors
+from platform_runtime import errors, paging
 from platform_runtime.auth import Role
 from platform_runtime.db import Database, UnitOfWork, new_id, utcnow
 from platform_runtime.events import PendingEvent
@@ -309,14 +309,26 @@ class CrisisService:
 
     # -- reading -------------------------------------------------------------------------------------------
 
-    def list_crises(self, *, open_only: bool = False) -> list[CrisisView]:
+    def list_crises(
+        self, *, open_only: bool = False, page_size: int = 0, page_token: str = ""
+    ) -> tuple[list[CrisisView], str]:
+        """The town's crises, the latest declared first, a page at a time (the crises and the next page's token)."""
         caller = require_role(*INBOX_ROLES)
         with self._database.unit_of_work(caller.tenant) as uow:
-            query = select(CrisisRecord.id).where(CrisisRecord.tenant_id == caller.tenant)
+            query = select(CrisisRecord).where(CrisisRecord.tenant_id == caller.tenant)
             if open_only:
                 query = query.where(CrisisRecord.acknowledged_at.is_(None))
-            ids = list(uow.session.scalars(query.order_by(CrisisRecord.declared_at.desc()).limit(100)))
-        return [self._view_of(caller.tenant, crisis_id) for crisis_id in ids]
+            rows, next_token = paging.one_page(
+                uow.session,
+                query,
+                CrisisRecord.declared_at,
+                CrisisRecord.id,
+                newest_first=True,
+                size=page_size,
+                token=page_token,
+            )
+            ids = [row.id for row in rows]
+        return [self._view_of(caller.tenant, crisis_id) for crisis_id in ids], next_token
 
     def _view_of(self, tenant: str, crisis_id: str) -> CrisisView:
         with self._database.unit_of_work(tenant) as uow:

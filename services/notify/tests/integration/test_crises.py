@@ -139,7 +139,7 @@ def test_a_reply_with_the_code_acknowledges_and_stops_the_chain(consumer, databa
 
     assert [s.step for s in steps(database)] == [1]
     with acting_as(caller(Role.CASEWORKER, user="duty1")):
-        (view,) = crises.list_crises()
+        (view,) = crises.list_crises()[0]
     assert (view.crisis.acknowledged_by, view.crisis.acknowledged_via) == ("duty1", "sms")
     (acknowledged,) = events_of(database, PILOT_TENANT, notify_events.CrisisAcknowledged)
     assert acknowledged.crisis_id == crisis_id and acknowledged.via == "sms"
@@ -151,8 +151,8 @@ def test_acknowledging_the_inbox_item_acknowledges_the_crisis(consumer, database
     with acting_as(duty):
         (mine,) = [n for n in service.list_inbox() if n.recipient_user == "duty1"]
         acknowledged = service.acknowledge(mine.notification_id)
-        (view,) = crises.list_crises(open_only=False)
-        assert crises.list_crises(open_only=True) == []
+        (view,) = crises.list_crises(open_only=False)[0]
+        assert crises.list_crises(open_only=True)[0] == []
     assert acknowledged.acknowledged_by == "duty1"
     assert (view.crisis.acknowledged_via, [s.step for s in view.steps]) == ("portal", [1])
     assert crises.escalate_due() == 0
@@ -174,7 +174,7 @@ def test_a_town_sets_its_own_limit_for_acknowledging(consumer, database, crises,
         assert directory.set_town_settings(7) == (7, 0)  # LIMIT is 2 s: 0 whole minutes
     consumer.process(message(crisis_declared("report9"), "event1"))
     with acting_as(caller(Role.CASEWORKER, user="duty1")):
-        (view,) = crises.list_crises()
+        (view,) = crises.list_crises()[0]
     assert view.crisis.limit_seconds == 7 * 60
     with database.unit_of_work(PILOT_TENANT) as uow:
         (timer,) = uow.session.scalars(select(EscalationTimerRecord))

@@ -1073,15 +1073,22 @@ class ListCrisesRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     OPEN_ONLY_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     open_only: _builtins.bool
+    page_size: _builtins.int
+    """1..200; 0 means 50. The latest declared first."""
+    page_token: _builtins.str
     def __init__(
         self,
         *,
         open_only: _builtins.bool = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["open_only", b"open_only"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["open_only", b"open_only", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1092,16 +1099,20 @@ class ListCrisesResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CRISES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
     @_builtins.property
     def crises(self) -> _containers.RepeatedCompositeFieldContainer[Global___Crisis]: ...
     def __init__(
         self,
         *,
         crises: _abc.Iterable[Global___Crisis] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["crises", b"crises"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["crises", b"crises", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
