@@ -66,7 +66,9 @@ class Backends(Protocol):
 
     def get_report(self, caller: Caller, report_id: str, purpose: str = "") -> reporting_pb2.Report: ...
 
-    def list_report_reads(self, caller: Caller, report_id: str) -> list[reporting_pb2.ReportRead]: ...
+    def list_report_reads(
+        self, caller: Caller, report_id: str, page_size: int = 0, page_token: str = ""
+    ) -> reporting_pb2.ListReportReadsResponse: ...
 
     def list_crisis_steps(self, caller: Caller, report_id: str) -> list[crisis_steps_pb2.CrisisStep]: ...
 
@@ -310,9 +312,12 @@ class GrpcBackends:
         report: reporting_pb2.Report = self._call(self._reporting.GetReport, request, caller).report
         return report
 
-    def list_report_reads(self, caller: Caller, report_id: str) -> list[reporting_pb2.ReportRead]:
-        request = reporting_pb2.ListReportReadsRequest(report_id=report_id)
-        return list(self._call(self._reporting.ListReportReads, request, caller).reads)
+    def list_report_reads(
+        self, caller: Caller, report_id: str, page_size: int = 0, page_token: str = ""
+    ) -> reporting_pb2.ListReportReadsResponse:
+        request = reporting_pb2.ListReportReadsRequest(report_id=report_id, page_size=page_size, page_token=page_token)
+        reply: reporting_pb2.ListReportReadsResponse = self._call(self._reporting.ListReportReads, request, caller)
+        return reply
 
     def list_crisis_steps(self, caller: Caller, report_id: str) -> list[crisis_steps_pb2.CrisisStep]:
         request = crisis_steps_pb2.ListCrisisStepsRequest(report_id=report_id)

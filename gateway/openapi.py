@@ -94,9 +94,13 @@ def _document() -> dict[str, Any]:
             },
             "/api/v1/reports/{report_id}/reads": {
                 "get": {
-                    "summary": "Administrators: who opened the report's details, when and why",
-                    "parameters": [_path("report_id")],
-                    "responses": _ok(api_schemas.list_of("reads", "ReportRead")),
+                    "summary": "Administrators: who opened the report's details, when and why, oldest first",
+                    "parameters": [
+                        _path("report_id"),
+                        _query("page_size", "1..200, 50 if left out"),
+                        _query("page_token", "from the previous page"),
+                    ],
+                    "responses": _ok(api_schemas.list_of("reads", "ReportRead", "next_page_token")),
                 }
             },
             "/api/v1/reports/{report_id}/candidates": {

@@ -105,8 +105,13 @@ def get_report(report_id: str) -> Reply:
 @login_required
 def report_reads(report_id: str) -> Reply:
     require_role(roles.REPORT_READERS)
-    found = components().backends.list_report_reads(caller(), report_id)
-    return {"reads": [presenters.report_read(r) for r in found]}
+    reply = components().backends.list_report_reads(
+        caller(),
+        report_id,
+        page_size=max(0, min(request.args.get("page_size", 0, type=int) or 0, 200)),
+        page_token=request.args.get("page_token", "")[:200],
+    )
+    return {"reads": [presenters.report_read(r) for r in reply.reads], "next_page_token": reply.next_page_token}
 
 
 @bp.route("/reports/<report_id>/candidates")

@@ -130,7 +130,9 @@ def _report_page(found: Any, purpose_error: str = "") -> str:
     user = current_user()
     reads = []
     if user.role in roles.AUDIT_READERS:
-        reads = [presenters.report_read(r) for r in components().backends.list_report_reads(caller(), found.report_id)]
+        # The first 200 reads; the API pages through the rest (GET /api/v1/reports/<id>/reads).
+        page = components().backends.list_report_reads(caller(), found.report_id, page_size=200)
+        reads = [presenters.report_read(r) for r in page.reads]
     return render_template(
         "report.html",
         report=presenters.report(found),

@@ -4,7 +4,7 @@ another transaction changed it is refused (ConcurrentUpdate), even when nothing 
 from __future__ import annotations
 
 import gc
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -14,6 +14,7 @@ from platform_runtime.pii import FieldCipher
 from services.reporting.adapters.orm import metadata
 from services.reporting.adapters.unit_of_work import SqlReportStore
 from services.reporting.domain.model import Channel, Report, Urgency
+from services.reporting.service_layer.ports import ReportRead
 from services.reporting.tests.unit import builders
 from tests.support.services import migrated_database
 
@@ -77,3 +78,24 @@ def test_after_a_commit_the_new_version_is_read_back(store: SqlReportStore) -> N
         uow.reports.save(entry.report)
         uow.commit()
         assert uow.reports.version("version-1") == entry.version + 1
+
+
+def test_a_reports_read_log_pages_oldest_first(store: SqlReportStore) -> None:
+    stored_report(store, "report-read-log")
+    start = datetime(2026, 12, 4, 2, 0, tzinfo=UTC)
+    with store.unit_of_work(TOWN) as uow:
+        for n in range(5):  # two reads share each minute: the id keeps their order
+            at = start + timedelta(minutes=n // 2)
+            uow.reports.record_read(ReportRead("report-read-log", at, f"user{n}", "town_admin", "review", False))
+        uow.commit()
+
+    pages, token = [], ""
+    while True:
+        with store.unit_of_work(TOWN) as uow:
+            reads, token = uow.reports.reads("report-read-log", page_size=2, page_token=token)
+        pages.append([read.actor for read in reads])
+        if not token:
+            break
+    assert pages == [["user0", "user1"], ["user2", "user3"], ["user4"]]
+    with store.unit_of_work(TOWN) as uow, pytest.raises(errors.InvalidInput):
+        uow.reports.reads("report-read-log", page_token="WzEsMl0=")  # [1, 2]: not a time

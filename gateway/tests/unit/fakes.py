@@ -110,9 +110,11 @@ class FakeBackends:
                 return report
         raise BackendError("NOT_FOUND", "no such report in this town")
 
-    def list_report_reads(self, caller: Caller, report_id: str) -> list[reporting_pb2.ReportRead]:
+    def list_report_reads(
+        self, caller: Caller, report_id: str, page_size: int = 0, page_token: str = ""
+    ) -> reporting_pb2.ListReportReadsResponse:
         self._record("list_report_reads", caller, report_id)
-        return list(self.report_reads)
+        return reporting_pb2.ListReportReadsResponse(reads=self.report_reads)
 
     def list_crisis_steps(self, caller: Caller, report_id: str) -> list[crisis_steps_pb2.CrisisStep]:
         self._record("list_crisis_steps", caller, report_id)

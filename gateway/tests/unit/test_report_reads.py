@@ -56,8 +56,9 @@ def test_the_api_gives_the_details_only_with_a_purpose(client: FlaskClient, back
     assert plain["details_withheld"] and plain["narrative"] == "" and plain["reporter"] is None
     full = json_of(client.get(f"/api/v1/reports/{report_id}?purpose=核实首次接触情况", headers=headers))
     assert not full["details_withheld"] and full["narrative"] == NARRATIVE
-    reads = json_of(client.get(f"/api/v1/reports/{report_id}/reads", headers=headers))["reads"]
-    assert [r["purpose"] for r in reads] == ["核实首次接触情况"]
+    reads = json_of(client.get(f"/api/v1/reports/{report_id}/reads", headers=headers))
+    assert [r["purpose"] for r in reads["reads"]] == ["核实首次接触情况"]
+    assert reads["next_page_token"] == ""  # the last page
 
 
 def test_the_reports_api_refuses_what_protobuf_cannot_carry_with_a_400(client: FlaskClient) -> None:

@@ -110,7 +110,8 @@ class ReportReadRecord(Base):
     role: Mapped[str] = mapped_column(String(30))
     purpose: Mapped[str] = mapped_column(Text)
     saw_reporter: Mapped[bool] = mapped_column(Boolean)
-    __table_args__ = (Index("ix_report_reads_report", "tenant_id", "report_id"),)
+    # ListReportReads: a report's read log, oldest first, a page at a time.
+    __table_args__ = (Index("ix_report_reads_report", "tenant_id", "report_id", "at", "id"),)
 
 
 TENANT_TABLES = ("reports", "report_deadlines", "triage_rule_sets", "report_reads", "outbox", "inbox")

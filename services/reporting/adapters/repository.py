@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from platform_runtime import paging
 from platform_runtime.pii import FieldCipher
 from services.reporting.adapters.orm import (
     DeadlineRecord,
@@ -173,16 +174,22 @@ class ReportRepository:
             )
         )
 
-    def reads(self, report_id: str) -> list[ReportRead]:
-        rows = self._session.scalars(
-            select(ReportReadRecord)
-            .where(ReportReadRecord.tenant_id == self._tenant, ReportReadRecord.report_id == report_id)
-            .order_by(ReportReadRecord.id)
+    def reads(self, report_id: str, *, page_size: int = 0, page_token: str = "") -> tuple[list[ReportRead], str]:
+        rows, next_token = paging.one_page(
+            self._session,
+            select(ReportReadRecord).where(
+                ReportReadRecord.tenant_id == self._tenant, ReportReadRecord.report_id == report_id
+            ),
+            ReportReadRecord.at,
+            ReportReadRecord.id,
+            newest_first=False,
+            size=page_size,
+            token=page_token,
         )
         return [
             ReportRead(row.report_id, _aware(row.at), row.actor, row.role, row.purpose, row.saw_reporter)
             for row in rows
-        ]
+        ], next_token
 
     def _entry(self, row: ReportRecord) -> ReportEntry:
         self._held.add(row)

@@ -61,8 +61,11 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
     def ListReportReads(
         self, request: reporting_pb2.ListReportReadsRequest, context: grpc.ServicerContext
     ) -> reporting_pb2.ListReportReadsResponse:
+        reads, next_token = self._service.reads(
+            request.report_id, page_size=request.page_size, page_token=request.page_token
+        )
         return reporting_pb2.ListReportReadsResponse(
-            reads=[messages.report_read(read) for read in self._service.reads(request.report_id)]
+            reads=[messages.report_read(read) for read in reads], next_page_token=next_token
         )
 
     def ListTriageRuleSets(

@@ -136,8 +136,8 @@ class ReportRepository(Protocol):
         """Append to the report's read log (kept with the unit of work's commit)."""
         ...
 
-    def reads(self, report_id: str) -> list[ReportRead]:
-        """The report's read log, oldest first."""
+    def reads(self, report_id: str, *, page_size: int = 0, page_token: str = "") -> tuple[list[ReportRead], str]:
+        """The report's read log, oldest first, a page at a time (the reads and the next page's token)."""
         ...
 
 

@@ -340,14 +340,15 @@ class ReportingService:
             uow.commit()
         return stored
 
-    def reads(self, report_id: str) -> list[ReportRead]:
-        """Who read the report, when and why: for the town's administrators and the district."""
+    def reads(self, report_id: str, *, page_size: int = 0, page_token: str = "") -> tuple[list[ReportRead], str]:
+        """Who read the report, when and why, oldest first, a page at a time: for the town's administrators and
+        the district."""
         caller = _staff()
         if caller.role not in AUDIT_READER_ROLES:
             raise errors.PermissionDenied("only administrators see who read a report")
         with self._store.unit_of_work(caller.tenant) as uow:
             _entry(uow, report_id)
-            return uow.reports.reads(report_id)
+            return uow.reports.reads(report_id, page_size=page_size, page_token=page_token)
 
     def triage_rule_sets(self) -> tuple[list[TriageRuleSet], TriageRuleSet]:
         """The sets that apply to the caller's town (its own, the shared, the built-in default), newest first,

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from platform_runtime import errors
+from platform_runtime import errors, paging
 from platform_runtime.events import PendingEvent
 from platform_runtime.unit_of_work import FakeUnitOfWork
 from services.reporting.adapters import messages
@@ -199,9 +199,11 @@ class FakeReportRepository:
     def record_read(self, read: ReportRead) -> None:
         self._reads.append(read)
 
-    def reads(self, report_id: str) -> list[ReportRead]:
+    def reads(self, report_id: str, *, page_size: int = 0, page_token: str = "") -> tuple[list[ReportRead], str]:
         kept = self._store.reads.get(self._tenant, []) + self._reads
-        return [read for read in kept if read.report_id == report_id]
+        found = [read for read in kept if read.report_id == report_id]
+        size, start = paging.page_size(page_size), int(page_token or 0)  # the fake's token: an offset
+        return found[start : start + size], str(start + size) if len(found) > start + size else ""
 
     # -- the transaction ----------------------------------------------------------------------------------------
 

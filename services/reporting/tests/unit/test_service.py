@@ -502,7 +502,7 @@ def test_reading_a_reports_details_needs_a_purpose_and_is_logged_with_it(service
     assert service.read(report_id, "首次联系前核实情况").report.report_id == report_id
     with acting_as(TOWN_ADMIN):
         service.read(report_id, "复核本案处置")
-        reads = service.reads(report_id)
+        reads, _ = service.reads(report_id)
     assert [(r.actor, r.role, r.purpose, r.saw_reporter, r.at) for r in reads] == [
         (CASEWORKER.user_id, "caseworker", "首次联系前核实情况", True, clock.now),
         (TOWN_ADMIN.user_id, "town_admin", "复核本案处置", True, clock.now),
