@@ -13,9 +13,9 @@ from platform_runtime.errors import InvalidInput
 
 # The time-limit milestones, in order, with the words staff use (the contract's `reporting.v1.Milestone`).
 MILESTONES = {
-    "acknowledge": (reporting_pb2.MILESTONE_ACKNOWLEDGE, "受理确认"),
-    "first_contact": (reporting_pb2.MILESTONE_FIRST_CONTACT, "首次接触儿童"),
-    "assessment": (reporting_pb2.MILESTONE_ASSESSMENT, "评估"),
+    "acknowledge": (reporting_pb2.MILESTONE_ACKNOWLEDGE, "受理确认 Acknowledged"),
+    "first_contact": (reporting_pb2.MILESTONE_FIRST_CONTACT, "首次接触儿童 First contact"),
+    "assessment": (reporting_pb2.MILESTONE_ASSESSMENT, "评估 Assessment"),
 }
 MILESTONE_CHOICES = [(code, label) for code, (_, label) in MILESTONES.items()]
 

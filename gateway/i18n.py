@@ -11,6 +11,8 @@ sign-in and sign-out), else by the browser's Accept-Language on a first visit, e
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 from flask import Blueprint, Flask, current_app, g, redirect, request
 from werkzeug.wrappers import Response
 
@@ -45,8 +47,11 @@ def gettext(message: str, **values: object) -> str:
 
 @bp.route("/language/<code>")
 def switch(code: str) -> Response:
-    """The header's switch: remember the language and go back to the page it was clicked on."""
-    response = redirect(safe_next(request.args.get("next")))
+    """The header's switch: remember the language and go back to the page it was clicked on (`next`, else the
+    referring page of this site; the link carries no path, so a page's own links stay the only ones in it)."""
+    referrer = urlsplit(request.referrer or "")
+    back = urlunsplit(("", "", referrer.path, referrer.query, "")) if referrer.netloc == request.host else None
+    response = redirect(safe_next(request.args.get("next") or back))
     if code in LANGUAGES:
         response.set_cookie(
             COOKIE,

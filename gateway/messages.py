@@ -769,4 +769,5 @@ ENGLISH: dict[str, str] = {
     "受理确认 Acknowledged": "Acknowledged",
     "首次接触儿童 First contact": "First contact",
     "评估 Assessment": "Assessment",
+    "请求过大": "Request too large",
 }

@@ -78,8 +78,12 @@ def test_the_switch_is_remembered_over_the_browsers_languages(client: FlaskClien
 
 
 def test_the_switch_goes_back_only_to_this_site_and_knows_only_its_languages(client: FlaskClient) -> None:
+    back = client.get("/language/en", headers={"Referer": "http://localhost/register?village=1"})
+    assert back.headers["Location"] == "/register?village=1"
     away = client.get("/language/en?next=https://elsewhere.example/")
     assert away.headers["Location"] == "/" and "lang=en" in away.headers["Set-Cookie"]
+    elsewhere = client.get("/language/en", headers={"Referer": "https://elsewhere.example/page"})
+    assert elsewhere.headers["Location"] == "/"
     unknown = client.get("/language/fr?next=/login")
     assert "Set-Cookie" not in unknown.headers
 

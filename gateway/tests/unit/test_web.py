@@ -151,7 +151,7 @@ def test_home_still_works_without_the_notify_service(client: FlaskClient, backen
     login(client)
     page = client.get("/")
     assert page.status_code == 200
-    assert "The inbox is not available" in page.get_data(as_text=True)
+    assert "消息暂不可用" in page.get_data(as_text=True)
     assert "127.0.0.1" not in page.get_data(as_text=True)
 
 
