@@ -77,9 +77,10 @@ faults: setup postgres kafka ## the fault suite at full size (2,000+ reports thr
 bench: setup postgres kafka ## benchmarks: each figure printed beside its baseline
 	$(PY) -m bench
 
-bench-smoke: setup postgres kafka ## issue #16's benchmarks at a reduced size for CI: fails on errors, never on timing
+bench-smoke: setup postgres kafka ## issue #16's benchmarks and the portal's (#14) at a reduced size for CI: fails on errors, never on timing
 	BENCH_CALLS=40 BENCH_RELAY_EVENTS=50 BENCH_MATCH_CHILDREN=500 BENCH_MATCH_REPORTS=100 BENCH_RATE=20 \
 	  BENCH_SECONDS=5 BENCH_REPORTS=40 \
 	  $(PY) -m bench registry_call relay_wakeup matching_quality crisis_to_inbox reporting_throughput
+	BENCH_PORTAL_CHILDREN=1000 BENCH_PORTAL_USERS=5 BENCH_PORTAL_REQUESTS=5 $(PY) -m bench portal_pages
 
 .PHONY: help setup tools proto kafka postgres up reset lint typecheck buf secrets unit integration e2e test faults bench bench-smoke
