@@ -8,14 +8,13 @@ import os
 import signal
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
 from sqlalchemy import Engine
 
 from gateway import bootstrap, second_factor
-from gateway.accounts import DEMO_USERS, NewUser, UserProblems, UserService
+from gateway.accounts import NewUser, UserProblems, UserService, demo_users
 from gateway.app import create_app
 from gateway.settings import SERVICE_NAME, load_settings
 from platform_runtime.auth import Role
@@ -143,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "migrate":
             migrate()
         elif args.command == "seed-demo":
-            save_users([replace(demo, tenant=args.tenant) for demo in DEMO_USERS], "DEMO_PASSWORD", demo=True)
+            save_users(demo_users(args.tenant), "DEMO_PASSWORD", demo=True)
         elif args.command == "enrol-second-factor":
             enrol_second_factor(args.username)
         elif args.command == "demo-code":

@@ -10,8 +10,8 @@ import hashlib
 import secrets
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, select
@@ -77,6 +77,7 @@ class User:
     agency: str = ""
     phone: str = ""
     organisation: str = ""
+    villages: tuple[str, ...] = ()  # a child director's: the registry shows them these villages' children only
 
     def principal(self) -> Principal:
         return Principal(
@@ -86,6 +87,7 @@ class User:
             tenant=self.tenant,
             district=self.district,
             agency=self.agency,
+            villages=self.villages,
         )
 
 
@@ -98,6 +100,7 @@ class NewUser:
     agency: str = ""
     phone: str = ""
     organisation: str = ""
+    villages: tuple[str, ...] = ()
 
 
 # One synthetic account per role for a demo town (names are invented; the phone numbers are unassigned).
@@ -112,6 +115,15 @@ DEMO_USERS = (
     ),
     NewUser("finance_auditor", "周审计", Role.FINANCE_AUDITOR, "", phone="13900000007", organisation="区财政局"),
 )
+DEMO_VILLAGE = "201"  # the demo child director's village: this number in the demo town
+
+
+def demo_users(tenant: str) -> list[NewUser]:
+    """The demo accounts of a town; its child director serves village DEMO_VILLAGE."""
+    return [
+        replace(demo, tenant=tenant, villages=(tenant + DEMO_VILLAGE,) if demo.role is Role.CHILD_DIRECTOR else ())
+        for demo in DEMO_USERS
+    ]
 
 
 def _hash_session_id(raw: str) -> str:
@@ -129,6 +141,7 @@ def _user(row: UserRecord) -> User:
         agency=row.agency,
         phone=row.phone,
         organisation=row.organisation,
+        villages=tuple(row.villages.split()),
     )
 
 
@@ -147,7 +160,15 @@ def user_problems(new: NewUser) -> list[str]:
         problems.append(f"an agency officer needs an agency: one of {', '.join(sorted(known_agencies))}")
     if new.role is not Role.AGENCY_OFFICER and new.agency:
         problems.append("only agency officers belong to an agency")
-    return problems
+    return problems + village_problems(new.role, new.tenant, new.villages)
+
+
+def village_problems(role: Role, tenant: str, villages: tuple[str, ...]) -> list[str]:
+    if villages and role is not Role.CHILD_DIRECTOR:
+        return ["only a village child director is assigned villages"]
+    if any(not (len(code) == 12 and code.isdigit() and code.startswith(tenant)) for code in villages):
+        return [f"villages: 12-digit codes of villages of town {tenant}"]
+    return []
 
 
 @dataclass(frozen=True)
@@ -355,6 +376,20 @@ class UserService:
 
     # -- managing users -------------------------------------------------------------------------------------
 
+    def assign_villages(self, tenant: str, user_id: str, villages: Iterable[str]) -> User:
+        """Set a child director's villages (the town administrator's page). Raises UserProblems."""
+        codes = tuple(sorted({code.strip() for code in villages if code.strip()}))
+        with self._sessions() as session:
+            row = session.get(UserRecord, user_id)
+            if row is None or row.tenant_id != tenant or not row.active:
+                raise UserProblems("no such user in this town")
+            problems = village_problems(Role(row.role), tenant, codes)
+            if problems:
+                raise UserProblems("; ".join(problems))
+            row.villages = " ".join(codes)
+            session.commit()
+            return _user(row)
+
     def save_user(self, new: NewUser, password: str) -> tuple[User, bool]:
         """Create the user, or reset the password and profile of the same username in the same town.
 
@@ -380,6 +415,7 @@ class UserService:
             row.agency = new.agency
             row.phone = new.phone
             row.organisation = new.organisation
+            row.villages = " ".join(new.villages)
             row.active = True
             if not created:
                 # A reset ends every open session: it is often done because someone else knew the password.

@@ -34,6 +34,9 @@ class UserRecord(Base):
     organisation: Mapped[str] = mapped_column(String(100), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # A village child director's villages, 12-digit codes separated by spaces: the registry shows them only
+    # these villages' children (the token's `villages` claim). Empty for every other role.
+    villages: Mapped[str] = mapped_column(String(400), default="")
     # The TOTP secret, encrypted (FieldCipher, SECOND_FACTOR_KEYS); empty until the user has enrolled.
     totp_secret: Mapped[str] = mapped_column(String(200), default="")
     # The latest 30-second step whose code was accepted: a code of that step or an earlier one is refused.

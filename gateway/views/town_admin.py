@@ -111,6 +111,25 @@ def add_user() -> Response:
     return redirect(url_for("town_admin.admin"))
 
 
+@bp.route("/admin/users/<user_id>/villages", methods=["POST"])
+@login_required
+def assign_villages(user_id: str) -> Response:
+    """A village child director's villages: the registry shows them these villages' children only."""
+    admin_user = require_role(ADMINS)
+    chosen = request.form.getlist("villages")
+    known = {v.code for v in components().backends.list_villages(caller(), include_retired=True)}
+    try:
+        if not set(chosen) <= known:
+            raise UserProblems(
+                f"不是本镇的村(社区) not a village of this town: {', '.join(sorted(set(chosen) - known))}"
+            )
+        director = components().users.assign_villages(admin_user.tenant, user_id, chosen)
+        flash(f"已保存 Saved: {director.display_name}")
+    except UserProblems as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("town_admin.admin"))
+
+
 @bp.route("/admin/triage-rules")
 @login_required
 def triage_rules() -> Page:

@@ -97,3 +97,49 @@ def test_the_administrator_reads_the_triage_rule_versions(client: FlaskClient, b
     assert "不满 10 岁" in page and "URGENT_MANDATORY_REPORTING" in page
     login(client, "caseworker")
     assert client.get("/admin/triage-rules").status_code == 403
+
+
+def test_the_administrator_assigns_a_child_directors_village_and_the_director_acts_for_it(
+    client: FlaskClient, components: Components, backends: FakeBackends
+) -> None:
+    director = {u.username: u for u in components.users.town_users(TOWN)}["child_director"]
+    caseworker = {u.username: u for u in components.users.town_users(TOWN)}["caseworker"]
+    login(client, "town_admin")
+    page = client.get("/admin").get_data(as_text=True)
+    assert page.count('class="director-villages"') == 1, "a village form for the child director only"
+    token = csrf_from(client, "/admin")
+    saved = client.post(
+        f"/admin/users/{director.user_id}/villages",
+        data={"csrf_token": token, "villages": "110111008201"},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert 'value="110111008201" checked' in saved
+    assert components.users.active_user(director.user_id).villages == ("110111008201",)  # type: ignore[union-attr]
+
+    for user_id, code, why in (
+        (director.user_id, "110111008299", "not a village of this town"),
+        (caseworker.user_id, "110111008201", "only a village child director"),
+    ):
+        page = client.post(
+            f"/admin/users/{user_id}/villages", data={"csrf_token": token, "villages": code}, follow_redirects=True
+        ).get_data(as_text=True)
+        assert '<p class="error flash">' in page and why in page
+    assert components.users.active_user(caseworker.user_id).villages == ()  # type: ignore[union-attr]
+    assert components.users.active_user(director.user_id).villages == ("110111008201",)  # type: ignore[union-attr]
+
+    client.post("/logout", data={"csrf_token": token})
+    login(client, "child_director")
+    client.get("/register")
+    acting, _ = backends.last("list_children")
+    assert acting.principal is not None and acting.principal.villages == ("110111008201",)
+
+
+def test_only_the_town_administrator_assigns_villages(client: FlaskClient, components: Components) -> None:
+    director = {u.username: u for u in components.users.town_users(TOWN)}["child_director"]
+    login(client, "caseworker")
+    token = csrf_from(client, "/register")
+    reply = client.post(
+        f"/admin/users/{director.user_id}/villages", data={"csrf_token": token, "villages": "110111008201"}
+    )
+    assert reply.status_code == 403
+    assert components.users.active_user(director.user_id).villages == ()  # type: ignore[union-attr]
