@@ -6,13 +6,13 @@ Each row is a synthetic child of the pilot town with both parents and one diffic
 township survey has it. A dry run reads, checks and matches each row against the register (MatchChild's
 candidates and scores, a few queries per batch of rows). The import then records each accepted row by the
 use cases' own in-transaction work (RegisterChild's, AddFamilyMember's twice and AddCategory's: change
-history, derived categories, match keys and events), a batch of rows with their outcomes per transaction.
-The register starts empty, as in a town's first survey; the events go to topics of their own
-(isolated_kafka_env).
+history, derived categories, match keys and events), a batch of rows with their outcomes per transaction,
+each table's new rows in one INSERT from arrays (services/registry/adapters/bulk_rows.py; PostgreSQL
+refuses COPY under row-level security). The register starts empty, as in a town's first survey; the events
+go to topics of their own (isolated_kafka_env).
 
-Figures here (2 cores, PostgreSQL and Kafka on the same machine): before the batches, the import recorded
-10 rows/s (four transactions per child, a MatchChild per row), so 100,000 rows took about 3 hours;
-BENCH_SURVEY_ROWS=100000 now takes minutes.
+Figures and where the time goes: docs/performance.md §5; `python -m bench.survey_import_profile` profiles
+the same file's dry run and import in process.
 """
 
 from __future__ import annotations
