@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import json
 import subprocess
 import sys
 import time
@@ -37,7 +36,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.wait import WebDriverWait
 
-from platform_runtime.local_stack import ROOT, SERVICES, Stack, StackConfig, dev_secrets
+from platform_runtime.auth import Principal, Role
+from platform_runtime.local_stack import ROOT, SERVICES, Stack, StackConfig, dev_secrets, dev_token_issuer
 from platform_runtime.settings import KafkaSettings
 from tests.e2e.browsing import headless_chromium, sign_in_as
 from tests.support.infra import isolated_kafka_env
@@ -157,18 +157,11 @@ def download(driver: WebDriver, portal: Portal, path: str) -> tuple[int, bytes]:
         return error.code, b""
 
 
-def api_token(portal: Portal, username: str) -> str:
-    body = json.dumps({"username": username, "password": portal.password}).encode()
-    request = urllib.request.Request(  # noqa: S310 - loopback only
-        portal.base_url + "/api/v1/token", data=body, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310
-        return str(json.loads(reply.read())["access_token"])
-
-
 def registered_child(portal: Portal) -> str:
     """A child registered in the registry, once the benefits service has it from Kafka (a draft made for it)."""
-    token = api_token(portal, "caseworker")
+    # Straight to the registry, with a token for it (an API token is for the gateway alone).
+    caseworker = Principal("e2e-caseworker", "caseworker", Role.CASEWORKER, TOWN, TOWN[:6])
+    token = dev_token_issuer(portal.config.data_dir).issue(caseworker, "registry")
     metadata = (("authorization", f"Bearer {token}"),)
     with grpc.insecure_channel(f"127.0.0.1:{portal.config.grpc_port('registry')}") as channel:
         child = (
