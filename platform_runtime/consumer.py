@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -64,12 +65,13 @@ Handler = Callable[[common_pb2.EventEnvelope, UnitOfWork], None]
 
 # How often an idle consumer checks that the broker answers and that it holds partitions.
 PROBE_SECONDS = 10.0
-# A consumer the broker answers but that holds no partitions for this long is stuck out of its group (seen
-# after a broker restart under load: the session timed out and librdkafka never rejoined, while the probe
-# kept answering): it reports itself failing, and past OUT_OF_GROUP_LIMIT raises, so the supervisor makes
-# a new client. Assumes no more replicas than partitions (3 per topic, 2 replicas), or an idle extra
-# replica would count as stuck.
+# A consumer the broker answers but that is out of its group this long is stuck (seen after a broker restart
+# under load: the session timed out, librdkafka's JoinGroup request sat in its queue for good, and the probe
+# kept answering): it reports itself failing, and past OUT_OF_GROUP_LIMIT raises, so the supervisor makes a
+# new client. Where librdkafka's statistics are not kept (a test's plain client), "in its group" is "holds
+# partitions", which assumes no more replicas than partitions (3 per topic, 2 replicas).
 OUT_OF_GROUP_GRACE = 30.0
+STATS_SECONDS = 5.0
 OUT_OF_GROUP_LIMIT = 90.0
 
 # Status codes of a service call that say "not now", not "never".
@@ -163,8 +165,10 @@ class IdempotentConsumer:
                     if uncommitted:
                         uncommitted = self._commit(consumer, uncommitted, context)
                         last_commit, applied_since_commit = time.monotonic(), 0
-                    elif time.monotonic() - last_probe > PROBE_SECONDS:
-                        self._probe(consumer, context)
+                    # Also while commits fail: a client out of its group fails every commit, and only the probe
+                    # tells that apart and replaces it.
+                    if time.monotonic() - last_probe > PROBE_SECONDS:
+                        self._probe(consumer, context, well=not uncommitted)
                         last_probe = time.monotonic()
                     continue
                 if (client_error := message.error()) is not None:
@@ -224,28 +228,34 @@ class IdempotentConsumer:
             context.failed(error)
             return uncommitted
 
-    def _probe(self, consumer: Consumer, context: WorkerContext) -> None:
+    def _probe(self, consumer: Consumer, context: WorkerContext, *, well: bool) -> None:
         """An idle consumer asks the broker for its topics' metadata: the answer tells whether it could
-        consume, which a quiet poll does not (it is as quiet with the broker away)."""
+        consume, which a quiet poll does not (it is as quiet with the broker away). Then whether it is in its
+        group: a client the broker answers but that stays out of its group is replaced (OUT_OF_GROUP_LIMIT).
+        `well`: nothing else is failing, so a good answer makes the worker healthy again."""
         try:
             consumer.list_topics(self._topics[0], timeout=5)
-            assigned = bool(consumer.assignment())
+            in_group = _in_group(consumer)
         except KafkaException as error:
             context.failed(f"kafka unreachable: {error}")
             return
         now = time.monotonic()
-        if assigned:
+        if in_group:
             self._out_of_group_since = None
         elif self._out_of_group_since is None:
             self._out_of_group_since = now
         out_for = now - self._out_of_group_since if self._out_of_group_since is not None else 0.0
         if out_for >= self._out_of_group_limit:
-            raise RuntimeError(f"{self.group_id}: no partitions for {out_for:.0f} s while kafka answers: a new client")
+            raise RuntimeError(f"{self.group_id}: out of its group for {out_for:.0f} s while kafka answers")
         if out_for >= min(OUT_OF_GROUP_GRACE, self._out_of_group_limit / 2):
-            log.warning("%s: kafka answers but the consumer holds no partitions (%.0f s)", self.group_id, out_for)
-            context.failed(f"no partitions for {out_for:.0f} s while kafka answers")
+            state = getattr(consumer, "group_state", "") or "no partitions"
+            log.warning(
+                "%s: kafka answers but the consumer is out of its group (%s, %.0f s)", self.group_id, state, out_for
+            )
+            context.failed(f"out of its consumer group for {out_for:.0f} s ({state}) while kafka answers")
             return
-        context.healthy()
+        if well:
+            context.healthy()
 
     def _client_error(self, error: KafkaError, context: WorkerContext) -> None:
         if _is_fatal(error):
@@ -484,8 +494,27 @@ def decode_headers(message: Message) -> dict[str, str]:
     return decoded
 
 
+class GroupWatchedConsumer(Consumer):
+    """A Kafka consumer that keeps librdkafka's own view of its group, from the statistics it emits every
+    STATS_SECONDS (served by poll): "up/steady" once joined and assigned."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.group_state = ""
+        super().__init__(config | {"statistics.interval.ms": int(STATS_SECONDS * 1000), "stats_cb": self._read_stats})
+
+    def _read_stats(self, raw: str) -> None:
+        group = json.loads(raw).get("cgrp") or {}
+        self.group_state = f"{group.get('state', '')}/{group.get('join_state', '')}"
+
+
+def _in_group(consumer: Consumer) -> bool:
+    """Joined and assigned, by librdkafka's statistics where the client keeps them, else by its assignment."""
+    state = getattr(consumer, "group_state", "")
+    return state == "up/steady" if state else bool(consumer.assignment())
+
+
 def make_consumer(config: dict[str, Any], group_id: str) -> Consumer:
-    consumer = Consumer(
+    consumer = GroupWatchedConsumer(
         config
         | {
             "group.id": group_id,

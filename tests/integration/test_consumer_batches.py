@@ -13,7 +13,7 @@ from google.protobuf import wrappers_pb2
 from minorprot.common.v1 import common_pb2
 
 from platform_runtime import consumer as consumer_module
-from platform_runtime.consumer import IdempotentConsumer
+from platform_runtime.consumer import GroupWatchedConsumer, IdempotentConsumer, make_consumer
 from platform_runtime.db import Database, UnitOfWork
 from platform_runtime.errors import DomainError
 from platform_runtime.outbox import make_producer
@@ -187,3 +187,13 @@ def test_a_consumer_left_out_of_its_group_says_so_and_gets_a_new_client(
         eventually(lambda: supervisor.states["consumer"].down_since is not None, what="the stuck consumer failing")
         eventually(lambda: len(clients) >= 2, what="a new client made by the supervisor")
         assert supervisor.states["consumer"].restarts >= 1
+
+
+def test_the_platforms_client_knows_when_it_has_joined_its_group(kafka: KafkaSettings, prefix: str) -> None:
+    client = make_consumer(kafka.client_config(), f"joined-{uuid.uuid4().hex[:8]}")
+    try:
+        assert isinstance(client, GroupWatchedConsumer) and client.group_state == ""
+        client.subscribe([prefix + REPORTING_REPORT])
+        eventually(lambda: client.poll(0.5) is None and client.group_state == "up/steady", what="joined")
+    finally:
+        client.close()
