@@ -18,8 +18,10 @@ import re
 import statistics
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -107,9 +109,12 @@ def _p95(samples: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def _load(signed_in: Browser, pages: dict[str, str], child_id: str) -> dict[str, list[float]]:
-    """USERS threads, each a tab of the signed-in caseworker, each asking every page REQUESTS times."""
+def _load(signed_in: Browser, pages: dict[str, str], child_id: str) -> tuple[dict[str, list[float]], Counter[str]]:
+    """USERS threads, each a tab of the signed-in caseworker, each asking every page REQUESTS times. A page
+    that answers an error (a 504 when the gateway's call to a service ran out of time) is counted, and its
+    time is kept: it is how long the person waited."""
     timings: dict[str, list[float]] = {name: [] for name in pages}
+    failed: Counter[str] = Counter()
     lock = threading.Lock()
     errors: list[BaseException] = []
 
@@ -123,7 +128,11 @@ def _load(signed_in: Browser, pages: dict[str, str], child_id: str) -> dict[str,
             for _ in range(REQUESTS):
                 for name, path in pages.items():
                     started = time.perf_counter()
-                    browser.get(path)
+                    try:
+                        browser.get(path)
+                    except urllib.error.HTTPError:
+                        with lock:
+                            failed[name] += 1
                     elapsed = (time.perf_counter() - started) * 1000.0
                     with lock:
                         timings[name].append(elapsed)
@@ -137,10 +146,10 @@ def _load(signed_in: Browser, pages: dict[str, str], child_id: str) -> dict[str,
         thread.join()
     if errors:
         raise RuntimeError(f"{len(errors)} users failed: {errors[0]!r}")
-    return timings
+    return timings, failed
 
 
-def run() -> list[Figure]:
+def run() -> tuple[list[Figure], int]:
     os.environ.setdefault("OTEL_TRACES_EXPORTER", "none")
     kafka = start_kafka()
     with TemporaryDirectory(prefix="bench-portal-") as folder:
@@ -173,7 +182,7 @@ def run() -> list[Figure]:
                 "register by name": "/register?name=" + urllib.parse.quote(first.group(1) if first else "王"),
                 "child's case file": f"/register/children/{child_id}?tab=profile",
             }
-            timings = _load(caseworker, pages, child_id)
+            timings, failed = _load(caseworker, pages, child_id)
         finally:
             stack.stop()
     static = _p95(timings.pop("static stylesheet"))
@@ -182,9 +191,12 @@ def run() -> list[Figure]:
         Figure(f"{name} p95", _p95(samples), "static page p95", static, unit) for name, samples in timings.items()
     ]
     for name, samples in timings.items():
-        print(f"{name}: median {statistics.median(samples):.1f} ms over {len(samples)} requests")
-    return figures
+        print(f"{name}: median {statistics.median(samples):.1f} ms over {len(samples)} requests, {failed[name]} failed")
+    return figures, sum(failed.values())
 
 
 def main() -> None:
-    print_figures("Portal pages under load (p95, beside a static page of the same gateway)", run())
+    figures, failed = run()
+    print_figures("Portal pages under load (p95, beside a static page of the same gateway)", figures)
+    if failed:
+        raise RuntimeError(f"{failed} page requests failed (see above)")
