@@ -122,8 +122,8 @@ class Secrets:
         user: str = "",
         *,
         audience: str = "",
+        agency: str = "",
         villages: tuple[str, ...] = (),
-        **extra: str,
     ) -> str:
         principal = Principal(
             user_id=user or f"{role.value}@{tenant}",
@@ -131,7 +131,7 @@ class Secrets:
             role=role,
             tenant=tenant,
             district=tenant[:6],
-            agency=extra.get("agency", ""),
+            agency=agency,
             villages=villages,
         )
         for_service = audience or self.audience

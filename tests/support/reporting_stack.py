@@ -63,9 +63,9 @@ class Stack:
         return registry_pb2_grpc.RegistryServiceStub(self.channels["registry"])
 
     def auth(
-        self, role: Role, tenant: str = PILOT_TENANT, audience: str = "reporting", **claims: str
+        self, role: Role, tenant: str = PILOT_TENANT, audience: str = "reporting", user: str = "", agency: str = ""
     ) -> tuple[tuple[str, str], ...]:
-        return bearer(self.secrets.token(tenant, role, audience=audience, **claims))
+        return bearer(self.secrets.token(tenant, role, user, audience=audience, agency=agency))
 
     def events(self, kind: type[M], report_id: str = "", tenant: str = PILOT_TENANT) -> list[M]:
         """Reporting's outbox events of one type (about one report), oldest first, read as the owner role."""
