@@ -18,7 +18,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from tests.e2e.browsing import goes_to_next_page, headless_chromium
+from tests.e2e.browsing import goes_to_next_page, headless_chromium, sign_in_as
 from tests.e2e.conftest import RunningStack
 from tests.support.infra import PILOT_TENANT
 
@@ -71,20 +71,6 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
         yield driver
 
 
-def sign_in(driver: WebDriver, portal: RunningStack, username: str) -> None:
-    driver.delete_all_cookies()
-    driver.get(f"{portal.base_url}/login")
-    driver.find_element(By.NAME, "username").send_keys(username)
-    driver.find_element(By.NAME, "password").send_keys(portal.password)
-    goes_to_next_page(driver, driver.find_element(By.CSS_SELECTOR, "form button[type=submit]"))
-    if driver.current_url.split("?")[0].endswith("/login/code"):  # a role that needs a second factor
-        from tests.support.second_factor import demo_code
-
-        driver.find_element(By.NAME, "code").send_keys(demo_code(portal.password, f"{portal.base_url}/{username}"))
-        goes_to_next_page(driver, driver.find_element(By.CSS_SELECTOR, "form button[type=submit]"))
-    assert driver.find_elements(By.ID, "whoami"), f"{username} could not sign in"
-
-
 def language(driver: WebDriver) -> str:
     return str(driver.find_element(By.TAG_NAME, "html").get_attribute("lang"))
 
@@ -118,7 +104,7 @@ def case_file_pages(driver: WebDriver) -> list[str]:
 
 
 def walk_in_english(driver: WebDriver, portal: RunningStack, username: str, artifacts: Path) -> int:
-    sign_in(driver, portal, username)
+    sign_in_as(driver, portal.base_url, username, portal.password)
     assert language(driver) == "zh-CN" and CHINESE.search(driver.find_element(By.TAG_NAME, "header").text)
     switch(driver, "en")
     pages = menu(driver)
