@@ -161,8 +161,9 @@ def registered_child(portal: Portal) -> str:
     """A child registered in the registry, once the benefits service has it from Kafka (a draft made for it)."""
     # Straight to the registry, with a token for it (an API token is for the gateway alone).
     caseworker = Principal("e2e-caseworker", "caseworker", Role.CASEWORKER, TOWN, TOWN[:6])
-    token = dev_token_issuer(portal.config.data_dir).issue(caseworker, "registry")
-    metadata = (("authorization", f"Bearer {token}"),)
+    issuer = dev_token_issuer(portal.config.data_dir)
+    metadata = (("authorization", f"Bearer {issuer.issue(caseworker, 'registry')}"),)
+    for_benefits = (("authorization", f"Bearer {issuer.issue(caseworker, 'benefits')}"),)
     with grpc.insecure_channel(f"127.0.0.1:{portal.config.grpc_port('registry')}") as channel:
         child = (
             registry_pb2_grpc.RegistryServiceStub(channel)
@@ -185,7 +186,7 @@ def registered_child(portal: Portal) -> str:
                     benefits_pb2.CreateApplicationRequest(
                         child_id=child.child_id, benefit_code="BLA_ORPHAN", reason="父母双亡", account_ref="6222-0001"
                     ),
-                    metadata=metadata,
+                    metadata=for_benefits,
                 )
                 return str(child.child_id)
             except grpc.RpcError as error:
@@ -216,7 +217,7 @@ def test_benefits_from_policy_to_a_closed_run_and_the_auditors_report(portal: Po
         sign_in(driver, portal, "district_admin")
         click(driver, "#nav-benefits")
         click(driver, "#load-sample button")
-        assert "SAMPLE" in text(driver, 'section.policy[data-version="1"] h2')
+        assert "样例金额" in text(driver, 'section.policy[data-version="1"] h2')
         assert text(driver, 'section.policy tr[data-code="BLA_ORPHAN"] .amount') == "1,440.00"
 
         child = registered_child(portal)
@@ -355,7 +356,7 @@ def test_the_town_imports_the_infant_list_enrols_the_year_and_gets_the_insurers_
         click(driver, "#nav-insurance")
         driver.find_element(By.CSS_SELECTOR, '#roster-import input[type="file"]').send_keys(str(path))
         click(driver, "#roster-import button")
-        assert "Accepted 2, added 2" in text(driver, "#roster-report")
+        assert "导入 2 人（新增 2" in text(driver, "#roster-report")
         assert text(driver, "#roster-errors tbody tr td") == "4"  # the bad row, numbered as the sheet shows it
         click(driver, "#enrol-year button")
         assert "保费合计 90.00 元" in text(driver, "#enrolment")
