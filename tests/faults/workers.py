@@ -69,7 +69,7 @@ JOINED = {
         "notify-crisis-escalation",
         "notify-consumer-notify",
     ],
-    "benefits": ["benefits-eligibility", "benefits-consumer-benefits"],
+    "benefits": ["benefits-eligibility", "benefits-reviews", "benefits-consumer-benefits"],
 }
 ALWAYS_UP = {"referral": ["referral-agency-edge"]}
 WORKER_UP = re.compile(r'^minorprot_worker_up\{worker="([^"]+)"\} ([0-9.]+)$', re.MULTILINE)
