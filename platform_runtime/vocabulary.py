@@ -10,13 +10,18 @@ lists stay in its domain and use the same mechanism. Pure Python: no protobuf (s
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import TypeVar
 
 # Dates that people see (received dates, working days, ages, due dates) are taken in Beijing time; China
 # has no daylight saving time.
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
+
+
+def china_today() -> date:
+    """Today in Beijing: the day a caseworker means (a server on UTC is still on yesterday until 08:00 CST)."""
+    return datetime.now(CHINA_STANDARD_TIME).date()
 
 
 class LabelledEnum(StrEnum):

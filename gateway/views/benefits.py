@@ -24,6 +24,7 @@ from gateway import roles
 from gateway.clients import BackendError
 from gateway.security import caller, components, login_required, require_role
 from platform_runtime.auth import Role
+from platform_runtime.vocabulary import china_today
 
 bp = Blueprint("benefits", __name__)
 
@@ -193,7 +194,7 @@ def application(application_id: str) -> str | Response:
 
 def _current_policy() -> benefits_pb2.PolicyVersion | None:
     """The newest version in effect today (for names and checklists on the screens)."""
-    today = date.today()
+    today = china_today()
     versions = _call("ListPolicyVersions", benefits_pb2.ListPolicyVersionsRequest()).versions
     for version in versions:  # newest first
         starts = date(version.effective_from.year, version.effective_from.month, version.effective_from.day)
@@ -451,7 +452,7 @@ def insurance() -> str | Response:
         "benefits/insurance.html",
         report=report,
         year=year,
-        this_year=date.today().year,
+        this_year=china_today().year,
         can_enrol=user.role is Role.TOWN_ADMIN,
     )
 

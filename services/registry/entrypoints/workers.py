@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import date
 
 from platform_runtime.supervisor import Worker, for_each_tenant, periodic
+from platform_runtime.vocabulary import china_today
 from services.registry.service_layer.casework import CaseworkService
 from services.registry.service_layer.follow_up_visits import OVERDUE_BATCH
 from services.registry.service_layer.registry import RegistryService
@@ -14,7 +15,7 @@ NAME = "registry-casework"
 
 
 def casework_round(
-    registry: RegistryService, casework: CaseworkService, today: Callable[[], date] = date.today
+    registry: RegistryService, casework: CaseworkService, today: Callable[[], date] = china_today
 ) -> Callable[[], None]:
     """One round: raise the overdue visits of every town; once a day per town, derive every child's
     categories again. Each town on its own: a town that fails is tried again next round, the others go on.
@@ -48,7 +49,7 @@ def casework_worker(
     registry: RegistryService,
     casework: CaseworkService,
     interval_seconds: float,
-    today: Callable[[], date] = date.today,
+    today: Callable[[], date] = china_today,
 ) -> Worker:
     """The supervised worker: a round every `interval_seconds` (and at start)."""
     return periodic(NAME, interval_seconds, casework_round(registry, casework, today))

@@ -23,6 +23,7 @@ from platform_runtime import errors
 from platform_runtime.auth import Principal
 from platform_runtime.db import Database, new_id, utcnow
 from platform_runtime.pii import BlindIndex
+from platform_runtime.vocabulary import china_today
 from services.registry.adapters.orm import TenantRecord
 from services.registry.adapters.survey_orm import SurveyImportRecord, SurveyImportRowRecord
 from services.registry.service_layer.casework import CaseworkService
@@ -59,7 +60,7 @@ class SurveyUseCases:
         database: Database,
         blind_index: BlindIndex,
         *,
-        today: Callable[[], date] = date.today,
+        today: Callable[[], date] = china_today,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
         self._registry = registry

@@ -12,6 +12,7 @@ from platform_runtime.auth import Principal, Role
 from platform_runtime.db import Database, UnitOfWork, utcnow
 from platform_runtime.pii import BlindIndex, FieldCipher
 from platform_runtime.tenancy import require_role
+from platform_runtime.vocabulary import china_today
 from services.registry.adapters import village_scope
 from services.registry.adapters.orm import TenantRecord
 from services.registry.adapters.unit_of_work import SqlRegistryStore, SqlRegistryUnitOfWork
@@ -29,7 +30,7 @@ class RegistryUseCases:
         cipher: FieldCipher,
         blind_index: BlindIndex,
         *,
-        today: Callable[[], date] = date.today,
+        today: Callable[[], date] = china_today,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
         self._database = database
@@ -63,7 +64,7 @@ class CaseworkUseCases:
         blind_index: BlindIndex,
         *,
         store: RegistryStore | None = None,
-        today: Callable[[], date] = date.today,
+        today: Callable[[], date] = china_today,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
         if database is not None:
