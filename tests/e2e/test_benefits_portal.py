@@ -39,6 +39,7 @@ from selenium.webdriver.support.wait import WebDriverWait
 from platform_runtime.auth import Principal, Role
 from platform_runtime.local_stack import ROOT, SERVICES, Stack, StackConfig, dev_secrets, dev_token_issuer
 from platform_runtime.settings import KafkaSettings
+from platform_runtime.vocabulary import china_today
 from tests.e2e.browsing import headless_chromium, sign_in_as
 from tests.support.infra import isolated_kafka_env
 
@@ -242,7 +243,7 @@ def test_benefits_from_policy_to_a_closed_run_and_the_auditors_report(portal: Po
         click(driver, '#town-review button[value="approve"]')
         assert text(driver, "#status") == "town_approved"
 
-        first_of_last_month = (date.today().replace(day=1) - timedelta(days=1)).replace(day=1)
+        first_of_last_month = (china_today().replace(day=1) - timedelta(days=1)).replace(day=1)
         sign_in(driver, portal, "district_officer")
         driver.get(application_url)
         starts = driver.find_element(By.CSS_SELECTOR, '#district-decision input[name="starts_on"]')
@@ -253,7 +254,7 @@ def test_benefits_from_policy_to_a_closed_run_and_the_auditors_report(portal: Po
         # the month's run: the maker computes
         click(driver, "#nav-runs")
         month = driver.find_element(By.CSS_SELECTOR, '#open-run input[name="period"]')
-        driver.execute_script("arguments[0].value = arguments[1]", month, date.today().strftime("%Y-%m"))
+        driver.execute_script("arguments[0].value = arguments[1]", month, china_today().strftime("%Y-%m"))
         click(driver, "#open-run button")
         run_url = driver.current_url
         run_step(driver, "compute")
@@ -338,7 +339,7 @@ def test_the_town_imports_the_infant_list_enrols_the_year_and_gets_the_insurers_
 ) -> None:
     """After the first test (the sample policy is loaded): 45 yuan a child."""
     driver = browser
-    today = date.today()
+    today = china_today()
     babies = [today - timedelta(days=days) for days in (200, 400)]
     rows = [[_identity(born, f"{n:03d}"), "", TOWN + "201"] for n, born in enumerate(babies, start=101)]
     rows.append(["110111201001011230", "", TOWN + "201"])  # a bad check character

@@ -7,7 +7,7 @@ applications list and the application, and records the review there, which moves
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlparse
 
 import pytest
@@ -16,7 +16,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.select import Select
 
 from platform_runtime.db import Database
-from platform_runtime.vocabulary import CHINA_STANDARD_TIME
+from platform_runtime.vocabulary import CHINA_STANDARD_TIME, china_today
 from services.benefits.adapters.orm import metadata
 from services.benefits.domain.policy import months_after
 from services.benefits.service_layer.applications import Applications
@@ -92,7 +92,7 @@ def test_an_entitlement_due_for_review_shows_in_the_portal_and_the_town_records_
         click(driver, '#town-review button[value="approve"]')
         sign_in(driver, portal, "district_officer")
         driver.get(application_url)
-        started = (date.today().replace(day=1) - timedelta(days=370)).replace(day=1)  # 13 months ago
+        started = (china_today().replace(day=1) - timedelta(days=370)).replace(day=1)  # 13 months ago
         starts = driver.find_element(By.CSS_SELECTOR, '#district-decision input[name="starts_on"]')
         driver.execute_script("arguments[0].value = arguments[1]", starts, started.isoformat())
         click(driver, '#district-decision button[value="approve"]')

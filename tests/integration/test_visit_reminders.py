@@ -31,6 +31,7 @@ from platform_runtime.provision import ProvisionedDatabase
 from platform_runtime.service import build
 from platform_runtime.settings import EnvReader, KafkaSettings
 from platform_runtime.topics import REGISTRY_CASE
+from platform_runtime.vocabulary import china_today
 from tests.support.infra import DISTRICT, OTHER_TENANT, PILOT_TENANT, Secrets, isolated_kafka_env
 from tests.support.services import Running, bearer, migrated_database, service_env
 from tests.support.waiting import eventually
@@ -39,7 +40,7 @@ pytestmark = pytest.mark.integration
 
 T = TypeVar("T")
 M = TypeVar("M", bound=Message)
-TODAY = date.today()
+TODAY = china_today()
 OVERDUE = "随访逾期"
 
 

@@ -29,6 +29,7 @@ from platform_runtime.service import build
 from platform_runtime.settings import EnvReader, KafkaSettings
 from platform_runtime.tenancy import acting_as
 from platform_runtime.topics import REFERRAL_REFERRAL
+from platform_runtime.vocabulary import china_today
 from services.registry import bootstrap
 from services.registry.adapters.orm import APPEND_ONLY_TABLES, metadata
 from services.registry.domain.rules import add_months
@@ -41,7 +42,7 @@ from tests.support.services import Running, bearer, consumer_under_test, migrate
 
 pytestmark = pytest.mark.integration
 
-TODAY = date.today()
+TODAY = china_today()
 M = TypeVar("M", bound=protobuf.Message)
 
 

@@ -22,6 +22,7 @@ from platform_runtime.migrations import upgrade
 from platform_runtime.pii import BlindIndex, FieldCipher
 from platform_runtime.settings import decode_key, decode_keyring
 from platform_runtime.tenancy import acting_as
+from platform_runtime.vocabulary import china_today
 from services.registry.adapters.orm import ChildRecord, FamilyMemberRecord, metadata
 from services.registry.adapters.survey_orm import SurveyImportRecord
 from services.registry.domain import synthetic
@@ -197,7 +198,7 @@ def test_the_batched_matching_finds_what_match_child_finds(embedded: Embedded) -
             for n, probe in probes.items()
         }
         with embedded.database.unit_of_work(PILOT_TENANT) as uow:
-            scope = Scope(uow, CASEWORKER, today=date.today(), now=T0)
+            scope = Scope(uow, CASEWORKER, today=china_today(), now=T0)
             found = BatchMatcher(embedded.registry).candidates(scope, probes)
     batched = {
         n: [
