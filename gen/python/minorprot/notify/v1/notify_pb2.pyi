@@ -1371,3 +1371,57 @@ class PreviewTemplateResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PreviewTemplateResponse: _TypeAlias = PreviewTemplateResponse  # noqa: Y015
+
+@_typing.final
+class SendReceiptRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_ID_FIELD_NUMBER: _builtins.int
+    RECEIPT_NUMBER_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    LOCALE_FIELD_NUMBER: _builtins.int
+    report_id: _builtins.str
+    receipt_number: _builtins.str
+    channel: _builtins.str
+    """email or sms"""
+    address: _builtins.str
+    """The reporter's e-mail address or phone number."""
+    locale: _builtins.str
+    """zh-CN (the default) or en"""
+    def __init__(
+        self,
+        *,
+        report_id: _builtins.str = ...,
+        receipt_number: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        address: _builtins.str = ...,
+        locale: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "channel", b"channel", "locale", b"locale", "receipt_number", b"receipt_number", "report_id", b"report_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendReceiptRequest: _TypeAlias = SendReceiptRequest  # noqa: Y015
+
+@_typing.final
+class SendReceiptResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELIVERY_ID_FIELD_NUMBER: _builtins.int
+    delivery_id: _builtins.str
+    """The delivery's id; its status and attempts are in ListDeliveries (recipient "reporter")."""
+    def __init__(
+        self,
+        *,
+        delivery_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delivery_id", b"delivery_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendReceiptResponse: _TypeAlias = SendReceiptResponse  # noqa: Y015

@@ -146,6 +146,11 @@ class NotifyServiceStub:
                 request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.PreviewTemplateRequest.SerializeToString,
                 response_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.PreviewTemplateResponse.FromString,
                 _registered_method=True)
+        self.SendReceipt = channel.unary_unary(
+                '/minorprot.notify.v1.NotifyService/SendReceipt',
+                request_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SendReceiptRequest.SerializeToString,
+                response_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SendReceiptResponse.FromString,
+                _registered_method=True)
 
 
 class NotifyServiceServicer:
@@ -296,6 +301,16 @@ class NotifyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SendReceipt(self, request, context):
+        """The reporting service only (its workload identity), for the town of its token: tell a reporter who asked for
+        it that their report was received, with the receipt number (template report_receipt), on one channel. Once per
+        report: a call repeated with the same report_id answers the first delivery. The address is kept only until
+        the message is sent or has failed for good; it never travels on an event.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NotifyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -408,6 +423,11 @@ def add_NotifyServiceServicer_to_server(servicer, server):
                     servicer.PreviewTemplate,
                     request_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.PreviewTemplateRequest.FromString,
                     response_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.PreviewTemplateResponse.SerializeToString,
+            ),
+            'SendReceipt': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendReceipt,
+                    request_deserializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SendReceiptRequest.FromString,
+                    response_serializer=minorprot_dot_notify_dot_v1_dot_notify__pb2.SendReceiptResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1006,6 +1026,33 @@ class NotifyService:
             '/minorprot.notify.v1.NotifyService/PreviewTemplate',
             minorprot_dot_notify_dot_v1_dot_notify__pb2.PreviewTemplateRequest.SerializeToString,
             minorprot_dot_notify_dot_v1_dot_notify__pb2.PreviewTemplateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendReceipt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minorprot.notify.v1.NotifyService/SendReceipt',
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.SendReceiptRequest.SerializeToString,
+            minorprot_dot_notify_dot_v1_dot_notify__pb2.SendReceiptResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -69,6 +69,12 @@ class NotifyServiceStub:
     """
     SetTemplate: _grpc.UnaryUnaryMultiCallable[_notify_pb2.SetTemplateRequest, _notify_pb2.SetTemplateResponse]
     PreviewTemplate: _grpc.UnaryUnaryMultiCallable[_notify_pb2.PreviewTemplateRequest, _notify_pb2.PreviewTemplateResponse]
+    SendReceipt: _grpc.UnaryUnaryMultiCallable[_notify_pb2.SendReceiptRequest, _notify_pb2.SendReceiptResponse]
+    """The reporting service only (its workload identity), for the town of its token: tell a reporter who asked for
+    it that their report was received, with the receipt number (template report_receipt), on one channel. Once per
+    report: a call repeated with the same report_id answers the first delivery. The address is kept only until
+    the message is sent or has failed for good; it never travels on an event.
+    """
 
 @_typing.type_check_only
 class NotifyServiceAsyncStub(NotifyServiceStub):
@@ -111,6 +117,12 @@ class NotifyServiceAsyncStub(NotifyServiceStub):
     """
     SetTemplate: _aio.UnaryUnaryMultiCallable[_notify_pb2.SetTemplateRequest, _notify_pb2.SetTemplateResponse]  # type: ignore[assignment]
     PreviewTemplate: _aio.UnaryUnaryMultiCallable[_notify_pb2.PreviewTemplateRequest, _notify_pb2.PreviewTemplateResponse]  # type: ignore[assignment]
+    SendReceipt: _aio.UnaryUnaryMultiCallable[_notify_pb2.SendReceiptRequest, _notify_pb2.SendReceiptResponse]  # type: ignore[assignment]
+    """The reporting service only (its workload identity), for the town of its token: tell a reporter who asked for
+    it that their report was received, with the receipt number (template report_receipt), on one channel. Once per
+    report: a call repeated with the same report_id answers the first delivery. The address is kept only until
+    the message is sent or has failed for good; it never travels on an event.
+    """
 
 class NotifyServiceServicer(metaclass=_abc_1.ABCMeta):
     """Notifications to the people of a tenant: the in-app inbox, e-mail, SMS and agencies' webhooks; who is told
@@ -282,5 +294,17 @@ class NotifyServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _notify_pb2.PreviewTemplateRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_notify_pb2.PreviewTemplateResponse, _abc.Awaitable[_notify_pb2.PreviewTemplateResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SendReceipt(
+        self,
+        request: _notify_pb2.SendReceiptRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notify_pb2.SendReceiptResponse, _abc.Awaitable[_notify_pb2.SendReceiptResponse]]:
+        """The reporting service only (its workload identity), for the town of its token: tell a reporter who asked for
+        it that their report was received, with the receipt number (template report_receipt), on one channel. Once per
+        report: a call repeated with the same report_id answers the first delivery. The address is kept only until
+        the message is sent or has failed for good; it never travels on an event.
+        """
 
 def add_NotifyServiceServicer_to_server(servicer: NotifyServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -184,6 +184,7 @@ class SubmitReportRequest(_message.Message):
     AGENCY_KIND_FIELD_NUMBER: _builtins.int
     EXTERNAL_REFERENCE_FIELD_NUMBER: _builtins.int
     FACTS_FIELD_NUMBER: _builtins.int
+    RECEIPT_CONTACT_FIELD_NUMBER: _builtins.int
     channel: Global___Channel.ValueType
     division_code: _builtins.str
     place_text: _builtins.str
@@ -208,6 +209,10 @@ class SubmitReportRequest(_message.Message):
     def facts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Observed facts that triage and the escort rules use: child_alone, injured, minor_offences, begging_with_adults."""
 
+    @_builtins.property
+    def receipt_contact(self) -> Global___ReceiptContact:
+        """Where to send the reporter the receipt number, if they asked for it (see ReceiptContact)."""
+
     def __init__(
         self,
         *,
@@ -222,14 +227,47 @@ class SubmitReportRequest(_message.Message):
         agency_kind: _builtins.str = ...,
         external_reference: _builtins.str = ...,
         facts: _abc.Iterable[_builtins.str] | None = ...,
+        receipt_contact: Global___ReceiptContact | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "occurred_at", b"occurred_at", "reporter", b"reporter"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "occurred_at", b"occurred_at", "receipt_contact", b"receipt_contact", "reporter", b"reporter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency_kind", b"agency_kind", "channel", b"channel", "child", b"child", "division_code", b"division_code", "external_reference", b"external_reference", "facts", b"facts", "narrative", b"narrative", "occurred_at", b"occurred_at", "place_text", b"place_text", "reporter", b"reporter", "situation_types", b"situation_types"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency_kind", b"agency_kind", "channel", b"channel", "child", b"child", "division_code", b"division_code", "external_reference", b"external_reference", "facts", b"facts", "narrative", b"narrative", "occurred_at", b"occurred_at", "place_text", b"place_text", "receipt_contact", b"receipt_contact", "reporter", b"reporter", "situation_types", b"situation_types"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SubmitReportRequest: _TypeAlias = SubmitReportRequest  # noqa: Y015
+
+@_typing.final
+class ReceiptContact(_message.Message):
+    """The reporter's wish to be sent the receipt number, and where: kept encrypted only until notify has taken the
+    message, never in an event nor shown to staff. An anonymous reporter may give an address for this alone.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONSENT_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    LOCALE_FIELD_NUMBER: _builtins.int
+    consent: _builtins.bool
+    """The reporter ticked "send me the receipt number"; without it no receipt is sent and address must be empty."""
+    address: _builtins.str
+    """A mobile number (SMS) or an e-mail address; empty: the named reporter's phone."""
+    locale: _builtins.str
+    """zh-CN (the default) or en: the language of the message."""
+    def __init__(
+        self,
+        *,
+        consent: _builtins.bool = ...,
+        address: _builtins.str = ...,
+        locale: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "consent", b"consent", "locale", b"locale"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReceiptContact: _TypeAlias = ReceiptContact  # noqa: Y015
 
 @_typing.final
 class Report(_message.Message):
