@@ -2,8 +2,8 @@
 
 Served as text on `METRICS_PORT` (off when unset) by `serve_metrics`. What an operator watches here:
 workers that are down (`minorprot_worker_up == 0`), their restarts and failures, messages retried or
-dead-lettered, offset commits that failed, the age of the oldest unpublished outbox row, and periodic work
-that failed for one town.
+dead-lettered, offset commits that failed, the age of the oldest unpublished outbox row, periodic work
+that failed for one town, and reporters' receipts that notify has not taken.
 """
 
 from __future__ import annotations
@@ -47,6 +47,16 @@ OUTBOX_OLDEST_PUBLISHED = Gauge(
     "Age of the oldest published outbox row still kept (a plaintext copy of its event); after each housekeeping "
     "round at most the retention",
     ["service"],
+)
+
+# Reporters' receipt numbers waiting in reporting to be handed to notify (issue 12).
+RECEIPTS_PENDING = Gauge("minorprot_receipts_pending", "Reporters' receipts not yet taken by notify")
+RECEIPTS_OLDEST_PENDING = Gauge(
+    "minorprot_receipts_oldest_pending_seconds", "Age of the oldest reporter's receipt not yet taken by notify"
+)
+RECEIPT_RETRIES = Counter("minorprot_receipt_retries_total", "Reporters' receipts notify did not take, tried again")
+RECEIPTS_GIVEN_UP = Counter(
+    "minorprot_receipts_given_up_total", "Reporters' receipts given up (refused for good, or a day old)"
 )
 
 TENANT_ROUND_FAILURES = Counter(

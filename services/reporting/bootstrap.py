@@ -9,13 +9,17 @@ from platform_runtime.auth import ServiceTokens, TokenIssuer
 from platform_runtime.db import Database, utcnow
 from platform_runtime.pii import BlindIndex, FieldCipher
 from platform_runtime.service import ServiceDefinition
+from services.reporting.adapters.notify_client import GrpcReceiptNotifier
 from services.reporting.adapters.orm import metadata
+from services.reporting.adapters.pending_receipts import SqlPendingReceipts
 from services.reporting.adapters.registry_client import GrpcChildDirectory
 from services.reporting.adapters.unit_of_work import SqlReportStore
 from services.reporting.entrypoints import consumers, crisis_steps_api, grpc_api
 from services.reporting.entrypoints.deadline_checker import deadline_checker
+from services.reporting.entrypoints.receipt_sender import receipt_sender
 from services.reporting.service_layer.crisis_steps import CrisisStepService
 from services.reporting.service_layer.ports import ChildDirectory
+from services.reporting.service_layer.receipt_sending import ReceiptSender
 from services.reporting.service_layer.services import ReportingService
 from services.reporting.settings import ReportingSettings
 
@@ -48,11 +52,20 @@ def definition(
     database = Database.connect(settings.common.database_url, metadata)
     service = build_service(settings, database, now=now)
     reports, steps = grpc_api.register(service), crisis_steps_api.register(CrisisStepService(database))
+    receipts = ReceiptSender(
+        SqlPendingReceipts(database, FieldCipher(settings.pii_keys)),
+        GrpcReceiptNotifier(settings.notify_target, ServiceTokens(TokenIssuer(settings.workload_signing_key))),
+        now=now,
+    )
     return ServiceDefinition(
         settings=settings.common,
         database=database,
         register=lambda server: reports(server) + steps(server),
         public_methods=grpc_api.PUBLIC_METHODS,
         consumers=consumers.consumers(),
-        workers=[deadline_checker(service, settings.deadline_check_seconds)] if periodic_work else [],
+        # The receipts always go (a reporter is waiting); the periodic deadline check is optional in tests.
+        workers=[
+            receipt_sender(receipts, settings.receipt_poll_ms / 1000),
+            *([deadline_checker(service, settings.deadline_check_seconds)] if periodic_work else []),
+        ],
     )

@@ -29,7 +29,14 @@ from services.referral.adapters.orm import metadata as referral_metadata
 from services.reporting.adapters.orm import metadata as reporting_metadata
 from tests.support.infra import PILOT_TENANT, Secrets, isolated_kafka_env
 from tests.support.reporting_stack import report_request
-from tests.support.services import Running, bearer, migrated_database, reporting_keys, service_env
+from tests.support.services import (
+    NO_NOTIFY,
+    Running,
+    bearer,
+    migrated_database,
+    reporting_keys,
+    service_env,
+)
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -114,7 +121,15 @@ def stack(postgres_url: str, kafka: KafkaSettings, secrets: Secrets) -> Iterator
     isolated = isolated_kafka_env(kafka)
     with ExitStack() as running:
         db = migrated_database(postgres_url, "reporting")
-        env = service_env(db, kafka, secrets, REGISTRY_TARGET="127.0.0.1:1", **isolated, **reporting_keys(secrets))
+        env = service_env(
+            db,
+            kafka,
+            secrets,
+            REGISTRY_TARGET="127.0.0.1:1",
+            NOTIFY_TARGET=NO_NOTIFY,
+            **isolated,
+            **reporting_keys(secrets),
+        )
         reporting = build(reporting_bootstrap.definition(reporting_settings(EnvReader(env)), periodic_work=False))
         reporting.start()
         running.callback(reporting.stop, 1)

@@ -8,7 +8,7 @@ Reporting runs as its `serve` command composes it (deadline checker included) on
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -107,7 +107,13 @@ def _serving(server: GrpcServer, database: Any) -> Iterator[Running]:
 
 
 @contextmanager
-def running_stack(postgres_url: str, kafka: KafkaSettings, secrets: Secrets, **reporting_env: str) -> Iterator[Stack]:
+def running_stack(
+    postgres_url: str,
+    kafka: KafkaSettings,
+    secrets: Secrets,
+    notify_env: Mapping[str, str] | None = None,
+    **reporting_env: str,
+) -> Iterator[Stack]:
     from services.notify import bootstrap as notify_bootstrap
     from services.notify.settings import load_settings as notify_settings
     from services.registry import bootstrap as registry_bootstrap
@@ -125,16 +131,23 @@ def running_stack(postgres_url: str, kafka: KafkaSettings, secrets: Secrets, **r
             _serving(build(registry_bootstrap.definition(settings, periodic_work=False)), db)
         )
 
+        db = migrated_database(postgres_url, "notify")
+        settings_n = notify_settings(EnvReader(service_env(db, kafka, secrets, **isolated, **(notify_env or {}))))
+        notify = stack.enter_context(_serving(build(notify_bootstrap.definition(settings_n)), db))
+
         db = migrated_database(postgres_url, "reporting")
         env = service_env(
-            db, kafka, secrets, REGISTRY_TARGET=registry.target, **isolated, **reporting_keys(secrets), **reporting_env
+            db,
+            kafka,
+            secrets,
+            REGISTRY_TARGET=registry.target,
+            NOTIFY_TARGET=notify.target,
+            **isolated,
+            **reporting_keys(secrets),
+            **reporting_env,
         )
         server = build(reporting_bootstrap.definition(reporting_settings(EnvReader(env)), now=clock))
         reporting = stack.enter_context(_serving(server, db))
-
-        db = migrated_database(postgres_url, "notify")
-        settings_n = notify_settings(EnvReader(service_env(db, kafka, secrets, **isolated)))
-        notify = stack.enter_context(_serving(build(notify_bootstrap.definition(settings_n)), db))
 
         channels = {
             name: stack.enter_context(r.channel())

@@ -97,7 +97,10 @@ def running_reporting(
     from services.reporting.settings import load_settings
 
     db = migrated_database(postgres_url, "reporting")
-    env = service_env(db, kafka, secrets, REGISTRY_TARGET=registry_target, **reporting_keys(secrets))
+    # No notify here: nothing these tests submit asks for a receipt (tests/support/reporting_stack.py has one).
+    env = service_env(
+        db, kafka, secrets, REGISTRY_TARGET=registry_target, NOTIFY_TARGET=NO_NOTIFY, **reporting_keys(secrets)
+    )
     settings = load_settings(EnvReader(env))
     server = build(bootstrap.definition(settings, periodic_work=False))
     server.start()
@@ -105,6 +108,9 @@ def running_reporting(
         yield Running(server, db)
     finally:
         server.stop(grace=1)
+
+
+NO_NOTIFY = "127.0.0.1:1"  # NOTIFY_TARGET of a reporting service started without notify
 
 
 def reporting_keys(secrets: Secrets) -> dict[str, str]:

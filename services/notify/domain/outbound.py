@@ -32,6 +32,7 @@ MAX_TEXT = 1000
 # Every template may use these; each event type adds its own facts.
 COMMON = ("link", "code", "town")
 INBOX = "inbox."  # the prefix of the in-app templates' names
+RECEIPT = "report_receipt"
 FACTS: dict[str, tuple[str, ...]] = {
     "crisis_declared": ("actions",),
     "crisis_escalation": ("actions",),
@@ -44,6 +45,9 @@ FACTS: dict[str, tuple[str, ...]] = {
     "case_status_changed": ("status",),
     "case_assigned": (),
     "entitlement_changed": ("change", "effective_on"),
+    # To a reporter who asked for it (SendReceipt): the receipt number and the public lookup page as `link`;
+    # never the child, the family, the place or the reporter (notify is not even told them).
+    RECEIPT: ("receipt",),
 }
 FACTS.update(
     {
@@ -150,6 +154,15 @@ DEFAULTS: dict[tuple[str, str], tuple[str, str]] = {
     ("entitlement_changed", "en"): (
         "Benefit {{ change }}",
         "Child protection: a benefit of a child you hold was {{ change }}, from {{ effective_on }}." + _LINK_EN,
+    ),
+    (RECEIPT, "zh-CN"): (
+        "已收到您的报告",
+        "【未成年人保护】您的报告已收到,回执编号 {{ receipt }}。凭回执编号可查询处理进展:{{ link }}",
+    ),
+    (RECEIPT, "en"): (
+        "Your report was received",
+        "Child protection: your report was received. Receipt number {{ receipt }}; "
+        "look up its progress with it at {{ link }}",
     ),
 }
 
@@ -293,6 +306,7 @@ SAMPLE: dict[str, dict[str, str]] = {
     "case_status_changed": {"status": "已结案 closed"},
     "case_assigned": {},
     "entitlement_changed": {"change": "停发 suspended", "effective_on": "2026-12-01"},
+    RECEIPT: {"receipt": "R-T242F2X-Q4KERV3-R7HPCPW"},
 }
 _STAFF = "专人 王专人 · 社工 李社工"
 SAMPLE.update(
@@ -394,7 +408,9 @@ def check(event_type: str, subject: str, text: str) -> Rendered:
 
 def sample_facts(event_type: str) -> dict[str, str]:
     return {
-        "link": "https://portal.example/notifications/about/report/r-sample",
+        "link": "https://portal.example/public/receipt"
+        if event_type == RECEIPT
+        else "https://portal.example/notifications/about/report/r-sample",
         "code": "482913" if event_type.removeprefix(INBOX).startswith("crisis") else "",
         "town": "110111008",
         **SAMPLE.get(event_type, {}),

@@ -16,6 +16,7 @@ from services.notify.domain.audience import EVENT_TYPES
 from services.notify.service_layer.crises import CrisisService
 from services.notify.service_layer.deliveries import DeliveryService
 from services.notify.service_layer.directory import DirectoryService
+from services.notify.service_layer.receipts import ReceiptService
 from services.notify.service_layer.recipients import beijing_date
 from services.notify.service_layer.services import NotifyService
 from services.notify.service_layer.town_templates import TemplateService
@@ -41,7 +42,9 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         crises: CrisisService,
         templates: TemplateService,
         webhook_key: bytes = b"",
+        receipts: ReceiptService | None = None,
     ) -> None:
+        self._receipts = receipts or ReceiptService(service.database, service)
         self._webhook_key = webhook_key  # to show each agency its own key (adapters/channels.agency_key)
         self._crises = crises
         self._templates = templates
@@ -207,6 +210,14 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
     ) -> notify_pb2.PreviewTemplateResponse:
         rendered = self._templates.preview(request.event_type, request.locale, request.subject, request.text)
         return notify_pb2.PreviewTemplateResponse(subject=rendered.subject, text=rendered.text)
+
+    def SendReceipt(
+        self, request: notify_pb2.SendReceiptRequest, context: grpc.ServicerContext
+    ) -> notify_pb2.SendReceiptResponse:
+        delivery_id = self._receipts.send_receipt(
+            request.report_id, request.receipt_number, request.channel, request.address, request.locale
+        )
+        return notify_pb2.SendReceiptResponse(delivery_id=delivery_id)
 
 
 def register(

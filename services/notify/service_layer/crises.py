@@ -39,6 +39,7 @@ from services.notify.adapters.orm import (
 from services.notify.domain import audience, templates
 from services.notify.domain.audience import DUTY_OFFICER
 from services.notify.domain.channels import Channel
+from services.notify.domain.outbound import RECEIPT
 from services.notify.domain.recipients import INBOX_ROLES
 from services.notify.domain.templates import Content, Priority
 from services.notify.service_layer.directory import crisis_limit
@@ -271,6 +272,7 @@ class CrisisService:
                     DeliveryRecord.subject_id == (crisis.report_id if crisis else ""),
                     DeliveryRecord.channel == Channel.SMS.value,
                     DeliveryRecord.address == phone,
+                    DeliveryRecord.event_type != RECEIPT,  # a reporter's receipt acknowledges nothing
                 )
             )
             if crisis is None or not told:

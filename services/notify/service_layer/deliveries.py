@@ -28,6 +28,7 @@ from platform_runtime.topics import NOTIFY_DELIVERY
 from services.notify.adapters import messages
 from services.notify.adapters.orm import DeliveryQueueRecord, DeliveryRecord, detached
 from services.notify.domain.channels import Channel, DeliveryError, DeliveryStatus, Outgoing, Sender, retry_delay
+from services.notify.domain.outbound import RECEIPT
 from services.notify.domain.templates import Priority
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,10 @@ class DeliveryService:
                     uow.commit()
                     return
                 record.status = DeliveryStatus.FAILED.value
+            if record.event_type == RECEIPT:
+                # A reporter's contact (an anonymous one's too) is kept only until the receipt is done with, and
+                # the receipt number is theirs alone: the row keeps what operators need (status, attempts).
+                record.address, record.text = "", ""
             _dequeue(uow, delivery_id)
             uow.publish(_delivered(uow.tenant, record))
             uow.commit()
@@ -184,6 +189,8 @@ class DeliveryService:
                 raise errors.NotFound("no such delivery in this town")
             if record.status != DeliveryStatus.FAILED.value:
                 raise errors.Conflict("only a delivery that failed can be sent again")
+            if record.event_type == RECEIPT:
+                raise errors.Conflict("a reporter's receipt cannot be sent again: their contact was erased")
             now = self._now()
             record.status, record.attempts, record.last_error, record.not_before = "pending", 0, "", now
             uow.session.add(

@@ -72,6 +72,10 @@ class NotifyService:
         self.on_crisis: list[Callable[[UnitOfWork, str, str, Content], str]] = []
 
     @property
+    def database(self) -> Database:
+        return self._database
+
+    @property
     def channels(self) -> frozenset[Channel]:
         return self._channels
 
@@ -222,10 +226,10 @@ class NotifyService:
             ).tuples()
         )
         facts = {
-            **content.facts,
             "link": self.link(content.subject_type, content.subject_id),
             "code": reply_code,
             "town": uow.tenant,
+            **content.facts,  # a receipt gives its own link (the public lookup) and no town
         }
         inbox_facts = {**content.inbox_variables(), **facts}
         rendered: dict[tuple[str, str], outbound.Rendered] = {}
@@ -323,7 +327,22 @@ class NotifyService:
         return view
 
     def link(self, subject_type: str, subject_id: str) -> str:
-        return f"{self._portal_url}/notifications/about/{subject_type}/{subject_id}"
+        return self.public_link(f"/notifications/about/{subject_type}/{subject_id}")
+
+    def public_link(self, path: str) -> str:
+        return f"{self._portal_url}{path}"
+
+    def delivery_of(self, uow: UnitOfWork, event_id: str, recipient: str, channel: Channel) -> str:
+        """The id of the delivery an event gave a recipient on a channel ("" if none)."""
+        found = uow.session.scalar(
+            select(DeliveryRecord.id).where(
+                DeliveryRecord.tenant_id == uow.tenant,
+                DeliveryRecord.event_id == event_id,
+                DeliveryRecord.recipient == recipient,
+                DeliveryRecord.channel == channel.value,
+            )
+        )
+        return found or ""
 
     # -- the caller's inbox --------------------------------------------------------------------------------
 

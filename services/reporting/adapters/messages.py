@@ -25,6 +25,7 @@ from services.reporting.domain.model import (
     Fact,
     PersonTriage,
     Place,
+    ReceiptContact,
     Report,
     Reporter,
     ReporterRole,
@@ -136,7 +137,15 @@ def submission(request: reporting_pb2.SubmitReportRequest) -> Submission:
         narrative=request.narrative,
         reporter=reporter,
         facts=frozenset(f for f in facts if f is not None),
+        receipt_contact=_receipt_contact(request),
     )
+
+
+def _receipt_contact(request: reporting_pb2.SubmitReportRequest) -> ReceiptContact | None:
+    if not request.HasField("receipt_contact"):
+        return None
+    given = request.receipt_contact
+    return ReceiptContact(consent=given.consent, address=given.address, locale=given.locale or "zh-CN")
 
 
 def milestone(value: reporting_pb2.Milestone.ValueType) -> Milestone:

@@ -68,6 +68,25 @@ class ReceiptRecord(Base):
     report_id: Mapped[str] = mapped_column(String(32), unique=True)
 
 
+class PendingReceiptRecord(Base):
+    """A receipt number to hand to notify for a reporter who asked for it, until notify has taken it (then the
+    row is deleted) or it is a day old. Read across towns by the sending worker, so not under row-level security:
+    the address and the receipt number are encrypted, bound to the town (FieldCipher), and nothing else is here."""
+
+    __tablename__ = "pending_receipts"
+    report_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(12))
+    channel: Mapped[str] = mapped_column(String(10))  # sms, email
+    address_cipher: Mapped[str] = mapped_column(Text)
+    receipt_cipher: Mapped[str] = mapped_column(Text)
+    locale: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    __table_args__ = (Index("ix_pending_receipts_due", "due_at"),)
+
+
 class TriageRuleSetRecord(Base):
     """Per-tenant triage rules, versioned; the built-in default applies where a tenant has none."""
 

@@ -16,6 +16,7 @@ from platform_runtime import paging
 from platform_runtime.pii import FieldCipher
 from services.reporting.adapters.orm import (
     DeadlineRecord,
+    PendingReceiptRecord,
     ReceiptRecord,
     ReportReadRecord,
     ReportRecord,
@@ -38,8 +39,13 @@ from services.reporting.domain.model import (
     Submission,
     Urgency,
 )
+from services.reporting.domain.receipt_sending import ReceiptDestination
 from services.reporting.domain.triage import TriageRuleSet, rule_set_from_dict
 from services.reporting.service_layer.ports import ReportEntry, ReportRead
+
+# The encrypted fields of a pending receipt (the cipher binds each to its town and field).
+RECEIPT_ADDRESS_FIELD = "receipt_address"
+RECEIPT_NUMBER_FIELD = "receipt_number"
 
 
 def _aware(value: datetime) -> datetime:
@@ -106,6 +112,22 @@ class ReportRepository:
         self._add_deadlines(report.report_id, deadlines)
         self._session.add(
             ReceiptRecord(receipt_hash=receipt_digest, tenant_id=self._tenant, report_id=report.report_id)
+        )
+
+    def queue_receipt(self, report_id: str, receipt: str, destination: ReceiptDestination, at: datetime) -> None:
+        self._session.add(
+            PendingReceiptRecord(
+                report_id=report_id,
+                tenant_id=self._tenant,
+                channel=destination.channel.value,
+                address_cipher=self._seal(destination.address, RECEIPT_ADDRESS_FIELD),
+                receipt_cipher=self._seal(receipt, RECEIPT_NUMBER_FIELD),
+                locale=destination.locale,
+                created_at=at,
+                due_at=at,
+                attempts=0,
+                last_error="",
+            )
         )
 
     def record(self, report_id: str) -> ReportRecord | None:

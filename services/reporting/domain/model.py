@@ -45,6 +45,7 @@ __all__ = [
     "Fact",
     "PersonTriage",
     "Place",
+    "ReceiptContact",
     "Report",
     "ReportStatus",
     "Reporter",
@@ -153,6 +154,20 @@ class Reporter:
 
 
 @dataclass(frozen=True)
+class ReceiptContact:
+    """The reporter's wish to be sent the receipt number (they ticked "send me the receipt number"), and where.
+
+    Asked for explicitly, never assumed from a phone left for staff to call back. An anonymous reporter may give an
+    address for the receipt alone: it stays out of the report (which still has no reporter), is kept encrypted only
+    until notify has taken the message, and is never in an event or shown to staff (`receipts.destination`).
+    """
+
+    consent: bool
+    address: str = ""  # a mobile number or an e-mail address; empty: the named reporter's phone
+    locale: str = "zh-CN"  # the message's language
+
+
+@dataclass(frozen=True)
 class Submission:
     """A report as submitted, before it is stored; checked by `validation.validate_submission`."""
 
@@ -164,6 +179,7 @@ class Submission:
     narrative: str
     reporter: Reporter | None = None
     facts: frozenset[Fact] = frozenset()
+    receipt_contact: ReceiptContact | None = None
 
     def child_age(self) -> int | None:
         """The child's age when it happened, as far as known."""

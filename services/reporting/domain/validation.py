@@ -54,6 +54,7 @@ _DIVISION_CODE = re.compile(r"\d{9}|\d{12}", re.ASCII)
 _MOBILE = re.compile(r"(?:\+86)?1[3-9]\d{9}", re.ASCII)
 # Area code (010, 0571, ...), an optional hyphen, a 7-8 digit local number, an optional extension.
 _LANDLINE = re.compile(r"0\d{2,3}-?[2-9]\d{6,7}(?:-\d{1,6})?", re.ASCII)
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 _IDENTITY_NUMBER = re.compile(r"\d{17}[\dX]", re.ASCII)
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK_CHARS = "10X98765432"
@@ -102,6 +103,15 @@ def validate_submission(submission: Submission, now: datetime) -> None:
     ]
     if violations:
         raise InvalidInput(violations)
+
+
+def is_mobile(phone: str) -> bool:
+    """A mainland mobile number (1[3-9] + 9 digits, optional +86): one that can take an SMS."""
+    return bool(_MOBILE.fullmatch(phone))
+
+
+def is_email(text: str) -> bool:
+    return bool(_EMAIL.fullmatch(text))
 
 
 def is_valid_phone(phone: str) -> bool:

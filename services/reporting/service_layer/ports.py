@@ -17,6 +17,7 @@ from platform_runtime.unit_of_work import AbstractUnitOfWork
 from services.reporting.domain.deadlines import Deadline, Milestone
 from services.reporting.domain.events import ReportEvent
 from services.reporting.domain.model import Channel, ChildInfo, Place, Report, Sex
+from services.reporting.domain.receipt_sending import ReceiptDestination
 from services.reporting.domain.triage import TriageRuleSet
 
 
@@ -96,6 +97,10 @@ class ReportRepository(Protocol):
         deadlines: Iterable[Deadline],
         receipt_digest: str,
     ) -> None: ...
+
+    def queue_receipt(self, report_id: str, receipt: str, destination: ReceiptDestination, at: datetime) -> None:
+        """Keep the receipt number to be handed to notify for the reporter (with the report, or not at all)."""
+        ...
 
     def get(self, report_id: str) -> ReportEntry | None: ...
 

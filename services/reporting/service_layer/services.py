@@ -23,7 +23,7 @@ from platform_runtime.db import utcnow
 from platform_runtime.pii import BlindIndex
 from platform_runtime.tenancy import current_principal
 from services.reporting.domain import errors as domain_errors
-from services.reporting.domain import events
+from services.reporting.domain import events, receipt_sending
 from services.reporting.domain.deadlines import Deadline, Milestone, deadlines_for, reach
 from services.reporting.domain.grouping import GroupingFacts, find_group
 from services.reporting.domain.model import AgencyKind, Channel, PersonTriage, Report, ReportStatus, Submission
@@ -135,6 +135,8 @@ class ReportingService:
                 deadlines=deadlines_for(now, decision.urgency),
                 receipt_digest=self._blind_index.digest(receipt, field=RECEIPT_FIELD),
             )
+            if (to := receipt_sending.destination(submission)) is not None:
+                uow.reports.queue_receipt(report.report_id, receipt, to, now)  # notify is asked after the commit
             for event in events.submitted(report, decision):
                 uow.emit(event)
             try:
@@ -447,6 +449,7 @@ def _validate(submission: Submission, now: datetime, tenant: str) -> None:
         validate_submission(submission, now)
     except domain_errors.InvalidInput as invalid:
         problems += invalid.violations
+    problems += receipt_sending.problems(submission)
     if not submission.place.division_code.startswith(tenant):
         problems.append(domain_errors.Violation("division_code", f"must lie within town {tenant}"))
     if problems:

@@ -1,47 +1,19 @@
 """The notify service over real loopback gRPC, with signed tokens."""
 
 import base64
-from datetime import timedelta
 
 import grpc
 import pytest
 from minorprot.common.v1 import common_pb2
-from minorprot.notify.v1 import notify_pb2, notify_pb2_grpc
+from minorprot.notify.v1 import notify_pb2
 
-from platform_runtime.auth import Role, TokenVerifier
-from platform_runtime.grpc_server import build_server
+from platform_runtime.auth import Role
 from services.notify.adapters.channels import agency_key
-from services.notify.entrypoints import grpc_api
-from services.notify.service_layer.crises import CrisisService
-from services.notify.service_layer.deliveries import DeliveryService
-from services.notify.service_layer.directory import DirectoryService
-from services.notify.service_layer.town_templates import TemplateService
 from services.notify.tests.integration.builders import OTHER_TENANT, PILOT_TENANT, referral_opened
+from services.notify.tests.integration.conftest import WEBHOOK_KEY
 from tests.support.events import message
 
 pytestmark = pytest.mark.integration
-WEBHOOK_KEY = b"w" * 32
-
-
-@pytest.fixture
-def stub(service, database, secrets):
-    server = build_server(
-        port=0,
-        verifier=TokenVerifier(secrets.keyring(), "notify"),
-        register=grpc_api.register(
-            service,
-            DeliveryService(database),
-            DirectoryService(database),
-            CrisisService(database, service, limit=timedelta(minutes=15)),
-            TemplateService(database),
-            WEBHOOK_KEY,
-        ),
-        bind_host="127.0.0.1",
-    )
-    server.start()
-    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-        yield notify_pb2_grpc.NotifyServiceStub(channel)
-    server.stop(grace=0)
 
 
 def auth(token: str) -> tuple[tuple[str, str], ...]:

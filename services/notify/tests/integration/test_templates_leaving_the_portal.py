@@ -12,12 +12,13 @@ from minorprot.reporting.v1 import events_pb2 as reporting_events
 from sqlalchemy import select
 
 from platform_runtime import errors
-from platform_runtime.auth import Role
+from platform_runtime.auth import Role, workload_principal
 from platform_runtime.db import Database
 from platform_runtime.tenancy import acting_as
 from services.notify.adapters.orm import DeliveryRecord, NotificationRecord, detached
 from services.notify.domain import outbound
 from services.notify.service_layer.directory import DirectoryService
+from services.notify.service_layer.receipts import ReceiptService
 from services.notify.service_layer.town_templates import TemplateService
 from services.notify.tests.integration.builders import (
     OTHER_TENANT,
@@ -40,6 +41,8 @@ DIAGNOSIS = "重度抑郁症"
 FAMILY = "父亲服刑、母亲离家"
 REPORTER = "报告人张老师"
 CHILD_NAME = "李小明"
+REPORTER_PHONE = "13912345678"
+RECEIPT = "R-T242F2X-Q4KERV3-R7HPCPW"
 FORBIDDEN_IN_APP = (IDENTITY_NUMBER, DIAGNOSIS, FAMILY, REPORTER, CHILD_NAME, "监护落实")
 FORBIDDEN = (*FORBIDDEN_IN_APP, "王专人", "李社工", "张儿童主任")
 
@@ -101,9 +104,11 @@ def outgoing(database: Database, tenant: str = PILOT_TENANT) -> list[DeliveryRec
         return detached(uow, uow.session.scalars(select(DeliveryRecord).where(DeliveryRecord.channel != "in_app")))
 
 
-def test_no_message_leaving_the_portal_carries_personal_data(consumer, database, people):
+def test_no_message_leaving_the_portal_carries_personal_data(consumer, database, service, people):
     for number, event in enumerate(seeded_events()):
         consumer.process(message(event, f"event{number}"))
+    with acting_as(workload_principal("reporting", PILOT_TENANT)):  # a reporter's receipt, as reporting asks
+        ReceiptService(database, service).send_receipt("report9", RECEIPT, "sms", REPORTER_PHONE, "zh-CN")
     sent = outgoing(database)
     kinds = {row.event_type for row in sent}
     assert kinds >= {
@@ -113,12 +118,18 @@ def test_no_message_leaving_the_portal_carries_personal_data(consumer, database,
         "visit_overdue",
         "case_status_changed",
         "case_assigned",
+        outbound.RECEIPT,
     }
     assert {row.channel for row in sent} == {"email", "sms", "webhook"}
     for row in sent:
         for forbidden in FORBIDDEN:
             assert forbidden not in row.title + row.text, (row.event_type, row.channel, forbidden)
-        assert "/notifications/about/" in row.text
+        if row.event_type == outbound.RECEIPT:
+            # The reporter is told their number and the public lookup page: not the town, not their own number.
+            assert RECEIPT in row.text and "/public/receipt" in row.text
+            assert PILOT_TENANT not in row.title + row.text and REPORTER_PHONE not in row.title + row.text
+        else:
+            assert "/notifications/about/" in row.text
     english = [row for row in sent if row.recipient == "user:admin1"]
     assert english and all(row.text.startswith("Child protection") for row in english)
 
@@ -141,6 +152,7 @@ def test_every_template_renders_with_sample_data_and_only_its_variables(event_ty
 
 def test_every_event_type_has_its_inbox_text_in_both_languages():
     outgoing = {event_type for event_type, _ in outbound.DEFAULTS if not event_type.startswith(outbound.INBOX)}
+    outgoing.remove(outbound.RECEIPT)  # to a reporter, who has no inbox
     for event_type in outgoing:
         for locale in outbound.LOCALES:
             assert (outbound.INBOX + event_type, locale) in outbound.DEFAULTS

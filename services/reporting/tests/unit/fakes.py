@@ -20,6 +20,7 @@ from services.reporting.adapters import messages
 from services.reporting.domain.deadlines import Deadline, Milestone
 from services.reporting.domain.events import ReportEvent
 from services.reporting.domain.model import Channel, ChildInfo, Place, Report, ReportStatus
+from services.reporting.domain.receipt_sending import ReceiptDestination
 from services.reporting.domain.triage import TriageRuleSet
 from services.reporting.service_layer.ports import (
     ChildCandidate,
@@ -66,6 +67,7 @@ class FakeReportStore:
     completed_by: dict[tuple[str, Milestone], str] = field(default_factory=dict)
     rule_sets: dict[str, list[TriageRuleSet]] = field(default_factory=dict)
     reads: dict[str, list[ReportRead]] = field(default_factory=dict)  # by tenant, in order
+    receipts_to_send: dict[str, tuple[str, ReceiptDestination]] = field(default_factory=dict)  # report id ->
     outbox: list[PendingEvent] = field(default_factory=list)  # as the outbox table would hold them
     events: list[ReportEvent] = field(default_factory=list)  # the same, as domain events
     units: list[FakeReportingUnitOfWork] = field(default_factory=list)
@@ -104,6 +106,7 @@ class FakeReportRepository:
         self._deadlines: dict[tuple[str, Milestone], Deadline] = {}
         self._completed_by: dict[tuple[str, Milestone], str] = {}
         self._reads: list[ReportRead] = []
+        self._receipts: dict[str, tuple[str, ReceiptDestination]] = {}
 
     # -- the port ---------------------------------------------------------------------------------------------
 
@@ -125,6 +128,9 @@ class FakeReportRepository:
         )
         for deadline in deadlines:
             self._added_deadlines[(report.report_id, deadline.milestone)] = deadline
+
+    def queue_receipt(self, report_id: str, receipt: str, destination: ReceiptDestination, at: datetime) -> None:
+        self._receipts[report_id] = (receipt, destination)
 
     def get(self, report_id: str) -> ReportEntry | None:
         row = self._row(report_id)
@@ -208,7 +214,7 @@ class FakeReportRepository:
     # -- the transaction ----------------------------------------------------------------------------------------
 
     def has_changes(self) -> bool:
-        return bool(self._added or self._deadlines or self._reads or self._changed())
+        return bool(self._added or self._deadlines or self._reads or self._receipts or self._changed())
 
     def apply(self) -> None:
         """Check everything first, then keep everything: a refused commit keeps nothing."""
@@ -234,6 +240,7 @@ class FakeReportRepository:
         self._store.deadlines.update(self._deadlines)
         self._store.completed_by.update(self._completed_by)
         self._store.reads.setdefault(self._tenant, []).extend(self._reads)
+        self._store.receipts_to_send.update(self._receipts)
         self.discard()
 
     def discard(self) -> None:
@@ -245,6 +252,7 @@ class FakeReportRepository:
         self._deadlines.clear()
         self._completed_by.clear()
         self._reads.clear()
+        self._receipts.clear()
 
     def _changed(self) -> list[str]:
         return [
