@@ -42,12 +42,6 @@ _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 SEEDED_CHILDREN, SEED = 40, 2014
 # The demo staff accounts' invented phone numbers: a member of staff's work contact, not a child's.
 STAFF_PHONES = frozenset(user.phone for user in DEMO_USERS if user.phone)
-# ChildRegistered still carries the whole Child (name and all) on registry.child; ReferralProgressed carries
-# the agency's free-text note (the referral browser test answers "外婆 13900000099", a relative's phone).
-KNOWN_GAPS = (
-    r"^Kafka \S*registry\.child: seeded child's name",
-    r"^Kafka \S*referral\.referral: phone number",
-)
 
 
 def is_identity_number(candidate: str) -> bool:
@@ -82,12 +76,6 @@ def findings(place: str, text: str, *, everything: bool, names: Iterable[str]) -
         found += [f"{place}: phone number {masked(phone)}" for phone in phones]
         found += [f"{place}: seeded child's name {masked(name)}" for name in names if name in text]
     return found
-
-
-def known_gap(finding: str) -> bool:
-    """Leaks already known and being fixed elsewhere (issue 15, minimal event payloads): the test reports
-    them as an expected failure; any other finding fails it."""
-    return any(re.search(pattern, finding) for pattern in KNOWN_GAPS)
 
 
 # -- the places --------------------------------------------------------------------------------------------
@@ -186,8 +174,5 @@ def test_nothing_identifying_lies_in_plaintext_after_the_flows(
     for log, text in logs:
         problems += findings(f"log {log}", text, everything=True, names=names)
     assert messages and logs, f"nothing scanned: {messages} Kafka messages, {len(logs)} logs"
-    unexpected = sorted({problem for problem in problems if not known_gap(problem)})
-    assert not unexpected, f"{len(unexpected)} plaintext findings:\n" + "\n".join(unexpected[:50])
-    if problems:
-        known = sorted(set(problems))
-        pytest.xfail(f"{len(known)} known plaintext findings (being fixed):\n" + "\n".join(known[:20]))
+    found = sorted(set(problems))
+    assert not found, f"{len(found)} plaintext findings:\n" + "\n".join(found[:50])

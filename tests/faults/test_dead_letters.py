@@ -26,7 +26,6 @@ from minorprot.common.v1 import common_pb2
 from minorprot.referral.v1 import events_pb2 as referral_events
 from minorprot.referral.v1 import referral_pb2
 from minorprot.registry.v1 import events_pb2 as registry_events
-from minorprot.registry.v1 import registry_pb2
 from minorprot.reporting.v1 import events_pb2 as reporting_events
 from minorprot.reporting.v1 import reporting_pb2
 
@@ -129,16 +128,10 @@ def case_assigned(child_id: str) -> ProtoMessage:
 def child_registered(child_id: str) -> ProtoMessage:
     born = date.today() - timedelta(days=400)
     return registry_events.ChildRegistered(
-        child=registry_pb2.Child(
-            child_id=child_id,
-            tenant=PILOT_TENANT,
-            legal_name="周小禾",
-            birth_date=common_pb2.Date(year=born.year, month=born.month, day=born.day),
-            household_division_code=PILOT_TENANT + "201",
-            residence_division_code=PILOT_TENANT + "201",
-            provisional=False,
-            created_at=stamp(datetime.now(UTC)),
-        )
+        child_id=child_id,
+        birth_date=common_pb2.Date(year=born.year, month=born.month, day=born.day),
+        household_division_code=PILOT_TENANT + "201",
+        registered_at=stamp(datetime.now(UTC)),
     )
 
 

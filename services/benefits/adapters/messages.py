@@ -9,6 +9,7 @@ from google.protobuf import timestamp_pb2
 from minorprot.benefits.v1 import benefits_pb2
 from minorprot.common.v1 import common_pb2
 from minorprot.registry.v1 import events_pb2 as registry_events
+from minorprot.registry.v1 import registry_pb2
 
 from platform_runtime.errors import FieldViolation, InvalidInput
 from services.benefits.domain.policy import BenefitRule, Combine, Kind, PolicyVersion
@@ -40,13 +41,18 @@ def from_date(value: date | None) -> common_pb2.Date:
 
 
 def registered_child(event: registry_events.ChildRegistered, occurred_at: datetime) -> RegisteredChild:
-    """Only what the insurance rule needs; names and identity numbers in the event are not kept."""
-    child = event.child
+    """What the insurance rule needs. An event written before the registry trimmed it carries these in the
+    deprecated whole `child` instead (names and numbers in it are not kept)."""
+    source: registry_events.ChildRegistered | registry_pb2.Child = event
+    registered = event.registered_at if event.HasField("registered_at") else None
+    if not event.child_id:
+        source = event.child
+        registered = event.child.created_at if event.child.HasField("created_at") else None
     return RegisteredChild(
-        child_id=child.child_id,
-        birth_date=to_date(child.birth_date),
-        household_division_code=child.household_division_code,
-        registered_at=child.created_at.ToDatetime(tzinfo=UTC) if child.HasField("created_at") else occurred_at,
+        child_id=source.child_id,
+        birth_date=to_date(source.birth_date),
+        household_division_code=source.household_division_code,
+        registered_at=registered.ToDatetime(tzinfo=UTC) if registered else occurred_at,
     )
 
 

@@ -88,6 +88,16 @@ def referral(view: ReferralView) -> referral_pb2.Referral:
     )
 
 
+def referral_event(view: ReferralView) -> referral_pb2.Referral:
+    """The referral as its Kafka events carry it: without the free text (last note, outcome, case facts), where
+    anyone may have written a phone or an address. No consumer needs it; the agency and the referrer read it
+    with GetReferral (docs/data-protection.md)."""
+    message = referral(view)
+    for field in ("last_note", "outcome", "case_facts"):
+        message.ClearField(field)
+    return message
+
+
 def entry(view: EntryView) -> referral_pb2.ReferralEntry:
     return referral_pb2.ReferralEntry(
         action=view.action,

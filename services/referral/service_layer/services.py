@@ -158,7 +158,7 @@ class ReferralService:
         _add_town(uow)
         view = _view(record)
         self._entry(uow, record, "open", "routing", planned.reason)
-        self._publish(uow, view, events_pb2.ReferralOpened(referral=messages.referral(view)))
+        self._publish(uow, view, events_pb2.ReferralOpened(referral=messages.referral_event(view)))
         for benefit_code in planned.benefit_codes:
             # The benefits service opens the application (it may not be able to act yet: its inbox keeps it).
             request = events_pb2.BenefitApplicationRequested(
@@ -197,7 +197,7 @@ class ReferralService:
             record.child_id = child_id
             uow.session.flush()  # the update bumps the version the event shows
             view = _view(record)
-            self._publish(uow, view, events_pb2.ReferralLinkedToChild(referral=messages.referral(view)))
+            self._publish(uow, view, events_pb2.ReferralLinkedToChild(referral=messages.referral_event(view)))
 
     # -- township staff: a referral for an action of a child's assistance plan -------------------------------
 
@@ -419,9 +419,11 @@ class ReferralService:
         view = _view(record)
         self._entry(uow, record, Action.REASSIGN.value, by, text or f"from {previous}")
         self._publish(
-            uow, view, events_pb2.ReferralReassigned(referral=messages.referral(view), previous_agency_code=previous)
+            uow,
+            view,
+            events_pb2.ReferralReassigned(referral=messages.referral_event(view), previous_agency_code=previous),
         )
-        self._publish(uow, view, events_pb2.ReferralSent(referral=messages.referral(view)))
+        self._publish(uow, view, events_pb2.ReferralSent(referral=messages.referral_event(view)))
         self._feed(uow, view, agency_code=previous, gone=True)
         self._feed(uow, view)
         return view
@@ -447,7 +449,7 @@ class ReferralService:
         uow.session.flush()  # the update bumps the version the view and event show
         view = _view(record)
         self._entry(uow, record, action.value, by, text)
-        self._publish(uow, view, _event_of(action, messages.referral(view), text))
+        self._publish(uow, view, _event_of(action, messages.referral_event(view), text))
         self._feed(uow, view)
         if action is Action.REJECT:
             self._after_rejection(uow, record, text)
@@ -484,7 +486,8 @@ class ReferralService:
                 dict(record.case_facts or {}),
             )
             return
-        self._escalate(uow, record, LAST_STEP, f"rejected by {record.agency_code}: {reason}")
+        # The reason goes on Kafka: the agency's own words stay in the history's reject entry.
+        self._escalate(uow, record, LAST_STEP, f"rejected by {record.agency_code}")
 
     # -- time limits ---------------------------------------------------------------------------------------
 
@@ -541,7 +544,9 @@ class ReferralService:
         self._publish(
             uow,
             view,
-            events_pb2.ReferralEscalated(referral=messages.referral(view), step=step, escalated_to=to, reason=reason),
+            events_pb2.ReferralEscalated(
+                referral=messages.referral_event(view), step=step, escalated_to=to, reason=reason
+            ),
         )
         self._feed(uow, view)
 
@@ -653,21 +658,23 @@ class ReferralService:
 
 
 def _event_of(action: Action, referral: referral_pb2.Referral, text: str) -> Message:
-    """The event that tells the others of a move (reassign and escalate have their own)."""
+    """The event that tells the others of a move (reassign and escalate have their own). The text written with
+    it stays here (the history): it is free text, and only a completed referral's outcome has a consumer (the
+    registry's plan action notes it)."""
     if action is Action.SEND or action is Action.ANSWER:
         return events_pb2.ReferralSent(referral=referral)
     if action is Action.ACCEPT:
         return events_pb2.ReferralAccepted(referral=referral)
     if action is Action.REJECT:
-        return events_pb2.ReferralRejected(referral=referral, reason=text)
+        return events_pb2.ReferralRejected(referral=referral)
     if action is Action.RETURN:
-        return events_pb2.ReferralReturned(referral=referral, question=text)
+        return events_pb2.ReferralReturned(referral=referral)
     if action is Action.PROGRESS:
-        return events_pb2.ReferralProgressed(referral=referral, note=text)
+        return events_pb2.ReferralProgressed(referral=referral)
     if action is Action.COMPLETE:
         return events_pb2.ReferralCompleted(referral=referral, outcome=text)
     if action is Action.CANCEL:
-        return events_pb2.ReferralCancelled(referral=referral, reason=text)
+        return events_pb2.ReferralCancelled(referral=referral)
     raise ValueError(f"{action} has an event of its own")
 
 

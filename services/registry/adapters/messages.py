@@ -438,7 +438,13 @@ def event_message(event: events.RegistryEvent) -> Message:
                 tenant=tenant_message(event.code, event.name, event.district_code, event.onboarded_at)
             )
         case events.ChildRegistered():
-            return events_pb2.ChildRegistered(child=child(event.child), person_key=event.person_key)
+            return events_pb2.ChildRegistered(
+                child_id=event.child_id,
+                birth_date=from_date(event.birth_date),
+                household_division_code=event.household_division_code,
+                registered_at=timestamp(event.registered_at),
+                person_key=event.person_key,
+            )
         case events.ChildMoved():
             return events_pb2.ChildMoved(
                 child_id=event.child_id,

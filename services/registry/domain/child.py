@@ -1,5 +1,6 @@
 """The child as the register shows it: the record's facts with the identity number masked, the current
-difficulty categories and the version read. What RegisterChild returns and ChildRegistered carries."""
+difficulty categories and the version read. What RegisterChild returns (ChildRegistered carries only its ids,
+codes and dates)."""
 
 from __future__ import annotations
 

@@ -26,12 +26,18 @@ class TenantOnboarded:
 
 @dataclass(frozen=True)
 class ChildRegistered:
-    child: ChildView
+    """A child was registered: what benefits follows (the insurance age rule, the household registration), no
+    name, address, health fact, contact or number; staff read those from the registry."""
+
+    child_id: str
+    birth_date: date | None
+    household_division_code: str
+    registered_at: datetime
     person_key: str = ""  # the blind index other services know the person by ("" without an identity number)
 
-    @property
-    def child_id(self) -> str:
-        return self.child.child_id
+    @classmethod
+    def of(cls, child: ChildView, person_key: str = "") -> ChildRegistered:
+        return cls(child.child_id, child.birth_date, child.household_division_code, child.created_at, person_key)
 
 
 @dataclass(frozen=True)

@@ -183,7 +183,7 @@ class ChildUseCases(ChildFields):
         )
         categories = child.refresh_categories(before=())
         view = child_view(record, categories)
-        scope.emit(ChildRegistered(view, person_key(identity_number, self._blind_index) if identity_number else ""))
+        scope.emit(ChildRegistered.of(view, person_key(identity_number, self._blind_index) if identity_number else ""))
         scope.emit(CaseFileOpened(case.id, record.id, CaseStatus(case.status)))
         return child, view
 

@@ -18,6 +18,7 @@ from services.benefits.tests.integration.builders import (
     PILOT_TENANT,
     caller,
     registered,
+    registered_before_trimming,
 )
 from tests.support.events import events_of, message, outbox_rows
 
@@ -51,10 +52,18 @@ def test_an_eligible_child_is_enrolled_once(consumer, service, database):
 
     (row,) = outbox_rows(database, PILOT_TENANT)
     assert (row.topic, row.message_key) == ("benefits.entitlement", f"{PILOT_TENANT}:child1")
-    assert CHILD_NAME.encode() not in row.envelope
     (enrolled,) = events_of(database, PILOT_TENANT, benefits_events.InsuranceEnrolled)
     assert enrolled.enrolment.enrolment_id == enrolment.enrolment_id
     assert (enrolled.enrolment.covered_until.year, enrolled.enrolment.covered_until.day) == (2027, 9)
+
+
+def test_a_registration_written_before_the_event_was_trimmed_is_still_followed(consumer, service, database):
+    consumer.process(message(registered_before_trimming("child1", date(2024, 1, 10)), "event1"))
+
+    (enrolment,) = enrolments(service)
+    assert (enrolment.child_id, enrolment.covered_until) == ("child1", date(2027, 1, 9))
+    (row,) = outbox_rows(database, PILOT_TENANT)
+    assert CHILD_NAME.encode() not in row.envelope  # the old event's name is not passed on
 
 
 def test_a_child_registered_elsewhere_is_recorded_as_not_eligible_without_an_event(consumer, service, database):

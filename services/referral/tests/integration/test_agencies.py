@@ -17,7 +17,7 @@ from services.referral.entrypoints.consumers import consumers
 from services.referral.service_layer.services import ReferralService
 from services.referral.service_layer.views import ReferralView
 from services.referral.tests.integration.builders import OTHER_TENANT, PILOT_TENANT, caller, submitted
-from tests.support.events import events_of, message
+from tests.support.events import events_of, message, outbox_rows
 from tests.support.services import consumer_under_test
 
 pytestmark = pytest.mark.integration
@@ -57,10 +57,15 @@ def test_the_addressed_agency_accepts_updates_then_completes(service, database, 
 
     (accepted_event,) = events_of(database, PILOT_TENANT, referral_events.ReferralAccepted)
     assert accepted_event.referral.status == "accepted"
-    notes = [e.note for e in events_of(database, PILOT_TENANT, referral_events.ReferralProgressed)]
-    assert notes == ["家访一次 visited the family", "已联系学校 the school agreed"]
+    progressed_events = events_of(database, PILOT_TENANT, referral_events.ReferralProgressed)
+    assert [e.referral.version for e in progressed_events] == [4, 5]
     (completed_event,) = events_of(database, PILOT_TENANT, referral_events.ReferralCompleted)
-    assert completed_event.outcome == "已复学 back at school"
+    assert completed_event.outcome == "已复学 back at school"  # the registry notes it on the plan action
+    # The notes are free text: they stay in the history, off Kafka (the referral on the events has none).
+    sent = b"".join(row.envelope for row in outbox_rows(database, PILOT_TENANT))
+    for note in ("劝返小组已联系家长", "家访一次 visited the family", "已联系学校 the school agreed"):
+        assert note.encode() not in sent
+    assert sent.count("已复学 back at school".encode()) == 1
     with acting_as(caller(Role.TOWN_ADMIN)):
         detail = service.referral_detail(referral_id)
     assert detail.referral.status is ReferralStatus.COMPLETED
@@ -72,7 +77,8 @@ def test_a_returned_referral_waits_for_the_answer_then_has_its_full_time_again(s
     returned = act(service, EDUCATION, Action.RETURN, referral_id, "孩子现在住在哪里? where does the child live now?")
     assert returned.status is ReferralStatus.RETURNED
     (event,) = events_of(database, PILOT_TENANT, referral_events.ReferralReturned)
-    assert event.question.startswith("孩子现在住在哪里")
+    assert (event.referral.status, event.question, event.referral.last_note) == ("returned", "", "")
+    assert returned.last_note.startswith("孩子现在住在哪里")  # the referral service's own reply keeps it
     with acting_as(EDUCATION), pytest.raises(errors.Conflict):
         service.act_as_agency(Action.ACCEPT, referral_id)  # the referrer's turn
 
@@ -89,7 +95,7 @@ def test_a_rejection_goes_to_the_rule_s_next_unit_then_to_the_office_which_reass
     rejected = act(service, EDUCATION, Action.REJECT, referral_id, "not of school age")
     assert rejected.status is ReferralStatus.REJECTED
     (rejection,) = events_of(database, PILOT_TENANT, referral_events.ReferralRejected)
-    assert rejection.reason == "not of school age"
+    assert (rejection.referral.status, rejection.reason) == ("rejected", "")
     # The plan's schooling rule goes on to the town government.
     with acting_as(CASEWORKER):
         referrals = {r.agency_code: r for r in service.list_referrals(report_id="report1").referrals}
@@ -102,7 +108,10 @@ def test_a_rejection_goes_to_the_rule_s_next_unit_then_to_the_office_which_reass
     act(service, town, Action.REJECT, town_referral.referral_id, "no capacity")
     (escalation,) = events_of(database, PILOT_TENANT, referral_events.ReferralEscalated)
     assert (escalation.escalated_to, escalation.step) == ("leading_group_office", 2)
-    assert "no capacity" in escalation.reason
+    assert escalation.reason == "rejected by town_government"  # the agency's words stay in the history
+    with acting_as(OFFICE):
+        history = service.referral_detail(town_referral.referral_id).entries
+    assert [(e.action, e.text) for e in history if e.action == "reject"] == [("reject", "no capacity")]
 
     with acting_as(OFFICE):
         (seen,) = service.list_district(escalated_only=True).referrals
@@ -157,7 +166,7 @@ def test_the_referrer_cancels_and_the_agency_can_no_longer_act(service, database
     cancelled = act(service, CASEWORKER, Action.CANCEL, referral_id, "家长已自行办理复学")
     assert cancelled.status is ReferralStatus.CANCELLED
     (event,) = events_of(database, PILOT_TENANT, referral_events.ReferralCancelled)
-    assert event.reason == "家长已自行办理复学"
+    assert (event.referral.status, event.reason) == ("cancelled", "")
     with acting_as(EDUCATION), pytest.raises(errors.Conflict):
         service.act_as_agency(Action.ACCEPT, referral_id)
 

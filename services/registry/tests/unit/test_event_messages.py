@@ -51,11 +51,16 @@ CASES: list[tuple[events.RegistryEvent, str, str, str, Message]] = [
         events_pb2.TenantOnboarded(tenant=messages.tenant_message(TOWN, "良乡镇", "110111", AT)),
     ),
     (
-        events.ChildRegistered(CHILD),
+        events.ChildRegistered.of(CHILD),
         REGISTRY_CHILD,
         "child",
         "c1",
-        events_pb2.ChildRegistered(child=messages.child(CHILD)),
+        events_pb2.ChildRegistered(
+            child_id="c1",
+            birth_date=common_pb2.Date(year=2015, month=3, day=1),
+            household_division_code="110111008001",
+            registered_at=messages.timestamp(AT),
+        ),
     ),
     (
         events.ChildCategoriesChanged("c1", ("a", "b"), added=("b",), removed=("c",)),
@@ -72,11 +77,13 @@ CASES: list[tuple[events.RegistryEvent, str, str, str, Message]] = [
         events_pb2.ChildrenMerged(surviving_child_id="c1", merged_child_id="c2", reason="同一人", merged_by="u-case"),
     ),
     (
-        events.ChildRegistered(CHILD, person_key="ab" * 20),
+        events.ChildRegistered("c1", None, "", AT, person_key="ab" * 20),
         REGISTRY_CHILD,
         "child",
         "c1",
-        events_pb2.ChildRegistered(child=messages.child(CHILD), person_key="ab" * 20),
+        events_pb2.ChildRegistered(
+            child_id="c1", birth_date=common_pb2.Date(), registered_at=messages.timestamp(AT), person_key="ab" * 20
+        ),
     ),
     (
         events.ChildMoved("c1", "110111008001", "130102001001", "110111008001", "110111008001", date(2026, 12, 4)),
@@ -194,3 +201,12 @@ def test_a_risk_level_goes_out_by_its_code() -> None:
     event = events.VisitOverdue("k1", "c1", date(2026, 12, 1), 3, RiskLevel.HIGH, CaseStaff())
     message = messages.event_message(event)
     assert isinstance(message, events_pb2.VisitOverdue) and message.risk_level == "high"
+
+
+def test_a_registered_child_goes_out_without_name_address_school_contact_or_number() -> None:
+    message = messages.event_message(events.ChildRegistered.of(CHILD, person_key="ab" * 20))
+    assert isinstance(message, events_pb2.ChildRegistered) and not message.HasField("child")
+    sent = message.SerializeToString().decode("utf-8", "replace")
+    for personal in ("王小明", "小明", "良乡小学", "周奶奶", "6935", CHILD.identity_number_masked):
+        assert personal not in sent
+    assert (message.child_id, message.household_division_code, message.birth_date.year) == ("c1", "110111008001", 2015)

@@ -25,13 +25,21 @@ _sym_db = _symbol_database.Default()
 from minorprot.referral.v1 import referral_pb2 as minorprot_dot_referral_dot_v1_dot_referral__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"minorprot/referral/v1/events.proto\x12\x15minorprot.referral.v1\x1a$minorprot/referral/v1/referral.proto\"C\n\x0eReferralOpened\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\"E\n\x10ReferralAccepted\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\"W\n\x11ReferralCompleted\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\x12\x0f\n\x07outcome\x18\x02 \x01(\t\"J\n\x15ReferralLinkedToChild\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\"A\n\x0cReferralSent\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\"U\n\x10ReferralRejected\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\x12\x0e\n\x06reason\x18\x02 \x01(\t\"W\n\x10ReferralReturned\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\x12\x10\n\x08question\x18\x02 \x01(\t\"U\n\x12ReferralProgressed\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\x12\x0c\n\x04note\x18\x02 \x01(\t\"e\n\x12ReferralReassigned\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\x12\x1c\n\x14previous_agency_code\x18\x02 \x01(\t\"V\n\x11ReferralCancelled\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\x12\x0e\n\x06reason\x18\x02 \x01(\t\"z\n\x11ReferralEscalated\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\x12\x0c\n\x04step\x18\x02 \x01(\x05\x12\x14\n\x0c\x65scalated_to\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\x92\x01\n\x1b\x42\x65nefitApplicationRequested\x12\x13\n\x0breferral_id\x18\x01 \x01(\t\x12\x11\n\treport_id\x18\x02 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x03 \x01(\t\x12\x14\n\x0c\x62\x65nefit_code\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x13\n\x0b\x61gency_code\x18\x06 \x01(\t\"y\n\x14\x44irectoryAgencySaved\x12\x13\n\x0b\x61gency_code\x18\x01 \x01(\t\x12\x12\n\nduty_phone\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x0f\n\x07webhook\x18\x04 \x01(\t\x12\x18\n\x10\x63ontact_user_ids\x18\x05 \x03(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"minorprot/referral/v1/events.proto\x12\x15minorprot.referral.v1\x1a$minorprot/referral/v1/referral.proto\"C\n\x0eReferralOpened\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\"E\n\x10ReferralAccepted\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\"W\n\x11ReferralCompleted\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\x12\x0f\n\x07outcome\x18\x02 \x01(\t\"J\n\x15ReferralLinkedToChild\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\"A\n\x0cReferralSent\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\"Y\n\x10ReferralRejected\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\x12\x12\n\x06reason\x18\x02 \x01(\tB\x02\x18\x01\"[\n\x10ReferralReturned\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\x12\x14\n\x08question\x18\x02 \x01(\tB\x02\x18\x01\"Y\n\x12ReferralProgressed\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\x12\x10\n\x04note\x18\x02 \x01(\tB\x02\x18\x01\"e\n\x12ReferralReassigned\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\x12\x1c\n\x14previous_agency_code\x18\x02 \x01(\t\"Z\n\x11ReferralCancelled\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\x12\x12\n\x06reason\x18\x02 \x01(\tB\x02\x18\x01\"z\n\x11ReferralEscalated\x12\x31\n\x08referral\x18\x01 \x01(\x0b\x32\x1f.minorprot.referral.v1.Referral\x12\x0c\n\x04step\x18\x02 \x01(\x05\x12\x14\n\x0c\x65scalated_to\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\x92\x01\n\x1b\x42\x65nefitApplicationRequested\x12\x13\n\x0breferral_id\x18\x01 \x01(\t\x12\x11\n\treport_id\x18\x02 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x03 \x01(\t\x12\x14\n\x0c\x62\x65nefit_code\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x13\n\x0b\x61gency_code\x18\x06 \x01(\t\"y\n\x14\x44irectoryAgencySaved\x12\x13\n\x0b\x61gency_code\x18\x01 \x01(\t\x12\x12\n\nduty_phone\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x0f\n\x07webhook\x18\x04 \x01(\t\x12\x18\n\x10\x63ontact_user_ids\x18\x05 \x03(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'minorprot.referral.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_REFERRALREJECTED'].fields_by_name['reason']._loaded_options = None
+  _globals['_REFERRALREJECTED'].fields_by_name['reason']._serialized_options = b'\030\001'
+  _globals['_REFERRALRETURNED'].fields_by_name['question']._loaded_options = None
+  _globals['_REFERRALRETURNED'].fields_by_name['question']._serialized_options = b'\030\001'
+  _globals['_REFERRALPROGRESSED'].fields_by_name['note']._loaded_options = None
+  _globals['_REFERRALPROGRESSED'].fields_by_name['note']._serialized_options = b'\030\001'
+  _globals['_REFERRALCANCELLED'].fields_by_name['reason']._loaded_options = None
+  _globals['_REFERRALCANCELLED'].fields_by_name['reason']._serialized_options = b'\030\001'
   _globals['_REFERRALOPENED']._serialized_start=99
   _globals['_REFERRALOPENED']._serialized_end=166
   _globals['_REFERRALACCEPTED']._serialized_start=168
@@ -43,19 +51,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REFERRALSENT']._serialized_start=404
   _globals['_REFERRALSENT']._serialized_end=469
   _globals['_REFERRALREJECTED']._serialized_start=471
-  _globals['_REFERRALREJECTED']._serialized_end=556
-  _globals['_REFERRALRETURNED']._serialized_start=558
-  _globals['_REFERRALRETURNED']._serialized_end=645
-  _globals['_REFERRALPROGRESSED']._serialized_start=647
-  _globals['_REFERRALPROGRESSED']._serialized_end=732
-  _globals['_REFERRALREASSIGNED']._serialized_start=734
-  _globals['_REFERRALREASSIGNED']._serialized_end=835
-  _globals['_REFERRALCANCELLED']._serialized_start=837
-  _globals['_REFERRALCANCELLED']._serialized_end=923
-  _globals['_REFERRALESCALATED']._serialized_start=925
-  _globals['_REFERRALESCALATED']._serialized_end=1047
-  _globals['_BENEFITAPPLICATIONREQUESTED']._serialized_start=1050
-  _globals['_BENEFITAPPLICATIONREQUESTED']._serialized_end=1196
-  _globals['_DIRECTORYAGENCYSAVED']._serialized_start=1198
-  _globals['_DIRECTORYAGENCYSAVED']._serialized_end=1319
+  _globals['_REFERRALREJECTED']._serialized_end=560
+  _globals['_REFERRALRETURNED']._serialized_start=562
+  _globals['_REFERRALRETURNED']._serialized_end=653
+  _globals['_REFERRALPROGRESSED']._serialized_start=655
+  _globals['_REFERRALPROGRESSED']._serialized_end=744
+  _globals['_REFERRALREASSIGNED']._serialized_start=746
+  _globals['_REFERRALREASSIGNED']._serialized_end=847
+  _globals['_REFERRALCANCELLED']._serialized_start=849
+  _globals['_REFERRALCANCELLED']._serialized_end=939
+  _globals['_REFERRALESCALATED']._serialized_start=941
+  _globals['_REFERRALESCALATED']._serialized_end=1063
+  _globals['_BENEFITAPPLICATIONREQUESTED']._serialized_start=1066
+  _globals['_BENEFITAPPLICATIONREQUESTED']._serialized_end=1212
+  _globals['_DIRECTORYAGENCYSAVED']._serialized_start=1214
+  _globals['_DIRECTORYAGENCYSAVED']._serialized_end=1335
 # @@protoc_insertion_point(module_scope)

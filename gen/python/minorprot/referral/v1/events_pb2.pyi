@@ -17,11 +17,23 @@ if sys.version_info >= (3, 11):
 else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
+if sys.version_info >= (3, 13):
+    from warnings import deprecated as _deprecated
+else:
+    from typing_extensions import deprecated as _deprecated
+
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class ReferralOpened(_message.Message):
-    """Topic referral.referral"""
+    """The referral on these events carries no free text: its `last_note`, `outcome` and `case_facts` are left
+    empty (anyone may have written a phone or an address there). The agency and the referrer read them from the
+    referral service (GetReferral, the portal's referral page). The one text a consumer needs, the outcome of a
+    completed referral (the registry notes it on the plan action carried out through it), stays on
+    ReferralCompleted; the other events' own text fields are deprecated and never set.
+
+    Topic referral.referral
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -136,7 +148,16 @@ class ReferralRejected(_message.Message):
 
     REFERRAL_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
-    reason: _builtins.str
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def reason(self) -> _builtins.str:
+        """Deprecated, never set: free text stays in the referral service."""
+
+    @reason.setter
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def reason(self, value: _builtins.str) -> None:
+        """Deprecated, never set: free text stays in the referral service."""
+
     @_builtins.property
     def referral(self) -> _referral_pb2.Referral: ...
     def __init__(
@@ -161,7 +182,16 @@ class ReferralReturned(_message.Message):
 
     REFERRAL_FIELD_NUMBER: _builtins.int
     QUESTION_FIELD_NUMBER: _builtins.int
-    question: _builtins.str
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def question(self) -> _builtins.str:
+        """Deprecated, never set: free text stays in the referral service."""
+
+    @question.setter
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def question(self, value: _builtins.str) -> None:
+        """Deprecated, never set: free text stays in the referral service."""
+
     @_builtins.property
     def referral(self) -> _referral_pb2.Referral: ...
     def __init__(
@@ -186,7 +216,16 @@ class ReferralProgressed(_message.Message):
 
     REFERRAL_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
-    note: _builtins.str
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def note(self) -> _builtins.str:
+        """Deprecated, never set: free text stays in the referral service."""
+
+    @note.setter
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def note(self, value: _builtins.str) -> None:
+        """Deprecated, never set: free text stays in the referral service."""
+
     @_builtins.property
     def referral(self) -> _referral_pb2.Referral: ...
     def __init__(
@@ -236,7 +275,16 @@ class ReferralCancelled(_message.Message):
 
     REFERRAL_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
-    reason: _builtins.str
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def reason(self) -> _builtins.str:
+        """Deprecated, never set: free text stays in the referral service."""
+
+    @reason.setter
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def reason(self, value: _builtins.str) -> None:
+        """Deprecated, never set: free text stays in the referral service."""
+
     @_builtins.property
     def referral(self) -> _referral_pb2.Referral: ...
     def __init__(
@@ -268,6 +316,7 @@ class ReferralEscalated(_message.Message):
     escalated_to: _builtins.str
     """An agency code, or "leading_group_office"."""
     reason: _builtins.str
+    """The platform's own words (which limit passed, which unit rejected it), never an agency's text."""
     @_builtins.property
     def referral(self) -> _referral_pb2.Referral: ...
     def __init__(

@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from minorprot.common.v1 import common_pb2 as _common_pb2
 from minorprot.registry.v1 import registry_pb2 as _registry_pb2
@@ -18,34 +19,62 @@ if sys.version_info >= (3, 11):
 else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
+if sys.version_info >= (3, 13):
+    from warnings import deprecated as _deprecated
+else:
+    from typing_extensions import deprecated as _deprecated
+
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class ChildRegistered(_message.Message):
-    """Topic registry.child"""
+    """Topic registry.child: a child was registered. Ids, codes and the facts its consumer (benefits: the
+    insurance age rule and the household registration) needs; names, addresses, health, contacts and the masked
+    number stay in the registry, which staff read with a purpose (docs/data-protection.md).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     CHILD_FIELD_NUMBER: _builtins.int
     SOURCE_REPORT_ID_FIELD_NUMBER: _builtins.int
     PERSON_KEY_FIELD_NUMBER: _builtins.int
+    CHILD_ID_FIELD_NUMBER: _builtins.int
+    BIRTH_DATE_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_DIVISION_CODE_FIELD_NUMBER: _builtins.int
+    REGISTERED_AT_FIELD_NUMBER: _builtins.int
     source_report_id: _builtins.str
     person_key: _builtins.str
     """The keyed hash (blind index) other services know the same person by, from the identity number
     (platform_runtime.pii.person_key); empty when the child has no number. Never the number itself.
     """
+    child_id: _builtins.str
+    household_division_code: _builtins.str
+    """Where the child's household is registered (户籍), a division code."""
     @_builtins.property
-    def child(self) -> _registry_pb2.Child: ...
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def child(self) -> _registry_pb2.Child:
+        """Deprecated, never set any more: it carried the whole record (names, addresses, health, a contact phone)."""
+
+    @_builtins.property
+    def birth_date(self) -> _common_pb2.Date:
+        """Unset when not known."""
+
+    @_builtins.property
+    def registered_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
         child: _registry_pb2.Child | None = ...,
         source_report_id: _builtins.str = ...,
         person_key: _builtins.str = ...,
+        child_id: _builtins.str = ...,
+        birth_date: _common_pb2.Date | None = ...,
+        household_division_code: _builtins.str = ...,
+        registered_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["child", b"child"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "child", b"child", "registered_at", b"registered_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "person_key", b"person_key", "source_report_id", b"source_report_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "child", b"child", "child_id", b"child_id", "household_division_code", b"household_division_code", "person_key", b"person_key", "registered_at", b"registered_at", "source_report_id", b"source_report_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
