@@ -70,9 +70,9 @@ PROBE_SECONDS = 10.0
 # kept answering): it reports itself failing, and past OUT_OF_GROUP_LIMIT raises, so the supervisor makes a
 # new client. Where librdkafka's statistics are not kept (a test's plain client), "in its group" is "holds
 # partitions", which assumes no more replicas than partitions (3 per topic, 2 replicas).
-OUT_OF_GROUP_GRACE = 30.0
+OUT_OF_GROUP_GRACE = 20.0
 STATS_SECONDS = 5.0
-OUT_OF_GROUP_LIMIT = 90.0
+OUT_OF_GROUP_LIMIT = 60.0  # a rejoin after a broker restart takes seconds (session.timeout.ms below)
 
 # Status codes of a service call that say "not now", not "never".
 _TRANSIENT_GRPC = {

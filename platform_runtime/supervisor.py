@@ -48,6 +48,7 @@ class WorkerState:
     last_error: str = ""
     failures: int = 0
     restarts: int = 0
+    announced_down: bool = False  # its being down past the limit is in the log (once per time down)
 
     def down_for(self, now: float) -> float:
         return 0.0 if self.down_since is None else now - self.down_since
@@ -72,6 +73,7 @@ class WorkerContext:
                 log.info("worker %s is well again after %.1fs", self.name, time.monotonic() - self._state.down_since)
             self._state.down_since = None
             self._state.last_error = ""
+            self._state.announced_down = False
         metrics.WORKER_UP.labels(self.name).set(1)
 
     def failed(self, error: BaseException | str) -> None:
@@ -218,18 +220,21 @@ class Supervisor:
             for state in self.states.values():
                 metrics.WORKER_DOWN_SECONDS.labels(state.name).set(state.down_for(now))
             down = self.down_workers()
+            # Each worker once per time down, even when another had already turned the service NOT_SERVING:
+            # an operator reading the log must see every worker that is down, not only the first.
+            for state in down:
+                if not state.announced_down:
+                    state.announced_down = True
+                    log.error(
+                        "worker %s down for %.0fs (limit %.0fs): %s; reporting NOT_SERVING",
+                        state.name,
+                        state.down_for(now),
+                        self.down_after,
+                        state.last_error,
+                    )
             serving = not down
             if serving != self._serving:
                 self._serving = serving
-                if down:
-                    for state in down:
-                        log.error(
-                            "worker %s down for %.0fs (limit %.0fs): %s; reporting NOT_SERVING",
-                            state.name,
-                            state.down_for(now),
-                            self.down_after,
-                            state.last_error,
-                        )
-                else:
+                if serving:
                     log.info("every worker is well again; reporting SERVING")
                 self.on_health_change(serving)

@@ -75,6 +75,39 @@ def test_a_worker_failing_longer_than_the_limit_turns_health_off_and_back_on() -
         supervisor.stop(5)
 
 
+def test_every_worker_down_is_logged_even_when_the_service_is_already_not_serving(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    second_fails = threading.Event()
+
+    def relay(context: WorkerContext) -> None:
+        while not context.stop.is_set():
+            context.failed(ConnectionError("broker away"))
+            context.wait(0.05)
+
+    def consumer(context: WorkerContext) -> None:
+        while not context.stop.is_set():
+            if second_fails.is_set():
+                context.failed(ConnectionError("out of its group"))
+            else:
+                context.healthy()
+            context.wait(0.05)
+
+    changes: list[bool] = []
+    workers = [Worker("relay", relay), Worker("consumer", consumer)]
+    supervisor = Supervisor(workers, down_after=0.3, on_health_change=changes.append)
+    caplog.set_level("ERROR", logger="platform_runtime.supervisor")
+    supervisor.start()
+    try:
+        eventually(lambda: changes == [False])
+        second_fails.set()  # the service is NOT_SERVING already: the second worker must still be seen in the log
+        eventually(lambda: "worker consumer down for" in caplog.text)
+        assert caplog.text.count("worker relay down for") == 1  # once per time down, not every second
+        assert "out of its group" in caplog.text
+    finally:
+        supervisor.stop(5)
+
+
 def test_periodic_work_runs_rounds_and_its_failures_are_retried() -> None:
     rounds: list[int] = []
 

@@ -160,3 +160,28 @@ def test_the_same_report_id_in_another_town_is_another_report(consumer, service)
     other = caller(Role.CASEWORKER, tenant=OTHER_TENANT)
     assert len(referrals_of(service, report_id="report6")) == 1
     assert len(referrals_of(service, report_id="report6", who=other)) == 1
+
+
+def test_a_report_and_its_link_applied_in_one_batch_give_the_referrals_the_child(consumer, service, database):
+    # A consumer that fell behind (a broker restart) fetches both at once and applies them in one transaction.
+    outcomes, failure = consumer.process_batch(
+        [
+            message(submitted("report9", ["improperly_guarded"]), "event1"),
+            message(linked("report9", "child9"), "event2"),
+        ]
+    )
+
+    assert (outcomes, failure) == (["applied", "applied"], None)
+    referrals = referrals_of(service, report_id="report9")
+    assert {r.child_id for r in referrals} == {"child9"}
+    told = events_of(database, PILOT_TENANT, referral_events.ReferralLinkedToChild)
+    assert sorted(e.referral.agency_code for e in told) == ["town_government", "womens_federation"]
+
+
+def test_a_link_applied_before_its_report_in_one_batch_still_names_the_child(consumer, service):
+    outcomes, failure = consumer.process_batch(
+        [message(linked("report10", "child10"), "event2"), message(submitted("report10", ["wandering"]), "event1")]
+    )
+
+    assert (outcomes, failure) == (["applied", "applied"], None)
+    assert {r.child_id for r in referrals_of(service, report_id="report10")} == {"child10"}
