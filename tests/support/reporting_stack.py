@@ -136,16 +136,8 @@ def running_stack(
         notify = stack.enter_context(_serving(build(notify_bootstrap.definition(settings_n)), db))
 
         db = migrated_database(postgres_url, "reporting")
-        env = service_env(
-            db,
-            kafka,
-            secrets,
-            REGISTRY_TARGET=registry.target,
-            NOTIFY_TARGET=notify.target,
-            **isolated,
-            **reporting_keys(secrets),
-            **reporting_env,
-        )
+        targets = {"REGISTRY_TARGET": registry.target, "NOTIFY_TARGET": notify.target}
+        env = service_env(db, kafka, secrets, **(targets | isolated | reporting_keys(secrets) | reporting_env))
         server = build(reporting_bootstrap.definition(reporting_settings(EnvReader(env)), now=clock))
         reporting = stack.enter_context(_serving(server, db))
 

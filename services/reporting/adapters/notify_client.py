@@ -32,7 +32,9 @@ class GrpcReceiptNotifier:
         # The token names the receipt's town (the worker serves every town).
         with acting_as(workload_principal(SERVICE_NAME, pending.tenant)):
             try:
-                reply = self._stub.SendReceipt(request, timeout=TIMEOUT_SECONDS)
+                # Waits for the connection (within the timeout) rather than failing at once while the channel
+                # backs off after notify was away: the next try would otherwise fail as long as that lasts.
+                reply = self._stub.SendReceipt(request, timeout=TIMEOUT_SECONDS, wait_for_ready=True)
             except grpc.RpcError as exc:
                 raise ReceiptNotTaken(
                     f"notify SendReceipt failed: {exc.code().name}: {exc.details()}", permanent=exc.code() in PERMANENT
