@@ -248,6 +248,19 @@ def build_request(
     if channel is not Channel.PUBLIC_ANONYMOUS and (any(given.values()) or role or agency):
         request.reporter.CopyFrom(reporting_pb2.Reporter(**given, role=role.value if role else ""))
         request.agency_kind = agency.value if agency else ""
+    # The receipt by SMS or e-mail only when the reporter ticked the box; an address typed without the tick is
+    # passed on so that the service refuses it (the reporter would otherwise wait for a message that never comes).
+    receipt = read.group(payload, "receipt_contact")
+    consent, address = ticked(receipt.get("consent")), read.text(receipt, "address")
+    if consent or address:
+        request.receipt_contact.CopyFrom(
+            reporting_pb2.ReceiptContact(consent=consent, address=address, locale=read.text(receipt, "locale"))
+        )
     if read.violations:
         raise InvalidInput(read.violations)
     return request
+
+
+def ticked(value: Any) -> bool:
+    """A checkbox from a form ("yes", "on") or a JSON boolean."""
+    return value is True or (isinstance(value, str) and value.strip().lower() in ("yes", "on", "true", "1"))

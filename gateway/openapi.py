@@ -342,6 +342,19 @@ def _document() -> dict[str, Any]:
                                 "agency": _codes(AgencyKind),
                             },
                         },
+                        "receipt_contact": {
+                            "type": "object",
+                            "description": "Send the reporter the receipt number (only with consent true); kept until "
+                            "sent, never shown to staff",
+                            "properties": {
+                                "consent": {"type": "boolean"},
+                                "address": {
+                                    "type": "string",
+                                    "description": "a mobile number (SMS) or an e-mail address; empty: reporter.phone",
+                                },
+                                "locale": {"type": "string", "enum": ["zh-CN", "en"]},
+                            },
+                        },
                     },
                 },
                 "SubmittedReport": {

@@ -47,7 +47,8 @@ def report(town_code: str) -> str | tuple[str, int]:
         if errors is None:
             raise
         return _form(town, payload, errors), 400
-    return render_template("public_receipt.html", town=town, receipt=presenters.public_receipt(reply))
+    sending = intake.ticked(payload.get("receipt_contact", {}).get("consent"))
+    return render_template("public_receipt.html", town=town, receipt=presenters.public_receipt(reply), sending=sending)
 
 
 @bp.route("/receipt", methods=["GET", "POST"])

@@ -537,7 +537,7 @@ def test_services_reach_each_other_only_where_the_design_says(docs: list[Doc]) -
         for other in COMPONENTS:
             if other in ("gateway", name):
                 continue
-            allowed = (other, name) == ("reporting", "registry")
+            allowed = (other, name) in {("reporting", "registry"), ("reporting", "notify")}
             caller_policy = own_policy(docs, pod_labels(deployment_of(docs, other)))
             assert caller_policy
             assert egress_reaches(caller_policy, pod_labels(callee), ports[name]) == allowed, f"{other} -> {name}"
@@ -576,9 +576,12 @@ def test_the_agency_api_has_its_own_service_and_policy(docs: list[Doc], render: 
     assert not [d for d in render("--set", "agencyApi.enabled=false") if d["metadata"]["name"].endswith("-agency-api")]
 
 
-def test_reporting_is_told_where_the_registry_is(docs: list[Doc]) -> None:
-    env = effective_env(docs, pod_spec(deployment_of(docs, "reporting"))["containers"][0])
+def test_reporting_is_told_where_the_registry_and_notify_are(docs: list[Doc]) -> None:
+    container = pod_spec(deployment_of(docs, "reporting"))["containers"][0]
+    env = effective_env(docs, container)
     assert env["REGISTRY_TARGET"] == f"{RELEASE}-registry:50051"
+    assert env["NOTIFY_TARGET"] == f"{RELEASE}-notify:50055"  # a reporter's receipt (SendReceipt), as itself
+    assert "WORKLOAD_SIGNING_KEY" in env_of(container)
     gateway_env = effective_env(docs, pod_spec(deployment_of(docs, "gateway"))["containers"][0])
     for name in COMPONENTS[:-1]:
         assert gateway_env[f"{name.upper()}_TARGET"].startswith(f"{RELEASE}-{name}:")

@@ -2,8 +2,8 @@
 every service as its own process on SQLite, the real local Kafka, the gateway under waitress.
 
 One town's caseworker reports a child and gets a receipt, then a referral notification in the inbox; a
-member of the public reports anonymously and looks the receipt up without seeing any child data; a
-caseworker of another town sees nothing of the first town's report. A failing step leaves a screenshot
+member of the public reports anonymously (asking for the receipt number by SMS) and looks the receipt up
+without seeing any child data; a caseworker of another town sees nothing of the first town's report. A failing step leaves a screenshot
 (PNG) in the test's data folder.
 """
 
@@ -245,10 +245,17 @@ def test_public_reports_anonymously_and_the_receipt_shows_no_child_data(
             },
         )
         tick(browser, "situation_types", "abandoned_or_uncared")
+        # The receipt by SMS is asked for explicitly: the box starts unticked, and the number given for it
+        # does not make the report named.
+        consent = browser.find_element(By.ID, "receipt-consent")
+        assert not consent.is_selected()
+        consent.click()
+        fill(browser, {"receipt_contact.address": "13700000099"})
         browser.find_element(By.ID, "submit-public-report").click()
         receipt = text_of(browser, "#receipt-number")
         assert RECEIPT.fullmatch(receipt), browser.page_source
         assert description not in browser.page_source
+        assert text_of(browser, "#receipt-sending") == "回执编号将通过短信或邮件发送给您。"
 
         for number, hidden in (
             (receipt, (description, place)),

@@ -107,6 +107,22 @@ def test_reporter_role_and_agency_apply_only_to_their_channels() -> None:
     assert not hotline.HasField("reporter")  # nothing left of the reporter once the role does not apply
 
 
+def test_the_receipt_goes_by_sms_or_e_mail_only_when_the_box_is_ticked() -> None:
+    ticked = {"consent": "yes", "address": "13900000000", "locale": "en"}
+    anonymous = intake.build_request(payload(channel="public_anonymous", receipt_contact=ticked), default_division=TOWN)
+    assert not anonymous.HasField("reporter")  # the address is for the receipt alone
+    assert (anonymous.receipt_contact.consent, anonymous.receipt_contact.address) == (True, "13900000000")
+    assert anonymous.receipt_contact.locale == "en"
+    json_api = intake.build_request(payload(receipt_contact={"consent": True}), default_division=TOWN)
+    assert json_api.receipt_contact.consent and not json_api.receipt_contact.address
+    # Only the page's language: nothing asked for.
+    untouched = intake.build_request(payload(receipt_contact={"locale": "zh-CN"}), default_division=TOWN)
+    assert not untouched.HasField("receipt_contact")
+    # An address without the tick goes on, for the service to refuse (nobody waits for a message never sent).
+    unticked = intake.build_request(payload(receipt_contact={"address": "a@b.cn"}), default_division=TOWN)
+    assert (unticked.receipt_contact.consent, unticked.receipt_contact.address) == (False, "a@b.cn")
+
+
 def test_guardian_names_may_be_typed_in_one_field() -> None:
     request = intake.build_request(
         payload(child={"name": "小明", "guardian_names": "张三、李四, 王五"}), default_division=TOWN
