@@ -137,6 +137,8 @@ class IdempotentConsumer:
         self.group_id = group_id
         self._out_of_group_limit = out_of_group_limit
         self._out_of_group_since: float | None = None
+        self._commits_failing_since: float | None = None  # the first of the commits failing since the last success
+        self._last_fetched = time.monotonic()  # when poll last gave a message
         self._database = database
         self._new_consumer = new_consumer
         self._dead_letters = dead_letters
@@ -153,7 +155,7 @@ class IdempotentConsumer:
             raise RuntimeError("this consumer was built to be driven by process() only")
         consumer = self._new_consumer()
         consumer.subscribe(self._topics)
-        self._out_of_group_since = time.monotonic()  # until its first assignment
+        self._out_of_group_since = self._last_fetched = time.monotonic()  # until its first assignment
         backoff = Backoff(self._retry_delay, self._max_backoff)
         uncommitted: dict[tuple[str, int], Message] = {}  # the last message applied of each partition
         applied_since_commit = 0
@@ -174,6 +176,7 @@ class IdempotentConsumer:
                 if (client_error := message.error()) is not None:
                     self._client_error(client_error, context)
                     continue
+                self._last_fetched = time.monotonic()
                 batch, client_errors = _with_fetched(consumer, message)
                 outcomes, failure = self.process_batch(batch)
                 for applied in batch[: len(outcomes)]:
@@ -215,6 +218,7 @@ class IdempotentConsumer:
         ]
         try:
             consumer.commit(offsets=offsets, asynchronous=False)
+            self._commits_failing_since = None
             return {}
         except KafkaException as error:
             kafka_error = error.args[0] if error.args else None
@@ -225,6 +229,8 @@ class IdempotentConsumer:
             positions = ", ".join(_position(message) for message in uncommitted.values())
             log.warning("%s: commit of %s failed, will commit again: %s", self.group_id, positions, error)
             metrics.COMMIT_FAILURES.labels(self.group_id).inc()
+            if self._commits_failing_since is None:
+                self._commits_failing_since = time.monotonic()
             context.failed(error)
             return uncommitted
 
@@ -240,6 +246,27 @@ class IdempotentConsumer:
             context.failed(f"kafka unreachable: {error}")
             return
         now = time.monotonic()
+        # Seen after a broker restart: every commit "waiting for coordinator" for minutes while the statistics
+        # still said up/steady. A client whose commits fail that long while the broker answers is as stuck.
+        if self._commits_failing_since is not None and now - self._commits_failing_since >= self._out_of_group_limit:
+            raise RuntimeError(
+                f"{self.group_id}: every commit failed for {now - self._commits_failing_since:.0f} s while kafka "
+                f"answers (group {getattr(consumer, 'group_state', '') or 'state unknown'})"
+            )
+        # Also seen: a client in its group by every sign, idle, while messages wait on its partitions (librdkafka's
+        # requests to the restarted broker sat in its queue). Asked only after a quiet spell: it costs a round trip.
+        idle_for = now - self._last_fetched
+        try:
+            waiting = _waiting(consumer) if idle_for >= min(OUT_OF_GROUP_GRACE, self._out_of_group_limit / 2) else 0
+        except KafkaException as error:
+            context.failed(f"kafka unreachable: {error}")
+            return
+        if waiting:
+            if idle_for >= self._out_of_group_limit:
+                raise RuntimeError(f"{self.group_id}: {waiting} messages wait but none fetched for {idle_for:.0f} s")
+            log.warning("%s: %d messages wait but none fetched for %.0f s", self.group_id, waiting, idle_for)
+            context.failed(f"{waiting} messages wait on its partitions but none fetched for {idle_for:.0f} s")
+            return
         if in_group:
             self._out_of_group_since = None
         elif self._out_of_group_since is None:
@@ -511,6 +538,25 @@ def _in_group(consumer: Consumer) -> bool:
     """Joined and assigned, by librdkafka's statistics where the client keeps them, else by its assignment."""
     state = getattr(consumer, "group_state", "")
     return state == "up/steady" if state else bool(consumer.assignment())
+
+
+def _waiting(consumer: Consumer) -> int:
+    """Messages on the broker past this client's position, over the partitions it holds. Where it has fetched
+    nothing yet, the position is its committed offset, or the partition's start (auto.offset.reset=earliest)."""
+    partitions = consumer.assignment()
+    if not partitions:
+        return 0
+    positions = consumer.position(partitions)
+    unfetched = [p for p in positions if p.offset < 0]
+    committed = (
+        {(p.topic, p.partition): p.offset for p in consumer.committed(unfetched, timeout=5)} if unfetched else {}
+    )
+    waiting = 0
+    for p in positions:
+        low, high = consumer.get_watermark_offsets(p, timeout=5)
+        position = p.offset if p.offset >= 0 else committed.get((p.topic, p.partition), -1)
+        waiting += max(0, high - (position if position >= 0 else low))
+    return waiting
 
 
 def make_consumer(config: dict[str, Any], group_id: str) -> Consumer:

@@ -30,9 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from confluent_kafka import TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from platform_runtime.consumer import OUT_OF_GROUP_LIMIT
 from platform_runtime.local_stack import SERVICES
 from platform_runtime.topics import DOMAIN_TOPICS, dead_letter_topic
 from tests.faults.conftest import COMPONENTS, SUMMARIES, FaultStack, shared_infrastructure_is_ours
@@ -48,6 +49,9 @@ CLIENTS = int(os.environ.get("FAULTS_CLIENTS", "2"))
 BROKER_DOWN = float(os.environ.get("FAULTS_BROKER_DOWN", "5"))
 POSTGRES_DOWN = float(os.environ.get("FAULTS_POSTGRES_DOWN", "3"))
 SETTLE = float(os.environ.get("FAULTS_SETTLE", "180"))
+# Counts that stop moving this long are final, unless SETTLE ends first: longer than a consumer stuck out of its
+# group takes to be replaced (platform_runtime.consumer.OUT_OF_GROUP_LIMIT), so such a consumer is waited for.
+QUIET = OUT_OF_GROUP_LIMIT + 30
 CRISIS_WITHIN = float(os.environ.get("FAULTS_CRISIS_WITHIN", "15"))  # seconds, after the last broker restart
 SUBMIT_GIVE_UP = 300.0  # a client retrying one submission longer than this gives up (counted)
 CRISIS: dict[str, Any] = {}  # the fault run's crisis probe, for the test after it
@@ -252,8 +256,6 @@ def dead_letter_marks(stack: FaultStack) -> dict[str, int]:
     """The end offsets of every dead-letter topic (summed over partitions)."""
     admin = AdminClient(stack.kafka.client_config())
     metadata = admin.list_topics(timeout=15)
-    from confluent_kafka import Consumer
-
     consumer = Consumer(stack.kafka.client_config() | {"group.id": "fault-suite-marks", "enable.auto.commit": False})
     marks = {}
     try:
@@ -266,6 +268,36 @@ def dead_letter_marks(stack: FaultStack) -> dict[str, int]:
     finally:
         consumer.close()
     return marks
+
+
+CONSUMER_GROUPS = ("registry", "reporting", "referral", "notify", "benefits")
+
+
+def consumer_lags(stack: FaultStack) -> str:
+    """How far each service's consumer group is behind on each topic it reads (committed offset to the end):
+    when something is lost, this tells a consumer that stopped from a handler that dropped work."""
+    metadata = AdminClient(stack.kafka.client_config()).list_topics(timeout=15)
+    lags = []
+    for group in CONSUMER_GROUPS:
+        # Reading a group's committed offsets does not join it.
+        reader = Consumer(stack.kafka.client_config() | {"group.id": stack.topic_prefix + group})
+        try:
+            for topic in DOMAIN_TOPICS:
+                name = stack.topic_prefix + topic
+                partitions = (
+                    [TopicPartition(name, p) for p in metadata.topics[name].partitions]
+                    if name in metadata.topics
+                    else []
+                )
+                committed = [c for c in reader.committed(partitions, timeout=10) if c.offset >= 0] if partitions else []
+                behind = sum(reader.get_watermark_offsets(c, timeout=10)[1] - c.offset for c in committed)
+                if behind:
+                    lags.append(f"{group} {topic} {behind}")
+        except KafkaException as error:
+            lags.append(f"{group}: {error}")
+        finally:
+            reader.close()
+    return ", ".join(lags) or "none"
 
 
 def probe_idempotency(stack: FaultStack, token: str) -> bool:
@@ -427,7 +459,7 @@ def test_nothing_is_lost_or_doubled_through_broker_service_and_database_faults(f
             )
             if now != last:
                 last, quiet_since = now, time.monotonic()
-            if not result["lost"] or time.monotonic() > settle_until or time.monotonic() - quiet_since > 60:
+            if not result["lost"] or time.monotonic() > settle_until or time.monotonic() - quiet_since > QUIET:
                 break
             time.sleep(5)
         streamed = [stream.account() for stream in streams]
@@ -440,6 +472,7 @@ def test_nothing_is_lost_or_doubled_through_broker_service_and_database_faults(f
         watch.stop()
         for stream in streams:
             stream.stop()
+    lags = consumer_lags(stack)
     seen, unseen = visibility(watch, stack.stack.log_path)
     unseen += [problem for _, problems in streamed for problem in problems]
 
@@ -485,6 +518,7 @@ def test_nothing_is_lost_or_doubled_through_broker_service_and_database_faults(f
         f"(limit {CRISIS_WITHIN:.0f}s; {crisis_path(stack, crisis.report_id) if crisis else 'not submitted'})",
         f"faults: messages dead-lettered during the run: {parked or 'none'}",
         f"faults: metrics since each service's last start: {metrics(stack)}",
+        f"faults: consumer groups behind (messages): {lags}",
         f"faults: referrals whose deadline the suite moved: {len(clock.moved)}; messages sent again after a crash "
         f"between send and record (same delivery id, dropped by the receiver): {workers['resent']}; messages that "
         f"arrived for other tests' subjects: {workers['other_arrivals']}",
@@ -503,7 +537,7 @@ def test_nothing_is_lost_or_doubled_through_broker_service_and_database_faults(f
 
     assert not refused, f"{len(refused)} submissions were refused or given up: {[s.refused for s in refused[:5]]}"
     assert not link_problems, link_problems
-    assert not result["lost"] and not doubled, summary
+    assert not result["lost"] and not doubled, f"{summary}; consumer groups behind: {lags}; {result['lost'][:3]}"
     assert not unseen, f"a worker failed out of sight, did not recover, or an agency's stream is wrong: {unseen}"
 
 

@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, KafkaError, KafkaException
 from google.protobuf import wrappers_pb2
 from minorprot.common.v1 import common_pb2
 
@@ -197,3 +197,94 @@ def test_the_platforms_client_knows_when_it_has_joined_its_group(kafka: KafkaSet
         eventually(lambda: client.poll(0.5) is None and client.group_state == "up/steady", what="joined")
     finally:
         client.close()
+
+
+class CommitsNeverReachTheCoordinator(Consumer):
+    """A client in its group by every sign but whose every commit fails, as librdkafka's did for minutes after a
+    broker restart ("waiting for coordinator") while its statistics still said up/steady."""
+
+    def commit(self, *args: Any, **kwargs: Any) -> Any:
+        raise KafkaException(KafkaError(KafkaError._WAIT_COORD, "Commit failed: Local: Waiting for coordinator"))
+
+
+def test_a_consumer_whose_commits_keep_failing_while_kafka_answers_gets_a_new_client(
+    kafka: KafkaSettings,
+    database: Database,
+    reporting_db: Any,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(consumer_module, "PROBE_SECONDS", 0.2)
+    group = f"uncommitted-{uuid.uuid4().hex[:8]}"
+    publish(database, ["v1"])
+    relay_once(reporting_db, kafka, prefix)
+    clients: list[Consumer] = []
+
+    def new_client() -> Consumer:
+        config = {"group.id": group, "enable.auto.commit": False, "auto.offset.reset": "earliest"}
+        clients.append(CommitsNeverReachTheCoordinator(kafka.client_config() | config))
+        return clients[-1]
+
+    stuck = IdempotentConsumer(
+        group_id=group,
+        database=database,
+        new_consumer=new_client,
+        dead_letters=make_producer(kafka, f"{group}-dlt"),
+        handlers={EVENT_TYPE: lambda _envelope, _uow: None},
+        topics=[prefix + REPORTING_REPORT],
+        out_of_group_limit=3,
+    )
+    with supervised(Worker("consumer", stuck.run)):
+        eventually(lambda: len(applied(database, group)) == 1, what="the event applied")
+        eventually(lambda: len(clients) >= 2, timeout=30, what="a new client made by the supervisor")
+        assert "every commit failed" in caplog.text  # the supervisor logs why it restarts the worker
+    assert set(applied(database, group).values()) == {1}  # the new client's redelivery is a duplicate
+
+
+class FetchesNothing(Consumer):
+    """A client in its group that fetches nothing, as librdkafka's did after a broker restart (its requests sat
+    in the queue of its connection to the restarted broker): its partitions are paused as soon as assigned."""
+
+    def subscribe(self, topics: list[str], *args: Any, **kwargs: Any) -> None:
+        def paused(consumer: Consumer, partitions: list[Any]) -> None:
+            consumer.assign(partitions)
+            consumer.pause(partitions)
+
+        super().subscribe(topics, on_assign=paused)
+
+
+def test_a_consumer_that_fetches_nothing_while_messages_wait_gets_a_new_client(
+    kafka: KafkaSettings,
+    database: Database,
+    reporting_db: Any,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(consumer_module, "PROBE_SECONDS", 0.2)
+    group = f"unfetched-{uuid.uuid4().hex[:8]}"
+    publish(database, ["v1"])
+    relay_once(reporting_db, kafka, prefix)
+    clients: list[Consumer] = []
+
+    def new_client() -> Consumer:
+        config = {"group.id": group, "enable.auto.commit": False, "auto.offset.reset": "earliest"}
+        clients.append(
+            FetchesNothing(kafka.client_config() | config) if not clients else Consumer(kafka.client_config() | config)
+        )
+        return clients[-1]
+
+    stuck = IdempotentConsumer(
+        group_id=group,
+        database=database,
+        new_consumer=new_client,
+        dead_letters=make_producer(kafka, f"{group}-dlt"),
+        handlers={EVENT_TYPE: lambda _envelope, _uow: None},
+        topics=[prefix + REPORTING_REPORT],
+        out_of_group_limit=4,
+    )
+    with supervised(Worker("consumer", stuck.run)):
+        eventually(lambda: len(clients) >= 2, timeout=30, what="a new client made by the supervisor")
+        assert "messages wait but none fetched" in caplog.text
+        eventually(lambda: len(applied(database, group)) == 1, what="the event applied by the new client")
