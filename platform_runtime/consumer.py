@@ -253,6 +253,8 @@ class IdempotentConsumer:
                 f"{self.group_id}: every commit failed for {now - self._commits_failing_since:.0f} s while kafka "
                 f"answers (group {getattr(consumer, 'group_state', '') or 'state unknown'})"
             )
+        if in_group and self._out_of_group_since is not None:
+            self._last_fetched = now  # just (re)joined: its fetching starts now
         # Also seen: a client in its group by every sign, idle, while messages wait on its partitions (librdkafka's
         # requests to the restarted broker sat in its queue). Asked only after a quiet spell: it costs a round trip.
         idle_for = now - self._last_fetched
