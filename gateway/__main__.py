@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("migrate", help="apply the database migrations (owner role)")
     seed = commands.add_parser("seed-demo", help="one demo user per role in a town; password from DEMO_PASSWORD")
     seed.add_argument("--tenant", required=True)
+    seed.add_argument("--district-accounts", action="store_true", help="also the district's admin and leading group")
     create = commands.add_parser("create-user", help="add or reset a user; password from NEW_USER_PASSWORD")
     create.add_argument("--username", required=True)
     create.add_argument("--display-name", required=True)
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "migrate":
             migrate()
         elif args.command == "seed-demo":
-            save_users(demo_users(args.tenant), "DEMO_PASSWORD", demo=True)
+            save_users(demo_users(args.tenant, district_accounts=args.district_accounts), "DEMO_PASSWORD", demo=True)
         elif args.command == "enrol-second-factor":
             enrol_second_factor(args.username)
         elif args.command == "demo-code":

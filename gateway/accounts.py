@@ -115,14 +115,28 @@ DEMO_USERS = (
     ),
     NewUser("finance_auditor", "周审计", Role.FINANCE_AUDITOR, "", phone="13900000007", organisation="区财政局"),
 )
+# The district's own demo accounts, seeded by `make up` only (`seed-demo --district-accounts`): the tests make
+# their district users themselves, with passwords of their own.
+DISTRICT_DEMO_USERS = (
+    NewUser("district_admin", "吴区管理员", Role.DISTRICT_ADMIN, "", phone="13900000008", organisation="区民政局"),
+    NewUser(
+        "leading_group",
+        "郑主任",
+        Role.LEADING_GROUP_OFFICE,
+        "",
+        phone="13900000009",
+        organisation="区未保领导小组办公室",
+    ),
+)
 DEMO_VILLAGE = "201"  # the demo child director's village: this number in the demo town
 
 
-def demo_users(tenant: str) -> list[NewUser]:
-    """The demo accounts of a town; its child director serves village DEMO_VILLAGE."""
+def demo_users(tenant: str, *, district_accounts: bool = False) -> list[NewUser]:
+    """The demo accounts of a town; its child director serves village DEMO_VILLAGE. With `district_accounts`,
+    also the district administrator and the leading group office (in the town's district)."""
     return [
         replace(demo, tenant=tenant, villages=(tenant + DEMO_VILLAGE,) if demo.role is Role.CHILD_DIRECTOR else ())
-        for demo in DEMO_USERS
+        for demo in (*DEMO_USERS, *(DISTRICT_DEMO_USERS if district_accounts else ()))
     ]
 
 

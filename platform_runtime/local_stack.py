@@ -259,14 +259,17 @@ def up(data_dir: Path) -> int:
     stack.run_once("registry", "onboard-tenant", "--code", code, "--name", name, "--district", district)
     stack.run_once("registry", "seed-demo", "--tenant", code)
     password = dev_secrets(data_dir)["DEMO_PASSWORD"]
-    stack.run_once("gateway", "seed-demo", "--tenant", code, extra_env={"DEMO_PASSWORD": password})
+    stack.run_once(
+        "gateway", "seed-demo", "--tenant", code, "--district-accounts", extra_env={"DEMO_PASSWORD": password}
+    )
     stack.start([LOCAL_OUTBOX, *ALL_COMPONENTS])
     try:
         stack.wait_healthy()
         print(f"\nThe portal is at http://127.0.0.1:{config.gateway_port}/")
         print(f"Demo accounts of {name} ({code}), one per role, all with the password {password}:")
-        print("  caseworker, town_admin, child_director, teacher, district_officer, police_officer, finance_auditor")
-        print("  caseworker, town_admin, child_director and district_officer also need a code (second factor):")
+        print("  caseworker, town_admin, child_director, teacher, district_officer, police_officer, finance_auditor,")
+        print("  and the district's district_admin and leading_group")
+        print("  caseworker, town_admin, child_director, district_officer and district_admin also need a code:")
         print("  .venv/bin/python -m gateway demo-code prints the current one")
         print(f"E-mail and SMS sent by notify: {data_dir / 'outbox'} (python -m services.notify.local_outbox list)")
         print(f"Logs: {data_dir / 'logs'}. Ctrl-C stops everything.\n", flush=True)

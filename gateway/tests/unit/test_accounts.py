@@ -14,6 +14,7 @@ from gateway.accounts import (
     NewUser,
     UserProblems,
     UserService,
+    demo_users,
 )
 from gateway.limits import (
     ACCOUNT_FAILURES,
@@ -170,3 +171,17 @@ def test_saving_a_user_again_resets_their_password(users: UserService) -> None:
 def test_invalid_users_are_refused(users: UserService, new: NewUser, password: str, problem: str) -> None:
     with pytest.raises(UserProblems, match=problem):
         users.save_user(new, password)
+
+
+def test_make_up_seeds_the_districts_administrator_and_leading_group_office_too(users: UserService) -> None:
+    town_only = demo_users("110111008")
+    with_district = demo_users("110111008", district_accounts=True)
+    assert {u.role for u in with_district} - {u.role for u in town_only} == {
+        Role.DISTRICT_ADMIN,
+        Role.LEADING_GROUP_OFFICE,
+    }
+    for new in with_district:
+        users.save_user(new, "a demo passphrase")
+    for username in ("district_admin", "leading_group"):
+        user = users.authenticate(username, "a demo passphrase", "10.0.0.1")
+        assert (user.tenant, user.district) == ("110111008", "110111")
