@@ -1,5 +1,6 @@
 """The register's forms turned into registry requests (one function per form), and the staff picked from
-the town's users. Parsing problems raise InvalidInput naming the form's field; the registry checks the rest.
+the town's users. Parsing problems raise InvalidInput naming the form's field (its message a catalogue key, shown in the
+request's language by `errors.shown`); the registry checks the rest.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def day(form: Form, name: str) -> common_pb2.Date | None:
     try:
         value = date.fromisoformat(raw)
     except ValueError:
-        raise InvalidInput.single(name, "日期格式应为 YYYY-MM-DD (date as YYYY-MM-DD)") from None
+        raise InvalidInput.single(name, "日期格式应为 YYYY-MM-DD") from None
     return common_pb2.Date(year=value.year, month=value.month, day=value.day)
 
 
@@ -50,7 +51,7 @@ def _dated(message: M, **dates: common_pb2.Date | None) -> M:
 def child_request(form: Form) -> registry_pb2.RegisterChildRequest:
     sex = text(form, "sex")
     if sex not in SEXES:
-        raise InvalidInput.single("sex", "请选择性别 choose male or female")
+        raise InvalidInput.single("sex", "请选择性别")
     return _dated(
         registry_pb2.RegisterChildRequest(
             legal_name=text(form, "legal_name"),
@@ -103,7 +104,7 @@ def update_child(child_id: str, form: Form) -> registry_pb2.UpdateChildRequest:
         mask.append("contact_person")
         request.contact_person.CopyFrom(values.contact_person)
     if not mask:
-        raise InvalidInput.single("", "没有修改 nothing was changed")
+        raise InvalidInput.single("", "没有修改")
     for name in mask:
         if name == "birth_date":
             if values.HasField("birth_date"):  # emptied: the birth date becomes unknown
@@ -197,7 +198,7 @@ def record_assessment(child_id: str, form: Form) -> tuple[str, Any]:
     for code, _ in register_codes.DOMAINS:
         raw = text(form, f"score.{code}")
         if raw not in {score for score, _ in register_codes.SCORES}:
-            raise InvalidInput.single(f"score.{code}", "请为每个领域评分 0-4 (score each domain 0-4)")
+            raise InvalidInput.single(f"score.{code}", "请为每个领域评分 0-4")
         domains.append(registry_pb2.DomainFinding(domain=code, score=int(raw), finding=text(form, f"finding.{code}")))
     return "RecordAssessment", _dated(
         casework_pb2.RecordAssessmentRequest(
@@ -262,7 +263,7 @@ def assign_staff(child_id: str, form: Form, town_users: Sequence[User]) -> tuple
         name_field = "responsible_person" if role == "responsible" else role
         user_id = text(form, f"{role}_user_id")
         if user_id and user_id not in users:
-            problems.append(FieldViolation(f"{role}_user_id", "不是本镇的用户 not a user of this town"))
+            problems.append(FieldViolation(f"{role}_user_id", "不是本镇的用户"))
             continue
         fields[f"{role}_user_id"] = user_id
         fields[name_field] = users[user_id].display_name if user_id else text(form, name_field)

@@ -24,7 +24,7 @@ PUBLIC_CHANNEL_VALUES = frozenset(channel.value for channel in PUBLIC_CHANNELS)
 def town(components: Components, code: str, client_ip: str) -> Town:
     found = components.towns.find(code, client_ip)
     if found is None:
-        raise NotFound("本系统未受理该乡镇(街道)的报告 This town does not take reports here")
+        raise NotFound("本系统未受理该乡镇(街道)的报告")  # a catalogue key: `errors.shown` translates it
     return found
 
 

@@ -23,6 +23,8 @@ SESSION_ID = "sid"
 CSRF_KEY = "csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
+# A catalogue key (this module is below `gateway.i18n`): the error page shows it in the request's language.
+FORM_EXPIRED = "表单已过期,请刷新后重试"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -117,7 +119,7 @@ def check_csrf() -> None:
     expected = session.get(CSRF_KEY, "")
     given = request.form.get(CSRF_FIELD, "") or request.headers.get(CSRF_HEADER, "")
     if not (expected and given and hmac.compare_digest(str(expected), given)):
-        abort(400, description="表单已过期,请刷新后重试 The form has expired: reload the page and try again.")
+        abort(400, description=FORM_EXPIRED)
 
 
 def wants_json() -> bool:

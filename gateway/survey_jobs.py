@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from minorprot.registry.v1 import survey_pb2
 
 from gateway.clients import BackendError, Backends, Caller
+from gateway.errors import TITLES, TRY_AGAIN
 
 log = logging.getLogger(__name__)
 KEEP_SECONDS = 3600  # finished jobs (and their files) are forgotten an hour later
@@ -82,12 +83,11 @@ class SurveyJobs:
             job.summary = self._backends.import_survey(caller, options, job.content, progress)
         except BackendError as exc:
             log.warning("survey %s of %s failed: %s", "dry run" if job.dry_run else "import", job.job_id, exc)
-            job.error = (
-                exc.message if exc.code in {"INVALID_ARGUMENT", "FAILED_PRECONDITION"} else "请稍后再试 try again"
-            )
+            # Catalogue keys or a service's text: the job's page shows it in its language (this thread has none).
+            job.error = exc.message if exc.code in {"INVALID_ARGUMENT", "FAILED_PRECONDITION"} else TRY_AGAIN
         except Exception:  # a thread's failure would otherwise vanish: log it and show it
             log.exception("survey job %s failed", job.job_id)
-            job.error = "系统错误 internal error"
+            job.error = TITLES[500]
         finally:
             if not job.dry_run:
                 job.content = b""  # imported: the file is no longer needed

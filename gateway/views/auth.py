@@ -10,17 +10,23 @@ from werkzeug.wrappers import Response
 
 from gateway import second_factor
 from gateway.accounts import LoginFailed, LoginThrottled, User
+from gateway.i18n import gettext
 from gateway.limits import LOGIN_FAILURES
 from gateway.security import CSRF_KEY, client_ip, components, safe_next, sign_in, sign_out
 
 bp = Blueprint("auth", __name__)
 
-LOGIN_FAILED = "用户名或密码错误 Wrong username or password."
-LOGIN_THROTTLED = f"尝试次数过多,请{LOGIN_FAILURES.window_seconds // 60}分钟后再试 Too many attempts: try again later."
-CODE_FAILED = "验证码错误或已使用 Wrong code, or a code already used: wait for the next one."
+LOGIN_FAILED = "用户名或密码错误"
+LOGIN_THROTTLED = "尝试次数过多,请 %(minutes)s 分钟后再试"
+CODE_FAILED = "验证码错误或已使用,请等下一个验证码"
 # Between the password and the code: who typed the right password, when, and where they were going.
 _PENDING_USER, _PENDING_AT, _PENDING_NEXT, _ENROL_SECRET = "pending_user", "pending_at", "pending_next", "enrol_secret"
 PENDING_SECONDS = 5 * 60
+
+
+def _throttled() -> str:
+    return gettext(LOGIN_THROTTLED, minutes=LOGIN_FAILURES.window_seconds // 60)
+
 
 Page = str | Response | tuple[str, int]
 
@@ -39,9 +45,9 @@ def login() -> Page:
     try:
         user = components().users.authenticate(username, request.form.get("password", ""), client_ip())
     except LoginThrottled:
-        return render_template("login.html", error=LOGIN_THROTTLED, username=username), 429
+        return render_template("login.html", error=_throttled(), username=username), 429
     except LoginFailed:
-        return render_template("login.html", error=LOGIN_FAILED, username=username), 401
+        return render_template("login.html", error=gettext(LOGIN_FAILED), username=username), 401
     target = safe_next(request.form.get("next"))
     if not second_factor.required_for(user.role):
         sign_in(user)
@@ -77,9 +83,9 @@ def code() -> Page:
     try:
         components().users.verify_second_factor(user, request.form.get("code", ""), client_ip())
     except LoginThrottled:
-        return render_template("login_code.html", error=LOGIN_THROTTLED), 429
+        return render_template("login_code.html", error=_throttled()), 429
     except LoginFailed:
-        return render_template("login_code.html", error=CODE_FAILED), 401
+        return render_template("login_code.html", error=gettext(CODE_FAILED)), 401
     return redirect(_finish(user))
 
 
@@ -100,9 +106,9 @@ def enrol() -> Page:
     try:
         recovery_codes = components().users.enrol_second_factor(user, secret, request.form.get("code", ""), client_ip())
     except LoginThrottled:
-        return render_template("login_enrol.html", error=LOGIN_THROTTLED, **page), 429
+        return render_template("login_enrol.html", error=_throttled(), **page), 429
     except LoginFailed:
-        return render_template("login_enrol.html", error=CODE_FAILED, **page), 401
+        return render_template("login_enrol.html", error=gettext(CODE_FAILED), **page), 401
     target = _finish(user)
     return render_template("login_recovery_codes.html", recovery_codes=recovery_codes, next=target)
 

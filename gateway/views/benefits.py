@@ -22,6 +22,8 @@ from werkzeug.wrappers import Response
 
 from gateway import roles
 from gateway.clients import BackendError
+from gateway.errors import flash_refusal
+from gateway.i18n import gettext
 from gateway.security import caller, components, login_required, require_role
 from platform_runtime.auth import Role
 from platform_runtime.vocabulary import china_today
@@ -31,18 +33,12 @@ bp = Blueprint("benefits", __name__)
 STEPS = ("compute", "check", "approve", "pay", "close")
 NEXT_STEP = {"draft": "compute", "computed": "check", "checked": "approve", "approved": "pay", "reconciled": "close"}
 CHUNKS_PER_REQUEST = 20  # a long step advances this many chunks per click; the page carries on by itself
+RECONCILED = "已对账:成功 %(paid)s,失败 %(failed)s,未变 %(unchanged)s,未回 %(outstanding)s"
 BALANCE_COLUMNS = ("period", "fund", "town", "kind", "amount_fen", "amount_yuan", "entries")
 
 
 def _call(method: str, message: Any) -> Any:
     return components().backends.benefits(caller(), method, message)
-
-
-def _flash(exc: BackendError) -> None:
-    for violation in exc.violations:
-        flash(f"{violation.field}: {violation.message}" if violation.field else violation.message, "error")
-    if not exc.violations:
-        flash(exc.message, "error")
 
 
 def _date(value: str) -> common_pb2.Date:
@@ -113,9 +109,9 @@ def applications() -> str | Response:
                 ),
             )
         except BackendError as exc:
-            _flash(exc)
+            flash_refusal(exc)
             return redirect(url_for("benefits.applications"))
-        flash("已创建申报 Application drafted")
+        flash(gettext("已创建申报"))
         return redirect(url_for("benefits.application", application_id=reply.application.application_id))
     status = request.args.get("status", "")
     reply = _call("ListApplications", benefits_pb2.ListApplicationsRequest(status=status, **_page()))
@@ -176,9 +172,9 @@ def application(application_id: str) -> str | Response:
         try:
             reply = _call(*actions[action])
         except BackendError as exc:
-            _flash(exc)
+            flash_refusal(exc)
             return redirect(url_for("benefits.application", application_id=application_id))
-        flash("已保存 Saved")
+        flash(gettext("已保存"))
         return redirect(url_for("benefits.application", application_id=reply.application.application_id))
     found = _call("GetApplication", benefits_pb2.GetApplicationRequest(application_id=application_id)).application
     policy = _current_policy()
@@ -215,7 +211,7 @@ def runs() -> str | Response:
         try:
             reply = _call("OpenRun", benefits_pb2.OpenRunRequest(period=_date(request.form.get("period", ""))))
         except BackendError as exc:
-            _flash(exc)
+            flash_refusal(exc)
             return redirect(url_for("benefits.runs"))
         return redirect(url_for("benefits.run", run_id=reply.run.run_id))
     reply = _call("ListRuns", benefits_pb2.ListRunsRequest(**_page()))
@@ -237,7 +233,7 @@ def run(run_id: str) -> str | Response:
                 benefits_pb2.AdvanceRunRequest(run_id=run_id, step=step, max_chunks=CHUNKS_PER_REQUEST),
             )
         except BackendError as exc:
-            _flash(exc)
+            flash_refusal(exc)
         return redirect(url_for("benefits.run", run_id=run_id))
     found = _call("GetRun", benefits_pb2.GetRunRequest(run_id=run_id)).run
     failed_only = request.args.get("failed") == "1"
@@ -267,7 +263,7 @@ def payment_file(run_id: str, batch: int) -> Response:
     try:
         file = _call("GetPaymentFile", benefits_pb2.GetPaymentFileRequest(run_id=run_id, batch=batch))
     except BackendError as exc:
-        _flash(exc)
+        flash_refusal(exc)
         return redirect(url_for("benefits.run", run_id=run_id))
     return send_file(io.BytesIO(file.content), mimetype="text/csv", as_attachment=True, download_name=file.name)
 
@@ -281,12 +277,10 @@ def reconcile(run_id: str) -> Response:
     try:
         result = _call("ReconcileRun", benefits_pb2.ReconcileRunRequest(run_id=run_id, content=content))
     except BackendError as exc:
-        _flash(exc)
+        flash_refusal(exc)
         return redirect(url_for("benefits.run", run_id=run_id))
-    flash(
-        f"已对账 Reconciled: {result.paid} paid, {result.failed} failed, {result.unchanged} unchanged, "
-        f"{result.outstanding} outstanding"
-    )
+    counts = {"paid": result.paid, "failed": result.failed, "unchanged": result.unchanged}
+    flash(gettext(RECONCILED, **counts, outstanding=result.outstanding))
     return redirect(url_for("benefits.run", run_id=run_id, failed="1" if result.failed else ""))
 
 
@@ -302,9 +296,9 @@ def reissue(run_id: str) -> Response:
     try:
         reply = _call("ReissuePayments", benefits_pb2.ReissuePaymentsRequest(run_id=run_id, accounts=accounts))
     except BackendError as exc:
-        _flash(exc)
+        flash_refusal(exc)
         return redirect(url_for("benefits.run", run_id=run_id, failed="1"))
-    flash(f"已重新发放 Re-issued as batch {reply.batch}")
+    flash(gettext("已重新发放,批次 %(batch)s", batch=reply.batch))
     return redirect(url_for("benefits.run", run_id=run_id))
 
 
@@ -380,14 +374,14 @@ def policies() -> str | Response:
         try:
             if request.form.get("action") == "sample" or not versions:
                 _call("LoadSamplePolicy", benefits_pb2.LoadSamplePolicyRequest())
-                flash("已载入样例标准 Sample standards loaded (amounts are samples)")
+                flash(gettext("已载入样例标准(金额为样例)"))
                 return redirect(url_for("benefits.policies"))
             edited = _edited(versions[0], admin.district)
             saved = _call("SavePolicyVersion", benefits_pb2.SavePolicyVersionRequest(version=edited))
         except BackendError as exc:
-            _flash(exc)
+            flash_refusal(exc)
             return redirect(url_for("benefits.policies"))
-        flash(f"已保存第 {saved.version.version} 版 Version {saved.version.version} saved")
+        flash(gettext("已保存第 %(version)s 版", version=saved.version.version))
         return redirect(url_for("benefits.policies"))
     return render_template("benefits/policies.html", versions=versions, can_edit=user.role is Role.DISTRICT_ADMIN)
 
@@ -445,9 +439,9 @@ def insurance() -> str | Response:
                 )
         except (BackendError, ValueError) as exc:
             if isinstance(exc, BackendError):
-                _flash(exc)
+                flash_refusal(exc)
             else:
-                flash("year: a number", "error")
+                flash(gettext("年份应为数字"), "error")
     return render_template(
         "benefits/insurance.html",
         report=report,

@@ -236,7 +236,7 @@ def subscriptions() -> Page:
                     channels=request.form.getlist("channels"),
                 )
                 _call("SetSubscription", notify_pb2.SetSubscriptionRequest(subscription=subscription))
-            saved = "已保存 Saved"
+            saved = "已保存"
         except BackendError as error:
             errors.append(error.message)
     listed = _call("ListSubscriptions", notify_pb2.ListSubscriptionsRequest())

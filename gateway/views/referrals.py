@@ -21,6 +21,8 @@ from werkzeug.wrappers import Response
 
 from gateway import api_input
 from gateway.clients import BackendError
+from gateway.errors import flash_refusal
+from gateway.i18n import gettext
 from gateway.security import caller, components, current_user, login_required, require_role
 from platform_runtime.auth import Role
 from platform_runtime.vocabulary import CHINA_STANDARD_TIME, Fact, SituationType
@@ -134,11 +136,7 @@ def _label(kind: type[SituationType] | type[Fact], code: str) -> str:
 def _flash_error(error: BackendError) -> None:
     if error.code not in FORM_ERRORS:
         raise error
-    if error.violations:
-        for violation in error.violations:
-            flash(f"{violation.field}: {violation.message}", "error")
-    else:
-        flash(error.message, "error")
+    flash_refusal(error)
 
 
 # -- the agency officer -----------------------------------------------------------------------------------
@@ -204,7 +202,7 @@ def act(referral_id: str, action: str) -> Response:
     table = AGENCY_ACTIONS if user.role in AGENCY else REFERRER_ACTIONS
     require_role(READERS)
     if action not in table:
-        flash("此操作不可用 This action is not available", "error")
+        flash(gettext("此操作不可用"), "error")
         return redirect(url_for("referrals.detail", referral_id=referral_id))
     method, message_type, text_field, _states = table[action]
     message = message_type(referral_id=referral_id)
@@ -218,7 +216,7 @@ def act(referral_id: str, action: str) -> Response:
         message.agency_code = request.form.get("agency_code", "")
     try:
         _call(method, message)
-        flash(f"已保存 Saved: {action}")
+        flash(gettext("已保存"))
     except BackendError as error:
         _flash_error(error)
     return redirect(url_for("referrals.detail", referral_id=referral_id))
@@ -244,7 +242,7 @@ def new_for_plan() -> Page:
                     due_in_days=int(days) if days.isdigit() and len(days) < 4 else 0,
                 ),
             ).referral
-            flash(f"已转介; 在帮扶计划的行动中填写转介编号 Referred: name {opened.referral_id} in the plan action")
+            flash(gettext("已转介:在帮扶计划的行动中填写转介编号 %(referral)s", referral=opened.referral_id))
             return redirect(url_for("referrals.detail", referral_id=opened.referral_id))
         except BackendError as error:
             _flash_error(error)
@@ -309,7 +307,7 @@ def directory() -> Page:
         )
         try:
             _call("SaveAgency", routing_pb2.SaveAgencyRequest(agency=agency))
-            flash(f"已保存 Saved: {agency.code}")
+            flash(gettext("已保存:%(name)s", name=agency.code))
             return redirect(url_for("referrals.directory"))
         except BackendError as error:
             _flash_error(error)
@@ -330,7 +328,7 @@ def _rules_from(text: str) -> list[routing_pb2.RoutingRuleSpec]:
             raise ValueError("a list of rules")
         return [json_format.ParseDict(item, routing_pb2.RoutingRuleSpec()) for item in data]
     except (ValueError, json_format.ParseError) as exc:
-        raise BackendError("INVALID_ARGUMENT", f"规则不是有效的 JSON the rules are not valid JSON: {exc}") from None
+        raise BackendError("INVALID_ARGUMENT", gettext("规则不是有效的 JSON:%(error)s", error=exc)) from None
 
 
 @bp.route("/admin/rules", methods=["GET", "POST"])
@@ -354,7 +352,9 @@ def rules() -> Page:
                         rules=_rules_from(draft),
                     ),
                 ).rule_set
-                flash(f"已保存为第 {saved.version} 版 Saved as version {saved.version}, from {saved.effective_from}")
+                flash(
+                    gettext("已保存为第 %(version)s 版,自 %(day)s 起", version=saved.version, day=saved.effective_from)
+                )
                 return redirect(url_for("referrals.rules", version=saved.version))
             preview = _preview(draft)
         except BackendError as error:
@@ -407,7 +407,7 @@ def credentials() -> Page:
                     "RevokeCredential",
                     referral_pb2.RevokeCredentialRequest(credential_id=request.form.get("credential_id", "")),
                 )
-                flash("已吊销 Revoked")
+                flash(gettext("已吊销"))
             else:
                 days = request.form.get("valid_days", "")
                 issued = _call(

@@ -18,6 +18,7 @@ from werkzeug.wrappers import Response
 
 from gateway import casework_forms, purposes, register_codes, roles
 from gateway.clients import BackendError
+from gateway.errors import shown
 from gateway.i18n import gettext
 from gateway.presenters import day, when
 from gateway.security import caller, components, current_user, login_required, require_role
@@ -145,9 +146,9 @@ def _field_errors(exc: Exception) -> dict[str, list[str]]:
     violations = exc.violations if isinstance(exc, (InvalidInput, BackendError)) else ()
     errors: dict[str, list[str]] = {}
     for violation in violations:
-        errors.setdefault(violation.field or "_", []).append(violation.message)
+        errors.setdefault(violation.field or "_", []).append(shown(violation.message))
     if not errors:
-        errors["_"] = [exc.message if isinstance(exc, BackendError) else str(exc)]
+        errors["_"] = [shown(exc.message if isinstance(exc, BackendError) else str(exc))]
     return errors
 
 

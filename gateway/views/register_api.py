@@ -13,6 +13,7 @@ from minorprot.registry.v1 import registry_pb2
 from werkzeug.wrappers import Response
 
 from gateway import api_input, casework_forms, roles
+from gateway.i18n import gettext
 from gateway.presenters import day
 from gateway.security import caller, components, login_required, require_role
 from platform_runtime.errors import InvalidInput
@@ -97,7 +98,7 @@ def register_child() -> Reply:
         if candidates:
             return {
                 "error": "Possible duplicate",
-                "message": "这名儿童可能已登记 the child may be registered already: check, then confirm",
+                "message": gettext("这名儿童可能已登记:请核对后确认"),
                 "possible_duplicates": [_candidate(c) for c in candidates],
             }, 409
     return {"child": child_json(backends.register_child(caller(), wanted))}, 201

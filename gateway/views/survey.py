@@ -13,6 +13,8 @@ from werkzeug.wrappers import Response
 
 from gateway import roles
 from gateway.clients import BackendError
+from gateway.errors import flash_refusal
+from gateway.i18n import gettext
 from gateway.security import caller, components, current_user, login_required, require_role
 from gateway.survey_jobs import SurveyJob, SurveyJobs
 from gateway.survey_workbook import error_workbook
@@ -74,7 +76,7 @@ def upload() -> Page:
     request.max_content_length = MAX_UPLOAD_BYTES
     file = request.files.get("file")
     if file is None or not file.filename:
-        flash("请选择文件 choose a .xlsx or .csv file", "error")
+        flash(gettext("请选择 .xlsx 或 .csv 文件"), "error")
         return redirect(url_for("survey.survey"))
     content = file.read()
     job = _jobs().start(
@@ -158,6 +160,6 @@ def export() -> Page:
     except BackendError as exc:
         if exc.code != "INVALID_ARGUMENT":
             raise
-        flash(exc.message, "error")
+        flash_refusal(exc)
         return redirect(url_for("survey.survey"))
     return _download(name, content)

@@ -10,6 +10,8 @@ from werkzeug.wrappers import Response
 
 from gateway.accounts import NewUser, UserProblems
 from gateway.clients import BackendError
+from gateway.errors import flash_refusal
+from gateway.i18n import gettext
 from gateway.security import caller, components, login_required, require_role
 from platform_runtime.auth import Role
 from platform_runtime.vocabulary import Fact, SituationType, Urgency
@@ -18,6 +20,7 @@ bp = Blueprint("town_admin", __name__)
 Page = str | tuple[str, int] | Response
 
 ADMINS = frozenset({Role.TOWN_ADMIN})
+VILLAGES_SAVED = "已保存:新增 %(added)s,改名 %(renamed)s,撤销 %(retired)s"
 # The roles a town gives its own people; district and agency accounts are made by the platform's operators.
 TOWN_ROLES = (
     (Role.CASEWORKER, "社工(儿童督导员)"),
@@ -64,7 +67,7 @@ def villages() -> Response:
             continue
         code, _, name = line.replace("，", ",").partition(",")
         if not name.strip():
-            flash(f"第{number}行 line {number}: 应为 代码,名称 (code,name)", "error")
+            flash(gettext("第 %(number)s 行:应为 代码,名称", number=number), "error")
             return redirect(url_for("town_admin.admin"))
         listed.append(registry_pb2.Village(code=code.strip(), name=name.strip()))
     try:
@@ -72,12 +75,9 @@ def villages() -> Response:
     except BackendError as exc:
         if exc.code != "INVALID_ARGUMENT":
             raise
-        for violation in exc.violations or ():
-            flash(f"{violation.field}: {violation.message}", "error")
-        if not exc.violations:
-            flash(exc.message, "error")
+        flash_refusal(exc)
         return redirect(url_for("town_admin.admin"))
-    flash(f"已保存 Saved: 新增 {result.added} added, 改名 {result.renamed} renamed, 撤销 {result.retired} retired")
+    flash(gettext(VILLAGES_SAVED, added=result.added, renamed=result.renamed, retired=result.retired))
     return redirect(url_for("town_admin.admin"))
 
 
@@ -90,10 +90,10 @@ def add_user() -> Response:
     username = form.get("username", "").strip().lower()
     users = components().users
     if role is None:
-        flash("请选择角色 choose a role", "error")
+        flash(gettext("请选择角色"), "error")
     elif any(u.username == username for u in users.town_users(admin_user.tenant)):
         # save_user would reset that user's password: adding never changes an existing account.
-        flash(f"用户名已存在 {username} already exists", "error")
+        flash(gettext("用户名 %(username)s 已存在", username=username), "error")
     else:
         new = NewUser(
             username,
@@ -105,7 +105,7 @@ def add_user() -> Response:
         )
         try:
             users.save_user(new, form.get("password", ""))
-            flash(f"已添加用户 User added: {new.display_name}")
+            flash(gettext("已添加用户:%(name)s", name=new.display_name))
         except UserProblems as exc:
             flash(str(exc), "error")
     return redirect(url_for("town_admin.admin"))
@@ -120,11 +120,9 @@ def assign_villages(user_id: str) -> Response:
     known = {v.code for v in components().backends.list_villages(caller(), include_retired=True)}
     try:
         if not set(chosen) <= known:
-            raise UserProblems(
-                f"不是本镇的村(社区) not a village of this town: {', '.join(sorted(set(chosen) - known))}"
-            )
+            raise UserProblems(gettext("不是本镇的村(社区):%(codes)s", codes=", ".join(sorted(set(chosen) - known))))
         director = components().users.assign_villages(admin_user.tenant, user_id, chosen)
-        flash(f"已保存 Saved: {director.display_name}")
+        flash(gettext("已保存:%(name)s", name=director.display_name))
     except UserProblems as exc:
         flash(str(exc), "error")
     return redirect(url_for("town_admin.admin"))

@@ -293,12 +293,12 @@ def test_benefits_from_policy_to_a_closed_run_and_the_auditors_report(portal: Po
         )
         driver.find_element(By.CSS_SELECTOR, '#reconcile input[type="file"]').send_keys(str(bank))
         click(driver, "#reconcile button")
-        assert "1 failed" in flashes(driver)
+        assert "失败 1" in flashes(driver)
         assert text(driver, "#run-status") == "reconciled"
         failed = driver.find_element(By.CSS_SELECTOR, '#lines tr[data-status="failed"]')
         failed.find_element(By.CSS_SELECTOR, "input").send_keys("6222-0002")
         click(driver, "#reissue button[type=submit]")
-        assert "batch 2" in flashes(driver)
+        assert "批次 2" in flashes(driver)
         _, second = download(driver, portal, run_url.removeprefix(portal.base_url) + "/payment-file/2")
         (again,) = [row for row in csv.reader(io.StringIO(second.decode())) if row[0] == "D"]
         assert again[2:] == ["6222-0002", "144000"]

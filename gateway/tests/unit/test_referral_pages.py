@@ -178,4 +178,4 @@ def test_the_administrator_saves_a_unit_and_a_rule_version(
         120,
     )
     broken = admin_client.post("/admin/rules", data={"csrf_token": token, "do": "save", "rules": "[{"})
-    assert "not valid JSON" in broken.get_data(as_text=True)
+    assert "不是有效的 JSON" in broken.get_data(as_text=True)

@@ -345,7 +345,7 @@ def test_the_profile_is_edited_against_the_version_read(client: FlaskClient, bac
     assert "reload and try again" in stale.get_data(as_text=True), "an edit based on an old read is refused"
     unchanged = {"csrf_token": token, "version": "4", "school": "x", "was.school": "x"}
     nothing = client.post(f"/register/children/{child.child_id}/profile", data=unchanged, follow_redirects=True)
-    assert "nothing was changed" in nothing.get_data(as_text=True)
+    assert "没有修改" in nothing.get_data(as_text=True)
 
 
 def test_the_dashboards_overdue_visits_open_the_children_behind_them(

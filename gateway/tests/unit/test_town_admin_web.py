@@ -22,7 +22,7 @@ def test_the_administrator_keeps_the_towns_villages(client: FlaskClient, backend
     ).get_data(as_text=True)
     _, listed = backends.last("set_villages")
     assert [(v.code, v.name) for v in listed] == [("110111008202", "西关村"), ("110111008203", "南关村")]
-    assert "撤销 1 retired" in saved and 'data-village="110111008201"' in saved
+    assert "撤销 1" in saved and 'data-village="110111008201"' in saved
     bad = client.post(
         "/admin/villages", data={"csrf_token": token, "villages": "999,坏村"}, follow_redirects=True
     ).get_data(as_text=True)
@@ -30,7 +30,7 @@ def test_the_administrator_keeps_the_towns_villages(client: FlaskClient, backend
     nameless = client.post(
         "/admin/villages", data={"csrf_token": token, "villages": "110111008204"}, follow_redirects=True
     )
-    assert "code,name" in nameless.get_data(as_text=True)
+    assert "代码,名称" in nameless.get_data(as_text=True)
 
 
 def test_the_administrator_adds_a_user_of_the_town_and_never_resets_one(
@@ -50,7 +50,7 @@ def test_the_administrator_adds_a_user_of_the_town_and_never_resets_one(
     added = {u.username: u for u in components.users.town_users(TOWN)}["village_director2"]
     assert (added.role.value, added.tenant) == ("child_director", TOWN)
     again = client.post("/admin/users", data=form | {"password": "another passphrase 2026"}, follow_redirects=True)
-    assert "already exists" in again.get_data(as_text=True)
+    assert "已存在" in again.get_data(as_text=True)
     district = client.post("/admin/users", data=form | {"username": "x_officer", "role": "district_officer"})
     assert district.status_code == 302
     assert "x_officer" not in {u.username for u in components.users.town_users(TOWN)}, "no district accounts"
@@ -117,7 +117,7 @@ def test_the_administrator_assigns_a_child_directors_village_and_the_director_ac
     assert components.users.active_user(director.user_id).villages == ("110111008201",)  # type: ignore[union-attr]
 
     for user_id, code, why in (
-        (director.user_id, "110111008299", "not a village of this town"),
+        (director.user_id, "110111008299", "不是本镇的村(社区)"),
         (caseworker.user_id, "110111008201", "only a village child director"),
     ):
         page = client.post(
