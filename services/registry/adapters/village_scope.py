@@ -10,7 +10,9 @@ there. A child director with no village assigned sees no child.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, event, false, or_
+from collections.abc import Collection
+
+from sqlalchemy import ColumnElement, event, false, or_, select
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_criteria
 
 from platform_runtime.auth import Principal, Role
@@ -20,6 +22,9 @@ from services.registry.adapters.orm import ChildRecord
 # A query marked with this execution option sees the whole town: a uniqueness check (is this identity number
 # registered?) that must not let a child director register a child twice. It answers yes/no, never the child.
 WHOLE_TOWN = "whole_town"
+
+# Why a child outside the caller's villages is not recorded (RegisterChild, UpdateChild, a survey import's row).
+OUTSIDE_THEIR_VILLAGES = "a village child director records the children of their own villages only"
 
 
 def villages_of(caller: Principal | None) -> tuple[str, ...] | None:
@@ -33,6 +38,15 @@ def covers(caller: Principal, codes: list[str]) -> bool:
     """Whether a child placed at these division codes (residence, household) is in the caller's villages."""
     villages = villages_of(caller)
     return villages is None or any(code in villages for code in codes if code)
+
+
+def visible(session: Session, caller: Principal, child_ids: Collection[str]) -> set[str]:
+    """Those of `child_ids` that `caller` sees (all of them for anyone but a child director)."""
+    villages = villages_of(caller)
+    if not child_ids or villages is None:
+        return set(child_ids)
+    query = select(ChildRecord.id).where(ChildRecord.id.in_(list(child_ids)), _in_villages(villages))
+    return set(session.scalars(query))
 
 
 def confine(factory: sessionmaker[Session]) -> None:

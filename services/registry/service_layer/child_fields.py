@@ -43,7 +43,7 @@ def check_villages(scope: Scope, command: RegisterChild, fields: frozenset[str])
     if violations:
         raise errors.InvalidInput(violations)
     if fields and not village_scope.covers(scope.caller, [getattr(command, name) for name in sorted(DIVISION_FIELDS)]):
-        raise errors.PermissionDenied("a village child director records the children of their own villages only")
+        raise errors.PermissionDenied(village_scope.OUTSIDE_THEIR_VILLAGES)
 
 
 class ChildFields(RegistryUseCases):

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 
 from platform_runtime import errors
+from platform_runtime.auth import Principal
 from platform_runtime.tenancy import require_role
+from services.registry.adapters import village_scope
 from services.registry.adapters.survey_orm import SurveyImportRecord, SurveyImportRowRecord
 from services.registry.service_layer.access import READER_ROLES
 from services.registry.service_layer.survey_results import ImportStatus, ImportView, RowOutcome, RowResult, row_problem
@@ -26,7 +28,7 @@ class SurveyHistory(SurveyUseCases):
         caller = require_role(*READER_ROLES)
         size = min(max(page_size or DEFAULT_PAGE, 1), MAX_PAGE)
         with self._database.unit_of_work(caller.tenant) as uow:
-            query = select(SurveyImportRecord).where(SurveyImportRecord.tenant_id == caller.tenant)
+            query = select(SurveyImportRecord).where(SurveyImportRecord.tenant_id == caller.tenant, *_theirs(caller))
             if page_token:
                 after = uow.session.get(SurveyImportRecord, page_token)
                 if after is None or after.tenant_id != caller.tenant:
@@ -57,7 +59,7 @@ class SurveyHistory(SurveyUseCases):
         with self._database.unit_of_work(caller.tenant) as uow:
             record = uow.session.get(SurveyImportRecord, import_id) if import_id else None
             # Another town's import is reported as absent, not forbidden: its existence is not disclosed.
-            if record is None or record.tenant_id != caller.tenant:
+            if record is None or record.tenant_id != caller.tenant or not _is_theirs(caller, record):
                 raise errors.NotFound("no such survey import in this town")
             query = select(SurveyImportRowRecord).where(
                 SurveyImportRowRecord.tenant_id == caller.tenant,
@@ -79,6 +81,15 @@ class SurveyHistory(SurveyUseCases):
                 for r in rows[:size]
             ]
         return view, results, (str(results[-1].row_number) if len(rows) > size else "")
+
+
+def _theirs(caller: Principal) -> list[ColumnElement[bool]]:
+    """A village child director sees their own imports only: others' rows name children of other villages."""
+    return [] if village_scope.villages_of(caller) is None else [SurveyImportRecord.imported_by == caller.user_id]
+
+
+def _is_theirs(caller: Principal, record: SurveyImportRecord) -> bool:
+    return village_scope.villages_of(caller) is None or record.imported_by == caller.user_id
 
 
 def _import_view(record: SurveyImportRecord, now: datetime) -> ImportView:

@@ -42,6 +42,7 @@ from sqlalchemy.exc import IntegrityError
 
 from platform_runtime import errors
 from platform_runtime.tenancy import require_role
+from services.registry.adapters import village_scope
 from services.registry.adapters.bulk_rows import insert_rows
 from services.registry.adapters.spreadsheets import read_table
 from services.registry.adapters.survey_orm import SurveyImportRecord, SurveyImportRowRecord
@@ -226,18 +227,28 @@ class SurveyImport(SurveyRuns):
         problems = {row.number: [row_problem(v.field, v.message) for v in row.checked.problems] for row in rows}
         for number, found in in_file_problems.items():
             problems[number] += found
-        # RegisterChild's check of the town's villages (child_fields.check_villages), their list read once a batch.
+        # RegisterChild's checks of the villages (child_fields.check_villages): the town's list, read once a
+        # batch, and a child director's own villages. A row elsewhere is refused before the register is looked
+        # at, so its outcome tells nothing of the children there.
         current = villages.current_village_codes(scope)
         for row in rows:
             codes = {name: getattr(row.checked.command, name) for name in sorted(DIVISION_FIELDS)}
-            if not problems[row.number] and any(
-                villages.unknown_village(code, scope.tenant, current) for code in codes.values()
-            ):
+            if problems[row.number]:
+                continue
+            if any(villages.unknown_village(code, scope.tenant, current) for code in codes.values()):
                 refused = villages.village_violations(scope, codes)
                 problems[row.number] += [row_problem(v.field, v.message) for v in refused]
+            elif not village_scope.covers(run.caller, list(codes.values())):
+                problems[row.number].append(
+                    row_problem("residence_division_code", village_scope.OUTSIDE_THEIR_VILLAGES)
+                )
         in_register = self._registry.registered_numbers(
             scope, [row.identity_number for row in rows if not problems[row.number]]
         )
+        # The number is registered once in the town, so a child director learns that it is (as RegisterChild
+        # answers), but not which child when it lives outside their villages.
+        shown = village_scope.visible(scope.session, run.caller, in_register.values())
+        in_register = {number: child_id if child_id in shown else "" for number, child_id in in_register.items()}
         new = [
             row
             for row in rows
@@ -251,7 +262,8 @@ class SurveyImport(SurveyRuns):
         for row in rows:
             if problems[row.number]:
                 results.append(RowResult(row.number, RowOutcome.REJECTED, tuple(problems[row.number])))
-            elif child_id := in_register.get(row.identity_number, ""):
+            elif row.identity_number in in_register:
+                child_id = in_register[row.identity_number]
                 results.append(
                     RowResult(row.number, RowOutcome.UNCHANGED, child_id=child_id, note="already in the register")
                 )

@@ -2,13 +2,14 @@
 
 Two children of one town, one in village A and one in village B: the director of A reads, lists, exports,
 counts and visits the first, and the second is absent for them (NotFound, as another town's child); a
-caseworker of the town still sees both.
+caseworker of the town still sees both. A survey import by the director takes their villages' rows only.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from datetime import date
 
 import grpc
 import pytest
@@ -24,6 +25,8 @@ from openpyxl import load_workbook
 
 from platform_runtime.auth import Role
 from platform_runtime.settings import KafkaSettings
+from services.registry.domain.identity import make_identity_number
+from services.registry.tests.integration.test_survey_batches import csv_of, import_all
 from tests.support.infra import DISTRICT, PILOT_TENANT, Secrets
 from tests.support.services import Running, bearer, running_registry
 
@@ -31,6 +34,9 @@ pytestmark = pytest.mark.integration
 
 VILLAGE_A, VILLAGE_B = PILOT_TENANT + "211", PILOT_TENANT + "212"
 Metadata = tuple[tuple[str, str], ...]
+Outcome = survey_pb2.SurveyRowOutcome
+ACCEPTED, UNCHANGED = Outcome.SURVEY_ROW_OUTCOME_ACCEPTED, Outcome.SURVEY_ROW_OUTCOME_UNCHANGED
+REJECTED, POSSIBLE_DUPLICATE = Outcome.SURVEY_ROW_OUTCOME_REJECTED, Outcome.SURVEY_ROW_OUTCOME_POSSIBLE_DUPLICATE
 
 
 @pytest.fixture(scope="module")
@@ -178,3 +184,67 @@ def test_a_director_without_a_village_sees_no_child(
     unassigned = bearer(secrets.token(PILOT_TENANT, Role.CHILD_DIRECTOR, "director.none"))
     assert listed(stub, unassigned) == set()
     absent(lambda: stub.GetChild(registry_pb2.GetChildRequest(child_id=children[VILLAGE_A]), metadata=unassigned))
+
+
+def test_a_director_imports_and_sees_the_survey_rows_of_their_villages_only(
+    channel: grpc.Channel, caseworker: Metadata, director_of_a: Metadata
+) -> None:
+    """A survey row elsewhere is refused row by row, as RegisterChild refuses it; a number registered in
+    another village is 'already in the register' without the child; a resemblance to another village's child
+    is not reported; the director's history holds their own imports only."""
+    survey = survey_pb2_grpc.SurveyServiceStub(channel)
+    in_b, moved = (make_identity_number(DISTRICT, date(2015, 4, 3), sequence) for sequence in (517, 519))
+    twin = {"legal_name": "乙村小燕", "sex": "女", "birth_date": "2016-05-12", "mother_name": "乙村李梅"}
+    town_rows, town_summary = import_all(
+        survey,
+        caseworker,
+        csv_of(
+            [
+                {"legal_name": "乙村小林", "identity_number": in_b, "residence_division_code": VILLAGE_B},
+                twin | {"residence_division_code": VILLAGE_B},
+                {"legal_name": "乙村小森", "identity_number": moved, "residence_division_code": VILLAGE_B},
+            ]
+        ),
+    )
+    assert {row.outcome for row in town_rows.values()} == {ACCEPTED}
+
+    directors_file = csv_of(
+        [
+            {"legal_name": "甲村小华", "sex": "男", "birth_date": "2017-01-09", "residence_division_code": VILLAGE_A},
+            {"legal_name": "乙村小丽", "sex": "女", "birth_date": "2014-08-21", "residence_division_code": VILLAGE_B},
+            {"legal_name": "乙村小林", "identity_number": in_b, "residence_division_code": VILLAGE_B},
+            {"legal_name": "乙村小森", "identity_number": moved, "residence_division_code": VILLAGE_A},
+            twin | {"residence_division_code": VILLAGE_A},
+        ]
+    )
+    # For the town's caseworker the same file meets the register's children of village B.
+    seen_by_town, _ = import_all(survey, caseworker, directors_file, dry_run=True)
+    assert seen_by_town[4].outcome == UNCHANGED and seen_by_town[4].child_id == town_rows[2].child_id
+    assert seen_by_town[6].outcome == POSSIBLE_DUPLICATE and seen_by_town[6].child_id == town_rows[3].child_id
+
+    rows, summary = import_all(survey, director_of_a, directors_file)
+    assert rows[2].outcome == ACCEPTED and rows[2].child_id
+    for outside in (3, 4):
+        assert rows[outside].outcome == REJECTED and not rows[outside].child_id
+        assert [(p.field, p.reason) for p in rows[outside].problems] == [
+            ("residence_division_code", "a village child director records the children of their own villages only")
+        ]
+    assert rows[5].outcome == UNCHANGED and rows[5].note == "already in the register" and not rows[5].child_id
+    assert rows[6].outcome == ACCEPTED and town_rows[3].child_id not in rows[6].note
+    assert (summary.accepted, summary.rejected, summary.unchanged) == (2, 2, 1)
+
+    theirs = survey.ListSurveyImports(survey_pb2.ListSurveyImportsRequest(), metadata=director_of_a).imports
+    assert [listed.import_id for listed in theirs] == [summary.import_id]
+    assert {listed.imported_by for listed in theirs} == {"director.a"}
+    absent(
+        lambda: survey.ListSurveyImportRows(
+            survey_pb2.ListSurveyImportRowsRequest(import_id=town_summary.import_id), metadata=director_of_a
+        )
+    )
+    own = survey.ListSurveyImportRows(
+        survey_pb2.ListSurveyImportRowsRequest(import_id=summary.import_id), metadata=director_of_a
+    )
+    assert [row.outcome for row in own.rows] == [rows[n].outcome for n in sorted(rows)]
+    # The town's staff still see every import of the town.
+    town_imports = survey.ListSurveyImports(survey_pb2.ListSurveyImportsRequest(), metadata=caseworker).imports
+    assert {town_summary.import_id, summary.import_id} <= {listed.import_id for listed in town_imports}
