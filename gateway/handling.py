@@ -11,11 +11,12 @@ from minorprot.reporting.v1 import reporting_pb2
 from gateway import intake
 from platform_runtime.errors import InvalidInput
 
-# The time-limit milestones, in order, with the words staff use (the contract's `reporting.v1.Milestone`).
+# The time-limit milestones, in order, with the words staff use (the contract's `reporting.v1.Milestone`);
+# the labels are catalogue keys, like every code label the API returns.
 MILESTONES = {
-    "acknowledge": (reporting_pb2.MILESTONE_ACKNOWLEDGE, "受理确认 Acknowledged"),
-    "first_contact": (reporting_pb2.MILESTONE_FIRST_CONTACT, "首次接触儿童 First contact"),
-    "assessment": (reporting_pb2.MILESTONE_ASSESSMENT, "评估 Assessment"),
+    "acknowledge": (reporting_pb2.MILESTONE_ACKNOWLEDGE, "受理确认"),
+    "first_contact": (reporting_pb2.MILESTONE_FIRST_CONTACT, "首次接触儿童"),
+    "assessment": (reporting_pb2.MILESTONE_ASSESSMENT, "评估"),
 }
 MILESTONE_CHOICES = [(code, label) for code, (_, label) in MILESTONES.items()]
 

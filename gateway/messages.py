@@ -285,7 +285,7 @@ ENGLISH: dict[str, str] = {
     "升级": "Escalated",
     "已逾期": "overdue",
     "主管部门": "supervisor",
-    "领导小组办公室": "office",
+    "领导小组办公室": "Leading group office",
     "暂无转介": "No referrals",
     "单位系统凭证": "Agency credentials",
     "凭证只显示这一次,请立即交给该单位系统管理员。": "The credential is shown this once: hand it to the agency's system administrator now.",
@@ -770,9 +770,6 @@ ENGLISH: dict[str, str] = {
         "and keep them safe: they are shown only this once."
     ),
     "继续": "Continue",
-    "受理确认 Acknowledged": "Acknowledged",
-    "首次接触儿童 First contact": "First contact",
-    "评估 Assessment": "Assessment",
     "请求过大": "Request too large",
     # Flash messages and refusals of the gateway's own (errors.py shows a refusal's text through `shown`).
     "请稍后再试": "Please try again in a moment.",
@@ -810,4 +807,8 @@ ENGLISH: dict[str, str] = {
     "已添加用户:%(name)s": "User added: %(name)s",
     "不是本镇的村(社区):%(codes)s": "Not a village of this town: %(codes)s",
     "请选择 .xlsx 或 .csv 文件": "Choose a .xlsx or .csv file",
+    # The notification settings' channels and recipients (notifications.py)
+    "站内": "In-app",
+    "个案负责人": "The case's named staff",
+    "相关部门联系方式": "The agency's contact points",
 }

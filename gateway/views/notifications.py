@@ -38,16 +38,17 @@ Page = str | tuple[str, int] | Response
 TOWN_ADMINS = frozenset({Role.TOWN_ADMIN})
 SIGNED_IN = frozenset(Role) - {Role.PUBLIC}
 ROTA_DAYS = 14
-CHANNELS = (("in_app", "站内 In-app"), ("email", "邮件 E-mail"), ("sms", "短信 SMS"), ("webhook", "接口 Webhook"))
+# Labels are catalogue keys: the page shows them in its language.
+CHANNELS = (("in_app", "站内"), ("email", "邮件"), ("sms", "短信"), ("webhook", "接口"))
 RECIPIENT_KINDS = (
-    ("role:caseworker", "乡镇社工 caseworkers"),
-    ("role:town_admin", "乡镇管理员 town administrator"),
-    ("role:child_director", "儿童主任 child directors"),
-    ("role:district_officer", "区民政 district civil affairs"),
-    ("role:leading_group_office", "领导小组办公室 leading group office"),
-    ("responsible", "个案负责人 the case's named staff"),
-    ("duty_officer", "当日值班人员 duty officer of the day"),
-    ("agency", "相关部门联系方式 the agency's contact points"),
+    ("role:caseworker", "乡镇社工"),
+    ("role:town_admin", "乡镇管理员"),
+    ("role:child_director", "儿童主任"),
+    ("role:district_officer", "区民政"),
+    ("role:leading_group_office", "领导小组办公室"),
+    ("responsible", "个案负责人"),
+    ("duty_officer", "当日值班人员"),
+    ("agency", "相关部门联系方式"),
 )
 
 

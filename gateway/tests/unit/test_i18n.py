@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from gateway import errors, intake, presenters, register_codes, security
+from gateway import errors, handling, intake, presenters, register_codes, security
 from gateway.messages import ENGLISH
 from gateway.tests.unit.conftest import login
 from gateway.tests.unit.fakes import FakeBackends
-from gateway.views import auth, benefits, town_admin
+from gateway.views import auth, benefits, notifications, town_admin
 from platform_runtime import vocabulary
 
 TEMPLATES = Path(__file__).parents[2] / "templates"
@@ -36,6 +36,8 @@ def _code_labels() -> set[str]:
     ]
     labels |= {member.label for kind in enums for member in kind}
     labels |= set(errors.TITLES.values())
+    labels |= {label for _, label in handling.MILESTONES.values()}
+    labels |= {label for _, label in (*notifications.CHANNELS, *notifications.RECIPIENT_KINDS)}
     return labels | {text for text in [*presenters.PRIORITY_LABELS.values(), *intake.SEX_LABELS.values()] if text}
 
 
