@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from datetime import date
 
 from platform_runtime.consumer import system_principal
@@ -27,6 +28,16 @@ DEMO_VILLAGE_NAMES = (
 )
 
 
+def demo_villages(tenant: str, residence_codes: Iterable[str]) -> list[Village]:
+    """The town's villages the synthetic children live in (a synthetic code's last three digits in the town),
+    named, so the register's filter and the dashboard show names rather than codes."""
+    codes = sorted({tenant + code[-3:] for code in residence_codes})
+    return [
+        Village(code, DEMO_VILLAGE_NAMES[i % len(DEMO_VILLAGE_NAMES)] + ("" if i < len(DEMO_VILLAGE_NAMES) else str(i)))
+        for i, code in enumerate(codes)
+    ]
+
+
 def seed_demo_children(service: RegistryService, tenant: str, count: int, *, seed: int = 2014) -> int:
     """Register `count` synthetic children in `tenant` unless it already has children; returns how many."""
     with acting_as(system_principal(tenant, "demo-seed")):
@@ -35,17 +46,7 @@ def seed_demo_children(service: RegistryService, tenant: str, count: int, *, see
             return 0
         rng = random.Random(seed)  # noqa: S311 - demo data, not security
         children = generate_children(count, rng=rng, as_of=date.today())
-        # Named villages, so the register's filter and the dashboard show names rather than codes.
-        codes = sorted({tenant + child.residence_code[-3:] for child in children})
-        service.set_villages(
-            [
-                Village(
-                    code,
-                    DEMO_VILLAGE_NAMES[i % len(DEMO_VILLAGE_NAMES)] + ("" if i < len(DEMO_VILLAGE_NAMES) else str(i)),
-                )
-                for i, code in enumerate(codes)
-            ]
-        )
+        service.set_villages(demo_villages(tenant, [child.residence_code for child in children]))
         for child in children:
             village = tenant + child.residence_code[-3:]
             service.register_child(
