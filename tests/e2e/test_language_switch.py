@@ -2,10 +2,11 @@
 
 Each seeded role of the pilot town signs in (the browser asks for zh-CN, so the pages are Chinese), switches
 to English with the header's switch, and walks every page its menu offers (the caseworker also every tab of a
-seeded child's case file): no Chinese may be left in the chrome — the text, the page title, placeholders,
-labels and the cards' `data-label`s. Data (names, villages, the town) is marked `translate="no"` and stays as
-entered. Switching back restores zh-CN. One role does it at a phone's width (360 px), where the switch must
-be on screen. Screenshots of the English pages are kept in the stack's data folder.
+seeded child's case file), then an error page (the town administrator also a refused form's flash): no
+Chinese may be left in the chrome — the text, the page title, placeholders, labels and the cards'
+`data-label`s. Data (names, villages, the town) is marked `translate="no"` and stays as entered. Switching
+back restores zh-CN. One role does it at a phone's width (360 px), where the switch must be on screen.
+Screenshots of the English pages are kept in the stack's data folder.
 """
 
 from __future__ import annotations
@@ -103,6 +104,17 @@ def case_file_pages(driver: WebDriver) -> list[str]:
     return [str(a.get_attribute("href")) for a in driver.find_elements(By.CSS_SELECTOR, "#tabs a")]
 
 
+def refused_in_english(driver: WebDriver, portal: RunningStack) -> list[str]:
+    """The town administrator saves the villages with a line that has no name (refused before the registry is
+    asked, so nothing changes): the Chinese left in the chrome of the page that shows the refusal's flash."""
+    driver.get(portal.base_url + "/admin")
+    driver.find_element(By.NAME, "villages").send_keys("\n110111008299")
+    goes_to_next_page(driver, driver.find_element(By.ID, "save-villages"))
+    flashes = [element.text for element in driver.find_elements(By.CSS_SELECTOR, ".flash")]
+    assert flashes, "the line without a name is refused"
+    return chinese_in_the_chrome(driver)
+
+
 def walk_in_english(driver: WebDriver, portal: RunningStack, username: str, artifacts: Path) -> int:
     sign_in_as(driver, portal.base_url, username, portal.password)
     assert language(driver) == "zh-CN" and CHINESE.search(driver.find_element(By.TAG_NAME, "header").text)
@@ -115,6 +127,10 @@ def walk_in_english(driver: WebDriver, portal: RunningStack, username: str, arti
         driver.save_screenshot(str(artifacts / f"{username}-{number}.png"))
         if page.endswith("/register") and username == "caseworker":
             pages += case_file_pages(driver)
+    driver.get(portal.base_url + "/no-such-page")
+    leftovers["an error page"] = chinese_in_the_chrome(driver)
+    if username == "town_admin":
+        leftovers["a refusal's flash"] = refused_in_english(driver, portal)
     left = [f"{page}: {text}" for page, found in leftovers.items() for text in found]
     assert not left, "Chinese left in the chrome:\n" + "\n".join(left)
     switch(driver, "zh-CN")
