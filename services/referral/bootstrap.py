@@ -22,7 +22,12 @@ def build_credentials(
 ) -> AgencyCredentials | None:
     if not settings.agency_token_private_key:
         return None
-    return AgencyCredentials(database, settings.agency_token_private_key, service.config)
+    return AgencyCredentials(
+        database,
+        settings.agency_token_private_key,
+        service.config,
+        accepted_keys=settings.agency_token_public_keys,
+    )
 
 
 def definition(settings: ReferralSettings, *, periodic_work: bool = True) -> ServiceDefinition:

@@ -6,20 +6,27 @@ the credential's id). The referral service signs them with its own Ed25519 key, 
 audience of the agency API only: a gateway token is not an agency credential and an agency credential opens
 nothing but the agency API. Revoking marks the row, and the next call (or the next round of an open stream) is
 refused.
+
+Each credential names its signing key (`kid`), and is verified by the key of that id: the signing key, or an
+earlier one still accepted (AGENCY_TOKEN_PUBLIC_KEYS). So the key rotates without a flag day: sign with a new
+key while the old one is still accepted, re-issue the agencies' credentials, revoke the old ones, retire the old
+key (ADR 0014).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import jwt
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 
 from platform_runtime import errors
-from platform_runtime.auth import Principal, Role
+from platform_runtime.auth import Keyring, Principal, Role, component_of, public_pem_of, read_keys
 from platform_runtime.db import Database, new_id, utcnow
 from platform_runtime.tenancy import require_role
 from services.referral.adapters.orm import AgencyCredentialRecord
@@ -31,6 +38,55 @@ AGENCY_AUDIENCE = "minorprot-agency-api"
 ALGORITHM = "EdDSA"
 USER_PREFIX = "agency-system:"
 MAX_VALID_DAYS = 730
+# The id of a signing key configured as a bare PEM, and of the key that signed credentials carrying no `kid`
+# (those issued before key ids): they keep working while a key of this id is accepted.
+UNNAMED_KEY_ID = "referral-agency"
+
+
+def agency_signing_key(text: str) -> dict[str, str]:
+    """AGENCY_TOKEN_PRIVATE_KEY: `{"referral-<label>": "<PEM>"}` as `auth.read_keys` reads it (inline, a file, a
+    directory), or a bare PEM (inline or a file's path), which is the key `UNNAMED_KEY_ID`."""
+    text = text.strip()
+    if not text.startswith("{") and "-----BEGIN" not in text and Path(text).is_file():
+        inside = Path(text).read_text(encoding="ascii").strip()
+        text = inside if "-----BEGIN" in inside and not inside.startswith("{") else text
+    if "-----BEGIN" in text and not text.startswith("{"):
+        return {UNNAMED_KEY_ID: text}
+    return read_keys(text)
+
+
+def agency_keys_problem(signing_key: Mapping[str, str], accepted_keys: Mapping[str, str]) -> str | None:
+    """Why these keys cannot sign and verify agency credentials (None: they can)."""
+    if len(signing_key) != 1:
+        return "AGENCY_TOKEN_PRIVATE_KEY must hold exactly one key"
+    try:
+        AgencyKeyring(signing_key, accepted_keys)
+    except (ValueError, TypeError) as exc:
+        return f"AGENCY_TOKEN_PRIVATE_KEY / AGENCY_TOKEN_PUBLIC_KEYS: {exc}"
+    return None
+
+
+class AgencyKeyring:
+    """The key agency credentials are signed with, and the keys they are verified by, by key id: the signing
+    key's public half and the earlier keys still accepted (public PEMs). All are referral's (`referral-...`)."""
+
+    def __init__(self, signing_key: Mapping[str, str], accepted_keys: Mapping[str, str]) -> None:
+        ((self.key_id, pem),) = signing_key.items()
+        for key_id in (*accepted_keys, self.key_id):
+            if component_of(key_id) != "referral":
+                raise ValueError(f"key id {key_id} is not one of referral's (it must start with 'referral-')")
+        self.private_key = serialization.load_pem_private_key(pem.encode(), password=None)
+        self._keyring = Keyring({**accepted_keys, self.key_id: public_pem_of(pem)})
+
+    def public_key(self, token: str) -> Ed25519PublicKey:
+        """The public key the credential names (`kid`; none: UNNAMED_KEY_ID); Unauthenticated if not accepted."""
+        try:
+            key_id = jwt.get_unverified_header(token).get("kid", UNNAMED_KEY_ID)
+        except jwt.InvalidTokenError as exc:
+            raise errors.Unauthenticated("invalid agency credential") from exc
+        if not isinstance(key_id, str):
+            raise errors.Unauthenticated("invalid agency credential")
+        return self._keyring.key(key_id)[1]
 
 
 @dataclass(frozen=True)
@@ -55,14 +111,16 @@ class AgencyCredentials:
     def __init__(
         self,
         database: Database,
-        private_key_pem: str,
+        signing_key: Mapping[str, str],
         config: RoutingConfig,
         *,
+        accepted_keys: Mapping[str, str] | None = None,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
+        """`signing_key`: {kid: private PEM}, the one key new credentials are signed with; `accepted_keys`:
+        {kid: public PEM}, earlier signing keys whose credentials are still accepted."""
         self._database = database
-        self._key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
-        self._public = self._key.public_key()
+        self._keys = AgencyKeyring(signing_key, accepted_keys or {})
         self._config = config
         self._now = now
 
@@ -101,7 +159,8 @@ class AgencyCredentials:
             "iat": int(now.timestamp()),
             "exp": int(record.expires_at.timestamp()),
         }
-        return IssuedCredential(view, jwt.encode(claims, self._key, algorithm=ALGORITHM))  # type: ignore[arg-type]
+        token = jwt.encode(claims, self._keys.private_key, algorithm=ALGORITHM, headers={"kid": self._keys.key_id})  # type: ignore[arg-type]
+        return IssuedCredential(view, token)
 
     def list(self) -> list[CredentialView]:
         caller = require_role(Role.DISTRICT_ADMIN)
@@ -128,10 +187,11 @@ class AgencyCredentials:
     # -- every call of an agency system --------------------------------------------------------------------
 
     def verify(self, token: str) -> Principal:
+        public_key = self._keys.public_key(token)
         try:
             claims = jwt.decode(
                 token,
-                self._public,  # type: ignore[arg-type]
+                public_key,
                 algorithms=[ALGORITHM],
                 audience=AGENCY_AUDIENCE,
                 issuer=AGENCY_ISSUER,

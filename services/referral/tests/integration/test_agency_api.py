@@ -7,9 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import grpc
+import jwt
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -17,11 +19,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from minorprot.referral.v1 import referral_pb2, referral_pb2_grpc
 
-from platform_runtime.auth import Role, TokenVerifier, generate_keypair
+from platform_runtime import errors
+from platform_runtime.auth import Principal, Role, TokenVerifier, generate_keypair
 from platform_runtime.grpc_server import build_server
+from platform_runtime.tenancy import acting_as
 from services.referral.entrypoints import grpc_api
 from services.referral.entrypoints.agency_edge import AgencyEdge
-from services.referral.service_layer.credentials import AgencyCredentials
+from services.referral.service_layer.credentials import UNNAMED_KEY_ID, AgencyCredentials, agency_signing_key
 from services.referral.tests.integration.builders import submitted
 from tests.support.events import message
 from tests.support.waiting import eventually
@@ -61,9 +65,21 @@ class Stack:
         return grpc.secure_channel(self.edge_target, credentials)
 
 
+@contextmanager
+def agency_edge(service, credentials) -> Iterator[tuple[str, bytes]]:
+    """The agency edge over TLS with these credentials: (its address, its certificate)."""
+    certificate, key = self_signed()
+    edge = AgencyEdge(service, credentials, port=0, tls=(certificate, key), bind_host="localhost", poll_seconds=0.05)
+    edge.start()
+    try:
+        yield f"localhost:{edge.port}", certificate
+    finally:
+        edge.stop(0)
+
+
 @pytest.fixture
 def stack(service, database, secrets) -> Iterator[Stack]:
-    credentials = AgencyCredentials(database, generate_keypair()[0], service.config)
+    credentials = AgencyCredentials(database, {"referral-agency-1": generate_keypair()[0]}, service.config)
     internal = build_server(
         port=0,
         verifier=TokenVerifier(secrets.keyring(), "referral"),
@@ -71,12 +87,11 @@ def stack(service, database, secrets) -> Iterator[Stack]:
         bind_host="127.0.0.1",
     )
     internal.start()
-    certificate, key = self_signed()
-    edge = AgencyEdge(service, credentials, port=0, tls=(certificate, key), bind_host="localhost", poll_seconds=0.05)
-    edge.start()
-    with grpc.insecure_channel(f"127.0.0.1:{internal.port}") as channel:
-        yield Stack(channel, f"localhost:{edge.port}", certificate)
-    edge.stop(0)
+    with (
+        agency_edge(service, credentials) as (target, certificate),
+        grpc.insecure_channel(f"127.0.0.1:{internal.port}") as channel,
+    ):
+        yield Stack(channel, target, certificate)
     internal.server.stop(0)
 
 
@@ -262,7 +277,6 @@ def test_a_dropped_stream_resumes_from_its_cursor_losing_and_repeating_nothing(s
 def test_the_district_administrator_s_command_line_issues_lists_and_revokes(
     database, service, secrets, kafka, monkeypatch, capsys
 ):
-    from platform_runtime import errors
     from services.referral.__main__ import main
 
     private_key, _ = generate_keypair()
@@ -278,7 +292,7 @@ def test_the_district_administrator_s_command_line_issues_lists_and_revokes(
     district = ["--district", "110111", "--by", "admin.wang"]
     assert main(["issue-agency-credential", *district, "--agency", "health", "--name", "医院HIS"]) == 0
     token = capsys.readouterr().out.strip()
-    credentials = AgencyCredentials(database, private_key, service.config)
+    credentials = AgencyCredentials(database, agency_signing_key(private_key), service.config)
     principal = credentials.verify(token)
     assert (principal.agency, principal.district, principal.role) == ("health", "110111", Role.AGENCY_SYSTEM)
 
@@ -340,3 +354,71 @@ def test_the_same_key_sent_twice_at_once_changes_the_referral_once(stack, consum
 
         assert race(send, send) == [grpc.StatusCode.OK, grpc.StatusCode.OK]
     assert len(events_of(database, PILOT_TENANT, referral_events.ReferralAccepted)) == 1
+
+
+DISTRICT_ADMIN = Principal("admin.wang", "admin.wang", Role.DISTRICT_ADMIN, tenant="110111000", district="110111")
+
+
+def test_the_signing_key_rotates_with_old_and_new_credentials_working_side_by_side(service, database, consumer):
+    """Rotation (ADR 0014): referral signs with a new key while the old one is still accepted, so credentials of
+    both keys open the edge side by side; the old one revoked is refused at once; once the old key is retired,
+    whatever it signed is refused too."""
+    consumer.process(message(submitted("report-k", ["out_of_school"]), "event-k"))
+    (old_private, old_public), (new_private, _) = generate_keypair(), generate_keypair()
+    before = AgencyCredentials(database, {"referral-agency-2026": old_private}, service.config)
+    rotated = AgencyCredentials(
+        database,
+        {"referral-agency-2027": new_private},
+        service.config,
+        accepted_keys={"referral-agency-2026": old_public},
+    )
+    retired = AgencyCredentials(database, {"referral-agency-2027": new_private}, service.config)
+    with acting_as(DISTRICT_ADMIN):
+        old = before.issue("education", "教委业务系统 旧密钥")
+        forgotten = before.issue("education", "教委业务系统 未吊销")
+        new = rotated.issue("education", "教委业务系统 新密钥")
+    assert jwt.get_unverified_header(old.token)["kid"] == "referral-agency-2026"
+    assert jwt.get_unverified_header(new.token)["kid"] == "referral-agency-2027"
+
+    def referrals(target: str, certificate: bytes, token: str) -> list[str]:
+        tls = grpc.ssl_channel_credentials(root_certificates=certificate)
+        with grpc.secure_channel(target, tls) as channel:
+            reply = referral_pb2_grpc.AgencyServiceStub(channel).ListAgencyReferrals(
+                referral_pb2.ListAgencyReferralsRequest(), metadata=auth(token)
+            )
+        return [referral.agency_code for referral in reply.referrals]
+
+    def refused(target: str, certificate: bytes, token: str) -> str:
+        with pytest.raises(grpc.RpcError) as raised:
+            referrals(target, certificate, token)
+        assert raised.value.code() is grpc.StatusCode.UNAUTHENTICATED
+        return str(raised.value.details())
+
+    with agency_edge(service, rotated) as edge:
+        assert referrals(*edge, old.token) == referrals(*edge, new.token) == ["education"]
+        with acting_as(DISTRICT_ADMIN):
+            rotated.revoke(old.credential.credential_id)
+        assert "revoked" in refused(*edge, old.token)
+        assert referrals(*edge, new.token) == ["education"]
+    with agency_edge(service, retired) as edge:
+        assert "unknown key" in refused(*edge, forgotten.token)
+        assert referrals(*edge, new.token) == ["education"]
+
+
+def test_a_credential_issued_before_key_ids_is_verified_by_the_unnamed_key(service, database):
+    """A credential without `kid` (issued before key ids, with the key then configured as a bare PEM) keeps
+    working while that key is accepted as UNNAMED_KEY_ID, and not once it is retired."""
+    private_key, public_key = generate_keypair()
+    legacy = AgencyCredentials(database, agency_signing_key(private_key), service.config)
+    with acting_as(DISTRICT_ADMIN):
+        issued = legacy.issue("police", "公安接处警系统")
+    assert jwt.get_unverified_header(issued.token)["kid"] == UNNAMED_KEY_ID
+    claims = jwt.decode(issued.token, options={"verify_signature": False})
+    without_kid = jwt.encode(claims, private_key, algorithm="EdDSA")
+    assert "kid" not in jwt.get_unverified_header(without_kid)
+
+    new_key = {"referral-agency-2027": generate_keypair()[0]}
+    accepting = AgencyCredentials(database, new_key, service.config, accepted_keys={UNNAMED_KEY_ID: public_key})
+    assert accepting.verify(without_kid).agency == "police"
+    with pytest.raises(errors.Unauthenticated, match="unknown key"):
+        AgencyCredentials(database, new_key, service.config).verify(without_kid)
