@@ -13,6 +13,7 @@ import contextlib
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from selenium import webdriver
@@ -24,6 +25,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
+from gateway.app import SESSION_COOKIE
 from tests.support.second_factor import demo_code, enrolled
 
 _MARK = "__leftBehind"
@@ -84,10 +86,24 @@ def headless_chromium(profile: Path, window: tuple[int, int] | None = (1280, 240
         driver.quit()
 
 
+# (portal, username) -> the session cookie of the user's last sign-in. A person's browser stays signed in; and a
+# second-factor code is good once, so signing in afresh for every test waited up to half a minute each time.
+_sessions: dict[tuple[str, str], dict[str, Any]] = {}
+
+
 def sign_in_as(driver: WebDriver, base_url: str, username: str, password: str) -> None:
     """Sign in as a person does: the password, then the authenticator's code when the role needs one (enrolling
-    first if the user has none yet). The demo users' codes come from their password (tests.support.second_factor)."""
+    first if the user has none yet). The demo users' codes come from their password (tests.support.second_factor).
+    A user signed in before on this portal is signed in again with the session the portal gave then, while it
+    is still good; no other cookie (the language) comes back with it."""
     driver.delete_all_cookies()
+    if (kept := _sessions.get((base_url, username))) is not None:
+        driver.get(f"{base_url}/login")
+        driver.add_cookie(kept)
+        driver.get(f"{base_url}/")
+        if "/login" not in driver.current_url and driver.find_elements(By.ID, "whoami"):
+            return
+        driver.delete_all_cookies()
     driver.get(f"{base_url}/login")
     for name, value in {"username": username, "password": password}.items():
         field = driver.find_element(By.NAME, name)
@@ -104,3 +120,5 @@ def sign_in_as(driver: WebDriver, base_url: str, username: str, password: str) -
         goes_to_next_page(driver, driver.find_element(By.CSS_SELECTOR, "form button[type=submit]"))
         goes_to_next_page(driver, driver.find_element(By.ID, "continue"))  # past the recovery codes
     assert driver.find_elements(By.ID, "whoami"), f"{username} could not sign in"
+    if (session := driver.get_cookie(SESSION_COOKIE)) is not None:
+        _sessions[(base_url, username)] = session
