@@ -56,6 +56,7 @@ def build(settings: GatewaySettings, *, backends: Backends | None = None) -> Com
         tokens=ServiceTokens(issuer, SERVICE_TOKEN_SECONDS),
         benefits=settings.benefits_target,
         timeout_seconds=settings.grpc_timeout_seconds,
+        tls=settings.grpc_tls,
     )
     return Components(
         settings=settings,

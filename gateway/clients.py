@@ -32,6 +32,7 @@ from minorprot.reporting.v1 import crisis_steps_pb2, crisis_steps_pb2_grpc, repo
 from platform_runtime.auth import Principal, ServiceTokens
 from platform_runtime.errors import FieldViolation
 from platform_runtime.grpc_client import bearer_channel
+from platform_runtime.settings import GrpcTls
 
 VIOLATIONS_KEY = "x-field-violations-bin"
 
@@ -265,6 +266,7 @@ class GrpcBackends:
         tokens: ServiceTokens,
         benefits: str = "",
         timeout_seconds: float = 10.0,
+        tls: GrpcTls | None = None,
     ) -> None:
         self._timeout = timeout_seconds
         targets = {"registry": registry, "reporting": reporting, "referral": referral, "notify": notify}
@@ -278,7 +280,7 @@ class GrpcBackends:
 
             return token
 
-        self._channels = {name: bearer_channel(target, token_for(name)) for name, target in targets.items()}
+        self._channels = {name: bearer_channel(target, token_for(name), tls) for name, target in targets.items()}
         self._registry = registry_pb2_grpc.RegistryServiceStub(self._channels["registry"])
         self._tenants = registry_pb2_grpc.TenantDirectoryServiceStub(self._channels["registry"])
         self._casework = casework_pb2_grpc.CaseworkServiceStub(self._channels["registry"])

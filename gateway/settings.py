@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.proxies import Network, parse_networks
 from platform_runtime.auth import read_keys, signing_key_problem
-from platform_runtime.settings import EnvReader, decode_key, decode_keyring, keyring_problems
+from platform_runtime.settings import EnvReader, GrpcTls, decode_key, decode_keyring, keyring_problems, read_grpc_tls
 
 SERVICE_NAME = "gateway"
 DEFAULT_HTTP_PORT = 8080
@@ -50,6 +50,8 @@ class GatewaySettings:
     log_level: str = "INFO"
     # The SMS carrier signs the replies it passes on with this key (HMAC-SHA256; empty: the inbound route is off).
     sms_inbound_key: bytes = b""
+    # The CA the services' certificates are checked against (GRPC_TLS_CA_FILE; none: plaintext calls).
+    grpc_tls: GrpcTls = field(default_factory=GrpcTls)
 
 
 def load_settings(env: EnvReader | None = None) -> GatewaySettings:
@@ -76,6 +78,7 @@ def load_settings(env: EnvReader | None = None) -> GatewaySettings:
         grpc_timeout_seconds=float(env.integer("GRPC_TIMEOUT_SECONDS", 10, minimum=1, maximum=120)),
         log_level=env.optional("LOG_LEVEL", "INFO").upper(),
         sms_inbound_key=env.parsed("SMS_INBOUND_KEY", decode_key, b""),
+        grpc_tls=read_grpc_tls(env),
     )
     if settings.proxy_hops and not settings.trusted_proxies:
         env.problems.append("TRUSTED_PROXIES must name the proxies' addresses when PROXY_HOPS > 0")

@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 
 from platform_runtime.auth import ServiceTokens, workload_principal
+from platform_runtime.settings import GrpcTls
 from platform_runtime.tenancy import current_principal
 
 
@@ -54,16 +55,24 @@ class _Details(grpc.ClientCallDetails):  # type: ignore[misc]
         self.compression = getattr(base, "compression", None)
 
 
-def bearer_channel(target: str, token: Callable[[], str]) -> grpc.Channel:
-    """Every call carries `token()` (asked for at each call; the maker caches), none if it answers ""."""
-    # Inside the cluster the transport is secured by the mesh / NetworkPolicies; the token authenticates.
-    return grpc.intercept_channel(grpc.insecure_channel(target), _Bearer(token))
+def bearer_channel(target: str, token: Callable[[], str], tls: GrpcTls | None = None) -> grpc.Channel:
+    """Every call carries `token()` (asked for at each call; the maker caches), none if it answers "".
+
+    With `tls.ca` the channel is TLS and trusts only that CA, the target's host name checked against the
+    certificate (the chart's Service names); without it plaintext, as the local stack and the tests run."""
+    if tls is not None and tls.ca:
+        channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=tls.ca))
+    else:
+        channel = grpc.insecure_channel(target)
+    return grpc.intercept_channel(channel, _Bearer(token))
 
 
-def workload_channel(target: str, tokens: ServiceTokens, service: str, target_service: str) -> grpc.Channel:
+def workload_channel(
+    target: str, tokens: ServiceTokens, service: str, target_service: str, tls: GrpcTls | None = None
+) -> grpc.Channel:
     """Calls `target_service` as `service` itself, for the town of the current work."""
 
     def token() -> str:
         return tokens.token(workload_principal(service, current_principal().tenant), target_service)
 
-    return bearer_channel(target, token)
+    return bearer_channel(target, token, tls)

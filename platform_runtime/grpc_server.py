@@ -24,6 +24,7 @@ from opentelemetry import trace
 
 from platform_runtime import errors
 from platform_runtime.auth import Principal, Verifier
+from platform_runtime.settings import GrpcTls
 from platform_runtime.supervisor import Supervisor, Worker
 from platform_runtime.tenancy import acting_as
 
@@ -180,10 +181,14 @@ class GrpcServer:
     worker_down_seconds: float = 120.0
     on_stop: list[Callable[[], None]] = field(default_factory=list)
     supervisor: Supervisor | None = None
+    # The plaintext server of health alone beside a TLS one (GRPC_HEALTH_PORT), for the kubelet's probes.
+    health_server: grpc.Server | None = None
     _stopping: bool = False
 
     def start(self) -> None:
         self.server.start()
+        if self.health_server is not None:
+            self.health_server.start()
         self.supervisor = Supervisor(
             self.workers, down_after=self.worker_down_seconds, on_health_change=self._set_health
         )
@@ -208,6 +213,8 @@ class GrpcServer:
         remaining = deadline - time.monotonic()
         calls_grace = min(grace if grace is not None else 10.0, remaining / 2)
         self.server.stop(calls_grace).wait(calls_grace + 1)
+        if self.health_server is not None:
+            self.health_server.stop(0)
         if self.supervisor is not None:
             # Keep a little for the clean-up callbacks (flushing traces, closing pools).
             self.supervisor.stop(max(0.0, deadline - time.monotonic() - 2))
@@ -241,8 +248,12 @@ def build_server(
     public_methods: frozenset[str] = frozenset(),
     max_workers: int = 16,
     bind_host: str = "[::]",
+    tls: GrpcTls | None = None,
 ) -> GrpcServer:
-    """`register` adds the service's servicers and returns their full service names."""
+    """`register` adds the service's servicers and returns their full service names. With `tls` holding a
+    certificate the port serves TLS only, and `tls.health_port` (if set) serves the health service alone in
+    plaintext: nothing but SERVING / NOT_SERVING goes unencrypted."""
+    tls = tls or GrpcTls()
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers),
         interceptors=[GuardInterceptor(verifier, public_methods)],
@@ -251,7 +262,21 @@ def build_server(
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-    bound = server.add_insecure_port(f"{bind_host}:{port}")
+    address = f"{bind_host}:{port}"
+    if tls.certificate:
+        credentials = grpc.ssl_server_credentials([(tls.private_key, tls.certificate)])
+        bound = server.add_secure_port(address, credentials)
+    else:
+        bound = server.add_insecure_port(address)
     if bound == 0:
         raise RuntimeError(f"cannot bind gRPC port {port}")
-    return GrpcServer(server=server, health=health_servicer, service_names=names, port=bound)
+    health_server = None
+    if tls.certificate and tls.health_port:
+        # The same servicer: both ports answer the same status, flipped together at shutdown.
+        health_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_server)
+        if health_server.add_insecure_port(f"{bind_host}:{tls.health_port}") == 0:
+            raise RuntimeError(f"cannot bind gRPC health port {tls.health_port}")
+    return GrpcServer(
+        server=server, health=health_servicer, service_names=names, port=bound, health_server=health_server
+    )

@@ -117,6 +117,7 @@ def build(definition: ServiceDefinition) -> GrpcServer:
         verifier=TokenVerifier(Keyring(settings.auth_public_keys), name),
         register=definition.register,
         public_methods=definition.public_methods,
+        tls=settings.grpc_tls,
     )
     server.drain_seconds = settings.shutdown_drain_seconds
     server.shutdown_seconds = settings.shutdown_seconds

@@ -129,6 +129,48 @@ class KafkaSettings:
 
 
 @dataclass(frozen=True)
+class GrpcTls:
+    """TLS of the internal gRPC (ADR 0020): the certificate chain and key a service serves with, and the CA its
+    calls to other services trust. Empty: plaintext, as the local stack and the tests run."""
+
+    certificate: bytes = b""
+    private_key: bytes = b""
+    ca: bytes = b""
+    # A plaintext port serving only grpc.health.v1, for the kubelet's native gRPC probes (they cannot do TLS).
+    health_port: int = 0
+
+
+def _pem_file(env: EnvReader, name: str) -> bytes:
+    path = env.optional(name)
+    if not path:
+        return b""
+    try:
+        with open(path, "rb") as handle:
+            pem = handle.read()
+    except OSError as exc:
+        env.problems.append(f"{name} cannot be read: {exc.strerror} ({path})")
+        return b""
+    if b"-----BEGIN" not in pem:
+        env.problems.append(f"{name}: {path} does not hold a PEM")
+        return b""
+    return pem
+
+
+def read_grpc_tls(env: EnvReader) -> GrpcTls:
+    """GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE (serving), GRPC_TLS_CA_FILE (calling), GRPC_HEALTH_PORT: files,
+    as Kubernetes mounts a Secret; read once at start so a missing one stops the process there."""
+    tls = GrpcTls(
+        certificate=_pem_file(env, "GRPC_TLS_CERT_FILE"),
+        private_key=_pem_file(env, "GRPC_TLS_KEY_FILE"),
+        ca=_pem_file(env, "GRPC_TLS_CA_FILE"),
+        health_port=env.integer("GRPC_HEALTH_PORT", 0, minimum=0, maximum=65535),
+    )
+    if bool(env.optional("GRPC_TLS_CERT_FILE")) != bool(env.optional("GRPC_TLS_KEY_FILE")):
+        env.problems.append("GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE go together")
+    return tls
+
+
+@dataclass(frozen=True)
 class CommonSettings:
     """What every gRPC service needs; services add their own fields beside it."""
 
@@ -161,6 +203,7 @@ class CommonSettings:
     # The service's own signing key ({kid: PEM}, WORKLOAD_SIGNING_KEY) for calls it makes to another service
     # on its own account; empty for a service that calls no other.
     workload_signing_key: dict[str, str] = field(default_factory=dict)
+    grpc_tls: GrpcTls = field(default_factory=GrpcTls)
 
 
 def read_kafka(env: EnvReader) -> KafkaSettings:
@@ -203,6 +246,7 @@ def read_common(env: EnvReader, service_name: str, default_port: int) -> CommonS
         inbox_retention_days=env.integer("INBOX_RETENTION_DAYS", 30, minimum=8, maximum=3650),
         housekeeping_interval_seconds=env.integer("HOUSEKEEPING_INTERVAL_SECONDS", 600, minimum=1, maximum=86400),
         workload_signing_key=env.parsed("WORKLOAD_SIGNING_KEY", read_keys, {}),
+        grpc_tls=read_grpc_tls(env),
     )
     keyring = keyring_problems(env, common.auth_public_keys)
     if keyring is not None and common.workload_signing_key:

@@ -37,7 +37,11 @@ def build_service(
         ),
         BlindIndex(settings.blind_index_key),
         children
-        or GrpcChildDirectory(settings.registry_target, ServiceTokens(TokenIssuer(settings.workload_signing_key))),
+        or GrpcChildDirectory(
+            settings.registry_target,
+            ServiceTokens(TokenIssuer(settings.workload_signing_key)),
+            settings.common.grpc_tls,
+        ),
         auto_link_threshold=settings.auto_link_threshold,
         receipt_lookups_per_minute=settings.receipt_lookups_per_minute,
         now=now,
@@ -54,7 +58,11 @@ def definition(
     reports, steps = grpc_api.register(service), crisis_steps_api.register(CrisisStepService(database))
     receipts = ReceiptSender(
         SqlPendingReceipts(database, FieldCipher(settings.pii_keys)),
-        GrpcReceiptNotifier(settings.notify_target, ServiceTokens(TokenIssuer(settings.workload_signing_key))),
+        GrpcReceiptNotifier(
+            settings.notify_target,
+            ServiceTokens(TokenIssuer(settings.workload_signing_key)),
+            settings.common.grpc_tls,
+        ),
         now=now,
     )
     return ServiceDefinition(

@@ -8,6 +8,7 @@ from minorprot.notify.v1 import notify_pb2, notify_pb2_grpc
 
 from platform_runtime.auth import ServiceTokens, workload_principal
 from platform_runtime.grpc_client import workload_channel
+from platform_runtime.settings import GrpcTls
 from platform_runtime.tenancy import acting_as
 from services.reporting.service_layer.receipt_sending import PendingReceipt, ReceiptNotTaken
 from services.reporting.settings import SERVICE_NAME
@@ -18,8 +19,9 @@ PERMANENT = frozenset({grpc.StatusCode.INVALID_ARGUMENT})
 
 
 class GrpcReceiptNotifier:
-    def __init__(self, target: str, tokens: ServiceTokens) -> None:
-        self._stub = notify_pb2_grpc.NotifyServiceStub(workload_channel(target, tokens, SERVICE_NAME, "notify"))
+    def __init__(self, target: str, tokens: ServiceTokens, tls: GrpcTls | None = None) -> None:
+        channel = workload_channel(target, tokens, SERVICE_NAME, "notify", tls)
+        self._stub = notify_pb2_grpc.NotifyServiceStub(channel)
 
     def send_receipt(self, pending: PendingReceipt) -> str:
         request = notify_pb2.SendReceiptRequest(

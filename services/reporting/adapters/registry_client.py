@@ -13,6 +13,7 @@ from minorprot.registry.v1 import registry_pb2, registry_pb2_grpc
 
 from platform_runtime.auth import ServiceTokens
 from platform_runtime.grpc_client import workload_channel
+from platform_runtime.settings import GrpcTls
 from platform_runtime.vocabulary_messages import known_sex_from_proto, sex_to_proto
 from services.reporting.domain.model import ChildInfo, Place
 from services.reporting.service_layer.ports import ChildCandidate, ChildDirectoryUnavailable
@@ -46,8 +47,9 @@ def _candidate(found: registry_pb2.MatchCandidate) -> ChildCandidate:
 
 
 class GrpcChildDirectory:
-    def __init__(self, target: str, tokens: ServiceTokens) -> None:
-        self._stub = registry_pb2_grpc.RegistryServiceStub(workload_channel(target, tokens, "reporting", "registry"))
+    def __init__(self, target: str, tokens: ServiceTokens, tls: GrpcTls | None = None) -> None:
+        channel = workload_channel(target, tokens, "reporting", "registry", tls)
+        self._stub = registry_pb2_grpc.RegistryServiceStub(channel)
 
     def match(self, child: ChildInfo, place: Place) -> list[ChildCandidate]:
         request = registry_pb2.MatchChildRequest(
