@@ -335,9 +335,10 @@ def test_every_deployment_probes_its_health(docs: list[Doc]) -> None:
             ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
             live, ready = container.get("livenessProbe"), container.get("readinessProbe")
             assert live and ready, f"{where}: liveness and readiness probes are required"
-            if "grpc" in ports:  # the services: native gRPC health checking on the serving port
-                assert live["grpc"]["port"] == ports["grpc"], where
-                assert ready["grpc"]["port"] == ports["grpc"], where
+            if "grpc" in ports:  # the services: native gRPC health checking, on the plaintext health port with TLS
+                health = ports.get("grpc-health", ports["grpc"])
+                assert live["grpc"]["port"] == health, where
+                assert ready["grpc"]["port"] == health, where
             elif component(deployment) == "gateway":
                 assert live["httpGet"]["path"] == "/healthz", where
                 assert ready["httpGet"]["path"] == "/readyz", where
@@ -574,6 +575,67 @@ def test_the_agency_api_has_its_own_service_and_policy(docs: list[Doc], render: 
         {"from": [{"ipBlock": {"cidr": "10.20.0.0/16"}}], "ports": [{"protocol": "TCP", "port": 50063}]}
     ]
     assert not [d for d in render("--set", "agencyApi.enabled=false") if d["metadata"]["name"].endswith("-agency-api")]
+
+
+GRPC_TLS_DIR = "/etc/minorprot/grpc-tls"
+SERVICES = COMPONENTS[:-1]
+
+
+def grpc_tls_files(docs: list[Doc], name: str) -> tuple[dict[str, str], set[str]]:
+    """The GRPC_* environment of a component's container and the files its grpc-tls volume mounts there."""
+    deployment = deployment_of(docs, name)
+    container = pod_spec(deployment)["containers"][0]
+    env = {k: v["value"] for k, v in env_of(container).items() if k.startswith("GRPC_") and "value" in v}
+    mounts = [m for m in container.get("volumeMounts", []) if m["mountPath"] == GRPC_TLS_DIR]
+    if not mounts:
+        return env, set()
+    assert mounts[0]["readOnly"] is True
+    volumes = {v["name"]: v for v in pod_spec(deployment)["volumes"]}
+    secret = volumes[mounts[0]["name"]]["secret"]
+    assert secret["secretName"] == "minorprot-grpc-tls"
+    return env, {f"{GRPC_TLS_DIR}/{item['path']}" for item in secret["items"] if item["key"] == item["path"]}
+
+
+def test_grpc_is_tls_between_the_components(rendered: Callable[[str], list[Doc]]) -> None:
+    """ADR 0020: every service serves TLS from the operator's Secret, every caller verifies with its CA, the
+    gateway holds the CA but no key, and the probes check the plaintext health server nobody else may reach."""
+    docs = rendered("default")
+    for name in SERVICES:
+        env, files = grpc_tls_files(docs, name)
+        assert env["GRPC_TLS_CERT_FILE"] == f"{GRPC_TLS_DIR}/tls.crt", name
+        assert env["GRPC_TLS_KEY_FILE"] == f"{GRPC_TLS_DIR}/tls.key", name
+        assert {env["GRPC_TLS_CERT_FILE"], env["GRPC_TLS_KEY_FILE"]} <= files, name
+        container = pod_spec(deployment_of(docs, name))["containers"][0]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert ports["grpc-health"] == int(env["GRPC_HEALTH_PORT"]) == 9465, name
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            assert container[probe]["grpc"]["port"] == 9465, f"{name} {probe}"
+        labels = pod_labels(deployment_of(docs, name))
+        policy = own_policy(docs, labels)
+        assert policy
+        for caller in COMPONENTS:
+            assert not ingress_allows(policy, pod_labels(deployment_of(docs, caller)), 9465), f"{caller} -> {name}"
+    for caller in ("reporting", "gateway"):
+        env, files = grpc_tls_files(docs, caller)
+        assert env["GRPC_TLS_CA_FILE"] == f"{GRPC_TLS_DIR}/ca.crt" and env["GRPC_TLS_CA_FILE"] in files, caller
+    gateway_env, gateway_files = grpc_tls_files(docs, "gateway")
+    assert gateway_files == {f"{GRPC_TLS_DIR}/ca.crt"} and set(gateway_env) == {"GRPC_TLS_CA_FILE"}
+    for name in ("registry", "referral", "benefits", "notify"):  # they call nobody
+        assert "GRPC_TLS_CA_FILE" not in grpc_tls_files(docs, name)[0], name
+    for job in kind(docs, "Job"):  # neither serves nor calls gRPC: no TLS settings that would need the files
+        for container in containers(job):
+            assert not any(n.startswith("GRPC_TLS") for n in env_of(container)), name_of(job)
+
+
+def test_grpc_tls_can_be_turned_off(render: Callable[..., list[Doc]]) -> None:
+    docs = render("--set", "grpcTls.enabled=false")
+    for name in COMPONENTS:
+        env, files = grpc_tls_files(docs, name)
+        assert not env and not files, name
+        container = pod_spec(deployment_of(docs, name))["containers"][0]
+        assert not any(v.get("secret") for v in pod_spec(deployment_of(docs, name))["volumes"]), name
+        if name != "gateway":
+            assert container["livenessProbe"]["grpc"]["port"] == container["ports"][0]["containerPort"], name
 
 
 def test_reporting_is_told_where_the_registry_and_notify_are(docs: list[Doc]) -> None:

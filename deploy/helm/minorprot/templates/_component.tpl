@@ -30,7 +30,7 @@ PodDisruptionBudget, HorizontalPodAutoscaler, NetworkPolicy and the migration ho
 {{- $_ := set $ctx "serviceAccountName" (include "minorprot.componentFullname" $ctx) }}
 {{- $_ := set $ctx "containerTemplate" "minorprot.app.container" }}
 {{- $_ := set $ctx "configTemplate" "minorprot.app.configMap" }}
-{{- $_ := set $ctx "volumesTemplate" "" }}
+{{- $_ := set $ctx "volumesTemplate" (ternary "minorprot.grpcTls.volume" "" (eq (include "minorprot.grpcTls.uses" $ctx) "true")) }}
 {{ include "minorprot.app.configMap" $ctx }}
 ---
 {{ include "minorprot.serviceAccount" $ctx }}
@@ -122,24 +122,72 @@ data:
   {{- include "minorprot.app.envData" . | nindent 2 }}
 {{- end }}
 
-{{/* Probes: native gRPC health for services, /healthz and /readyz for the gateway. */}}
+{{/*
+TLS of the internal gRPC (grpcTls, ADR 0020), from the operator's Secret mounted read-only: a service gets
+tls.crt and tls.key (GRPC_TLS_CERT_FILE, GRPC_TLS_KEY_FILE) and serves its plaintext health server on
+grpcTls.healthPort (GRPC_HEALTH_PORT) for the probes; a caller gets ca.crt (GRPC_TLS_CA_FILE). Not in the
+ConfigMap: the Jobs, which share it, neither serve nor call gRPC and have no such volume.
+*/}}
+{{- define "minorprot.grpcTls.uses" -}}
+{{- if and .root.Values.grpcTls.enabled (or (eq .values.protocol "grpc") .values.calls) }}true{{ end }}
+{{- end }}
+
+{{- define "minorprot.grpcTls.serves" -}}
+{{- if and .root.Values.grpcTls.enabled (eq .values.protocol "grpc") }}true{{ end }}
+{{- end }}
+
+{{- define "minorprot.grpcTls.volume" -}}
+- name: grpc-tls
+  secret:
+    secretName: {{ .root.Values.grpcTls.secretName }}
+    defaultMode: 288  # 0440, read by the pod's group (fsGroup)
+    items:
+      {{- if include "minorprot.grpcTls.serves" . }}
+      - {key: tls.crt, path: tls.crt}
+      - {key: tls.key, path: tls.key}
+      {{- end }}
+      {{- if .values.calls }}
+      - {key: ca.crt, path: ca.crt}
+      {{- end }}
+{{- end }}
+
+{{- define "minorprot.grpcTls.env" -}}
+{{- if include "minorprot.grpcTls.serves" . }}
+- name: GRPC_TLS_CERT_FILE
+  value: /etc/minorprot/grpc-tls/tls.crt
+- name: GRPC_TLS_KEY_FILE
+  value: /etc/minorprot/grpc-tls/tls.key
+- name: GRPC_HEALTH_PORT
+  value: {{ .root.Values.grpcTls.healthPort | quote }}
+{{- end }}
+{{- if and .root.Values.grpcTls.enabled .values.calls }}
+- name: GRPC_TLS_CA_FILE
+  value: /etc/minorprot/grpc-tls/ca.crt
+{{- end }}
+{{- end }}
+
+{{/*
+Probes: native gRPC health for services, /healthz and /readyz for the gateway. The kubelet's gRPC probe cannot
+speak TLS: with grpcTls it checks the service's plaintext health server (the same status as the TLS port).
+*/}}
 {{- define "minorprot.app.probes" -}}
 {{- $v := .values }}
 {{- if eq $v.protocol "grpc" }}
+{{- $port := ternary .root.Values.grpcTls.healthPort $v.port (eq (include "minorprot.grpcTls.serves" .) "true") }}
 startupProbe:
   grpc:
-    port: {{ $v.port }}
+    port: {{ $port }}
   periodSeconds: 2
   failureThreshold: 60
 livenessProbe:
   grpc:
-    port: {{ $v.port }}
+    port: {{ $port }}
   periodSeconds: 10
   timeoutSeconds: 2
   failureThreshold: 3
 readinessProbe:
   grpc:
-    port: {{ $v.port }}
+    port: {{ $port }}
   periodSeconds: 5
   timeoutSeconds: 2
   failureThreshold: 2
@@ -185,11 +233,20 @@ ports:
     containerPort: 9464
     protocol: TCP
   {{- end }}
+  {{- if include "minorprot.grpcTls.serves" . }}
+  # Plaintext grpc.health.v1 alone, for the probes (the gRPC port is TLS).
+  - name: grpc-health
+    containerPort: {{ $root.Values.grpcTls.healthPort }}
+    protocol: TCP
+  {{- end }}
 envFrom:
   - configMapRef:
       name: {{ include "minorprot.componentFullname" . }}-env
 env:
   {{- include "minorprot.app.secretEnv" . | nindent 2 }}
+  {{- with include "minorprot.grpcTls.env" . }}
+  {{- . | trim | nindent 2 }}
+  {{- end }}
 {{ include "minorprot.app.probes" . | trim }}
 resources:
   {{- toYaml $v.resources | nindent 2 }}
@@ -197,6 +254,11 @@ securityContext:
   {{- include "minorprot.containerSecurityContext" $root | nindent 2 }}
 volumeMounts:
   {{- include "minorprot.tmpVolumeMount" $root | nindent 2 }}
+  {{- if include "minorprot.grpcTls.uses" . }}
+  - name: grpc-tls
+    mountPath: /etc/minorprot/grpc-tls
+    readOnly: true
+  {{- end }}
 {{- end }}
 
 {{/*
