@@ -39,6 +39,7 @@ USERS = int(os.environ.get("BENCH_PORTAL_USERS", "50"))
 REQUESTS = int(os.environ.get("BENCH_PORTAL_REQUESTS", "20"))  # per user and page
 TOWN, DISTRICT = "110111008", "110111"
 PORT_OFFSET = 260
+TIMEOUT_SECONDS = 60  # a browser's wait for a page before the person gives up
 SETTLED_SECONDS = 15.0  # no event consumed for this long, none waiting: the platform is idle
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _CHILD = re.compile(r'data-child-id="([0-9a-f]+)"')
@@ -70,12 +71,12 @@ class Browser:
         return self
 
     def get(self, path: str) -> str:
-        with self.opener.open(self.base + path, timeout=60) as reply:
+        with self.opener.open(self.base + path, timeout=TIMEOUT_SECONDS) as reply:
             return str(reply.read().decode())
 
     def post(self, path: str, form: dict[str, str]) -> str:
         data = urllib.parse.urlencode(form).encode()
-        with self.opener.open(self.base + path, data=data, timeout=60) as reply:
+        with self.opener.open(self.base + path, data=data, timeout=TIMEOUT_SECONDS) as reply:
             return str(reply.read().decode())
 
     @staticmethod
@@ -114,12 +115,15 @@ def _p95(samples: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def _load(signed_in: Browser, pages: dict[str, str], child_id: str) -> tuple[dict[str, list[float]], Counter[str]]:
+def _load(
+    signed_in: Browser, pages: dict[str, str], child_id: str
+) -> tuple[dict[str, list[float]], Counter[str], Counter[str]]:
     """USERS threads, each a tab of the signed-in caseworker, each asking every page REQUESTS times. A page
-    that answers an error (a 504 when the gateway's call to a service ran out of time) is counted, and its
-    time is kept: it is how long the person waited."""
+    that answers an error (a 504 when the gateway's call to a service ran out of time), or none within the
+    browser's TIMEOUT_SECONDS, is counted, and its time is kept: it is how long the person waited."""
     timings: dict[str, list[float]] = {name: [] for name in pages}
     failed: Counter[str] = Counter()
+    timed_out: Counter[str] = Counter()
     lock = threading.Lock()
     errors: list[BaseException] = []
 
@@ -138,6 +142,10 @@ def _load(signed_in: Browser, pages: dict[str, str], child_id: str) -> tuple[dic
                     except urllib.error.HTTPError:
                         with lock:
                             failed[name] += 1
+                    except TimeoutError:
+                        with lock:
+                            failed[name] += 1
+                            timed_out[name] += 1
                     elapsed = (time.perf_counter() - started) * 1000.0
                     with lock:
                         timings[name].append(elapsed)
@@ -151,7 +159,7 @@ def _load(signed_in: Browser, pages: dict[str, str], child_id: str) -> tuple[dic
         thread.join()
     if errors:
         raise RuntimeError(f"{len(errors)} users failed: {errors[0]!r}")
-    return timings, failed
+    return timings, failed, timed_out
 
 
 def run() -> tuple[list[Figure], int]:
@@ -188,7 +196,7 @@ def run() -> tuple[list[Figure], int]:
                 "register by name": "/register?name=" + urllib.parse.quote(first.group(1) if first else "王"),
                 "child's case file": f"/register/children/{child_id}?tab=profile",
             }
-            timings, failed = _load(caseworker, pages, child_id)
+            timings, failed, timed_out = _load(caseworker, pages, child_id)
         finally:
             stack.stop()
     static = _p95(timings.pop("static stylesheet"))
@@ -197,7 +205,10 @@ def run() -> tuple[list[Figure], int]:
         Figure(f"{name} p95", _p95(samples), "static page p95", static, unit) for name, samples in timings.items()
     ]
     for name, samples in timings.items():
-        print(f"{name}: median {statistics.median(samples):.1f} ms over {len(samples)} requests, {failed[name]} failed")
+        print(
+            f"{name}: median {statistics.median(samples):.1f} ms over {len(samples)} requests, {failed[name]} failed"
+            f" ({timed_out[name]} of them no answer within {TIMEOUT_SECONDS} s)"
+        )
     return figures, sum(failed.values())
 
 
