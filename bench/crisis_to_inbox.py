@@ -43,7 +43,7 @@ from tests.support.services import migrated_database
 RATE = float(os.environ.get("BENCH_RATE", "200"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "60"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "8"))
-PORT_OFFSET = 400  # clear of `make up`, the end-to-end stacks and bench/reporting_throughput
+PORT_OFFSET = 540  # clear of `make up`, the test stacks (100-460, the fault suite 400) and the other benches
 SERVICES = ("registry", "reporting", "notify")
 NAMES = "王李张刘陈杨赵黄周吴", "思雨晓明子涵一诺梓轩欣怡浩然宇航雨桐"
 

@@ -38,7 +38,7 @@ CHILDREN = int(os.environ.get("BENCH_PORTAL_CHILDREN", "100000"))
 USERS = int(os.environ.get("BENCH_PORTAL_USERS", "50"))
 REQUESTS = int(os.environ.get("BENCH_PORTAL_REQUESTS", "20"))  # per user and page
 TOWN, DISTRICT = "110111008", "110111"
-PORT_OFFSET = 260
+PORT_OFFSET = 520  # clear of `make up`, the test stacks (100-460) and the other benches (300-400)
 TIMEOUT_SECONDS = 60  # a browser's wait for a page before the person gives up
 SETTLED_SECONDS = 15.0  # no event consumed for this long, none waiting: the platform is idle
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
