@@ -139,6 +139,7 @@ class IdempotentConsumer:
         self._out_of_group_since: float | None = None
         self._commits_failing_since: float | None = None  # the first of the commits failing since the last success
         self._last_fetched = time.monotonic()  # when poll last gave a message
+        self._unanswered_since: float | None = None  # the first of the probes kafka has not answered since
         self._database = database
         self._new_consumer = new_consumer
         self._dead_letters = dead_letters
@@ -239,20 +240,30 @@ class IdempotentConsumer:
         consume, which a quiet poll does not (it is as quiet with the broker away). Then whether it is in its
         group: a client the broker answers but that stays out of its group is replaced (OUT_OF_GROUP_LIMIT).
         `well`: nothing else is failing, so a good answer makes the worker healthy again."""
+        now = time.monotonic()
+        # Seen after a broker restart: every commit "waiting for coordinator" for minutes while the statistics
+        # still said up/steady. A client whose commits fail that long is stuck.
+        if self._commits_failing_since is not None and now - self._commits_failing_since >= self._out_of_group_limit:
+            raise RuntimeError(
+                f"{self.group_id}: every commit failed for {now - self._commits_failing_since:.0f} s "
+                f"(group {getattr(consumer, 'group_state', '') or 'state unknown'})"
+            )
         try:
             consumer.list_topics(self._topics[0], timeout=5)
             in_group = _in_group(consumer)
         except KafkaException as error:
+            # The broker away, or this client's requests stuck in its queue to a restarted broker (seen: its
+            # metadata requests timed out for minutes while other clients were served). A new client costs
+            # nothing when the broker is really away, and is the cure when it is not.
+            if self._unanswered_since is None:
+                self._unanswered_since = now
+            if now - self._unanswered_since >= self._out_of_group_limit:
+                raise RuntimeError(
+                    f"{self.group_id}: kafka has not answered this client for {now - self._unanswered_since:.0f} s"
+                ) from error
             context.failed(f"kafka unreachable: {error}")
             return
-        now = time.monotonic()
-        # Seen after a broker restart: every commit "waiting for coordinator" for minutes while the statistics
-        # still said up/steady. A client whose commits fail that long while the broker answers is as stuck.
-        if self._commits_failing_since is not None and now - self._commits_failing_since >= self._out_of_group_limit:
-            raise RuntimeError(
-                f"{self.group_id}: every commit failed for {now - self._commits_failing_since:.0f} s while kafka "
-                f"answers (group {getattr(consumer, 'group_state', '') or 'state unknown'})"
-            )
+        self._unanswered_since = None
         if in_group and self._out_of_group_since is not None:
             self._last_fetched = now  # just (re)joined: its fetching starts now
         # Also seen: a client in its group by every sign, idle, while messages wait on its partitions (librdkafka's

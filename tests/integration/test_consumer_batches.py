@@ -288,3 +288,42 @@ def test_a_consumer_that_fetches_nothing_while_messages_wait_gets_a_new_client(
         eventually(lambda: len(clients) >= 2, timeout=30, what="a new client made by the supervisor")
         assert "messages wait but none fetched" in caplog.text
         eventually(lambda: len(applied(database, group)) == 1, what="the event applied by the new client")
+
+
+class MetadataNeverAnswered(Consumer):
+    """A client whose metadata requests all time out while the broker serves others, as librdkafka's did after a
+    broker restart (its requests sat in the queue of its connection to the restarted broker)."""
+
+    def list_topics(self, *args: Any, **kwargs: Any) -> Any:
+        raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "Failed to get metadata: Local: Timed out"))
+
+
+def test_a_consumer_kafka_stops_answering_gets_a_new_client(
+    kafka: KafkaSettings,
+    database: Database,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(consumer_module, "PROBE_SECONDS", 0.2)
+    group = f"unanswered-{uuid.uuid4().hex[:8]}"
+    clients: list[Consumer] = []
+
+    def new_client() -> Consumer:
+        config = {"group.id": group, "enable.auto.commit": False, "auto.offset.reset": "earliest"}
+        clients.append(MetadataNeverAnswered(kafka.client_config() | config))
+        return clients[-1]
+
+    stuck = IdempotentConsumer(
+        group_id=group,
+        database=database,
+        new_consumer=new_client,
+        dead_letters=make_producer(kafka, f"{group}-dlt"),
+        handlers={EVENT_TYPE: lambda _envelope, _uow: None},
+        topics=[prefix + REPORTING_REPORT],
+        out_of_group_limit=3,
+    )
+    with supervised(Worker("consumer", stuck.run)) as supervisor:
+        eventually(lambda: supervisor.states["consumer"].down_since is not None, what="the consumer failing")
+        eventually(lambda: len(clients) >= 2, timeout=30, what="a new client made by the supervisor")
+        assert "kafka has not answered this client" in caplog.text
