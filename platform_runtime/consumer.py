@@ -140,6 +140,7 @@ class IdempotentConsumer:
         self._commits_failing_since: float | None = None  # the first of the commits failing since the last success
         self._last_fetched = time.monotonic()  # when poll last gave a message
         self._unanswered_since: float | None = None  # the first of the probes kafka has not answered since
+        self._committing: dict[tuple[str, int], Message] = {}  # sent to be committed, the result not back yet
         self._database = database
         self._new_consumer = new_consumer
         self._dead_letters = dead_letters
@@ -164,6 +165,8 @@ class IdempotentConsumer:
         try:
             while not context.stop.is_set():
                 message = consumer.poll(0.5)
+                for key, failed_commit in self._commit_results(consumer, context).items():
+                    uncommitted.setdefault(key, failed_commit)  # unless a later message of it waits already
                 if message is None:
                     if uncommitted:
                         uncommitted = self._commit(consumer, uncommitted, context)
@@ -205,35 +208,72 @@ class IdempotentConsumer:
                     self._client_error(client_error, context)
         finally:
             if uncommitted and context.stop.is_set():
-                self._commit(consumer, uncommitted, context)  # a clean stop leaves nothing to redeliver
+                self._commit(consumer, uncommitted, context, wait=True)  # a clean stop leaves nothing to redeliver
             consumer.close()
 
     def _commit(
-        self, consumer: Consumer, uncommitted: dict[tuple[str, int], Message], context: WorkerContext
+        self,
+        consumer: Consumer,
+        uncommitted: dict[tuple[str, int], Message],
+        context: WorkerContext,
+        *,
+        wait: bool = False,
     ) -> dict[tuple[str, int], Message]:
         """Commit past each partition's last applied message; on failure return them, to be committed again
-        later (when the consumer is idle, or after the next batch)."""
+        later (when the consumer is idle, or after the next batch).
+
+        The commit is not waited for (but at a clean stop): librdkafka's synchronous commit has no timeout, and
+        one was seen to hold a consumer for good after a broker restart. Its result comes back through the
+        client's on_commit (GroupWatchedConsumer), read after each poll by `_commit_results`."""
         offsets = [
             TopicPartition(message.topic() or "", message.partition() or 0, (message.offset() or 0) + 1)
             for message in uncommitted.values()
         ]
         try:
-            consumer.commit(offsets=offsets, asynchronous=False)
-            self._commits_failing_since = None
+            if wait:
+                consumer.commit(offsets=offsets, asynchronous=False)
+            else:
+                consumer.commit(offsets=offsets, asynchronous=True)
+            self._committing.update(uncommitted)
             return {}
         except KafkaException as error:
             kafka_error = error.args[0] if error.args else None
             if isinstance(kafka_error, KafkaError) and _is_fatal(kafka_error):
                 raise  # the client is unusable: the supervisor starts a new one (resuming at the committed offset)
-            # NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS, a rebalance, a timeout: the effect is committed
-            # in the database already; the offset follows later, and a redelivery meanwhile is a duplicate.
-            positions = ", ".join(_position(message) for message in uncommitted.values())
-            log.warning("%s: commit of %s failed, will commit again: %s", self.group_id, positions, error)
-            metrics.COMMIT_FAILURES.labels(self.group_id).inc()
-            if self._commits_failing_since is None:
-                self._commits_failing_since = time.monotonic()
-            context.failed(error)
+            self._commit_failed(list(uncommitted.values()), error, context)
             return uncommitted
+
+    def _commit_failed(self, messages: list[Message], error: object, context: WorkerContext) -> None:
+        # NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS, a rebalance, a timeout: the effect is committed in the
+        # database already; the offset follows later, and a redelivery meanwhile is a duplicate.
+        positions = ", ".join(_position(message) for message in messages)
+        log.warning("%s: commit of %s failed, will commit again: %s", self.group_id, positions, error)
+        metrics.COMMIT_FAILURES.labels(self.group_id).inc()
+        if self._commits_failing_since is None:
+            self._commits_failing_since = time.monotonic()
+        context.failed(str(error))
+
+    def _commit_results(self, consumer: Consumer, context: WorkerContext) -> dict[tuple[str, int], Message]:
+        """The results of the commits sent, as the client reported them during the last poll: the messages of
+        those that failed, to be committed again."""
+        results: list[tuple[KafkaError | None, list[TopicPartition]]] = getattr(consumer, "commit_results", [])
+        retry: dict[tuple[str, int], Message] = {}
+        while results:
+            error, partitions = results.pop(0)
+            error = error or next((p.error for p in partitions if p.error is not None), None)
+            sent = {
+                key: self._committing.pop(key)
+                for p in partitions
+                if (key := (p.topic, p.partition)) in self._committing
+            }
+            if error is None:
+                self._commits_failing_since = None
+                continue
+            if _is_fatal(error):
+                raise KafkaException(error)
+            retry |= sent
+            self._commit_failed(list(sent.values()), error, context)
+        return retry
 
     def _probe(self, consumer: Consumer, context: WorkerContext, *, well: bool) -> None:
         """An idle consumer asks the broker for its topics' metadata: the answer tells whether it could
@@ -540,7 +580,15 @@ class GroupWatchedConsumer(Consumer):
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.group_state = ""
-        super().__init__(config | {"statistics.interval.ms": int(STATS_SECONDS * 1000), "stats_cb": self._read_stats})
+        self.commit_results: list[tuple[KafkaError | None, list[TopicPartition]]] = []  # read by the consumer
+        super().__init__(
+            config
+            | {
+                "statistics.interval.ms": int(STATS_SECONDS * 1000),
+                "stats_cb": self._read_stats,
+                "on_commit": lambda error, partitions: self.commit_results.append((error, partitions)),
+            }
+        )
 
     def _read_stats(self, raw: str) -> None:
         group = json.loads(raw).get("cgrp") or {}
