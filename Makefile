@@ -57,19 +57,22 @@ buf: tools ## buf lint and buf breaking against main
 unit: setup ## unit tests (no servers)
 	.venv/bin/pytest -q -m "not integration and not e2e and not faults"
 
-integration: setup postgres kafka ## integration tests against real PostgreSQL and Kafka
+integration: setup postgres kafka ports ## integration tests against real PostgreSQL and Kafka
 	.venv/bin/pytest -q -m integration
 
-e2e: setup postgres kafka ## end-to-end tests: every service as its own process, a real browser
+e2e: setup postgres kafka ports ## end-to-end tests: every service as its own process, a real browser
 	.venv/bin/pytest -q -m e2e
 
 secrets: tools ## gitleaks over the whole git history (a person-checked false positive goes in .gitleaksignore)
 	gitleaks git --no-banner --redact .
 
-test: setup tools postgres kafka lint typecheck buf secrets ## everything CI runs: lint, types, buf, secret scan, all tests
+ports: ## keep the test stacks' fixed ports out of the kernel's ephemeral range (best effort; needs root)
+	scripts/reserve-ports.sh
+
+test: setup tools postgres kafka ports lint typecheck buf secrets ## everything CI runs: lint, types, buf, secret scan, all tests
 	.venv/bin/pytest -q
 
-faults: setup postgres kafka ## the fault suite at full size (2,000+ reports through broker, service and database faults)
+faults: setup postgres kafka ports ## the fault suite at full size (2,000+ reports through broker, service and database faults)
 	FAULTS_REPORTS=$${FAULTS_REPORTS:-2000} FAULTS_RATE=$${FAULTS_RATE:-6} FAULTS_BROKER_DOWN=$${FAULTS_BROKER_DOWN:-15} \
 	  FAULTS_POSTGRES_DOWN=$${FAULTS_POSTGRES_DOWN:-10} FAULTS_SETTLE=$${FAULTS_SETTLE:-600} \
 	  .venv/bin/pytest -q -s -m faults tests/faults
@@ -83,4 +86,4 @@ bench-smoke: setup postgres kafka ## issue #16's benchmarks and the portal's (#1
 	  $(PY) -m bench registry_call relay_wakeup matching_quality crisis_to_inbox reporting_throughput
 	BENCH_PORTAL_CHILDREN=1000 BENCH_PORTAL_USERS=5 BENCH_PORTAL_REQUESTS=5 $(PY) -m bench portal_pages
 
-.PHONY: help setup tools proto kafka postgres up reset lint typecheck buf secrets unit integration e2e test faults bench bench-smoke
+.PHONY: help setup tools proto kafka postgres ports up reset lint typecheck buf secrets unit integration e2e test faults bench bench-smoke
