@@ -201,11 +201,11 @@ def test_the_district_administrator_previews_routing_and_manages_credentials(
             By.CSS_SELECTOR, '#issue-form select[name="agency_code"] option[value="education"]'
         ).click()
         fill(browser, {"name": "教委学籍系统"})
-        browser.find_element(By.ID, "issue-credential").click()
+        goes_to_next_page(browser, browser.find_element(By.ID, "issue-credential"))
         token = browser.find_element(By.ID, "issued-token").get_attribute("value") or ""
         assert token.count(".") == 2  # a signed token, shown this once
         credential_id = text_of(browser, "#issued-id")
-        browser.find_element(By.ID, f"revoke-{credential_id}").click()
+        goes_to_next_page(browser, browser.find_element(By.ID, f"revoke-{credential_id}"))
         row = browser.find_element(By.CSS_SELECTOR, f'#credentials tr[data-credential-id="{credential_id}"]')
         assert "已吊销" in row.text
         assert token not in browser.page_source  # never shown again
