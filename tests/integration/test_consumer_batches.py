@@ -155,6 +155,30 @@ def test_a_parked_message_delivered_again_at_the_same_place_is_not_parked_twice(
     assert len(dead_letters(kafka, topic, group)) == 1
 
 
+def watched_consumer(
+    kafka: KafkaSettings, database: Database, prefix: str, group: str, kinds: list[type[Consumer]], limit: float
+) -> tuple[IdempotentConsumer, list[Consumer]]:
+    """A consumer of the test topic whose clients are made of `kinds` in turn (the last one for all later), and
+    the list of the clients made, to see the supervisor replace one; `limit` is its out-of-group limit."""
+    clients: list[Consumer] = []
+
+    def new_client() -> Consumer:
+        config = {"group.id": group, "enable.auto.commit": False, "auto.offset.reset": "earliest"}
+        clients.append(kinds[min(len(clients), len(kinds) - 1)](kafka.client_config() | config))
+        return clients[-1]
+
+    consumer = IdempotentConsumer(
+        group_id=group,
+        database=database,
+        new_consumer=new_client,
+        dead_letters=make_producer(kafka, f"{group}-dlt"),
+        handlers={EVENT_TYPE: lambda _envelope, _uow: None},
+        topics=[prefix + REPORTING_REPORT],
+        out_of_group_limit=limit,
+    )
+    return consumer, clients
+
+
 class NeverAssigned(Consumer):
     """A client that subscribed but never holds a partition, as librdkafka did after a broker restart under load
     (its session timed out and it never rejoined) while the broker kept answering."""
@@ -168,21 +192,7 @@ def test_a_consumer_left_out_of_its_group_says_so_and_gets_a_new_client(
 ) -> None:
     monkeypatch.setattr(consumer_module, "PROBE_SECONDS", 0.2)
     group = f"stuck-{uuid.uuid4().hex[:8]}"
-    clients: list[NeverAssigned] = []
-
-    def new_client() -> Consumer:
-        clients.append(NeverAssigned(kafka.client_config() | {"group.id": group, "enable.auto.commit": False}))
-        return clients[-1]
-
-    stuck = IdempotentConsumer(
-        group_id=group,
-        database=database,
-        new_consumer=new_client,
-        dead_letters=make_producer(kafka, f"{group}-dlt"),
-        handlers={EVENT_TYPE: lambda _envelope, _uow: None},
-        topics=[prefix + REPORTING_REPORT],
-        out_of_group_limit=4,
-    )
+    stuck, clients = watched_consumer(kafka, database, prefix, group, [NeverAssigned], limit=4)
     with supervised(Worker("consumer", stuck.run)) as supervisor:
         eventually(lambda: supervisor.states["consumer"].down_since is not None, what="the stuck consumer failing")
         eventually(lambda: len(clients) >= 2, what="a new client made by the supervisor")
@@ -219,22 +229,7 @@ def test_a_consumer_whose_commits_keep_failing_while_kafka_answers_gets_a_new_cl
     group = f"uncommitted-{uuid.uuid4().hex[:8]}"
     publish(database, ["v1"])
     relay_once(reporting_db, kafka, prefix)
-    clients: list[Consumer] = []
-
-    def new_client() -> Consumer:
-        config = {"group.id": group, "enable.auto.commit": False, "auto.offset.reset": "earliest"}
-        clients.append(CommitsNeverReachTheCoordinator(kafka.client_config() | config))
-        return clients[-1]
-
-    stuck = IdempotentConsumer(
-        group_id=group,
-        database=database,
-        new_consumer=new_client,
-        dead_letters=make_producer(kafka, f"{group}-dlt"),
-        handlers={EVENT_TYPE: lambda _envelope, _uow: None},
-        topics=[prefix + REPORTING_REPORT],
-        out_of_group_limit=3,
-    )
+    stuck, clients = watched_consumer(kafka, database, prefix, group, [CommitsNeverReachTheCoordinator], limit=3)
     with supervised(Worker("consumer", stuck.run)):
         eventually(lambda: len(applied(database, group)) == 1, what="the event applied")
         eventually(lambda: len(clients) >= 2, timeout=30, what="a new client made by the supervisor")
@@ -266,24 +261,7 @@ def test_a_consumer_that_fetches_nothing_while_messages_wait_gets_a_new_client(
     group = f"unfetched-{uuid.uuid4().hex[:8]}"
     publish(database, ["v1"])
     relay_once(reporting_db, kafka, prefix)
-    clients: list[Consumer] = []
-
-    def new_client() -> Consumer:
-        config = {"group.id": group, "enable.auto.commit": False, "auto.offset.reset": "earliest"}
-        clients.append(
-            FetchesNothing(kafka.client_config() | config) if not clients else Consumer(kafka.client_config() | config)
-        )
-        return clients[-1]
-
-    stuck = IdempotentConsumer(
-        group_id=group,
-        database=database,
-        new_consumer=new_client,
-        dead_letters=make_producer(kafka, f"{group}-dlt"),
-        handlers={EVENT_TYPE: lambda _envelope, _uow: None},
-        topics=[prefix + REPORTING_REPORT],
-        out_of_group_limit=4,
-    )
+    stuck, clients = watched_consumer(kafka, database, prefix, group, [FetchesNothing, Consumer], limit=4)
     with supervised(Worker("consumer", stuck.run)):
         eventually(lambda: len(clients) >= 2, timeout=30, what="a new client made by the supervisor")
         assert "messages wait but none fetched" in caplog.text
@@ -307,22 +285,7 @@ def test_a_consumer_kafka_stops_answering_gets_a_new_client(
 ) -> None:
     monkeypatch.setattr(consumer_module, "PROBE_SECONDS", 0.2)
     group = f"unanswered-{uuid.uuid4().hex[:8]}"
-    clients: list[Consumer] = []
-
-    def new_client() -> Consumer:
-        config = {"group.id": group, "enable.auto.commit": False, "auto.offset.reset": "earliest"}
-        clients.append(MetadataNeverAnswered(kafka.client_config() | config))
-        return clients[-1]
-
-    stuck = IdempotentConsumer(
-        group_id=group,
-        database=database,
-        new_consumer=new_client,
-        dead_letters=make_producer(kafka, f"{group}-dlt"),
-        handlers={EVENT_TYPE: lambda _envelope, _uow: None},
-        topics=[prefix + REPORTING_REPORT],
-        out_of_group_limit=3,
-    )
+    stuck, clients = watched_consumer(kafka, database, prefix, group, [MetadataNeverAnswered], limit=3)
     with supervised(Worker("consumer", stuck.run)) as supervisor:
         eventually(lambda: supervisor.states["consumer"].down_since is not None, what="the consumer failing")
         eventually(lambda: len(clients) >= 2, timeout=30, what="a new client made by the supervisor")
