@@ -1,4 +1,5 @@
-"""Translation between notify's views and the protobuf contracts (one place for both directions)."""
+"""Translation between notify's views and the protobuf contracts (one place for both directions), and its
+domain events as the outbox publishes them (`pending`, `emit`)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,21 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from google.protobuf import timestamp_pb2
+from google.protobuf.message import Message
 from minorprot.benefits.v1 import events_pb2 as benefits_events
 from minorprot.common.v1 import common_pb2
-from minorprot.notify.v1 import notify_pb2
+from minorprot.notify.v1 import events_pb2, notify_pb2
 from minorprot.referral.v1 import events_pb2 as referral_events
 from minorprot.registry.v1 import events_pb2 as registry_events
 from minorprot.reporting.v1 import events_pb2 as reporting_events
 from minorprot.reporting.v1 import reporting_pb2
 
+from platform_runtime.events import PendingEvent
+from platform_runtime.topics import NOTIFY_DELIVERY
+from platform_runtime.unit_of_work import AbstractUnitOfWork
 from services.notify.adapters.channels import agency_key
 from services.notify.adapters.orm import AgencyContactRecord, ContactRecord, DeliveryRecord
-from services.notify.domain import outbound
+from services.notify.domain import events, outbound
 from services.notify.domain.channels import Channel
 from services.notify.domain.templates import (
     AssignedCase,
@@ -263,3 +268,69 @@ def template(found: TownTemplate) -> notify_pb2.Template:
         overridden=found.overridden,
         variables=list(outbound.variables(found.event_type)),
     )
+
+
+# -- domain events -------------------------------------------------------------------------------------------
+
+
+def emit(uow: AbstractUnitOfWork, event: events.NotifyEvent) -> None:
+    """Queue a domain event in the unit of work: published with its change, or not at all."""
+    uow.publish(pending(uow.tenant, event))
+
+
+def pending(tenant: str, event: events.NotifyEvent) -> PendingEvent:
+    """A domain event as the outbox takes it, on `notify.delivery`: an in-app delivery keyed by its notification
+    (it is the inbox item), another channel's by the delivery, a crisis's steps and acknowledgement by the crisis."""
+    message = event_message(event, tenant=tenant)
+    match event:
+        case events.NotificationDelivered(channel=Channel.IN_APP):
+            return PendingEvent(NOTIFY_DELIVERY, tenant, "notification", event.notification_id, message)
+        case events.NotificationDelivered():
+            return PendingEvent(NOTIFY_DELIVERY, tenant, "delivery", event.delivery_id, message)
+        case events.CrisisEscalated() | events.CrisisAcknowledged():
+            return PendingEvent(NOTIFY_DELIVERY, tenant, "crisis", event.crisis_id, message)
+
+
+def event_message(event: events.NotifyEvent, *, tenant: str) -> Message:
+    """The contract's message of a domain event (a notification names its town)."""
+    match event:
+        case events.NotificationDelivered():
+            kind, _, who = event.recipient.partition(":")
+            return events_pb2.NotificationDelivered(
+                notification=notify_pb2.Notification(
+                    notification_id=event.notification_id,
+                    tenant=tenant,
+                    recipient_role=who if kind == "role" else "",
+                    recipient_user=who if kind == "user" else "",
+                    title=event.title,
+                    body=event.body,
+                    priority=PRIORITY[event.priority],
+                    subject_type=event.subject_type,
+                    subject_id=event.subject_id,
+                    created_at=timestamp(event.created_at),
+                ),
+                channel=event.channel.value,
+                delivery_id=event.delivery_id,
+                status=event.status.value,
+                recipient=event.recipient,
+                attempts=event.attempts,
+            )
+        case events.CrisisEscalated():
+            return events_pb2.CrisisEscalated(
+                crisis_id=event.crisis_id,
+                report_id=event.report_id,
+                step=event.step,
+                level=event.level,
+                recipients=list(event.recipients),
+                at=timestamp(event.at),
+                recipient_names=list(event.recipient_names),
+            )
+        case events.CrisisAcknowledged():
+            return events_pb2.CrisisAcknowledged(
+                crisis_id=event.crisis_id,
+                report_id=event.report_id,
+                acknowledged_by=event.acknowledged_by,
+                via=event.via,
+                at=timestamp(event.at),
+                acknowledged_by_name=event.acknowledged_by_name,
+            )

@@ -16,16 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from minorprot.notify.v1 import events_pb2
 from sqlalchemy import select
 
 from platform_runtime import errors, paging
 from platform_runtime.auth import Role
 from platform_runtime.db import Database, UnitOfWork, new_id, utcnow
-from platform_runtime.events import PendingEvent
 from platform_runtime.tenancy import require_role
-from platform_runtime.topics import NOTIFY_DELIVERY
-from services.notify.adapters import messages
+from services.notify.adapters.messages import emit
 from services.notify.adapters.orm import (
     ContactRecord,
     CrisisRecord,
@@ -39,6 +36,7 @@ from services.notify.adapters.orm import (
 from services.notify.domain import audience, templates
 from services.notify.domain.audience import DUTY_OFFICER
 from services.notify.domain.channels import Channel
+from services.notify.domain.events import CrisisAcknowledged, CrisisEscalated
 from services.notify.domain.outbound import RECEIPT
 from services.notify.domain.recipients import INBOX_ROLES
 from services.notify.domain.templates import Content, Priority
@@ -158,22 +156,17 @@ class CrisisService:
                 told_at=now,
             )
         )
-        uow.publish(
-            PendingEvent(
-                NOTIFY_DELIVERY,
-                uow.tenant,
-                "crisis",
-                crisis.id,
-                events_pb2.CrisisEscalated(
-                    crisis_id=crisis.id,
-                    report_id=crisis.report_id,
-                    step=crisis.step,
-                    level=level,
-                    recipients=told,
-                    at=messages.timestamp(now),
-                    recipient_names=[names.get(recipient, "") for recipient in told],
-                ),
-            )
+        emit(
+            uow,
+            CrisisEscalated(
+                crisis_id=crisis.id,
+                report_id=crisis.report_id,
+                step=crisis.step,
+                level=level,
+                recipients=tuple(told),
+                recipient_names=tuple(names.get(recipient, "") for recipient in told),
+                at=now,
+            ),
         )
 
     # -- the timer worker ----------------------------------------------------------------------------------
@@ -292,21 +285,16 @@ class CrisisService:
         code = uow.session.get(SmsCodeRecord, crisis.code)
         if code is not None:
             uow.session.delete(code)
-        uow.publish(
-            PendingEvent(
-                NOTIFY_DELIVERY,
-                uow.tenant,
-                "crisis",
-                crisis.id,
-                events_pb2.CrisisAcknowledged(
-                    crisis_id=crisis.id,
-                    report_id=crisis.report_id,
-                    acknowledged_by=user_id,
-                    via=via,
-                    at=messages.timestamp(now),
-                    acknowledged_by_name=_names(uow, [who]).get(who, ""),
-                ),
-            )
+        emit(
+            uow,
+            CrisisAcknowledged(
+                crisis_id=crisis.id,
+                report_id=crisis.report_id,
+                acknowledged_by=user_id,
+                acknowledged_by_name=_names(uow, [who]).get(who, ""),
+                via=via,
+                at=now,
+            ),
         )
 
     # -- reading -------------------------------------------------------------------------------------------

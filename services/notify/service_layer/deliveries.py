@@ -15,19 +15,17 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from minorprot.notify.v1 import events_pb2, notify_pb2
 from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from platform_runtime import errors
 from platform_runtime.auth import Role
 from platform_runtime.db import Database, UnitOfWork, utcnow
-from platform_runtime.events import PendingEvent
 from platform_runtime.tenancy import require_role
-from platform_runtime.topics import NOTIFY_DELIVERY
-from services.notify.adapters import messages
+from services.notify.adapters.messages import emit
 from services.notify.adapters.orm import DeliveryQueueRecord, DeliveryRecord, detached
 from services.notify.domain.channels import Channel, DeliveryError, DeliveryStatus, Outgoing, Sender, retry_delay
+from services.notify.domain.events import NotificationDelivered
 from services.notify.domain.outbound import RECEIPT
 from services.notify.domain.templates import Priority
 
@@ -155,7 +153,7 @@ class DeliveryService:
                 # the receipt number is theirs alone: the row keeps what operators need (status, attempts).
                 record.address, record.text = "", ""
             _dequeue(uow, delivery_id)
-            uow.publish(_delivered(uow.tenant, record))
+            emit(uow, _delivered(record))
             uow.commit()
 
     # -- operators -----------------------------------------------------------------------------------------
@@ -206,30 +204,18 @@ def _dequeue(uow: UnitOfWork, delivery_id: str) -> None:
         uow.session.delete(queued)
 
 
-def _delivered(tenant: str, record: DeliveryRecord) -> PendingEvent:
-    kind, _, who = record.recipient.partition(":")
-    notification = notify_pb2.Notification(
+def _delivered(record: DeliveryRecord) -> NotificationDelivered:
+    return NotificationDelivered(
+        delivery_id=record.id,
+        recipient=record.recipient,
+        channel=Channel(record.channel),
+        status=DeliveryStatus(record.status),
+        attempts=record.attempts,
         notification_id=record.notification_id,
-        tenant=tenant,
-        recipient_role=who if kind == "role" else "",
-        recipient_user=who if kind == "user" else "",
         title=record.title,
-        priority=messages.PRIORITY[Priority(record.priority)],
+        body="",  # the inbox item's text: a message sent on another channel goes out without it
+        priority=Priority(record.priority),
         subject_type=record.subject_type,
         subject_id=record.subject_id,
-        created_at=messages.timestamp(record.created_at),
-    )
-    return PendingEvent(
-        NOTIFY_DELIVERY,
-        tenant,
-        "delivery",
-        record.id,
-        events_pb2.NotificationDelivered(
-            notification=notification,
-            channel=record.channel,
-            delivery_id=record.id,
-            status=record.status,
-            recipient=record.recipient,
-            attempts=record.attempts,
-        ),
+        created_at=record.created_at,
     )

@@ -11,16 +11,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
 
-from minorprot.notify.v1 import events_pb2
 from sqlalchemy import delete, or_, select
 
 from platform_runtime import errors
 from platform_runtime.auth import Principal, Role
 from platform_runtime.db import Database, UnitOfWork, new_id, utcnow
-from platform_runtime.events import PendingEvent
 from platform_runtime.tenancy import require_role
-from platform_runtime.topics import NOTIFY_DELIVERY
-from services.notify.adapters import messages
+from services.notify.adapters.messages import emit
 from services.notify.adapters.orm import (
     AgencyContactRecord,
     CaseHolderRecord,
@@ -31,6 +28,7 @@ from services.notify.adapters.orm import (
 )
 from services.notify.domain import outbound, recipients, templates
 from services.notify.domain.channels import Channel, DeliveryStatus
+from services.notify.domain.events import NotificationDelivered
 from services.notify.domain.templates import (
     AssignedCase,
     BreachedDeadline,
@@ -308,21 +306,22 @@ class NotifyService:
         delivery.attempts = 1
         delivery.sent_at = now
         view = _view(record)
-        uow.publish(
-            PendingEvent(
-                NOTIFY_DELIVERY,
-                uow.tenant,
-                "notification",
-                record.id,
-                events_pb2.NotificationDelivered(
-                    notification=messages.notification(view),
-                    channel=Channel.IN_APP.value,
-                    delivery_id=delivery.id,
-                    status=DeliveryStatus.SENT.value,
-                    recipient=delivery.recipient,
-                    attempts=1,
-                ),
-            )
+        emit(
+            uow,
+            NotificationDelivered(
+                delivery_id=delivery.id,
+                recipient=delivery.recipient,
+                channel=Channel.IN_APP,
+                status=DeliveryStatus.SENT,
+                attempts=1,
+                notification_id=record.id,
+                title=record.title,
+                body=body,
+                priority=content.priority,
+                subject_type=content.subject_type,
+                subject_id=content.subject_id,
+                created_at=now,
+            ),
         )
         return view
 
