@@ -1,4 +1,5 @@
-"""Translation between the benefits views and the protobuf contracts (one place for both directions)."""
+"""Translation between the benefits views and the protobuf contracts (one place for both directions), and the
+benefits domain events as the outbox publishes them (`pending`)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,16 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from google.protobuf import timestamp_pb2
-from minorprot.benefits.v1 import benefits_pb2
+from google.protobuf.message import Message
+from minorprot.benefits.v1 import benefits_pb2, events_pb2
 from minorprot.common.v1 import common_pb2
 from minorprot.registry.v1 import events_pb2 as registry_events
 from minorprot.registry.v1 import registry_pb2
 
 from platform_runtime.errors import FieldViolation, InvalidInput
+from platform_runtime.events import PendingEvent
+from platform_runtime.topics import BENEFITS_DISBURSEMENT, BENEFITS_ENTITLEMENT
+from services.benefits.domain import events
 from services.benefits.domain.policy import BenefitRule, Combine, Kind, PolicyVersion
 from services.benefits.service_layer.views import EnrolmentView, RegisteredChild
 
@@ -57,12 +62,18 @@ def registered_child(event: registry_events.ChildRegistered, occurred_at: dateti
 
 
 def enrolment(view: EnrolmentView) -> benefits_pb2.InsuranceEnrolment:
+    return enrolment_message(view.enrolment_id, view.tenant, view.child_id, view.covered_until, view.decided_at)
+
+
+def enrolment_message(
+    enrolment_id: str, tenant: str, child_id: str, covered_until: date | None, enrolled_at: datetime
+) -> benefits_pb2.InsuranceEnrolment:
     return benefits_pb2.InsuranceEnrolment(
-        enrolment_id=view.enrolment_id,
-        tenant=view.tenant,
-        child_id=view.child_id,
-        covered_until=from_date(view.covered_until),
-        enrolled_at=timestamp(view.decided_at),
+        enrolment_id=enrolment_id,
+        tenant=tenant,
+        child_id=child_id,
+        covered_until=from_date(covered_until),
+        enrolled_at=timestamp(enrolled_at),
     )
 
 
@@ -227,3 +238,55 @@ def balance_message(balance: Balance) -> benefits_pb2.Balance:
         amount_fen=balance.amount_fen,
         entries=balance.entries,
     )
+
+
+# -- domain events -------------------------------------------------------------------------------------------
+
+
+def pending(tenant: str, event: events.BenefitsEvent) -> PendingEvent:
+    """A domain event as the outbox takes it: a child's insurance and entitlements on benefits.entitlement keyed
+    by the child, a run's steps and failed payments on benefits.disbursement keyed by the run."""
+    match event:
+        case events.InsuranceEnrolled() | events.EntitlementChanged():
+            return PendingEvent(BENEFITS_ENTITLEMENT, tenant, "child", event.child_id, event_message(event))
+        case events.DisbursementRunChanged() | events.PaymentFailed():
+            return PendingEvent(BENEFITS_DISBURSEMENT, tenant, "run", event.run_id, event_message(event))
+
+
+def event_message(event: events.BenefitsEvent) -> Message:
+    match event:
+        case events.InsuranceEnrolled():
+            return events_pb2.InsuranceEnrolled(
+                enrolment=enrolment_message(
+                    event.enrolment_id, event.tenant, event.child_id, event.covered_until, event.enrolled_at
+                )
+            )
+        case events.EntitlementChanged():
+            return events_pb2.EntitlementChanged(
+                entitlement_id=event.entitlement_id,
+                child_id=event.child_id,
+                benefit_code=event.benefit_code,
+                change=event.change,
+                effective_on=from_date(event.effective_on),
+                reason=event.reason,
+                monthly_amount_fen=event.monthly_amount_fen,
+            )
+        case events.DisbursementRunChanged():
+            return events_pb2.DisbursementRunChanged(
+                run_id=event.run_id,
+                district=event.district,
+                period=from_date(event.period),
+                status=event.status,
+                line_count=event.line_count,
+                total_fen=event.total_fen,
+                by=event.by,
+            )
+        case events.PaymentFailed():
+            return events_pb2.PaymentFailed(
+                run_id=event.run_id,
+                reference=event.reference,
+                child_id=event.child_id,
+                benefit_code=event.benefit_code,
+                amount_fen=event.amount_fen,
+                reason=event.reason,
+            )

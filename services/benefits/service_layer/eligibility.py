@@ -9,17 +9,15 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from minorprot.benefits.v1 import events_pb2
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from platform_runtime.db import UnitOfWork, new_id
 from platform_runtime.errors import Conflict, NotFound
-from platform_runtime.events import PendingEvent
-from platform_runtime.topics import BENEFITS_ENTITLEMENT
 from services.benefits.adapters import messages
 from services.benefits.adapters.orm import BeneficiaryRecord, EntitlementChangeRecord, EntitlementRecord, TownRecord
+from services.benefits.domain.events import EntitlementChanged
 from services.benefits.domain.insurance import anniversary
 from services.benefits.domain.policy import BenefitRule, Kind, PolicyVersion, months_after
 
@@ -153,23 +151,8 @@ def _log(
             recorded_at=at,
         )
     )
-    uow.publish(
-        PendingEvent(
-            BENEFITS_ENTITLEMENT,
-            uow.tenant,
-            "child",
-            record.child_id,
-            events_pb2.EntitlementChanged(
-                entitlement_id=record.id,
-                child_id=record.child_id,
-                benefit_code=record.benefit_code,
-                change=change,
-                effective_on=messages.from_date(on),
-                reason=reason[:300],
-                monthly_amount_fen=amount,
-            ),
-        )
-    )
+    event = EntitlementChanged(record.id, record.child_id, record.benefit_code, change, on, reason[:300], amount)
+    uow.publish(messages.pending(uow.tenant, event))
 
 
 def _note_town(uow: UnitOfWork) -> None:

@@ -9,18 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from minorprot.benefits.v1 import events_pb2
 from sqlalchemy import select
 
 from platform_runtime import paging
 from platform_runtime.auth import Role
 from platform_runtime.db import Database, UnitOfWork, new_id, utcnow
-from platform_runtime.events import PendingEvent
 from platform_runtime.tenancy import require_role
-from platform_runtime.topics import BENEFITS_ENTITLEMENT
 from platform_runtime.vocabulary import CHINA_STANDARD_TIME
 from services.benefits.adapters import messages
 from services.benefits.adapters.orm import BeneficiaryRecord, InsuranceEnrolmentRecord
+from services.benefits.domain.events import InsuranceEnrolled
 from services.benefits.domain.insurance import (
     INSURANCE_POLICIES,
     Child,
@@ -149,15 +147,8 @@ class BenefitsService:
         )
 
     def _announce(self, uow: UnitOfWork, record: InsuranceEnrolmentRecord) -> None:
-        uow.publish(
-            PendingEvent(
-                BENEFITS_ENTITLEMENT,
-                uow.tenant,
-                "child",
-                record.child_id,
-                events_pb2.InsuranceEnrolled(enrolment=messages.enrolment(_view(record))),
-            )
-        )
+        event = InsuranceEnrolled(record.id, record.tenant_id, record.child_id, record.covered_until, record.decided_at)
+        uow.publish(messages.pending(uow.tenant, event))
 
     # -- reading -------------------------------------------------------------------------------------------
 
