@@ -1,17 +1,26 @@
-"""Translation between the referral service's views and the protobuf contracts (one place for both directions)."""
+"""Translation between the referral service's views and events and the protobuf contracts (one place for both
+directions): each domain event goes out as its `minorprot.referral.v1` message, on its topic, keyed by its
+aggregate (`pending`)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from google.protobuf import timestamp_pb2
-from minorprot.referral.v1 import referral_pb2
+from google.protobuf.message import Message
+from minorprot.referral.v1 import events_pb2, referral_pb2
 from minorprot.reporting.v1 import events_pb2 as reporting_events
 from minorprot.reporting.v1 import reporting_pb2
 
+from platform_runtime.events import PendingEvent
+from platform_runtime.topics import REFERRAL_REFERRAL
+from services.referral.domain import events
 from services.referral.domain.routing import ReportFacts, Urgency
-from services.referral.service_layer.credentials import CredentialView
 from services.referral.service_layer.views import EntryView, ReferralView, SubmittedReport
+
+if TYPE_CHECKING:  # only its type: credentials.py imports routing_config.py, which publishes through this module
+    from services.referral.service_layer.credentials import CredentialView
 
 URGENCY = {
     reporting_pb2.URGENCY_NORMAL: Urgency.NORMAL,
@@ -121,3 +130,68 @@ def credential(view: CredentialView) -> referral_pb2.AgencyCredential:
         revoked_at=timestamp(view.revoked_at) if view.revoked_at else None,
         revoked_by=view.revoked_by,
     )
+
+
+# -- events ---------------------------------------------------------------------------------------------------
+
+
+def pending(tenant: str, event: events.ReferralEvent) -> PendingEvent:
+    """A domain event as the outbox takes it: on `referral.referral`, keyed by its referral; a directory unit's
+    contact points keyed by the unit's code (the tenant is then the district)."""
+    message = event_message(event)
+    match event:
+        case events.DirectoryAgencySaved():
+            return PendingEvent(REFERRAL_REFERRAL, tenant, "directory_agency", event.agency_code, message)
+        case events.BenefitApplicationRequested():
+            return PendingEvent(REFERRAL_REFERRAL, tenant, "referral", event.referral_id, message)
+        case _:
+            return PendingEvent(REFERRAL_REFERRAL, tenant, "referral", event.referral.referral_id, message)
+
+
+# The events that carry only the referral, by their message.
+_REFERRAL_ONLY: dict[type[events.ReferralEvent], type[Message]] = {
+    events.ReferralOpened: events_pb2.ReferralOpened,
+    events.ReferralSent: events_pb2.ReferralSent,
+    events.ReferralAccepted: events_pb2.ReferralAccepted,
+    events.ReferralRejected: events_pb2.ReferralRejected,
+    events.ReferralReturned: events_pb2.ReferralReturned,
+    events.ReferralProgressed: events_pb2.ReferralProgressed,
+    events.ReferralCancelled: events_pb2.ReferralCancelled,
+    events.ReferralLinkedToChild: events_pb2.ReferralLinkedToChild,
+}
+
+
+def event_message(event: events.ReferralEvent) -> Message:
+    match event:
+        case events.ReferralCompleted():
+            return events_pb2.ReferralCompleted(referral=referral_event(event.referral), outcome=event.outcome)
+        case events.ReferralReassigned():
+            return events_pb2.ReferralReassigned(
+                referral=referral_event(event.referral), previous_agency_code=event.previous_agency_code
+            )
+        case events.ReferralEscalated():
+            return events_pb2.ReferralEscalated(
+                referral=referral_event(event.referral),
+                step=event.step,
+                escalated_to=event.escalated_to,
+                reason=event.reason,
+            )
+        case events.BenefitApplicationRequested():
+            return events_pb2.BenefitApplicationRequested(
+                referral_id=event.referral_id,
+                report_id=event.report_id,
+                child_id=event.child_id,
+                benefit_code=event.benefit_code,
+                reason=event.reason,
+                agency_code=event.agency_code,
+            )
+        case events.DirectoryAgencySaved():
+            return events_pb2.DirectoryAgencySaved(
+                agency_code=event.agency_code,
+                duty_phone=event.duty_phone,
+                email=event.email,
+                webhook=event.webhook,
+                contact_user_ids=list(event.contact_user_ids),
+            )
+        case _:
+            return _REFERRAL_ONLY[type(event)](referral=referral_event(event.referral))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from services.referral.domain.lifecycle import ReferralStatus
+from services.referral.domain.referral import ReferralView
 from services.referral.domain.routing import ReportFacts
+
+__all__ = ["EntryView", "FeedChange", "ReferralDetail", "ReferralPage", "ReferralView", "SubmittedReport"]
 
 
 @dataclass(frozen=True)
@@ -20,29 +21,6 @@ class SubmittedReport:
     facts: ReportFacts
     division_code: str = ""
     place_text: str = ""
-
-
-@dataclass(frozen=True)
-class ReferralView:
-    referral_id: str
-    tenant: str
-    report_id: str
-    child_id: str
-    agency_code: str
-    agency_name: str
-    status: ReferralStatus
-    reason: str
-    rule_code: str
-    urgent: bool
-    opened_at: datetime
-    due_at: datetime
-    version: int = 0
-    escalated_step: int = 0
-    last_note: str = ""
-    outcome: str = ""
-    updated_at: datetime | None = None
-    # The minimum the agency needs to act: situations, facts, age, where (never a name).
-    case_facts: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
