@@ -15,17 +15,16 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-from minorprot.referral.v1 import events_pb2
 from sqlalchemy import func, select
 
 from platform_runtime import errors
 from platform_runtime.auth import Principal, Role
 from platform_runtime.db import Database, UnitOfWork, utcnow
-from platform_runtime.events import PendingEvent
 from platform_runtime.tenancy import require_role
-from platform_runtime.topics import REFERRAL_REFERRAL
 from platform_runtime.vocabulary import CHINA_STANDARD_TIME
+from services.referral.adapters import messages
 from services.referral.adapters.orm import DirectoryAgencyRecord, ReferralRecord, RuleSetRecord
+from services.referral.domain import events
 from services.referral.domain.agencies import AGENCIES, Agency, Contacts, Level
 from services.referral.domain.lifecycle import clean_text
 from services.referral.domain.routing import (
@@ -132,7 +131,8 @@ class RoutingConfig:
                 for column in ("name_zh", "name_en", "kind", "level", "duties", "contacts", "supervisor", "member"):
                     setattr(existing, column, getattr(fresh, column))
                 existing.updated_at, existing.updated_by = fresh.updated_at, fresh.updated_by
-            uow.publish(_saved(district, agency))  # notify tells agencies on the district's contact points
+            # Notify tells agencies on the district's contact points (announced under the district's code).
+            uow.publish(messages.pending(district, _saved(agency)))
             uow.commit()
         self._forget(district)
         return self.directory(district)[agency.code]
@@ -307,19 +307,13 @@ def _valid_agency(agency: Agency) -> Agency:
     return replace(agency, name_zh=agency.name_zh.strip(), name_en=agency.name_en.strip())
 
 
-def _saved(district: str, agency: Agency) -> PendingEvent:
-    """The unit's contact points, announced under the district's code (its towns share the directory)."""
+def _saved(agency: Agency) -> events.DirectoryAgencySaved:
+    """The unit's contact points (its district's towns share the directory)."""
     contacts = agency.contacts
-    return PendingEvent(
-        REFERRAL_REFERRAL,
-        district,
-        "directory_agency",
-        agency.code,
-        events_pb2.DirectoryAgencySaved(
-            agency_code=agency.code,
-            duty_phone=contacts.duty_phone,
-            email=contacts.email,
-            webhook=contacts.webhook,
-            contact_user_ids=list(contacts.user_ids),
-        ),
+    return events.DirectoryAgencySaved(
+        agency_code=agency.code,
+        duty_phone=contacts.duty_phone,
+        email=contacts.email,
+        webhook=contacts.webhook,
+        contact_user_ids=tuple(contacts.user_ids),
     )
