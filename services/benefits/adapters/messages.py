@@ -23,7 +23,9 @@ from services.benefits.service_layer.views import EnrolmentView, RegisteredChild
 if TYPE_CHECKING:
     from services.benefits.service_layer.applications import ApplicationView
     from services.benefits.service_layer.catalogue import PolicyView
-    from services.benefits.service_layer.disbursement import Balance, LineView, RunView
+    from services.benefits.service_layer.ledger import Balance
+    from services.benefits.service_layer.run_reading import LineView
+    from services.benefits.service_layer.run_state import RunView
 
 
 def timestamp(value: datetime) -> timestamp_pb2.Timestamp:

@@ -23,7 +23,8 @@ from services.benefits.adapters.orm import DisbursementLineRecord, LedgerEntryRe
 from services.benefits.domain.policy import add_months, sample_policy
 from services.benefits.service_layer import eligibility
 from services.benefits.service_layer.catalogue import Catalogue
-from services.benefits.service_layer.disbursement import Disbursements, RunView
+from services.benefits.service_layer.disbursement import Disbursements
+from services.benefits.service_layer.run_state import RunView
 from tests.support.events import events_of
 from tests.support.infra import DISTRICT, OTHER_TENANT, PILOT_TENANT
 
