@@ -87,14 +87,6 @@ def timeline_row(
     }
 
 
-class SqlChildDirectory:
-    def __init__(self, session: Session, tenant: str) -> None:
-        self._session, self._tenant = session, tenant
-
-    def current_id(self, child_id: str) -> str:
-        return child_record(self._session, self._tenant, child_id).id
-
-
 def case_file(row: CaseFileRecord) -> CaseFile:
     return CaseFile(
         case_id=row.id,
@@ -111,7 +103,7 @@ def case_file(row: CaseFileRecord) -> CaseFile:
     )
 
 
-def _set(row: object, values: dict[str, object]) -> None:
+def write_columns(row: object, values: dict[str, object]) -> None:
     """Only what differs, so an unchanged object issues no UPDATE (and keeps its version)."""
     for name, value in values.items():
         if getattr(row, name) != value:
@@ -137,7 +129,7 @@ class SqlCaseFileRepository:
 
     def save(self, case: CaseFile) -> None:
         row, _ = self._rows[case.case_id]
-        _set(
+        write_columns(
             row,
             {
                 "status": case.status.value,
@@ -388,9 +380,9 @@ class SqlPlanRepository:
 
     def save(self, item: PlanGoal | PlanAction) -> None:
         if isinstance(item, PlanGoal):
-            _set(self._goals[item.goal_id], _goal_values(item))
+            write_columns(self._goals[item.goal_id], _goal_values(item))
         else:
-            _set(self._actions[item.action_id], _action_values(item))
+            write_columns(self._actions[item.action_id], _action_values(item))
         self._changes.saved(item)
 
     def referral(self, referral_id: str) -> KnownReferral | None:

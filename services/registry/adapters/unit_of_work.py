@@ -13,11 +13,11 @@ from platform_runtime.db import Database, UnitOfWork
 from platform_runtime.events import PendingEvent
 from platform_runtime.unit_of_work import AbstractUnitOfWork
 from services.registry.adapters import messages
+from services.registry.adapters.child_repository import SqlChildRepository
 from services.registry.adapters.orm import ChangeRecord, TimelineRecord
 from services.registry.adapters.repository import (
     SqlAssessmentRepository,
     SqlCaseFileRepository,
-    SqlChildDirectory,
     SqlPlanRepository,
     SqlVisitRepository,
     change_row,
@@ -40,7 +40,7 @@ class SqlRegistryUnitOfWork(UnitOfWork, RegistryUnitOfWork):
         return self._repositories
 
     @property
-    def children(self) -> SqlChildDirectory:
+    def children(self) -> SqlChildRepository:
         return self._repos.children
 
     @property
@@ -108,7 +108,7 @@ class SqlRegistryUnitOfWork(UnitOfWork, RegistryUnitOfWork):
 class _Repositories:
     def __init__(self, uow: SqlRegistryUnitOfWork) -> None:
         session, tenant, changes = uow.session, uow.tenant, uow._tracker()
-        self.children = SqlChildDirectory(session, tenant)
+        self.children = SqlChildRepository(session, tenant, changes)
         self.case_files = SqlCaseFileRepository(session, tenant, changes)
         self.assessments = SqlAssessmentRepository(session, tenant, changes)
         self.visits = SqlVisitRepository(session, tenant, changes)

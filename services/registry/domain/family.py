@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from platform_runtime import errors
 from services.registry.domain.codes import DisabilityGrade, DisabilityType, GuardianStatus, Relationship
@@ -39,6 +39,61 @@ class FamilyMember:
         if self.status_until is not None and self.status_until < day:
             return GuardianStatus.NORMAL
         return self.status
+
+
+# A member's facts as the record and the change history hold them.
+FAMILY_FIELDS = (
+    "name",
+    "relationship",
+    "guardian",
+    "status",
+    "status_since",
+    "status_until",
+    "evidence",
+    "evidence_document",
+    "disability_type",
+    "disability_grade",
+    "seriously_ill",
+)
+
+
+def stored_facts(facts: FamilyMember) -> dict[str, object]:
+    """The member's facts as stored (FAMILY_FIELDS): text trimmed, codes by value, "" for no disability."""
+    return {
+        "name": facts.name.strip(),
+        "relationship": facts.relationship.value,
+        "guardian": facts.guardian,
+        "status": facts.status.value,
+        "status_since": facts.status_since,
+        "status_until": facts.status_until,
+        "evidence": facts.evidence.strip(),
+        "evidence_document": facts.evidence_document.strip(),
+        "disability_type": facts.disability_type.value if facts.disability_type else "",
+        "disability_grade": facts.disability_grade.value if facts.disability_grade else "",
+        "seriously_ill": facts.seriously_ill,
+    }
+
+
+@dataclass
+class FamilyMemberEntry:
+    """A member of the child's family as the register keeps them."""
+
+    member_id: str
+    child_id: str
+    facts: FamilyMember
+    created_at: datetime
+
+    @property
+    def history_key(self) -> tuple[str, str, str]:
+        return (self.child_id, "family_member", self.member_id)
+
+    def history_values(self) -> dict[str, object]:
+        return stored_facts(self.facts)
+
+
+def guardian_names(members: Iterable[FamilyMember]) -> tuple[str, ...]:
+    """Names a report may give as the child's guardians: parents and whoever is recorded as guardian."""
+    return tuple(m.name for m in members if m.name and (m.guardian or m.relationship.is_parent))
 
 
 def check_member(member: FamilyMember) -> None:

@@ -17,9 +17,7 @@ from services.registry.domain.events import ReportLinkedToCase
 from services.registry.service_layer.access import READER_ROLES, require_purpose
 from services.registry.service_layer.assessments import assessment_views
 from services.registry.service_layer.assistance_plans import plan_views
-from services.registry.service_layer.category_entries import category_views
-from services.registry.service_layer.child_views import child_views
-from services.registry.service_layer.family import family_views
+from services.registry.service_layer.child_views import category_views, child_views, family_views
 from services.registry.service_layer.follow_up_visits import visit_views
 from services.registry.service_layer.use_cases import RegistryUseCases
 from services.registry.service_layer.views import CaseFileView, TimelineItem

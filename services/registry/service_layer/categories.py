@@ -5,17 +5,21 @@ and family as they are today (ChildCategoriesChanged when they change).
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from datetime import date, timedelta
 
 from sqlalchemy import inspect as inspect_state
 from sqlalchemy import or_, select
 
 from platform_runtime.db import new_id
 from services.registry.adapters.orm import CategoryRecord, ChildRecord
-from services.registry.domain import rules
+from services.registry.domain.categories import (
+    CATEGORY_FIELDS,
+    categories_changed,
+    in_code_order,
+    lapse,
+    rederive,
+)
 from services.registry.domain.changes import columns, field_changes
-from services.registry.domain.codes import CategorySource, DifficultyCategory
-from services.registry.domain.events import ChildCategoriesChanged
+from services.registry.domain.codes import CategorySource
 from services.registry.domain.family import FamilyMember, child_snapshot
 from services.registry.service_layer.family_facts import member_facts
 from services.registry.service_layer.scope import Scope
@@ -39,33 +43,8 @@ def current_categories(scope: Scope, child_ids: Collection[str]) -> dict[str, tu
     return {child_id: in_code_order(codes) for child_id, codes in found.items()}
 
 
-_CATEGORY_ORDER = {category.value: index for index, category in enumerate(DifficultyCategory)}
-
-
-def in_code_order(codes: Iterable[str]) -> tuple[str, ...]:
-    """Category codes, each once, in the code list's order."""
-    return tuple(sorted(set(codes), key=_CATEGORY_ORDER.__getitem__))
-
-
-def is_current(row: CategoryRecord, today: date) -> bool:
-    """The category applies on `today` (as current_categories selects them: valid_to is the last day)."""
-    return row.valid_from <= today and (row.valid_to is None or row.valid_to >= today)
-
-
 def categories_of(scope: Scope, child_id: str) -> tuple[str, ...]:
     return current_categories(scope, [child_id]).get(child_id, ())
-
-
-CATEGORY_FIELDS = (
-    "category",
-    "source",
-    "evidence",
-    "evidence_document",
-    "valid_from",
-    "valid_to",
-    "rule_code",
-    "reason",
-)
 
 
 def refresh_categories(scope: Scope, child: ChildRecord, before: tuple[str, ...]) -> tuple[str, ...]:
@@ -92,9 +71,11 @@ def derive_categories(
     scope: Scope, child: ChildRecord, members: Sequence[FamilyMember], open_rule_rows: Iterable[CategoryRecord]
 ) -> tuple[list[CategoryRecord], list[CategoryRecord]]:
     """The rule-based categories derived again from the child and its family (`members`) as they are today,
-    set against the child's rule-based rows still open: a row whose rule no longer applies ends, one whose
-    rule or reason changed is updated, a newly derived category gets a row; each change goes into the change
-    history. Returns the rows removed (begun today, so they never were) and the rows added."""
+    set against the child's rule-based rows still open (domain/categories.rederive): a row whose rule no
+    longer applies ends, one whose rule or reason changed is updated, a newly derived category gets a row;
+    each change goes into the change history. Returns the rows removed (begun today, so they never were) and
+    the rows added. (The survey's bulk path and the periodic derivation; the Child aggregate applies the
+    same `rederive` to its entries.)"""
     snapshot = child_snapshot(
         birth_date=child.birth_date,
         household_registration_code=child.household_division_code,
@@ -102,21 +83,14 @@ def derive_categories(
         members=members,
         on=scope.today,
     )
-    derived = {d.category: d for d in rules.evaluate(rules.DEFAULT_RULES, snapshot, scope.today)} if snapshot else {}
-    removed: list[CategoryRecord] = []
+    found = rederive(snapshot, open_rule_rows, scope.today)
+    removed = [row for row in found.lapsed if _end_derived(scope, row)]
+    for row, still in found.changed:
+        old = columns(row, CATEGORY_FIELDS)
+        row.rule_code, row.reason = still.rule_code, still.reason
+        scope.record_change(child.id, "category", row.id, "updated", field_changes(old, columns(row, CATEGORY_FIELDS)))
     added: list[CategoryRecord] = []
-    for row in open_rule_rows:
-        still = derived.pop(DifficultyCategory(row.category), None)
-        if still is None:
-            if _end_derived(scope, row):
-                removed.append(row)
-        elif (still.rule_code, still.reason) != (row.rule_code, row.reason):
-            old = columns(row, CATEGORY_FIELDS)
-            row.rule_code, row.reason = still.rule_code, still.reason
-            scope.record_change(
-                child.id, "category", row.id, "updated", field_changes(old, columns(row, CATEGORY_FIELDS))
-            )
-    for new in derived.values():
+    for new in found.begun:
         row = CategoryRecord(
             id=new_id(),
             tenant_id=scope.tenant,
@@ -141,22 +115,16 @@ def derive_categories(
 
 def announce_categories(scope: Scope, child_id: str, before: tuple[str, ...], after: tuple[str, ...]) -> None:
     """ChildCategoriesChanged, when the child's current categories (typed or derived) are not `before`."""
-    if after != before:
-        scope.emit(
-            ChildCategoriesChanged(
-                child_id,
-                categories=after,
-                added=tuple(c for c in after if c not in before),
-                removed=tuple(c for c in before if c not in after),
-            )
-        )
+    event = categories_changed(child_id, before, after)
+    if event is not None:
+        scope.emit(event)
 
 
 def _end_derived(scope: Scope, row: CategoryRecord) -> bool:
     """A rule no longer applies: the category ended yesterday, or never was if it began today (True: the
     row is gone)."""
-    yesterday = scope.today - timedelta(days=1)
-    if yesterday < row.valid_from:
+    last_day = lapse(row.valid_from, scope.today)
+    if last_day is None:
         if inspect_state(row).pending:  # added in this same transaction and not written yet
             scope.session.expunge(row)
         else:
@@ -166,6 +134,6 @@ def _end_derived(scope: Scope, row: CategoryRecord) -> bool:
         )
         return True
     old = columns(row, CATEGORY_FIELDS)
-    row.valid_to = yesterday
+    row.valid_to = last_day
     scope.record_change(row.child_id, "category", row.id, "ended", field_changes(old, columns(row, CATEGORY_FIELDS)))
     return False

@@ -1,26 +1,22 @@
-"""Difficulty categories as staff record them: AddCategory, EndCategory, and the periodic derivation again
-(the rules themselves: categories.py).
+"""Difficulty categories as staff record them: AddCategory, EndCategory, and the periodic derivation again, on
+the registry's ports (the Child aggregate, domain/child_record.py; the rules: domain/categories.py, rules.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
-
-from sqlalchemy import select
+from datetime import date, datetime
 
 from platform_runtime import errors
 from platform_runtime.consumer import system_principal
 from platform_runtime.db import new_id
-from services.registry.adapters.orm import CategoryRecord, ChildRecord
-from services.registry.domain.changes import columns, field_changes
+from services.registry.domain.categories import CategoryEntry, categories_changed, is_current
+from services.registry.domain.child_record import Child
 from services.registry.domain.codes import CategorySource, DifficultyCategory, parse_code
 from services.registry.service_layer.access import CASEWORK_ROLES
-from services.registry.service_layer.categories import CATEGORY_FIELDS, categories_of, refresh_categories
-from services.registry.service_layer.child_in_work import ChildInWork
 from services.registry.service_layer.commands import NewCategory
 from services.registry.service_layer.inputs import LONG_TEXT, clean_text
-from services.registry.service_layer.scope import Scope
+from services.registry.service_layer.ports import RegistryUnitOfWork
 from services.registry.service_layer.use_cases import CaseworkUseCases
 from services.registry.service_layer.views import CategoryView
 
@@ -32,56 +28,53 @@ class CategoryUseCases(CaseworkUseCases):
         """A category typed in by staff, with where it came from and its evidence. Derived ones are refused:
         they follow from the facts (family situations, age, registration), so staff record those instead."""
         checked = check_category(command, self._today())
-        with self._scope(CASEWORK_ROLES) as scope:
-            child = ChildInWork.load(scope, scope.child(command.child_id))
-            record, categories = record_category(scope, child, checked)
-            scope.commit()
-            return _category_view(record, scope.today), categories
+        with self._work(CASEWORK_ROLES) as uow:
+            child = uow.children.get(command.child_id)
+            before = child.current_categories(uow.today)
+            entry = checked.entry(new_id(), child.child_id, uow.caller.user_id, uow.now)
+            child.add_category(entry)
+            categories = categories_rederived(uow, child, before)
+            uow.commit()
+            return category_view(entry, uow.today), categories
 
     def end_category(self, entry_id: str, valid_to: date | None, reason: str) -> tuple[CategoryView, tuple[str, ...]]:
         if valid_to is None:
             raise errors.InvalidInput("the last day the category applied is required", "valid_to")
         reason = clean_text(reason, "reason", max_chars=LONG_TEXT, required=True)
-        with self._scope(CASEWORK_ROLES) as scope:
-            record = scope.session.get(CategoryRecord, entry_id) if entry_id else None
-            if record is None or record.tenant_id != scope.tenant:
-                raise errors.NotFound("no such category entry in this town")
-            if record.source == CategorySource.RULE.value:
-                raise errors.Conflict("a derived category ends when its rule no longer applies: correct the facts")
-            if valid_to < record.valid_from:
-                raise errors.InvalidInput("ends before it starts", "valid_to")
-            child = scope.child(record.child_id, follow_merges=False)
-            before = categories_of(scope, child.id)
-            old = columns(record, CATEGORY_FIELDS)
-            record.valid_to = valid_to
-            changes = field_changes(old, columns(record, CATEGORY_FIELDS))
-            scope.record_change(child.id, "category", record.id, "ended", {**changes, "reason": [None, reason]})
-            categories = refresh_categories(scope, child, before)
-            scope.commit()
-            return _category_view(record, scope.today), categories
+        with self._work(CASEWORK_ROLES) as uow:
+            child = uow.children.with_category_entry(entry_id)
+            before = child.current_categories(uow.today)
+            entry = child.end_category(entry_id, valid_to, reason)
+            categories = categories_rederived(uow, child, before)
+            uow.commit()
+            return category_view(entry, uow.today), categories
 
     def rederive_categories(self, tenant: str, after_child_id: str = "") -> str:
         """Derive the categories of one batch of the town's children again: ages and periods move with the
         calendar (a child turns 3 or nears 18, a parent's absence reaches 6 months) without any record
         changing. Returns the batch's last child id to continue from, "" when the town is done."""
-        with self._database.unit_of_work(tenant) as uow:
-            scope = Scope(uow, system_principal(tenant, "registry-rules"), today=self._today(), now=self._now())
-            children = list(
-                uow.session.scalars(
-                    select(ChildRecord)
-                    .where(
-                        ChildRecord.tenant_id == tenant,
-                        ChildRecord.merged_into.is_(None),
-                        ChildRecord.id > after_child_id,
-                    )
-                    .order_by(ChildRecord.id)
-                    .limit(REDERIVE_BATCH)
-                )
-            )
-            for child in children:
-                refresh_categories(scope, child, categories_of(scope, child.id))
+        with self._store.unit_of_work(tenant) as uow:
+            uow.act_as(system_principal(tenant, "registry-rules"), today=self._today(), now=self._now())
+            child_ids = uow.children.ids_after(after_child_id, REDERIVE_BATCH)
+            for child_id in child_ids:
+                child = uow.children.get(child_id)
+                categories_rederived(uow, child, child.current_categories(uow.today))
             uow.commit()
-            return children[-1].id if len(children) == REDERIVE_BATCH else ""
+            return child_ids[-1] if len(child_ids) == REDERIVE_BATCH else ""
+
+
+def categories_rederived(uow: RegistryUnitOfWork, child: Child, before: tuple[str, ...]) -> tuple[str, ...]:
+    """After a change to the child: its rule-based categories derived again, the child saved, and
+    ChildCategoriesChanged if its current categories are no longer `before`. Returns them."""
+    child.rederive(
+        today=uow.today, district_code=uow.tenant[:6], recorded_by=uow.caller.user_id, at=uow.now, new_id=new_id
+    )
+    uow.children.save(child)
+    after = child.current_categories(uow.today)
+    event = categories_changed(child.child_id, before, after)
+    if event is not None:
+        uow.emit(event)
+    return after
 
 
 @dataclass(frozen=True)
@@ -94,6 +87,20 @@ class CheckedCategory:
     evidence_document: str
     valid_from: date
     valid_to: date | None
+
+    def entry(self, entry_id: str, child_id: str, recorded_by: str, at: datetime) -> CategoryEntry:
+        return CategoryEntry(
+            entry_id,
+            child_id,
+            self.category,
+            self.source,
+            valid_from=self.valid_from,
+            valid_to=self.valid_to,
+            recorded_by=recorded_by,
+            recorded_at=at,
+            evidence=self.evidence,
+            evidence_document=self.evidence_document,
+        )
 
 
 def check_category(command: NewCategory, today: date) -> CheckedCategory:
@@ -117,58 +124,19 @@ def check_category(command: NewCategory, today: date) -> CheckedCategory:
     return CheckedCategory(category, source, evidence, document, valid_from, command.valid_to)
 
 
-def record_category(
-    scope: Scope, child: ChildInWork, checked: CheckedCategory
-) -> tuple[CategoryRecord, tuple[str, ...]]:
-    """AddCategory's work inside the caller's transaction: the category's row (refused when the child has it
-    over an overlapping period), its change history, and the categories derived again and announced."""
-    if child.overlapping(checked.category.value, checked.valid_from, checked.valid_to):
-        raise errors.Conflict("this category is already recorded for the child over an overlapping period")
-    before = child.categories()
-    record = CategoryRecord(
-        id=new_id(),
-        tenant_id=scope.tenant,
-        child_id=child.child_id,
-        category=checked.category.value,
-        source=checked.source.value,
-        evidence=checked.evidence,
-        evidence_document=checked.evidence_document,
-        valid_from=checked.valid_from,
-        valid_to=checked.valid_to,
-        rule_code="",
-        reason="",
-        recorded_by=scope.caller.user_id,
-        recorded_at=scope.now,
-    )
-    child.add_category(record)
-    scope.record_change(
-        child.child_id, "category", record.id, "created", field_changes({}, columns(record, CATEGORY_FIELDS))
-    )
-    return record, child.refresh_categories(before)
-
-
-def category_views(scope: Scope, child_id: str) -> list[CategoryView]:
-    rows = scope.session.scalars(
-        select(CategoryRecord)
-        .where(CategoryRecord.tenant_id == scope.tenant, CategoryRecord.child_id == child_id)
-        .order_by(CategoryRecord.valid_from, CategoryRecord.recorded_at, CategoryRecord.id)
-    )
-    return [_category_view(row, scope.today) for row in rows]
-
-
-def _category_view(record: CategoryRecord, today: date) -> CategoryView:
+def category_view(entry: CategoryEntry, today: date) -> CategoryView:
     return CategoryView(
-        entry_id=record.id,
-        child_id=record.child_id,
-        category=DifficultyCategory(record.category),
-        source=CategorySource(record.source),
-        evidence=record.evidence,
-        evidence_document=record.evidence_document,
-        valid_from=record.valid_from,
-        valid_to=record.valid_to,
-        rule_code=record.rule_code,
-        reason=record.reason,
-        recorded_by=record.recorded_by,
-        recorded_at=record.recorded_at,
-        current=record.valid_from <= today and (record.valid_to is None or record.valid_to >= today),
+        entry_id=entry.entry_id,
+        child_id=entry.child_id,
+        category=entry.category,
+        source=entry.source,
+        evidence=entry.evidence,
+        evidence_document=entry.evidence_document,
+        valid_from=entry.valid_from,
+        valid_to=entry.valid_to,
+        rule_code=entry.rule_code,
+        reason=entry.reason,
+        recorded_by=entry.recorded_by,
+        recorded_at=entry.recorded_at,
+        current=is_current(entry, today),
     )

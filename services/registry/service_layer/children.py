@@ -20,7 +20,7 @@ from platform_runtime.tenancy import require_role
 from services.registry.adapters import village_scope
 from services.registry.adapters.orm import CaseFileRecord, CategoryRecord, ChildRecord
 from services.registry.domain.changes import columns, field_changes
-from services.registry.domain.child import ChildView
+from services.registry.domain.child import CHILD_HISTORY_FIELDS, ChildView
 from services.registry.domain.codes import CaseStatus, DifficultyCategory, parse_code
 from services.registry.domain.events import (
     CaseFileOpened,
@@ -32,7 +32,7 @@ from services.registry.domain.events import (
 from services.registry.domain.family import FamilyMember
 from services.registry.service_layer.access import CASEWORK_ROLES, INTAKE_ROLES, READER_ROLES
 from services.registry.service_layer.categories import categories_of, refresh_categories
-from services.registry.service_layer.category_entries import CheckedCategory, record_category
+from services.registry.service_layer.category_entries import CheckedCategory
 from services.registry.service_layer.child_fields import (
     ALREADY_REGISTERED,
     DIVISION_FIELDS,
@@ -44,7 +44,6 @@ from services.registry.service_layer.child_fields import (
 from services.registry.service_layer.child_in_work import ChildInWork
 from services.registry.service_layer.child_views import child_view, child_views
 from services.registry.service_layer.commands import RegisterChild, UpdateChild
-from services.registry.service_layer.family import record_family_member
 from services.registry.service_layer.inputs import IDENTITY_FIELD, check_version
 from services.registry.service_layer.match_keys import store_match_keys
 from services.registry.service_layer.scope import Scope
@@ -62,29 +61,6 @@ MATCHED_FIELDS = frozenset(
         "residence_division_code",
         "school",
     }
-)
-# The child's fields as the change history shows them (the identity number only masked).
-CHILD_HISTORY_FIELDS = (
-    "legal_name",
-    "other_names",
-    "sex",
-    "birth_date",
-    "identity_number_masked",
-    "ethnicity_code",
-    "household_division_code",
-    "household_address",
-    "residence_division_code",
-    "residence_address",
-    "school",
-    "grade",
-    "description",
-    "provisional",
-    "disability_type",
-    "disability_grade",
-    "serious_illness",
-    "contact_name",
-    "contact_relationship",
-    "contact_phone",
 )
 
 
@@ -147,9 +123,9 @@ class ChildUseCases(ChildFields):
             try:
                 child, view = self._record_child(scope, new.command, new.identity_number)
                 for member in new.family:
-                    record_family_member(scope, child, member)
+                    child.add_member(member)
                 for category in new.categories:
-                    record_category(scope, child, category)
+                    child.add_category(category)
             except errors.DomainError as refusal:
                 raise ChildRefused(index, refusal) from refusal
             child.store_match_keys(self._blind_index)

@@ -4,6 +4,7 @@ HMACs: they hold personal data).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Protocol
 
@@ -12,18 +13,19 @@ from sqlalchemy import delete
 from platform_runtime.pii import BlindIndex
 from services.registry.adapters.orm import ChildMatchKey, ChildRecord
 from services.registry.domain import matching
+from services.registry.domain.child_record import Child
 from services.registry.domain.codes import Relationship, Sex
 from services.registry.service_layer.family_facts import guardian_names
 from services.registry.service_layer.scope import Scope
 
 
 class FactColumns(Protocol):
-    """What matching reads of a child: a ChildRecord, or a row of RECORD_FACT_COLUMNS."""
+    """What matching reads of a child: a ChildRecord, a row of RECORD_FACT_COLUMNS, or ChildDetails."""
 
     @property
     def legal_name(self) -> str: ...
     @property
-    def other_names(self) -> list[str] | None: ...
+    def other_names(self) -> Sequence[str] | None: ...
     @property
     def identity_number_index(self) -> str | None: ...
     @property
@@ -86,6 +88,13 @@ def add_match_keys(scope: Scope, blind_index: BlindIndex, record: ChildRecord, g
         scope.session.add(ChildMatchKey(tenant_id=record.tenant_id, match_key=key, child_id=record.id))
 
 
-def match_key_digests(blind_index: BlindIndex, record: ChildRecord, guardians: tuple[str, ...]) -> list[str]:
+def child_match_keys(blind_index: BlindIndex, child: Child) -> list[str]:
+    """The blocking keys of the child as it is now (a merged duplicate gets none: it is never proposed)."""
+    if child.merged_into is not None:
+        return []
+    return match_key_digests(blind_index, child.details, child.guardian_names())
+
+
+def match_key_digests(blind_index: BlindIndex, record: FactColumns, guardians: tuple[str, ...]) -> list[str]:
     facts = record_facts(record, guardians)
     return sorted({match_key_digest(blind_index, k) for k in matching.index_keys(facts)})

@@ -1,19 +1,20 @@
 """What the registry's use cases need from storage, as interfaces: a `RegistryUnitOfWork` of one town with
-its repositories of domain objects (the case file, its assessments, assistance plan and visits), implemented on
+its repositories of domain objects (the child with its family and categories, the case file, its assessments,
+assistance plan and visits), implemented on
 SQLAlchemy in `adapters/unit_of_work.py` and in memory in `tests/unit/fakes.py` (ADR 0018).
 
 The change history is written in one place, here: a repository hands out objects it has seen (`seen`) and
 the unit of work compares what is saved (`saved`) or added (`created`) with that, and keeps a
 [before, after] entry of what changed, with who changed it and when. Use cases never write it themselves.
 
-Not all use cases are here yet: the child's record, family, categories, merges and the survey still work on
-ORM rows through `Scope` (scope.py), inside the same SQL unit of work.
+Not all use cases are here yet: RegisterChild and the survey's bulk path, merges and the periodic derivation
+of categories still work on ORM rows through `Scope` (scope.py), inside the same SQL unit of work.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol, TypeVar
@@ -23,6 +24,7 @@ from platform_runtime.unit_of_work import AbstractUnitOfWork
 from services.registry.domain.assessment import Assessment
 from services.registry.domain.casefile import CaseFile, CaseProgress
 from services.registry.domain.changes import field_changes
+from services.registry.domain.child_record import Child, ChildChange
 from services.registry.domain.events import RegistryEvent
 from services.registry.domain.plans import KnownReferral, PlanAction, PlanGoal
 from services.registry.domain.visits import Visit
@@ -72,27 +74,76 @@ class ChangeTracker:
         self._seen.setdefault(item.history_key, item.history_values())
         return item
 
-    def created(self, item: Tracked) -> None:
+    def created(self, item: Tracked, action: str = "created") -> None:
         values = item.history_values()
-        self._keep(*item.history_key, "created", field_changes({}, values))
+        self._keep(*item.history_key, action, field_changes({}, values))
         self._seen[item.history_key] = values
 
-    def saved(self, item: Tracked) -> None:
-        """An entry of the fields that changed since the object was read or last saved; none if none did."""
+    def saved(self, item: Tracked, action: str = "updated", reason: str = "") -> None:
+        """An entry of the fields that changed since the object was read or last saved; none if none did and
+        nothing else is to be said (an "updated" with no change). `reason`: what a person gave."""
         before = self._seen.get(item.history_key)
         if before is None:
             raise RuntimeError("save an object read through this unit of work")
         after = item.history_values()
-        changes = field_changes(before, after)
-        if changes:
-            self._keep(*item.history_key, "updated", changes)
+        changes = {**field_changes(before, after), **_reason(reason)}
+        if changes or action != "updated":
+            self._keep(*item.history_key, action, changes)
         self._seen[item.history_key] = after
 
+    def removed(self, item: Tracked, reason: str = "") -> None:
+        """An entry of the fields as they were, and why they went."""
+        values = self._seen.pop(item.history_key, None) or item.history_values()
+        self._keep(*item.history_key, "removed", {**field_changes(values, {}), **_reason(reason)})
 
-class ChildDirectory(Protocol):
+    def saved_child(self, child: Child) -> list[ChildChange]:
+        """The child saved: an entry for its details if they changed, then one for each change to its family
+        and categories, in the order made. Returns those changes, for the repository to write."""
+        self.saved(child)
+        changes = child.take_changes()
+        for change in changes:
+            if change.adds:
+                self.created(change.part, change.action)
+            elif change.action == "removed":
+                self.removed(change.part, change.reason)
+            else:
+                self.saved(change.part, change.action, change.reason)
+        return changes
+
+
+def _reason(reason: str) -> dict[str, list[object]]:
+    return {"reason": [None, reason]} if reason else {}
+
+
+class ChildRepository(Protocol):
     def current_id(self, child_id: str) -> str:
         """The id of the child's record, or of the record it was merged into; NotFound when the town has no
         such child (another town's child is reported absent, its existence is not disclosed)."""
+        ...
+
+    def get(self, child_id: str) -> Child:
+        """The child (or the record it was merged into) with its family and category entries, held for this
+        unit of work: one derivation of a child's categories at a time."""
+        ...
+
+    def ids_after(self, after_child_id: str, limit: int) -> list[str]:
+        """Up to `limit` ids of the town's children (not those merged away), in id order, after this one."""
+        ...
+
+    def with_member(self, member_id: str) -> Child:
+        """The child the family member belongs to (NotFound: no such member in this town)."""
+        ...
+
+    def with_category_entry(self, entry_id: str) -> Child:
+        """The child the category entry belongs to (NotFound: no such entry in this town)."""
+        ...
+
+    def save(self, child: Child) -> None:
+        """Keep its changes (its details, and what `child.take_changes()` gives, in order)."""
+        ...
+
+    def replace_match_keys(self, child_id: str, keys: Sequence[str]) -> None:
+        """The child's blocking keys for matching (HMACs), instead of those it had."""
         ...
 
 
@@ -192,7 +243,7 @@ class RegistryUnitOfWork(AbstractUnitOfWork):
 
     @property
     @abc.abstractmethod
-    def children(self) -> ChildDirectory: ...
+    def children(self) -> ChildRepository: ...
 
     @property
     @abc.abstractmethod

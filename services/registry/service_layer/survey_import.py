@@ -15,8 +15,8 @@ An import goes through the file in batches of rows, each batch in one transactio
    an interruption give the same outcomes;
 5. the rest is ACCEPTED and, unless it is a dry run, recorded by the use cases' own work inside the
    batch's transaction: RegistryService.record_children, with the parents and guardian and each category
-   (source "survey"). It does what RegisterChild, AddFamilyMember and AddCategory do (the latter two by
-   family.record_family_member and category_entries.record_category), so a child gets the same records, change history,
+   (source "survey"). It does what RegisterChild, AddFamilyMember and AddCategory do (the latter two on ORM
+   rows, by ChildInWork.add_member and add_category), so a child gets the same records, change history,
    derived categories, match keys and events (ChildRegistered, CaseFileOpened, ChildCategoriesChanged)
    as through the API, without a query or a transaction of its own.
 A batch's children and the outcomes of its rows commit together, so an import stopped anywhere (an error,

@@ -1,5 +1,6 @@
 """In-memory implementations of the registry's ports (service_layer/ports.py), for unit tests of the use cases
-moved to them (case status and staff, assessments, the assistance plan, follow-up visits).
+moved to them (the child's family and categories, case status and staff, assessments, the assistance plan,
+follow-up visits).
 
 `FakeRegistryStore` keeps what was committed, town by town. Each unit of work works on its own copies and
 applies them at commit as the database would: a case file saved after another transaction changed it fails
@@ -11,6 +12,7 @@ history and timeline entries committed are kept in order.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TypeVar
@@ -21,6 +23,8 @@ from platform_runtime.unit_of_work import AbstractUnitOfWork, FakeUnitOfWork
 from services.registry.adapters import messages
 from services.registry.domain.assessment import Assessment
 from services.registry.domain.casefile import CaseFile, CaseProgress
+from services.registry.domain.child import ChildDetails
+from services.registry.domain.child_record import Child
 from services.registry.domain.codes import CaseStatus
 from services.registry.domain.events import RegistryEvent
 from services.registry.domain.plans import KnownReferral, PlanAction, PlanGoal
@@ -45,7 +49,8 @@ class TimelineEntry:
 class Town:
     """One town's register as committed."""
 
-    children: dict[str, str | None] = field(default_factory=dict)  # child id: the record it was merged into
+    children: dict[str, Child] = field(default_factory=dict)  # by child id (merged ones too)
+    match_keys: dict[str, list[str]] = field(default_factory=dict)  # by child id
     case_files: dict[str, CaseFile] = field(default_factory=dict)  # by case id
     assessments: list[Assessment] = field(default_factory=list)
     visits: list[Visit] = field(default_factory=list)
@@ -67,17 +72,27 @@ class FakeRegistryStore:
         return self.towns.setdefault(tenant, Town())
 
     def add_child(
-        self, tenant: str, child_id: str, *, opened_at: datetime, status: CaseStatus = CaseStatus.IDENTIFIED
+        self,
+        tenant: str,
+        child_id: str,
+        *,
+        opened_at: datetime,
+        status: CaseStatus = CaseStatus.IDENTIFIED,
+        details: ChildDetails | None = None,
     ) -> CaseFile:
         """A registered child with its case file, as RegisterChild leaves them."""
         town = self.town(tenant)
-        town.children[child_id] = None
+        town.children[child_id] = Child(child_id, details or ChildDetails(), opened_at)
         case = CaseFile(f"case-{child_id}", child_id, status, opened_at)
         town.case_files[case.case_id] = case
         return copy.deepcopy(case)
 
     def merge(self, tenant: str, duplicate_id: str, into: str) -> None:
-        self.town(tenant).children[duplicate_id] = into
+        self.town(tenant).children[duplicate_id].merged_into = into
+
+    def child(self, tenant: str, child_id: str) -> Child:
+        """The child as committed."""
+        return self.town(tenant).children[child_id]
 
     def case_file(self, tenant: str, child_id: str) -> CaseFile:
         (case,) = [c for c in self.town(tenant).case_files.values() if c.child_id == child_id]
@@ -104,6 +119,8 @@ class _Work:
     def __init__(self, town: Town) -> None:
         self.town = town
         self.read_cases: dict[str, CaseFile] = {}  # as read, by case id
+        self.saved_children: dict[str, Child] = {}
+        self.match_keys: dict[str, list[str]] = {}
         self.saved_cases: dict[str, CaseFile] = {}
         self.assessments: list[Assessment] = []
         self.visits: list[Visit] = []
@@ -116,21 +133,71 @@ class _Work:
 
     def changed(self) -> bool:
         return any(
-            (self.saved_cases, self.assessments, self.visits, self.goals, self.actions, self.referrals, self.timeline)
+            (
+                self.saved_children,
+                self.match_keys,
+                self.saved_cases,
+                self.assessments,
+                self.visits,
+                self.goals,
+                self.actions,
+                self.referrals,
+                self.timeline,
+            )
         )
 
 
 class FakeChildren:
-    def __init__(self, work: _Work) -> None:
-        self._work = work
+    def __init__(self, work: _Work, changes: ChangeTracker) -> None:
+        self._work, self._changes = work, changes
+        self._handed_out: dict[str, Child] = {}
+
+    def _stored(self) -> dict[str, Child]:
+        return {**self._work.town.children, **self._work.saved_children}
 
     def current_id(self, child_id: str) -> str:
-        children = self._work.town.children
+        children = self._stored()
         if child_id not in children:
             raise errors.NotFound("no such child in this town")
-        while (merged_into := children[child_id]) is not None:
+        while (merged_into := children[child_id].merged_into) is not None:
             child_id = merged_into
         return child_id
+
+    def get(self, child_id: str) -> Child:
+        return self._hand_out(self.current_id(child_id))
+
+    def ids_after(self, after_child_id: str, limit: int) -> list[str]:
+        ids = sorted(i for i, c in self._stored().items() if c.merged_into is None and i > after_child_id)
+        return ids[:limit]
+
+    def with_member(self, member_id: str) -> Child:
+        for child in self._stored().values():
+            if any(m.member_id == member_id for m in child.family):
+                return self._hand_out(child.child_id)
+        raise errors.NotFound("no such family member in this town")
+
+    def with_category_entry(self, entry_id: str) -> Child:
+        for child in self._stored().values():
+            if any(e.entry_id == entry_id for e in child.categories):
+                return self._hand_out(child.child_id)
+        raise errors.NotFound("no such category entry in this town")
+
+    def _hand_out(self, child_id: str) -> Child:
+        if child_id not in self._handed_out:
+            child = self._handed_out[child_id] = copy.deepcopy(self._stored()[child_id])
+            self._changes.seen(child)
+            for member in child.family:
+                self._changes.seen(member)
+            for entry in child.categories:
+                self._changes.seen(entry)
+        return self._handed_out[child_id]
+
+    def save(self, child: Child) -> None:
+        self._changes.saved_child(child)
+        self._work.saved_children[child.child_id] = copy.deepcopy(child)
+
+    def replace_match_keys(self, child_id: str, keys: Sequence[str]) -> None:
+        self._work.match_keys[child_id] = list(keys)
 
 
 class FakeCaseFiles:
@@ -289,7 +356,7 @@ class FakeRegistryUnitOfWork(FakeUnitOfWork, RegistryUnitOfWork):
         work = self._work = _Work(self._store.town(self.tenant))
         changes = self._tracker()
         self._repos = (
-            FakeChildren(work),
+            FakeChildren(work, changes),
             FakeCaseFiles(work, changes),
             FakeAssessments(work, changes),
             FakeVisits(work, changes),
@@ -338,6 +405,8 @@ class FakeRegistryUnitOfWork(FakeUnitOfWork, RegistryUnitOfWork):
         for case_id, case in updated.items():
             case.version += 1
             town.case_files[case_id] = copy.deepcopy(case)
+        town.children.update(work.saved_children)
+        town.match_keys.update(work.match_keys)
         town.assessments += work.assessments
         town.visits += work.visits
         town.goals.update(work.goals)

@@ -18,7 +18,6 @@ from minorprot.registry.v1 import events_pb2
 from platform_runtime import errors
 from platform_runtime.auth import Principal, Role
 from platform_runtime.consumer import system_principal
-from platform_runtime.pii import BlindIndex
 from platform_runtime.tenancy import acting_as
 from platform_runtime.topics import REGISTRY_CASE
 from services.registry.domain import events
@@ -26,7 +25,6 @@ from services.registry.domain.assessment import DomainFinding
 from services.registry.domain.casefile import CaseStaff
 from services.registry.domain.codes import ActionStatus, AssessmentDomain, CaseStatus, GoalStatus, RiskLevel
 from services.registry.domain.plans import ReferralProgress
-from services.registry.service_layer.casework import CaseworkService
 from services.registry.service_layer.commands import NewAssessment, NewPlanAction, NewVisit, PlanActionChange
 from services.registry.tests.unit.fakes import FakeRegistryStore
 
@@ -37,16 +35,6 @@ CASEWORKER = Principal("u-case", "张社工", Role.CASEWORKER, TOWN, TOWN[:6])
 DIRECTOR = Principal("u-dir", "李主任", Role.CHILD_DIRECTOR, TOWN, TOWN[:6])
 REPORTER = Principal("u-rep", "王老师", Role.MANDATED_REPORTER, TOWN, TOWN[:6])
 STAFF = CaseStaff("赵专人", "钱社工", "孙主任", "u-zhao", "u-qian", "u-sun")
-
-
-@pytest.fixture
-def store() -> FakeRegistryStore:
-    return FakeRegistryStore()
-
-
-@pytest.fixture
-def casework(store: FakeRegistryStore) -> CaseworkService:
-    return CaseworkService(None, BlindIndex(b"k" * 32), store=store, today=lambda: TODAY, now=lambda: NOW)
 
 
 @pytest.fixture(autouse=True)
