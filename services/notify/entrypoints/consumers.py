@@ -23,7 +23,7 @@ from platform_runtime.topics import (
 )
 from services.notify.adapters import messages
 from services.notify.domain.channels import Channel
-from services.notify.service_layer.directory import copy_defaults
+from services.notify.service_layer.directory import copy_defaults, directory_agency_saved
 from services.notify.service_layer.services import NotifyService
 
 GROUP = "notify"
@@ -66,11 +66,11 @@ def consumers(service: NotifyService) -> list[ConsumerSpec]:
         event = unpack(envelope, registry_events.CaseAssigned)
         service.case_assigned(uow, envelope.event_id, messages.assigned_case(event))
 
-    def directory_agency_saved(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
+    def agency_saved(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
         """Under the district's code: the unit of work is the district's."""
         event = unpack(envelope, referral_events.DirectoryAgencySaved)
         points = {Channel.EMAIL: event.email, Channel.SMS: event.duty_phone, Channel.WEBHOOK: event.webhook}
-        service.directory_agency_saved(uow, event.agency_code, points)
+        directory_agency_saved(uow, event.agency_code, points)
 
     def tenant_onboarded(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
         unpack(envelope, registry_events.TenantOnboarded)
@@ -84,7 +84,7 @@ def consumers(service: NotifyService) -> list[ConsumerSpec]:
                 referral_events.ReferralOpened.DESCRIPTOR.full_name: referral_opened,
                 referral_events.ReferralSent.DESCRIPTOR.full_name: referral_sent,
                 referral_events.ReferralEscalated.DESCRIPTOR.full_name: referral_escalated,
-                referral_events.DirectoryAgencySaved.DESCRIPTOR.full_name: directory_agency_saved,
+                referral_events.DirectoryAgencySaved.DESCRIPTOR.full_name: agency_saved,
                 benefits_events.EntitlementChanged.DESCRIPTOR.full_name: entitlement_changed,
                 reporting_events.CrisisDeclared.DESCRIPTOR.full_name: crisis_declared,
                 reporting_events.DeadlineBreached.DESCRIPTOR.full_name: deadline_breached,

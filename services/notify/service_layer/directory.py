@@ -63,6 +63,35 @@ def crisis_limit(uow: UnitOfWork, default: timedelta) -> timedelta:
     return timedelta(minutes=own.crisis_ack_minutes) if own is not None else default
 
 
+def district_contacts(database: Database, town: str, agency_codes: tuple[str, ...]) -> tuple[tuple[str, str, str], ...]:
+    """The agencies' contact points in the directory of the town's district (read as the district)."""
+    district = town[:6]
+    with database.unit_of_work(district, district=district) as directory:
+        rows = directory.session.scalars(
+            select(AgencyContactRecord).where(
+                AgencyContactRecord.tenant_id == district, AgencyContactRecord.agency_code.in_(agency_codes)
+            )
+        )
+        return tuple((row.agency_code, row.channel, row.address) for row in rows)
+
+
+def directory_agency_saved(uow: UnitOfWork, agency_code: str, points: dict[Channel, str]) -> None:
+    """A unit of the district's directory was saved (the unit of work is the district's): its contact points
+    replace the ones kept for it."""
+    uow.session.execute(
+        delete(AgencyContactRecord).where(
+            AgencyContactRecord.tenant_id == uow.tenant, AgencyContactRecord.agency_code == agency_code
+        )
+    )
+    for channel, address in points.items():
+        if address:
+            uow.session.add(
+                AgencyContactRecord(
+                    tenant_id=uow.tenant, agency_code=agency_code, channel=channel.value, address=address
+                )
+            )
+
+
 class DirectoryService:
     def __init__(
         self,

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import or_, select
 
 from platform_runtime import errors
 from platform_runtime.auth import Principal, Role
@@ -19,7 +19,6 @@ from platform_runtime.db import Database, UnitOfWork, new_id, utcnow
 from platform_runtime.tenancy import require_role
 from services.notify.adapters.messages import emit
 from services.notify.adapters.orm import (
-    AgencyContactRecord,
     CaseHolderRecord,
     DeliveryQueueRecord,
     DeliveryRecord,
@@ -42,6 +41,7 @@ from services.notify.domain.templates import (
     OverdueVisit,
     Priority,
 )
+from services.notify.service_layer.directory import district_contacts
 from services.notify.service_layer.recipients import Concerned, Resolver, Target
 from services.notify.service_layer.town_templates import town_template
 from services.notify.service_layer.views import NotificationView
@@ -171,37 +171,10 @@ class NotifyService:
         now = self._now()
         if concerned.agency_codes:
             concerned = replace(
-                concerned, district_contacts=self._district_contacts(uow.tenant, concerned.agency_codes)
+                concerned, district_contacts=district_contacts(self._database, uow.tenant, concerned.agency_codes)
             )
         targets = Resolver(uow.session, uow.tenant, self._channels, now).resolve(event_type, concerned)
         return self.deliver(uow, event_id, event_type, content, targets, now, reply_code=reply_code)
-
-    def _district_contacts(self, town: str, agency_codes: tuple[str, ...]) -> tuple[tuple[str, str, str], ...]:
-        """The agencies' contact points in the directory of the town's district (read as the district)."""
-        district = town[:6]
-        with self._database.unit_of_work(district, district=district) as directory:
-            rows = directory.session.scalars(
-                select(AgencyContactRecord).where(
-                    AgencyContactRecord.tenant_id == district, AgencyContactRecord.agency_code.in_(agency_codes)
-                )
-            )
-            return tuple((row.agency_code, row.channel, row.address) for row in rows)
-
-    def directory_agency_saved(self, uow: UnitOfWork, agency_code: str, points: dict[Channel, str]) -> None:
-        """A unit of the district's directory was saved (the unit of work is the district's): its contact points
-        replace the ones kept for it."""
-        uow.session.execute(
-            delete(AgencyContactRecord).where(
-                AgencyContactRecord.tenant_id == uow.tenant, AgencyContactRecord.agency_code == agency_code
-            )
-        )
-        for channel, address in points.items():
-            if address:
-                uow.session.add(
-                    AgencyContactRecord(
-                        tenant_id=uow.tenant, agency_code=agency_code, channel=channel.value, address=address
-                    )
-                )
 
     def deliver(
         self,
