@@ -6,15 +6,17 @@ history through the unit of work's tracker (as the other repositories, adapters/
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from platform_runtime import errors
 from services.registry.adapters.orm import CategoryRecord, ChildMatchKey, ChildRecord, FamilyMemberRecord
 from services.registry.adapters.repository import child_record, write_columns
 from services.registry.domain.categories import CATEGORY_FIELDS, CategoryEntry
-from services.registry.domain.child import ChildDetails
+from services.registry.domain.child import ALREADY_REGISTERED, ChildDetails
 from services.registry.domain.child_record import Child
 from services.registry.domain.codes import CategorySource, DifficultyCategory, Sex
 from services.registry.domain.family import FamilyMemberEntry, stored_facts
@@ -47,6 +49,16 @@ def child_details(row: ChildRecord) -> ChildDetails:
         contact_relationship=row.contact_relationship,
         contact_phone=row.contact_phone,
     )
+
+
+IDENTITY_COLUMNS = ("identity_number_cipher", "identity_number_index", "identity_number_masked")
+
+
+def details_columns(details: ChildDetails) -> dict[str, object]:
+    """The child's details as its row holds them."""
+    columns = {field.name: getattr(details, field.name) for field in fields(ChildDetails)}
+    columns.update(sex=details.sex.value, other_names=list(details.other_names))
+    return columns
 
 
 def category_entry(row: CategoryRecord) -> CategoryEntry:
@@ -104,6 +116,16 @@ class SqlChildRepository:
         self._listed = rows  # held, so that `get` finds them in the session without a query each
         return [row.id for row in rows]
 
+    def number_taken(self, identity_number_index: str, by_other_than: str) -> bool:
+        found = self._session.scalar(
+            select(ChildRecord.id).where(
+                ChildRecord.tenant_id == self._tenant,
+                ChildRecord.identity_number_index == identity_number_index,
+                ChildRecord.id != by_other_than,
+            )
+        )
+        return found is not None
+
     def with_member(self, member_id: str) -> Child:
         row = self._session.get(FamilyMemberRecord, member_id) if member_id else None
         if row is None or row.tenant_id != self._tenant:
@@ -154,6 +176,13 @@ class SqlChildRepository:
         return child
 
     def save(self, child: Child) -> None:
+        row, _ = self._children[child.child_id]
+        if write_columns(row, details_columns(child.details)):
+            try:
+                self._session.flush()  # the version moves now, and a number registered meanwhile is refused
+            except IntegrityError as exc:
+                raise errors.Conflict(ALREADY_REGISTERED) from exc
+            child.version = row.version
         for change in self._changes.saved_child(child):
             if change.adds:
                 self._add(change.part)

@@ -21,6 +21,7 @@ from services.registry.adapters.orm import (
     PlanActionRecord,
     PlanGoalRecord,
     ReferralProgressRecord,
+    VillageRecord,
     VisitRecord,
 )
 from services.registry.domain.assessment import Assessment, DomainFinding, RiskResult
@@ -87,6 +88,20 @@ def timeline_row(
     }
 
 
+class SqlVillageDirectory:
+    def __init__(self, session: Session, tenant: str) -> None:
+        self._session, self._tenant = session, tenant
+
+    def current_codes(self) -> frozenset[str] | None:
+        rows = self._session.execute(
+            select(VillageRecord.code, VillageRecord.retired).where(VillageRecord.tenant_id == self._tenant)
+        )
+        listed = list(rows)
+        if not listed:
+            return None
+        return frozenset(code for code, retired in listed if not retired)
+
+
 def case_file(row: CaseFileRecord) -> CaseFile:
     return CaseFile(
         case_id=row.id,
@@ -103,11 +118,14 @@ def case_file(row: CaseFileRecord) -> CaseFile:
     )
 
 
-def write_columns(row: object, values: dict[str, object]) -> None:
-    """Only what differs, so an unchanged object issues no UPDATE (and keeps its version)."""
+def write_columns(row: object, values: dict[str, object]) -> bool:
+    """Only what differs, so an unchanged object issues no UPDATE (and keeps its version). True: some did."""
+    changed = False
     for name, value in values.items():
         if getattr(row, name) != value:
             setattr(row, name, value)
+            changed = True
+    return changed
 
 
 class SqlCaseFileRepository:

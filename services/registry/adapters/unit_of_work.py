@@ -19,6 +19,7 @@ from services.registry.adapters.repository import (
     SqlAssessmentRepository,
     SqlCaseFileRepository,
     SqlPlanRepository,
+    SqlVillageDirectory,
     SqlVisitRepository,
     change_row,
     timeline_row,
@@ -42,6 +43,10 @@ class SqlRegistryUnitOfWork(UnitOfWork, RegistryUnitOfWork):
     @property
     def children(self) -> SqlChildRepository:
         return self._repos.children
+
+    @property
+    def villages(self) -> SqlVillageDirectory:
+        return self._repos.villages
 
     @property
     def case_files(self) -> SqlCaseFileRepository:
@@ -109,6 +114,7 @@ class _Repositories:
     def __init__(self, uow: SqlRegistryUnitOfWork) -> None:
         session, tenant, changes = uow.session, uow.tenant, uow._tracker()
         self.children = SqlChildRepository(session, tenant, changes)
+        self.villages = SqlVillageDirectory(session, tenant)
         self.case_files = SqlCaseFileRepository(session, tenant, changes)
         self.assessments = SqlAssessmentRepository(session, tenant, changes)
         self.visits = SqlVisitRepository(session, tenant, changes)

@@ -43,6 +43,7 @@ class ChildView:
     version: int = 0
 
 
+ALREADY_REGISTERED = "a child with this identity number is already registered"
 # The child's fields as the change history shows them (the identity number only masked).
 CHILD_HISTORY_FIELDS = (
     "legal_name",

@@ -1,5 +1,6 @@
-"""Difficulty categories: each child's current ones, and the rule-based ones derived again from the child
-and family as they are today (ChildCategoriesChanged when they change).
+"""Difficulty categories on ORM rows: each child's current ones (for the register's views), and the rule-based
+ones derived again for a child recorded by RegisterChild or the survey's bulk path (child_in_work.py). The use
+cases on the registry's ports derive them on the Child aggregate, from the same plan (domain/categories.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from services.registry.domain.categories import (
 from services.registry.domain.changes import columns, field_changes
 from services.registry.domain.codes import CategorySource
 from services.registry.domain.family import FamilyMember, child_snapshot
-from services.registry.service_layer.family_facts import member_facts
 from services.registry.service_layer.scope import Scope
 
 
@@ -41,30 +41,6 @@ def current_categories(scope: Scope, child_ids: Collection[str]) -> dict[str, tu
     for child_id, category in rows:
         found.setdefault(child_id, set()).add(category)
     return {child_id: in_code_order(codes) for child_id, codes in found.items()}
-
-
-def categories_of(scope: Scope, child_id: str) -> tuple[str, ...]:
-    return current_categories(scope, [child_id]).get(child_id, ())
-
-
-def refresh_categories(scope: Scope, child: ChildRecord, before: tuple[str, ...]) -> tuple[str, ...]:
-    """Derive the rule-based categories again from the child and family as they are today, and announce
-    the change of the child's current categories (typed or derived) since `before`. Returns them."""
-    # One derivation per child at a time (PostgreSQL row lock): two at once would both add the same row.
-    scope.session.execute(select(ChildRecord.id).where(ChildRecord.id == child.id).with_for_update())
-    members = [member_facts(m) for m in scope.family(child.id)]
-    open_rows = scope.session.scalars(
-        select(CategoryRecord).where(
-            CategoryRecord.tenant_id == scope.tenant,
-            CategoryRecord.child_id == child.id,
-            CategoryRecord.source == CategorySource.RULE.value,
-            or_(CategoryRecord.valid_to.is_(None), CategoryRecord.valid_to >= scope.today),
-        )
-    )
-    derive_categories(scope, child, members, open_rows)
-    after = categories_of(scope, child.id)
-    announce_categories(scope, child.id, before, after)
-    return after
 
 
 def derive_categories(

@@ -5,25 +5,25 @@ villages among them, and the identity number (GB 11643) validated, encrypted, bl
 from __future__ import annotations
 
 import re
-
-from sqlalchemy import select
+from dataclasses import replace
 
 from platform_runtime import errors
+from platform_runtime.auth import Principal
 from platform_runtime.pii import mask_identity_number
 from services.registry.adapters import village_scope
+from services.registry.adapters.child_repository import IDENTITY_COLUMNS, details_columns
 from services.registry.adapters.orm import ChildRecord
-from services.registry.domain.child import ContactPerson
+from services.registry.domain.child import ChildDetails, ContactPerson
 from services.registry.domain.codes import DisabilityGrade, DisabilityType, Ethnicity
 from services.registry.domain.errors import InvalidInput as InvalidIdentity
 from services.registry.domain.identity import cross_check_identity, parse_identity_number
 from services.registry.service_layer import villages
-from services.registry.service_layer.child_views import child_view
 from services.registry.service_layer.commands import RegisterChild
 from services.registry.service_layer.inputs import IDENTITY_FIELD
+from services.registry.service_layer.ports import VillageDirectory
 from services.registry.service_layer.scope import Scope
 from services.registry.service_layer.use_cases import RegistryUseCases
 
-ALREADY_REGISTERED = "a child with this identity number is already registered"
 # Column lengths, checked before the database would refuse them.
 MAX_CHARS = {
     "legal_name": 100,
@@ -38,11 +38,15 @@ _PHONE = re.compile(r"[0-9+\-() ]{3,30}")
 DIVISION_FIELDS = frozenset({"household_division_code", "residence_division_code"})
 
 
-def check_villages(scope: Scope, command: RegisterChild, fields: frozenset[str]) -> None:
-    violations = villages.village_violations(scope, {name: getattr(command, name) for name in sorted(fields)})
+def check_villages(
+    caller: Principal, tenant: str, directory: VillageDirectory, command: RegisterChild, fields: frozenset[str]
+) -> None:
+    """The division codes among `fields` name villages the town lists, and the child is in the caller's."""
+    codes = {name: getattr(command, name) for name in sorted(fields)}
+    violations = villages.village_violations(tenant, codes, directory)
     if violations:
         raise errors.InvalidInput(violations)
-    if fields and not village_scope.covers(scope.caller, [getattr(command, name) for name in sorted(DIVISION_FIELDS)]):
+    if fields and not village_scope.covers(caller, [getattr(command, name) for name in sorted(DIVISION_FIELDS)]):
         raise errors.PermissionDenied(village_scope.OUTSIDE_THEIR_VILLAGES)
 
 
@@ -90,32 +94,27 @@ class ChildFields(RegistryUseCases):
             raise errors.InvalidInput(violations)
         return number
 
-    def _identity_number(self, record: ChildRecord) -> str:
-        if not record.identity_number_cipher:
+    def _identity_number(self, tenant: str, details: ChildDetails) -> str:
+        """The child's identity number, decrypted ("" if none)."""
+        if not details.identity_number_cipher:
             return ""
-        return self._cipher.decrypt(record.identity_number_cipher, tenant=record.tenant_id, field=IDENTITY_FIELD)
+        return self._cipher.decrypt(details.identity_number_cipher, tenant=tenant, field=IDENTITY_FIELD)
 
-    def _set_identity_number(self, scope: Scope, record: ChildRecord, number: str) -> None:
-        """Encrypt, index and mask the number ("" removes it); a number already in the town is refused."""
-        if number and scope.session.scalar(
-            select(ChildRecord.id).where(
-                ChildRecord.tenant_id == scope.tenant,
-                ChildRecord.identity_number_index == self._blind_index.digest(number, field=IDENTITY_FIELD),
-                ChildRecord.id != record.id,
-            )
-        ):
-            raise errors.Conflict(ALREADY_REGISTERED)
-        self._write_identity_number(scope, record, number)
+    def _with_identity(self, tenant: str, details: ChildDetails, number: str) -> ChildDetails:
+        """The details with the number encrypted, blind-indexed and masked ("" removes it)."""
+        if not number:
+            return replace(details, identity_number_cipher=None, identity_number_index=None, identity_number_masked="")
+        return replace(
+            details,
+            identity_number_cipher=self._cipher.encrypt(number, tenant=tenant, field=IDENTITY_FIELD),
+            identity_number_index=self._blind_index.digest(number, field=IDENTITY_FIELD),
+            identity_number_masked=mask_identity_number(number),
+        )
 
     def _write_identity_number(self, scope: Scope, record: ChildRecord, number: str) -> None:
-        """The number encrypted, blind-indexed and masked ("" removes it)."""
-        if not number:
-            record.identity_number_cipher = record.identity_number_index = None
-            record.identity_number_masked = ""
-            return
-        record.identity_number_cipher = self._cipher.encrypt(number, tenant=scope.tenant, field=IDENTITY_FIELD)
-        record.identity_number_index = self._blind_index.digest(number, field=IDENTITY_FIELD)
-        record.identity_number_masked = mask_identity_number(number)
+        identity = details_columns(self._with_identity(scope.tenant, ChildDetails(), number))
+        for name in IDENTITY_COLUMNS:
+            setattr(record, name, identity[name])
 
 
 def _disability_violations(kind: str, grade: str) -> list[errors.FieldViolation]:
@@ -129,48 +128,57 @@ def _disability_violations(kind: str, grade: str) -> list[errors.FieldViolation]
     return violations
 
 
+def command_details(values: RegisterChild) -> ChildDetails:
+    """The child's details from the command, as stored (without the identity number: `_with_identity`)."""
+    return ChildDetails(
+        legal_name=values.legal_name.strip(),
+        other_names=tuple(name.strip() for name in values.other_names if name.strip()),
+        sex=values.sex,
+        birth_date=values.birth_date,
+        ethnicity_code=values.ethnicity_code,
+        household_division_code=values.household_division_code,
+        household_address=values.household_address.strip(),
+        residence_division_code=values.residence_division_code,
+        residence_address=values.residence_address.strip(),
+        school=values.school.strip(),
+        grade=values.grade.strip(),
+        description=values.description.strip(),
+        provisional=values.provisional,
+        disability_type=values.disability_type,
+        disability_grade=values.disability_grade,
+        serious_illness=values.serious_illness.strip(),
+        contact_name=values.contact_person.name.strip(),
+        contact_relationship=values.contact_person.relationship.strip(),
+        contact_phone=values.contact_person.phone.strip(),
+    )
+
+
 def write_fields(record: ChildRecord, values: RegisterChild) -> None:
     """The plain columns from the command (the identity number is set apart: it is encrypted)."""
-    record.legal_name = values.legal_name.strip()
-    record.other_names = [name.strip() for name in values.other_names if name.strip()]
-    record.sex = values.sex.value
-    record.birth_date = values.birth_date
-    record.ethnicity_code = values.ethnicity_code
-    record.household_division_code = values.household_division_code
-    record.household_address = values.household_address.strip()
-    record.residence_division_code = values.residence_division_code
-    record.residence_address = values.residence_address.strip()
-    record.school = values.school.strip()
-    record.grade = values.grade.strip()
-    record.description = values.description.strip()
-    record.provisional = values.provisional
-    record.disability_type = values.disability_type
-    record.disability_grade = values.disability_grade
-    record.serious_illness = values.serious_illness.strip()
-    record.contact_name = values.contact_person.name.strip()
-    record.contact_relationship = values.contact_person.relationship.strip()
-    record.contact_phone = values.contact_person.phone.strip()
+    for name, value in details_columns(command_details(values)).items():
+        if name not in IDENTITY_COLUMNS:
+            setattr(record, name, value)
 
 
-def read_fields(record: ChildRecord, identity_number: str) -> RegisterChild:
-    view = child_view(record, ())
+def read_fields(details: ChildDetails, identity_number: str) -> RegisterChild:
+    """The command that would record the child as it is."""
     return RegisterChild(
-        legal_name=view.legal_name,
-        other_names=view.other_names,
-        sex=view.sex,
-        birth_date=view.birth_date,
+        legal_name=details.legal_name,
+        other_names=details.other_names,
+        sex=details.sex,
+        birth_date=details.birth_date,
         identity_number=identity_number,
-        ethnicity_code=view.ethnicity_code,
-        household_division_code=view.household_division_code,
-        household_address=view.household_address,
-        residence_division_code=view.residence_division_code,
-        residence_address=view.residence_address,
-        school=view.school,
-        grade=view.grade,
-        provisional=view.provisional,
-        description=record.description,
-        disability_type=view.disability_type,
-        disability_grade=view.disability_grade,
-        serious_illness=view.serious_illness,
-        contact_person=ContactPerson(record.contact_name, record.contact_relationship, record.contact_phone),
+        ethnicity_code=details.ethnicity_code,
+        household_division_code=details.household_division_code,
+        household_address=details.household_address,
+        residence_division_code=details.residence_division_code,
+        residence_address=details.residence_address,
+        school=details.school,
+        grade=details.grade,
+        provisional=details.provisional,
+        description=details.description,
+        disability_type=details.disability_type,
+        disability_grade=details.disability_grade,
+        serious_illness=details.serious_illness,
+        contact_person=ContactPerson(details.contact_name, details.contact_relationship, details.contact_phone),
     )

@@ -4,13 +4,14 @@ entries as its case file shows them."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 
-from services.registry.adapters.child_repository import category_entry
+from services.registry.adapters.child_repository import category_entry, child_details
 from services.registry.adapters.orm import CategoryRecord, ChildRecord
-from services.registry.domain.child import ChildView, ContactPerson
-from services.registry.domain.codes import Sex
+from services.registry.domain.child import ChildDetails, ChildView, ContactPerson
+from services.registry.domain.child_record import Child
 from services.registry.service_layer.categories import current_categories
 from services.registry.service_layer.category_entries import category_view
 from services.registry.service_layer.family_facts import member_facts
@@ -19,29 +20,41 @@ from services.registry.service_layer.views import CategoryView, FamilyMemberView
 
 
 def child_view(record: ChildRecord, categories: tuple[str, ...]) -> ChildView:
+    return details_view(
+        record.id, record.tenant_id, child_details(record), record.created_at, record.version, categories
+    )
+
+
+def aggregate_view(child: Child, tenant: str, categories: tuple[str, ...]) -> ChildView:
+    return details_view(child.child_id, tenant, child.details, child.created_at, child.version, categories)
+
+
+def details_view(
+    child_id: str, tenant: str, details: ChildDetails, created_at: datetime, version: int, categories: tuple[str, ...]
+) -> ChildView:
     return ChildView(
-        child_id=record.id,
-        tenant=record.tenant_id,
-        legal_name=record.legal_name,
-        other_names=tuple(record.other_names or ()),
-        sex=Sex(record.sex),
-        birth_date=record.birth_date,
-        identity_number_masked=record.identity_number_masked,
-        ethnicity_code=record.ethnicity_code,
-        household_division_code=record.household_division_code,
-        household_address=record.household_address,
-        residence_division_code=record.residence_division_code,
-        residence_address=record.residence_address,
-        school=record.school,
-        grade=record.grade,
+        child_id=child_id,
+        tenant=tenant,
+        legal_name=details.legal_name,
+        other_names=details.other_names,
+        sex=details.sex,
+        birth_date=details.birth_date,
+        identity_number_masked=details.identity_number_masked,
+        ethnicity_code=details.ethnicity_code,
+        household_division_code=details.household_division_code,
+        household_address=details.household_address,
+        residence_division_code=details.residence_division_code,
+        residence_address=details.residence_address,
+        school=details.school,
+        grade=details.grade,
         categories=categories,
-        provisional=record.provisional,
-        created_at=record.created_at,
-        disability_type=record.disability_type,
-        disability_grade=record.disability_grade,
-        serious_illness=record.serious_illness,
-        contact_person=ContactPerson(record.contact_name, record.contact_relationship, record.contact_phone),
-        version=record.version,
+        provisional=details.provisional,
+        created_at=created_at,
+        disability_type=details.disability_type,
+        disability_grade=details.disability_grade,
+        serious_illness=details.serious_illness,
+        contact_person=ContactPerson(details.contact_name, details.contact_relationship, details.contact_phone),
+        version=version,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
+from datetime import date
 
 from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -19,8 +20,9 @@ from platform_runtime.pii import person_key
 from platform_runtime.tenancy import require_role
 from services.registry.adapters import village_scope
 from services.registry.adapters.orm import CaseFileRecord, CategoryRecord, ChildRecord
+from services.registry.adapters.repository import SqlVillageDirectory
 from services.registry.domain.changes import columns, field_changes
-from services.registry.domain.child import CHILD_HISTORY_FIELDS, ChildView
+from services.registry.domain.child import ALREADY_REGISTERED, CHILD_HISTORY_FIELDS, ChildDetails, ChildView
 from services.registry.domain.codes import CaseStatus, DifficultyCategory, parse_code
 from services.registry.domain.events import (
     CaseFileOpened,
@@ -28,24 +30,24 @@ from services.registry.domain.events import (
     ChildIdentityChanged,
     ChildMoved,
     ChildRegistered,
+    RegistryEvent,
 )
 from services.registry.domain.family import FamilyMember
 from services.registry.service_layer.access import CASEWORK_ROLES, INTAKE_ROLES, READER_ROLES
-from services.registry.service_layer.categories import categories_of, refresh_categories
-from services.registry.service_layer.category_entries import CheckedCategory
+from services.registry.service_layer.category_entries import CheckedCategory, categories_rederived
 from services.registry.service_layer.child_fields import (
-    ALREADY_REGISTERED,
     DIVISION_FIELDS,
     ChildFields,
     check_villages,
+    command_details,
     read_fields,
     write_fields,
 )
 from services.registry.service_layer.child_in_work import ChildInWork
-from services.registry.service_layer.child_views import child_view, child_views
+from services.registry.service_layer.child_views import aggregate_view, child_view, child_views
 from services.registry.service_layer.commands import RegisterChild, UpdateChild
 from services.registry.service_layer.inputs import IDENTITY_FIELD, check_version
-from services.registry.service_layer.match_keys import store_match_keys
+from services.registry.service_layer.match_keys import child_match_keys
 from services.registry.service_layer.scope import Scope
 
 UPDATABLE_FIELDS = frozenset(f.name for f in fields(RegisterChild))
@@ -93,7 +95,9 @@ class ChildUseCases(ChildFields):
         with self._database.unit_of_work(caller.tenant) as uow:
             scope = self._scope(uow, caller)
             self._require_tenant(uow, caller)
-            check_villages(scope, command, DIVISION_FIELDS)
+            check_villages(
+                caller, caller.tenant, SqlVillageDirectory(uow.session, caller.tenant), command, DIVISION_FIELDS
+            )
             if self.registered_numbers(scope, [identity_number]):
                 raise errors.Conflict(ALREADY_REGISTERED)
             try:
@@ -178,38 +182,35 @@ class ChildUseCases(ChildFields):
 
     def update_child(self, command: UpdateChild) -> ChildView:
         """Change the named fields; everything is validated again as a whole (identity number included)."""
-        caller = require_role(*CASEWORK_ROLES)
+        require_role(*CASEWORK_ROLES)
         unknown = sorted(command.fields - UPDATABLE_FIELDS)
         if unknown or not command.fields:
             raise errors.InvalidInput(f"name the fields to change, among {sorted(UPDATABLE_FIELDS)}", "update_mask")
-        with self._unit_of_work(caller.tenant) as uow:
-            scope = self._scope(uow, caller)
-            record = scope.child(command.child_id)
-            check_version(record, command.expected_version, "the child's record")
-            before = categories_of(scope, record.id)
-            current = read_fields(record, self._identity_number(record))
+        with self._work(CASEWORK_ROLES) as uow:
+            child = uow.children.get(command.child_id)
+            check_version(child, command.expected_version, "the child's record")
+            before = child.current_categories(uow.today)
+            current = read_fields(child.details, self._identity_number(uow.tenant, child.details))
             wanted = replace(current, **{name: getattr(command.values, name) for name in command.fields})
             identity_number = self.validate(wanted)
-            check_villages(scope, wanted, command.fields & DIVISION_FIELDS)  # a retired village may stay
-            old = columns(record, CHILD_HISTORY_FIELDS)
-            _emit_moves(scope, current, wanted, record.id)
-            write_fields(record, wanted)
+            # A retired village may stay: only the division codes named are checked.
+            check_villages(uow.caller, uow.tenant, uow.villages, wanted, command.fields & DIVISION_FIELDS)
+            for event in _moves(current, wanted, child.child_id, uow.today):
+                uow.emit(event)
             if IDENTITY_FIELD in command.fields:
-                self._set_identity_number(scope, record, identity_number)
+                child.details = self._with_identity(uow.tenant, command_details(wanted), identity_number)
+                index = child.details.identity_number_index
+                if index and uow.children.number_taken(index, by_other_than=child.child_id):
+                    raise errors.Conflict(ALREADY_REGISTERED)
                 if identity_number != current.identity_number:
                     key = person_key(identity_number, self._blind_index) if identity_number else ""
-                    scope.emit(ChildIdentityChanged(record.id, key))
-            scope.record_change(
-                record.id, "child", record.id, "updated", field_changes(old, columns(record, CHILD_HISTORY_FIELDS))
-            )
+                    uow.emit(ChildIdentityChanged(child.child_id, key))
+            else:
+                child.details = _same_identity(command_details(wanted), child.details)
             if command.fields & MATCHED_FIELDS:
-                store_match_keys(scope, self._blind_index, record)
-            categories = refresh_categories(scope, record, before)
-            try:
-                uow.session.flush()  # the update bumps the version the view shows
-            except IntegrityError as exc:
-                raise errors.Conflict("a child with this identity number is already registered") from exc
-            view = child_view(record, categories)
+                uow.children.replace_match_keys(child.child_id, child_match_keys(self._blind_index, child))
+            categories = categories_rederived(uow, child, before)  # saves the child: its version moves
+            view = aggregate_view(child, uow.tenant, categories)
             uow.commit()
             return view
 
@@ -250,25 +251,36 @@ class ChildUseCases(ChildFields):
             return views, (rows[-1].id if more else "")
 
 
-def _emit_moves(scope: Scope, before: RegisterChild, after: RegisterChild, child_id: str) -> None:
+def _moves(before: RegisterChild, after: RegisterChild, child_id: str, today: date) -> list[RegistryEvent]:
     """What the benefits service follows, in the change's transaction: a move of residence or household
     registration, a corrected birth date (codes and dates only)."""
+    told: list[RegistryEvent] = []
     if (before.residence_division_code, before.household_division_code) != (
         after.residence_division_code,
         after.household_division_code,
     ):
-        scope.emit(
+        told.append(
             ChildMoved(
                 child_id,
                 before.residence_division_code,
                 after.residence_division_code,
                 before.household_division_code,
                 after.household_division_code,
-                scope.today,
+                today,
             )
         )
     if before.birth_date != after.birth_date:
-        scope.emit(ChildBirthDateCorrected(child_id, after.birth_date))
+        told.append(ChildBirthDateCorrected(child_id, after.birth_date))
+    return told
+
+
+def _same_identity(details: ChildDetails, kept: ChildDetails) -> ChildDetails:
+    return replace(
+        details,
+        identity_number_cipher=kept.identity_number_cipher,
+        identity_number_index=kept.identity_number_index,
+        identity_number_masked=kept.identity_number_masked,
+    )
 
 
 @dataclass(frozen=True)

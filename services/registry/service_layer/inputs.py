@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from platform_runtime import errors
 from services.registry.adapters.orm import CaseFileRecord, ChildRecord
 from services.registry.domain.casefile import CaseFile
+from services.registry.domain.child_record import Child
 
 IDENTITY_FIELD = "identity_number"  # the identity number's name in the blind index
 SHORT_TEXT, LONG_TEXT = 100, 4000
@@ -21,7 +22,7 @@ def clean_text(value: str, field: str, *, max_chars: int, required: bool = False
     return value
 
 
-def check_version(record: ChildRecord | CaseFileRecord | CaseFile, expected: int | None, what: str) -> None:
+def check_version(record: ChildRecord | CaseFileRecord | CaseFile | Child, expected: int | None, what: str) -> None:
     """Refuse an edit the caller based on an older version of the record than the current one."""
     if expected is not None and record.version != expected:
         raise errors.ConcurrentUpdate(

@@ -7,8 +7,8 @@ The change history is written in one place, here: a repository hands out objects
 the unit of work compares what is saved (`saved`) or added (`created`) with that, and keeps a
 [before, after] entry of what changed, with who changed it and when. Use cases never write it themselves.
 
-Not all use cases are here yet: RegisterChild and the survey's bulk path, merges and the periodic derivation
-of categories still work on ORM rows through `Scope` (scope.py), inside the same SQL unit of work.
+Not all use cases are here yet: RegisterChild and the survey's bulk path, merges and the reads of the register
+still work on ORM rows through `Scope` (scope.py), inside the same SQL unit of work.
 """
 
 from __future__ import annotations
@@ -130,6 +130,10 @@ class ChildRepository(Protocol):
         """Up to `limit` ids of the town's children (not those merged away), in id order, after this one."""
         ...
 
+    def number_taken(self, identity_number_index: str, by_other_than: str) -> bool:
+        """Whether a child other than `by_other_than` is registered with this identity number (its blind index)."""
+        ...
+
     def with_member(self, member_id: str) -> Child:
         """The child the family member belongs to (NotFound: no such member in this town)."""
         ...
@@ -139,11 +143,19 @@ class ChildRepository(Protocol):
         ...
 
     def save(self, child: Child) -> None:
-        """Keep its changes (its details, and what `child.take_changes()` gives, in order)."""
+        """Keep its changes (its details, and what `child.take_changes()` gives, in order). Changed details
+        are refused (ConcurrentUpdate) if another transaction changed the record since it was read, and
+        (Conflict) if another child has its identity number; then its `version` is the new one."""
         ...
 
     def replace_match_keys(self, child_id: str, keys: Sequence[str]) -> None:
         """The child's blocking keys for matching (HMACs), instead of those it had."""
+        ...
+
+
+class VillageDirectory(Protocol):
+    def current_codes(self) -> frozenset[str] | None:
+        """The town's current (not retired) village codes; None while the town has recorded no list."""
         ...
 
 
@@ -244,6 +256,10 @@ class RegistryUnitOfWork(AbstractUnitOfWork):
     @property
     @abc.abstractmethod
     def children(self) -> ChildRepository: ...
+
+    @property
+    @abc.abstractmethod
+    def villages(self) -> VillageDirectory: ...
 
     @property
     @abc.abstractmethod

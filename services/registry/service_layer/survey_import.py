@@ -236,7 +236,7 @@ class SurveyImport(SurveyRuns):
             if problems[row.number]:
                 continue
             if any(villages.unknown_village(code, scope.tenant, current) for code in codes.values()):
-                refused = villages.village_violations(scope, codes)
+                refused = villages.village_violations(scope.tenant, codes, villages.KnownVillages(current))
                 problems[row.number] += [row_problem(v.field, v.message) for v in refused]
             elif not village_scope.covers(run.caller, list(codes.values())):
                 problems[row.number].append(

@@ -20,43 +20,10 @@ from services.registry.service_layer.ports import RegistryStore, RegistryUnitOfW
 from services.registry.service_layer.scope import Scope
 
 
-class RegistryUseCases:
-    """What the RegistryService's parts (tenants.py, children.py, matching.py, merges.py, case_files.py)
-    share: the database, the identity number's keys and the clock."""
-
-    def __init__(
-        self,
-        database: Database,
-        cipher: FieldCipher,
-        blind_index: BlindIndex,
-        *,
-        today: Callable[[], date] = china_today,
-        now: Callable[[], datetime] = utcnow,
-    ) -> None:
-        self._database = database
-        village_scope.confine(database.session_factory)
-        self._cipher = cipher
-        self._blind_index = blind_index
-        self._today = today
-        self._now = now
-
-    def _scope(self, uow: UnitOfWork, caller: Principal) -> Scope:
-        return Scope(uow, caller, today=self._today(), now=self._now())
-
-    def _unit_of_work(self, tenant: str) -> SqlRegistryUnitOfWork:
-        """A unit of work whose lost race (ConcurrentUpdate) names the child's record or case file."""
-        return SqlRegistryUnitOfWork(self._database, tenant)
-
-    def _require_tenant(self, uow: UnitOfWork, caller: Principal) -> None:
-        if uow.session.get(TenantRecord, caller.tenant) is None:
-            raise errors.Conflict(f"town {caller.tenant} is not onboarded")
-
-
-class CaseworkUseCases:
-    """What the CaseworkService's parts (family.py, category_entries.py, case_status.py, assessments.py,
-    assistance_plans.py, follow_up_visits.py, history.py) share: the store (ports.RegistryStore), the match
-    keys' key, the clock. The parts moved to the ports (case status, assessments, plans, visits) need only the
-    store, so their tests run on the in-memory one; the others still need the database."""
+class _OnStorage:
+    """What both services' parts share: the store (ports.RegistryStore; the SQL one unless told), the database
+    for the parts not on the ports yet, the match keys' key and the clock. The parts on the ports need only
+    the store, so their tests run on the in-memory one."""
 
     def __init__(
         self,
@@ -71,7 +38,7 @@ class CaseworkUseCases:
             village_scope.confine(database.session_factory)
         if store is None:
             if database is None:
-                raise ValueError("casework needs a store (or the database to build the SQL one)")
+                raise ValueError("the registry needs a store (or the database to build the SQL one)")
             store = SqlRegistryStore(database)
         self._sql_database = database
         self._store = store
@@ -93,9 +60,43 @@ class CaseworkUseCases:
             uow.act_as(caller, today=self._today(), now=self._now())
             yield uow
 
+
+class RegistryUseCases(_OnStorage):
+    """What the RegistryService's parts (tenants.py, children.py, matching.py, merges.py, case_files.py)
+    share: besides the store and the clock, the identity number's keys."""
+
+    def __init__(
+        self,
+        database: Database | None,
+        cipher: FieldCipher,
+        blind_index: BlindIndex,
+        *,
+        store: RegistryStore | None = None,
+        today: Callable[[], date] = china_today,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        super().__init__(database, blind_index, store=store, today=today, now=now)
+        self._cipher = cipher
+
+    def _scope(self, uow: UnitOfWork, caller: Principal) -> Scope:
+        return Scope(uow, caller, today=self._today(), now=self._now())
+
+    def _unit_of_work(self, tenant: str) -> SqlRegistryUnitOfWork:
+        """A unit of work whose lost race (ConcurrentUpdate) names the child's record or case file."""
+        return SqlRegistryUnitOfWork(self._database, tenant)
+
+    def _require_tenant(self, uow: UnitOfWork, caller: Principal) -> None:
+        if uow.session.get(TenantRecord, caller.tenant) is None:
+            raise errors.Conflict(f"town {caller.tenant} is not onboarded")
+
+
+class CaseworkUseCases(_OnStorage):
+    """What the CaseworkService's parts (family.py, category_entries.py, case_status.py, assessments.py,
+    assistance_plans.py, follow_up_visits.py, history.py) share."""
+
     @contextmanager
     def _scope(self, roles: frozenset[Role]) -> Iterator[Scope]:
-        """The caller's unit of work, once their role allows the use case."""
+        """The caller's unit of work on ORM rows, once their role allows the use case."""
         caller = require_role(*roles)
         with SqlRegistryUnitOfWork(self._database, caller.tenant) as uow:
             yield Scope(uow, caller, today=self._today(), now=self._now())

@@ -11,11 +11,14 @@ list recorded first).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import Select, select
 
 from platform_runtime import errors
 from services.registry.adapters.orm import VillageRecord
+from services.registry.adapters.repository import SqlVillageDirectory
+from services.registry.service_layer.ports import VillageDirectory
 from services.registry.service_layer.scope import Scope
 from services.registry.service_layer.views import Village, VillagesSet
 
@@ -57,13 +60,7 @@ def list_villages(scope: Scope, *, include_retired: bool = False) -> list[Villag
 
 def current_village_codes(scope: Scope) -> frozenset[str] | None:
     """The town's current village codes; None while the town has recorded no list."""
-    rows = scope.session.execute(
-        select(VillageRecord.code, VillageRecord.retired).where(VillageRecord.tenant_id == scope.tenant)
-    )
-    listed = list(rows)
-    if not listed:
-        return None
-    return frozenset(code for code, retired in listed if not retired)
+    return SqlVillageDirectory(scope.session, scope.tenant).current_codes()
 
 
 def unknown_village(code: str, tenant: str, current: frozenset[str] | None) -> bool:
@@ -74,16 +71,28 @@ def unknown_village(code: str, tenant: str, current: frozenset[str] | None) -> b
     return code not in current
 
 
-def village_violations(scope: Scope, codes: Mapping[str, str]) -> list[errors.FieldViolation]:
+@dataclass(frozen=True)
+class KnownVillages:
+    """The town's village list as already read (the survey reads it once a batch)."""
+
+    codes: frozenset[str] | None
+
+    def current_codes(self) -> frozenset[str] | None:
+        return self.codes
+
+
+def village_violations(
+    tenant: str, codes: Mapping[str, str], directory: VillageDirectory
+) -> list[errors.FieldViolation]:
     """For fields holding division codes (field name -> code): those naming no current village of the town."""
-    inside = {field: code for field, code in codes.items() if code and code.startswith(scope.tenant)}
+    inside = {field: code for field, code in codes.items() if code and code.startswith(tenant)}
     if not inside:
         return []
-    current = current_village_codes(scope)
+    current = directory.current_codes()
     return [
         errors.FieldViolation(field, f"unknown division code: not a village or community of this town ({code})")
         for field, code in inside.items()
-        if unknown_village(code, scope.tenant, current)
+        if unknown_village(code, tenant, current)
     ]
 
 

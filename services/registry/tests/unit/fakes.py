@@ -23,7 +23,7 @@ from platform_runtime.unit_of_work import AbstractUnitOfWork, FakeUnitOfWork
 from services.registry.adapters import messages
 from services.registry.domain.assessment import Assessment
 from services.registry.domain.casefile import CaseFile, CaseProgress
-from services.registry.domain.child import ChildDetails
+from services.registry.domain.child import ALREADY_REGISTERED, ChildDetails
 from services.registry.domain.child_record import Child
 from services.registry.domain.codes import CaseStatus
 from services.registry.domain.events import RegistryEvent
@@ -51,6 +51,7 @@ class Town:
 
     children: dict[str, Child] = field(default_factory=dict)  # by child id (merged ones too)
     match_keys: dict[str, list[str]] = field(default_factory=dict)  # by child id
+    villages: frozenset[str] | None = None  # current village codes; None: no list recorded
     case_files: dict[str, CaseFile] = field(default_factory=dict)  # by case id
     assessments: list[Assessment] = field(default_factory=list)
     visits: list[Visit] = field(default_factory=list)
@@ -120,6 +121,7 @@ class _Work:
         self.town = town
         self.read_cases: dict[str, CaseFile] = {}  # as read, by case id
         self.saved_children: dict[str, Child] = {}
+        self.read_children: dict[str, Child] = {}  # as read, by child id
         self.match_keys: dict[str, list[str]] = {}
         self.saved_cases: dict[str, CaseFile] = {}
         self.assessments: list[Assessment] = []
@@ -182,8 +184,16 @@ class FakeChildren:
                 return self._hand_out(child.child_id)
         raise errors.NotFound("no such category entry in this town")
 
+    def number_taken(self, identity_number_index: str, by_other_than: str) -> bool:
+        return any(
+            c.details.identity_number_index == identity_number_index
+            for i, c in self._stored().items()
+            if i != by_other_than
+        )
+
     def _hand_out(self, child_id: str) -> Child:
         if child_id not in self._handed_out:
+            self._work.read_children[child_id] = copy.deepcopy(self._stored()[child_id])
             child = self._handed_out[child_id] = copy.deepcopy(self._stored()[child_id])
             self._changes.seen(child)
             for member in child.family:
@@ -193,11 +203,27 @@ class FakeChildren:
         return self._handed_out[child_id]
 
     def save(self, child: Child) -> None:
+        """As the database: changed details are written now (a number another child has is refused, the
+        version moves once), and checked against the version read at commit."""
+        read = self._work.read_children[child.child_id]
+        if child.details != read.details:
+            index = child.details.identity_number_index
+            if index and self.number_taken(index, by_other_than=child.child_id):
+                raise errors.Conflict(ALREADY_REGISTERED)
+            child.version = read.version + 1
         self._changes.saved_child(child)
         self._work.saved_children[child.child_id] = copy.deepcopy(child)
 
     def replace_match_keys(self, child_id: str, keys: Sequence[str]) -> None:
         self._work.match_keys[child_id] = list(keys)
+
+
+class FakeVillages:
+    def __init__(self, work: _Work) -> None:
+        self._work = work
+
+    def current_codes(self) -> frozenset[str] | None:
+        return self._work.town.villages
 
 
 class FakeCaseFiles:
@@ -337,6 +363,10 @@ class FakeRegistryUnitOfWork(FakeUnitOfWork, RegistryUnitOfWork):
         return self._repositories()[0]
 
     @property
+    def villages(self) -> FakeVillages:
+        return FakeVillages(self._current())
+
+    @property
     def case_files(self) -> FakeCaseFiles:
         return self._repositories()[1]
 
@@ -401,6 +431,9 @@ class FakeRegistryUnitOfWork(FakeUnitOfWork, RegistryUnitOfWork):
         # nobody changed it since it was read (its version), and then all of the unit's changes, or none.
         updated = {i: c for i, c in work.saved_cases.items() if c != work.read_cases[i]}
         if any(town.case_files[i].version != work.read_cases[i].version for i in updated):
+            raise errors.ConcurrentUpdate(self.lost_race_message)
+        changed = [i for i, c in work.saved_children.items() if c.details != work.read_children[i].details]
+        if any(town.children[i].version != work.read_children[i].version for i in changed):
             raise errors.ConcurrentUpdate(self.lost_race_message)
         for case_id, case in updated.items():
             case.version += 1
