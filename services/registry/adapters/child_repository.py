@@ -97,8 +97,8 @@ class SqlChildRepository:
     def current_id(self, child_id: str) -> str:
         return child_record(self._session, self._tenant, child_id).id
 
-    def get(self, child_id: str) -> Child:
-        return self._load(child_record(self._session, self._tenant, child_id))
+    def get(self, child_id: str, *, follow_merges: bool = True) -> Child:
+        return self._load(child_record(self._session, self._tenant, child_id, follow_merges=follow_merges))
 
     def ids_after(self, after_child_id: str, limit: int) -> list[str]:
         rows = list(
@@ -170,6 +170,7 @@ class SqlChildRepository:
             ],
             categories=[self._changes.seen(category_entry(e)) for e in entries],
             merged_into=row.merged_into,
+            merged_at=row.merged_at,
             version=row.version,
         )
         self._children[row.id] = (row, self._changes.seen(child))
@@ -177,13 +178,16 @@ class SqlChildRepository:
 
     def save(self, child: Child) -> None:
         row, _ = self._children[child.child_id]
-        if write_columns(row, details_columns(child.details)):
+        columns = {**details_columns(child.details), "merged_into": child.merged_into, "merged_at": child.merged_at}
+        if write_columns(row, columns):
             try:
                 self._session.flush()  # the version moves now, and a number registered meanwhile is refused
             except IntegrityError as exc:
                 raise errors.Conflict(ALREADY_REGISTERED) from exc
             child.version = row.version
         for change in self._changes.saved_child(child):
+            if change.part is None:
+                continue  # the record itself: written above
             if change.adds:
                 self._add(change.part)
             elif change.action == "removed":

@@ -14,6 +14,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from platform_runtime import errors
+from platform_runtime.auth import Principal
 from services.registry.adapters.orm import (
     AssessmentRecord,
     CaseFileRecord,
@@ -70,6 +71,22 @@ def change_row(tenant: str, entry: ChangeEntry) -> dict[str, object]:
         "entity_id": entry.entity_id,
         "action": entry.action,
         "changes": entry.changes,
+    }
+
+
+def audit_row(
+    tenant: str, caller: Principal, at: datetime, action: str, subject_type: str, subject_id: str, purpose: str
+) -> dict[str, object]:
+    """One entry of the audit trail as its table holds it (every writer goes through here)."""
+    return {
+        "tenant_id": tenant,
+        "at": at,
+        "actor": caller.user_id,
+        "role": caller.role.value,
+        "action": action,
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "purpose": purpose,
     }
 
 

@@ -14,13 +14,14 @@ from platform_runtime.events import PendingEvent
 from platform_runtime.unit_of_work import AbstractUnitOfWork
 from services.registry.adapters import messages
 from services.registry.adapters.child_repository import SqlChildRepository
-from services.registry.adapters.orm import ChangeRecord, TimelineRecord
+from services.registry.adapters.orm import AuditRecord, ChangeRecord, TimelineRecord
 from services.registry.adapters.repository import (
     SqlAssessmentRepository,
     SqlCaseFileRepository,
     SqlPlanRepository,
     SqlVillageDirectory,
     SqlVisitRepository,
+    audit_row,
     change_row,
     timeline_row,
 )
@@ -105,6 +106,10 @@ class SqlRegistryUnitOfWork(UnitOfWork, RegistryUnitOfWork):
         self.session.add(
             TimelineRecord(**timeline_row(self.tenant, child_id, kind, summary, source, reference_id, at or self.now))
         )
+
+    def audit(self, action: str, subject_type: str, subject_id: str, purpose: str = "") -> None:
+        row = audit_row(self.tenant, self.caller, self.now, action, subject_type, subject_id, purpose)
+        self.session.add(AuditRecord(**row))
 
     def _keep_change(self, entry: ChangeEntry) -> None:
         self.session.add(ChangeRecord(**change_row(self.tenant, entry)))

@@ -23,11 +23,13 @@ from services.registry.domain.family import FamilyMember, FamilyMemberEntry, chi
 
 @dataclass(frozen=True)
 class ChildChange:
-    """What happened to a part of the child: `action` is how the change history names it."""
+    """What happened to a part of the child (None: the record itself, with what is `noted`): `action` is how
+    the change history names it."""
 
-    action: str  # created, derived, updated, ended or removed
-    part: FamilyMemberEntry | CategoryEntry
+    action: str  # created, derived, updated, ended, removed; merged or unmerged for the record
+    part: FamilyMemberEntry | CategoryEntry | None
     reason: str = ""  # what a person gave as the reason (a removal, an ended category)
+    noted: dict[str, list[object]] = field(default_factory=dict)  # the record's: kept as is
 
     @property
     def adds(self) -> bool:
@@ -43,6 +45,7 @@ class Child:
     family: list[FamilyMemberEntry] = field(default_factory=list)  # in the order recorded
     categories: list[CategoryEntry] = field(default_factory=list)  # by valid_from, then as recorded
     merged_into: str | None = None
+    merged_at: datetime | None = None
     version: int = 1
     changes: list[ChildChange] = field(default_factory=list)  # since read or last saved
 
@@ -59,6 +62,31 @@ class Child:
 
     def guardian_names(self) -> tuple[str, ...]:
         return guardian_names(member.facts for member in self.family)
+
+    # -- merges -------------------------------------------------------------------------------------------------
+
+    def merge_into(self, survivor: Child, at: datetime, reason: str) -> None:
+        """This record is a duplicate of `survivor`: kept but hidden, its id resolving to the survivor."""
+        if survivor.merged_into is not None:
+            raise errors.Conflict("the surviving record was itself merged: merge into the record it resolves to")
+        if self.merged_into is not None:
+            raise errors.Conflict("this record is already merged; unmerge it first")
+        self.merged_into, self.merged_at = survivor.child_id, at
+        self._noted_merge("merged", survivor, reason)
+
+    def unmerge_from(self, survivor: Child, reason: str) -> None:
+        if self.merged_into != survivor.child_id:
+            raise errors.Conflict("this record is not merged")
+        self.merged_into, self.merged_at = None, None
+        self._noted_merge("unmerged", survivor, reason)
+
+    def _noted_merge(self, action: str, survivor: Child, reason: str) -> None:
+        pointer: list[object] = [None, survivor.child_id] if action == "merged" else [survivor.child_id, None]
+        why: list[object] = [None, reason]
+        self.changes.append(ChildChange(action, None, noted={"merged_into": pointer, "reason": why}))
+        survivor.changes.append(
+            ChildChange(action, None, noted={"merged_child_id": [None, self.child_id], "reason": why})
+        )
 
     # -- family -------------------------------------------------------------------------------------------------
 

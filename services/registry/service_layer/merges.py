@@ -1,17 +1,17 @@
-"""Merging a duplicate record into the surviving one, and undoing it."""
+"""Merging a duplicate record into the surviving one, and undoing it, on the registry's ports (the Child
+aggregate, domain/child_record.py)."""
 
 from __future__ import annotations
 
 from platform_runtime import errors
 from platform_runtime.db import new_id
-from platform_runtime.tenancy import require_role
-from services.registry.adapters.orm import ChildRecord
 from services.registry.domain.child import ChildView
+from services.registry.domain.child_record import Child
 from services.registry.domain.events import ChildrenMerged, ChildrenUnmerged
 from services.registry.service_layer.access import MERGE_ROLES
-from services.registry.service_layer.child_views import child_views
-from services.registry.service_layer.match_keys import store_match_keys
-from services.registry.service_layer.scope import Scope
+from services.registry.service_layer.child_views import aggregate_view
+from services.registry.service_layer.match_keys import child_match_keys
+from services.registry.service_layer.ports import RegistryUnitOfWork
 from services.registry.service_layer.use_cases import RegistryUseCases
 from services.registry.service_layer.visit_schedule import schedule_visits
 
@@ -20,60 +20,49 @@ class MergeUseCases(RegistryUseCases):
     def merge_children(self, surviving_id: str, merged_id: str, reason: str) -> ChildView:
         """The duplicate is kept but hidden (no match keys, not listed, no visits due); its id resolves to
         the survivor, whose case file shows both timelines. Nothing else moves, so unmerging restores all."""
-        caller = require_role(*MERGE_ROLES)
-        reason = _reason(reason)
-        if surviving_id == merged_id:
-            raise errors.InvalidInput("a record cannot be merged into itself", "merged_child_id")
-        with self._unit_of_work(caller.tenant) as uow:
-            scope = self._scope(uow, caller)
-            survivor = scope.child(surviving_id, follow_merges=False)
-            duplicate = scope.child(merged_id, follow_merges=False)
-            if survivor.merged_into is not None:
-                raise errors.Conflict("the surviving record was itself merged: merge into the record it resolves to")
-            if duplicate.merged_into is not None:
-                raise errors.Conflict("this record is already merged; unmerge it first")
-            duplicate.merged_into, duplicate.merged_at = survivor.id, scope.now
-            self._after_merge_change(scope, duplicate, survivor, "merged", reason)
-            scope.emit(ChildrenMerged(survivor.id, duplicate.id, reason, merged_by=caller.user_id))
-            (view,) = child_views(scope, [survivor])
+        with self._work(MERGE_ROLES) as uow:
+            reason = _reason(reason)
+            if surviving_id == merged_id:
+                raise errors.InvalidInput("a record cannot be merged into itself", "merged_child_id")
+            survivor = uow.children.get(surviving_id, follow_merges=False)
+            duplicate = uow.children.get(merged_id, follow_merges=False)
+            duplicate.merge_into(survivor, uow.now, reason)
+            self._after_merge_change(uow, duplicate, survivor, "merged", reason)
+            uow.emit(ChildrenMerged(survivor.child_id, duplicate.child_id, reason, merged_by=uow.caller.user_id))
+            view = aggregate_view(survivor, uow.tenant, survivor.current_categories(uow.today))
             uow.commit()
             return view
 
     def unmerge_children(self, merged_id: str, reason: str) -> ChildView:
-        caller = require_role(*MERGE_ROLES)
-        reason = _reason(reason)
-        with self._unit_of_work(caller.tenant) as uow:
-            scope = self._scope(uow, caller)
-            duplicate = scope.child(merged_id, follow_merges=False)
+        with self._work(MERGE_ROLES) as uow:
+            reason = _reason(reason)
+            duplicate = uow.children.get(merged_id, follow_merges=False)
             if duplicate.merged_into is None:
                 raise errors.Conflict("this record is not merged")
-            survivor = scope.child(duplicate.merged_into, follow_merges=False)
-            duplicate.merged_into, duplicate.merged_at = None, None
-            self._after_merge_change(scope, duplicate, survivor, "unmerged", reason)
-            scope.emit(ChildrenUnmerged(survivor.id, duplicate.id, reason, unmerged_by=caller.user_id))
-            (view,) = child_views(scope, [duplicate])
+            survivor = uow.children.get(duplicate.merged_into, follow_merges=False)
+            duplicate.unmerge_from(survivor, reason)
+            self._after_merge_change(uow, duplicate, survivor, "unmerged", reason)
+            uow.emit(ChildrenUnmerged(survivor.child_id, duplicate.child_id, reason, unmerged_by=uow.caller.user_id))
+            view = aggregate_view(duplicate, uow.tenant, duplicate.current_categories(uow.today))
             uow.commit()
             return view
 
     def _after_merge_change(
-        self, scope: Scope, duplicate: ChildRecord, survivor: ChildRecord, action: str, why: str
+        self, uow: RegistryUnitOfWork, duplicate: Child, survivor: Child, action: str, why: str
     ) -> None:
         """What a merge and an unmerge both keep up to date and on record."""
-        store_match_keys(scope, self._blind_index, duplicate)
-        case = scope.registry.case_files.for_child(duplicate.id)
-        schedule_visits(scope.registry, case, merged=duplicate.merged_into is not None)
-        scope.registry.case_files.save(case)
-        pointer: list[object] = [survivor.id, None] if action == "unmerged" else [None, survivor.id]
-        scope.record_change(
-            duplicate.id, "child", duplicate.id, action, {"merged_into": pointer, "reason": [None, why]}
+        uow.children.replace_match_keys(duplicate.child_id, child_match_keys(self._blind_index, duplicate))
+        case = uow.case_files.for_child(duplicate.child_id)
+        schedule_visits(uow, case, merged=duplicate.merged_into is not None)
+        uow.case_files.save(case)
+        uow.children.save(duplicate)
+        uow.children.save(survivor)
+        uow.audit("merge_children" if action == "merged" else "unmerge_children", "child", duplicate.child_id, why)
+        summary = (
+            f"{'合并' if action == 'merged' else '撤销合并'} {action} duplicate record {duplicate.child_id}: {why}"
         )
-        scope.record_change(
-            survivor.id, "child", survivor.id, action, {"merged_child_id": [None, duplicate.id], "reason": [None, why]}
-        )
-        scope.audit("merge_children" if action == "merged" else "unmerge_children", "child", duplicate.id, why)
-        summary = f"{'合并' if action == 'merged' else '撤销合并'} {action} duplicate record {duplicate.id}: {why}"
-        for child_id in (survivor.id, duplicate.id):
-            scope.add_timeline(child_id, action, summary, "registry", new_id())
+        for child_id in (survivor.child_id, duplicate.child_id):
+            uow.add_timeline(child_id, action, summary, new_id())
 
 
 def _reason(reason: str) -> str:

@@ -7,8 +7,8 @@ The change history is written in one place, here: a repository hands out objects
 the unit of work compares what is saved (`saved`) or added (`created`) with that, and keeps a
 [before, after] entry of what changed, with who changed it and when. Use cases never write it themselves.
 
-Not all use cases are here yet: RegisterChild and the survey's bulk path, merges and the reads of the register
-still work on ORM rows through `Scope` (scope.py), inside the same SQL unit of work.
+Not all use cases are here yet: RegisterChild and the survey's bulk path, and the reads of the register, still
+work on ORM rows through `Scope` (scope.py), inside the same SQL unit of work.
 """
 
 from __future__ import annotations
@@ -102,7 +102,9 @@ class ChangeTracker:
         self.saved(child)
         changes = child.take_changes()
         for change in changes:
-            if change.adds:
+            if change.part is None:
+                self._keep(*child.history_key, change.action, change.noted)
+            elif change.adds:
                 self.created(change.part, change.action)
             elif change.action == "removed":
                 self.removed(change.part, change.reason)
@@ -121,9 +123,9 @@ class ChildRepository(Protocol):
         such child (another town's child is reported absent, its existence is not disclosed)."""
         ...
 
-    def get(self, child_id: str) -> Child:
-        """The child (or the record it was merged into) with its family and category entries, held for this
-        unit of work: one derivation of a child's categories at a time."""
+    def get(self, child_id: str, *, follow_merges: bool = True) -> Child:
+        """The child (or the record it was merged into, unless told not to follow merges) with its family and
+        category entries, held for this unit of work: one derivation of a child's categories at a time."""
         ...
 
     def ids_after(self, after_child_id: str, limit: int) -> list[str]:
@@ -280,6 +282,10 @@ class RegistryUnitOfWork(AbstractUnitOfWork):
     @abc.abstractmethod
     def emit(self, event: RegistryEvent) -> None:
         """Queue a domain event, published with the change at commit."""
+
+    @abc.abstractmethod
+    def audit(self, action: str, subject_type: str, subject_id: str, purpose: str = "") -> None:
+        """An entry of the audit trail: the caller did `action` to the subject, now, for `purpose`."""
 
     @abc.abstractmethod
     def add_timeline(

@@ -26,7 +26,13 @@ from services.registry.adapters.orm import (
     FamilyMemberRecord,
     TimelineRecord,
 )
-from services.registry.adapters.repository import MAX_MERGE_CHAIN, change_row, child_record, timeline_row
+from services.registry.adapters.repository import (
+    MAX_MERGE_CHAIN,
+    audit_row,
+    change_row,
+    child_record,
+    timeline_row,
+)
 from services.registry.domain.events import RegistryEvent
 from services.registry.service_layer.ports import ChangeEntry, RegistryUnitOfWork
 
@@ -41,13 +47,6 @@ class Scope:
         self.now = now
         if isinstance(uow, RegistryUnitOfWork):
             uow.act_as(caller, today=today, now=now)
-
-    @property
-    def registry(self) -> RegistryUnitOfWork:
-        """The registry's ports in the same transaction (the use cases moved to them; ADR 0018)."""
-        if not isinstance(self.uow, RegistryUnitOfWork):
-            raise RuntimeError("this scope's unit of work is not the registry's (use RegistryUseCases._unit_of_work)")
-        return self.uow
 
     def commit(self) -> None:
         self.uow.commit()
@@ -120,39 +119,17 @@ class Scope:
         self.session.add(ChangeRecord(**row))
 
     def audit(self, action: str, subject_type: str, subject_id: str, purpose: str = "") -> None:
-        self.session.add(
-            AuditRecord(
-                tenant_id=self.tenant,
-                at=self.now,
-                actor=self.caller.user_id,
-                role=self.caller.role.value,
-                action=action,
-                subject_type=subject_type,
-                subject_id=subject_id,
-                purpose=purpose,
-            )
-        )
+        self.session.add(AuditRecord(**self._audit_row(action, subject_type, subject_id, purpose)))
 
     def audit_reads(self, action: str, subject_type: str, subject_ids: Sequence[str], purpose: str = "") -> None:
         """One audit row per record shown, in one statement: every read of a child's data is recorded."""
         if not subject_ids:
             return
-        self.session.execute(
-            insert(AuditRecord),
-            [
-                {
-                    "tenant_id": self.tenant,
-                    "at": self.now,
-                    "actor": self.caller.user_id,
-                    "role": self.caller.role.value,
-                    "action": action,
-                    "subject_type": subject_type,
-                    "subject_id": subject_id,
-                    "purpose": purpose,
-                }
-                for subject_id in subject_ids
-            ],
-        )
+        rows = [self._audit_row(action, subject_type, subject_id, purpose) for subject_id in subject_ids]
+        self.session.execute(insert(AuditRecord), rows)
+
+    def _audit_row(self, action: str, subject_type: str, subject_id: str, purpose: str) -> dict[str, object]:
+        return audit_row(self.tenant, self.caller, self.now, action, subject_type, subject_id, purpose)
 
     def add_timeline(
         self,

@@ -60,6 +60,7 @@ class Town:
     referrals: dict[str, KnownReferral] = field(default_factory=dict)
     timeline: list[TimelineEntry] = field(default_factory=list)
     history: list[ChangeEntry] = field(default_factory=list)
+    audit: list[tuple[str, str, str, str, str]] = field(default_factory=list)  # actor, action, type, id, purpose
 
 
 @dataclass
@@ -131,6 +132,7 @@ class _Work:
         self.referrals: dict[str, KnownReferral] = {}
         self.timeline: list[TimelineEntry] = []
         self.history: list[ChangeEntry] = []
+        self.audit: list[tuple[str, str, str, str, str]] = []
         self.events: list[RegistryEvent] = []
 
     def changed(self) -> bool:
@@ -145,6 +147,7 @@ class _Work:
                 self.actions,
                 self.referrals,
                 self.timeline,
+                self.audit,
             )
         )
 
@@ -165,8 +168,10 @@ class FakeChildren:
             child_id = merged_into
         return child_id
 
-    def get(self, child_id: str) -> Child:
-        return self._hand_out(self.current_id(child_id))
+    def get(self, child_id: str, *, follow_merges: bool = True) -> Child:
+        if child_id not in self._stored():
+            raise errors.NotFound("no such child in this town")
+        return self._hand_out(self.current_id(child_id) if follow_merges else child_id)
 
     def ids_after(self, after_child_id: str, limit: int) -> list[str]:
         ids = sorted(i for i, c in self._stored().items() if c.merged_into is None and i > after_child_id)
@@ -206,7 +211,7 @@ class FakeChildren:
         """As the database: changed details are written now (a number another child has is refused, the
         version moves once), and checked against the version read at commit."""
         read = self._work.read_children[child.child_id]
-        if child.details != read.details:
+        if _record(child) != _record(read):
             index = child.details.identity_number_index
             if index and self.number_taken(index, by_other_than=child.child_id):
                 raise errors.Conflict(ALREADY_REGISTERED)
@@ -216,6 +221,11 @@ class FakeChildren:
 
     def replace_match_keys(self, child_id: str, keys: Sequence[str]) -> None:
         self._work.match_keys[child_id] = list(keys)
+
+
+def _record(child: Child) -> tuple[object, ...]:
+    """What the child's row holds (a change to it moves the version)."""
+    return (child.details, child.merged_into, child.merged_at)
 
 
 class FakeVillages:
@@ -417,6 +427,9 @@ class FakeRegistryUnitOfWork(FakeUnitOfWork, RegistryUnitOfWork):
     ) -> None:
         self._current().timeline.append(TimelineEntry(child_id, kind, summary, reference_id, source, at or self.now))
 
+    def audit(self, action: str, subject_type: str, subject_id: str, purpose: str = "") -> None:
+        self._current().audit.append((self.caller.user_id, action, subject_type, subject_id, purpose))
+
     def _keep_change(self, entry: ChangeEntry) -> None:
         self._current().history.append(entry)
 
@@ -432,7 +445,7 @@ class FakeRegistryUnitOfWork(FakeUnitOfWork, RegistryUnitOfWork):
         updated = {i: c for i, c in work.saved_cases.items() if c != work.read_cases[i]}
         if any(town.case_files[i].version != work.read_cases[i].version for i in updated):
             raise errors.ConcurrentUpdate(self.lost_race_message)
-        changed = [i for i, c in work.saved_children.items() if c.details != work.read_children[i].details]
+        changed = [i for i, c in work.saved_children.items() if _record(c) != _record(work.read_children[i])]
         if any(town.children[i].version != work.read_children[i].version for i in changed):
             raise errors.ConcurrentUpdate(self.lost_race_message)
         for case_id, case in updated.items():
@@ -447,6 +460,7 @@ class FakeRegistryUnitOfWork(FakeUnitOfWork, RegistryUnitOfWork):
         town.referrals.update(work.referrals)
         town.timeline += work.timeline
         town.history += work.history
+        town.audit += work.audit
         self._store.events += work.events
         self._start()  # what follows in the same block starts from what was just committed
 

@@ -16,7 +16,7 @@ from datetime import date, timedelta
 import pytest
 
 from platform_runtime import errors
-from platform_runtime.pii import BlindIndex, FieldCipher, mask_identity_number
+from platform_runtime.pii import mask_identity_number
 from platform_runtime.tenancy import acting_as
 from services.registry.domain import events
 from services.registry.domain.child import ChildDetails
@@ -24,12 +24,10 @@ from services.registry.domain.codes import DifficultyCategory, Sex
 from services.registry.domain.identity import make_identity_number
 from services.registry.service_layer.commands import RegisterChild, UpdateChild
 from services.registry.service_layer.inputs import IDENTITY_FIELD
-from services.registry.service_layer.registry import RegistryService
+from services.registry.tests.unit.conftest import BLIND_INDEX, CIPHER
 from services.registry.tests.unit.fakes import FakeRegistryStore
 from services.registry.tests.unit.test_casework_use_cases import CASEWORKER, NOW, REPORTER, TODAY, TOWN
 
-CIPHER = FieldCipher({"k1": b"c" * 32})
-BLIND_INDEX = BlindIndex(b"k" * 32)
 NUMBER = make_identity_number("110111", date(2016, 5, 12), 123)  # odd sequence: a boy
 SAME_BIRTH = make_identity_number("110111", date(2016, 5, 12), 125)
 VILLAGE = TOWN + "001"
@@ -56,11 +54,6 @@ WANG = with_number(
     ),
     NUMBER,
 )
-
-
-@pytest.fixture
-def registry(store: FakeRegistryStore) -> RegistryService:
-    return RegistryService(None, CIPHER, BLIND_INDEX, store=store, today=lambda: TODAY, now=lambda: NOW)
 
 
 @pytest.fixture(autouse=True)
