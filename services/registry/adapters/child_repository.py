@@ -54,9 +54,12 @@ def child_details(row: ChildRecord) -> ChildDetails:
 IDENTITY_COLUMNS = ("identity_number_cipher", "identity_number_index", "identity_number_masked")
 
 
+_DETAILS = tuple(field.name for field in fields(ChildDetails))
+
+
 def details_columns(details: ChildDetails) -> dict[str, object]:
     """The child's details as its row holds them."""
-    columns = {field.name: getattr(details, field.name) for field in fields(ChildDetails)}
+    columns = {name: getattr(details, name) for name in _DETAILS}
     columns.update(sex=details.sex.value, other_names=list(details.other_names))
     return columns
 

@@ -61,7 +61,7 @@ class Child:
         return in_code_order(entry.category.value for entry in self.categories if is_current(entry, today))
 
     def guardian_names(self) -> tuple[str, ...]:
-        return guardian_names(member.facts for member in self.family)
+        return guardian_names((m.facts.name, m.facts.guardian, m.facts.relationship) for m in self.family)
 
     # -- merges -------------------------------------------------------------------------------------------------
 

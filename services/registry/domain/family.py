@@ -91,9 +91,10 @@ class FamilyMemberEntry:
         return stored_facts(self.facts)
 
 
-def guardian_names(members: Iterable[FamilyMember]) -> tuple[str, ...]:
-    """Names a report may give as the child's guardians: parents and whoever is recorded as guardian."""
-    return tuple(m.name for m in members if m.name and (m.guardian or m.relationship.is_parent))
+def guardian_names(members: Iterable[tuple[str, bool, Relationship]]) -> tuple[str, ...]:
+    """Names a report may give as the child's guardians: parents and whoever is recorded as guardian, from
+    each member's (name, guardian, relationship)."""
+    return tuple(name for name, guardian, relationship in members if name and (guardian or relationship.is_parent))
 
 
 def check_member(member: FamilyMember) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from typing import Any
 
 from platform_runtime import errors
 from platform_runtime.auth import Principal
@@ -128,36 +129,42 @@ def _disability_violations(kind: str, grade: str) -> list[errors.FieldViolation]
     return violations
 
 
-def command_details(values: RegisterChild) -> ChildDetails:
-    """The child's details from the command, as stored (without the identity number: `_with_identity`)."""
-    return ChildDetails(
-        legal_name=values.legal_name.strip(),
-        other_names=tuple(name.strip() for name in values.other_names if name.strip()),
-        sex=values.sex,
-        birth_date=values.birth_date,
-        ethnicity_code=values.ethnicity_code,
-        household_division_code=values.household_division_code,
-        household_address=values.household_address.strip(),
-        residence_division_code=values.residence_division_code,
-        residence_address=values.residence_address.strip(),
-        school=values.school.strip(),
-        grade=values.grade.strip(),
-        description=values.description.strip(),
-        provisional=values.provisional,
-        disability_type=values.disability_type,
-        disability_grade=values.disability_grade,
-        serious_illness=values.serious_illness.strip(),
-        contact_name=values.contact_person.name.strip(),
-        contact_relationship=values.contact_person.relationship.strip(),
-        contact_phone=values.contact_person.phone.strip(),
-    )
+def _command_columns(values: RegisterChild) -> dict[str, Any]:
+    """The child's plain columns from the command, as stored (the identity number is set apart: it is
+    encrypted)."""
+    return {
+        "legal_name": values.legal_name.strip(),
+        "other_names": [name.strip() for name in values.other_names if name.strip()],
+        "sex": values.sex.value,
+        "birth_date": values.birth_date,
+        "ethnicity_code": values.ethnicity_code,
+        "household_division_code": values.household_division_code,
+        "household_address": values.household_address.strip(),
+        "residence_division_code": values.residence_division_code,
+        "residence_address": values.residence_address.strip(),
+        "school": values.school.strip(),
+        "grade": values.grade.strip(),
+        "description": values.description.strip(),
+        "provisional": values.provisional,
+        "disability_type": values.disability_type,
+        "disability_grade": values.disability_grade,
+        "serious_illness": values.serious_illness.strip(),
+        "contact_name": values.contact_person.name.strip(),
+        "contact_relationship": values.contact_person.relationship.strip(),
+        "contact_phone": values.contact_person.phone.strip(),
+    }
 
 
 def write_fields(record: ChildRecord, values: RegisterChild) -> None:
-    """The plain columns from the command (the identity number is set apart: it is encrypted)."""
-    for name, value in details_columns(command_details(values)).items():
-        if name not in IDENTITY_COLUMNS:
-            setattr(record, name, value)
+    """The plain columns from the command (the survey's bulk path writes many: no object in between)."""
+    for name, value in _command_columns(values).items():
+        setattr(record, name, value)
+
+
+def command_details(values: RegisterChild) -> ChildDetails:
+    """The child's details from the command, as stored (without the identity number: `_with_identity`)."""
+    columns = _command_columns(values)
+    return ChildDetails(**{**columns, "sex": values.sex, "other_names": tuple(columns["other_names"])})
 
 
 def read_fields(details: ChildDetails, identity_number: str) -> RegisterChild:

@@ -8,10 +8,11 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from services.registry.adapters.child_repository import category_entry, child_details
+from services.registry.adapters.child_repository import category_entry
 from services.registry.adapters.orm import CategoryRecord, ChildRecord
 from services.registry.domain.child import ChildDetails, ChildView, ContactPerson
 from services.registry.domain.child_record import Child
+from services.registry.domain.codes import Sex
 from services.registry.service_layer.categories import current_categories
 from services.registry.service_layer.category_entries import category_view
 from services.registry.service_layer.family_facts import member_facts
@@ -20,9 +21,7 @@ from services.registry.service_layer.views import CategoryView, FamilyMemberView
 
 
 def child_view(record: ChildRecord, categories: tuple[str, ...]) -> ChildView:
-    return details_view(
-        record.id, record.tenant_id, child_details(record), record.created_at, record.version, categories
-    )
+    return details_view(record.id, record.tenant_id, record, record.created_at, record.version, categories)
 
 
 def aggregate_view(child: Child, tenant: str, categories: tuple[str, ...]) -> ChildView:
@@ -30,14 +29,21 @@ def aggregate_view(child: Child, tenant: str, categories: tuple[str, ...]) -> Ch
 
 
 def details_view(
-    child_id: str, tenant: str, details: ChildDetails, created_at: datetime, version: int, categories: tuple[str, ...]
+    child_id: str,
+    tenant: str,
+    details: ChildDetails | ChildRecord,
+    created_at: datetime,
+    version: int,
+    categories: tuple[str, ...],
 ) -> ChildView:
+    """The view from the aggregate's details, or straight from the row (the register's lists and the survey's
+    bulk path make many: no object in between)."""
     return ChildView(
         child_id=child_id,
         tenant=tenant,
         legal_name=details.legal_name,
-        other_names=details.other_names,
-        sex=details.sex,
+        other_names=tuple(details.other_names or ()),
+        sex=Sex(details.sex),
         birth_date=details.birth_date,
         identity_number_masked=details.identity_number_masked,
         ethnicity_code=details.ethnicity_code,

@@ -33,4 +33,4 @@ def write_member_facts(record: FamilyMemberRecord, facts: FamilyMember) -> None:
 
 def guardian_names(members: Iterable[FamilyMemberRecord]) -> tuple[str, ...]:
     """Names a report may give as the child's guardians (domain/family.guardian_names), from the records."""
-    return family.guardian_names(member_facts(m) for m in members)
+    return family.guardian_names((m.name, m.guardian, Relationship(m.relationship)) for m in members)
