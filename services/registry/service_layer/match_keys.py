@@ -8,15 +8,11 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Protocol
 
-from sqlalchemy import delete
-
 from platform_runtime.pii import BlindIndex
-from services.registry.adapters.orm import ChildMatchKey, ChildRecord
+from services.registry.adapters.orm import ChildRecord
 from services.registry.domain import matching
 from services.registry.domain.child_record import Child
 from services.registry.domain.codes import Relationship, Sex
-from services.registry.service_layer.family_facts import guardian_names
-from services.registry.service_layer.scope import Scope
 
 
 class FactColumns(Protocol):
@@ -73,19 +69,6 @@ def record_facts(record: FactColumns, guardians: tuple[str, ...] = ()) -> matchi
 def match_key_digest(blind_index: BlindIndex, key: str) -> str:
     # Match keys hold pinyin, birth dates and guardians' names: personal data, stored only as HMACs.
     return blind_index.digest(key, field="match_key")
-
-
-def store_match_keys(scope: Scope, blind_index: BlindIndex, record: ChildRecord) -> None:
-    """The blocking keys of the child as recorded now (a merged duplicate gets none: it is never proposed)."""
-    scope.session.execute(delete(ChildMatchKey).where(ChildMatchKey.child_id == record.id))
-    if record.merged_into is not None:
-        return
-    add_match_keys(scope, blind_index, record, guardian_names(scope.family(record.id)))
-
-
-def add_match_keys(scope: Scope, blind_index: BlindIndex, record: ChildRecord, guardians: tuple[str, ...]) -> None:
-    for key in match_key_digests(blind_index, record, guardians):
-        scope.session.add(ChildMatchKey(tenant_id=record.tenant_id, match_key=key, child_id=record.id))
 
 
 def child_match_keys(blind_index: BlindIndex, child: Child) -> list[str]:
