@@ -15,12 +15,16 @@ from typing import Any
 
 from sqlalchemy import Engine, MetaData, Table, create_engine, event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from platform_runtime.events import PendingEvent
 from platform_runtime.messaging import inbox_table, outbox_table, write_outbox_rows
 from platform_runtime.unit_of_work import AbstractUnitOfWork
+
+# PostgreSQL ending a transaction because another one won: deadlock detected, serialization failure.
+LOST_RACE_SQLSTATES = frozenset({"40P01", "40001"})
 
 TENANT_KEY = "tenant"
 DISTRICT_KEY = "district"
@@ -106,8 +110,12 @@ class UnitOfWork(AbstractUnitOfWork):
         self.session.rollback()
 
     def _is_lost_race(self, error: BaseException) -> bool:
-        # An UPDATE whose version column no longer matched (version_id_col): another transaction won.
-        return isinstance(error, StaleDataError)
+        # An UPDATE whose version column no longer matched (version_id_col), or PostgreSQL ending this
+        # transaction in favour of another (a deadlock, a serialization failure): either way another transaction
+        # won, nothing of this one was kept, and reading again and retrying is the answer.
+        if isinstance(error, StaleDataError):
+            return True
+        return isinstance(error, DBAPIError) and getattr(error.orig, "sqlstate", None) in LOST_RACE_SQLSTATES
 
 
 @dataclass

@@ -3,18 +3,22 @@ SQLAlchemy one); `unpack` is typed."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from minorprot.reporting.v1 import events_pb2
-from sqlalchemy import Column, Integer, MetaData, String, Table, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import registry
 from sqlalchemy.orm.exc import StaleDataError
 
-from platform_runtime.db import Database, add_messaging_tables
+from platform_runtime.db import Database, UnitOfWork, add_messaging_tables
 from platform_runtime.errors import ConcurrentUpdate
 from platform_runtime.events import PendingEvent, to_envelope, unpack
 from platform_runtime.unit_of_work import AbstractUnitOfWork, FakeUnitOfWork
+from tests.support.infra import fresh_database
 
 TOWN = "110111008"
 
@@ -96,8 +100,6 @@ def test_a_failing_apply_keeps_nothing() -> None:
 
 
 def test_the_sqlalchemy_unit_of_work_is_one() -> None:
-    from platform_runtime.db import UnitOfWork
-
     assert issubclass(UnitOfWork, AbstractUnitOfWork)
 
 
@@ -175,3 +177,102 @@ def test_the_sqlalchemy_unit_of_work_turns_a_lost_version_race_into_concurrent_u
             assert connection.execute(select(database.outbox)).all() == []  # the loser's event went with it
     finally:
         database.dispose()
+
+
+# --- lost races PostgreSQL reports as errors: a deadlock, a serialization failure ----------------------------
+
+
+def _counters() -> tuple[MetaData, Table]:
+    metadata = MetaData()
+    add_messaging_tables(metadata)
+    counters = Table("counters", metadata, Column("id", String, primary_key=True), Column("n", Integer))
+    return metadata, counters
+
+
+@pytest.fixture(scope="module")
+def counters_url(postgres_url: str) -> str:
+    """A database of its own holding the counters table (as its owner: no row-level security on it)."""
+    url = fresh_database(postgres_url, "uow").owner_url
+    engine = create_engine(url)
+    _counters()[0].create_all(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def counters(counters_url: str) -> Iterator[tuple[Database, Table]]:
+    metadata, table = _counters()
+    database = Database.connect(counters_url, metadata)
+    with database.engine.begin() as connection:
+        connection.execute(table.delete())
+        connection.execute(database.outbox.delete())
+        connection.execute(table.insert(), [{"id": "a", "n": 0}, {"id": "b", "n": 0}])
+    yield database, table
+    database.dispose()
+
+
+def _add_one(uow: AbstractUnitOfWork, table: Table, row_id: str) -> None:
+    assert isinstance(uow, UnitOfWork)
+    uow.session.execute(update(table).where(table.c.id == row_id).values(n=table.c.n + 1))
+
+
+@pytest.mark.integration
+def test_the_loser_of_a_deadlock_is_told_concurrent_update_and_keeps_nothing(counters) -> None:
+    """Two transactions each lock one row and then want the other's: PostgreSQL ends one (40P01)."""
+    database, table = counters
+    both_hold_one = threading.Barrier(2)
+    outcome: dict[str, BaseException | None] = {}
+
+    def lock_in_order(name: str, first: str, second: str) -> None:
+        try:
+            with database.unit_of_work(TOWN) as uow:
+                _add_one(uow, table, first)
+                both_hold_one.wait(timeout=10)
+                _add_one(uow, table, second)  # one of the two waits for the other: a deadlock
+                uow.publish(crisis(name))
+                uow.commit()
+            outcome[name] = None
+        except Exception as error:
+            outcome[name] = error
+
+    threads = [
+        threading.Thread(target=lock_in_order, args=("ab", "a", "b")),
+        threading.Thread(target=lock_in_order, args=("ba", "b", "a")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    errors = [error for error in outcome.values() if error is not None]
+    assert len(outcome) == 2 and len(errors) == 1, outcome
+    assert isinstance(errors[0], ConcurrentUpdate), repr(errors[0])
+    assert "changed by someone else" in str(errors[0])
+    assert getattr(getattr(errors[0].__cause__, "orig", None), "sqlstate", None) == "40P01"
+    with database.engine.connect() as connection:
+        assert sorted(connection.execute(select(table.c.n)).scalars()) == [1, 1]  # the winner's two, once each
+        assert len(connection.execute(select(database.outbox)).all()) == 1  # the loser's event went with it
+
+
+@pytest.mark.integration
+def test_a_serialization_failure_is_a_concurrent_update_too(counters) -> None:
+    database, table = counters
+    serializable = Database(create_engine(database.engine.url, isolation_level="REPEATABLE READ"), database.metadata)
+    try:
+        with pytest.raises(ConcurrentUpdate) as raised, serializable.unit_of_work(TOWN) as slow:
+            assert slow.session.execute(select(table.c.n).where(table.c.id == "a")).scalar() == 0  # its snapshot
+            with database.unit_of_work(TOWN) as fast:
+                _add_one(fast, table, "a")
+                fast.commit()
+            _add_one(slow, table, "a")  # the row moved after the snapshot (40001)
+        assert getattr(getattr(raised.value.__cause__, "orig", None), "sqlstate", None) == "40001"
+    finally:
+        serializable.dispose()
+    with database.engine.connect() as connection:
+        assert connection.execute(select(table.c.n).where(table.c.id == "a")).scalar() == 1
+
+
+@pytest.mark.integration
+def test_other_database_errors_are_not_lost_races(counters) -> None:
+    database, table = counters
+    with pytest.raises(IntegrityError), database.unit_of_work(TOWN) as uow:
+        uow.session.execute(table.insert().values(id="a", n=5))  # a key taken: not a race to retry
