@@ -4,8 +4,9 @@ Afterwards every report must have exactly its referrals, its notifications in th
 and its entries on the child's case file: nothing lost, nothing doubled. The supervised workers beyond that
 path are held to the same (tests/faults/workers.py): referral's escalation of overdue referrals and its agency
 change stream, notify's channel workers (to local SMTP, carrier and webhook servers) and crisis escalation,
-benefits' drafts from family-poverty referrals; each worker's failure must have shown in metrics, health and
-log while a fault lasted, and it must have recovered.
+benefits' drafts from family-poverty referrals, reporting's hand-over of reporters' receipts to notify (one
+report in four asks for its receipt number by SMS or e-mail); each worker's failure must have shown in metrics,
+health and log while a fault lasted, and it must have recovered.
 
 Size from the environment: FAULTS_REPORTS (at least this many reports; the submissions go on until every
 fault has been injected), FAULTS_RATE (reports per second), FAULTS_BROKER_DOWN / FAULTS_POSTGRES_DOWN (seconds
@@ -56,8 +57,11 @@ CRISIS_WITHIN = float(os.environ.get("FAULTS_CRISIS_WITHIN", "15"))  # seconds, 
 SUBMIT_GIVE_UP = 300.0  # a client retrying one submission longer than this gives up (counted)
 CRISIS: dict[str, Any] = {}  # the fault run's crisis probe, for the test after it
 KINDS = ("crisis", "ordinary", "poverty")
+# One report in four asks for its receipt number, by SMS and by e-mail in turn (4 and the 3 kinds share no factor,
+# so every kind asks too): each must reach the carrier's or the mail server exactly once through the faults.
+RECEIPT_EVERY = 4
 STREAMED_AGENCIES = ("police", "civil_affairs")  # their own systems read the change stream throughout
-WORK_DONE = ("escalated", "chained", "delivered", "drafted")  # tests/faults/workers.py account_workers
+WORK_DONE = ("escalated", "chained", "delivered", "drafted", "receipted")  # tests/faults/workers.py account_workers
 SURNAMES, GIVEN = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗", "思雨晓明子涵一诺梓轩欣怡浩然宇航雨桐嘉俊若曦"
 
 
@@ -72,6 +76,7 @@ class Submission:
     failures: list[str] = field(default_factory=list)
     refused: str = ""  # a 4xx answer: the client's mistake or the platform's, not a fault's
     acknowledged_at: float = 0.0
+    receipt: str = ""  # "sms" or "email" when the reporter asks for the receipt number
 
     @property
     def crisis(self) -> bool:
@@ -115,6 +120,8 @@ class Clients:
         with self._lock:
             index = len(self.submissions)
             submission = Submission(index, kind or KINDS[index % len(KINDS)], f"[faults {self.run} #{index}]")
+            if index % RECEIPT_EVERY == 1:
+                submission.receipt = ("sms", "email")[index // RECEIPT_EVERY % 2]
             self.submissions.append(submission)
             return submission
 
@@ -132,6 +139,12 @@ class Clients:
         rng = random.Random(submission.index)
         name = rng.choice(SURNAMES) + "".join(rng.sample(GIVEN, 2))
         body = report_body(submission.tag, submission.kind, name)
+        if submission.receipt:
+            # The caller on the hotline asks to be sent the receipt number; the caseworker ticks the box for them.
+            address = (
+                f"1390{submission.index:07d}" if submission.receipt == "sms" else f"r{submission.index}@faults.test"
+            )
+            body["receipt_contact"] = {"consent": True, "address": address}
         deadline = time.monotonic() + SUBMIT_GIVE_UP
         while time.monotonic() < deadline and not self.stopping.is_set():
             submission.attempts += 1
@@ -443,12 +456,13 @@ def test_nothing_is_lost_or_doubled_through_broker_service_and_database_faults(f
     ]
     link_problems = link_by_hand(stack, unlinked)
     kinds = {s.report_id: s.kind for s in submissions if s.report_id}
+    receipts = {s.report_id: s.receipt for s in submissions if s.report_id and s.receipt}
     last: tuple[int, ...] | None = None
     quiet_since = time.monotonic()
     try:
         while True:
             result = account(stack, submissions)
-            workers = account_workers(stack, kinds, clock.moved, stack.outside)
+            workers = account_workers(stack, kinds, clock.moved, stack.outside, receipts)
             result["lost"] += workers["lost"]
             result["doubled"] += workers["doubled"]
             now = (
@@ -504,7 +518,8 @@ def test_nothing_is_lost_or_doubled_through_broker_service_and_database_faults(f
     )
     details = [
         f"faults: {len(faults)} faults in {submitted_for:.0f}s at {RATE}/s by {CLIENTS} clients; "
-        + " / ".join(f"{kind} ({len([s for s in acknowledged if s.kind == kind])})" for kind in KINDS),
+        + " / ".join(f"{kind} ({len([s for s in acknowledged if s.kind == kind])})" for kind in KINDS)
+        + f"; receipts asked for: {len(receipts)}",
         f"faults: retried submissions={len(retried)} (failed attempts={sum(len(s.failures) for s in retried)}), "
         f"refused={len(refused)}, linked by hand={len(unlinked)}",
         f"faults: Idempotency-Key honoured by the gateway: {'yes' if keyed else 'NO'}; "

@@ -1,5 +1,6 @@
 """The fault suite's view of the supervised workers beyond the report path: referral's escalation of overdue
-referrals, notify's channel workers and crisis escalation, benefits' drafts from poverty referrals.
+referrals, notify's channel workers and crisis escalation, benefits' drafts from poverty referrals, reporting's
+hand-over of reporters' receipts to notify (over gRPC, then notify's SMS and e-mail workers).
 
 `DeadlineClock` makes every referral of the run fall due a few seconds after it opens (its limit is hours or
 days), so the escalation worker raises both steps while the faults go on. `WorkerWatch` samples each service's
@@ -57,10 +58,13 @@ REFERRAL_DELIVERIES = {
     ("referral_escalated", "webhook"): ESCALATION_STEPS,
     ("referral_escalated", "in_app"): ESCALATION_STEPS,
 }
+# What each report whose reporter asked for the receipt number must have sent (notify's RECEIPT template).
+RECEIPT_EVENT = "report_receipt"
 # The workers that joined the fault suite, by service: each must be seen failing during a fault (metrics, and a
 # log line naming it) and well again afterwards. The agency edge is a server, not a loop: only its recovery
 # (serving after every restart) is checked.
 JOINED = {
+    "reporting": ["reporting-receipts"],
     "referral": ["referral-escalations", "referral-consumer-referral"],
     "notify": [
         "notify-deliver-email",
@@ -295,8 +299,11 @@ def visibility(watch: WorkerWatch, logs: Callable[[str], Path]) -> tuple[list[st
     return lines, problems
 
 
-def account_workers(stack: FaultStack, reports: dict[str, str], moved: set[str], outside: Outside) -> dict[str, Any]:
-    """`reports`: report id -> kind (crisis, ordinary, poverty) of every acknowledged report of the run.
+def account_workers(
+    stack: FaultStack, reports: dict[str, str], moved: set[str], outside: Outside, receipts: dict[str, str]
+) -> dict[str, Any]:
+    """`reports`: report id -> kind (crisis, ordinary, poverty) of every acknowledged report of the run;
+    `receipts`: report id -> the channel (sms, email) of those whose reporter asked for the receipt number.
     Returns, per report, what is missing and what is doubled of the joined workers' work, and the counts."""
     db = stack.databases
     ids = list(reports)
@@ -328,6 +335,7 @@ def account_workers(stack: FaultStack, reports: dict[str, str], moved: set[str],
     unsent: dict[str, list[str]] = defaultdict(list)
     received = outside.received()
     arrivals: dict[str, Counter[int]] = defaultdict(Counter)  # subject -> {times a delivery arrived: how many}
+    receipt_arrivals: dict[str, list[int]] = defaultdict(list)  # report -> times each receipt delivery arrived
     for d in rows(
         db["notify"].owner_url,
         "SELECT id, subject_id, event_type, channel, status FROM deliveries WHERE subject_id = ANY(:ids)",
@@ -336,6 +344,8 @@ def account_workers(stack: FaultStack, reports: dict[str, str], moved: set[str],
         deliveries[d.subject_id][(d.event_type, d.channel)] += 1
         if d.status != "sent":
             unsent[d.subject_id].append(f"{d.channel} {d.event_type} {d.id} {d.status}")
+        elif d.event_type == RECEIPT_EVENT:
+            receipt_arrivals[d.subject_id].append(received.pop(d.id, 0))
         elif d.channel != "in_app":
             arrivals[d.subject_id][received.pop(d.id, 0)] += 1
     drafts: Counter[str] = Counter(
@@ -347,7 +357,7 @@ def account_workers(stack: FaultStack, reports: dict[str, str], moved: set[str],
         by_report[referral.report_id].append(referral)
 
     result: dict[str, Any] = {
-        **dict.fromkeys(("escalated", "chained", "delivered", "drafted", "resent"), 0),
+        **dict.fromkeys(("escalated", "chained", "delivered", "drafted", "receipted", "resent"), 0),
         "lost": [],
         "doubled": [],
     }
@@ -390,11 +400,19 @@ def account_workers(stack: FaultStack, reports: dict[str, str], moved: set[str],
                 # A message sent again after a crash between its send and its record (at least once) carries
                 # the same delivery id, which the receiver drops: counted and shown, not a second message.
                 result["resent"] += sum(n for times, n in arrivals[subject].items() if times > 1)
+        # Reporting's receipt sender, then notify's SMS or e-mail worker: the receipt number sent once.
+        with check.part() as receipted:
+            if asked := receipts.get(report_id):
+                check.compare(f"{asked} receipt of {report_id}", 1, deliveries[report_id][(RECEIPT_EVENT, asked)])
+                if 0 in receipt_arrivals[report_id]:
+                    check.missing.append(f"the receipt of {report_id} sent but never arrived")
+                result["resent"] += sum(1 for times in receipt_arrivals[report_id] if times > 1)
         for name, part in (
             ("escalated", escalation),
             ("drafted", drafted),
             ("chained", chained),
             ("delivered", delivered),
+            ("receipted", receipted),
         ):
             result[name] += part.ok
         if check.missing:
