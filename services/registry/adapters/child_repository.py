@@ -103,6 +103,14 @@ class SqlChildRepository:
     def get(self, child_id: str, *, follow_merges: bool = True) -> Child:
         return self._load(child_record(self._session, self._tenant, child_id, follow_merges=follow_merges))
 
+    def hold(self, child_ids: Sequence[str]) -> None:
+        for child_id in sorted(set(child_ids)):  # one at a time, in id order: the lock order every holder keeps
+            self._session.execute(
+                select(ChildRecord.id)
+                .where(ChildRecord.tenant_id == self._tenant, ChildRecord.id == child_id)
+                .with_for_update()
+            )
+
     def ids_after(self, after_child_id: str, limit: int) -> list[str]:
         rows = list(
             self._session.scalars(

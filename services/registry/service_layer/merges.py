@@ -24,6 +24,9 @@ class MergeUseCases(RegistryUseCases):
             reason = _reason(reason)
             if surviving_id == merged_id:
                 raise errors.InvalidInput("a record cannot be merged into itself", "merged_child_id")
+            # Both held (in id order) before either is read: the same pair merged both ways at once neither
+            # deadlocks nor makes a loop, as the survivor's `merged_into` is read after the other merge's commit.
+            uow.children.hold((surviving_id, merged_id))
             survivor = uow.children.get(surviving_id, follow_merges=False)
             duplicate = uow.children.get(merged_id, follow_merges=False)
             duplicate.merge_into(survivor, uow.now, reason)
@@ -36,6 +39,9 @@ class MergeUseCases(RegistryUseCases):
     def unmerge_children(self, merged_id: str, reason: str) -> ChildView:
         with self._work(MERGE_ROLES) as uow:
             reason = _reason(reason)
+            # The pair held in id order as a merge holds it (a merge of the same two at once waits, not deadlocks);
+            # the duplicate is written, so a change to it since this first look is refused at the save.
+            uow.children.hold((merged_id, uow.children.current_id(merged_id)))
             duplicate = uow.children.get(merged_id, follow_merges=False)
             if duplicate.merged_into is None:
                 raise errors.Conflict("this record is not merged")

@@ -128,6 +128,12 @@ class ChildRepository(Protocol):
         category entries, held for this unit of work: one derivation of a child's categories at a time."""
         ...
 
+    def hold(self, child_ids: Sequence[str]) -> None:
+        """Hold these children's records for this unit of work before reading them, in id order: two units of
+        work holding the same records never deadlock (each waiting for the other), and what `get` reads next
+        is what the winner left. For a use case that decides on a record it does not change (a merge's survivor)."""
+        ...
+
     def ids_after(self, after_child_id: str, limit: int) -> list[str]:
         """Up to `limit` ids of the town's children (not those merged away), in id order, after this one."""
         ...

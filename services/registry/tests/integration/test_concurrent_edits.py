@@ -147,3 +147,44 @@ def test_concurrent_changes_without_expected_version_never_both_apply(channel, w
         assert codes.count(grpc.StatusCode.OK) == 1, codes
         assert set(codes) - {grpc.StatusCode.OK} <= {grpc.StatusCode.ABORTED, grpc.StatusCode.FAILED_PRECONDITION}
         assert status_changes(registry, case_id) == 1
+
+
+def merged_into(registry: Running, *child_ids: str) -> dict[str, str | None]:
+    """Where each record points now (as the owner, in the pilot town)."""
+    engine = create_engine(registry.database.owner_url)
+    with engine.begin() as connection:
+        connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": PILOT_TENANT})
+        rows = connection.execute(
+            text("SELECT id, merged_into FROM children WHERE id = ANY(:ids)"), {"ids": list(child_ids)}
+        ).all()
+    engine.dispose()
+    return {row.id: row.merged_into for row in rows}
+
+
+def test_two_merges_of_one_pair_in_opposite_directions_never_both_apply(channel, who, registry):
+    """A into B and B into A at the same moment: one wins, the other is told to reload (ABORTED) or that the
+    record is merged already (FAILED_PRECONDITION), never an internal error (a deadlock); no merge loop."""
+    register = registry_pb2_grpc.RegistryServiceStub(channel)
+
+    def merge(surviving: str, merged: str) -> Any:
+        request = registry_pb2.MergeChildrenRequest(
+            surviving_child_id=surviving, merged_child_id=merged, reason="重复登记 registered twice"
+        )
+        return register.MergeChildren(request, metadata=who)
+
+    for round_ in range(4):
+        a, b = (new_child(channel, who, f"周小{'一二三四'[round_]}{n}").child_id for n in "甲乙")
+        codes = race(partial(merge, b, a), partial(merge, a, b))
+        assert codes.count(grpc.StatusCode.OK) == 1, codes
+        assert set(codes) - {grpc.StatusCode.OK} <= {grpc.StatusCode.ABORTED, grpc.StatusCode.FAILED_PRECONDITION}
+        pointers = merged_into(registry, a, b)
+        assert pointers in ({a: b, b: None}, {a: None, b: a}), pointers  # exactly the winner's merge
+
+        # Undoing the merge while the other direction is asked for: each applies in turn or is refused.
+        duplicate, survivor = (a, b) if pointers[a] else (b, a)
+        unmerge = registry_pb2.UnmergeChildrenRequest(merged_child_id=duplicate, reason="核实为两人 two children")
+        codes = race(partial(register.UnmergeChildren, unmerge, metadata=who), partial(merge, duplicate, survivor))
+        assert codes[0] is grpc.StatusCode.OK, codes
+        assert codes[1] in {grpc.StatusCode.OK, grpc.StatusCode.ABORTED, grpc.StatusCode.FAILED_PRECONDITION}, codes
+        after = {survivor: duplicate, duplicate: None} if codes[1] is grpc.StatusCode.OK else {a: None, b: None}
+        assert merged_into(registry, a, b) == after

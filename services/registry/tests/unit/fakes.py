@@ -173,6 +173,9 @@ class FakeChildren:
             raise errors.NotFound("no such child in this town")
         return self._hand_out(self.current_id(child_id) if follow_merges else child_id)
 
+    def hold(self, child_ids: Sequence[str]) -> None:
+        pass  # one unit of work at a time: nothing to wait for
+
     def ids_after(self, after_child_id: str, limit: int) -> list[str]:
         ids = sorted(i for i, c in self._stored().items() if c.merged_into is None and i > after_child_id)
         return ids[:limit]
