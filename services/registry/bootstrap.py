@@ -25,7 +25,12 @@ def build_services(settings: RegistrySettings, database: Database | None = None)
     database = database or Database.connect(settings.common.database_url, metadata)
     blind_index = BlindIndex(settings.blind_index_key)
     return Services(
-        registry=RegistryService(database, FieldCipher(settings.pii_keys), blind_index),
+        registry=RegistryService(
+            database,
+            FieldCipher(settings.pii_keys),
+            blind_index,
+            statistics_cache_seconds=settings.statistics_cache_seconds,
+        ),
         casework=CaseworkService(database, blind_index),
     )
 

@@ -17,6 +17,9 @@ class RegistrySettings:
     blind_index_key: bytes
     # How often overdue follow-up visits are checked (visits are due by the day: hourly is plenty).
     visit_check_seconds: int = 3600
+    # How long a process reuses a town's dashboard numbers at most (service_layer/statistics.py): the bound
+    # for another replica's writes to show; this process's own writes show at once. 0: always count.
+    statistics_cache_seconds: int = 300
 
 
 def load_settings(env: EnvReader | None = None) -> RegistrySettings:
@@ -27,6 +30,7 @@ def load_settings(env: EnvReader | None = None) -> RegistrySettings:
         pii_keys=env.parsed("PII_ENCRYPTION_KEYS", decode_keyring, {}, required=True),
         blind_index_key=env.parsed("BLIND_INDEX_KEY", decode_key, b"", required=True),
         visit_check_seconds=env.integer("VISIT_CHECK_INTERVAL_SECONDS", 3600, minimum=1, maximum=86400),
+        statistics_cache_seconds=env.integer("REGISTER_STATISTICS_CACHE_SECONDS", 300, minimum=0, maximum=3600),
     )
     env.done()
     return settings

@@ -287,7 +287,11 @@ class ChangeRecord(Base):
     entity_id: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(30))
     changes: Mapped[dict[str, list[object]]] = mapped_column(JSON)
-    __table_args__ = (Index("ix_change_history_child", "tenant_id", "child_id", "id"),)
+    __table_args__ = (
+        Index("ix_change_history_child", "tenant_id", "child_id", "id"),
+        # The town's latest change, read by every GetRegisterStatistics (service_layer/statistics.py).
+        Index("ix_change_history_latest", "tenant_id", "id"),
+    )
 
 
 TENANT_TABLES = (
