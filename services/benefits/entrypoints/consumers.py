@@ -69,7 +69,7 @@ def consumers(service: BenefitsService, follower: RegisterFollower) -> list[Cons
 
     def children_merged(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:
         event = unpack(envelope, registry_events.ChildrenMerged)
-        follower.merged(uow, event.surviving_child_id, event.merged_child_id, event.reason, day(envelope))
+        follower.merged(uow, event.surviving_child_id, event.merged_child_id, day(envelope))
         service.child_merged(uow, event.surviving_child_id, event.merged_child_id)
 
     def children_unmerged(envelope: common_pb2.EventEnvelope, uow: UnitOfWork) -> None:

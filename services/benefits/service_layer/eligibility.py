@@ -206,7 +206,7 @@ def categories_changed(
     return fresh
 
 
-def merged(uow: UnitOfWork, surviving_id: str, merged_id: str, on: date, reason: str, *, at: datetime) -> None:
+def merged(uow: UnitOfWork, surviving_id: str, merged_id: str, on: date, *, at: datetime) -> None:
     """The duplicate's entitlements stop. Where the surviving record holds the same benefit, the duplicate's
     ends where the surviving one starts (the next run recovers what was paid twice, as an adjustment);
     otherwise it is carried over to the surviving record from the day of the merge."""
@@ -218,7 +218,8 @@ def merged(uow: UnitOfWork, surviving_id: str, merged_id: str, on: date, reason:
     kept = {record.benefit_code: record for record in entitlements(uow, surviving_id)}
     for record in entitlements(uow, merged_id):
         twin = kept.get(record.benefit_code)
-        why = f"merged into {surviving_id}: {reason}"
+        # Why staff merged the records stays in the registry's change history (not on the event).
+        why = f"merged into {surviving_id} in the register"
         if twin is not None:
             last = min(record.ends_on or on - timedelta(days=1), twin.starts_on - timedelta(days=1))
             stop(uow, record, max(last, record.starts_on - timedelta(days=1)), ENDED, why, at=at, stopped_by="merge")

@@ -48,8 +48,8 @@ class RegisterFollower:
                 SYSTEM_USER,
             )
 
-    def merged(self, uow: UnitOfWork, surviving_id: str, merged_id: str, reason: str, on: date) -> None:
-        eligibility.merged(uow, surviving_id, merged_id, on, reason, at=self._now())
+    def merged(self, uow: UnitOfWork, surviving_id: str, merged_id: str, on: date) -> None:
+        eligibility.merged(uow, surviving_id, merged_id, on, at=self._now())
         roster_links.merged(uow, surviving_id, merged_id, self._today())
 
     def identified(self, uow: UnitOfWork, child_id: str, person_key: str) -> None:

@@ -469,14 +469,12 @@ def event_message(event: events.RegistryEvent) -> Message:
             return events_pb2.ChildrenMerged(
                 surviving_child_id=event.surviving_child_id,
                 merged_child_id=event.merged_child_id,
-                reason=event.reason,
                 merged_by=event.merged_by,
             )
         case events.ChildrenUnmerged():
             return events_pb2.ChildrenUnmerged(
                 surviving_child_id=event.surviving_child_id,
                 merged_child_id=event.merged_child_id,
-                reason=event.reason,
                 unmerged_by=event.unmerged_by,
             )
         case events.CaseFileOpened():
@@ -500,7 +498,6 @@ def event_message(event: events.RegistryEvent) -> Message:
                 child_id=event.child_id,
                 from_status=event.from_status.value,
                 to_status=event.to_status.value,
-                reason=event.reason,
                 **staff_fields(event.staff),
             )
         case events.VisitOverdue():

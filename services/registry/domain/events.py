@@ -78,9 +78,10 @@ class ChildIdentityChanged:
 
 @dataclass(frozen=True)
 class ChildrenMerged:
+    """Without the merger's reason: staff's words stay in the change history, never on Kafka."""
+
     surviving_child_id: str
     merged_child_id: str
-    reason: str
     merged_by: str
 
 
@@ -88,7 +89,6 @@ class ChildrenMerged:
 class ChildrenUnmerged:
     surviving_child_id: str
     merged_child_id: str
-    reason: str
     unmerged_by: str
 
 
@@ -124,8 +124,7 @@ class CaseStatusChanged:
     child_id: str
     from_status: CaseStatus
     to_status: CaseStatus
-    reason: str
-    staff: CaseStaff
+    staff: CaseStaff  # the reason given stays in the change history
 
 
 @dataclass(frozen=True)

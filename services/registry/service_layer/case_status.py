@@ -52,6 +52,6 @@ class CaseStatusUseCases(CaseworkUseCases):
             uow.case_files.save(case)
             summary = f"档案状态 case status: {current.label} → {target.label}" + (f" ({reason})" if reason else "")
             uow.add_timeline(case.child_id, "case_status", summary, new_id())
-            uow.emit(CaseStatusChanged(case.case_id, case.child_id, current, target, reason, case.staff))
+            uow.emit(CaseStatusChanged(case.case_id, case.child_id, current, target, case.staff))
             uow.commit()
             return CaseStatusView(case.case_id, target, case.next_visit_due, case.version)

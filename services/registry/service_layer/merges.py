@@ -31,7 +31,7 @@ class MergeUseCases(RegistryUseCases):
             duplicate = uow.children.get(merged_id, follow_merges=False)
             duplicate.merge_into(survivor, uow.now, reason)
             self._after_merge_change(uow, duplicate, survivor, "merged", reason)
-            uow.emit(ChildrenMerged(survivor.child_id, duplicate.child_id, reason, merged_by=uow.caller.user_id))
+            uow.emit(ChildrenMerged(survivor.child_id, duplicate.child_id, merged_by=uow.caller.user_id))
             view = aggregate_view(survivor, uow.tenant, survivor.current_categories(uow.today))
             uow.commit()
             return view
@@ -48,7 +48,7 @@ class MergeUseCases(RegistryUseCases):
             survivor = uow.children.get(duplicate.merged_into, follow_merges=False)
             duplicate.unmerge_from(survivor, reason)
             self._after_merge_change(uow, duplicate, survivor, "unmerged", reason)
-            uow.emit(ChildrenUnmerged(survivor.child_id, duplicate.child_id, reason, unmerged_by=uow.caller.user_id))
+            uow.emit(ChildrenUnmerged(survivor.child_id, duplicate.child_id, unmerged_by=uow.caller.user_id))
             view = aggregate_view(duplicate, uow.tenant, duplicate.current_categories(uow.today))
             uow.commit()
             return view

@@ -134,7 +134,6 @@ def case_status_changed(
             child_id=child_id,
             from_status=from_status,
             to_status=to_status,
-            reason="监护落实,困境消除",
             **(STAFF | staff),
         ),
     )

@@ -151,7 +151,7 @@ def test_a_status_change_is_on_the_timeline_in_the_history_and_told_with_the_sta
     (entry,) = store.town(TOWN).timeline
     assert entry.kind == "case_status" and "→" in entry.summary and entry.source == "registry"
     assert store.events[-1] == events.CaseStatusChanged(
-        "case-c1", child_id, CaseStatus.IDENTIFIED, CaseStatus.ASSESSING, "", STAFF
+        "case-c1", child_id, CaseStatus.IDENTIFIED, CaseStatus.ASSESSING, STAFF
     )
     assert store.outbox[-1].payload == events_pb2.CaseStatusChanged(
         case_id="case-c1",

@@ -70,11 +70,11 @@ CASES: list[tuple[events.RegistryEvent, str, str, str, Message]] = [
         events_pb2.ChildCategoriesChanged(child_id="c1", categories=["a", "b"], added=["b"], removed=["c"]),
     ),
     (
-        events.ChildrenMerged("c1", "c2", "同一人", merged_by="u-case"),
+        events.ChildrenMerged("c1", "c2", merged_by="u-case"),
         REGISTRY_CHILD,
         "child",
         "c2",
-        events_pb2.ChildrenMerged(surviving_child_id="c1", merged_child_id="c2", reason="同一人", merged_by="u-case"),
+        events_pb2.ChildrenMerged(surviving_child_id="c1", merged_child_id="c2", merged_by="u-case"),
     ),
     (
         events.ChildRegistered("c1", None, "", AT, person_key="ab" * 20),
@@ -114,13 +114,11 @@ CASES: list[tuple[events.RegistryEvent, str, str, str, Message]] = [
         events_pb2.ChildIdentityChanged(child_id="c1", person_key="cd" * 20),
     ),
     (
-        events.ChildrenUnmerged("c1", "c2", "并非同一人", unmerged_by="u-case"),
+        events.ChildrenUnmerged("c1", "c2", unmerged_by="u-case"),
         REGISTRY_CHILD,
         "child",
         "c2",
-        events_pb2.ChildrenUnmerged(
-            surviving_child_id="c1", merged_child_id="c2", reason="并非同一人", unmerged_by="u-case"
-        ),
+        events_pb2.ChildrenUnmerged(surviving_child_id="c1", merged_child_id="c2", unmerged_by="u-case"),
     ),
     (
         events.CaseFileOpened("k1", "c1", CaseStatus.IDENTIFIED),
@@ -154,13 +152,11 @@ CASES: list[tuple[events.RegistryEvent, str, str, str, Message]] = [
         ),
     ),
     (
-        events.CaseStatusChanged("k1", "c1", CaseStatus.MONITORING, CaseStatus.CLOSED, "已稳定", CaseStaff()),
+        events.CaseStatusChanged("k1", "c1", CaseStatus.MONITORING, CaseStatus.CLOSED, CaseStaff()),
         REGISTRY_CASE,
         "child",
         "c1",
-        events_pb2.CaseStatusChanged(
-            case_id="k1", child_id="c1", from_status="monitoring", to_status="closed", reason="已稳定"
-        ),
+        events_pb2.CaseStatusChanged(case_id="k1", child_id="c1", from_status="monitoring", to_status="closed"),
     ),
     (
         events.VisitOverdue("k1", "c1", date(2026, 12, 1), 3, None, STAFF),

@@ -58,7 +58,7 @@ def test_a_duplicate_is_merged_reversibly(registry, store, twins) -> None:
     ]
     assert store.town(TOWN).audit == [(CASEWORKER.user_id, "merge_children", "child", duplicate, WHY)]
     assert {t.child_id for t in store.town(TOWN).timeline if t.kind == "merged"} == {kept, duplicate}
-    assert events.ChildrenMerged(kept, duplicate, WHY, merged_by=CASEWORKER.user_id) in store.events
+    assert events.ChildrenMerged(kept, duplicate, merged_by=CASEWORKER.user_id) in store.events
 
     restored = registry.unmerge_children(duplicate, "核实为双胞胎，并非同一人")
 

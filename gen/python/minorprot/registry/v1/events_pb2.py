@@ -27,7 +27,7 @@ from minorprot.common.v1 import common_pb2 as minorprot_dot_common_dot_v1_dot_co
 from minorprot.registry.v1 import registry_pb2 as minorprot_dot_registry_dot_v1_dot_registry__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"minorprot/registry/v1/events.proto\x12\x15minorprot.registry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a minorprot/common/v1/common.proto\x1a$minorprot/registry/v1/registry.proto\"\x85\x02\n\x0f\x43hildRegistered\x12/\n\x05\x63hild\x18\x01 \x01(\x0b\x32\x1c.minorprot.registry.v1.ChildB\x02\x18\x01\x12\x18\n\x10source_report_id\x18\x02 \x01(\t\x12\x12\n\nperson_key\x18\x03 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x04 \x01(\t\x12-\n\nbirth_date\x18\x05 \x01(\x0b\x32\x19.minorprot.common.v1.Date\x12\x1f\n\x17household_division_code\x18\x06 \x01(\t\x12\x31\n\rregistered_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"C\n\x0e\x43\x61seFileOpened\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\"J\n\x12ReportLinkedToCase\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x02 \x01(\t\x12\x11\n\treport_id\x18\x03 \x01(\t\"@\n\x0fTenantOnboarded\x12-\n\x06tenant\x18\x01 \x01(\x0b\x32\x1d.minorprot.registry.v1.Tenant\"^\n\x16\x43hildCategoriesChanged\x12\x10\n\x08\x63hild_id\x18\x01 \x01(\t\x12\x12\n\ncategories\x18\x02 \x03(\t\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x03 \x03(\t\x12\x0f\n\x07removed\x18\x04 \x03(\t\"h\n\x0e\x43hildrenMerged\x12\x1a\n\x12surviving_child_id\x18\x01 \x01(\t\x12\x17\n\x0fmerged_child_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x11\n\tmerged_by\x18\x04 \x01(\t\"l\n\x10\x43hildrenUnmerged\x12\x1a\n\x12surviving_child_id\x18\x01 \x01(\t\x12\x17\n\x0fmerged_child_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x13\n\x0bunmerged_by\x18\x04 \x01(\t\"\x95\x02\n\x11\x43\x61seStatusChanged\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x02 \x01(\t\x12\x13\n\x0b\x66rom_status\x18\x03 \x01(\t\x12\x11\n\tto_status\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x1a\n\x12responsible_person\x18\x06 \x01(\t\x12\x15\n\rsocial_worker\x18\x07 \x01(\t\x12\x16\n\x0e\x63hild_director\x18\x08 \x01(\t\x12\x1b\n\x13responsible_user_id\x18\t \x01(\t\x12\x1d\n\x15social_worker_user_id\x18\n \x01(\t\x12\x1e\n\x16\x63hild_director_user_id\x18\x0b \x01(\t\"\xbe\x02\n\x0c\x43\x61seAssigned\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x02 \x01(\t\x12\x1a\n\x12responsible_person\x18\x03 \x01(\t\x12\x15\n\rsocial_worker\x18\x04 \x01(\t\x12\x16\n\x0e\x63hild_director\x18\x05 \x01(\t\x12#\n\x1bprevious_responsible_person\x18\x06 \x01(\t\x12\x1e\n\x16previous_social_worker\x18\x07 \x01(\t\x12\x1f\n\x17previous_child_director\x18\x08 \x01(\t\x12\x1b\n\x13responsible_user_id\x18\t \x01(\t\x12\x1d\n\x15social_worker_user_id\x18\n \x01(\t\x12\x1e\n\x16\x63hild_director_user_id\x18\x0b \x01(\t\"\xad\x02\n\x0cVisitOverdue\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x02 \x01(\t\x12)\n\x06\x64ue_on\x18\x03 \x01(\x0b\x32\x19.minorprot.common.v1.Date\x12\x14\n\x0c\x64\x61ys_overdue\x18\x04 \x01(\x05\x12\x12\n\nrisk_level\x18\x05 \x01(\t\x12\x1a\n\x12responsible_person\x18\x06 \x01(\t\x12\x15\n\rsocial_worker\x18\x07 \x01(\t\x12\x16\n\x0e\x63hild_director\x18\x08 \x01(\t\x12\x1b\n\x13responsible_user_id\x18\t \x01(\t\x12\x1d\n\x15social_worker_user_id\x18\n \x01(\t\x12\x1e\n\x16\x63hild_director_user_id\x18\x0b \x01(\t\"\xe3\x01\n\nChildMoved\x12\x10\n\x08\x63hild_id\x18\x01 \x01(\t\x12$\n\x1c\x66rom_residence_division_code\x18\x02 \x01(\t\x12\"\n\x1ato_residence_division_code\x18\x03 \x01(\t\x12$\n\x1c\x66rom_household_division_code\x18\x04 \x01(\t\x12\"\n\x1ato_household_division_code\x18\x05 \x01(\t\x12/\n\x0c\x65\x66\x66\x65\x63tive_on\x18\x06 \x01(\x0b\x32\x19.minorprot.common.v1.Date\"Z\n\x17\x43hildBirthDateCorrected\x12\x10\n\x08\x63hild_id\x18\x01 \x01(\t\x12-\n\nbirth_date\x18\x02 \x01(\x0b\x32\x19.minorprot.common.v1.Date\"<\n\x14\x43hildIdentityChanged\x12\x10\n\x08\x63hild_id\x18\x01 \x01(\t\x12\x12\n\nperson_key\x18\x02 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"minorprot/registry/v1/events.proto\x12\x15minorprot.registry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a minorprot/common/v1/common.proto\x1a$minorprot/registry/v1/registry.proto\"\x85\x02\n\x0f\x43hildRegistered\x12/\n\x05\x63hild\x18\x01 \x01(\x0b\x32\x1c.minorprot.registry.v1.ChildB\x02\x18\x01\x12\x18\n\x10source_report_id\x18\x02 \x01(\t\x12\x12\n\nperson_key\x18\x03 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x04 \x01(\t\x12-\n\nbirth_date\x18\x05 \x01(\x0b\x32\x19.minorprot.common.v1.Date\x12\x1f\n\x17household_division_code\x18\x06 \x01(\t\x12\x31\n\rregistered_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"C\n\x0e\x43\x61seFileOpened\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\"J\n\x12ReportLinkedToCase\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x02 \x01(\t\x12\x11\n\treport_id\x18\x03 \x01(\t\"@\n\x0fTenantOnboarded\x12-\n\x06tenant\x18\x01 \x01(\x0b\x32\x1d.minorprot.registry.v1.Tenant\"^\n\x16\x43hildCategoriesChanged\x12\x10\n\x08\x63hild_id\x18\x01 \x01(\t\x12\x12\n\ncategories\x18\x02 \x03(\t\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x03 \x03(\t\x12\x0f\n\x07removed\x18\x04 \x03(\t\"l\n\x0e\x43hildrenMerged\x12\x1a\n\x12surviving_child_id\x18\x01 \x01(\t\x12\x17\n\x0fmerged_child_id\x18\x02 \x01(\t\x12\x12\n\x06reason\x18\x03 \x01(\tB\x02\x18\x01\x12\x11\n\tmerged_by\x18\x04 \x01(\t\"p\n\x10\x43hildrenUnmerged\x12\x1a\n\x12surviving_child_id\x18\x01 \x01(\t\x12\x17\n\x0fmerged_child_id\x18\x02 \x01(\t\x12\x12\n\x06reason\x18\x03 \x01(\tB\x02\x18\x01\x12\x13\n\x0bunmerged_by\x18\x04 \x01(\t\"\x99\x02\n\x11\x43\x61seStatusChanged\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x02 \x01(\t\x12\x13\n\x0b\x66rom_status\x18\x03 \x01(\t\x12\x11\n\tto_status\x18\x04 \x01(\t\x12\x12\n\x06reason\x18\x05 \x01(\tB\x02\x18\x01\x12\x1a\n\x12responsible_person\x18\x06 \x01(\t\x12\x15\n\rsocial_worker\x18\x07 \x01(\t\x12\x16\n\x0e\x63hild_director\x18\x08 \x01(\t\x12\x1b\n\x13responsible_user_id\x18\t \x01(\t\x12\x1d\n\x15social_worker_user_id\x18\n \x01(\t\x12\x1e\n\x16\x63hild_director_user_id\x18\x0b \x01(\t\"\xbe\x02\n\x0c\x43\x61seAssigned\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x02 \x01(\t\x12\x1a\n\x12responsible_person\x18\x03 \x01(\t\x12\x15\n\rsocial_worker\x18\x04 \x01(\t\x12\x16\n\x0e\x63hild_director\x18\x05 \x01(\t\x12#\n\x1bprevious_responsible_person\x18\x06 \x01(\t\x12\x1e\n\x16previous_social_worker\x18\x07 \x01(\t\x12\x1f\n\x17previous_child_director\x18\x08 \x01(\t\x12\x1b\n\x13responsible_user_id\x18\t \x01(\t\x12\x1d\n\x15social_worker_user_id\x18\n \x01(\t\x12\x1e\n\x16\x63hild_director_user_id\x18\x0b \x01(\t\"\xad\x02\n\x0cVisitOverdue\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x10\n\x08\x63hild_id\x18\x02 \x01(\t\x12)\n\x06\x64ue_on\x18\x03 \x01(\x0b\x32\x19.minorprot.common.v1.Date\x12\x14\n\x0c\x64\x61ys_overdue\x18\x04 \x01(\x05\x12\x12\n\nrisk_level\x18\x05 \x01(\t\x12\x1a\n\x12responsible_person\x18\x06 \x01(\t\x12\x15\n\rsocial_worker\x18\x07 \x01(\t\x12\x16\n\x0e\x63hild_director\x18\x08 \x01(\t\x12\x1b\n\x13responsible_user_id\x18\t \x01(\t\x12\x1d\n\x15social_worker_user_id\x18\n \x01(\t\x12\x1e\n\x16\x63hild_director_user_id\x18\x0b \x01(\t\"\xe3\x01\n\nChildMoved\x12\x10\n\x08\x63hild_id\x18\x01 \x01(\t\x12$\n\x1c\x66rom_residence_division_code\x18\x02 \x01(\t\x12\"\n\x1ato_residence_division_code\x18\x03 \x01(\t\x12$\n\x1c\x66rom_household_division_code\x18\x04 \x01(\t\x12\"\n\x1ato_household_division_code\x18\x05 \x01(\t\x12/\n\x0c\x65\x66\x66\x65\x63tive_on\x18\x06 \x01(\x0b\x32\x19.minorprot.common.v1.Date\"Z\n\x17\x43hildBirthDateCorrected\x12\x10\n\x08\x63hild_id\x18\x01 \x01(\t\x12-\n\nbirth_date\x18\x02 \x01(\x0b\x32\x19.minorprot.common.v1.Date\"<\n\x14\x43hildIdentityChanged\x12\x10\n\x08\x63hild_id\x18\x01 \x01(\t\x12\x12\n\nperson_key\x18\x02 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,6 +36,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CHILDREGISTERED'].fields_by_name['child']._loaded_options = None
   _globals['_CHILDREGISTERED'].fields_by_name['child']._serialized_options = b'\030\001'
+  _globals['_CHILDRENMERGED'].fields_by_name['reason']._loaded_options = None
+  _globals['_CHILDRENMERGED'].fields_by_name['reason']._serialized_options = b'\030\001'
+  _globals['_CHILDRENUNMERGED'].fields_by_name['reason']._loaded_options = None
+  _globals['_CHILDRENUNMERGED'].fields_by_name['reason']._serialized_options = b'\030\001'
+  _globals['_CASESTATUSCHANGED'].fields_by_name['reason']._loaded_options = None
+  _globals['_CASESTATUSCHANGED'].fields_by_name['reason']._serialized_options = b'\030\001'
   _globals['_CHILDREGISTERED']._serialized_start=167
   _globals['_CHILDREGISTERED']._serialized_end=428
   _globals['_CASEFILEOPENED']._serialized_start=430
@@ -47,19 +53,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CHILDCATEGORIESCHANGED']._serialized_start=641
   _globals['_CHILDCATEGORIESCHANGED']._serialized_end=735
   _globals['_CHILDRENMERGED']._serialized_start=737
-  _globals['_CHILDRENMERGED']._serialized_end=841
-  _globals['_CHILDRENUNMERGED']._serialized_start=843
-  _globals['_CHILDRENUNMERGED']._serialized_end=951
-  _globals['_CASESTATUSCHANGED']._serialized_start=954
-  _globals['_CASESTATUSCHANGED']._serialized_end=1231
-  _globals['_CASEASSIGNED']._serialized_start=1234
-  _globals['_CASEASSIGNED']._serialized_end=1552
-  _globals['_VISITOVERDUE']._serialized_start=1555
-  _globals['_VISITOVERDUE']._serialized_end=1856
-  _globals['_CHILDMOVED']._serialized_start=1859
-  _globals['_CHILDMOVED']._serialized_end=2086
-  _globals['_CHILDBIRTHDATECORRECTED']._serialized_start=2088
-  _globals['_CHILDBIRTHDATECORRECTED']._serialized_end=2178
-  _globals['_CHILDIDENTITYCHANGED']._serialized_start=2180
-  _globals['_CHILDIDENTITYCHANGED']._serialized_end=2240
+  _globals['_CHILDRENMERGED']._serialized_end=845
+  _globals['_CHILDRENUNMERGED']._serialized_start=847
+  _globals['_CHILDRENUNMERGED']._serialized_end=959
+  _globals['_CASESTATUSCHANGED']._serialized_start=962
+  _globals['_CASESTATUSCHANGED']._serialized_end=1243
+  _globals['_CASEASSIGNED']._serialized_start=1246
+  _globals['_CASEASSIGNED']._serialized_end=1564
+  _globals['_VISITOVERDUE']._serialized_start=1567
+  _globals['_VISITOVERDUE']._serialized_end=1868
+  _globals['_CHILDMOVED']._serialized_start=1871
+  _globals['_CHILDMOVED']._serialized_end=2098
+  _globals['_CHILDBIRTHDATECORRECTED']._serialized_start=2100
+  _globals['_CHILDBIRTHDATECORRECTED']._serialized_end=2190
+  _globals['_CHILDIDENTITYCHANGED']._serialized_start=2192
+  _globals['_CHILDIDENTITYCHANGED']._serialized_end=2252
 # @@protoc_insertion_point(module_scope)

@@ -193,7 +193,11 @@ Global___ChildCategoriesChanged: _TypeAlias = ChildCategoriesChanged  # noqa: Y0
 
 @_typing.final
 class ChildrenMerged(_message.Message):
-    """Topic registry.child: a person merged a duplicate record into the surviving one."""
+    """Topic registry.child: a person merged a duplicate record into the surviving one.
+    The staff's own words (why they merged, unmerged or changed a case's status) are never on these events:
+    anyone may have written a name or a phone there. They stay in the registry's change history (ListChanges);
+    the `reason` fields are deprecated and never set.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -203,7 +207,12 @@ class ChildrenMerged(_message.Message):
     MERGED_BY_FIELD_NUMBER: _builtins.int
     surviving_child_id: _builtins.str
     merged_child_id: _builtins.str
-    reason: _builtins.str
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def reason(self) -> _builtins.str: ...
+    @reason.setter
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def reason(self, value: _builtins.str) -> None: ...
     merged_by: _builtins.str
     def __init__(
         self,
@@ -233,7 +242,12 @@ class ChildrenUnmerged(_message.Message):
     UNMERGED_BY_FIELD_NUMBER: _builtins.int
     surviving_child_id: _builtins.str
     merged_child_id: _builtins.str
-    reason: _builtins.str
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def reason(self) -> _builtins.str: ...
+    @reason.setter
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def reason(self, value: _builtins.str) -> None: ...
     unmerged_by: _builtins.str
     def __init__(
         self,
@@ -272,7 +286,12 @@ class CaseStatusChanged(_message.Message):
     child_id: _builtins.str
     from_status: _builtins.str
     to_status: _builtins.str
-    reason: _builtins.str
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def reason(self) -> _builtins.str: ...
+    @reason.setter
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def reason(self, value: _builtins.str) -> None: ...
     responsible_person: _builtins.str
     """The named staff holding the case when its status changed, for notify (any may be empty)."""
     social_worker: _builtins.str
