@@ -27,6 +27,11 @@ def message(event: PendingEvent, event_id: str) -> Message:
     )
 
 
+def as_published(event: PendingEvent) -> tuple[str, str, str, str, protobuf.Message]:
+    """What the outbox keeps of an event and the relay sends: (topic, town, aggregate type, key, message)."""
+    return (event.topic, event.tenant, event.aggregate_type, event.aggregate_id, event.payload)
+
+
 def outbox_rows(database: Database, tenant: str) -> list[Any]:
     with database.unit_of_work(tenant) as uow:
         outbox = database.outbox

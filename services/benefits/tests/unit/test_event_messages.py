@@ -14,6 +14,7 @@ from platform_runtime.topics import BENEFITS_DISBURSEMENT, BENEFITS_ENTITLEMENT
 from services.benefits.adapters import messages
 from services.benefits.domain import events
 from services.benefits.service_layer.views import EnrolmentView
+from tests.support.events import as_published
 
 TOWN = "110111008"
 DISTRICT = "110111"
@@ -87,13 +88,7 @@ def test_each_event_goes_out_as_its_message_on_its_topic_keyed_by_its_aggregate(
     event: events.BenefitsEvent, topic: str, aggregate_type: str, key: str, message: Message
 ) -> None:
     pending = messages.pending(TOWN, event)
-    assert (pending.topic, pending.tenant, pending.aggregate_type, pending.aggregate_id) == (
-        topic,
-        TOWN,
-        aggregate_type,
-        key,
-    )
-    assert pending.payload == message
+    assert as_published(pending) == (topic, TOWN, aggregate_type, key, message)
 
 
 def test_every_kind_of_event_is_mapped() -> None:

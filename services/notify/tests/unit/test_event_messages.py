@@ -16,6 +16,7 @@ from services.notify.domain import events
 from services.notify.domain.channels import Channel, DeliveryStatus
 from services.notify.domain.templates import Priority
 from services.notify.service_layer.views import NotificationView
+from tests.support.events import as_published
 
 TOWN = "110111008"
 AT = datetime(2026, 12, 4, 2, 0, tzinfo=UTC)
@@ -137,13 +138,7 @@ def test_each_event_goes_out_as_its_message_on_notify_delivery_keyed_by_its_aggr
     event: events.NotifyEvent, aggregate_type: str, key: str, message: Message
 ) -> None:
     pending = messages.pending(TOWN, event)
-    assert (pending.topic, pending.tenant, pending.aggregate_type, pending.aggregate_id) == (
-        NOTIFY_DELIVERY,
-        TOWN,
-        aggregate_type,
-        key,
-    )
-    assert pending.payload == message
+    assert as_published(pending) == (NOTIFY_DELIVERY, TOWN, aggregate_type, key, message)
     assert pending.payload.SerializeToString(deterministic=True) == message.SerializeToString(deterministic=True)
 
 

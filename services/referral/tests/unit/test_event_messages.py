@@ -14,6 +14,7 @@ from services.referral.adapters import messages
 from services.referral.domain import events
 from services.referral.domain.lifecycle import Action, ReferralStatus
 from services.referral.domain.referral import ReferralView
+from tests.support.events import as_published
 
 TOWN = "110111008"
 AT = datetime(2026, 12, 4, 2, 0, tzinfo=UTC)
@@ -118,13 +119,7 @@ def test_each_event_goes_out_as_its_message_keyed_by_its_aggregate(
     event: events.ReferralEvent, aggregate_type: str, key: str, message: Message
 ) -> None:
     pending = messages.pending(TOWN, event)
-    assert (pending.topic, pending.tenant, pending.aggregate_type, pending.aggregate_id) == (
-        REFERRAL_REFERRAL,
-        TOWN,
-        aggregate_type,
-        key,
-    )
-    assert pending.payload == message
+    assert as_published(pending) == (REFERRAL_REFERRAL, TOWN, aggregate_type, key, message)
 
 
 def test_every_kind_of_event_is_mapped() -> None:
