@@ -7,6 +7,11 @@ drop the repeat by event id (their inbox), so each event takes effect exactly on
 The relay is woken by the commit that wrote the rows (ADR 0019): it LISTENs on PostgreSQL while it is the
 publisher, and waits on the in-process signal on SQLite; the poll interval is only the fallback (a lost
 notification, rows written by some other path).
+
+A producer Kafka has acknowledged nothing from for PRODUCER_REPLACE_AFTER is given up (seen after a broker
+restart: librdkafka's idempotent producer sat on its queue for good while the broker was back): its queue is
+purged and the relay raises, so the supervisor starts it again with a new producer; the rows are still
+unpublished in the outbox, so the new producer sends them again (a repeat is dropped by the consumers' inbox).
 """
 
 from __future__ import annotations
@@ -55,6 +60,15 @@ def make_producer(kafka: KafkaSettings, client_id: str, *, retry_until_acknowled
         return producer
 
 
+# Kafka acknowledging nothing this long means the producer, not the broker, is stuck (a broker restart takes
+# seconds); a real outage only costs a new client each time, the rows wait in the outbox either way.
+PRODUCER_REPLACE_AFTER = 60.0
+
+
+class ProducerStuck(Exception):
+    """Kafka acknowledged nothing from the relay's producer for too long: the relay starts again with a new one."""
+
+
 # Any fixed number: advisory locks are per database, and each service has its own database.
 RELAY_LOCK_KEY = 0x6F7574626F78  # "outbox"
 
@@ -74,6 +88,7 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_interval: float = 0.2,
         stall_after: float = 5.0,
+        replace_after: float = PRODUCER_REPLACE_AFTER,
         topic_prefix: str = "",
         renew_producer: Callable[[], Producer] | None = None,
     ) -> None:
@@ -86,6 +101,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._stall_after = stall_after
+        self._replace_after = replace_after
         self._backlog_checked = 0.0
         self._runs = 0
         self._round_ok = True  # no row refused and no stall in the last round
@@ -135,8 +151,12 @@ class OutboxRelay:
     def _await_answers(self, sent: int, results: dict[int, str | None], context: WorkerContext | None) -> None:
         started = time.monotonic()
         stalled_reported = False
+        answered, answered_at = 0, started
         while self._producer.flush(1.0) > 0 or len(results) < sent:
-            waited = time.monotonic() - started
+            now = time.monotonic()
+            waited = now - started
+            if len(results) != answered:
+                answered, answered_at = len(results), now
             if context is None:
                 if waited > 30:
                     return  # a one-off call (tests, tools) does not wait for an outage to end
@@ -148,6 +168,17 @@ class OutboxRelay:
                 context.failed(f"kafka has not acknowledged {sent - len(results)} outbox rows for {waited:.0f}s")
                 stalled_reported = True
                 self._round_ok = False
+            if self._renew_producer is not None and now - answered_at > self._replace_after:
+                self._give_up_producer()
+                raise ProducerStuck(
+                    f"kafka acknowledged none of {sent - len(results)} outbox rows for {now - answered_at:.0f}s: "
+                    "the relay starts again with a new producer (the rows stay pending)"
+                )
+
+    def _give_up_producer(self) -> None:
+        """Drop what the stuck producer holds, so it can never deliver a row after its successor (order per key)."""
+        self._producer.purge(in_queue=True, in_flight=True, blocking=False)
+        self._producer.poll(0)  # serve the purged rows' reports: the batch they belong to is abandoned
 
     def _send(self, row: Any, results: dict[int, str | None]) -> None:
         parent = propagate.extract(json.loads(row.trace_headers))

@@ -9,6 +9,7 @@ SQLAlchemy raises when the server goes away. The real restarts are the fault sui
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -346,3 +347,65 @@ def test_a_service_whose_worker_stays_down_reports_not_serving(
         started = time.monotonic()
         server.stop(grace=1)
         assert time.monotonic() - started < 25  # inside Kubernetes' 30 s grace, even with Kafka away
+
+
+def test_a_relay_whose_producer_kafka_never_acknowledges_starts_again_with_a_new_one(
+    kafka: KafkaSettings, database: Database, reporting_db: Any, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Nothing listens at the first producer's address, so Kafka acknowledges nothing from it, as from the producer
+    # left stuck after a broker restart; the replacement reaches the real broker.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        nowhere = KafkaSettings(bootstrap_servers=f"127.0.0.1:{probe.getsockname()[1]}")
+    renewed: list[str] = []
+
+    def new_producer() -> Any:
+        renewed.append("new")
+        return make_producer(kafka, "renewed-relay", retry_until_acknowledged=True)
+
+    relay = OutboxRelay(
+        make_engine(reporting_db.relay_url),
+        metadata.tables["outbox"],
+        make_producer(nowhere, "stuck-relay", retry_until_acknowledged=True),
+        topic_prefix=prefix,
+        poll_interval=0.05,
+        stall_after=0.5,
+        replace_after=2.0,
+        renew_producer=new_producer,
+    )
+    key = f"stuck-{uuid.uuid4().hex[:8]}"
+    values = [f"{key}:{n}" for n in range(5)]
+    reader = Consumer(
+        kafka.client_config() | {"group.id": f"stuck-{uuid.uuid4().hex}", "auto.offset.reset": "earliest"}
+    )
+    reader.subscribe([prefix + REPORTING_REPORT])
+    seen: list[str] = []
+
+    def read_all() -> bool:
+        while (message := reader.poll(0.2)) is not None:
+            if not message.error():
+                envelope = common_pb2.EventEnvelope.FromString(message.value() or b"")
+                value = wrappers_pb2.StringValue()
+                envelope.payload.Unpack(value)
+                if value.value.startswith(key):
+                    seen.append(value.value)
+        return len(seen) >= len(values)
+
+    try:
+        publish(database, values, key=key)
+        with caplog.at_level("WARNING"), supervised(Worker("relay", relay.run)) as supervisor:
+            eventually(read_all, what="the rows the stuck producer held, sent by its replacement")
+            state = supervisor.states["relay"]
+            eventually(lambda: state.down_since is None, what="the relay well again")
+        assert seen == values  # once each and in order: the stuck producer's queue was purged, never delivered
+        assert renewed == ["new"] and state.restarts == 1 and state.failures >= 1
+        assert "kafka has not acknowledged" in caplog.text  # reported failing before it is replaced
+        assert "the relay starts again with a new producer" in caplog.text
+        outbox = metadata.tables["outbox"]
+        with database.unit_of_work(PILOT_TENANT) as uow:
+            pending = uow.session.scalar(
+                select(func.count()).where(outbox.c.message_key.like(f"%{key}"), outbox.c.published_at.is_(None))
+            )
+        assert pending == 0
+    finally:
+        reader.close()
