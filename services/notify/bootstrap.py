@@ -28,7 +28,7 @@ def build_service(settings: NotifySettings, database: Database | None = None) ->
 def definition(settings: NotifySettings) -> ServiceDefinition:
     database = Database.connect(settings.common.database_url, metadata)
     service = build_service(settings, database)
-    deliveries = DeliveryService(database)
+    deliveries = DeliveryService(database, lease=timedelta(seconds=settings.delivery_lease_seconds))
     limit = timedelta(seconds=settings.crisis_ack_seconds)
     crises = CrisisService(database, service, limit=limit)
     return ServiceDefinition(

@@ -34,6 +34,9 @@ class NotifySettings:
     delivery_poll_ms: int
     # How long a crisis alert may go unacknowledged before it goes up a step.
     crisis_ack_seconds: int
+    # How long a claimed delivery waits before another worker sends it (its sender crashed mid-send); shorter
+    # than the ~90 s of tries to record an outcome while the database is away risks a second send then.
+    delivery_lease_seconds: int = 120
 
     @property
     def channels(self) -> frozenset[Channel]:
@@ -64,6 +67,7 @@ def load_settings(env: EnvReader | None = None) -> NotifySettings:
         channel_timeout_seconds=env.integer("CHANNEL_TIMEOUT_SECONDS", 10, minimum=1, maximum=120),
         delivery_poll_ms=env.integer("DELIVERY_POLL_MS", 200, minimum=10, maximum=60_000),
         crisis_ack_seconds=env.integer("CRISIS_ACK_SECONDS", 15 * 60, minimum=1, maximum=24 * 3600),
+        delivery_lease_seconds=env.integer("DELIVERY_LEASE_SECONDS", 120, minimum=5, maximum=3600),
     )
     env.done()
     return settings

@@ -31,6 +31,8 @@ from services.notify.domain.templates import Priority
 
 log = logging.getLogger(__name__)
 
+# A claim a crashed worker never finished is sent after this long (DELIVERY_LEASE_SECONDS); it must outlast a
+# claimed batch's sends and the tries to record their outcomes (RECORD_RETRY_SECONDS).
 LEASE = timedelta(minutes=2)
 CLAIM_BATCH = 20
 OPERATORS = (Role.TOWN_ADMIN,)
@@ -48,9 +50,10 @@ def _sleep(_error: Exception, seconds: float) -> bool:
 
 
 class DeliveryService:
-    def __init__(self, database: Database, *, now: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, database: Database, *, now: Callable[[], datetime] = utcnow, lease: timedelta = LEASE) -> None:
         self._database = database
         self._now = now
+        self._lease = lease
 
     # -- the channel workers -------------------------------------------------------------------------------
 
@@ -102,7 +105,7 @@ class DeliveryService:
             ).all()
             claimed = [(row.tenant_id, row.delivery_id) for row in rows]
             for row in rows:
-                row.due_at = now + LEASE
+                row.due_at = now + self._lease
             session.commit()
         return claimed
 
