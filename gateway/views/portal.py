@@ -94,7 +94,8 @@ def new_report() -> Page:
         if errors is None:
             raise
         return _report_form(user, payload, errors), 400
-    return render_template("receipt.html", receipt=presenters.submitted(reply))
+    sending = intake.ticked(payload.get("receipt_contact", {}).get("consent"))
+    return render_template("receipt.html", receipt=presenters.submitted(reply), sending=sending)
 
 
 @bp.route("/reports")

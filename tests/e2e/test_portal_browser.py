@@ -3,13 +3,14 @@ every service as its own process on SQLite, the real local Kafka, the gateway un
 
 One town's caseworker reports a child and gets a receipt, then a referral notification in the inbox; a
 member of the public reports anonymously (asking for the receipt number by SMS) and looks the receipt up
-without seeing any child data; a caseworker of another town sees nothing of the first town's report. A failing step leaves a screenshot
+without seeing any child data; a hotline caller's receipt number is texted to the number the caseworker typed; a caseworker of another town sees nothing of the first town's report. A failing step leaves a screenshot
 (PNG) in the test's data folder.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import subprocess
 import sys
@@ -25,10 +26,11 @@ from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from platform_runtime.local_stack import ROOT, SERVICES, Stack, StackConfig, dev_secrets
+from platform_runtime.local_stack import LOCAL_OUTBOX, ROOT, SERVICES, Stack, StackConfig, dev_secrets
 from platform_runtime.settings import KafkaSettings
 from tests.e2e.browsing import goes_to_next_page, headless_chromium, sign_in_as
 from tests.support.infra import isolated_kafka_env
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -84,7 +86,7 @@ def portal(kafka: KafkaSettings, tmp_path_factory: pytest.TempPathFactory) -> It
         env=config.environment("gateway") | {"NEW_USER_PASSWORD": password},
         check=True,
     )
-    stack.start(components)
+    stack.start([LOCAL_OUTBOX, *components])  # the local carrier and mail server: receipts leave by SMS
     try:
         stack.wait_healthy(timeout=120)
         yield Portal(f"http://127.0.0.1:{config.gateway_port}", password, data_dir, components)
@@ -224,6 +226,39 @@ def test_the_crisis_reports_page_shows_who_was_alerted(portal: Portal, browser: 
         step = poll(alerted, 90, "the crisis alert on the report's timeline")
         # Nobody is on the rota: the duty officer's step goes to the town administrator (named by role).
         assert "告警已发送至" in step and "当日值班人员" in step and "乡镇管理员" in step
+
+
+def test_a_hotline_callers_receipt_number_is_texted_when_the_caller_asks(portal: Portal, browser: WebDriver) -> None:
+    phone = f"137{uuid.uuid4().int % 10**8:08d}"
+    with screenshot_on_failure(browser, portal.data_dir, "hotline-receipt"):
+        sign_in(browser, portal, "caseworker")
+        browser.get(f"{portal.base_url}/reports/new")
+        fill(
+            browser,
+            {
+                "child.name": f"来电{uuid.uuid4().hex[:4].upper()}",
+                "place.text": "良乡镇西关村",
+                "narrative": "来电人称邻居家的孩子连续几天没有上学,家中无人照看。",
+            },
+        )
+        tick(browser, "situation_types", "abandoned_or_uncared")
+        consent = browser.find_element(By.ID, "receipt-consent")
+        assert not consent.is_selected()  # only when the caller asks
+        consent.click()
+        fill(browser, {"receipt_contact.address": phone})
+        browser.find_element(By.ID, "submit-report").click()
+        receipt = text_of(browser, "#receipt-number")
+        assert RECEIPT.fullmatch(receipt), browser.page_source
+        assert text_of(browser, "#receipt-sending") == "回执编号将通过短信或邮件发送给报告人。"
+
+    def texted() -> list[dict[str, Any]]:
+        found = [
+            json.loads(path.read_text(encoding="utf-8")) for path in (portal.data_dir / "outbox" / "sms").glob("*.json")
+        ]
+        return [message for message in found if message.get("to") == phone]
+
+    texts = eventually(texted, 60, "the receipt SMS at the carrier stand-in")
+    assert len(texts) == 1 and receipt in texts[0]["text"]
 
 
 def test_public_reports_anonymously_and_the_receipt_shows_no_child_data(

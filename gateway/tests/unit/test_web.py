@@ -180,6 +180,25 @@ def test_submitting_a_report_shows_receipt_urgency_and_crisis(client: FlaskClien
     assert request.channel == reporting_pb2.CHANNEL_STAFF_HOTLINE and request.child.name == "张小明"
 
 
+def test_staff_send_the_receipt_number_to_a_caller_who_asks_for_it(client: FlaskClient, backends: FakeBackends) -> None:
+    login(client)
+    form = client.get("/reports/new").get_data(as_text=True)
+    assert 'id="receipt-consent"' in form and 'name="receipt_contact.address"' in form
+    assert 'id="receipt-consent" checked' not in form  # asked for by the caller, never by default
+
+    ticked = {"receipt_contact.consent": "yes", "receipt_contact.address": "13700000042"}
+    response = client.post(
+        "/reports/new", data=REPORT_FORM | ticked | {"csrf_token": csrf_from(client, "/reports/new")}
+    )
+    assert response.status_code == 200 and 'id="receipt-sending"' in response.get_data(as_text=True)
+    _, request = backends.last("submit_report")
+    assert (request.receipt_contact.consent, request.receipt_contact.address) == (True, "13700000042")
+
+    response = client.post("/reports/new", data=REPORT_FORM | {"csrf_token": csrf_from(client, "/reports/new")})
+    assert 'id="receipt-sending"' not in response.get_data(as_text=True)
+    assert not backends.last("submit_report")[1].HasField("receipt_contact")
+
+
 def test_the_services_field_errors_are_shown_beside_the_fields(client: FlaskClient, backends: FakeBackends) -> None:
     backends.fail["submit_report"] = BackendError(
         "INVALID_ARGUMENT",
