@@ -24,6 +24,7 @@ from opentelemetry import trace
 
 from platform_runtime import errors
 from platform_runtime.auth import Principal, Verifier
+from platform_runtime.request_checks import refuse_malformed_fields
 from platform_runtime.settings import GrpcTls
 from platform_runtime.supervisor import Supervisor, Worker
 from platform_runtime.tenancy import acting_as
@@ -95,6 +96,7 @@ class GuardInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         def guarded(request: Any, context: grpc.ServicerContext) -> Any:
             with _CallRecord(method, context) as call:
                 call.principal = self._caller(method, context)
+                refuse_malformed_fields(request)
                 with acting_as(call.principal):
                     return behavior(request, context)
             context.abort(call.code, call.message)
@@ -105,6 +107,7 @@ class GuardInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         def guarded(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             with _CallRecord(method, context) as call:
                 call.principal = self._caller(method, context)
+                refuse_malformed_fields(request)
                 with acting_as(call.principal):
                     yield from behavior(request, context)
                 return
