@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, g, request
+from werkzeug.routing import IntegerConverter
 from werkzeug.wrappers import Response
 
 from gateway import bootstrap, errors, i18n, roles, security
@@ -62,6 +63,15 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
+class ServiceInteger(IntegerConverter):
+    """`<int:...>` in a route: a number the services' int32 fields can take, else no such page (404), not the
+    error protobuf raises for a year or batch of twenty digits."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def create_app(settings: GatewaySettings | None = None, components: Components | None = None) -> Flask:
     settings = settings or load_settings()
     components = components or bootstrap.build(settings)
@@ -78,6 +88,7 @@ def create_app(settings: GatewaySettings | None = None, components: Components |
     if settings.proxy_hops:
         app.wsgi_app = TrustedProxyFix(app.wsgi_app, settings.proxy_hops, settings.trusted_proxies)  # type: ignore[method-assign]
     app.extensions["gateway"] = components
+    app.url_map.converters["int"] = ServiceInteger
     app.before_request(security.load_user)
     app.before_request(security.check_csrf)
     app.after_request(_security_headers)

@@ -387,3 +387,9 @@ def test_security_headers(client: FlaskClient) -> None:
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["Cache-Control"] == "no-store"
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_a_number_in_a_path_too_big_for_the_services_is_no_such_page(client: FlaskClient) -> None:
+    login(client, "town_admin")
+    assert client.get("/benefits/insurance/99999999999999999999.csv").status_code == 404
+    assert client.get("/benefits/runs/r1/payment-file/2147483648").status_code == 404
