@@ -3,6 +3,7 @@ PostgreSQL; statistics.py). That they were not counted again is seen in the stat
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from typing import Any, TypeVar
@@ -98,6 +99,26 @@ def test_a_second_call_with_nothing_changed_is_not_counted_again(register: Regis
     assert counting == COUNTING_STATEMENTS and first.children >= 1
     again, counting = register.statistics()
     assert counting == 0 and again == first
+
+
+def test_views_that_miss_the_numbers_together_wait_for_one_count(register: Register) -> None:
+    register.day += timedelta(days=1)  # nothing kept for this day yet
+    start = threading.Barrier(8)
+    given: list[RegisterStatistics] = []
+    before = register.aggregates
+
+    def view() -> None:
+        start.wait()
+        with acting_as(CASEWORKER):
+            given.append(register.registry.register_statistics())
+
+    views = [threading.Thread(target=view) for _ in range(8)]
+    for thread in views:
+        thread.start()
+    for thread in views:
+        thread.join(60)
+    assert len(given) == 8 and len(set(given)) == 1
+    assert register.aggregates - before == COUNTING_STATEMENTS  # one count, seven views waited for it
 
 
 def test_a_change_is_counted_at_the_next_call(register: Register) -> None:
