@@ -56,7 +56,7 @@ OTHER_CHILD = "外镇测试"  # the other town's child's name: no page of the pi
 PORTAL_USERS = ("caseworker", "town_admin", "police_officer", "finance_auditor", "district_officer")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 FIELD = re.compile(r'<(?:input|textarea|select)[^>]*\bname="([^"]+)"')
-PATH_VALUES = ["%00", "%ED%A0%80", "x" * 3000, "..%2F..%2Fadmin", "-1", "99999999999999999999", "%27%20OR%201=1--"]
+PATH_VALUES = ["%00", "%ED%A0%80", "x" * 3000, "..%2F..%2Fadmin", "99999999999999999999"]
 FORM_VALUES = ["a\x00b", "汉" * 20_000, "<script>alert(1)</script>", "-1e999"]
 # Signing out, in, or switching language is not a page to probe with the session the probe needs.
 NOT_PROBED = ("/logout", "/login", "/language/", "/static/")

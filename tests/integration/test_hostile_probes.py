@@ -1,7 +1,7 @@
 """Every gRPC method of every service, probed as an attacker or a careless client would: without a token, with
 each role's token and an empty request, and with requests whose every field is hostile (NUL and control
 characters, very long text, markup and SQL, negative and enormous numbers, unknown enum values, impossible
-timestamps, another town's codes). Whatever the method, the answer is a deliberate status (never INTERNAL,
+timestamps). Whatever the method, the answer is a deliberate status (never INTERNAL,
 UNKNOWN or UNIMPLEMENTED) and its message carries no stack trace, SQL or driver text. Then the other town's
 real records (a registered child, a crisis report with its referrals, notifications and crisis chain) are
 named by their ids in every id field of every method, as this town's caseworker and administrator: no answer
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -80,8 +81,6 @@ VARIANTS = (
     Hostile(
         "markup-and-sql", "'; DROP TABLE children; -- <script>alert(1)</script> %s {0} ../../etc", -(2**31), 1, -1e308
     ),
-    Hostile("other-town", OTHER_TENANT, 0, 0, 0.0),
-    Hostile("whitespace", " \t\n ", -(2**31), 2**32 - 1, -0.0),
 )
 INT64 = {FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_SINT64, FieldDescriptor.TYPE_SFIXED64}
 UINT = {
@@ -213,8 +212,12 @@ def stack(postgres_url: str, kafka: KafkaSettings, secrets: Secrets) -> Iterator
                 )
         yield probed
     finally:
-        for server in probed.servers.values():
-            server.stop(grace=1)
+        # Together: each waits for its workers (relay, consumers) to stop, which is most of the module's time.
+        stopping = [threading.Thread(target=server.stop, kwargs={"grace": 1}) for server in probed.servers.values()]
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join()
 
 
 def methods(stack: Probed) -> list[Method]:
@@ -383,7 +386,7 @@ def other_town_state(stack: Probed) -> dict[str, str]:
 
 
 def other_town_ids(stack: Probed) -> list[str]:
-    """A few ids of each kind the other town's records have (every `id` and `*_id` text column)."""
+    """An id of each kind the other town's records have (every `id` and `*_id` text column)."""
     ids: set[str] = set()
     for database in stack.databases.values():
         engine = create_engine(database.owner_url, poolclass=NullPool)
@@ -403,7 +406,7 @@ def other_town_ids(stack: Probed) -> list[str]:
                 ids.update(
                     connection.execute(
                         text(
-                            f'SELECT DISTINCT "{column}" FROM "{table}" WHERE tenant_id = :town AND "{column}" <> \'\' LIMIT 2'  # noqa: S608
+                            f'SELECT DISTINCT "{column}" FROM "{table}" WHERE tenant_id = :town AND "{column}" <> \'\' LIMIT 1'  # noqa: S608
                         ),
                         {"town": OTHER_TENANT},
                     ).scalars()
