@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry import trace
@@ -96,7 +97,7 @@ class GuardInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         def guarded(request: Any, context: grpc.ServicerContext) -> Any:
             with _CallRecord(method, context) as call:
                 call.principal = self._caller(method, context)
-                refuse_malformed_fields(request)
+                request = checked(request)
                 with acting_as(call.principal):
                     return behavior(request, context)
             context.abort(call.code, call.message)
@@ -107,7 +108,7 @@ class GuardInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         def guarded(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             with _CallRecord(method, context) as call:
                 call.principal = self._caller(method, context)
-                refuse_malformed_fields(request)
+                request = checked(request)
                 with acting_as(call.principal):
                     yield from behavior(request, context)
                 return
@@ -159,6 +160,19 @@ class _CallRecord:
             principal.tenant if principal else "-",
             principal.user_id if principal else "-",
         )
+
+
+def checked(request: Any) -> Any:
+    """A request message checked now; a client's stream of them checked each as the service reads it."""
+    if isinstance(request, Message):
+        refuse_malformed_fields(request)
+        return request
+    return (_checked_message(message) for message in request)
+
+
+def _checked_message(message: Any) -> Any:
+    refuse_malformed_fields(message)
+    return message
 
 
 def _aborted(context: grpc.ServicerContext) -> bool:

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import io
 import threading
 import time
 import uuid
+import zipfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -29,7 +31,14 @@ import pytest
 from google.protobuf import descriptor_pool, message_factory, timestamp_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 from minorprot.common.v1 import common_pb2
-from minorprot.registry.v1 import casework_pb2, casework_pb2_grpc, registry_pb2, registry_pb2_grpc
+from minorprot.registry.v1 import (
+    casework_pb2,
+    casework_pb2_grpc,
+    registry_pb2,
+    registry_pb2_grpc,
+    survey_pb2,
+    survey_pb2_grpc,
+)
 from minorprot.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.pool import NullPool
@@ -481,3 +490,62 @@ def test_no_method_shows_or_changes_another_towns_records_given_their_ids(stack:
     )
     assert not problems, "\n".join(f"{where}: {what}" for where, what in sorted(problems.items()))
     assert not changed, f"the other town's records changed under another town's calls: {changed}"
+
+
+# -- files no survey is -------------------------------------------------------------------------------------
+
+
+def hostile_surveys(template: bytes) -> Iterator[tuple[str, list[Any]]]:
+    """(what it is, the messages of one ImportSurvey call)."""
+
+    def upload(name: str, content: bytes) -> list[Any]:
+        options = survey_pb2.SurveyImportOptions(file_name=name, dry_run=True)
+        chunks = [content[at : at + 64 * 1024] for at in range(0, len(content), 64 * 1024)]
+        return [
+            survey_pb2.ImportSurveyRequest(options=options),
+            *(survey_pb2.ImportSurveyRequest(chunk=c) for c in chunks),
+        ]
+
+    empty_zip = io.BytesIO()
+    with zipfile.ZipFile(empty_zip, "w") as archive:
+        archive.writestr("hello.txt", "not a workbook")
+    header = template_header_csv(template)
+    yield "random bytes as .xlsx", upload("排查.xlsx", bytes(range(256)) * 64)
+    yield "a zip that is no workbook", upload("排查.xlsx", empty_zip.getvalue())
+    yield "the template cut in half", upload("排查.xlsx", template[: len(template) // 2])
+    yield "a csv of NUL and broken encodings", upload("排查.csv", header + b"\x00\xff\xfe\x81\x30" * 500 + b"\n")
+    yield "a csv with a 200,000-character field", upload("排查.csv", header + ("长" * 200_000).encode() + b",x\n")
+    yield "a csv of 5,000 empty columns", upload("排查.csv", header + b"," * 5_000 + b"\n")
+    yield "a name with a path", upload("../../../etc/passwd.csv", header)
+    yield "a name with NUL", upload("排查\x00.csv", header)
+    yield "a name no reader knows", upload("排查.exe", header)
+    yield "a chunk before the options", upload("排查.csv", header)[::-1]
+    yield "two options", [*upload("排查.csv", header)[:1], *upload("排查.csv", header)]
+    yield "nothing at all", []
+
+
+def template_header_csv(template: bytes) -> bytes:
+    """The template's header row, as a CSV line (the columns a survey must have)."""
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(io.BytesIO(template), read_only=True).worksheets[0]
+    first = next(sheet.iter_rows(max_row=1, values_only=True))
+    return (",".join(str(cell or "") for cell in first) + "\n").encode()
+
+
+def test_the_survey_import_answers_files_that_are_no_survey_deliberately(stack: Probed, secrets: Secrets) -> None:
+    metadata = bearer(secrets.token(PILOT_TENANT, Role.CASEWORKER, audience="registry"))
+    problems = []
+    with stack.channel("registry") as channel:
+        survey = survey_pb2_grpc.SurveyServiceStub(channel)
+        template = survey.GetSurveyTemplate(survey_pb2.GetSurveyTemplateRequest(), metadata=metadata).content
+        for what, messages in hostile_surveys(template):
+            try:
+                for _ in survey.ImportSurvey(iter(messages), metadata=metadata, timeout=60):
+                    pass
+                code, message = grpc.StatusCode.OK, ""
+            except grpc.RpcError as error:
+                code, message = error.code(), error.details() or ""
+            if found := defect(code, message):
+                problems.append(f"{what}: {found}")
+    assert not problems, "\n".join(problems)

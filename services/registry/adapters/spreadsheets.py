@@ -70,7 +70,10 @@ def _read_csv(content: bytes) -> Table:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = content.decode("gb18030", errors="replace")
-    records = list(csv.reader(io.StringIO(text, newline="")))
+    try:
+        records = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:  # a field past the reader's limit (128 KiB), or a NUL in the text
+        raise InvalidInput(f"is not a readable .csv file ({exc})", "file") from exc
     header = records[0] if records else []
     numbered = ((number, list[Cell](cells)) for number, cells in enumerate(records[1:], start=2))
     return Table(_header(list(header)), _data_rows(numbered), len(records) - 1)

@@ -53,7 +53,14 @@ def test_an_xlsx_file_with_a_csv_name_is_read_as_xlsx() -> None:
     assert [cells for _, cells in read_table(content, "survey.csv").rows] == [["王小明"]]
 
 
-@pytest.mark.parametrize(("content", "name"), [(b"\xd0\xcf\x11\xe0 old", "survey.xls"), (b"not a zip", "survey.xlsx")])
+@pytest.mark.parametrize(
+    ("content", "name"),
+    [
+        (b"\xd0\xcf\x11\xe0 old", "survey.xls"),
+        (b"not a zip", "survey.xlsx"),
+        ("姓名\n".encode() + ("长" * 200_000).encode(), "survey.csv"),  # a field past the csv reader's limit
+    ],
+)
 def test_files_that_cannot_be_read_are_refused(content: bytes, name: str) -> None:
     with pytest.raises(errors.InvalidInput):
         read_table(content, name)
