@@ -261,6 +261,11 @@ def build_request(
     return request
 
 
+def receipt_asked(payload: dict[str, Any]) -> bool:
+    """Whether the reporter ticked the box for the receipt number by SMS or e-mail (the receipt page says so)."""
+    return ticked(payload.get("receipt_contact", {}).get("consent"))
+
+
 def ticked(value: Any) -> bool:
     """A checkbox from a form ("yes", "on") or a JSON boolean."""
     return value is True or (isinstance(value, str) and value.strip().lower() in ("yes", "on", "true", "1"))

@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry import trace
 
 from platform_runtime import errors
 from platform_runtime.auth import Principal, Verifier
-from platform_runtime.request_checks import refuse_malformed_fields
+from platform_runtime.request_checks import checked
 from platform_runtime.settings import GrpcTls
 from platform_runtime.supervisor import Supervisor, Worker
 from platform_runtime.tenancy import acting_as
@@ -160,19 +159,6 @@ class _CallRecord:
             principal.tenant if principal else "-",
             principal.user_id if principal else "-",
         )
-
-
-def checked(request: Any) -> Any:
-    """A request message checked now; a client's stream of them checked each as the service reads it."""
-    if isinstance(request, Message):
-        refuse_malformed_fields(request)
-        return request
-    return (_checked_message(message) for message in request)
-
-
-def _checked_message(message: Any) -> Any:
-    refuse_malformed_fields(message)
-    return message
 
 
 def _aborted(context: grpc.ServicerContext) -> bool:

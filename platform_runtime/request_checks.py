@@ -11,6 +11,7 @@ The services check everything else about their fields themselves; these two hold
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -23,12 +24,19 @@ TIMESTAMP = "google.protobuf.Timestamp"
 TIMESTAMP_SECONDS = (-62_135_596_800, 253_402_300_799)
 
 
-def refuse_malformed_fields(request: object) -> None:
-    """Raise InvalidInput naming every field (by its path) that breaks a rule above."""
+def checked(request: Any) -> Any:
+    """A request message checked now; a client's stream of them checked each as the service reads it."""
     if isinstance(request, Message):
-        violations = _violations(request, "")
-        if violations:
-            raise InvalidInput(violations)
+        return refuse_malformed_fields(request)
+    return (refuse_malformed_fields(message) for message in request)
+
+
+def refuse_malformed_fields(request: Message) -> Message:
+    """The request, or InvalidInput naming every field (by its path) that breaks a rule above."""
+    violations = _violations(request, "")
+    if violations:
+        raise InvalidInput(violations)
+    return request
 
 
 def _violations(message: Message, prefix: str) -> list[FieldViolation]:

@@ -94,7 +94,7 @@ def new_report() -> Page:
         if errors is None:
             raise
         return _report_form(user, payload, errors), 400
-    sending = intake.ticked(payload.get("receipt_contact", {}).get("consent"))
+    sending = intake.receipt_asked(payload)
     return render_template("receipt.html", receipt=presenters.submitted(reply), sending=sending)
 
 

@@ -47,7 +47,7 @@ def report(town_code: str) -> str | tuple[str, int]:
         if errors is None:
             raise
         return _form(town, payload, errors), 400
-    sending = intake.ticked(payload.get("receipt_contact", {}).get("consent"))
+    sending = intake.receipt_asked(payload)
     return render_template("public_receipt.html", town=town, receipt=presenters.public_receipt(reply), sending=sending)
 
 

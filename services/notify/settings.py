@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from platform_runtime.settings import CommonSettings, EnvReader, decode_key, read_common
 from services.notify.domain.channels import Channel
+from services.notify.service_layer.deliveries import LEASE
 
 SERVICE_NAME = "notify"
 DEFAULT_PORT = 50055
@@ -36,7 +37,7 @@ class NotifySettings:
     crisis_ack_seconds: int
     # How long a claimed delivery waits before another worker sends it (its sender crashed mid-send); shorter
     # than the ~90 s of tries to record an outcome while the database is away risks a second send then.
-    delivery_lease_seconds: int = 120
+    delivery_lease_seconds: int
 
     @property
     def channels(self) -> frozenset[Channel]:
@@ -67,7 +68,9 @@ def load_settings(env: EnvReader | None = None) -> NotifySettings:
         channel_timeout_seconds=env.integer("CHANNEL_TIMEOUT_SECONDS", 10, minimum=1, maximum=120),
         delivery_poll_ms=env.integer("DELIVERY_POLL_MS", 200, minimum=10, maximum=60_000),
         crisis_ack_seconds=env.integer("CRISIS_ACK_SECONDS", 15 * 60, minimum=1, maximum=24 * 3600),
-        delivery_lease_seconds=env.integer("DELIVERY_LEASE_SECONDS", 120, minimum=5, maximum=3600),
+        delivery_lease_seconds=env.integer(
+            "DELIVERY_LEASE_SECONDS", int(LEASE.total_seconds()), minimum=5, maximum=3600
+        ),
     )
     env.done()
     return settings

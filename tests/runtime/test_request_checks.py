@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 from google.protobuf import timestamp_pb2
+from google.protobuf.message import Message
 from minorprot.reporting.v1 import reporting_pb2
 
 from platform_runtime.errors import InvalidInput
 from platform_runtime.request_checks import refuse_malformed_fields
 
 
-def violations(request: object) -> dict[str, str]:
+def violations(request: Message) -> dict[str, str]:
     with pytest.raises(InvalidInput) as refused:
         refuse_malformed_fields(request)
     return {v.field: v.message for v in refused.value.violations}
